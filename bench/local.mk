@@ -1,0 +1,1 @@
+# bench: files added to the build by this folder

@@ -1,0 +1,1 @@
+# conf: files added to the build by this folder

@@ -1,0 +1,1 @@
+# man: files added to the build by this folder

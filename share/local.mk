@@ -1,0 +1,1 @@
+# share: files added to the build by this folder

@@ -1,0 +1,1 @@
+# tests/fuzz: files added to the build by this folder

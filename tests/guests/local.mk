@@ -1,0 +1,1 @@
+# tests/guests: files added to the build by this folder

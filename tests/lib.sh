@@ -1,0 +1,28 @@
+# Shared helpers for the script tests. Each test prints TAP-like lines
+# ("ok N - what" / "not ok N - what") and exits 0 (pass), 1 (fail) or 77 (skip).
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir/build}"
+TV=${TV:-$top_builddir/termvisor}
+T_N=0
+T_FAILED=0
+
+t_ok() { T_N=$((T_N + 1)); echo "ok $T_N - $*"; }
+t_fail() { T_N=$((T_N + 1)); echo "not ok $T_N - $*"; T_FAILED=1; }
+t_check() { # description, command...
+	local what=$1
+	shift
+	if "$@"; then t_ok "$what"; else t_fail "$what"; fi
+}
+t_skip_all() { echo "1..0 # SKIP $*"; exit 77; }
+t_done() { echo "1..$T_N"; exit $T_FAILED; }
+t_need_kvm() {
+	[ -c /dev/kvm ] || t_skip_all "/dev/kvm is absent on this machine"
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || t_skip_all "no permission on /dev/kvm (join the kvm group)"
+}
+# A private termvisor home per test, removed at exit.
+t_home() {
+	TERMVISOR_HOME=$(mktemp -d "${TMPDIR:-/tmp}/tv-test.XXXXXX")
+	export TERMVISOR_HOME
+	trap 't_cleanup' EXIT
+}
+t_cleanup() { [ -n "${TERMVISOR_HOME:-}" ] && rm -rf "$TERMVISOR_HOME"; }

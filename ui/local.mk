@@ -1,0 +1,2 @@
+# ui/: the ncurses front end.
+libtvui_a_SOURCES += ui/ui.c ui/ui.h

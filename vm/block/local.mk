@@ -1,0 +1,1 @@
+# vm/block: files added to the build by this folder

@@ -1,0 +1,1 @@
+# vm/dev: files added to the build by this folder
