@@ -60,6 +60,15 @@ char *xstrdup(const char *s)
 	return p;
 }
 
+char *xstrndup_len(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;

@@ -1,0 +1,88 @@
+/* VM definitions: one libconfig file per VM, parsed into validated, typed
+ * structs, and written back readably (the create path and the TUI write them).
+ * See termvisor.conf(5) for the syntax. */
+#ifndef TV_VMDEF_H
+#define TV_VMDEF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vm/err.h"
+
+#define VMDEF_MAX_CPUS 64
+#define VMDEF_MIN_MEMORY (2ULL << 20)
+#define VMDEF_MAX_MEMORY (1ULL << 40)
+#define VMDEF_MAX_CMDLINE 4096
+#define VMDEF_MAX_DISKS 16
+#define VMDEF_MAX_NETS 8
+
+enum disk_format { DISK_FORMAT_QCOW2, DISK_FORMAT_RAW };
+enum net_type { NET_USER, NET_TAP };
+
+struct vmdef_disk {
+	char *file; /* as written: relative to the VM's data directory unless absolute */
+	enum disk_format format;
+	bool readonly;
+};
+
+struct vmdef_net {
+	enum net_type type;
+	char *ifname;     /* tap only */
+	char *mac;        /* "52:54:00:..." or NULL for a generated one */
+	char **forwards;  /* user only: "tcp:2222-:22" host port forwards */
+	size_t nforwards;
+};
+
+struct vmdef {
+	char *name;
+	char *description;
+	unsigned cpus;
+	uint64_t memory; /* bytes */
+	char *kernel;    /* paths as written, relative to datadir unless absolute */
+	char *initrd;
+	char *cmdline;
+	struct vmdef_disk *disks;
+	size_t ndisks;
+	struct vmdef_net *nets;
+	size_t nnets;
+	bool autostart;
+	char *file;    /* the definition file it came from, or NULL */
+	char *datadir; /* where relative paths point */
+};
+
+/* Called for each warning (unknown keys and the like), already formatted as
+ * "FILE:LINE: message". */
+typedef void (*vmdef_warn_fn)(void *ctx, const char *msg);
+
+/* A fresh definition with the defaults: 1 vCPU, 512M. */
+void vmdef_init(struct vmdef *d, const char *name, const char *datadir);
+void vmdef_free(struct vmdef *d);
+
+/* Parses file. The VM's name defaults to the file's name without ".conf"; a
+ * `name` field that differs is an error. Errors read
+ * "FILE:LINE: FIELD: expected ...". warn may be NULL (warnings go to stderr). */
+int vmdef_load(const char *file, const char *datadir, struct vmdef *d, vmdef_warn_fn warn,
+	       void *ctx, struct tv_err *err);
+
+/* Checks every field (what vmdef_load checks, for definitions built in code). */
+int vmdef_validate(const struct vmdef *d, struct tv_err *err);
+
+/* Writes the definition to file atomically (a temporary file, then rename). */
+int vmdef_save(const struct vmdef *d, const char *file, struct tv_err *err);
+
+/* Resolves one of the definition's paths against its data directory. */
+char *vmdef_path(const struct vmdef *d, const char *rel);
+
+const char *disk_format_name(enum disk_format f);
+int disk_format_parse(const char *s, enum disk_format *out);
+/* qcow2 for ".qcow2", raw for ".img", ".raw", ".iso"; -1 when the name says nothing. */
+int disk_format_from_name(const char *file, enum disk_format *out);
+const char *net_type_name(enum net_type t);
+
+/* "52:54:00:12:34:56": six hex pairs, unicast. */
+bool vmdef_mac_valid(const char *mac);
+/* "tcp:2222-:22", "udp:127.0.0.1:5353-:53", "tcp:8080-10.0.2.15:80". */
+bool vmdef_forward_valid(const char *fwd);
+
+#endif
