@@ -8,4 +8,16 @@ tests_unit_test_util_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_util_LDADD = $(TEST_LDADD)
 
 TESTS += tests/unit/test-util
+
+check_PROGRAMS += tests/unit/test-vmdef tests/unit/test-paths
+tests_unit_test_vmdef_SOURCES = tests/unit/test-vmdef.c
+tests_unit_test_vmdef_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vmdef_LDADD = $(TEST_LDADD)
+tests_unit_test_paths_SOURCES = tests/unit/test-paths.c
+tests_unit_test_paths_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_paths_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-vmdef tests/unit/test-paths
 EXTRA_DIST += tests/lib.sh
+
+TESTS += tests/cli/list.sh tests/cli/create-delete.sh
+EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh

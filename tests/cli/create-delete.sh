@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `termvisor create` and `termvisor delete`: names, options, confirmation,
+# and nothing half-made left behind on failure.
+. "$(dirname "$0")/../lib.sh"
+t_home
+
+t_check "create with options" "$TV" create lab1 --cpus 2 --memory 1G --cmdline "console=ttyS0"
+t_check "definition written where expected" [ -f "$TERMVISOR_HOME/vms/lab1.conf" ]
+t_check "data directory made" [ -d "$TERMVISOR_HOME/data/lab1" ]
+t_check "list shows it" grep -q "^lab1 .* stopped .* 2 *1G " <<<"$("$TV" list)"
+t_check "the definition is readable" grep -q '^memory = "1G";' "$TERMVISOR_HOME/vms/lab1.conf"
+t_check "creating it twice fails" bash -c "! '$TV' create lab1 2>/dev/null"
+msg=$("$TV" create lab1 2>&1)
+t_check "and says it exists" grep -q "already exists" <<<"$msg"
+
+for bad in "a/b" ".hidden" "-x" "has space" "$(printf 'x%.0s' {1..65})"; do
+	if "$TV" create -- "$bad" >/dev/null 2>&1; then t_fail "name '$bad' refused"; else t_ok "name '${bad:0:12}' refused"; fi
+done
+msg=$("$TV" create lab2 --memory lots 2>&1)
+t_check "bad --memory refused with the value" grep -q -- "--memory lots: expected a size" <<<"$msg"
+t_check "nothing left of lab2" [ ! -e "$TERMVISOR_HOME/vms/lab2.conf" ] && [ ! -e "$TERMVISOR_HOME/data/lab2" ]
+msg=$("$TV" create lab3 --kernel /no/such/kernel 2>&1)
+t_check "missing kernel refused with its name" grep -q "/no/such/kernel" <<<"$msg"
+t_check "nothing left of lab3" [ ! -e "$TERMVISOR_HOME/data/lab3" ]
+t_check "--cpus 0 refused" bash -c "! '$TV' create lab4 --cpus 0 2>/dev/null"
+
+echo "n" >/dev/null
+msg=$("$TV" delete lab1 </dev/null 2>&1)
+t_check "delete without a terminal and without --yes refuses" grep -q -- "--yes" <<<"$msg"
+t_check "so lab1 is still there" [ -f "$TERMVISOR_HOME/vms/lab1.conf" ]
+
+# A running VM is not deleted: a live process owns its pid file.
+mkdir -p "$TERMVISOR_HOME/run"
+sleep 30 &
+sleeper=$!
+echo $sleeper >"$TERMVISOR_HOME/run/lab1.pid"
+msg=$("$TV" delete lab1 --yes 2>&1)
+t_check "delete refuses while the VM runs" grep -q "is running" <<<"$msg"
+t_check "list shows it running with its PID" grep -q "^lab1 .* running *$sleeper " <<<"$("$TV" list)"
+kill $sleeper
+wait $sleeper 2>/dev/null
+t_check "a VM whose process died shows as crashed" grep -q "^lab1 .* crashed " <<<"$("$TV" list)"
+rm "$TERMVISOR_HOME/run/lab1.pid"
+
+t_check "delete --yes removes it" "$TV" delete lab1 --yes
+t_check "definition gone" [ ! -e "$TERMVISOR_HOME/vms/lab1.conf" ]
+t_check "data gone" [ ! -e "$TERMVISOR_HOME/data/lab1" ]
+t_check "deleting an unknown VM fails" bash -c "! '$TV' delete nosuch --yes 2>/dev/null"
+t_check "help lists the commands" grep -q "create" <<<"$("$TV" help)"
+t_check "--help works per command" grep -q "usage: termvisor create NAME" <<<"$("$TV" create --help)"
+t_check "unknown command exits 2" bash -c "'$TV' frobnicate 2>/dev/null; [ \$? -eq 2 ]"
+t_done

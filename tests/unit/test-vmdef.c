@@ -1,0 +1,322 @@
+/* VM definitions: every field, valid and invalid, and writing back. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "src/vmdef.h"
+#include "src/vmutil.h"
+#include "vm/util.h"
+
+static char dir[64];
+static char warnings[2048];
+
+static void collect(void *ctx, const char *msg)
+{
+	strncat(warnings, msg, sizeof(warnings) - strlen(warnings) - 2);
+	strcat(warnings, "\n");
+}
+
+static char *write_def(const char *name, const char *text)
+{
+	char *file = xasprintf("%s/%s.conf", dir, name);
+	FILE *f = fopen(file, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return file;
+}
+
+/* Loads text as NAME.conf; returns 0/-1 and leaves the error in err. */
+static int load(const char *name, const char *text, struct vmdef *d, struct tv_err *err)
+{
+	char *file = write_def(name, text);
+	int rc;
+
+	warnings[0] = '\0';
+	rc = vmdef_load(file, "/data/vm", d, collect, NULL, err);
+	free(file);
+	return rc;
+}
+
+/* Expects text to fail with a message containing "NAME.conf:LINE: want". */
+static void expect_error(const char *text, int line, const char *want)
+{
+	struct vmdef d;
+	struct tv_err err;
+	char where[64];
+
+	assert_int_equal(load("bad", text, &d, &err), -1);
+	snprintf(where, sizeof(where), "bad.conf:%d: ", line);
+	if (strstr(err.msg, where) == NULL || strstr(err.msg, want) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\" and \"%s\"", err.msg, where, want);
+	vmdef_free(&d);
+}
+
+static int setup(void **state)
+{
+	strcpy(dir, "/tmp/tv-vmdef.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	remove_tree(dir);
+	return 0;
+}
+
+static void test_full_definition(void **state)
+{
+	struct vmdef d;
+	struct tv_err err;
+	const char *text = "name = \"lab1\";\n"
+			   "description = \"web lab\";\n"
+			   "cpus = 4;\n"
+			   "memory = \"2G\";\n"
+			   "kernel = \"vmlinuz\";\n"
+			   "initrd = \"/boot/initrd.img\";\n"
+			   "cmdline = \"console=ttyS0 root=/dev/vda\";\n"
+			   "disks = ( { file = \"root.qcow2\"; },\n"
+			   "          { file = \"data.img\"; readonly = true; },\n"
+			   "          { file = \"x.bin\"; format = \"raw\"; } );\n"
+			   "net = ( { type = \"user\"; mac = \"52:54:00:12:34:56\";\n"
+			   "          forward = [ \"tcp:2222-:22\", \"udp:127.0.0.1:5353-:53\" ]; },\n"
+			   "        { type = \"tap\"; ifname = \"tap0\"; } );\n"
+			   "autostart = true;\n";
+
+	assert_int_equal(load("lab1", text, &d, &err), 0);
+	assert_string_equal(d.name, "lab1");
+	assert_string_equal(d.description, "web lab");
+	assert_int_equal(d.cpus, 4);
+	assert_true(d.memory == 2ULL << 30);
+	assert_string_equal(d.kernel, "vmlinuz");
+	assert_string_equal(d.cmdline, "console=ttyS0 root=/dev/vda");
+	assert_int_equal(d.ndisks, 3);
+	assert_int_equal(d.disks[0].format, DISK_FORMAT_QCOW2);
+	assert_false(d.disks[0].readonly);
+	assert_int_equal(d.disks[1].format, DISK_FORMAT_RAW);
+	assert_true(d.disks[1].readonly);
+	assert_int_equal(d.disks[2].format, DISK_FORMAT_RAW);
+	assert_int_equal(d.nnets, 2);
+	assert_int_equal(d.nets[0].type, NET_USER);
+	assert_int_equal(d.nets[0].nforwards, 2);
+	assert_int_equal(d.nets[1].type, NET_TAP);
+	assert_string_equal(d.nets[1].ifname, "tap0");
+	assert_true(d.autostart);
+	assert_string_equal(warnings, "");
+
+	char *k = vmdef_path(&d, d.kernel), *i = vmdef_path(&d, d.initrd);
+	assert_string_equal(k, "/data/vm/vmlinuz");
+	assert_string_equal(i, "/boot/initrd.img");
+	free(k);
+	free(i);
+	vmdef_free(&d);
+}
+
+static void test_defaults(void **state)
+{
+	struct vmdef d;
+	struct tv_err err;
+
+	assert_int_equal(load("empty", "# nothing set\n", &d, &err), 0);
+	assert_string_equal(d.name, "empty");
+	assert_int_equal(d.cpus, 1);
+	assert_true(d.memory == 512ULL << 20);
+	assert_null(d.kernel);
+	assert_int_equal(d.ndisks, 0);
+	assert_false(d.autostart);
+	vmdef_free(&d);
+}
+
+static void test_memory_forms(void **state)
+{
+	struct vmdef d;
+	struct tv_err err;
+
+	assert_int_equal(load("m", "memory = 256;\n", &d, &err), 0); /* MiB */
+	assert_true(d.memory == 256ULL << 20);
+	vmdef_free(&d);
+	assert_int_equal(load("m", "memory = \"1.5G\";\n", &d, &err), 0);
+	assert_true(d.memory == 3ULL << 29);
+	vmdef_free(&d);
+}
+
+static void test_field_errors(void **state)
+{
+	expect_error("cpus = 2;\nmemory = \"lots\";\n", 2,
+		     "memory: expected a size like 512M or 2G");
+	expect_error("\n\n\n\n\n\nmemory = true;\n", 7, "memory: expected a size like 512M or 2G");
+	expect_error("memory = \"1K\";\n", 1, "memory: 1K is out of range");
+	expect_error("memory = \"2T\";\n", 1, "memory: 2T is out of range");
+	expect_error("memory = \"1048577\";\n", 1, "memory: ");
+	expect_error("cpus = 0;\n", 1, "cpus: expected a whole number from 1 to 64, not 0");
+	expect_error("cpus = 65;\n", 1, "cpus: expected a whole number from 1 to 64");
+	expect_error("cpus = \"two\";\n", 1, "cpus: expected a whole number");
+	expect_error("name = \"other\";\n", 1, "name: \"other\" does not match the file name");
+	expect_error("kernel = 5;\n", 1, "kernel: expected a string");
+	expect_error("kernel = \"\";\n", 1, "kernel: expected a file name");
+	expect_error("initrd = [1];\n", 1, "initrd: expected a string");
+	expect_error("autostart = \"yes\";\n", 1, "autostart: expected true or false");
+	expect_error("description = 3;\n", 1, "description: expected a string");
+	expect_error("disks = 5;\n", 1, "disks: expected a list");
+	expect_error("disks = ( { format = \"qcow2\"; } );\n", 1, "disks[0]: expected a file");
+	expect_error("disks = ( { file = \"a.qcow2\"; format = \"vmdk\"; } );\n", 1,
+		     "disks[0].format: expected \"qcow2\" or \"raw\"");
+	expect_error("disks = ( \"a.qcow2\",\n { file = \"b.vdi\"; } );\n", 2,
+		     "disks[1]: cannot tell the format of \"b.vdi\"");
+	expect_error("disks = ( { file = \"a.qcow2\"; readonly = 1; } );\n", 1,
+		     "disks[0].readonly: expected true or false");
+	expect_error("net = ( { mac = \"52:54:00:12:34:56\"; } );\n", 1,
+		     "net[0]: expected type");
+	expect_error("net = ( { type = \"bridge\"; } );\n", 1, "net[0].type: expected \"user\"");
+	expect_error("net = ( { type = \"user\"; mac = \"01:00:5e:00:00:01\"; } );\n", 1,
+		     "net[0].mac: expected a unicast MAC address");
+	expect_error("net = ( { type = \"user\"; mac = \"52:54:00:12:34\"; } );\n", 1,
+		     "net[0].mac");
+	expect_error("net = ( { type = \"tap\"; } );\n", 1, "net[0]: a tap interface needs ifname");
+	expect_error("net = ( { type = \"user\"; forward = [ \"tcp:99999-:22\" ]; } );\n", 1,
+		     "net[0].forward: \"tcp:99999-:22\"");
+	expect_error("net = ( { type = \"user\"; forward = [ \"sctp:1-:2\" ]; } );\n", 1,
+		     "net[0].forward");
+	char *longline = xmalloc(5000);
+	strcpy(longline, "cmdline = \"");
+	memset(longline + 11, 'x', 4200);
+	strcpy(longline + 4211, "\";\n");
+	expect_error(longline, 1, "cmdline: expected at most 4095 characters");
+	free(longline);
+}
+
+static void test_syntax_error_has_line(void **state)
+{
+	expect_error("cpus = 2;\nmemory = \"1G\";\nkernel = = \"k\";\n", 3, "syntax error");
+}
+
+static void test_unknown_keys_warn(void **state)
+{
+	struct vmdef d;
+	struct tv_err err;
+
+	assert_int_equal(load("w", "cpus = 1;\nmemroy = \"1G\";\n"
+				   "disks = ( { file = \"a.qcow2\"; cache = \"none\"; } );\n",
+			      &d, &err),
+			 0);
+	assert_non_null(strstr(warnings, "w.conf:2: unknown setting 'memroy'"));
+	assert_non_null(strstr(warnings, "w.conf:3: disks[0]: unknown setting 'cache'"));
+	vmdef_free(&d);
+}
+
+static void test_bad_file_name(void **state)
+{
+	struct vmdef d;
+	struct tv_err err;
+	char *file = xasprintf("%s/no-such.conf", dir);
+
+	assert_int_equal(vmdef_load(file, NULL, &d, NULL, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "no-such.conf: cannot read"));
+	vmdef_free(&d);
+	free(file);
+}
+
+static void test_save_round_trip(void **state)
+{
+	struct vmdef d, back;
+	struct tv_err err;
+	char *file = xasprintf("%s/rt.conf", dir);
+
+	vmdef_init(&d, "rt", "/data/rt");
+	d.cpus = 3;
+	d.memory = 768ULL << 20;
+	d.kernel = xstrdup("/boot/vmlinuz");
+	d.cmdline = xstrdup("console=ttyS0 quiet \"quoted\"");
+	d.description = xstrdup("line one\nline two");
+	d.autostart = true;
+	d.disks = xcalloc(2, sizeof(*d.disks));
+	d.ndisks = 2;
+	d.disks[0].file = xstrdup("disk.qcow2");
+	d.disks[1].file = xstrdup("/srv/iso.img");
+	d.disks[1].format = DISK_FORMAT_RAW;
+	d.disks[1].readonly = true;
+	d.nets = xcalloc(1, sizeof(*d.nets));
+	d.nnets = 1;
+	d.nets[0].type = NET_USER;
+	d.nets[0].mac = xstrdup("52:54:00:ab:cd:ef");
+	d.nets[0].forwards = xcalloc(1, sizeof(char *));
+	d.nets[0].forwards[0] = xstrdup("tcp:8080-:80");
+	d.nets[0].nforwards = 1;
+	assert_int_equal(vmdef_save(&d, file, &err), 0);
+	assert_int_equal(vmdef_load(file, "/data/rt", &back, collect, NULL, &err), 0);
+	assert_int_equal(back.cpus, 3);
+	assert_true(back.memory == 768ULL << 20);
+	assert_string_equal(back.kernel, "/boot/vmlinuz");
+	assert_string_equal(back.cmdline, d.cmdline);
+	assert_string_equal(back.description, d.description);
+	assert_true(back.autostart);
+	assert_int_equal(back.ndisks, 2);
+	assert_string_equal(back.disks[1].file, "/srv/iso.img");
+	assert_int_equal(back.disks[1].format, DISK_FORMAT_RAW);
+	assert_true(back.disks[1].readonly);
+	assert_int_equal(back.nnets, 1);
+	assert_string_equal(back.nets[0].mac, "52:54:00:ab:cd:ef");
+	assert_string_equal(back.nets[0].forwards[0], "tcp:8080-:80");
+	/* Readable: the memory is written as a size, not a byte count. */
+	FILE *f = fopen(file, "r");
+	char text[4096];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	assert_non_null(strstr(text, "memory = \"768M\";"));
+	vmdef_free(&d);
+	vmdef_free(&back);
+	free(file);
+}
+
+static void test_save_refuses_invalid(void **state)
+{
+	struct vmdef d;
+	struct tv_err err;
+	char *file = xasprintf("%s/inv.conf", dir);
+
+	vmdef_init(&d, "inv", NULL);
+	d.cpus = 100;
+	assert_int_equal(vmdef_save(&d, file, &err), -1);
+	assert_non_null(strstr(err.msg, "cpus"));
+	assert_int_equal(access(file, F_OK), -1); /* nothing written */
+	vmdef_free(&d);
+	free(file);
+}
+
+static void test_forward_syntax(void **state)
+{
+	assert_true(vmdef_forward_valid("tcp:2222-:22"));
+	assert_true(vmdef_forward_valid("udp:127.0.0.1:5353-:53"));
+	assert_true(vmdef_forward_valid("tcp:8080-10.0.2.15:80"));
+	assert_false(vmdef_forward_valid("tcp:2222-22"));
+	assert_false(vmdef_forward_valid("tcp:0-:22"));
+	assert_false(vmdef_forward_valid("tcp:1.2.3:80-:80"));
+	assert_false(vmdef_forward_valid("tcp:80-:80x"));
+	assert_false(vmdef_forward_valid(""));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_definition),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_memory_forms),
+		cmocka_unit_test(test_field_errors),
+		cmocka_unit_test(test_syntax_error_has_line),
+		cmocka_unit_test(test_unknown_keys_warn),
+		cmocka_unit_test(test_bad_file_name),
+		cmocka_unit_test(test_save_round_trip),
+		cmocka_unit_test(test_save_refuses_invalid),
+		cmocka_unit_test(test_forward_syntax),
+	};
+	return cmocka_run_group_tests_name("vmdef", tests, setup, teardown);
+}
