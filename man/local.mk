@@ -1,1 +1,3 @@
-# man: files added to the build by this folder
+# man/: manual pages.
+man_MANS += man/termvisor.1 man/termvisor.conf.5
+EXTRA_DIST += man/termvisor.1 man/termvisor.conf.5

@@ -19,5 +19,5 @@ tests_unit_test_paths_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-vmdef tests/unit/test-paths
 EXTRA_DIST += tests/lib.sh
 
-TESTS += tests/cli/list.sh tests/cli/create-delete.sh
-EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh
+TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh
+EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh
