@@ -21,3 +21,9 @@ EXTRA_DIST += tests/lib.sh
 
 TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh
 EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh
+
+check_PROGRAMS += tests/unit/test-vtpane
+tests_unit_test_vtpane_SOURCES = tests/unit/test-vtpane.c
+tests_unit_test_vtpane_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vtpane_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-vtpane
