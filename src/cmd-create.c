@@ -9,109 +9,8 @@
 #include "src/cmd.h"
 #include "src/paths.h"
 #include "src/vmdef.h"
-#include "src/vmdisk.h"
-#include "src/vmutil.h"
+#include "src/vmops.h"
 #include "vm/util.h"
-
-#define DEFAULT_DISK_FILE "disk.qcow2"
-
-struct create_args {
-	const char *cpus, *memory, *disk, *kernel, *initrd, *cmdline, *description;
-};
-
-/* Paths given on the command line are the user's, relative to where they stand. */
-static int absolute_file(const char *opt, const char *path, char **out, struct tv_err *err)
-{
-	char *abs = realpath(path, NULL);
-	struct stat st;
-
-	if (abs == NULL)
-		return tv_errno(err, "--%s %s", opt, path);
-	if (stat(abs, &st) < 0 || !S_ISREG(st.st_mode)) {
-		free(abs);
-		return tv_errf(err, "--%s %s: not a regular file", opt, path);
-	}
-	*out = abs;
-	return 0;
-}
-
-static int fill_def(const struct create_args *a, struct vmdef *d, uint64_t *disk_size,
-		    struct tv_err *err)
-{
-	if (a->cpus) {
-		char *end;
-		long v = strtol(a->cpus, &end, 10);
-		if (*end || end == a->cpus || v < 1 || v > VMDEF_MAX_CPUS)
-			return tv_errf(err, "--cpus %s: expected a whole number from 1 to %d",
-				       a->cpus, VMDEF_MAX_CPUS);
-		d->cpus = (unsigned)v;
-	}
-	if (a->memory && parse_size(a->memory, &d->memory) < 0)
-		return tv_errf(err, "--memory %s: expected a size like 512M or 2G", a->memory);
-	if (a->disk && (parse_size(a->disk, disk_size) < 0 || *disk_size < 512))
-		return tv_errf(err, "--disk %s: expected a size like 10G", a->disk);
-	if (a->kernel && absolute_file("kernel", a->kernel, &d->kernel, err) < 0)
-		return -1;
-	if (a->initrd && absolute_file("initrd", a->initrd, &d->initrd, err) < 0)
-		return -1;
-	if (a->cmdline)
-		d->cmdline = xstrdup(a->cmdline);
-	if (a->description)
-		d->description = xstrdup(a->description);
-	if (a->disk) {
-		d->disks = xcalloc(1, sizeof(*d->disks));
-		d->disks[0].file = xstrdup(DEFAULT_DISK_FILE);
-		d->disks[0].format = DISK_FORMAT_QCOW2;
-		d->ndisks = 1;
-	}
-	return vmdef_validate(d, err);
-}
-
-/* Makes the data directory, the disk and the definition, in that order; the
- * definition last, so a VM is listed only once it is whole. On failure whatever
- * was made is removed again. */
-static int create_vm(const struct tv_paths *p, const char *name, const struct create_args *a,
-		     struct tv_err *err)
-{
-	char *conf = paths_vm_conf(p, name), *data = paths_vm_data(p, name);
-	bool made_data = false;
-	uint64_t disk_size = 0;
-	struct vmdef d;
-	int rc = -1;
-
-	vmdef_init(&d, name, data);
-	if (fill_def(a, &d, &disk_size, err) < 0)
-		goto out;
-	if (access(conf, F_OK) == 0) {
-		tv_errf(err, "VM '%s' already exists (%s)", name, conf);
-		goto out;
-	}
-	if (paths_mkdir(p->vms_dir, 0755, err) < 0 || paths_mkdir(p->data_dir, 0755, err) < 0)
-		goto out;
-	if (mkdir(data, 0755) < 0) {
-		if (errno == EEXIST)
-			tv_errf(err, "%s already exists; remove it or pick another name", data);
-		else
-			tv_errno(err, "cannot create %s", data);
-		goto out;
-	}
-	made_data = true;
-	if (d.ndisks == 1) {
-		char *disk = vmdef_path(&d, d.disks[0].file);
-		int drc = vmdisk_create(disk, d.disks[0].format, disk_size, err);
-		free(disk);
-		if (drc < 0)
-			goto out;
-	}
-	rc = vmdef_save(&d, conf, err);
-out:
-	if (rc < 0 && made_data)
-		remove_tree(data);
-	vmdef_free(&d);
-	free(conf);
-	free(data);
-	return rc;
-}
 
 static int cmd_create_exec(const struct cmd_entry *self, int argc, char **argv)
 {
@@ -121,7 +20,7 @@ static int cmd_create_exec(const struct cmd_entry *self, int argc, char **argv)
 		{"initrd", required_argument, NULL, 'i'},  {"cmdline", required_argument, NULL, 'a'},
 		{"description", required_argument, NULL, 'D'},
 		{0}};
-	struct create_args a = {0};
+	struct vm_create_args a = {0};
 	struct tv_paths paths;
 	struct tv_err err;
 	int ch;
@@ -145,7 +44,7 @@ static int cmd_create_exec(const struct cmd_entry *self, int argc, char **argv)
 		fprintf(stderr, "termvisor create: %s\n", err.msg);
 		return TV_EXIT_ERROR;
 	}
-	int rc = create_vm(&paths, argv[optind], &a, &err);
+	int rc = vm_create(&paths, argv[optind], &a, &err);
 	if (rc < 0)
 		fprintf(stderr, "termvisor create: %s\n", err.msg);
 	else

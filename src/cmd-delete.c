@@ -7,50 +7,24 @@
 
 #include "src/cmd.h"
 #include "src/paths.h"
+#include "src/vmops.h"
 #include "src/vmstate.h"
 #include "src/vmutil.h"
 #include "vm/util.h"
 
 static int delete_vm(const struct tv_paths *p, const char *name, bool yes, struct tv_err *err)
 {
-	char *conf = paths_vm_conf(p, name), *data = paths_vm_data(p, name);
-	int rc = -1;
-
-	if (access(conf, F_OK) < 0 && access(data, F_OK) < 0) {
-		tv_errf(err, "no VM named '%s' (looked for %s)", name, conf);
-		goto out;
-	}
-	if (vm_is_live(p, name)) {
-		tv_errf(err, "VM '%s' is running; stop it first (termvisor stop %s)", name, name);
-		goto out;
-	}
-	if (!yes) {
+	if (!yes && vm_exists(p, name) && !vm_is_live(p, name)) {
+		char *data = paths_vm_data(p, name);
 		char *q = xasprintf("Delete VM '%s' with its disks and snapshots in %s?", name, data);
 		bool ok = ask_yes_no(q);
 		free(q);
-		if (!ok) {
-			if (isatty(0))
-				tv_errf(err, "not deleted");
-			else
-				tv_errf(err, "not deleted: no terminal to ask on; use --yes");
-			goto out;
-		}
+		free(data);
+		if (!ok)
+			return tv_errf(err, isatty(0) ? "not deleted"
+						     : "not deleted: no terminal to ask on; use --yes");
 	}
-	/* The definition first: a VM whose data removal fails half-way is no longer
-	 * listed as whole, and the data left can be removed by hand. */
-	if (unlink(conf) < 0 && errno != ENOENT) {
-		tv_errno(err, "cannot remove %s", conf);
-		goto out;
-	}
-	if (remove_tree(data) < 0) {
-		tv_errno(err, "cannot remove %s", data);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(conf);
-	free(data);
-	return rc;
+	return vm_delete(p, name, err);
 }
 
 static int cmd_delete_exec(const struct cmd_entry *self, int argc, char **argv)
