@@ -1,2 +1,2 @@
 # ui/: the ncurses front end.
-libtvui_a_SOURCES += ui/ui.c ui/ui.h ui/vtpane.c ui/vtpane.h
+libtvui_a_SOURCES += ui/ui.c ui/ui.h ui/vtpane.c ui/vtpane.h ui/widgets.c ui/widgets.h
