@@ -19,13 +19,14 @@ static int cmd_create_exec(const struct cmd_entry *self, int argc, char **argv)
 		{"disk", required_argument, NULL, 'd'},    {"kernel", required_argument, NULL, 'k'},
 		{"initrd", required_argument, NULL, 'i'},  {"cmdline", required_argument, NULL, 'a'},
 		{"description", required_argument, NULL, 'D'},
+		{"template", required_argument, NULL, 't'},
 		{0}};
 	struct vm_create_args a = {0};
 	struct tv_paths paths;
 	struct tv_err err;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:m:d:k:i:a:D:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:m:d:k:i:a:D:t:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': a.cpus = optarg; break;
 		case 'm': a.memory = optarg; break;
@@ -34,6 +35,7 @@ static int cmd_create_exec(const struct cmd_entry *self, int argc, char **argv)
 		case 'i': a.initrd = optarg; break;
 		case 'a': a.cmdline = optarg; break;
 		case 'D': a.description = optarg; break;
+		case 't': a.template = optarg; break;
 		default: return cmd_usage_error(self, "unknown option");
 		}
 	}
@@ -56,7 +58,7 @@ static int cmd_create_exec(const struct cmd_entry *self, int argc, char **argv)
 const struct cmd_entry cmd_create_entry = {
 	.name = "create",
 	.usage = "NAME [--cpus N] [--memory SIZE] [--disk SIZE] [--kernel FILE] [--initrd FILE] "
-		 "[--cmdline TEXT] [--description TEXT]",
+		 "[--cmdline TEXT] [--description TEXT] [--template NAME]",
 	.summary = "Define a new VM, with an empty qcow2 disk when --disk is given.",
 	.options = "  --cpus N             vCPUs, 1 to 64 (default 1)\n"
 		   "  --memory SIZE        guest RAM like 512M or 2G (default 512M)\n"
@@ -64,6 +66,8 @@ const struct cmd_entry cmd_create_entry = {
 		   "  --kernel FILE        kernel to boot (bzImage, vmlinux or a PVH ELF)\n"
 		   "  --initrd FILE        initial ramdisk\n"
 		   "  --cmdline TEXT       kernel command line\n"
-		   "  --description TEXT   free-form text shown in the interface\n",
+		   "  --description TEXT   free-form text shown in the interface\n"
+		   "  --template NAME      start from a template ('termvisor templates' lists them);\n"
+		   "                       the options above override its values\n",
 	.exec = cmd_create_exec,
 };

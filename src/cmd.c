@@ -8,11 +8,13 @@ extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_create_entry;
 extern const struct cmd_entry cmd_delete_entry;
+extern const struct cmd_entry cmd_templates_entry;
 
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_list_entry,
 	&cmd_create_entry,
 	&cmd_delete_entry,
+	&cmd_templates_entry,
 	&cmd_help_entry,
 	NULL,
 };

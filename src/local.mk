@@ -3,5 +3,6 @@ libtvsrc_a_SOURCES += src/cmd.c src/cmd.h src/cmd-help.c \
 	src/paths.c src/paths.h src/vmdef.c src/vmdef.h src/catalog.c src/catalog.h \
 	src/vmstate.c src/vmstate.h src/vmdisk.c src/vmdisk.h src/vmutil.c src/vmutil.h \
 	src/json.c src/json.h \
-	src/vmops.c src/vmops.h \
+	src/vmops.c src/vmops.h src/datadir.c src/datadir.h src/template.c src/template.h \
+	src/cmd-templates.c \
 	src/cmd-list.c src/cmd-create.c src/cmd-delete.c

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/datadir.h"
 #include "src/paths.h"
+#include "src/template.h"
 #include "src/vmdef.h"
 #include "src/vmdisk.h"
 #include "src/vmops.h"
@@ -31,6 +33,29 @@ static int absolute_file(const char *opt, const char *path, char **out, struct t
 	return 0;
 }
 
+static void add_disk(struct vmdef *d)
+{
+	d->disks = xcalloc(1, sizeof(*d->disks));
+	d->disks[0].file = xstrdup(DEFAULT_DISK_FILE);
+	d->disks[0].format = DISK_FORMAT_QCOW2;
+	d->ndisks = 1;
+}
+
+/* The template's values first; the command line's win. */
+static void apply_template(const struct template *t, struct vmdef *d, uint64_t *disk_size)
+{
+	d->cpus = t->cpus;
+	d->memory = t->memory;
+	if (t->cmdline)
+		d->cmdline = xstrdup(t->cmdline);
+	if (t->description)
+		d->description = xstrdup(t->description);
+	if (t->builder == NULL && t->disk_size) {
+		*disk_size = t->disk_size;
+		add_disk(d);
+	}
+}
+
 static int fill_def(const struct vm_create_args *a, struct vmdef *d, uint64_t *disk_size,
 		    struct tv_err *err)
 {
@@ -50,29 +75,70 @@ static int fill_def(const struct vm_create_args *a, struct vmdef *d, uint64_t *d
 		return -1;
 	if (a->initrd && absolute_file("initrd", a->initrd, &d->initrd, err) < 0)
 		return -1;
-	if (a->cmdline)
+	if (a->cmdline) {
+		free(d->cmdline);
 		d->cmdline = xstrdup(a->cmdline);
-	if (a->description)
-		d->description = xstrdup(a->description);
-	if (a->disk) {
-		d->disks = xcalloc(1, sizeof(*d->disks));
-		d->disks[0].file = xstrdup(DEFAULT_DISK_FILE);
-		d->disks[0].format = DISK_FORMAT_QCOW2;
-		d->ndisks = 1;
 	}
+	if (a->description) {
+		free(d->description);
+		d->description = xstrdup(a->description);
+	}
+	if (a->disk && d->ndisks == 0)
+		add_disk(d);
 	return vmdef_validate(d, err);
+}
+
+/* A builder leaves kernel, initrd and disk.qcow2 in the data directory; a
+ * template without one names a shipped kernel (the demo guest). */
+static int finish_template(const struct tv_paths *p, const struct template *t, struct vmdef *d,
+			   struct tv_err *err)
+{
+	if (t->builder) {
+		if (paths_mkdir(p->cache_dir, 0755, err) < 0 ||
+		    template_build(t, d->name, d->datadir, p->cache_dir, err) < 0)
+			return -1;
+		if (d->kernel == NULL)
+			d->kernel = xstrdup("kernel");
+		char *k = vmdef_path(d, d->kernel), *i = vmdef_path(d, "initrd");
+		char *disk = vmdef_path(d, DEFAULT_DISK_FILE);
+		int missing = access(k, R_OK);
+		if (d->initrd == NULL && access(i, R_OK) == 0)
+			d->initrd = xstrdup("initrd");
+		if (d->ndisks == 0 && access(disk, R_OK) == 0)
+			add_disk(d);
+		free(k);
+		free(i);
+		free(disk);
+		if (missing)
+			return tv_errf(err, "template '%s': its builder made no kernel", t->name);
+		return 0;
+	}
+	if (d->kernel == NULL) {
+		d->kernel = datadir_find(t->kernel);
+		if (d->kernel == NULL)
+			return tv_errf(err, "template '%s': %s is not installed (run make install?)",
+				       t->name, t->kernel);
+	}
+	return 0;
 }
 
 int vm_create(const struct tv_paths *p, const char *name, const struct vm_create_args *a,
 	      struct tv_err *err)
 {
 	char *conf = paths_vm_conf(p, name), *data = paths_vm_data(p, name);
-	bool made_data = false;
+	bool made_data = false, have_template = false;
 	uint64_t disk_size = 0;
+	struct template t;
 	struct vmdef d;
 	int rc = -1;
 
 	vmdef_init(&d, name, data);
+	if (a->template) {
+		if (template_load(p, a->template, &t, err) < 0)
+			goto out;
+		have_template = true;
+		apply_template(&t, &d, &disk_size);
+	}
 	if (fill_def(a, &d, &disk_size, err) < 0)
 		goto out;
 	if (access(conf, F_OK) == 0) {
@@ -89,7 +155,9 @@ int vm_create(const struct tv_paths *p, const char *name, const struct vm_create
 		goto out;
 	}
 	made_data = true;
-	if (d.ndisks == 1) {
+	if (have_template && finish_template(p, &t, &d, err) < 0)
+		goto out;
+	if (d.ndisks == 1 && disk_size) {
 		char *disk = vmdef_path(&d, d.disks[0].file);
 		int drc = vmdisk_create(disk, d.disks[0].format, disk_size, err);
 		free(disk);
@@ -100,6 +168,8 @@ int vm_create(const struct tv_paths *p, const char *name, const struct vm_create
 out:
 	if (rc < 0 && made_data)
 		remove_tree(data);
+	if (have_template)
+		template_free(&t);
 	vmdef_free(&d);
 	free(conf);
 	free(data);

@@ -10,6 +10,7 @@
  * numbers are text, as the user typed them, so errors can quote them. */
 struct vm_create_args {
 	const char *cpus, *memory, *disk, *kernel, *initrd, *cmdline, *description;
+	const char *template; /* a template name, or NULL */
 };
 
 /* Makes the data directory, the disk and the definition, in that order; the

@@ -19,8 +19,8 @@ tests_unit_test_paths_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-vmdef tests/unit/test-paths
 EXTRA_DIST += tests/lib.sh
 
-TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh
-EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh
+TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh
+EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh
 
 check_PROGRAMS += tests/unit/test-vtpane
 tests_unit_test_vtpane_SOURCES = tests/unit/test-vtpane.c
