@@ -6,3 +6,5 @@ libtvsrc_a_SOURCES += src/cmd.c src/cmd.h src/cmd-help.c \
 	src/vmops.c src/vmops.h src/datadir.c src/datadir.h src/template.c src/template.h \
 	src/cmd-templates.c \
 	src/cmd-list.c src/cmd-create.c src/cmd-delete.c
+# Detached VMs: control protocol, console buffer.
+libtvsrc_a_SOURCES += src/protocol.c src/protocol.h src/console-buf.c src/console-buf.h

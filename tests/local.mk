@@ -27,3 +27,9 @@ tests_unit_test_vtpane_SOURCES = tests/unit/test-vtpane.c
 tests_unit_test_vtpane_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vtpane_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-vtpane
+
+check_PROGRAMS += tests/unit/test-protocol
+tests_unit_test_protocol_SOURCES = tests/unit/test-protocol.c
+tests_unit_test_protocol_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_protocol_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-protocol

@@ -1,0 +1,392 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "src/console-buf.h"
+#include "src/protocol.h"
+
+static int parse_one(const struct proto_buf *b, struct proto_frame *f, size_t *used)
+{
+	uint32_t code = 0;
+
+	return proto_parse(b->data, b->len, f, used, &code);
+}
+
+static void test_frame_roundtrip(void **state)
+{
+	struct proto_buf b = {0};
+	struct proto_frame f;
+	size_t used;
+	uint32_t v;
+
+	proto_put_u32(&b, PROTO_HELLO, PROTO_VERSION);
+	assert_int_equal(b.len, PROTO_HDR_LEN + 4);
+	/* Length, type and flags are big-endian on the wire. */
+	assert_memory_equal(b.data, "\0\0\0\4\0\1\0\0\0\0\0\1", 12);
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(used, b.len);
+	assert_int_equal(f.type, PROTO_HELLO);
+	assert_int_equal(proto_get_u32(&f, &v), 0);
+	assert_int_equal(v, PROTO_VERSION);
+	proto_buf_free(&b);
+}
+
+static void test_parse_needs_whole_frame(void **state)
+{
+	struct proto_buf b = {0};
+	struct proto_frame f;
+	size_t used = 0;
+	uint32_t code = 0;
+
+	proto_put_frame(&b, PROTO_INPUT, "hello", 5);
+	/* Every strict prefix is "need more", never a frame or an error. */
+	for (size_t n = 0; n < b.len; n++)
+		assert_int_equal(proto_parse(b.data, n, &f, &used, &code), 0);
+	assert_int_equal(proto_parse(b.data, b.len, &f, &used, &code), 1);
+	assert_int_equal(f.len, 5);
+	assert_memory_equal(f.payload, "hello", 5);
+	proto_buf_free(&b);
+}
+
+static void test_parse_two_frames(void **state)
+{
+	struct proto_buf b = {0};
+	struct proto_frame f;
+	size_t used;
+
+	proto_put_frame(&b, PROTO_STATUS, NULL, 0);
+	proto_put_size(&b, PROTO_WINSIZE, 50, 132);
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(f.type, PROTO_STATUS);
+	assert_int_equal(f.len, 0);
+	proto_buf_consume(&b, used);
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(f.type, PROTO_WINSIZE);
+	proto_buf_consume(&b, used);
+	assert_int_equal(b.len, 0);
+	proto_buf_free(&b);
+}
+
+static void test_parse_rejects_huge_length(void **state)
+{
+	static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0};
+	static const uint8_t just_over[] = {0, 1, 0, 1, 0, 8, 0, 0};
+	static const uint8_t max_ok[] = {0, 1, 0, 0, 0, 8, 0, 0};
+	struct proto_frame f;
+	size_t used;
+	uint32_t code = 0;
+
+	assert_int_equal(proto_parse(huge, sizeof(huge), &f, &used, &code), -1);
+	assert_int_equal(code, PROTO_E_TOO_BIG);
+	code = 0;
+	assert_int_equal(proto_parse(just_over, sizeof(just_over), &f, &used, &code), -1);
+	assert_int_equal(code, PROTO_E_TOO_BIG);
+	/* Exactly the maximum is allowed: it only waits for the payload. */
+	assert_int_equal(proto_parse(max_ok, sizeof(max_ok), &f, &used, &code), 0);
+}
+
+static void test_parse_rejects_flags(void **state)
+{
+	static const uint8_t bad[] = {0, 0, 0, 0, 0, 2, 0x12, 0x34};
+	struct proto_frame f;
+	size_t used;
+	uint32_t code = 0;
+
+	assert_int_equal(proto_parse(bad, sizeof(bad), &f, &used, &code), -1);
+	assert_int_equal(code, PROTO_E_MALFORMED);
+}
+
+static void test_put_frame_refuses_oversize(void **state)
+{
+	static uint8_t big[PROTO_MAX_PAYLOAD + 1];
+	struct proto_buf b = {0};
+
+	assert_int_equal(proto_put_frame(&b, PROTO_INPUT, big, sizeof(big)), -1);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(proto_put_frame(&b, PROTO_INPUT, big, PROTO_MAX_PAYLOAD), 0);
+	proto_buf_free(&b);
+}
+
+static void test_console_split(void **state)
+{
+	static uint8_t big[PROTO_MAX_PAYLOAD * 2 + 10];
+	struct proto_buf b = {0};
+	struct proto_frame f;
+	size_t used, total = 0, frames = 0;
+
+	memset(big, 'x', sizeof(big));
+	proto_put_console(&b, big, sizeof(big));
+	while (parse_one(&b, &f, &used) == 1) {
+		assert_int_equal(f.type, PROTO_CONSOLE);
+		total += f.len;
+		frames++;
+		proto_buf_consume(&b, used);
+	}
+	assert_int_equal(total, sizeof(big));
+	assert_int_equal(frames, 3);
+	assert_int_equal(b.len, 0);
+	proto_buf_free(&b);
+}
+
+static void test_status_roundtrip(void **state)
+{
+	struct proto_status in = {
+		.state = PROTO_STATE_PAUSED, .clients = 2, .pid = 4242, .cpus = 4,
+		.rows = 30, .cols = 100, .memory = 512ULL << 20, .started = 1700000000,
+		.uptime_ms = 123456789, .name = "lab1",
+	};
+	struct proto_status out;
+	struct proto_buf b = {0};
+	struct proto_frame f;
+	size_t used;
+
+	proto_put_status(&b, &in);
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_status(&f, &out), 0);
+	assert_int_equal(out.state, in.state);
+	assert_int_equal(out.clients, 2);
+	assert_int_equal(out.pid, 4242);
+	assert_int_equal(out.cpus, 4);
+	assert_int_equal(out.rows, 30);
+	assert_int_equal(out.cols, 100);
+	assert_true(out.memory == in.memory);
+	assert_true(out.started == in.started);
+	assert_true(out.uptime_ms == in.uptime_ms);
+	assert_string_equal(out.name, "lab1");
+	proto_buf_free(&b);
+}
+
+static void test_status_rejects_short_and_bad_name(void **state)
+{
+	struct proto_status s;
+	uint8_t p[41 + 3];
+	struct proto_frame f = {.type = PROTO_STATUS_REPLY, .payload = p};
+
+	memset(p, 0, sizeof(p));
+	f.len = 40;
+	assert_int_equal(proto_get_status(&f, &s), -1);
+	/* Name length pointing past the payload. */
+	p[40] = 10;
+	f.len = sizeof(p);
+	assert_int_equal(proto_get_status(&f, &s), -1);
+	p[40] = 3;
+	memcpy(p + 41, "abc", 3);
+	assert_int_equal(proto_get_status(&f, &s), 0);
+	assert_string_equal(s.name, "abc");
+}
+
+static void test_error_roundtrip_and_sanitised(void **state)
+{
+	struct proto_buf b = {0};
+	struct proto_frame f;
+	size_t used;
+	uint32_t code;
+	char msg[64];
+
+	proto_put_error(&b, PROTO_E_STATE, "VM %s is \033[31mpaused\n", "lab1");
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_error(&f, &code, msg, sizeof(msg)), 0);
+	assert_int_equal(code, PROTO_E_STATE);
+	/* Control characters never reach the terminal that prints the message. */
+	assert_string_equal(msg, "VM lab1 is ?[31mpaused?");
+	/* A short buffer truncates, always terminated. */
+	assert_int_equal(proto_get_error(&f, &code, msg, 5), 0);
+	assert_string_equal(msg, "VM l");
+	proto_buf_free(&b);
+}
+
+static void test_attach_and_size_validation(void **state)
+{
+	struct proto_buf b = {0};
+	struct proto_frame f;
+	size_t used;
+	uint8_t mode;
+	uint16_t rows, cols;
+
+	proto_put_attach(&b, PROTO_ATTACH_RO, 24, 80);
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_attach(&f, &mode, &rows, &cols), 0);
+	assert_int_equal(mode, PROTO_ATTACH_RO);
+	assert_int_equal(rows, 24);
+	assert_int_equal(cols, 80);
+	proto_buf_consume(&b, used);
+
+	proto_put_attach(&b, 7, 24, 80); /* unknown mode */
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_attach(&f, &mode, &rows, &cols), -1);
+	proto_buf_consume(&b, used);
+
+	proto_put_size(&b, PROTO_WINSIZE, 0, 80); /* zero rows */
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_size(&f, &rows, &cols), -1);
+	proto_buf_consume(&b, used);
+
+	proto_put_size(&b, PROTO_WINSIZE, 40, 60000); /* absurd width */
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_size(&f, &rows, &cols), -1);
+	proto_buf_consume(&b, used);
+
+	/* Wrong payload length for the type. */
+	proto_put_frame(&b, PROTO_WINSIZE, "abc", 3);
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_size(&f, &rows, &cols), -1);
+	assert_int_equal(proto_get_u32(&f, &(uint32_t){0}), -1);
+	proto_buf_free(&b);
+}
+
+static void test_hello_and_event(void **state)
+{
+	struct proto_hello in = {.version = 1, .pid = 99, .program = "termvisor 0.1"}, out;
+	struct proto_buf b = {0};
+	struct proto_frame f;
+	size_t used;
+	uint8_t ev;
+	char text[32];
+
+	proto_put_hello_reply(&b, &in);
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_hello_reply(&f, &out), 0);
+	assert_int_equal(out.version, 1);
+	assert_int_equal(out.pid, 99);
+	assert_string_equal(out.program, "termvisor 0.1");
+	proto_buf_consume(&b, used);
+
+	proto_put_event(&b, PROTO_EV_EXITED, "guest powered off");
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_event(&f, &ev, text, sizeof(text)), 0);
+	assert_int_equal(ev, PROTO_EV_EXITED);
+	assert_string_equal(text, "guest powered off");
+	/* Decoders check the type too. */
+	assert_int_equal(proto_get_hello_reply(&f, &out), -1);
+	proto_buf_free(&b);
+}
+
+static void test_names(void **state)
+{
+	assert_string_equal(proto_type_name(PROTO_STOP), "stop");
+	assert_string_equal(proto_type_name(0x0021), "snapshot");
+	assert_string_equal(proto_type_name(0x7777), "unknown");
+	assert_string_equal(proto_error_name(PROTO_E_TOO_BIG), "message too big");
+	assert_string_equal(proto_error_name(12345), "error");
+	assert_true(proto_is_request(PROTO_HELLO));
+	assert_false(proto_is_request(PROTO_OK));
+}
+
+/* The console buffer: what a client attaching later gets. */
+static void test_console_screen_and_scrollback(void **state)
+{
+	struct console_buf *cb = console_buf_new(4, 20, 100);
+	char row[64];
+
+	for (int i = 0; i < 10; i++) {
+		char line[32];
+		snprintf(line, sizeof(line), "line %d\r\n", i);
+		console_buf_feed(cb, line, strlen(line));
+	}
+	console_buf_feed(cb, "$ ", 2);
+	/* Four rows: lines 7, 8, 9 and the prompt; 0-6 went to the scrollback. */
+	console_buf_row_text(cb, 0, row, sizeof(row));
+	assert_string_equal(row, "line 7");
+	console_buf_row_text(cb, 3, row, sizeof(row));
+	assert_string_equal(row, "$");
+	assert_int_equal(console_buf_scrollback_len(cb), 7);
+	console_buf_free(cb);
+}
+
+static void test_console_scrollback_bounded(void **state)
+{
+	struct console_buf *cb = console_buf_new(2, 10, 5);
+
+	for (int i = 0; i < 100; i++)
+		console_buf_feed(cb, "xxxxxxxx\r\n", 10);
+	assert_int_equal(console_buf_scrollback_len(cb), 5);
+	assert_true(console_buf_scrollback_bytes(cb) <= 5 * 8);
+	console_buf_free(cb);
+}
+
+/* Rendering the console into a fresh terminal reproduces it: run the render
+ * through a second libvterm-backed console buffer and compare rows. */
+static void test_console_render_reproduces(void **state)
+{
+	struct console_buf *cb = console_buf_new(5, 30, 100);
+	struct console_buf *view = console_buf_new(5, 30, 100);
+	struct proto_buf out = {0};
+	char a[64], b[64];
+
+	for (int i = 0; i < 8; i++) {
+		char line[40];
+		snprintf(line, sizeof(line), "\033[1;3%dmboot %d\033[m ok\r\n", i % 8, i);
+		console_buf_feed(cb, line, strlen(line));
+	}
+	console_buf_feed(cb, "login: \xc3\xa9t\xc3\xa9", 12);
+	console_buf_render(cb, 5, &out);
+	console_buf_feed(view, out.data, out.len);
+	for (int r = 0; r < 5; r++) {
+		console_buf_row_text(cb, r, a, sizeof(a));
+		console_buf_row_text(view, r, b, sizeof(b));
+		assert_string_equal(a, b);
+	}
+	console_buf_row_text(view, 4, b, sizeof(b));
+	assert_string_equal(b, "login: \xc3\xa9t\xc3\xa9");
+	/* The history went into the viewer's scrollback, in order. */
+	assert_int_equal(console_buf_scrollback_len(view), 4);
+	/* Typing after the replay lands where the guest's cursor was. */
+	console_buf_feed(cb, "X", 1);
+	console_buf_feed(view, "X", 1);
+	console_buf_row_text(cb, 4, a, sizeof(a));
+	console_buf_row_text(view, 4, b, sizeof(b));
+	assert_string_equal(a, b);
+	proto_buf_free(&out);
+	console_buf_free(cb);
+	console_buf_free(view);
+}
+
+static void test_console_render_taller_terminal(void **state)
+{
+	struct console_buf *cb = console_buf_new(3, 20, 10);
+	struct console_buf *view = console_buf_new(10, 20, 10);
+	struct proto_buf out = {0};
+	char b[64];
+
+	console_buf_feed(cb, "one\r\ntwo\r\nthree\r\nfour", 21);
+	console_buf_render(cb, 10, &out);
+	console_buf_feed(view, out.data, out.len);
+	console_buf_feed(view, "!", 1);
+	/* scrollback "one", then the screen two/three/four: four is row 3. */
+	console_buf_row_text(view, 0, b, sizeof(b));
+	assert_string_equal(b, "one");
+	console_buf_row_text(view, 3, b, sizeof(b));
+	assert_string_equal(b, "four!");
+	proto_buf_free(&out);
+	console_buf_free(cb);
+	console_buf_free(view);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frame_roundtrip),
+		cmocka_unit_test(test_parse_needs_whole_frame),
+		cmocka_unit_test(test_parse_two_frames),
+		cmocka_unit_test(test_parse_rejects_huge_length),
+		cmocka_unit_test(test_parse_rejects_flags),
+		cmocka_unit_test(test_put_frame_refuses_oversize),
+		cmocka_unit_test(test_console_split),
+		cmocka_unit_test(test_status_roundtrip),
+		cmocka_unit_test(test_status_rejects_short_and_bad_name),
+		cmocka_unit_test(test_error_roundtrip_and_sanitised),
+		cmocka_unit_test(test_attach_and_size_validation),
+		cmocka_unit_test(test_hello_and_event),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_console_screen_and_scrollback),
+		cmocka_unit_test(test_console_scrollback_bounded),
+		cmocka_unit_test(test_console_render_reproduces),
+		cmocka_unit_test(test_console_render_taller_terminal),
+	};
+
+	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
+}
