@@ -1,29 +1,22 @@
-#include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
+#include <stdlib.h>
 
 #include "src/vmdisk.h"
+#include "vm/block/block.h"
 
 int vmdisk_snapshot_count(const struct vmdef *d)
 {
+	for (size_t i = 0; i < d->ndisks; i++) {
+		if (d->disks[i].format != DISK_FORMAT_QCOW2)
+			continue;
+		char *path = vmdef_path(d, d->disks[i].file);
+		int n = blk_snapshot_count(path, NULL);
+		free(path);
+		return n;
+	}
 	return -1;
 }
 
 int vmdisk_create(const char *path, enum disk_format fmt, uint64_t size, struct tv_err *err)
 {
-	int fd;
-
-	if (fmt != DISK_FORMAT_RAW)
-		return tv_errf(err, "%s: qcow2 images are not available in this build", path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return tv_errno(err, "cannot create %s", path);
-	if (ftruncate(fd, (off_t)size) < 0) {
-		tv_errno(err, "%s: cannot size it", path);
-		close(fd);
-		unlink(path);
-		return -1;
-	}
-	close(fd);
-	return 0;
+	return blk_create(path, disk_format_name(fmt), size, NULL, err);
 }
