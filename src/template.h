@@ -1,6 +1,6 @@
 /* VM templates: a directory per template holding template.conf and, for
  * templates that build something (a Linux guest), a builder script. Adding a
- * template is adding files. See termvisor-templates(7). */
+ * template is adding files. See termvisor(1), TEMPLATES. */
 #ifndef TV_TEMPLATE_H
 #define TV_TEMPLATE_H
 
