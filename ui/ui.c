@@ -12,6 +12,7 @@
 #include <curses.h>
 
 #include "src/catalog.h"
+#include "src/datadir.h"
 #include "src/paths.h"
 #include "src/vmdisk.h"
 #include "src/vmops.h"
@@ -322,6 +323,28 @@ static void ui_colors(void)
 	init_pair(3, COLOR_RED, -1);
 }
 
+/* First run: with no VM defined at all, make the demo VM so there is something
+ * to start right away. */
+static void ui_first_run(struct ui *u)
+{
+	struct vm_create_args a = {.template = "demo"};
+	struct tv_err err;
+	char *kernel;
+
+	if (u->cat.n > 0)
+		return;
+	kernel = datadir_find("demo/demo.elf");
+	if (kernel == NULL)
+		return;
+	free(kernel);
+	if (vm_create(&u->paths, "demo", &a, &err) < 0) {
+		ui_message(u, "could not create the demo VM: %s", err.msg);
+		return;
+	}
+	ui_message(u, "Welcome: this is the demo VM, made for you; press Enter to start it");
+	ui_reload(u);
+}
+
 int ui_main(void)
 {
 	struct ui u;
@@ -338,6 +361,7 @@ int ui_main(void)
 		return 1;
 	}
 	ui_reload(&u);
+	ui_first_run(&u);
 	initscr();
 	cbreak();
 	noecho();
