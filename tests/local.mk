@@ -33,3 +33,6 @@ tests_unit_test_protocol_SOURCES = tests/unit/test-protocol.c
 tests_unit_test_protocol_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_protocol_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-protocol
+
+TESTS += tests/e2e/tui-list.sh
+EXTRA_DIST += tests/e2e/tui-list.sh
