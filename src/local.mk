@@ -7,4 +7,5 @@ libtvsrc_a_SOURCES += src/cmd.c src/cmd.h src/cmd-help.c \
 	src/cmd-templates.c \
 	src/cmd-list.c src/cmd-create.c src/cmd-delete.c
 # Detached VMs: control protocol, console buffer.
-libtvsrc_a_SOURCES += src/protocol.c src/protocol.h src/console-buf.c src/console-buf.h
+libtvsrc_a_SOURCES += src/protocol.c src/protocol.h src/console-buf.c src/console-buf.h \
+	src/control.c src/control.h src/client.c src/client.h src/settings.c src/settings.h

@@ -198,16 +198,25 @@ static void put_code_text(struct proto_buf *b, uint16_t type, const uint8_t *hea
 	proto_put_frame(b, type, buf, headlen + tlen);
 }
 
-void proto_put_error(struct proto_buf *b, uint32_t code, const char *fmt, ...)
+void proto_put_ok(struct proto_buf *b, uint16_t request)
+{
+	uint8_t p[4] = {0};
+
+	put_be16(p, request);
+	proto_put_frame(b, PROTO_OK, p, sizeof(p));
+}
+
+void proto_put_error(struct proto_buf *b, uint32_t code, uint16_t request, const char *fmt, ...)
 {
 	char msg[400];
-	uint8_t head[4];
+	uint8_t head[8] = {0};
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	put_be32(head, code);
+	put_be16(head + 4, request);
 	put_code_text(b, PROTO_ERROR, head, sizeof(head), msg);
 }
 
@@ -326,12 +335,22 @@ int proto_get_attach(const struct proto_frame *f, uint8_t *mode, uint16_t *rows,
 	return dim_ok(*rows) && dim_ok(*cols) ? 0 : -1;
 }
 
-int proto_get_error(const struct proto_frame *f, uint32_t *code, char *msg, size_t msglen)
+int proto_get_ok(const struct proto_frame *f, uint16_t *request)
 {
-	if (f->type != PROTO_ERROR || f->len < 4)
+	if (f->type != PROTO_OK || f->len < 2)
+		return -1;
+	*request = get_be16(f->payload);
+	return 0;
+}
+
+int proto_get_error(const struct proto_frame *f, uint32_t *code, uint16_t *request, char *msg,
+		    size_t msglen)
+{
+	if (f->type != PROTO_ERROR || f->len < 8)
 		return -1;
 	*code = get_be32(f->payload);
-	copy_text(msg, msglen, f->payload + 4, f->len - 4);
+	*request = get_be16(f->payload + 4);
+	copy_text(msg, msglen, f->payload + 8, f->len - 8);
 	return 0;
 }
 

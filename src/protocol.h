@@ -40,8 +40,8 @@ enum proto_type {
 	PROTO_SNAPSHOT_LAST = 0x002f,
 
 	/* Replies and events. */
-	PROTO_OK = 0x8000,           /* empty */
-	PROTO_ERROR = 0x8001,        /* u32 code, UTF-8 message */
+	PROTO_OK = 0x8000,           /* u16 request type answered, u16 0 */
+	PROTO_ERROR = 0x8001,        /* u32 code, u16 request type (0: none), u16 0, message */
 	PROTO_HELLO_REPLY = 0x8002,  /* u32 version, u32 server pid, program version text */
 	PROTO_STATUS_REPLY = 0x8003, /* see proto_status */
 	PROTO_ATTACHED = 0x8004,     /* u16 rows, u16 cols of the console screen */
@@ -129,8 +129,10 @@ void proto_buf_consume(struct proto_buf *b, size_t n);
 int proto_put_frame(struct proto_buf *b, uint16_t type, const void *payload, size_t len);
 /* Console bytes, split into as many frames as needed. */
 void proto_put_console(struct proto_buf *b, const void *data, size_t len);
-void proto_put_error(struct proto_buf *b, uint32_t code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void proto_put_ok(struct proto_buf *b, uint16_t request);
+/* request is the type of the request refused, 0 when there is none (a bad header). */
+void proto_put_error(struct proto_buf *b, uint32_t code, uint16_t request, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 void proto_put_event(struct proto_buf *b, uint8_t event, const char *text);
 void proto_put_u32(struct proto_buf *b, uint16_t type, uint32_t v);
 void proto_put_size(struct proto_buf *b, uint16_t type, uint16_t rows, uint16_t cols);
@@ -142,7 +144,9 @@ void proto_put_status(struct proto_buf *b, const struct proto_status *s);
 int proto_get_u32(const struct proto_frame *f, uint32_t *v);
 int proto_get_size(const struct proto_frame *f, uint16_t *rows, uint16_t *cols);
 int proto_get_attach(const struct proto_frame *f, uint8_t *mode, uint16_t *rows, uint16_t *cols);
-int proto_get_error(const struct proto_frame *f, uint32_t *code, char *msg, size_t msglen);
+int proto_get_ok(const struct proto_frame *f, uint16_t *request);
+int proto_get_error(const struct proto_frame *f, uint32_t *code, uint16_t *request, char *msg,
+		    size_t msglen);
 int proto_get_event(const struct proto_frame *f, uint8_t *event, char *text, size_t textlen);
 int proto_get_hello_reply(const struct proto_frame *f, struct proto_hello *h);
 int proto_get_status(const struct proto_frame *f, struct proto_status *s);

@@ -1,8 +1,10 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,48 +27,228 @@ const char *vm_state_name(enum vm_state s)
 	return "stopped";
 }
 
-static pid_t read_pid(const char *file, time_t *mtime)
+static bool file_exists(const char *file)
+{
+	return access(file, F_OK) == 0;
+}
+
+static pid_t read_pid(const char *file)
 {
 	FILE *f = fopen(file, "r");
-	struct stat st;
 	long pid = 0;
 
 	if (f == NULL)
 		return 0;
 	if (fscanf(f, "%ld", &pid) != 1 || pid <= 0)
 		pid = 0;
-	if (fstat(fileno(f), &st) == 0)
-		*mtime = st.st_mtime;
 	fclose(f);
 	return (pid_t)pid;
+}
+
+/* True when a VM process holds NAME.lock. Tested by trying a shared lock,
+ * which a VM process's exclusive lock refuses; a start racing with this
+ * retries (vm_lock_take). */
+static bool lock_held(const struct tv_paths *p, const char *name)
+{
+	char *file = paths_vm_runtime(p, name, "lock");
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	bool held = false;
+
+	free(file);
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		held = true;
+	close(fd);
+	return held;
+}
+
+static time_t file_mtime(const char *file)
+{
+	struct stat st;
+
+	return stat(file, &st) == 0 ? st.st_mtime : 0;
+}
+
+static void unlink_runtime(const struct tv_paths *p, const char *name, const char *suffix)
+{
+	char *file = paths_vm_runtime(p, name, suffix);
+
+	unlink(file);
+	free(file);
+}
+
+/* A pid file without a lock holder: the VM process died without cleaning up.
+ * Done under the lock, so a VM starting at this moment is never touched. */
+static void clean_after_crash(const struct tv_paths *p, const char *name)
+{
+	char *lock = paths_vm_runtime(p, name, "lock");
+	char *pidfile = paths_vm_runtime(p, name, "pid");
+	char *crashed = paths_vm_runtime(p, name, "crashed");
+	int fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		if (file_exists(pidfile) && rename(pidfile, crashed) == 0) {
+			unlink_runtime(p, name, "sock");
+			unlink_runtime(p, name, "paused");
+		}
+	}
+	if (fd >= 0)
+		close(fd); /* drops the lock */
+	free(lock);
+	free(pidfile);
+	free(crashed);
 }
 
 void vm_status_probe(const struct tv_paths *p, const char *name, struct vm_status *st)
 {
 	char *pidfile = paths_vm_runtime(p, name, "pid");
 	char *pausefile = paths_vm_runtime(p, name, "paused");
-	time_t started = 0;
-	pid_t pid = read_pid(pidfile, &started);
+	char *crashed = paths_vm_runtime(p, name, "crashed");
 
 	memset(st, 0, sizeof(*st));
-	if (pid > 0) {
-		if (kill(pid, 0) == 0 || errno == EPERM) {
-			st->state = access(pausefile, F_OK) == 0 ? VM_PAUSED : VM_RUNNING;
-			st->pid = pid;
-			time_t now = time(NULL);
-			st->uptime_s = now > started ? (uint64_t)(now - started) : 0;
-		} else {
-			st->state = VM_CRASHED;
-		}
+	if (lock_held(p, name)) {
+		/* No pid file yet: the VM process is still starting. */
+		time_t started = file_mtime(pidfile), now = time(NULL);
+		st->state = file_exists(pausefile) ? VM_PAUSED : VM_RUNNING;
+		st->pid = read_pid(pidfile);
+		st->uptime_s = started && now > started ? (uint64_t)(now - started) : 0;
+	} else if (file_exists(pidfile)) {
+		clean_after_crash(p, name);
+		st->state = VM_CRASHED;
+	} else if (file_exists(crashed)) {
+		st->state = VM_CRASHED;
 	}
 	free(pidfile);
 	free(pausefile);
+	free(crashed);
 }
 
 bool vm_is_live(const struct tv_paths *p, const char *name)
 {
-	struct vm_status st;
+	return lock_held(p, name);
+}
 
-	vm_status_probe(p, name, &st);
-	return st.state == VM_RUNNING || st.state == VM_PAUSED;
+char *vm_log_path(const struct tv_paths *p, const char *name)
+{
+	char *dir = paths_vm_data(p, name);
+	char *file = xasprintf("%s/vm.log", dir);
+
+	free(dir);
+	return file;
+}
+
+char *vm_log_tail(const struct tv_paths *p, const char *name, int n)
+{
+	char *file = vm_log_path(p, name);
+	FILE *f = fopen(file, "r");
+	char buf[8192];
+	size_t len, start;
+	long size;
+	int lines = 0;
+
+	free(file);
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	if (size > (long)sizeof(buf) - 1)
+		fseek(f, size - (long)sizeof(buf) + 1, SEEK_SET);
+	else
+		rewind(f);
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	if (len == 0)
+		return NULL;
+	start = len;
+	while (start > 0 && lines < n) {
+		start--;
+		if (buf[start] == '\n' && ++lines == n) {
+			start++;
+			break;
+		}
+	}
+	for (size_t i = start; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+			buf[i] = c == '\r' ? ' ' : '?';
+	}
+	return xstrdup(buf + start);
+}
+
+int vm_lock_take(const struct tv_paths *p, const char *name, struct tv_err *err)
+{
+	char *file = paths_vm_runtime(p, name, "lock");
+	int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	pid_t holder;
+
+	if (fd < 0) {
+		tv_errno(err, "%s", file);
+		free(file);
+		return -1;
+	}
+	free(file);
+	/* A `list` cleaning up after a crash holds the lock for a moment. */
+	for (int i = 0; i < 50; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			tv_errno(err, "cannot lock VM %s", name);
+			close(fd);
+			return -1;
+		}
+		usleep(10000);
+	}
+	close(fd);
+	file = paths_vm_runtime(p, name, "pid");
+	holder = read_pid(file);
+	free(file);
+	if (holder > 0)
+		return tv_errf(err, "VM %s is already running (pid %ld)", name, (long)holder);
+	return tv_errf(err, "VM %s is already running", name);
+}
+
+int vm_runtime_begin(const struct tv_paths *p, const char *name, struct tv_err *err)
+{
+	char *pidfile = paths_vm_runtime(p, name, "pid");
+	char *tmp = paths_vm_runtime(p, name, "pid.tmp");
+	FILE *f;
+	int rc = 0;
+
+	unlink_runtime(p, name, "crashed");
+	unlink_runtime(p, name, "sock");
+	unlink_runtime(p, name, "paused");
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		rc = tv_errno(err, "cannot write %s", tmp);
+	else if ((fprintf(f, "%ld\n", (long)getpid()) < 0) | (fclose(f) != 0) ||
+		 rename(tmp, pidfile) < 0)
+		rc = tv_errno(err, "cannot write %s", pidfile);
+	free(pidfile);
+	free(tmp);
+	return rc;
+}
+
+void vm_runtime_set_paused(const struct tv_paths *p, const char *name, bool paused)
+{
+	char *file = paths_vm_runtime(p, name, "paused");
+
+	if (paused) {
+		int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	} else {
+		unlink(file);
+	}
+	free(file);
+}
+
+void vm_runtime_end(const struct tv_paths *p, const char *name)
+{
+	unlink_runtime(p, name, "sock");
+	unlink_runtime(p, name, "paused");
+	unlink_runtime(p, name, "pid");
 }

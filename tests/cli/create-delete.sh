@@ -29,10 +29,11 @@ msg=$("$TV" delete lab1 </dev/null 2>&1)
 t_check "delete without a terminal and without --yes refuses" grep -q -- "--yes" <<<"$msg"
 t_check "so lab1 is still there" [ -f "$TERMVISOR_HOME/vms/lab1.conf" ]
 
-# A running VM is not deleted: a live process owns its pid file.
+# A running VM is not deleted: a live process holds its lock and owns its pid file.
 mkdir -p "$TERMVISOR_HOME/run"
-sleep 30 &
+(exec 9>"$TERMVISOR_HOME/run/lab1.lock"; flock 9; exec sleep 30) &
 sleeper=$!
+while flock -n "$TERMVISOR_HOME/run/lab1.lock" true; do sleep 0.05; done
 echo $sleeper >"$TERMVISOR_HOME/run/lab1.pid"
 msg=$("$TV" delete lab1 --yes 2>&1)
 t_check "delete refuses while the VM runs" grep -q "is running" <<<"$msg"
@@ -40,7 +41,7 @@ t_check "list shows it running with its PID" grep -q "^lab1 .* running *$sleeper
 kill $sleeper
 wait $sleeper 2>/dev/null
 t_check "a VM whose process died shows as crashed" grep -q "^lab1 .* crashed " <<<"$("$TV" list)"
-rm "$TERMVISOR_HOME/run/lab1.pid"
+t_check "and its stale pid file is cleaned up" [ ! -e "$TERMVISOR_HOME/run/lab1.pid" ]
 
 t_check "delete --yes removes it" "$TV" delete lab1 --yes
 t_check "definition gone" [ ! -e "$TERMVISOR_HOME/vms/lab1.conf" ]

@@ -185,17 +185,27 @@ static void test_error_roundtrip_and_sanitised(void **state)
 	struct proto_frame f;
 	size_t used;
 	uint32_t code;
+	uint16_t req;
 	char msg[64];
 
-	proto_put_error(&b, PROTO_E_STATE, "VM %s is \033[31mpaused\n", "lab1");
+	proto_put_error(&b, PROTO_E_STATE, PROTO_PAUSE, "VM %s is \033[31mpaused\n", "lab1");
 	assert_int_equal(parse_one(&b, &f, &used), 1);
-	assert_int_equal(proto_get_error(&f, &code, msg, sizeof(msg)), 0);
+	assert_int_equal(proto_get_error(&f, &code, &req, msg, sizeof(msg)), 0);
 	assert_int_equal(code, PROTO_E_STATE);
+	assert_int_equal(req, PROTO_PAUSE);
 	/* Control characters never reach the terminal that prints the message. */
 	assert_string_equal(msg, "VM lab1 is ?[31mpaused?");
 	/* A short buffer truncates, always terminated. */
-	assert_int_equal(proto_get_error(&f, &code, msg, 5), 0);
+	assert_int_equal(proto_get_error(&f, &code, &req, msg, 5), 0);
 	assert_string_equal(msg, "VM l");
+	assert_int_equal(proto_get_ok(&f, &req), -1);
+	proto_buf_consume(&b, used);
+
+	/* OK names the request it answers. */
+	proto_put_ok(&b, PROTO_RESUME);
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_ok(&f, &req), 0);
+	assert_int_equal(req, PROTO_RESUME);
 	proto_buf_free(&b);
 }
 
