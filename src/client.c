@@ -353,3 +353,29 @@ int client_pump(struct tv_client *c, struct tv_err *err)
 	}
 	return 0;
 }
+
+int client_oneshot(const struct tv_paths *p, const char *name,
+		   int (*req)(struct tv_client *c, struct tv_err *err), struct tv_err *err)
+{
+	struct tv_client *c = client_connect(p, name, err);
+	int rc;
+
+	if (c == NULL)
+		return -1;
+	rc = req(c, err);
+	client_close(c);
+	return rc;
+}
+
+int client_oneshot_status(const struct tv_paths *p, const char *name, struct proto_status *st,
+			  struct tv_err *err)
+{
+	struct tv_client *c = client_connect(p, name, err);
+	int rc;
+
+	if (c == NULL)
+		return -1;
+	rc = client_status(c, st, err);
+	client_close(c);
+	return rc;
+}

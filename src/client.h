@@ -76,6 +76,13 @@ int client_winsize(struct tv_client *c, uint16_t rows, uint16_t cols, struct tv_
  * PROTO_EV_EXITED the message is the VM's exit reason). */
 int client_pump(struct tv_client *c, struct tv_err *err);
 
+/* Connects, makes one request (client_pause, client_resume, ...) and hangs up. */
+int client_oneshot(const struct tv_paths *p, const char *name,
+		   int (*req)(struct tv_client *c, struct tv_err *err), struct tv_err *err);
+
+int client_oneshot_status(const struct tv_paths *p, const char *name, struct proto_status *st,
+			  struct tv_err *err);
+
 /* Sends one raw frame (for tests and tools that speak the protocol directly). */
 int client_send_frame(struct tv_client *c, uint16_t type, const void *payload, size_t len,
 		      struct tv_err *err);

@@ -1,0 +1,41 @@
+/* The VM process's view of the engine (vm/vm.h): the few operations the
+ * control socket needs, with the engine's threads behind them. */
+#ifndef TV_VMPROC_ENGINE_H
+#define TV_VMPROC_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "src/paths.h"
+#include "src/vmdef.h"
+#include "vm/err.h"
+
+struct vm_engine;
+
+/* Guest serial output; called from an engine thread. */
+typedef void (*engine_output_fn)(void *ctx, const void *bytes, size_t len);
+
+/* Creates the VM (opens /dev/kvm, loads the kernel, opens and locks the disks):
+ * every start-up error happens here, before the VM process detaches. */
+struct vm_engine *engine_open(const struct tv_paths *p, const struct vmdef *def,
+			      engine_output_fn out, void *ctx, struct tv_err *err);
+/* Starts the vCPUs. */
+int engine_start(struct vm_engine *e, struct tv_err *err);
+/* Becomes readable once the VM has ended (powered off, forced off, failed). */
+int engine_exit_fd(const struct vm_engine *e);
+/* Why it ended ("guest powered off", ...) and the exit status to use. */
+int engine_exit_reason(const struct vm_engine *e, char *buf, size_t len);
+
+int engine_pause(struct vm_engine *e, struct tv_err *err);
+int engine_resume(struct vm_engine *e, struct tv_err *err);
+bool engine_paused(const struct vm_engine *e);
+/* Presses the ACPI power button: the guest decides. */
+int engine_power_button(struct vm_engine *e, struct tv_err *err);
+/* Ends the VM now, like pulling the plug; the exit fd follows. */
+void engine_force_off(struct vm_engine *e);
+/* Bytes typed at the console, for the guest's serial port. */
+void engine_input(struct vm_engine *e, const void *bytes, size_t len);
+/* Stops the threads and closes the disks. */
+void engine_close(struct vm_engine *e);
+
+#endif
