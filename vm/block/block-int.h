@@ -43,6 +43,7 @@ struct blk {
 	const struct blk_driver *drv;
 	char *path;
 	int fd;
+	int dfd; /* O_DIRECT descriptor for aligned data transfers, or fd */
 	int flags;
 	bool readonly;
 	uint64_t size;
@@ -59,6 +60,10 @@ extern const struct blk_driver blk_qcow2_driver;
 /* Reads len bytes at off from fd; bytes past the end of the file read as
  * zeros (an image's last cluster may be short). */
 int blk_file_pread(int fd, void *buf, size_t len, uint64_t off);
+
+/* Data transfers: through dfd when buffer, length and offset suit O_DIRECT. */
+int blk_data_pread(struct blk *b, void *buf, size_t len, uint64_t off);
+int blk_data_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off);
 
 /* Image locking, QEMU-compatible byte-range locks (block.c). */
 int blk_lock_image(struct blk *b, bool write, struct tv_err *err);

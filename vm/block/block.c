@@ -46,6 +46,27 @@ int blk_file_pread(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+static bool blk_direct_ok(struct blk *b, const void *buf, size_t len, uint64_t off)
+{
+	return b->dfd != b->fd && !(((uintptr_t)buf | len | off) & 511);
+}
+
+int blk_data_pread(struct blk *b, void *buf, size_t len, uint64_t off)
+{
+	if (blk_direct_ok(b, buf, len, off)) {
+		/* O_DIRECT reads stop short at the end of the file. */
+		ssize_t n = pread(b->dfd, buf, len, (off_t)off);
+		if (n == (ssize_t)len)
+			return 0;
+	}
+	return blk_file_pread(b->fd, buf, len, off);
+}
+
+int blk_data_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off)
+{
+	return pwrite_full(blk_direct_ok(b, buf, len, off) ? b->dfd : b->fd, buf, len, off);
+}
+
 static const struct blk_driver *blk_probe_fd(int fd)
 {
 	uint8_t buf[512];
@@ -235,8 +256,14 @@ int blk_open(struct blk **bp, const char *path, const char *fmt, int flags, stru
 	pthread_rwlock_init(&b->lock, NULL);
 	oflags = (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	b->fd = open(path, oflags);
+	b->dfd = b->fd;
 	if (b->fd < 0) {
 		tv_errno(err, "cannot open %s", path);
+		goto fail;
+	}
+	if ((flags & BLK_DIRECT) && (b->dfd = open(path, oflags | O_DIRECT)) < 0) {
+		b->dfd = b->fd;
+		tv_errno(err, "%s: cannot open for direct I/O", path);
 		goto fail;
 	}
 	if (!d && !(d = blk_probe_fd(b->fd))) {
@@ -258,6 +285,8 @@ int blk_open(struct blk **bp, const char *path, const char *fmt, int flags, stru
 fail:
 	if (b->backing)
 		blk_close(b->backing, NULL);
+	if (b->dfd != b->fd)
+		close(b->dfd);
 	if (b->fd >= 0)
 		close(b->fd);
 	pthread_rwlock_destroy(&b->lock);
@@ -277,6 +306,8 @@ int blk_close(struct blk *b, struct tv_err *err)
 	b->drv->close(b);
 	if (b->backing)
 		blk_close(b->backing, NULL);
+	if (b->dfd != b->fd)
+		close(b->dfd);
 	close(b->fd);
 	pthread_rwlock_destroy(&b->lock);
 	free(b->path);

@@ -29,6 +29,7 @@ enum blk_open_flags {
 	BLK_SHARE = 1 << 1,	 /* take no lock at all (like qemu-img -U); implies read-only */
 	BLK_NO_BACKING = 1 << 2, /* do not open the backing file (info, check) */
 	BLK_NO_REPAIR = 1 << 3,	 /* leave a dirty image as it is (check) */
+	BLK_DIRECT = 1 << 4,	 /* aligned data transfers bypass the host page cache */
 };
 
 /* Opens path. fmt is "qcow2", "raw" or NULL to probe the format from the

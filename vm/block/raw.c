@@ -37,14 +37,14 @@ static int raw_create(const char *path, int fd, uint64_t size, const struct blk_
 
 static int raw_pread(struct blk *b, void *buf, size_t len, uint64_t off, struct tv_err *err)
 {
-	if (blk_file_pread(b->fd, buf, len, off) < 0)
+	if (blk_data_pread(b, buf, len, off) < 0)
 		return tv_errno(err, "%s: read at %llu failed", b->path, (unsigned long long)off);
 	return 0;
 }
 
 static int raw_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off, struct tv_err *err)
 {
-	if (pwrite_full(b->fd, buf, len, off) < 0)
+	if (blk_data_pwrite(b, buf, len, off) < 0)
 		return tv_errno(err, "%s: write at %llu failed", b->path, (unsigned long long)off);
 	return 0;
 }
