@@ -1,0 +1,182 @@
+/* ACPI: finds the RSDP (from the PVH start info, else the BIOS areas), then reads the
+ * MADT (CPUs, IOAPIC, ISA overrides), the FADT (power-off registers, DSDT) and MCFG. */
+#include "demo.h"
+
+struct acpi_info acpi;
+
+struct sdt {
+	char sig[4];
+	uint32_t len;
+	uint8_t rev, sum;
+	char oem[6], oem_table[8];
+	uint32_t oem_rev, creator, creator_rev;
+} __attribute__((packed));
+
+static int checksum_ok(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint8_t s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		s += b[i];
+	return s == 0;
+}
+
+static uint64_t rsdp_scan(uint64_t from, uint64_t to)
+{
+	for (uint64_t a = from; a + 20 <= to; a += 16)
+		if (memcmp((void *)a, "RSD PTR ", 8) == 0 && checksum_ok((void *)a, 20))
+			return a;
+	return 0;
+}
+
+static uint64_t rsdp_find(void)
+{
+	const volatile uint16_t *bda_ebda = (const volatile uint16_t *)0x40e;
+	uint64_t ebda, a = 0;
+
+	__asm__("" : "+r"(bda_ebda)); /* a real pointer, not a null-page constant */
+	ebda = (uint64_t)*bda_ebda << 4;
+
+	if (boot.rsdp)
+		return boot.rsdp;
+	if (ebda >= 0x80000 && ebda < 0xa0000)
+		a = rsdp_scan(ebda, ebda + 1024);
+	return a ? a : rsdp_scan(0xe0000, 0x100000);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static void madt_parse(const struct sdt *t)
+{
+	const uint8_t *p = (const uint8_t *)t + 44, *end = (const uint8_t *)t + t->len;
+
+	acpi.lapic = rd32((const uint8_t *)t + 36);
+	for (; p + 2 <= end && p[1] >= 2; p += p[1]) {
+		switch (p[0]) {
+		case 0: /* processor local APIC: enabled or online-capable */
+			if ((rd32(p + 4) & 3) && acpi.ncpus < DEMO_MAX_CPUS)
+				acpi.apic_ids[acpi.ncpus++] = p[3];
+			break;
+		case 1:
+			if (!acpi.ioapic) {
+				acpi.ioapic = rd32(p + 4);
+				acpi.ioapic_gsi_base = rd32(p + 8);
+			}
+			break;
+		case 2: /* interrupt source override */
+			if (p[2] == 0 && p[3] < 16) { /* bus 0 (ISA), source IRQ */
+				acpi.isa_gsi[p[3]] = rd32(p + 4);
+				acpi.isa_flags[p[3]] = (uint16_t)(p[8] | p[9] << 8);
+			}
+			break;
+		case 5:
+			acpi.lapic = rd64(p + 4);
+			break;
+		}
+	}
+}
+
+static void fadt_parse(const struct sdt *t)
+{
+	const uint8_t *f = (const uint8_t *)t;
+
+	acpi.dsdt = rd32(f + 40);
+	if (t->len >= 148 && rd64(f + 140))
+		acpi.dsdt = rd64(f + 140);
+	acpi.pm1a_cnt = (uint16_t)rd32(f + 64);
+	if (!acpi.pm1a_cnt && t->len >= 184 && f[172] == 1)
+		acpi.pm1a_cnt = (uint16_t)rd64(f + 176);
+	if (t->len >= 256 && rd64(f + 248)) {
+		acpi.sleep_ctl_space = f[244];
+		acpi.sleep_ctl = rd64(f + 248);
+	}
+}
+
+static void table_parse(uint64_t addr)
+{
+	const struct sdt *t = (const struct sdt *)addr;
+
+	if (!addr || t->len < sizeof(*t) || t->len > (1 << 20) || !checksum_ok(t, t->len))
+		return;
+	if (memcmp(t->sig, "APIC", 4) == 0)
+		madt_parse(t);
+	else if (memcmp(t->sig, "FACP", 4) == 0)
+		fadt_parse(t);
+	else if (memcmp(t->sig, "MCFG", 4) == 0 && t->len >= 60) {
+		const uint8_t *e = (const uint8_t *)t + 44;
+		if ((e[8] | e[9]) == 0 && e[10] == 0) /* segment 0, from bus 0 */
+			acpi.ecam = rd64(e);
+	}
+}
+
+void acpi_init(void)
+{
+	uint64_t rsdp = rsdp_find();
+
+	for (unsigned i = 0; i < 16; i++)
+		acpi.isa_gsi[i] = i;
+	acpi.ioapic = 0;
+	if (rsdp) {
+		const uint8_t *r = (const uint8_t *)rsdp;
+		uint64_t root = r[15] >= 2 ? rd64(r + 24) : rd32(r + 16);
+		unsigned esz = r[15] >= 2 && root ? 8 : 4;
+		if (esz == 4)
+			root = rd32(r + 16);
+		const struct sdt *t = (const struct sdt *)root;
+		if (root && checksum_ok(t, t->len)) {
+			acpi.found = 1;
+			memcpy(acpi.oem, t->oem, 6);
+			for (const uint8_t *e = (const uint8_t *)t + 36;
+			     e + esz <= (const uint8_t *)t + t->len; e += esz)
+				table_parse(esz == 8 ? rd64(e) : rd32(e));
+		}
+	}
+	if (!acpi.ioapic)
+		acpi.ioapic = 0xfec00000;
+	if (!acpi.found) {
+		acpi.isa_gsi[0] = 2; /* the usual PC wiring of the PIT */
+		acpi.pm1a_cnt = 0x604;
+	}
+	if (!acpi.ncpus) {
+		uint32_t r[4];
+		cpuid(1, 0, r);
+		acpi.apic_ids[0] = (uint8_t)(r[1] >> 24);
+		acpi.ncpus = 1;
+	}
+}
+
+/* SLP_TYP for S5 from the DSDT's \_S5 package (NameOp "_S5_" PackageOp ...). */
+int acpi_s5_type(void)
+{
+	const struct sdt *t = (const struct sdt *)acpi.dsdt;
+
+	if (!acpi.dsdt || memcmp(t->sig, "DSDT", 4) != 0)
+		return -1;
+	const uint8_t *p = (const uint8_t *)t + sizeof(*t), *end = (const uint8_t *)t + t->len;
+	for (; p + 12 < end; p++) {
+		if (memcmp(p, "_S5_", 4) != 0 || p[4] != 0x12)
+			continue;
+		const uint8_t *q = p + 5;
+		q += 1 + (*q >> 6); /* PkgLength */
+		q++;                /* NumElements */
+		if (*q == 0x0a)     /* BytePrefix */
+			return q[1];
+		if (*q == 0x00 || *q == 0x01) /* ZeroOp, OneOp */
+			return *q;
+		return -1;
+	}
+	return -1;
+}

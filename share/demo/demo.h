@@ -1,0 +1,215 @@
+/* The demo guest: a tiny freestanding x86-64 operating system booted through PVH.
+ * Everything here runs identity-mapped; physical address == virtual address. */
+#ifndef DEMO_H
+#define DEMO_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DEMO_MAX_CPUS 64
+#define DEMO_TICK_HZ  100
+
+/* Interrupt vectors. */
+#define VEC_TIMER    0x20
+#define VEC_SERIAL   0x24
+#define VEC_SPURIOUS 0xff
+
+/* GDT selectors (entry.S lays the table out in this order). */
+#define SEL_KCODE  0x08
+#define SEL_KDATA  0x10
+#define SEL_UDATA  0x1b
+#define SEL_UCODE  0x23
+#define SEL_TSS(i) (0x28 + 16 * (i))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline void outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline void outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint32_t mmio_read32(uint64_t addr)
+{
+	return *(volatile uint32_t *)addr;
+}
+static inline void mmio_write32(uint64_t addr, uint32_t v)
+{
+	*(volatile uint32_t *)addr = v;
+}
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+static inline uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return ((uint64_t)hi << 32) | lo;
+}
+static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+static inline void cpu_relax(void)
+{
+	__asm__ volatile("pause" ::: "memory");
+}
+static inline void irq_disable(void)
+{
+	__asm__ volatile("cli" ::: "memory");
+}
+static inline void irq_enable(void)
+{
+	__asm__ volatile("sti" ::: "memory");
+}
+/* Sleeps until the next interrupt; sti's one-instruction shadow makes the pair atomic,
+ * so a wake-up that arrives after the caller's check (made with interrupts off) is not lost. */
+static inline void irq_wait(void)
+{
+	__asm__ volatile("sti; hlt; cli" ::: "memory");
+}
+#define barrier() __asm__ volatile("" ::: "memory")
+
+/* lib.c */
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+void *memmove(void *d, const void *s, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
+int strncmp(const char *a, const char *b, size_t n);
+int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* console.c: COM1 */
+void console_init(void);
+void console_write(const char *s, size_t n);
+void console_puts(const char *s);
+void printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void console_irq(void);
+int console_getc(void);     /* blocks, halting while idle */
+int console_trygetc(void);  /* -1 when nothing is waiting */
+
+/* ANSI colours */
+#define C_RESET "\033[0m"
+#define C_BOLD  "\033[1m"
+#define C_RED   "\033[1;31m"
+#define C_GREEN "\033[1;32m"
+#define C_YEL   "\033[1;33m"
+#define C_BLUE  "\033[1;34m"
+#define C_MAG   "\033[1;35m"
+#define C_CYAN  "\033[1;36m"
+#define C_DIM   "\033[2m"
+
+/* readline.c */
+int readline(const char *prompt, char *buf, size_t size);
+
+/* boot.c: what the loader told us, kept after the loader's pages may be reused. */
+struct mem_range {
+	uint64_t addr, size;
+	uint32_t type;
+};
+struct boot_info {
+	char cmdline[256];
+	struct mem_range mem[32];
+	unsigned nmem;
+	uint64_t rsdp;
+};
+extern struct boot_info boot;
+uint64_t boot_ram_bytes(void);
+int boot_is_ram(uint64_t addr, uint64_t len);
+void map_phys(uint64_t addr, uint64_t len);
+
+/* acpi.c */
+struct acpi_info {
+	int found;
+	unsigned ncpus;
+	uint8_t apic_ids[DEMO_MAX_CPUS];
+	uint64_t lapic;
+	uint64_t ioapic;
+	uint32_t ioapic_gsi_base;
+	uint32_t isa_gsi[16];   /* ISA IRQ -> GSI after overrides */
+	uint16_t isa_flags[16]; /* MPS INTI flags from the override */
+	uint64_t ecam;
+	uint16_t pm1a_cnt;
+	uint64_t sleep_ctl;     /* hardware-reduced ACPI sleep control register (MMIO or I/O) */
+	uint8_t sleep_ctl_space;
+	uint64_t dsdt;
+	char oem[7];
+};
+extern struct acpi_info acpi;
+void acpi_init(void);
+int acpi_s5_type(void);
+
+/* irq.c: IDT, LAPIC, IOAPIC, PIT tick */
+extern volatile uint64_t ticks;
+void irq_init(void);
+void cpu_load_tables(unsigned cpu);
+uint64_t *cpu_user_slot(unsigned cpu);
+uint32_t lapic_id(void);
+void lapic_enable(void);
+void lapic_eoi(void);
+void lapic_ipi(uint32_t apic_id, uint32_t icr_low);
+void sleep_ticks(uint64_t n);
+uint64_t tsc_per_ms(void);
+void panic(const char *why) __attribute__((noreturn));
+
+/* smp.c */
+void smp_run(void);
+void ap_main(unsigned cpu);
+
+/* pci.c + virtio_blk.c */
+struct pci_dev {
+	uint8_t bus, dev, fn;
+	uint16_t vendor, device;
+};
+uint32_t pci_read32(const struct pci_dev *d, unsigned off);
+void pci_write32(const struct pci_dev *d, unsigned off, uint32_t v);
+uint8_t pci_read8(const struct pci_dev *d, unsigned off);
+uint16_t pci_read16(const struct pci_dev *d, unsigned off);
+void pci_write16(const struct pci_dev *d, unsigned off, uint16_t v);
+int pci_find(uint16_t vendor, const uint16_t *devices, size_t ndevices, struct pci_dev *out,
+	     int index);
+const char *pci_method(void);
+uint64_t pci_bar(const struct pci_dev *d, unsigned bar);
+uint64_t pci_bar_assign(const struct pci_dev *d, unsigned bar);
+
+struct vblk {
+	int present;
+	struct pci_dev pci;
+	uint64_t sectors;
+	const char *error;
+};
+extern struct vblk disk;
+void vblk_probe(void);
+int vblk_rw(int write, uint64_t sector, void *buf);
+
+/* user.S: runs fn(arg) at CPL 3 on stack, returns what fn passed to user_exit */
+uint64_t user_run(uint64_t (*fn)(uint64_t), uint64_t arg, void *stack_top, uint64_t *slot);
+extern char ap_trampoline_start[], ap_trampoline_end[];
+
+#endif

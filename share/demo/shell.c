@@ -1,0 +1,251 @@
+/* The shell: a table of commands, each a short function. */
+#include "demo.h"
+
+#define PROMPT C_GREEN "demo" C_RESET "$ "
+#define NOTE_MAGIC "TVNOTE01"
+#define NOTE_SECTOR 0
+
+struct command {
+	const char *name, *args, *help;
+	void (*run)(const char *arg);
+};
+
+static const struct command commands[];
+
+static void cmd_help(const char *arg)
+{
+	printf(C_BOLD "commands:" C_RESET "\n");
+	for (const struct command *c = commands; c->name; c++) {
+		char head[32];
+		snprintf(head, sizeof(head), "%s%s%s", c->name, *c->args ? " " : "", c->args);
+		printf("  " C_CYAN "%-16s" C_RESET " %s\n", head, c->help);
+	}
+	printf(C_DIM "  keys: left/right, up/down history, backspace, Ctrl-U, Ctrl-C, Ctrl-L"
+		     C_RESET "\n");
+}
+
+static void cpu_brand(char out[49])
+{
+	uint32_t r[4];
+
+	cpuid(0x80000000, 0, r);
+	if (r[0] < 0x80000004) {
+		cpuid(0, 0, r);
+		memcpy(out, &r[1], 4);
+		memcpy(out + 4, &r[3], 4);
+		memcpy(out + 8, &r[2], 4);
+		out[12] = 0;
+		return;
+	}
+	for (uint32_t i = 0; i < 3; i++) {
+		cpuid(0x80000002 + i, 0, r);
+		memcpy(out + 16 * i, r, 16);
+	}
+	out[48] = 0;
+	while (*out == ' ')
+		memmove(out, out + 1, strlen(out));
+}
+
+static void cmd_info(const char *arg)
+{
+	char brand[49];
+	uint64_t rate = tsc_per_ms();
+
+	cpu_brand(brand);
+	printf(C_BOLD "vCPUs:" C_RESET "   %u (APIC ids", acpi.ncpus);
+	for (unsigned i = 0; i < acpi.ncpus; i++)
+		printf(" %u", acpi.apic_ids[i]);
+	printf(", %s)\n", acpi.found ? "from the ACPI MADT" : "from CPUID");
+	printf(C_BOLD "CPU:" C_RESET "     %s", brand);
+	if (rate)
+		printf(", TSC %lu MHz", rate / 1000);
+	printf("\n" C_BOLD "memory:" C_RESET "  ");
+	if (boot.nmem)
+		printf("%lu MiB RAM (%u ranges in the PVH memory map)\n", boot_ram_bytes() >> 20,
+		       boot.nmem);
+	else
+		printf("unknown (the loader gave no memory map)\n");
+	printf(C_BOLD "disk:" C_RESET "    ");
+	if (disk.present)
+		printf("virtio-blk at PCI %02x:%02x.%u, %lu MiB (%lu sectors)\n", disk.pci.bus,
+		       disk.pci.dev, disk.pci.fn, disk.sectors >> 11, disk.sectors);
+	else if (disk.error)
+		printf("virtio-blk at PCI %02x:%02x.%u unusable: %s\n", disk.pci.bus, disk.pci.dev,
+		       disk.pci.fn, disk.error);
+	else
+		printf("none (no virtio-blk device on PCI bus 0, via %s)\n", pci_method());
+	if (acpi.found)
+		printf(C_BOLD "ACPI:" C_RESET "    OEM %s, IOAPIC %lx, PM1a_CNT %x%s\n", acpi.oem,
+		       acpi.ioapic, acpi.pm1a_cnt, acpi.sleep_ctl ? ", sleep control register" : "");
+	else
+		printf(C_BOLD "ACPI:" C_RESET "    no tables found\n");
+	printf(C_BOLD "cmdline:" C_RESET " %s\n", boot.cmdline[0] ? boot.cmdline : "(empty)");
+}
+
+static void cmd_uptime(const char *arg)
+{
+	uint64_t t = ticks, s = t / DEMO_TICK_HZ;
+
+	printf("up %lu:%02lu:%02lu.%02lu (%lu ticks of the %u Hz PIT)\n", s / 3600, s / 60 % 60,
+	       s % 60, t % DEMO_TICK_HZ * 100 / DEMO_TICK_HZ, t, DEMO_TICK_HZ);
+}
+
+/* Counts ten times a second, rewriting one line, until a key arrives. */
+static void cmd_count(const char *arg)
+{
+	uint64_t n = 0;
+
+	printf("counting; press any key to stop\n");
+	for (;;) {
+		printf("\r" C_YEL "count: %lu" C_RESET "\033[K", n);
+		for (uint64_t until = ticks + DEMO_TICK_HZ / 10; ticks < until;) {
+			if (console_trygetc() >= 0) {
+				printf("\nstopped at %lu\n", n);
+				return;
+			}
+			irq_wait();
+		}
+		n++;
+	}
+}
+
+static int note_ready(void)
+{
+	if (disk.present)
+		return 1;
+	if (disk.error)
+		printf(C_RED "note: the virtio disk is unusable: %s" C_RESET "\n", disk.error);
+	else
+		printf(C_RED "note: no disk present" C_RESET
+		       " (start the VM with a virtio disk to keep notes)\n");
+	return 0;
+}
+
+static void note_set(const char *text)
+{
+	uint8_t sec[512] = {0};
+	size_t n = strlen(text);
+
+	if (n > 512 - 12)
+		n = 512 - 12;
+	memcpy(sec, NOTE_MAGIC, 8);
+	memcpy(sec + 8, &(uint32_t){(uint32_t)n}, 4);
+	memcpy(sec + 12, text, n);
+	int rc = vblk_rw(1, NOTE_SECTOR, sec);
+	if (rc)
+		printf(C_RED "note: write failed (%d)" C_RESET "\n", rc);
+	else
+		printf("note saved (%zu bytes)\n", n);
+}
+
+static void note_get(void)
+{
+	uint8_t sec[512];
+	uint32_t n;
+	int rc = vblk_rw(0, NOTE_SECTOR, sec);
+
+	if (rc) {
+		printf(C_RED "note: read failed (%d)" C_RESET "\n", rc);
+		return;
+	}
+	memcpy(&n, sec + 8, 4);
+	if (memcmp(sec, NOTE_MAGIC, 8) != 0 || n > 512 - 12) {
+		printf("(no note stored)\n");
+		return;
+	}
+	printf("note: ");
+	console_write((const char *)sec + 12, n);
+	printf("\n");
+}
+
+static void cmd_note(const char *arg)
+{
+	if (strncmp(arg, "set ", 4) == 0 || strcmp(arg, "set") == 0) {
+		if (note_ready())
+			note_set(arg[3] ? arg + 4 : "");
+	} else if (strcmp(arg, "get") == 0) {
+		if (note_ready())
+			note_get();
+	} else {
+		printf("usage: note set TEXT | note get\n");
+	}
+}
+
+static void cmd_cpus(const char *arg)
+{
+	smp_run();
+}
+
+static void cmd_reboot(const char *arg)
+{
+	printf("rebooting...\n");
+	outb(0x64, 0xfe); /* pulse the reset line through the i8042 */
+	sleep_ticks(DEMO_TICK_HZ / 2);
+	printf(C_RED "reboot: the i8042 reset did not take effect" C_RESET "\n");
+}
+
+static void cmd_poweroff(const char *arg)
+{
+	int typ = acpi_s5_type();
+
+	if (typ < 0)
+		typ = 5;
+	printf("powering off...\n");
+	if (acpi.sleep_ctl && acpi.sleep_ctl_space == 1) {
+		outb((uint16_t)acpi.sleep_ctl, (uint8_t)((typ & 7) << 2 | 0x20));
+	} else if (acpi.sleep_ctl && acpi.sleep_ctl_space == 0) {
+		map_phys(acpi.sleep_ctl, 1);
+		*(volatile uint8_t *)acpi.sleep_ctl = (uint8_t)((typ & 7) << 2 | 0x20);
+	}
+	if (acpi.pm1a_cnt)
+		outw(acpi.pm1a_cnt, (uint16_t)((typ & 7) << 10 | 0x2000));
+	sleep_ticks(DEMO_TICK_HZ / 5);
+	outb(0xf4, 0); /* a debug-exit port, where the machine has one */
+	sleep_ticks(DEMO_TICK_HZ / 5);
+	printf(C_RED "poweroff: the machine did not switch off (no ACPI power-off path)" C_RESET
+	       "\n");
+}
+
+static const struct command commands[] = {
+	{"help", "", "this list", cmd_help},
+	{"info", "", "vCPUs, memory, disk, ACPI, command line", cmd_info},
+	{"uptime", "", "time since boot, from the timer", cmd_uptime},
+	{"count", "", "a running counter until a key is pressed", cmd_count},
+	{"note", "set TEXT|get", "keep a line of text on the virtio disk", cmd_note},
+	{"cpus", "", "run work at CPL 3 on every vCPU", cmd_cpus},
+	{"reboot", "", "reset the machine", cmd_reboot},
+	{"poweroff", "", "switch the machine off (ACPI S5)", cmd_poweroff},
+	{NULL, NULL, NULL, NULL},
+};
+
+static void shell_run(char *line)
+{
+	char *arg;
+
+	while (*line == ' ')
+		line++;
+	if (!*line)
+		return;
+	for (arg = line; *arg && *arg != ' '; arg++)
+		;
+	if (*arg)
+		*arg++ = 0;
+	while (*arg == ' ')
+		arg++;
+	for (const struct command *c = commands; c->name; c++) {
+		if (strcmp(c->name, line) == 0) {
+			c->run(arg);
+			return;
+		}
+	}
+	printf(C_RED "%s: unknown command" C_RESET " (try " C_BOLD "help" C_RESET ")\n", line);
+}
+
+void shell(void)
+{
+	char line[128];
+
+	for (;;)
+		if (readline(PROMPT, line, sizeof(line)) > 0)
+			shell_run(line);
+}

@@ -1,0 +1,215 @@
+/* A virtio-blk driver over the modern (1.x) PCI transport: one split virtqueue, one
+ * request at a time, completion by polling the used ring (the shell waits anyway). */
+#include "demo.h"
+
+#define QSIZE_MAX 16
+
+/* virtio_pci_common_cfg offsets */
+#define CC_DFSEL    0
+#define CC_DF       4
+#define CC_GFSEL    8
+#define CC_GF       12
+#define CC_STATUS   20
+#define CC_QSEL     22
+#define CC_QSIZE    24
+#define CC_QENABLE  28
+#define CC_QNOTIFY  30
+#define CC_QDESC    32
+#define CC_QDRIVER  40
+#define CC_QDEVICE  48
+
+#define ST_ACK       1
+#define ST_DRIVER    2
+#define ST_DRIVER_OK 4
+#define ST_FEAT_OK   8
+#define ST_FAILED    0x80
+
+struct vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+struct blk_req {
+	uint32_t type, reserved;
+	uint64_t sector;
+};
+
+static struct {
+	struct vq_desc desc[QSIZE_MAX];
+	struct {
+		uint16_t flags, idx, ring[QSIZE_MAX], used_event;
+	} avail __attribute__((aligned(4)));
+	struct {
+		uint16_t flags, idx;
+		struct {
+			uint32_t id, len;
+		} ring[QSIZE_MAX];
+		uint16_t avail_event;
+	} used __attribute__((aligned(4)));
+	struct blk_req req;
+	uint8_t data[512];
+	uint8_t status;
+} vq __attribute__((aligned(4096)));
+
+struct vblk disk;
+static uint64_t common, notify, devcfg;
+static uint16_t qsize, used_seen;
+
+static uint8_t rd8(uint64_t a)
+{
+	return *(volatile uint8_t *)a;
+}
+static uint16_t rd16(uint64_t a)
+{
+	return *(volatile uint16_t *)a;
+}
+static void wr8(uint64_t a, uint8_t v)
+{
+	*(volatile uint8_t *)a = v;
+}
+static void wr16(uint64_t a, uint16_t v)
+{
+	*(volatile uint16_t *)a = v;
+}
+static void wr64(uint64_t a, uint64_t v)
+{
+	mmio_write32(a, (uint32_t)v);
+	mmio_write32(a + 4, (uint32_t)(v >> 32));
+}
+
+/* Walks the vendor capabilities for the common, notify and device config regions. */
+static const char *caps_find(const struct pci_dev *d, uint32_t *notify_mul)
+{
+	if (!(pci_read16(d, 6) & 0x10))
+		return "no capability list";
+	for (unsigned p = pci_read8(d, 0x34) & 0xfc, n = 0; p && n < 48;
+	     p = pci_read8(d, p + 1) & 0xfc, n++) {
+		if (pci_read8(d, p) != 0x09)
+			continue;
+		unsigned type = pci_read8(d, p + 3), bar = pci_read8(d, p + 4);
+		if ((type != 1 && type != 2 && type != 4) || bar > 5)
+			continue;
+		uint64_t base = pci_bar(d, bar);
+		if (!base)
+			base = pci_bar_assign(d, bar);
+		if (!base)
+			return "BAR not assigned, and no room to assign it";
+		uint64_t addr = base + pci_read32(d, p + 8);
+		map_phys(addr, pci_read32(d, p + 12));
+		if (type == 1 && !common)
+			common = addr;
+		else if (type == 2 && !notify) {
+			notify = addr;
+			*notify_mul = pci_read32(d, p + 16);
+		} else if (type == 4 && !devcfg)
+			devcfg = addr;
+	}
+	if (!common || !notify || !devcfg)
+		return "no modern virtio capabilities";
+	return NULL;
+}
+
+static const char *vblk_init(const struct pci_dev *d)
+{
+	uint32_t mul = 0;
+	const char *err = caps_find(d, &mul);
+
+	if (err)
+		return err;
+	pci_write16(d, 4, pci_read16(d, 4) | 0x6); /* memory space, bus master */
+	wr8(common + CC_STATUS, 0);
+	while (rd8(common + CC_STATUS))
+		cpu_relax();
+	wr8(common + CC_STATUS, ST_ACK);
+	wr8(common + CC_STATUS, ST_ACK | ST_DRIVER);
+	mmio_write32(common + CC_DFSEL, 1);
+	if (!(mmio_read32(common + CC_DF) & 1))
+		return "device lacks VIRTIO_F_VERSION_1";
+	mmio_write32(common + CC_GFSEL, 0);
+	mmio_write32(common + CC_GF, 0);
+	mmio_write32(common + CC_GFSEL, 1);
+	mmio_write32(common + CC_GF, 1);
+	wr8(common + CC_STATUS, ST_ACK | ST_DRIVER | ST_FEAT_OK);
+	if (!(rd8(common + CC_STATUS) & ST_FEAT_OK))
+		return "device refused our features";
+
+	wr16(common + CC_QSEL, 0);
+	qsize = rd16(common + CC_QSIZE);
+	if (!qsize)
+		return "queue 0 missing";
+	if (qsize > QSIZE_MAX) {
+		qsize = QSIZE_MAX;
+		wr16(common + CC_QSIZE, qsize);
+	}
+	memset(&vq, 0, sizeof(vq));
+	vq.avail.flags = 1; /* no interrupts: we poll */
+	used_seen = 0;
+	wr64(common + CC_QDESC, (uint64_t)vq.desc);
+	wr64(common + CC_QDRIVER, (uint64_t)&vq.avail);
+	wr64(common + CC_QDEVICE, (uint64_t)&vq.used);
+	notify += (uint64_t)rd16(common + CC_QNOTIFY) * mul;
+	wr16(common + CC_QENABLE, 1);
+	wr8(common + CC_STATUS, ST_ACK | ST_DRIVER | ST_FEAT_OK | ST_DRIVER_OK);
+	disk.sectors = (uint64_t)mmio_read32(devcfg) | (uint64_t)mmio_read32(devcfg + 4) << 32;
+	return NULL;
+}
+
+void vblk_probe(void)
+{
+	static const uint16_t ids[] = {0x1042, 0x1001};
+	struct pci_dev d;
+
+	if (!pci_find(0x1af4, ids, ARRAY_SIZE(ids), &disk.pci, 0))
+		return;
+	d = disk.pci;
+	disk.error = vblk_init(&d);
+	if (disk.error && common)
+		wr8(common + CC_STATUS, ST_FAILED);
+	disk.present = !disk.error;
+}
+
+/* Waits for the device to return the request: spin briefly (the engine usually
+ * completes it during the notify), then sleep on the tick, giving up after 2 s. */
+static int vblk_wait(void)
+{
+	for (unsigned spin = 0; spin < 20000; spin++) {
+		if (*(volatile uint16_t *)&vq.used.idx != used_seen)
+			return 0;
+		cpu_relax();
+	}
+	for (uint64_t until = ticks + 2 * DEMO_TICK_HZ; ticks < until;) {
+		if (*(volatile uint16_t *)&vq.used.idx != used_seen)
+			return 0;
+		irq_wait();
+	}
+	return -1;
+}
+
+/* Reads or writes one 512-byte sector; 0 on success. */
+int vblk_rw(int write, uint64_t sector, void *buf)
+{
+	if (!disk.present || sector >= disk.sectors)
+		return -1;
+	vq.req = (struct blk_req){write ? 1 : 0, 0, sector};
+	if (write)
+		memcpy(vq.data, buf, 512);
+	vq.status = 0xff;
+	vq.desc[0] = (struct vq_desc){(uint64_t)&vq.req, sizeof(vq.req), 1, 1};
+	vq.desc[1] = (struct vq_desc){(uint64_t)vq.data, 512, (uint16_t)(write ? 1 : 3), 2};
+	vq.desc[2] = (struct vq_desc){(uint64_t)&vq.status, 1, 2, 0};
+	vq.avail.ring[vq.avail.idx % qsize] = 0;
+	__asm__ volatile("mfence" ::: "memory");
+	vq.avail.idx++;
+	__asm__ volatile("mfence" ::: "memory");
+	wr16(notify, 0);
+	if (vblk_wait() < 0)
+		return -2;
+	used_seen++;
+	barrier();
+	if (vq.status != 0)
+		return -3;
+	if (!write)
+		memcpy(buf, vq.data, 512);
+	return 0;
+}

@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Drives the demo guest's shell through a pseudo-terminal and checks every command.
+
+usage: demo-shell.py [--disk FILE] [--cpus N] [--memory SIZE] -- COMMAND...
+
+COMMAND starts a machine whose serial console is on its stdin/stdout (termvisor run,
+or a QEMU command line); {kernel} and {disk} in it are replaced with the demo guest and
+the disk image.  Prints TAP lines; exits 0 when everything passed, 1 otherwise.
+"""
+import argparse
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+PROMPT = b"demo$ "
+
+
+class Console:
+    """A child process on a pty, with expect-like helpers that see the text with the
+    ANSI colour and cursor sequences removed."""
+
+    def __init__(self, argv):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                os.execvp(argv[0], argv)
+            finally:
+                os._exit(127)
+        self.raw = b""
+        self.text = b""
+        self.mark = 0
+        self.status = None
+
+    def _read(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return False
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._reap(1.0)
+            raise EOFError("the machine exited (status %s)" % self.status)
+        self.raw += data
+        self.text = ANSI.sub(b"", self.raw.replace(b"\r", b""))
+        return True
+
+    def expect(self, pattern, timeout=10.0):
+        """Waits for a regex (bytes) in the output after the last match; returns it."""
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.text, self.mark)
+            if m:
+                self.mark = m.end()
+                return m
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no %r within %.1fs; output ends with %r"
+                                   % (pattern, timeout, self.text[-300:]))
+            self._read(min(left, 0.5))
+
+    def send(self, data):
+        os.write(self.fd, data)
+
+    def command(self, line, timeout=10.0):
+        """Sends a line and returns what it printed before the next prompt."""
+        self.send(line.encode() + b"\r")
+        start = self.mark
+        self.expect(re.escape(PROMPT), timeout)
+        out = self.text[start:self.mark - len(PROMPT)]
+        return out.split(b"\n", 1)[1] if b"\n" in out else out
+
+    def _reap(self, timeout):
+        end = time.monotonic() + timeout
+        while self.status is None and time.monotonic() < end:
+            pid, st = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = os.waitstatus_to_exitcode(st)
+                return self.status
+            time.sleep(0.02)
+        return self.status
+
+    def wait_exit(self, timeout):
+        end = time.monotonic() + timeout
+        while self.status is None and time.monotonic() < end:
+            try:
+                self._read(0.1)
+            except EOFError:
+                break
+            self._reap(0)
+        return self._reap(max(0.0, end - time.monotonic()))
+
+    def kill(self):
+        if self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._reap(2.0)
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = False
+
+    def check(self, ok, what, detail=None):
+        self.n += 1
+        print("%s %d - %s" % ("ok" if ok else "not ok", self.n, what))
+        if not ok:
+            self.failed = True
+            if detail is not None:
+                print("# " + repr(detail)[:600])
+        return ok
+
+
+def run_checks(con, tap, has_disk, ncpus):
+    t0 = time.monotonic()
+    con.expect(re.escape(PROMPT), 30)
+    boot = time.monotonic() - t0
+    print("# boot to prompt: %.3f s" % boot)
+    tap.check(b"termvisor demo OS" in con.text, "banner shown")
+
+    out = con.command("help")
+    tap.check(all(c in out for c in (b"info", b"uptime", b"count", b"note", b"cpus",
+                                      b"reboot", b"poweroff")), "help lists every command", out)
+
+    out = con.command("info")
+    m = re.search(rb"vCPUs:\s+(\d+)", out)
+    tap.check(m is not None and int(m.group(1)) == ncpus, "info counts %d vCPUs" % ncpus, out)
+    m = re.search(rb"memory:\s+(\d+) MiB", out)
+    tap.check(m is not None and int(m.group(1)) > 0, "info shows the memory", out)
+    tap.check((b"virtio-blk" in out) == has_disk, "info shows the disk" if has_disk
+              else "info says there is no disk", out)
+
+    out1 = con.command("uptime")
+    time.sleep(0.6)
+    out2 = con.command("uptime")
+    t = [re.search(rb"up (\d+):(\d+):(\d+)\.(\d+)", o) for o in (out1, out2)]
+    if tap.check(all(t), "uptime prints a time", (out1, out2)):
+        s = [int(x[1]) * 3600 + int(x[2]) * 60 + int(x[3]) + int(x[4]) / 100 for x in t]
+        tap.check(0.4 <= s[1] - s[0] <= 5, "uptime advances with real time", s)
+
+    # Line editing: type a wrong word, fix it with backspace and the arrows.
+    con.send(b"uptimx\x7fe")            # backspace
+    con.send(b"\x1b[D\x1b[D\x1b[D\x1b[3~") # left x3, delete the 'i': "uptme"
+    con.send(b"i\x1b[C\x1b[C\x1b[C\r")  # put it back, right x3, enter
+    m = con.expect(rb"(unknown command|up \d+:\d+:\d+)", 5)
+    con.expect(re.escape(PROMPT), 5)
+    tap.check(m.group(1).startswith(b"up "), "backspace, delete and arrows edit the line",
+              m.group(0))
+    con.send(b"garbage\x15help\r")       # Ctrl-U kills the line
+    m = con.expect(rb"(unknown command|commands:)", 5)
+    tap.check(m.group(1) == b"commands:", "Ctrl-U clears the line")
+    con.expect(re.escape(PROMPT), 5)
+    con.send(b"info\x03")                 # Ctrl-C abandons it
+    con.expect(rb"\^C\n" + re.escape(PROMPT), 5)
+    # History now holds help, info, uptime, help (the Ctrl-C'd line is not kept).
+    con.send(b"\x1b[A\x1b[A\r")
+    m = con.expect(rb"(commands:|up \d+:|vCPUs:)", 5)
+    tap.check(m.group(1).startswith(b"up "), "up arrow walks back through the history")
+    con.expect(re.escape(PROMPT), 5)
+    con.send(b"\x1b[A\x1b[A\x1b[A\x1b[B\r")
+    m = con.expect(rb"(commands:|up \d+:|vCPUs:)", 5)
+    tap.check(m.group(1) == b"commands:", "down arrow walks forward again")
+    con.expect(re.escape(PROMPT), 5)
+
+    out = con.command("nosuchthing")
+    tap.check(b"unknown command" in out, "an unknown command is reported", out)
+
+    con.send(b"count\r")
+    con.expect(rb"count: \d+", 5)
+    time.sleep(0.5)
+    con.send(b"q")
+    m = con.expect(rb"stopped at (\d+)", 5)
+    con.expect(re.escape(PROMPT), 5)
+    tap.check(int(m.group(1)) >= 2, "count runs until a key is pressed", m.group(0))
+
+    if has_disk:
+        out = con.command("note get")
+        tap.check(b"no note stored" in out, "note get on a blank disk", out)
+        out = con.command("note set hello from the demo")
+        tap.check(b"note saved" in out, "note set writes the disk", out)
+        out = con.command("note get")
+        tap.check(b"note: hello from the demo" in out, "note get reads it back", out)
+    else:
+        out = con.command("note get")
+        tap.check(b"no disk" in out, "note says clearly that there is no disk", out)
+
+    out = con.command("cpus", 30)
+    rings = re.findall(rb"cpu \d+\s+apic \d+\s+ring (\d)", out)
+    tap.check(len(rings) == ncpus and all(r == b"3" for r in rings),
+              "cpus runs CPL 3 work on all %d vCPUs" % ncpus, out)
+    tap.check(b"all %d vCPUs finished" % ncpus in out, "cpus reports every vCPU", out)
+    out = con.command("cpus", 30)
+    tap.check(b"all %d vCPUs finished" % ncpus in out, "cpus works a second time", out)
+    return boot
+
+
+def note_on_disk(image, qemu_img):
+    """Sector 0 of a disk image, read on the host side."""
+    raw = image + ".raw"
+    try:
+        subprocess.run([qemu_img, "convert", "-O", "raw", image, raw], check=True)
+        with open(raw, "rb") as f:
+            return f.read(512)
+    except (OSError, subprocess.CalledProcessError):
+        return b""
+    finally:
+        if os.path.exists(raw):
+            os.unlink(raw)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--disk")
+    ap.add_argument("--cpus", type=int, default=2)
+    ap.add_argument("--reboot-exits", action="store_true",
+                    help="the machine exits on a guest reset (else it boots again)")
+    ap.add_argument("cmd", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    argv = [x.format(kernel=a.kernel, disk=a.disk or "", cpus=a.cpus)
+            for x in a.cmd if x != "--"]
+    tap = Tap()
+
+    con = Console(argv)
+    try:
+        run_checks(con, tap, a.disk is not None, a.cpus)
+        con.send(b"reboot\r")
+        con.expect(rb"rebooting", 5)
+        if a.reboot_exits:
+            tap.check(con.wait_exit(10) is not None, "reboot resets the machine")
+        else:
+            con.expect(re.escape(PROMPT), 30)
+            tap.check(con.text.count(b"termvisor demo OS") >= 2, "reboot boots again")
+            if a.disk:
+                out = con.command("note get")
+                tap.check(b"note: hello from the demo" in out, "the note survives a reboot",
+                          out)
+            con.send(b"poweroff\r")
+            st = con.wait_exit(10)
+            tap.check(st == 0, "poweroff ends the machine with status 0", st)
+    except (TimeoutError, EOFError) as e:
+        tap.check(False, "the session went as planned", str(e))
+    finally:
+        con.kill()
+    if a.disk and os.environ.get("QEMU_IMG"):
+        tap.check(note_on_disk(a.disk, os.environ["QEMU_IMG"]).startswith(
+            b"TVNOTE01\x13\0\0\0hello from the demo"), "the note is in the image's sector 0")
+    print("1..%d" % tap.n)
+    return 1 if tap.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The demo guest against the peer: the same shell session on QEMU's PC machine (booted
+# through PVH by qboot, which starts in a fraction of SeaBIOS's time), so the guest is
+# checked on a machine other than ours.
+. "$top_srcdir/tests/lib.sh"
+t_need_kvm
+qemu=$(command -v qemu-system-x86_64) || t_skip_all "qemu-system-x86_64 is not installed"
+bios=/usr/share/qemu/qboot.rom
+[ -f "$bios" ] || t_skip_all "$bios is missing"
+t_home
+demo=$top_builddir/share/demo/demo.elf
+disk=$TERMVISOR_HOME/demo.qcow2
+"$QEMU_IMG" create -q -f qcow2 "$disk" 16M || exit 1
+python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" --cpus 2 -- \
+	"$qemu" -enable-kvm -M pc -bios "$bios" -kernel {kernel} -smp {cpus} -m 64 \
+	-display none -chardev stdio,id=con,signal=off -serial chardev:con -monitor none \
+	-net none \
+	-drive if=none,id=d0,file={disk},format=qcow2 \
+	-device virtio-blk-pci,disable-legacy=on,drive=d0

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The demo guest boots under `termvisor run` and every shell command works through the
+# serial console (driven through a pseudo-terminal by demo-shell.py).
+. "$top_srcdir/tests/lib.sh"
+t_need_kvm
+"$TV" run --help >/dev/null 2>&1 || t_skip_all "termvisor has no run command yet"
+t_home
+demo=$top_builddir/share/demo/demo.elf
+disk=$TERMVISOR_HOME/demo.qcow2
+"$QEMU_IMG" create -q -f qcow2 "$disk" 16M || exit 1
+python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" --cpus 2 -- \
+	"$TV" run --kernel {kernel} --cpus {cpus} --memory 64M --disk {disk} --on-reboot restart
