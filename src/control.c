@@ -20,6 +20,7 @@ struct client {
 	bool hello;
 	int attach;   /* NOT_ATTACHED or a proto_attach_mode */
 	bool closing; /* a fatal protocol error: send what is queued, then hang up */
+	bool dead;    /* to be closed by the main loop (never closed from a callback) */
 	struct proto_buf in, out;
 };
 
@@ -366,7 +367,9 @@ size_t control_pollfds(struct control *c, struct pollfd *pfd, size_t max)
 	c->npolled = 0;
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS && n < max; i++) {
 		struct client *cl = c->clients[i];
-		if (cl == NULL)
+		if (cl && cl->dead)
+			client_close(c, i);
+		if (c->clients[i] == NULL)
 			continue;
 		pfd[n].fd = cl->fd;
 		pfd[n].events = (cl->closing ? 0 : POLLIN) | (cl->out.len ? POLLOUT : 0);
@@ -407,6 +410,8 @@ void control_handle(struct control *c, const struct pollfd *pfd, size_t n)
 			rc = -1;
 		if (rc == 0 && cl->out.len > CONTROL_MAX_BACKLOG)
 			rc = -1; /* not reading: do not let it cost the VM memory */
+		if (cl->dead)
+			rc = -1;
 		if (rc < 0)
 			client_close(c, i);
 	}
@@ -420,13 +425,13 @@ void control_console_output(struct control *c, const void *bytes, size_t len)
 	console_buf_feed(c->cb, bytes, len);
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct client *cl = c->clients[i];
-		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing)
+		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead)
 			continue;
 		proto_put_console(&cl->out, bytes, len);
 		/* Send now rather than on the next poll round: this is the
 		 * latency a user typing at the console sees. */
 		if (client_write(cl) < 0 || cl->out.len > CONTROL_MAX_BACKLOG)
-			client_close(c, i);
+			cl->dead = true;
 	}
 }
 
@@ -434,11 +439,11 @@ void control_event(struct control *c, uint8_t event, const char *text)
 {
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct client *cl = c->clients[i];
-		if (cl == NULL || !cl->hello || cl->closing)
+		if (cl == NULL || !cl->hello || cl->closing || cl->dead)
 			continue;
 		proto_put_event(&cl->out, event, text);
 		if (client_write(cl) < 0)
-			client_close(c, i);
+			cl->dead = true;
 	}
 }
 
@@ -451,7 +456,7 @@ void control_flush(struct control *c, int timeout_ms)
 		size_t n = 0;
 		for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 			struct client *cl = c->clients[i];
-			if (cl == NULL || cl->out.len == 0)
+			if (cl == NULL || cl->out.len == 0 || cl->dead)
 				continue;
 			if (client_write(cl) < 0) {
 				client_close(c, i);

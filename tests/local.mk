@@ -36,3 +36,9 @@ TESTS += tests/unit/test-protocol
 
 TESTS += tests/e2e/tui-list.sh
 EXTRA_DIST += tests/e2e/tui-list.sh
+
+check_PROGRAMS += tests/unit/test-control
+tests_unit_test_control_SOURCES = tests/unit/test-control.c
+tests_unit_test_control_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_control_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-control

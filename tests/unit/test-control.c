@@ -1,0 +1,514 @@
+/* The control socket server against real sockets: a server loop runs in a
+ * thread with a stand-in for the engine (a guest that echoes its input), and
+ * the tests connect as clients, well-behaved and hostile. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "src/client.h"
+#include "src/console-buf.h"
+#include "src/control.h"
+#include "vm/util.h"
+
+struct fixture {
+	char dir[64], path[96];
+	struct console_buf *cb;
+	struct control *ctl;
+	pthread_t thread;
+	int wake[2];
+	volatile int quit;
+	/* What the stand-in engine saw, read by the tests after a round trip. */
+	pthread_mutex_t lock;
+	struct proto_buf echo; /* input waiting to be echoed by the loop */
+	struct proto_buf guest_in;
+	int stops, pauses;
+	bool paused;
+};
+
+static void ops_status(void *ctx, struct proto_status *st)
+{
+	struct fixture *fx = ctx;
+
+	st->state = fx->paused ? PROTO_STATE_PAUSED : PROTO_STATE_RUNNING;
+	st->pid = (uint32_t)getpid();
+	st->cpus = 2;
+	st->memory = 64 << 20;
+	snprintf(st->name, sizeof(st->name), "fake");
+}
+
+static int ops_pause(void *ctx, uint32_t *code, struct tv_err *err)
+{
+	struct fixture *fx = ctx;
+
+	if (fx->paused) {
+		*code = PROTO_E_STATE;
+		return tv_errf(err, "already paused");
+	}
+	fx->paused = true;
+	fx->pauses++;
+	return 0;
+}
+
+static int ops_resume(void *ctx, uint32_t *code, struct tv_err *err)
+{
+	struct fixture *fx = ctx;
+
+	fx->paused = false;
+	return 0;
+}
+
+static int ops_stop(void *ctx, uint32_t timeout_ms, uint32_t *code, struct tv_err *err)
+{
+	struct fixture *fx = ctx;
+
+	fx->stops++;
+	return 0;
+}
+
+static int ops_force_off(void *ctx, uint32_t *code, struct tv_err *err)
+{
+	return 0;
+}
+
+static void ops_input(void *ctx, const void *bytes, size_t len)
+{
+	struct fixture *fx = ctx;
+
+	pthread_mutex_lock(&fx->lock);
+	proto_buf_append(&fx->guest_in, bytes, len);
+	proto_buf_append(&fx->echo, bytes, len);
+	pthread_mutex_unlock(&fx->lock);
+}
+
+static const struct control_ops fake_ops = {
+	.status = ops_status,
+	.pause = ops_pause,
+	.resume = ops_resume,
+	.stop = ops_stop,
+	.force_off = ops_force_off,
+	.input = ops_input,
+};
+
+/* The VM process's main loop, reduced to the control socket and an echo. */
+static void *server_main(void *arg)
+{
+	struct fixture *fx = arg;
+
+	while (!fx->quit) {
+		struct pollfd pfd[CONTROL_MAX_CLIENTS + 2];
+		size_t n = control_pollfds(fx->ctl, pfd, CONTROL_MAX_CLIENTS + 1);
+
+		pfd[n] = (struct pollfd){.fd = fx->wake[0], .events = POLLIN};
+		if (poll(pfd, n + 1, 100) < 0)
+			continue;
+		if (pfd[n].revents & POLLIN) {
+			char b[64];
+			(void)!read(fx->wake[0], b, sizeof(b));
+		}
+		control_handle(fx->ctl, pfd, n);
+		pthread_mutex_lock(&fx->lock);
+		if (fx->echo.len) {
+			control_console_output(fx->ctl, fx->echo.data, fx->echo.len);
+			proto_buf_consume(&fx->echo, fx->echo.len);
+		}
+		pthread_mutex_unlock(&fx->lock);
+	}
+	return NULL;
+}
+
+/* Console output from the "guest", fed from the server thread. */
+static void guest_says(struct fixture *fx, const char *text)
+{
+	pthread_mutex_lock(&fx->lock);
+	proto_buf_append(&fx->echo, text, strlen(text));
+	pthread_mutex_unlock(&fx->lock);
+	(void)!write(fx->wake[1], "x", 1);
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = xcalloc(1, sizeof(*fx));
+	struct tv_err err;
+
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/tv-ctl.XXXXXX");
+	if (mkdtemp(fx->dir) == NULL)
+		return -1;
+	snprintf(fx->path, sizeof(fx->path), "%s/fake.sock", fx->dir);
+	fx->cb = console_buf_new(24, 80, 100);
+	fx->ctl = control_new(fx->path, fx->cb, &fake_ops, fx, &err);
+	if (fx->ctl == NULL || pipe(fx->wake) < 0)
+		return -1;
+	pthread_mutex_init(&fx->lock, NULL);
+	pthread_create(&fx->thread, NULL, server_main, fx);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	fx->quit = 1;
+	(void)!write(fx->wake[1], "x", 1);
+	pthread_join(fx->thread, NULL);
+	control_free(fx->ctl);
+	console_buf_free(fx->cb);
+	close(fx->wake[0]);
+	close(fx->wake[1]);
+	proto_buf_free(&fx->echo);
+	proto_buf_free(&fx->guest_in);
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* A raw connection, for speaking badly. */
+static int raw_connect(struct fixture *fx)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	strcpy(sa.sun_path, fx->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void raw_send(int fd, uint16_t type, const void *payload, size_t len)
+{
+	struct proto_buf b = {0};
+
+	proto_put_frame(&b, type, payload, len);
+	assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+	proto_buf_free(&b);
+}
+
+/* Reads one frame (waiting up to 2 s); returns its type and copies it. */
+static int raw_recv(int fd, struct proto_buf *in, struct proto_frame *f, uint8_t *payload,
+		    size_t cap)
+{
+	for (;;) {
+		size_t used;
+		uint32_t code;
+		int rc = proto_parse(in->data, in->len, f, &used, &code);
+		if (rc == 1) {
+			memcpy(payload, f->payload, MIN(f->len, cap));
+			f->payload = payload;
+			proto_buf_consume(in, used);
+			return f->type;
+		}
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 2000) != 1)
+			return -1;
+		uint8_t buf[4096];
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			return 0; /* hung up */
+		proto_buf_append(in, buf, (size_t)n);
+	}
+}
+
+static uint32_t expect_error(int fd, struct proto_buf *in)
+{
+	struct proto_frame f;
+	uint8_t p[512];
+	uint32_t code = 0;
+	uint16_t req;
+	char msg[256];
+
+	assert_int_equal(raw_recv(fd, in, &f, p, sizeof(p)), PROTO_ERROR);
+	assert_int_equal(proto_get_error(&f, &code, &req, msg, sizeof(msg)), 0);
+	return code;
+}
+
+static void raw_hello(int fd, struct proto_buf *in)
+{
+	uint8_t ver[4] = {0, 0, 0, PROTO_VERSION}, p[512];
+	struct proto_frame f;
+
+	raw_send(fd, PROTO_HELLO, ver, 4);
+	assert_int_equal(raw_recv(fd, in, &f, p, sizeof(p)), PROTO_HELLO_REPLY);
+}
+
+/* The server still answers a well-behaved client. */
+static void assert_server_alive(struct fixture *fx)
+{
+	struct tv_err err;
+	struct tv_client *c = client_connect_path(fx->path, "fake", &err);
+	struct proto_status st;
+
+	assert_non_null(c);
+	assert_int_equal(client_status(c, &st, &err), 0);
+	assert_string_equal(st.name, "fake");
+	client_close(c);
+}
+
+static void test_socket_is_private(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat st;
+
+	assert_int_equal(stat(fx->path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void test_hello_and_status(void **state)
+{
+	struct fixture *fx = *state;
+	struct tv_err err;
+	struct tv_client *c = client_connect_path(fx->path, "fake", &err);
+	struct proto_status st;
+
+	assert_non_null(c);
+	assert_int_equal(client_server(c)->version, PROTO_VERSION);
+	assert_int_equal(client_server(c)->pid, getpid());
+	assert_int_equal(client_status(c, &st, &err), 0);
+	assert_int_equal(st.cpus, 2);
+	assert_int_equal(st.state, PROTO_STATE_RUNNING);
+	assert_int_equal(client_pause(c, &err), 0);
+	/* A refused request comes back as the server's message. */
+	assert_int_equal(client_pause(c, &err), -1);
+	assert_non_null(strstr(err.msg, "already paused"));
+	assert_int_equal(client_status(c, &st, &err), 0);
+	assert_int_equal(st.state, PROTO_STATE_PAUSED);
+	assert_int_equal(client_resume(c, &err), 0);
+	client_close(c);
+}
+
+static void test_request_before_hello(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0};
+	int fd = raw_connect(fx);
+
+	raw_send(fd, PROTO_PAUSE, NULL, 0);
+	assert_int_equal(expect_error(fd, &in), PROTO_E_HELLO);
+	assert_int_equal(fx->pauses, 0);
+	/* The connection stays usable. */
+	raw_hello(fd, &in);
+	close(fd);
+	proto_buf_free(&in);
+}
+
+static void test_wrong_version(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0};
+	uint8_t ver[4] = {0, 0, 0, 99};
+	int fd = raw_connect(fx);
+
+	raw_send(fd, PROTO_HELLO, ver, 4);
+	assert_int_equal(expect_error(fd, &in), PROTO_E_VERSION);
+	close(fd);
+	proto_buf_free(&in);
+}
+
+static void test_huge_length_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0};
+	struct proto_frame f;
+	uint8_t p[64];
+	static const uint8_t huge[] = {0x7f, 0xff, 0xff, 0xff, 0, 2, 0, 0};
+	int fd = raw_connect(fx);
+
+	raw_hello(fd, &in);
+	assert_int_equal(write(fd, huge, sizeof(huge)), (ssize_t)sizeof(huge));
+	assert_int_equal(expect_error(fd, &in), PROTO_E_TOO_BIG);
+	/* Then the server hangs up on this client, and only on it. */
+	assert_int_equal(raw_recv(fd, &in, &f, p, sizeof(p)), 0);
+	close(fd);
+	assert_server_alive(fx);
+	proto_buf_free(&in);
+}
+
+static void test_garbage_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0};
+	uint8_t junk[4096];
+	int fd = raw_connect(fx);
+
+	srand(7);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)rand();
+	(void)!write(fd, junk, sizeof(junk));
+	/* Whatever the header says, the answer is an error, never a crash. */
+	uint32_t code = expect_error(fd, &in);
+	assert_true(code == PROTO_E_TOO_BIG || code == PROTO_E_MALFORMED || code == PROTO_E_HELLO);
+	close(fd);
+	assert_server_alive(fx);
+	assert_int_equal(fx->stops, 0);
+	proto_buf_free(&in);
+}
+
+static void test_truncated_frame_then_hangup(void **state)
+{
+	struct fixture *fx = *state;
+	static const uint8_t part[] = {0, 0, 0, 4, 0, 5, 0, 0, 0, 1}; /* stop, 2 of 4 bytes */
+	int fd = raw_connect(fx);
+
+	(void)!write(fd, part, sizeof(part));
+	close(fd);
+	assert_server_alive(fx);
+	assert_int_equal(fx->stops, 0);
+}
+
+static void test_malformed_payloads(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0};
+	int fd = raw_connect(fx);
+
+	raw_hello(fd, &in);
+	raw_send(fd, PROTO_STOP, "abc", 3);
+	assert_int_equal(expect_error(fd, &in), PROTO_E_MALFORMED);
+	raw_send(fd, PROTO_PAUSE, "x", 1);
+	assert_int_equal(expect_error(fd, &in), PROTO_E_MALFORMED);
+	raw_send(fd, PROTO_ATTACH, "\0\0\0\0\0\0", 6); /* 0 x 0 */
+	assert_int_equal(expect_error(fd, &in), PROTO_E_MALFORMED);
+	raw_send(fd, 0x4242, "zz", 2);
+	assert_int_equal(expect_error(fd, &in), PROTO_E_UNKNOWN);
+	raw_send(fd, 0x0021, NULL, 0);
+	assert_int_equal(expect_error(fd, &in), PROTO_E_UNSUPPORTED);
+	raw_send(fd, PROTO_OK, NULL, 0); /* a reply type sent as a request */
+	assert_int_equal(expect_error(fd, &in), PROTO_E_UNKNOWN);
+	raw_send(fd, PROTO_INPUT, "ls\r", 3);
+	assert_int_equal(expect_error(fd, &in), PROTO_E_NOT_ATTACHED);
+	assert_int_equal(fx->stops, 0);
+	assert_int_equal(fx->pauses, 0);
+	assert_int_equal(fx->guest_in.len, 0);
+	/* After all that, the same connection still works. */
+	raw_send(fd, PROTO_STOP, "\0\0\0\1", 4);
+	struct proto_frame f;
+	uint8_t p[64];
+	assert_int_equal(raw_recv(fd, &in, &f, p, sizeof(p)), PROTO_OK);
+	assert_int_equal(fx->stops, 1);
+	close(fd);
+	proto_buf_free(&in);
+}
+
+struct sink {
+	struct proto_buf got;
+};
+
+static void sink_console(void *ctx, const uint8_t *bytes, size_t len)
+{
+	proto_buf_append(&((struct sink *)ctx)->got, bytes, len);
+}
+
+static const struct client_handlers sink_handlers = {.console = sink_console};
+
+static bool sink_has(struct tv_client *c, struct sink *s, const char *text)
+{
+	struct tv_err err;
+
+	for (int i = 0; i < 200; i++) {
+		if (s->got.len && memmem(s->got.data, s->got.len, text, strlen(text)))
+			return true;
+		struct pollfd pfd = {.fd = client_fd(c), .events = POLLIN};
+		poll(&pfd, 1, 10);
+		if (client_pump(c, &err) < 0)
+			return false;
+	}
+	return false;
+}
+
+static void test_attach_replays_then_streams(void **state)
+{
+	struct fixture *fx = *state;
+	struct tv_err err;
+	struct sink a = {{0}}, b = {{0}};
+	struct tv_client *ca, *cb;
+
+	guest_says(fx, "boot message\r\nlogin: ");
+	/* Let the server take it in before anyone attaches. */
+	assert_server_alive(fx);
+	ca = client_connect_path(fx->path, "fake", &err);
+	cb = client_connect_path(fx->path, "fake", &err);
+	assert_non_null(ca);
+	assert_non_null(cb);
+	client_set_handlers(ca, &sink_handlers, &a);
+	client_set_handlers(cb, &sink_handlers, &b);
+	assert_int_equal(client_attach(ca, false, 24, 80, &err), 0);
+	assert_int_equal(client_attach(cb, true, 30, 100, &err), 0);
+	/* Both get the screen as it was. */
+	assert_true(sink_has(ca, &a, "boot message"));
+	assert_true(sink_has(cb, &b, "login:"));
+	/* Keys from the read-write client reach the guest; its echo reaches both. */
+	assert_int_equal(client_input(ca, "root\r", 5, &err), 0);
+	assert_true(sink_has(ca, &a, "root"));
+	assert_true(sink_has(cb, &b, "root"));
+	/* Keys from the read-only client never reach it. */
+	assert_int_equal(client_input(cb, "evil", 4, &err), 0);
+	assert_server_alive(fx);
+	pthread_mutex_lock(&fx->lock);
+	assert_null(memmem(fx->guest_in.data, fx->guest_in.len, "evil", 4));
+	pthread_mutex_unlock(&fx->lock);
+	struct proto_status st;
+	assert_int_equal(client_status(ca, &st, &err), 0);
+	assert_int_equal(st.clients, 2);
+	client_close(ca);
+	client_close(cb);
+	proto_buf_free(&a.got);
+	proto_buf_free(&b.got);
+}
+
+static void test_too_many_clients(void **state)
+{
+	struct fixture *fx = *state;
+	struct tv_client *c[CONTROL_MAX_CLIENTS];
+	struct tv_err err;
+
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		c[i] = client_connect_path(fx->path, "fake", &err);
+		assert_non_null(c[i]);
+	}
+	assert_null(client_connect_path(fx->path, "fake", &err));
+	assert_non_null(strstr(err.msg, "too many clients"));
+	client_close(c[0]);
+	/* One leaves, one more may come. */
+	for (int i = 0; i < 50; i++) {
+		struct tv_client *x = client_connect_path(fx->path, "fake", &err);
+		if (x) {
+			c[0] = x;
+			break;
+		}
+		usleep(10000);
+	}
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		client_close(c[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_socket_is_private, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hello_and_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_before_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_length_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_frame_then_hangup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_payloads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_replays_then_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_many_clients, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
+}
