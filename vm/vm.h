@@ -1,0 +1,127 @@
+/* The engine: one KVM virtual machine with its memory, vCPU threads, devices
+ * and boot. The caller (`termvisor run`, the background VM process) owns the
+ * struct vm and drives it from one control thread:
+ *
+ *	vm_create(&vm, &cfg, &err);      opens /dev/kvm, memory, vCPUs, devices, loads the kernel
+ *	vm_start(vm, &err);              one thread per vCPU, the guest runs
+ *	poll(vm_exit_fd(vm)) / vm_wait(vm);
+ *	vm_exit_reason(vm), vm_exit_message(vm);
+ *	vm_destroy(vm);
+ *
+ * A guest reset (i8042 0xFE, ACPI reset) ends the run with VM_EXIT_REBOOT;
+ * restarting is the caller's choice: vm_destroy, then vm_create again.
+ * Nothing a guest does aborts the host process: guest faults end the run with
+ * a reason and a message. */
+#ifndef TV_VM_H
+#define TV_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vm/console.h"
+#include "vm/err.h"
+#include "vm/mem.h"
+
+struct vm;
+
+/* A disk for the virtio-blk device(s), which consume cfg->disks in order in
+ * their dev_machine[] create function (vm/dev/dev.h). */
+struct vm_disk {
+	const char *path;
+	const char *format; /* "qcow2", "raw", or NULL to probe */
+	bool readonly;
+};
+
+struct vm_config {
+	unsigned cpus;           /* 1 .. LAYOUT_MAX_CPUS (and the host's limit) */
+	uint64_t memory;         /* bytes of RAM, a multiple of 4 KiB, at least 2 MiB */
+	const char *memory_file; /* NULL: anonymous memory; else RAM is this file,
+				  * mapped shared (created and sized when needed),
+				  * so a snapshot can map it */
+	const char *kernel;      /* ELF with a PVH note, bzImage, or flat binary */
+	const char *initrd;      /* or NULL */
+	const char *cmdline;     /* or NULL */
+	const struct vm_disk *disks;
+	size_t ndisks;
+	struct console_sink console; /* guest serial output */
+	bool verbose;            /* engine notes (timings, exits) to stderr */
+};
+
+enum vm_exit_reason {
+	VM_EXIT_NONE = 0,     /* still running (or never started) */
+	VM_EXIT_POWEROFF,     /* the guest powered off (ACPI S5) */
+	VM_EXIT_REBOOT,       /* the guest asked for a reset */
+	VM_EXIT_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN: the message has a register dump */
+	VM_EXIT_CRASH,        /* emulation/internal error, failed entry, guest panic */
+	VM_EXIT_HOST_ERROR,   /* a host resource or ioctl failed */
+	VM_EXIT_STOPPED,      /* vm_request_stop */
+	VM_EXIT_DEBUG,        /* the debug-exit port: vm_exit_code is the byte written */
+};
+
+const char *vm_exit_reason_name(enum vm_exit_reason r);
+
+/* Validates cfg (counts, sizes, files) and builds the VM, ready to start.
+ * Errors are one line naming what was wrong (the file, the value, /dev/kvm
+ * and the kvm group). */
+int vm_create(struct vm **vmp, const struct vm_config *cfg, struct tv_err *err);
+int vm_start(struct vm *vm, struct tv_err *err);
+/* Blocks until the run ended; returns the reason. */
+enum vm_exit_reason vm_wait(struct vm *vm);
+/* Readable (an eventfd) once the run has ended; do not read it. */
+int vm_exit_fd(const struct vm *vm);
+enum vm_exit_reason vm_exit_reason(const struct vm *vm);
+int vm_exit_code(const struct vm *vm);       /* VM_EXIT_DEBUG: the byte */
+const char *vm_exit_message(const struct vm *vm); /* one or more lines, or "" */
+/* Stops the vCPUs (if running), frees devices, memory and fds. */
+void vm_destroy(struct vm *vm);
+
+/* From any thread but a vCPU's: every vCPU out of KVM_RUN and parked (so
+ * their state and guest memory hold still), or running again. Pauses nest
+ * not; pausing a paused VM is a no-op. */
+int vm_pause(struct vm *vm, struct tv_err *err);
+int vm_resume(struct vm *vm, struct tv_err *err);
+bool vm_paused(const struct vm *vm);
+
+/* Ends the run (VM_EXIT_STOPPED) from any thread, like pulling the plug. */
+void vm_request_stop(struct vm *vm);
+/* Ends the run with a reason; for devices (any thread, vCPU threads too).
+ * The first reason wins. msg may be NULL. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason r, int code, const char *msg);
+
+/* Guest memory: the one bounds-checked way to touch it (vm/mem.h). */
+struct guest_mem *vm_mem(struct vm *vm);
+unsigned vm_ncpus(const struct vm *vm);
+const struct vm_config *vm_config(const struct vm *vm);
+/* Raw fds for state save/restore code: the VM and vCPU i. */
+int vm_fd(const struct vm *vm);
+int vm_vcpu_fd(const struct vm *vm, unsigned i);
+
+/* Interrupts. GSI numbers per vm/layout.h (ISA 0-15, PCI INTx 16-23, MSI 24+).
+ * Callable from any thread. */
+int vm_irq_line(struct vm *vm, unsigned gsi, int level);
+/* A pulse on an edge-triggered line. */
+int vm_irq_pulse(struct vm *vm, unsigned gsi);
+int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
+
+/* MSI routes for irqfds: a GSI that delivers the message (addr, data).
+ * vm_msi_route_set changes it (the guest reprogrammed the vector). */
+int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi,
+		     struct tv_err *err);
+int vm_msi_route_set(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data,
+		     struct tv_err *err);
+void vm_msi_route_del(struct vm *vm, unsigned gsi);
+
+/* eventfd fd fires GSI gsi. resample_fd >= 0 makes it level-triggered
+ * (PCI INTx): the line stays up until the guest's EOI, which signals
+ * resample_fd. assign false removes it. */
+int vm_irqfd(struct vm *vm, int fd, unsigned gsi, int resample_fd, bool assign,
+	     struct tv_err *err);
+
+/* A guest write to addr (port when pio) of len bytes signals fd instead of
+ * exiting to a device callback; with datamatch only when the value is data.
+ * assign false removes it. */
+int vm_ioeventfd(struct vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool datamatch,
+		 uint64_t data, bool assign, struct tv_err *err);
+
+#endif
