@@ -18,6 +18,7 @@ struct hvm_memmap_entry {
 };
 
 struct boot_info boot;
+uint64_t boot_tsc_start, boot_tsc_prompt;
 extern uint64_t pdpt[];
 static uint64_t high_pd[4][512] __attribute__((aligned(4096)));
 static unsigned high_pd_used;
@@ -113,11 +114,13 @@ void shell(void);
 
 void kmain(uint32_t start_info)
 {
+	boot_tsc_start = rdtsc();
 	console_init();
 	boot_parse(start_info);
 	acpi_init();
 	irq_init();
 	vblk_probe();
 	banner();
+	boot_tsc_prompt = rdtsc();
 	shell();
 }

@@ -16,6 +16,7 @@
 
 static volatile uint8_t rx_ring[256];
 static volatile uint8_t rx_head, rx_tail;
+static size_t tx_fifo = 1; /* bytes the transmitter takes once THRE is set */
 
 void console_init(void)
 {
@@ -25,6 +26,8 @@ void console_init(void)
 	outb(COM1 + 1, 0);
 	outb(COM1 + LCR, 0x03);	/* 8N1 */
 	outb(COM1 + FCR, 0x07);	/* FIFOs on and cleared */
+	if ((inb(COM1 + FCR) & 0xc0) == 0xc0) /* IIR: a 16550 with working FIFOs */
+		tx_fifo = 16;
 	outb(COM1 + MCR, 0x0b);	/* DTR, RTS, OUT2 (gates the IRQ line on PCs) */
 	outb(COM1 + IER, 0x01);	/* receive interrupt */
 }
@@ -33,8 +36,12 @@ static void tx_burst(const char *s, size_t n)
 {
 	while (!(inb(COM1 + LSR) & LSR_THRE))
 		cpu_relax();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (i && i % tx_fifo == 0)
+			while (!(inb(COM1 + LSR) & LSR_THRE))
+				cpu_relax();
 		outb(COM1 + THR, (uint8_t)s[i]);
+	}
 }
 
 /* Sends s, turning "\n" into "\r\n" for the raw terminal on the other side. */

@@ -140,6 +140,7 @@ struct boot_info {
 	uint64_t rsdp;
 };
 extern struct boot_info boot;
+extern uint64_t boot_tsc_start, boot_tsc_prompt;
 uint64_t boot_ram_bytes(void);
 int boot_is_ram(uint64_t addr, uint64_t len);
 void map_phys(uint64_t addr, uint64_t len);

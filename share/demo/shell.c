@@ -80,6 +80,9 @@ static void cmd_info(const char *arg)
 	else
 		printf(C_BOLD "ACPI:" C_RESET "    no tables found\n");
 	printf(C_BOLD "cmdline:" C_RESET " %s\n", boot.cmdline[0] ? boot.cmdline : "(empty)");
+	if (rate)
+		printf(C_BOLD "boot:" C_RESET "    %lu ms from the first instruction to the prompt\n",
+		       (boot_tsc_prompt - boot_tsc_start) / rate);
 }
 
 static void cmd_uptime(const char *arg)

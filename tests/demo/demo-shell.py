@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Drives the demo guest's shell through a pseudo-terminal and checks every command.
 
-usage: demo-shell.py [--disk FILE] [--cpus N] [--memory SIZE] -- COMMAND...
+usage: demo-shell.py --kernel FILE [--disk FILE] [--cpus N] [--cmdline S] -- COMMAND...
 
 COMMAND starts a machine whose serial console is on its stdin/stdout (termvisor run,
-or a QEMU command line); {kernel} and {disk} in it are replaced with the demo guest and
-the disk image.  Prints TAP lines; exits 0 when everything passed, 1 otherwise.
+or a QEMU command line); {kernel}, {disk}, {cpus} and {cmdline} in it are replaced with
+the options' values.  Prints TAP lines; exits 0 when everything passed, 1 otherwise.
 """
 import argparse
 import os
@@ -122,7 +122,7 @@ class Tap:
         return ok
 
 
-def run_checks(con, tap, has_disk, ncpus):
+def run_checks(con, tap, has_disk, ncpus, cmdline):
     t0 = time.monotonic()
     con.expect(re.escape(PROMPT), 30)
     boot = time.monotonic() - t0
@@ -140,6 +140,9 @@ def run_checks(con, tap, has_disk, ncpus):
     tap.check(m is not None and int(m.group(1)) > 0, "info shows the memory", out)
     tap.check((b"virtio-blk" in out) == has_disk, "info shows the disk" if has_disk
               else "info says there is no disk", out)
+    if cmdline:
+        tap.check(b"cmdline: " + cmdline.encode() + b"\n" in out,
+                  "info shows the command line", out)
 
     out1 = con.command("uptime")
     time.sleep(0.6)
@@ -224,17 +227,18 @@ def main():
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--disk")
     ap.add_argument("--cpus", type=int, default=2)
+    ap.add_argument("--cmdline", help="the kernel command line the machine was given")
     ap.add_argument("--reboot-exits", action="store_true",
                     help="the machine exits on a guest reset (else it boots again)")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
-    argv = [x.format(kernel=a.kernel, disk=a.disk or "", cpus=a.cpus)
+    argv = [x.format(kernel=a.kernel, disk=a.disk or "", cpus=a.cpus, cmdline=a.cmdline)
             for x in a.cmd if x != "--"]
     tap = Tap()
 
     con = Console(argv)
     try:
-        run_checks(con, tap, a.disk is not None, a.cpus)
+        run_checks(con, tap, a.disk is not None, a.cpus, a.cmdline)
         con.send(b"reboot\r")
         con.expect(rb"rebooting", 5)
         if a.reboot_exits:

@@ -11,8 +11,9 @@ t_home
 demo=$top_builddir/share/demo/demo.elf
 disk=$TERMVISOR_HOME/demo.qcow2
 "$QEMU_IMG" create -q -f qcow2 "$disk" 16M || exit 1
-python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" --cpus 2 -- \
-	"$qemu" -enable-kvm -M pc -bios "$bios" -kernel {kernel} -smp {cpus} -m 64 \
+python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" --cpus 2 \
+	--cmdline "demo.test=1 console=ttyS0" -- \
+	"$qemu" -enable-kvm -M pc -bios "$bios" -kernel {kernel} -append {cmdline} -smp {cpus} -m 64 \
 	-display none -chardev stdio,id=con,signal=off -serial chardev:con -monitor none \
 	-net none \
 	-drive if=none,id=d0,file={disk},format=qcow2 \

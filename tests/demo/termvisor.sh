@@ -8,5 +8,7 @@ t_home
 demo=$top_builddir/share/demo/demo.elf
 disk=$TERMVISOR_HOME/demo.qcow2
 "$QEMU_IMG" create -q -f qcow2 "$disk" 16M || exit 1
-python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" --cpus 2 -- \
-	"$TV" run --kernel {kernel} --cpus {cpus} --memory 64M --disk {disk} --on-reboot restart
+python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" --cpus 2 \
+	--cmdline "demo.test=1 console=ttyS0" -- \
+	"$TV" run --kernel {kernel} --cpus {cpus} --memory 64M --disk {disk} --append {cmdline} \
+	--on-reboot restart
