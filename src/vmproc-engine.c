@@ -57,3 +57,27 @@ void engine_input(struct vm_engine *e, const void *bytes, size_t len)
 void engine_close(struct vm_engine *e)
 {
 }
+
+const char *engine_exit_details(const struct vm_engine *e)
+{
+	return "";
+}
+
+bool engine_wants_restart(const struct vm_engine *e)
+{
+	return false;
+}
+
+int engine_restart(struct vm_engine *e, struct tv_err *err)
+{
+	return tv_errf(err, "no engine");
+}
+
+void engine_input_flush(struct vm_engine *e)
+{
+}
+
+bool engine_input_pending(const struct vm_engine *e)
+{
+	return false;
+}

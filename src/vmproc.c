@@ -145,8 +145,15 @@ static int begin_stop(struct vmproc *v, uint32_t timeout_ms, struct tv_err *err)
 	/* A paused guest cannot see the button. */
 	if (engine_paused(v->engine) && engine_resume(v->engine, err) == 0)
 		vm_runtime_set_paused(v->paths, v->def->name, false);
-	if (engine_power_button(v->engine, err) < 0)
-		return -1;
+	if (engine_power_button(v->engine, err) < 0) {
+		/* Nothing to ask the guest with: stopping means forcing. */
+		vmproc_log(v, "%s; forcing off", err->msg);
+		v->stopping = true;
+		v->stop_deadline_ns = UINT64_MAX;
+		control_event(v->ctl, PROTO_EV_STOPPING, "0");
+		engine_force_off(v->engine);
+		return 0;
+	}
 	deadline = monotonic_ns() + (uint64_t)timeout_ms * 1000000;
 	/* A second stop may shorten the wait, never lengthen it. */
 	if (!v->stopping || deadline < v->stop_deadline_ns)
@@ -224,12 +231,15 @@ static int vmproc_loop(struct vmproc *v)
 		pfd[P_EXIT] = (struct pollfd){.fd = engine_exit_fd(v->engine), .events = POLLIN};
 		pfd[P_SIGNAL] = (struct pollfd){.fd = v->sigfd, .events = POLLIN};
 		n = control_pollfds(v->ctl, pfd + P_CONTROL, ARRAY_SIZE(pfd) - P_CONTROL);
-		if (v->stopping) {
+		if (v->stopping && v->stop_deadline_ns != UINT64_MAX) {
 			uint64_t now = monotonic_ns();
 			timeout = now >= v->stop_deadline_ns
 					  ? 0
 					  : (int)((v->stop_deadline_ns - now) / 1000000) + 1;
 		}
+		/* Keys the guest has not taken yet: offer them again soon. */
+		if (engine_input_pending(v->engine) && (timeout < 0 || timeout > 10))
+			timeout = 10;
 		if (poll(pfd, P_CONTROL + n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -241,19 +251,30 @@ static int vmproc_loop(struct vmproc *v)
 		if (pfd[P_SIGNAL].revents & POLLIN)
 			handle_signal(v);
 		control_handle(v->ctl, pfd + P_CONTROL, n);
+		engine_input_flush(v->engine);
 		if (v->stopping && monotonic_ns() >= v->stop_deadline_ns) {
 			vmproc_log(v, "the guest did not stop in time; forcing off");
 			engine_force_off(v->engine);
 			v->stop_deadline_ns = UINT64_MAX;
 		}
-		if (pfd[P_EXIT].revents & POLLIN)
-			break;
+		if (!(pfd[P_EXIT].revents & POLLIN))
+			continue;
+		if (!v->stopping && engine_wants_restart(v->engine)) {
+			struct tv_err err;
+			vmproc_log(v, "the guest reset the machine; booting again");
+			if (engine_restart(v->engine, &err) == 0)
+				continue;
+			vmproc_log(v, "cannot boot again: %s", err.msg);
+		}
+		break;
 	}
 	/* What the guest printed last, then the news. */
 	while (poll(pfd + P_CONSOLE, 1, 0) == 1 && (pfd[P_CONSOLE].revents & POLLIN))
 		drain_console(v);
 	status = engine_exit_reason(v->engine, reason, sizeof(reason));
 	vmproc_log(v, "VM ended: %s", reason);
+	if (status != 0 && strchr(engine_exit_details(v->engine), '\n'))
+		vmproc_log(v, "%s", engine_exit_details(v->engine));
 	control_event(v->ctl, PROTO_EV_EXITED, reason);
 	control_flush(v->ctl, 500);
 	return status;
@@ -346,6 +367,7 @@ vmproc_main(const struct tv_paths *p, const struct vmdef *def, int report_fd)
 		goto fail;
 	v.started = time(NULL);
 	v.started_ns = monotonic_ns();
+	v.stop_deadline_ns = UINT64_MAX;
 	if (engine_start(v.engine, &err) < 0)
 		goto fail;
 	vmproc_log(&v, "running");
@@ -354,7 +376,8 @@ vmproc_main(const struct tv_paths *p, const struct vmdef *def, int report_fd)
 	status = vmproc_loop(&v);
 	control_free(v.ctl);
 	engine_close(v.engine);
-	vm_runtime_end(p, def->name);
+	/* A guest or engine crash is remembered as one, as a dead process is. */
+	vm_runtime_end(p, def->name, status != 0);
 	vmproc_log(&v, "VM process exits (status %d)", status);
 	_exit(status);
 
@@ -364,7 +387,7 @@ fail:
 	control_free(v.ctl);
 	if (v.engine)
 		engine_close(v.engine);
-	vm_runtime_end(p, def->name);
+	vm_runtime_end(p, def->name, false);
 	_exit(1);
 }
 

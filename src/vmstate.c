@@ -246,9 +246,15 @@ void vm_runtime_set_paused(const struct tv_paths *p, const char *name, bool paus
 	free(file);
 }
 
-void vm_runtime_end(const struct tv_paths *p, const char *name)
+void vm_runtime_end(const struct tv_paths *p, const char *name, bool crashed)
 {
+	char *pidfile = paths_vm_runtime(p, name, "pid");
+	char *marker = paths_vm_runtime(p, name, "crashed");
+
 	unlink_runtime(p, name, "sock");
 	unlink_runtime(p, name, "paused");
-	unlink_runtime(p, name, "pid");
+	if (!crashed || rename(pidfile, marker) < 0)
+		unlink(pidfile);
+	free(pidfile);
+	free(marker);
 }
