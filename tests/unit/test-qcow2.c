@@ -1,0 +1,557 @@
+/* qcow2 against a shadow copy in memory: random writes of every size and
+ * alignment, discards, zero writes, snapshots, applies, reopens, growth and
+ * backing chains; contents must always equal the shadow, and every image
+ * written must pass `qemu-img check` and read back the same through
+ * `qemu-img convert`. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "vm/block/block.h"
+#include "vm/util.h"
+
+static char tmpdir[256];
+
+static uint64_t rnd_state;
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+static uint64_t rnd_below(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static char *tpath(const char *name)
+{
+	return xasprintf("%s/%s", tmpdir, name);
+}
+
+/* qemu-img is the oracle for every image written; absent, only our own
+ * check runs. */
+static void qemu_check(const char *path)
+{
+	const char *q = getenv("QEMU_IMG");
+	char *cmd;
+	int st;
+
+	if (!q || !*q)
+		return;
+	cmd = xasprintf("'%s' check -q '%s'", q, path);
+	st = system(cmd);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("qemu-img check %s: exit %d", path, WEXITSTATUS(st));
+	free(cmd);
+}
+
+static void qemu_read_back(const char *path, const uint8_t *shadow, uint64_t size)
+{
+	const char *q = getenv("QEMU_IMG");
+	char *raw = tpath("readback.raw"), *cmd;
+	uint8_t *buf;
+	FILE *f;
+	int st;
+
+	if (!q || !*q) {
+		free(raw);
+		return;
+	}
+	cmd = xasprintf("'%s' convert -O raw '%s' '%s'", q, path, raw);
+	st = system(cmd);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	buf = xmalloc(size);
+	f = fopen(raw, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(buf, 1, size, f), size);
+	fclose(f);
+	if (memcmp(buf, shadow, size) != 0)
+		fail_msg("qemu-img reads %s differently from what was written", path);
+	unlink(raw);
+	free(buf);
+	free(cmd);
+	free(raw);
+}
+
+static void must(int rc, struct tv_err *err)
+{
+	if (rc < 0)
+		fail_msg("%s", err->msg);
+}
+
+static void compare_all(struct blk *b, const uint8_t *shadow, uint64_t size)
+{
+	struct tv_err err;
+	uint8_t *buf = xmalloc(size);
+
+	assert_true(blk_size(b) == size);
+	must(blk_pread(b, buf, size, 0, &err), &err);
+	for (uint64_t i = 0; i < size; i++)
+		if (buf[i] != shadow[i])
+			fail_msg("byte %llu: read 0x%02x, expected 0x%02x", (unsigned long long)i,
+				 buf[i], shadow[i]);
+	free(buf);
+}
+
+static void fill_random(uint8_t *p, uint64_t n)
+{
+	uint64_t v = rnd();
+	int kind = (int)rnd_below(4);
+
+	for (uint64_t i = 0; i < n; i++) {
+		if (kind == 0)
+			p[i] = (uint8_t)v; /* runs of one byte */
+		else if ((i & 7) == 0)
+			v = rnd(), p[i] = (uint8_t)v;
+		else
+			p[i] = (uint8_t)(v >> (8 * (i & 7)));
+	}
+	if (kind == 1 && n)
+		memset(p, 0, n / 2); /* partly zero clusters */
+}
+
+/* A range biased toward what breaks block layers: sub-sector, straddling
+ * cluster and L2 boundaries, whole clusters, the end of the disk. */
+static void pick_range(uint64_t size, uint64_t cs, uint64_t *off, uint64_t *len)
+{
+	uint64_t maxlen = MIN(size, 3 * cs + 777);
+
+	switch (rnd_below(5)) {
+	case 0:
+		*len = 1 + rnd_below(600);
+		break;
+	case 1:
+		*len = cs;
+		break;
+	case 2:
+		*len = 1 + rnd_below(maxlen);
+		break;
+	case 3:
+		*len = ALIGN_UP(1 + rnd_below(maxlen), 512);
+		break;
+	default:
+		*len = 1 + rnd_below(4 * 4096);
+	}
+	*len = MIN(*len, size);
+	switch (rnd_below(4)) {
+	case 0:
+		*off = ALIGN_DOWN(rnd_below(size - *len + 1), cs);
+		break;
+	case 1:
+		*off = size - *len;
+		break;
+	default:
+		*off = rnd_below(size - *len + 1);
+	}
+}
+
+struct snap {
+	char name[16];
+	uint8_t *data;
+	uint64_t size;
+};
+
+struct run {
+	uint64_t cs, size;
+	int refcount_bits;
+	const char *backing_fmt; /* NULL: no backing file */
+	int ops;
+	uint64_t seed;
+	const char *compression;
+};
+
+static void reopen(struct blk **b, const char *path)
+{
+	struct tv_err err;
+
+	must(blk_close(*b, &err), &err);
+	must(blk_open(b, path, "qcow2", 0, &err), &err);
+}
+
+static void make_backing(const struct run *r, uint8_t *shadow)
+{
+	char *path = tpath(strcmp(r->backing_fmt, "raw") == 0 ? "base.raw" : "base.qcow2");
+	struct blk_create_opts o = {.cluster_size = r->cs};
+	struct tv_err err;
+	struct blk *b;
+	/* The backing file is a bit shorter than the overlay: reads past its end
+	 * must come back as zeros. */
+	uint64_t bsize = r->size - r->cs / 2 - 512;
+
+	unlink(path);
+	must(blk_create(path, r->backing_fmt, bsize, &o, &err), &err);
+	must(blk_open(&b, path, r->backing_fmt, 0, &err), &err);
+	for (int i = 0; i < 40; i++) {
+		uint64_t off, len;
+		pick_range(bsize, r->cs, &off, &len);
+		fill_random(shadow + off, len);
+		must(blk_pwrite(b, shadow + off, len, off, &err), &err);
+	}
+	must(blk_close(b, &err), &err);
+	if (strcmp(r->backing_fmt, "qcow2") == 0)
+		qemu_check(path);
+	free(path);
+}
+
+static void random_run(const struct run *r)
+{
+	char *path = tpath("t.qcow2");
+	struct blk_create_opts o = {.cluster_size = r->cs, .refcount_bits = r->refcount_bits,
+				    .compression = r->compression};
+	uint64_t size = r->size;
+	uint8_t *shadow = xcalloc(1, size), *buf = xmalloc(4 * r->cs + 4096);
+	struct snap snaps[4];
+	int nsnaps = 0;
+	struct tv_err err;
+	struct blk *b;
+	char *base_copy = NULL;
+
+	rnd_state = r->seed;
+	unlink(path);
+	if (r->backing_fmt) {
+		make_backing(r, shadow);
+		o.backing = strcmp(r->backing_fmt, "raw") == 0 ? "base.raw" : "base.qcow2";
+		o.backing_fmt = r->backing_fmt;
+		base_copy = tpath(o.backing);
+	}
+	must(blk_create(path, "qcow2", size, &o, &err), &err);
+	must(blk_open(&b, path, "qcow2", 0, &err), &err);
+	for (int op = 0; op < r->ops; op++) {
+		uint64_t off, len, k = rnd_below(100);
+		pick_range(size, r->cs, &off, &len);
+		if (k < 40) {
+			fill_random(shadow + off, len);
+			must(blk_pwrite(b, shadow + off, len, off, &err), &err);
+		} else if (k < 55) {
+			uint8_t *rb = xmalloc(len);
+			must(blk_pread(b, rb, len, off, &err), &err);
+			if (memcmp(rb, shadow + off, len) != 0)
+				fail_msg("op %d: read %llu+%llu differs", op, (unsigned long long)off,
+					 (unsigned long long)len);
+			free(rb);
+		} else if (k < 63) {
+			must(blk_discard(b, off, len, &err), &err);
+			memset(shadow + off, 0, len);
+		} else if (k < 71) {
+			must(blk_write_zeroes(b, off, len, &err), &err);
+			memset(shadow + off, 0, len);
+		} else if (k < 75) {
+			must(blk_flush(b, &err), &err);
+		} else if (k < 80) {
+			reopen(&b, path);
+		} else if (k < 85 && (r->refcount_bits == 0 || r->refcount_bits >= 4) && nsnaps < 4) {
+			struct snap *s = &snaps[nsnaps++];
+			snprintf(s->name, sizeof(s->name), "s%d", op);
+			must(blk_snapshot_create(b, s->name, 0, 0, &err), &err);
+			s->data = xmalloc(size);
+			memcpy(s->data, shadow, size);
+			s->size = size;
+		} else if (k < 89 && nsnaps) {
+			struct snap *s = &snaps[rnd_below((uint64_t)nsnaps)];
+			must(blk_snapshot_apply(b, s->name, &err), &err);
+			size = s->size;
+			shadow = xrealloc(shadow, size);
+			memcpy(shadow, s->data, size);
+		} else if (k < 92 && nsnaps) {
+			int i = (int)rnd_below((uint64_t)nsnaps);
+			must(blk_snapshot_delete(b, snaps[i].name, &err), &err);
+			free(snaps[i].data);
+			snaps[i] = snaps[--nsnaps];
+		} else if (k < 94) {
+			uint64_t grow = rnd_below(3 * r->cs) + 512;
+			grow = ALIGN_UP(grow, 512);
+			must(blk_resize(b, size + grow, &err), &err);
+			shadow = xrealloc(shadow, size + grow);
+			memset(shadow + size, 0, grow);
+			size += grow;
+		} else if (k < 96) {
+			compare_all(b, shadow, size);
+		}
+	}
+	compare_all(b, shadow, size);
+	{
+		struct blk_check_result cr;
+		must(blk_check(b, 0, &cr, &err), &err);
+		if (cr.corruptions || cr.leaks)
+			fail_msg("own check: %llu corruptions, %llu leaks",
+				 (unsigned long long)cr.corruptions, (unsigned long long)cr.leaks);
+	}
+	must(blk_close(b, &err), &err);
+	qemu_check(path);
+	qemu_read_back(path, shadow, size);
+	/* Every snapshot still reads as taken. */
+	for (int i = 0; i < nsnaps; i++) {
+		must(blk_open(&b, path, "qcow2", 0, &err), &err);
+		must(blk_snapshot_apply(b, snaps[i].name, &err), &err);
+		compare_all(b, snaps[i].data, snaps[i].size);
+		must(blk_close(b, &err), &err);
+		free(snaps[i].data);
+	}
+	qemu_check(path);
+	unlink(path);
+	if (base_copy)
+		unlink(base_copy);
+	free(base_copy);
+	free(shadow);
+	free(buf);
+	free(path);
+}
+
+static void test_random_64k(void **state)
+{
+	struct run r = {.cs = 65536, .size = 12 << 20, .ops = 400, .seed = 0x1234567};
+	random_run(&r);
+}
+
+static void test_random_512(void **state)
+{
+	/* Tiny clusters: many L2 tables, refcount blocks and table growth. */
+	struct run r = {.cs = 512, .size = 3 << 20, .ops = 500, .seed = 99};
+	random_run(&r);
+}
+
+static void test_random_4k_refcount_widths(void **state)
+{
+	static const int widths[] = {1, 2, 4, 8, 32, 64};
+
+	for (size_t i = 0; i < ARRAY_SIZE(widths); i++) {
+		struct run r = {.cs = 4096,
+				.size = 2 << 20,
+				.refcount_bits = widths[i],
+				.ops = 200,
+				.seed = 7 + i};
+		random_run(&r);
+	}
+}
+
+static void test_random_2m(void **state)
+{
+	struct run r = {.cs = 2 << 20, .size = 16 << 20, .ops = 60, .seed = 4242};
+	random_run(&r);
+}
+
+static void test_random_backing_qcow2(void **state)
+{
+	struct run r = {.cs = 65536, .size = 6 << 20, .backing_fmt = "qcow2", .ops = 300,
+			.seed = 31337};
+	random_run(&r);
+}
+
+static void test_random_backing_raw(void **state)
+{
+	struct run r = {.cs = 4096, .size = 2 << 20, .backing_fmt = "raw", .ops = 300, .seed = 5};
+	random_run(&r);
+}
+
+static void test_random_zstd(void **state)
+{
+	struct run r = {.cs = 65536, .size = 4 << 20, .ops = 150, .seed = 77,
+			.compression = "zstd"};
+	random_run(&r);
+}
+
+/* Compressed clusters written as `img convert -c` does, then overwritten. */
+static void test_compressed_write(void **state)
+{
+	static const char *types[] = {"zlib", "zstd"};
+
+	for (size_t t = 0; t < ARRAY_SIZE(types); t++) {
+		char *path = tpath("c.qcow2");
+		struct blk_create_opts o = {.cluster_size = 65536, .compression = types[t]};
+		uint64_t size = 2 << 20, cs = 65536;
+		uint8_t *shadow = xcalloc(1, size);
+		struct tv_err err;
+		struct blk *b;
+
+		rnd_state = 11 + t;
+		unlink(path);
+		must(blk_create(path, "qcow2", size, &o, &err), &err);
+		must(blk_open(&b, path, "qcow2", 0, &err), &err);
+		for (uint64_t off = 0; off < size; off += cs) {
+			uint8_t *p = shadow + off;
+			if (off % (3 * cs) == 0)
+				continue;
+			for (uint64_t i = 0; i < cs; i++) /* compressible text-like data */
+				p[i] = (uint8_t)("termvisor qcow2 "[(i + off / cs) % 16] + (i % 512 == 0));
+			if (off % (5 * cs) == cs)
+				fill_random(p, cs); /* incompressible: stored plain */
+			must(blk_write_compressed(b, p, cs, off, &err), &err);
+		}
+		compare_all(b, shadow, size);
+		for (int i = 0; i < 60; i++) {
+			uint64_t off, len;
+			pick_range(size, cs, &off, &len);
+			fill_random(shadow + off, len);
+			must(blk_pwrite(b, shadow + off, len, off, &err), &err);
+		}
+		compare_all(b, shadow, size);
+		must(blk_close(b, &err), &err);
+		qemu_check(path);
+		qemu_read_back(path, shadow, size);
+		unlink(path);
+		free(path);
+		free(shadow);
+	}
+}
+
+/* A second writer is refused with the holder's PID. */
+static void test_lock(void **state)
+{
+	char *path = tpath("lock.qcow2"), want[64];
+	struct tv_err err;
+	struct blk *b;
+	int p[2];
+	pid_t pid;
+	char c;
+
+	unlink(path);
+	must(blk_create(path, "qcow2", 1 << 20, NULL, &err), &err);
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct blk *cb;
+		if (blk_open(&cb, path, NULL, 0, &err) < 0)
+			_exit(1);
+		(void)!write(p[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(blk_open(&b, path, NULL, 0, &err), -1);
+	snprintf(want, sizeof(want), "in use by PID %d", (int)pid);
+	if (!strstr(err.msg, want))
+		fail_msg("expected '%s' in: %s", want, err.msg);
+	assert_int_equal(blk_open(&b, path, NULL, BLK_READONLY, &err), -1);
+	/* Looking without a lock (termvisor list) still works. */
+	assert_int_equal(blk_snapshot_count(path, &err), 0);
+	must(blk_open(&b, path, NULL, BLK_SHARE, &err), &err);
+	blk_close(b, NULL);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	must(blk_open(&b, path, NULL, 0, &err), &err);
+	blk_close(b, NULL);
+	close(p[0]);
+	close(p[1]);
+	unlink(path);
+	free(path);
+}
+
+/* VM state saved past the disk goes with the snapshot. */
+static void test_vmstate(void **state)
+{
+	char *path = tpath("vm.qcow2");
+	uint8_t st[10000], back[10000];
+	struct blk_snapshot *list;
+	struct tv_err err;
+	struct blk *b;
+	int n;
+
+	unlink(path);
+	for (size_t i = 0; i < sizeof(st); i++)
+		st[i] = (uint8_t)(i * 7);
+	must(blk_create(path, "qcow2", 1 << 20, NULL, &err), &err);
+	must(blk_open(&b, path, NULL, 0, &err), &err);
+	must(blk_vmstate_pwrite(b, st, sizeof(st), 0, &err), &err);
+	must(blk_snapshot_create(b, "withram", sizeof(st), 123456789, &err), &err);
+	must(blk_vmstate_pwrite(b, back, sizeof(back), 0, &err), &err); /* overwrite it */
+	must(blk_snapshot_apply(b, "withram", &err), &err);
+	must(blk_vmstate_pread(b, back, sizeof(back), 0, &err), &err);
+	assert_memory_equal(st, back, sizeof(st));
+	must(blk_snapshot_list(b, &list, &n, &err), &err);
+	assert_int_equal(n, 1);
+	assert_true(list[0].vm_state_size == sizeof(st));
+	assert_true(list[0].vm_clock_nsec == 123456789);
+	assert_string_equal(list[0].name, "withram");
+	blk_snapshot_list_free(list, n);
+	must(blk_close(b, &err), &err);
+	assert_int_equal(blk_snapshot_count(path, &err), 1);
+	qemu_check(path);
+	unlink(path);
+	free(path);
+}
+
+/* A raw file is never probed into a qcow2 when the caller says raw, and
+ * bad requests are refused with the file named. */
+static void test_raw_and_errors(void **state)
+{
+	char *path = tpath("r.raw"), *q = tpath("q.qcow2");
+	uint8_t hdr[512] = {'Q', 'F', 'I', 0xfb, 0, 0, 0, 3};
+	struct tv_err err;
+	struct blk *b;
+	FILE *f;
+
+	unlink(path);
+	unlink(q);
+	must(blk_create(path, "raw", 1 << 20, NULL, &err), &err);
+	must(blk_open(&b, path, "raw", 0, &err), &err);
+	must(blk_pwrite(b, hdr, sizeof(hdr), 0, &err), &err); /* a guest writes a header */
+	must(blk_close(b, &err), &err);
+	must(blk_open(&b, path, "raw", 0, &err), &err);
+	assert_string_equal(blk_format(b), "raw");
+	assert_true(blk_size(b) == 1 << 20);
+	assert_int_equal(blk_pread(b, hdr, 16, (1 << 20) - 8, &err), -1);
+	assert_non_null(strstr(err.msg, path));
+	blk_close(b, NULL);
+	assert_int_equal(blk_create(path, "qcow2", 1 << 20, NULL, &err), -1); /* exists */
+	{
+		struct blk_create_opts o = {.cluster_size = 3000};
+		assert_int_equal(blk_create(q, "qcow2", 1 << 20, &o, &err), -1);
+		assert_non_null(strstr(err.msg, "cluster size"));
+	}
+	/* Unknown incompatible feature bits are refused by number. */
+	must(blk_create(q, "qcow2", 1 << 20, NULL, &err), &err);
+	f = fopen(q, "r+b");
+	fseek(f, 72 + 7, SEEK_SET);
+	fputc(0x40, f); /* bit 6 */
+	fclose(f);
+	assert_int_equal(blk_open(&b, q, NULL, BLK_READONLY, &err), -1);
+	assert_non_null(strstr(err.msg, "feature bit 6"));
+	unlink(q);
+	unlink(path);
+	free(q);
+	free(path);
+}
+
+static int setup(void **state)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tv-qcow2.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	int rc = system(cmd);
+	free(cmd);
+	return rc == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random_64k),
+		cmocka_unit_test(test_random_512),
+		cmocka_unit_test(test_random_4k_refcount_widths),
+		cmocka_unit_test(test_random_2m),
+		cmocka_unit_test(test_random_backing_qcow2),
+		cmocka_unit_test(test_random_backing_raw),
+		cmocka_unit_test(test_random_zstd),
+		cmocka_unit_test(test_compressed_write),
+		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_vmstate),
+		cmocka_unit_test(test_raw_and_errors),
+	};
+	return cmocka_run_group_tests_name("qcow2", tests, setup, teardown);
+}
