@@ -23,6 +23,20 @@ static void format_uptime(uint64_t s, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, s / 3600 % 24);
 }
 
+/* A crashed VM's last words, from its log, indented under its line. */
+static void print_crash_tail(const struct tv_paths *p, const char *name)
+{
+	char *tail = vm_log_tail(p, name, 3);
+
+	for (char *line = tail, *next; line != NULL && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		printf("    | %s\n", line);
+	}
+	free(tail);
+}
+
 static void list_text(const struct tv_paths *p, const struct catalog *c)
 {
 	printf("%-20s %-8s %7s %7s %4s %7s %5s %9s\n", "NAME", "STATE", "PID", "UPTIME", "CPUS",
@@ -49,6 +63,8 @@ static void list_text(const struct tv_paths *p, const struct catalog *c)
 		format_size(e->def.memory, mem, sizeof(mem));
 		printf("%-20s %-8s %7s %7s %4u %7s %5zu %9s\n", e->name, vm_state_name(st.state),
 		       pid, up, e->def.cpus, mem, e->def.ndisks, snaps);
+		if (st.state == VM_CRASHED)
+			print_crash_tail(p, e->name);
 	}
 }
 
@@ -71,6 +87,12 @@ static void list_json(const struct tv_paths *p, const struct catalog *c)
 		}
 		vm_status_probe(p, e->name, &st);
 		printf(", \"state\": \"%s\"", vm_state_name(st.state));
+		if (st.state == VM_CRASHED) {
+			char *tail = vm_log_tail(p, e->name, 3);
+			printf(", \"log_tail\": ");
+			json_string(stdout, tail);
+			free(tail);
+		}
 		if (st.pid > 0)
 			printf(", \"pid\": %ld, \"uptime\": %" PRIu64, (long)st.pid, st.uptime_s);
 		else

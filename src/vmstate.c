@@ -85,7 +85,7 @@ static void clean_after_crash(const struct tv_paths *p, const char *name)
 	char *lock = paths_vm_runtime(p, name, "lock");
 	char *pidfile = paths_vm_runtime(p, name, "pid");
 	char *crashed = paths_vm_runtime(p, name, "crashed");
-	int fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(lock, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
 	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
 		if (file_exists(pidfile) && rename(pidfile, crashed) == 0) {
@@ -142,10 +142,10 @@ char *vm_log_tail(const struct tv_paths *p, const char *name, int n)
 {
 	char *file = vm_log_path(p, name);
 	FILE *f = fopen(file, "r");
-	char buf[8192];
-	size_t len, start;
+	char buf[8192], *out, *lines[64];
+	size_t len, outlen = 0;
 	long size;
-	int lines = 0;
+	int count = 0;
 
 	free(file);
 	if (f == NULL)
@@ -158,25 +158,37 @@ char *vm_log_tail(const struct tv_paths *p, const char *name, int n)
 		rewind(f);
 	len = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
 	buf[len] = '\0';
-	if (len == 0)
-		return NULL;
-	start = len;
-	while (start > 0 && lines < n) {
-		start--;
-		if (buf[start] == '\n' && ++lines == n) {
-			start++;
-			break;
-		}
-	}
-	for (size_t i = start; i < len; i++) {
+	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)buf[i];
-		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-			buf[i] = c == '\r' ? ' ' : '?';
+		if (c == '\r')
+			buf[i] = '\n';
+		else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+			buf[i] = '?';
 	}
-	return xstrdup(buf + start);
+	/* The last n lines that say something, oldest first. */
+	n = MIN(n, (int)ARRAY_SIZE(lines));
+	for (char *end = buf + len; end > buf && count < n;) {
+		char *start = end;
+		while (start > buf && start[-1] != '\n')
+			start--;
+		*end = '\0';
+		if (strspn(start, " \t") != strlen(start))
+			lines[count++] = start;
+		end = start > buf ? start - 1 : buf;
+	}
+	if (count == 0)
+		return NULL;
+	out = xmalloc(len + 2);
+	for (int i = count - 1; i >= 0; i--) {
+		size_t l = strlen(lines[i]);
+		memcpy(out + outlen, lines[i], l);
+		outlen += l;
+		if (i > 0)
+			out[outlen++] = '\n';
+	}
+	out[outlen] = '\0';
+	return out;
 }
 
 int vm_lock_take(const struct tv_paths *p, const char *name, struct tv_err *err)
