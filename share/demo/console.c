@@ -113,9 +113,14 @@ int console_trygetc(void)
 
 int console_getc(void)
 {
-	int c;
+	int c, idle = 0;
 
-	while ((c = console_trygetc()) < 0)
+	while ((c = console_trygetc()) < 0) {
+		if (!idle && tsc_per_ms()) /* uptime no longer needs the tick */
+			idle = 1, timer_idle(1);
 		irq_wait();
+	}
+	if (idle)
+		timer_idle(0);
 	return c;
 }

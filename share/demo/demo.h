@@ -176,6 +176,8 @@ void lapic_enable(void);
 void lapic_eoi(void);
 void lapic_ipi(uint32_t apic_id, uint32_t icr_low);
 void sleep_ticks(uint64_t n);
+void timer_idle(int idle);
+uint64_t uptime_ms(void);
 uint64_t tsc_per_ms(void);
 void panic(const char *why) __attribute__((noreturn));
 

@@ -108,6 +108,8 @@ void lapic_ipi(uint32_t apic_id, uint32_t icr_low)
 		cpu_relax();
 }
 
+static unsigned timer_pins[2], ntimer_pins;
+
 static void ioapic_route(unsigned isa_irq, unsigned pin, unsigned vec, uint32_t dest)
 {
 	uint16_t fl = acpi.isa_flags[isa_irq];
@@ -138,6 +140,33 @@ void timer_irq(void)
 uint64_t tsc_per_ms(void)
 {
 	return tsc_rate_ms;
+}
+
+static void pit_start(void)
+{
+	outb(0x43, 0x34); /* channel 0, rate generator */
+	outb(0x40, (1193182 / DEMO_TICK_HZ) & 0xff);
+	outb(0x40, (1193182 / DEMO_TICK_HZ) >> 8);
+}
+
+/* Stops the tick while the shell waits for a key, so an idle guest costs its host
+ * nothing (masking the pin would leave the host's timer running).  Only for use once
+ * the TSC is calibrated: uptime then comes from the TSC. */
+void timer_idle(int idle)
+{
+	if (idle)
+		outb(0x43, 0x30); /* one-shot mode, waiting for a count that never comes */
+	else
+		pit_start();
+}
+
+/* Milliseconds since the first instruction: from the TSC once calibrated, else from the
+ * tick. */
+uint64_t uptime_ms(void)
+{
+	if (tsc_rate_ms)
+		return (rdtsc() - boot_tsc_start) / tsc_rate_ms;
+	return ticks * (1000 / DEMO_TICK_HZ);
 }
 
 void sleep_ticks(uint64_t n)
@@ -180,13 +209,13 @@ void irq_init(void)
 	lapic_enable();
 	outb(0x21, 0xff); /* the 8259s stay masked: the IOAPIC delivers */
 	outb(0xa1, 0xff);
-	ioapic_route(0, acpi.isa_gsi[0] - acpi.ioapic_gsi_base, VEC_TIMER, lapic_id());
+	timer_pins[ntimer_pins++] = acpi.isa_gsi[0] - acpi.ioapic_gsi_base;
 	/* Without an override for IRQ 0 the PIT may still be wired to pin 2, as on every PC
 	 * (QEMU's microvm is such a machine): listen there too, pin 2 carries nothing else. */
 	if (acpi.isa_gsi[0] == 0)
-		ioapic_route(0, 2 - acpi.ioapic_gsi_base, VEC_TIMER, lapic_id());
+		timer_pins[ntimer_pins++] = 2 - acpi.ioapic_gsi_base;
+	for (unsigned i = 0; i < ntimer_pins; i++)
+		ioapic_route(0, timer_pins[i], VEC_TIMER, lapic_id());
 	ioapic_route(4, acpi.isa_gsi[4] - acpi.ioapic_gsi_base, VEC_SERIAL, lapic_id());
-	outb(0x43, 0x34); /* PIT channel 0, rate generator */
-	outb(0x40, (1193182 / DEMO_TICK_HZ) & 0xff);
-	outb(0x40, (1193182 / DEMO_TICK_HZ) >> 8);
+	pit_start();
 }

@@ -87,10 +87,10 @@ static void cmd_info(const char *arg)
 
 static void cmd_uptime(const char *arg)
 {
-	uint64_t t = ticks, s = t / DEMO_TICK_HZ;
+	uint64_t ms = uptime_ms(), s = ms / 1000;
 
-	printf("up %lu:%02lu:%02lu.%02lu (%lu ticks of the %u Hz PIT)\n", s / 3600, s / 60 % 60,
-	       s % 60, t % DEMO_TICK_HZ * 100 / DEMO_TICK_HZ, t, DEMO_TICK_HZ);
+	printf("up %lu:%02lu:%02lu.%02lu (%s)\n", s / 3600, s / 60 % 60, s % 60, ms % 1000 / 10,
+	       tsc_per_ms() ? "TSC, calibrated against the PIT" : "PIT ticks");
 }
 
 /* Counts ten times a second, rewriting one line, until a key arrives. */
