@@ -1,3 +1,5 @@
 # man/: manual pages.
 man_MANS += man/termvisor.1 man/termvisor.conf.5
 EXTRA_DIST += man/termvisor.1 man/termvisor.conf.5
+man_MANS += man/termvisor-protocol.7
+EXTRA_DIST += man/termvisor-protocol.7

@@ -23,3 +23,7 @@ share/demo/demo.elf: $(DEMO_SOURCES) $(DEMO_DEPS)
 	@$(MKDIR_P) share/demo
 	$(AM_V_GEN)$(DEMO_CC) $(DEMO_CFLAGS) $(DEMO_LDFLAGS) -Wl,-T,$(srcdir)/share/demo/demo.ld \
 		-o $@ `for f in $(DEMO_SOURCES); do echo "$(srcdir)/$$f"; done`
+
+# The systemd user unit that runs `termvisor autostart` at login or boot.
+systemddir = $(pkgdatadir)/systemd
+dist_systemd_DATA = share/systemd/termvisor-autostart.service
