@@ -102,14 +102,16 @@ int pci_find(uint16_t vendor, const uint16_t *devices, size_t ndevices, struct p
 	return 0;
 }
 
-/* Address space for BARs the firmware left unassigned (QEMU's qboot does so for 64-bit
- * ones): handed out downwards from below the IOAPIC, or from below the lowest BAR that is
- * already assigned, and never into RAM or ACPI tables. */
+/* Address space for BARs the firmware left unassigned (QEMU's qboot does so): handed out
+ * downwards from below the IOAPIC, ECAM or the lowest BAR already assigned, whichever is
+ * lowest, and never into RAM or ACPI tables. */
 static uint64_t bar_window_top;
 
 static void bar_window_init(void)
 {
 	bar_window_top = 0xfec00000;
+	if (acpi.ecam && acpi.ecam < bar_window_top)
+		bar_window_top = acpi.ecam; /* machines put their BAR window just below ECAM */
 	for (unsigned dev = 0; dev < 32; dev++) {
 		for (unsigned fn = 0; fn < 8; fn++) {
 			struct pci_dev d = {0, (uint8_t)dev, (uint8_t)fn, 0, 0};
