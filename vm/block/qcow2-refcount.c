@@ -542,7 +542,11 @@ static int check_copied(struct check *k, int fix, struct tv_err *err)
 	}
 	free(l2);
 	k->res->corruptions += bad;
-	if (bad && (fix & BLK_FIX_ERRORS)) {
+	/* With refcounts known right, flags follow from them: fixing flags is
+	 * safe even when only leaks may be repaired (a crash inside a snapshot
+	 * operation leaves flags cleared early, never set wrongly). */
+	if (bad && ((fix & BLK_FIX_ERRORS) ||
+		    ((fix & BLK_FIX_LEAKS) && k->res->corruptions == bad))) {
 		if (qcow2_fix_copied(s, err) < 0)
 			return -1;
 		k->res->corruptions_fixed += bad;

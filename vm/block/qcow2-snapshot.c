@@ -218,6 +218,31 @@ static char *sn_next_id(struct qcow2 *s)
 	return xasprintf("%lu", max + 1);
 }
 
+static int sn_clear_copied(struct qcow2 *s, struct tv_err *err)
+{
+	for (uint32_t i = 0; i < s->l1_size; i++) {
+		uint64_t l2off = s->l1[i] & QCOW2_OFFSET_MASK, *l2;
+		if (!l2off)
+			continue;
+		if (s->l1[i] & QCOW2_OFLAG_COPIED) {
+			s->l1[i] &= ~QCOW2_OFLAG_COPIED;
+			s->l1_dirty_lo = MIN(s->l1_dirty_lo, i);
+			s->l1_dirty_hi = MAX(s->l1_dirty_hi, i + 1);
+		}
+		if (qcow2_cache_get(s, s->l2_cache, l2off, false, (void **)&l2, err) < 0)
+			return -1;
+		for (uint64_t j = 0; j < s->l2_entries; j++) {
+			uint64_t e = qcow2_be64(&l2[j]);
+			if (e & QCOW2_OFLAG_COPIED) {
+				qcow2_put_be64(&l2[j], e & ~QCOW2_OFLAG_COPIED);
+				qcow2_cache_mark_dirty(s->l2_cache, l2);
+			}
+		}
+		qcow2_cache_put(s->l2_cache, l2);
+	}
+	return 0;
+}
+
 static int sn_create_locked(struct qcow2 *s, const char *name, uint64_t vm_state_size,
 			    uint64_t vm_clock_nsec, struct tv_err *err)
 {
@@ -236,8 +261,11 @@ static int sn_create_locked(struct qcow2 *s, const char *name, uint64_t vm_state
 		return tv_errf(err, "%s: too many snapshots", s->b->path);
 	if (qcow2_flush_locked(s, err) < 0 || qcow2_mark_dirty(s, err) < 0)
 		return -1;
-	/* Raise the refcounts first: a crash after this only leaks. */
-	if (qcow2_table_refs(s, s->l1, s->l1_size, +1, err) < 0 || qcow2_fix_copied(s, err) < 0)
+	/* Shared clusters must never look owned: the COPIED flags go first
+	 * (a crash then only costs extra copies), then the refcounts rise (a
+	 * crash then only leaks), then the snapshot appears. */
+	if (sn_clear_copied(s, err) < 0 || qcow2_flush_locked(s, err) < 0 ||
+	    qcow2_table_refs(s, s->l1, s->l1_size, +1, err) < 0)
 		return -1;
 	l1off = l1_write_new(s, s->l1, s->l1_size, true, err);
 	if (l1off == UINT64_MAX || qcow2_flush_locked(s, err) < 0)

@@ -421,14 +421,14 @@ static void qcow2_setup_caches(struct qcow2 *s, uint64_t l2_cache_bytes)
 
 static int qcow2_repair_dirty(struct qcow2 *s, struct tv_err *err)
 {
-	struct blk_check_result res;
+	struct blk_check_result res = {0};
 
 	if (qcow2_check_image(s, BLK_FIX_LEAKS, &res, err) < 0)
 		return tv_err_prefix(err, "%s: repairing after an unclean shutdown: ", s->b->path);
-	if (res.corruptions)
+	if (res.corruptions > res.corruptions_fixed)
 		return tv_errf(err, "%s: image was not closed cleanly and has %llu errors; run "
 				    "`termvisor img check -r all %s`",
-			       s->b->path, (unsigned long long)res.corruptions, s->b->path);
+			       s->b->path, (unsigned long long)(res.corruptions - res.corruptions_fixed), s->b->path);
 	s->incompat &= ~QCOW2_INCOMPAT_DIRTY;
 	return write_incompat(s, err);
 }
