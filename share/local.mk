@@ -3,7 +3,7 @@
 # The demo guest: a freestanding x86-64 kernel booted through PVH.  It has its own
 # compiler flags (no libc, no red zone, no SSE, never the sanitizers) and is installed as
 # data, for the `demo` VM to boot: $(pkgdatadir)/demo/demo.elf.
-DEMO_SOURCES = share/demo/entry.S share/demo/boot.c share/demo/acpi.c \
+DEMO_SRCS = share/demo/entry.S share/demo/boot.c share/demo/acpi.c \
 	share/demo/irq.c share/demo/console.c share/demo/readline.c share/demo/shell.c \
 	share/demo/smp.c share/demo/pci.c share/demo/virtio_blk.c share/demo/lib.c
 DEMO_DEPS = share/demo/demo.h share/demo/demo.ld
@@ -11,18 +11,18 @@ DEMO_CC = $(CC)
 DEMO_CFLAGS = -std=gnu11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie \
 	-fno-stack-protector -fno-asynchronous-unwind-tables -fcf-protection=none \
 	-mno-red-zone -mgeneral-regs-only -Wall -Wextra -Wno-unused-parameter $(WERROR_CFLAGS)
-DEMO_LDFLAGS = -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,noexecstack \
+DEMO_LINKFLAGS = -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,noexecstack \
 	-Wl,--no-warn-rwx-segments
 
 demodir = $(pkgdatadir)/demo
 demo_DATA = share/demo/demo.elf
 CLEANFILES += share/demo/demo.elf
-EXTRA_DIST += $(DEMO_SOURCES) $(DEMO_DEPS)
+EXTRA_DIST += $(DEMO_SRCS) $(DEMO_DEPS)
 
-share/demo/demo.elf: $(DEMO_SOURCES) $(DEMO_DEPS)
+share/demo/demo.elf: $(DEMO_SRCS) $(DEMO_DEPS)
 	@$(MKDIR_P) share/demo
-	$(AM_V_GEN)$(DEMO_CC) $(DEMO_CFLAGS) $(DEMO_LDFLAGS) -Wl,-T,$(srcdir)/share/demo/demo.ld \
-		-o $@ `for f in $(DEMO_SOURCES); do echo "$(srcdir)/$$f"; done`
+	$(AM_V_GEN)$(DEMO_CC) $(DEMO_CFLAGS) $(DEMO_LINKFLAGS) -Wl,-T,$(srcdir)/share/demo/demo.ld \
+		-o $@ `for f in $(DEMO_SRCS); do echo "$(srcdir)/$$f"; done`
 
 # The systemd user unit that runs `termvisor autostart` at login or boot.
 systemddir = $(pkgdatadir)/systemd

@@ -125,8 +125,10 @@ int console_trygetc(void);  /* -1 when nothing is waiting */
 #define C_CYAN  "\033[1;36m"
 #define C_DIM   "\033[2m"
 
-/* readline.c */
+/* readline.c, and the shell's completion for it */
 int readline(const char *prompt, char *buf, size_t size);
+const char *shell_complete(const char *line, size_t len, unsigned *matches);
+void shell_list_matches(const char *line, size_t len);
 
 /* boot.c: what the loader told us, kept after the loader's pages may be reused. */
 struct mem_range {

@@ -58,6 +58,28 @@ static void line_delete(struct line *l, size_t at, size_t n)
 	line_redraw(l);
 }
 
+/* Tab: completes the command name when one matches, lists them when several do. */
+static void line_complete(struct line *l)
+{
+	unsigned matches;
+	const char *name;
+
+	for (size_t i = 0; i < l->pos; i++)
+		if (l->buf[i] == ' ')
+			return; /* only the command word completes */
+	name = shell_complete(l->buf, l->pos, &matches);
+	if (matches == 1) {
+		for (const char *p = name + l->pos; *p; p++)
+			line_insert(l, *p);
+		if (l->pos == l->len)
+			line_insert(l, ' ');
+	} else if (matches > 1) {
+		console_puts("\n");
+		shell_list_matches(l->buf, l->pos);
+		line_redraw(l);
+	}
+}
+
 static void hist_add(const char *s)
 {
 	if (!*s)
@@ -131,6 +153,9 @@ int readline(const char *prompt, char *buf, size_t size)
 		case 0x0b: /* Ctrl-K: kill to the end */
 			if (l.pos < l.len)
 				line_delete(&l, l.pos, l.len - l.pos);
+			break;
+		case '\t':
+			line_complete(&l);
 			break;
 		case 0x0c: /* Ctrl-L */
 			console_puts("\033[H\033[2J");

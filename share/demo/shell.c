@@ -18,10 +18,10 @@ static void cmd_help(const char *arg)
 	for (const struct command *c = commands; c->name; c++) {
 		char head[32];
 		snprintf(head, sizeof(head), "%s%s%s", c->name, *c->args ? " " : "", c->args);
-		printf("  " C_CYAN "%-16s" C_RESET " %s\n", head, c->help);
+		printf("  " C_CYAN "%-18s" C_RESET " %s\n", head, c->help);
 	}
-	printf(C_DIM "  keys: left/right, up/down history, backspace, Ctrl-U, Ctrl-C, Ctrl-L"
-		     C_RESET "\n");
+	printf(C_DIM "  keys: Tab completes, left/right, up/down history, backspace, Ctrl-U,"
+		     " Ctrl-C, Ctrl-L" C_RESET "\n");
 }
 
 static void cpu_brand(char out[49])
@@ -91,6 +91,52 @@ static void cmd_uptime(const char *arg)
 
 	printf("up %lu:%02lu:%02lu.%02lu (%s)\n", s / 3600, s / 60 % 60, s % 60, ms % 1000 / 10,
 	       tsc_per_ms() ? "TSC, calibrated against the PIT" : "PIT ticks");
+}
+
+static unsigned cmos_read(unsigned reg)
+{
+	outb(0x70, (uint8_t)reg);
+	return inb(0x71);
+}
+
+static unsigned bcd(unsigned v, int binary)
+{
+	return binary ? v : (v >> 4) * 10 + (v & 15);
+}
+
+/* Wall-clock time from the CMOS RTC (read twice until stable: an update may be under
+ * way between the reads). */
+static void cmd_date(const char *arg)
+{
+	unsigned t[7], u[7], tries = 0;
+	static const unsigned regs[7] = {0x32, 0x09, 0x08, 0x07, 0x04, 0x02, 0x00};
+
+	if (cmos_read(0x0a) == 0xff) {
+		printf("no CMOS RTC on this machine\n");
+		return;
+	}
+	do {
+		while ((cmos_read(0x0a) & 0x80) && tries++ < 1000)
+			cpu_relax();
+		for (unsigned i = 0; i < 7; i++)
+			t[i] = cmos_read(regs[i]);
+		for (unsigned i = 0; i < 7; i++)
+			u[i] = cmos_read(regs[i]);
+	} while (memcmp(t, u, sizeof(t)) != 0 && tries++ < 1000);
+	unsigned b = cmos_read(0x0b), binary = b & 4, hour = t[4] & 0x7f;
+	hour = bcd(hour, binary);
+	if (!(b & 2) && (t[4] & 0x80)) /* 12-hour clock, PM */
+		hour = hour % 12 + 12;
+	unsigned century = bcd(t[0], binary);
+	if (century < 19 || century > 99)
+		century = 20;
+	printf("%02u%02u-%02u-%02u %02u:%02u:%02u (CMOS RTC)\n", century, bcd(t[1], binary),
+	       bcd(t[2], binary), bcd(t[3], binary), hour, bcd(t[5], binary), bcd(t[6], binary));
+}
+
+static void cmd_clear(const char *arg)
+{
+	console_puts("\033[H\033[2J");
 }
 
 /* Counts ten times a second, rewriting one line, until a key arrives. */
@@ -213,11 +259,13 @@ static const struct command commands[] = {
 	{"help", "", "this list", cmd_help},
 	{"info", "", "vCPUs, memory, disk, ACPI, command line", cmd_info},
 	{"uptime", "", "time since boot, from the timer", cmd_uptime},
+	{"date", "", "wall-clock time from the RTC", cmd_date},
 	{"count", "", "a running counter until a key is pressed", cmd_count},
 	{"note", "set TEXT|get", "keep a line of text on the virtio disk", cmd_note},
 	{"cpus", "", "run work at CPL 3 on every vCPU", cmd_cpus},
 	{"reboot", "", "reset the machine", cmd_reboot},
 	{"poweroff", "", "switch the machine off (ACPI S5)", cmd_poweroff},
+	{"clear", "", "clear the screen", cmd_clear},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -242,6 +290,29 @@ static void shell_run(char *line)
 		}
 	}
 	printf(C_RED "%s: unknown command" C_RESET " (try " C_BOLD "help" C_RESET ")\n", line);
+}
+
+/* The command names that start with the first len bytes of line: for Tab. */
+const char *shell_complete(const char *line, size_t len, unsigned *matches)
+{
+	const char *found = NULL;
+
+	*matches = 0;
+	for (const struct command *c = commands; c->name; c++) {
+		if (strncmp(c->name, line, len) == 0) {
+			found = c->name;
+			(*matches)++;
+		}
+	}
+	return found;
+}
+
+void shell_list_matches(const char *line, size_t len)
+{
+	for (const struct command *c = commands; c->name; c++)
+		if (strncmp(c->name, line, len) == 0)
+			printf("%s  ", c->name);
+	console_puts("\n");
 }
 
 void shell(void)

@@ -124,7 +124,9 @@ void smp_run(void)
 	for (unsigned i = 0; i < expect; i++)
 		if (work[i].done)
 			work_print(i);
-	if (done == expect)
+	if (done == expect && expect == 1)
+		printf(C_GREEN "the only vCPU finished" C_RESET "\n");
+	else if (done == expect)
 		printf(C_GREEN "all %u vCPUs finished" C_RESET "\n", done);
 	else
 		printf(C_RED "only %u of %u vCPUs answered" C_RESET "\n", done, expect);

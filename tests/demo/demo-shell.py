@@ -176,6 +176,18 @@ def run_checks(con, tap, has_disk, ncpus, cmdline):
     tap.check(m.group(1) == b"commands:", "down arrow walks forward again")
     con.expect(re.escape(PROMPT), 5)
 
+    con.send(b"upt\t\r")                 # Tab completes the command name
+    m = con.expect(rb"(unknown command|up \d+:\d+:\d+)", 5)
+    con.expect(re.escape(PROMPT), 5)
+    tap.check(m.group(1).startswith(b"up "), "Tab completes a command", m.group(0))
+
+    out = con.command("date")
+    m = re.search(rb"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)", out)
+    if tap.check(m is not None, "date reads the RTC", out):
+        guest = time.mktime(tuple(int(x) for x in m.groups()) + (0, 0, -1))
+        host = time.mktime(time.gmtime())
+        tap.check(abs(guest - host) < 120, "the RTC shows the host's UTC time", out)
+
     out = con.command("nosuchthing")
     tap.check(b"unknown command" in out, "an unknown command is reported", out)
 
