@@ -1,2 +1,3 @@
 # bench: files added to the build by this folder
 EXTRA_DIST += bench/demo-boot.py
+EXTRA_DIST += bench/console-attach.sh bench/console-attach.py

@@ -42,3 +42,9 @@ tests_unit_test_control_SOURCES = tests/unit/test-control.c
 tests_unit_test_control_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_control_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-control
+
+check_PROGRAMS += tests/unit/test-settings
+tests_unit_test_settings_SOURCES = tests/unit/test-settings.c
+tests_unit_test_settings_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_settings_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-settings
