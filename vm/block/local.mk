@@ -9,3 +9,5 @@ tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
 tests_unit_test_qcow2_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_qcow2_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-qcow2
+TESTS += tests/block/qemu-interop.sh
+EXTRA_DIST += tests/block/qemu-interop.sh
