@@ -76,7 +76,7 @@ static void madt_parse(const struct sdt *t)
 				acpi.ioapic_gsi_base = rd32(p + 8);
 			}
 			break;
-		case 2: /* interrupt source override */
+		case 2:				      /* interrupt source override */
 			if (p[2] == 0 && p[3] < 16) { /* bus 0 (ISA), source IRQ */
 				acpi.isa_gsi[p[3]] = rd32(p + 4);
 				acpi.isa_flags[p[3]] = (uint16_t)(p[8] | p[9] << 8);
@@ -171,8 +171,8 @@ int acpi_s5_type(void)
 			continue;
 		const uint8_t *q = p + 5;
 		q += 1 + (*q >> 6); /* PkgLength */
-		q++;                /* NumElements */
-		if (*q == 0x0a)     /* BytePrefix */
+		q++;		    /* NumElements */
+		if (*q == 0x0a)	    /* BytePrefix */
 			return q[1];
 		if (*q == 0x00 || *q == 0x01) /* ZeroOp, OneOp */
 			return *q;

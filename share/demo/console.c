@@ -3,15 +3,15 @@
  * the host); input arrives by the receive interrupt into a small ring. */
 #include "demo.h"
 
-#define COM1 0x3f8
-#define RBR  0
-#define THR  0
-#define IER  1
-#define FCR  2
-#define LCR  3
-#define MCR  4
-#define LSR  5
-#define LSR_DR   0x01
+#define COM1	 0x3f8
+#define RBR	 0
+#define THR	 0
+#define IER	 1
+#define FCR	 2
+#define LCR	 3
+#define MCR	 4
+#define LSR	 5
+#define LSR_DR	 0x01
 #define LSR_THRE 0x20
 
 static volatile uint8_t rx_ring[256];
@@ -21,15 +21,15 @@ static size_t tx_fifo = 1; /* bytes the transmitter takes once THRE is set */
 void console_init(void)
 {
 	outb(COM1 + IER, 0);
-	outb(COM1 + LCR, 0x80);	/* DLAB: 115200 baud */
+	outb(COM1 + LCR, 0x80); /* DLAB: 115200 baud */
 	outb(COM1 + 0, 1);
 	outb(COM1 + 1, 0);
-	outb(COM1 + LCR, 0x03);	/* 8N1 */
-	outb(COM1 + FCR, 0x07);	/* FIFOs on and cleared */
+	outb(COM1 + LCR, 0x03);		      /* 8N1 */
+	outb(COM1 + FCR, 0x07);		      /* FIFOs on and cleared */
 	if ((inb(COM1 + FCR) & 0xc0) == 0xc0) /* IIR: a 16550 with working FIFOs */
 		tx_fifo = 16;
-	outb(COM1 + MCR, 0x0b);	/* DTR, RTS, OUT2 (gates the IRQ line on PCs) */
-	outb(COM1 + IER, 0x01);	/* receive interrupt */
+	outb(COM1 + MCR, 0x0b); /* DTR, RTS, OUT2 (gates the IRQ line on PCs) */
+	outb(COM1 + IER, 0x01); /* receive interrupt */
 }
 
 static void tx_burst(const char *s, size_t n)

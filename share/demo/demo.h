@@ -72,7 +72,9 @@ static inline uint64_t rdmsr(uint32_t msr)
 }
 static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
-	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+	__asm__ volatile("cpuid"
+			 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"(leaf), "c"(sub));
 }
 static inline void cpu_relax(void)
 {
@@ -111,19 +113,19 @@ void console_write(const char *s, size_t n);
 void console_puts(const char *s);
 void printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void console_irq(void);
-int console_getc(void);     /* blocks, halting while idle */
-int console_trygetc(void);  /* -1 when nothing is waiting */
+int console_getc(void);	   /* blocks, halting while idle */
+int console_trygetc(void); /* -1 when nothing is waiting */
 
 /* ANSI colours */
 #define C_RESET "\033[0m"
-#define C_BOLD  "\033[1m"
-#define C_RED   "\033[1;31m"
+#define C_BOLD	"\033[1m"
+#define C_RED	"\033[1;31m"
 #define C_GREEN "\033[1;32m"
-#define C_YEL   "\033[1;33m"
-#define C_BLUE  "\033[1;34m"
-#define C_MAG   "\033[1;35m"
-#define C_CYAN  "\033[1;36m"
-#define C_DIM   "\033[2m"
+#define C_YEL	"\033[1;33m"
+#define C_BLUE	"\033[1;34m"
+#define C_MAG	"\033[1;35m"
+#define C_CYAN	"\033[1;36m"
+#define C_DIM	"\033[2m"
 
 /* readline.c, and the shell's completion for it */
 int readline(const char *prompt, char *buf, size_t size);
@@ -155,11 +157,11 @@ struct acpi_info {
 	uint64_t lapic;
 	uint64_t ioapic;
 	uint32_t ioapic_gsi_base;
-	uint32_t isa_gsi[16];   /* ISA IRQ -> GSI after overrides */
+	uint32_t isa_gsi[16];	/* ISA IRQ -> GSI after overrides */
 	uint16_t isa_flags[16]; /* MPS INTI flags from the override */
 	uint64_t ecam;
 	uint16_t pm1a_cnt;
-	uint64_t sleep_ctl;     /* hardware-reduced ACPI sleep control register (MMIO or I/O) */
+	uint64_t sleep_ctl; /* hardware-reduced ACPI sleep control register (MMIO or I/O) */
 	uint8_t sleep_ctl_space;
 	uint64_t dsdt;
 	char oem[7];

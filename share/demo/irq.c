@@ -39,11 +39,11 @@ static void idt_set(unsigned vec, void *handler, unsigned dpl)
 	uint64_t a = (uint64_t)handler;
 
 	idt[vec] = (struct idt_entry){
-		.off0 = (uint16_t)a,
-		.sel = SEL_KCODE,
-		.type = (uint8_t)(0x8e | dpl << 5),
-		.off1 = (uint16_t)(a >> 16),
-		.off2 = (uint32_t)(a >> 32),
+	    .off0 = (uint16_t)a,
+	    .sel = SEL_KCODE,
+	    .type = (uint8_t)(0x8e | dpl << 5),
+	    .off1 = (uint16_t)(a >> 16),
+	    .off2 = (uint32_t)(a >> 32),
 	};
 }
 

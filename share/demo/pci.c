@@ -4,14 +4,14 @@
 
 static uint64_t ecam_addr(const struct pci_dev *d, unsigned off)
 {
-	return acpi.ecam + ((uint64_t)d->bus << 20 | (uint64_t)d->dev << 15 |
-			    (uint64_t)d->fn << 12 | off);
+	return acpi.ecam +
+	       ((uint64_t)d->bus << 20 | (uint64_t)d->dev << 15 | (uint64_t)d->fn << 12 | off);
 }
 
 static void cf8_select(const struct pci_dev *d, unsigned off)
 {
 	outl(0xcf8, 0x80000000u | (uint32_t)d->bus << 16 | (uint32_t)d->dev << 11 |
-			    (uint32_t)d->fn << 8 | (off & 0xfc));
+			(uint32_t)d->fn << 8 | (off & 0xfc));
 }
 
 const char *pci_method(void)

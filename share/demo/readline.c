@@ -201,7 +201,8 @@ int readline(const char *prompt, char *buf, size_t size)
 		case 0x100 | 'B':
 			if (back) {
 				back--;
-				line_set(&l, back ? history[(hist_count - back) % HIST_MAX] : saved);
+				line_set(&l,
+					 back ? history[(hist_count - back) % HIST_MAX] : saved);
 			}
 			break;
 		default:

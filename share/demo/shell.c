@@ -1,8 +1,8 @@
 /* The shell: a table of commands, each a short function. */
 #include "demo.h"
 
-#define PROMPT C_GREEN "demo" C_RESET "$ "
-#define NOTE_MAGIC "TVNOTE01"
+#define PROMPT	    C_GREEN "demo" C_RESET "$ "
+#define NOTE_MAGIC  "TVNOTE01"
 #define NOTE_SECTOR 0
 
 struct command {
@@ -76,12 +76,14 @@ static void cmd_info(const char *arg)
 		printf("none (no virtio-blk device on PCI bus 0, via %s)\n", pci_method());
 	if (acpi.found)
 		printf(C_BOLD "ACPI:" C_RESET "    OEM %s, IOAPIC %lx, PM1a_CNT %x%s\n", acpi.oem,
-		       acpi.ioapic, acpi.pm1a_cnt, acpi.sleep_ctl ? ", sleep control register" : "");
+		       acpi.ioapic, acpi.pm1a_cnt,
+		       acpi.sleep_ctl ? ", sleep control register" : "");
 	else
 		printf(C_BOLD "ACPI:" C_RESET "    no tables found\n");
 	printf(C_BOLD "cmdline:" C_RESET " %s\n", boot.cmdline[0] ? boot.cmdline : "(empty)");
 	if (rate)
-		printf(C_BOLD "boot:" C_RESET "    %lu ms from the first instruction to the prompt\n",
+		printf(C_BOLD "boot:" C_RESET
+			      "    %lu ms from the first instruction to the prompt\n",
 		       (boot_tsc_prompt - boot_tsc_start) / rate);
 }
 
@@ -166,7 +168,7 @@ static int note_ready(void)
 		printf(C_RED "note: the virtio disk is unusable: %s" C_RESET "\n", disk.error);
 	else
 		printf(C_RED "note: no disk present" C_RESET
-		       " (start the VM with a virtio disk to keep notes)\n");
+			     " (start the VM with a virtio disk to keep notes)\n");
 	return 0;
 }
 
@@ -252,9 +254,10 @@ static void cmd_poweroff(const char *arg)
 	outb(0xf4, 0); /* a debug-exit port, where the machine has one */
 	sleep_ticks(DEMO_TICK_HZ / 5);
 	printf(C_RED "poweroff: the machine did not switch off (no ACPI power-off path)" C_RESET
-	       "\n");
+		     "\n");
 }
 
+/* clang-format off */
 static const struct command commands[] = {
 	{"help", "", "this list", cmd_help},
 	{"info", "", "vCPUs, memory, disk, ACPI, command line", cmd_info},
@@ -268,6 +271,7 @@ static const struct command commands[] = {
 	{"clear", "", "clear the screen", cmd_clear},
 	{NULL, NULL, NULL, NULL},
 };
+/* clang-format on */
 
 static void shell_run(char *line)
 {

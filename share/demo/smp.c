@@ -96,8 +96,9 @@ void smp_run(void)
 
 	memset(work, 0, sizeof(work));
 	if (n > 1 && !page)
-		printf(C_YEL "no free page below 1 MiB for the start-up code: only cpu 0 works"
-			     C_RESET "\n");
+		printf(C_YEL
+		       "no free page below 1 MiB for the start-up code: only cpu 0 works" C_RESET
+		       "\n");
 	if (page) {
 		memcpy((void *)page, ap_trampoline_start,
 		       (size_t)(ap_trampoline_end - ap_trampoline_start));
@@ -105,11 +106,12 @@ void smp_run(void)
 		for (unsigned i = 0; i < n; i++)
 			if (acpi.apic_ids[i] != me)
 				lapic_ipi(acpi.apic_ids[i], 0x4500); /* INIT */
-		sleep_ticks(2);				     /* >= 10 ms */
+		sleep_ticks(2);					     /* >= 10 ms */
 		for (unsigned round = 0; round < 2; round++) {
 			for (unsigned i = 0; i < n; i++)
 				if (acpi.apic_ids[i] != me)
-					lapic_ipi(acpi.apic_ids[i], 0x4600 | (uint32_t)(page >> 12));
+					lapic_ipi(acpi.apic_ids[i],
+						  0x4600 | (uint32_t)(page >> 12));
 			if (round == 0)
 				sleep_ticks(1);
 		}
@@ -118,7 +120,8 @@ void smp_run(void)
 	printf("running %u xorshift rounds at CPL 3 on %u vCPU%s...\n", WORK_ROUNDS, expect,
 	       expect == 1 ? "" : "s");
 	cpu_work(0);
-	for (uint64_t until = ticks + 5 * DEMO_TICK_HZ; cpus_done(expect) < expect && ticks < until;)
+	for (uint64_t until = ticks + 5 * DEMO_TICK_HZ;
+	     cpus_done(expect) < expect && ticks < until;)
 		irq_wait();
 	unsigned done = cpus_done(expect);
 	for (unsigned i = 0; i < expect; i++)

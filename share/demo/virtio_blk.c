@@ -5,20 +5,20 @@
 #define QSIZE_MAX 16
 
 /* virtio_pci_common_cfg offsets */
-#define CC_DFSEL    0
-#define CC_DF       4
-#define CC_GFSEL    8
-#define CC_GF       12
-#define CC_STATUS   20
-#define CC_QSEL     22
-#define CC_QSIZE    24
-#define CC_QENABLE  28
-#define CC_QNOTIFY  30
-#define CC_QDESC    32
-#define CC_QDRIVER  40
-#define CC_QDEVICE  48
+#define CC_DFSEL   0
+#define CC_DF	   4
+#define CC_GFSEL   8
+#define CC_GF	   12
+#define CC_STATUS  20
+#define CC_QSEL	   22
+#define CC_QSIZE   24
+#define CC_QENABLE 28
+#define CC_QNOTIFY 30
+#define CC_QDESC   32
+#define CC_QDRIVER 40
+#define CC_QDEVICE 48
 
-#define ST_ACK       1
+#define ST_ACK	     1
 #define ST_DRIVER    2
 #define ST_DRIVER_OK 4
 #define ST_FEAT_OK   8
