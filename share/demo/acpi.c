@@ -151,10 +151,20 @@ void acpi_init(void)
 		acpi.pm1a_cnt = 0x604;
 	}
 	if (!acpi.ncpus) {
-		uint32_t r[4];
+		/* No MADT: CPUID's count of logical processors in this package, with the
+		 * APIC ids numbered from 0 as virtual machines number them. */
+		uint32_t r[4], n = 1;
 		cpuid(1, 0, r);
-		acpi.apic_ids[0] = (uint8_t)(r[1] >> 24);
-		acpi.ncpus = 1;
+		if (r[3] & (1u << 28)) /* HTT: the count field is valid */
+			n = (r[1] >> 16) & 0xff;
+		if (n <= 1 || n > DEMO_MAX_CPUS) {
+			acpi.apic_ids[0] = (uint8_t)(r[1] >> 24);
+			n = 1;
+		} else {
+			for (uint32_t i = 0; i < n; i++)
+				acpi.apic_ids[i] = (uint8_t)i;
+		}
+		acpi.ncpus = n;
 	}
 }
 
