@@ -1,1 +1,3 @@
-# tests/fuzz: files added to the build by this folder
+# tests/fuzz: libFuzzer targets, built and run for a bounded time by a script.
+TESTS += tests/fuzz/qcow2.sh
+EXTRA_DIST += tests/fuzz/qcow2.sh tests/fuzz/fuzz-qcow2.c

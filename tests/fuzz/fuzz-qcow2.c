@@ -1,0 +1,87 @@
+/* libFuzzer target: the qcow2 opener and every walk over its metadata
+ * (mapping, reads, snapshots, the consistency check). Whatever the bytes,
+ * the result is an error or data: never a crash, a hang, a huge allocation,
+ * or a write to the image. */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vm/block/block.h"
+#include "vm/util.h"
+
+static void walk(struct blk *b)
+{
+	uint64_t size = blk_size(b), off = 0, n, host;
+	static uint8_t buf[1 << 20];
+	struct blk_snapshot *sn;
+	struct blk_check_result cr;
+	int nsn;
+
+	blk_pread(b, buf, MIN(size, sizeof(buf)), 0, NULL);
+	for (int i = 0; i < 64 && size; i++) {
+		uint64_t o = (size / 64) * (uint64_t)i;
+		blk_pread(b, buf, MIN(size - o, 65536), o, NULL);
+	}
+	for (int i = 0; i < 256 && off < size; i++) {
+		if (blk_block_status(b, off, size - off, &n, &host, NULL) < 0)
+			break;
+		off += n;
+	}
+	if (blk_snapshot_list(b, &sn, &nsn, NULL) == 0)
+		blk_snapshot_list_free(sn, nsn);
+	blk_vmstate_pread(b, buf, 4096, 0, NULL);
+	blk_check(b, 0, &cr, NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	int fd = memfd_create("fuzz-image", MFD_CLOEXEC);
+	char path[64];
+	struct tv_err err;
+	struct blk *b;
+	uint8_t *after;
+
+	if (fd < 0 || write_full(fd, data, size) < 0)
+		abort();
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (blk_open(&b, path, "qcow2", BLK_READONLY | BLK_SHARE | BLK_NO_BACKING, &err) == 0) {
+		walk(b);
+		blk_close(b, NULL);
+	}
+	blk_snapshot_count(path, NULL);
+	/* Nothing may have been written. */
+	after = xmalloc(size + 1);
+	if (pread_full(fd, after, size, 0) < 0 || memcmp(after, data, size) != 0 ||
+	    lseek(fd, 0, SEEK_END) != (off_t)size)
+		abort();
+	free(after);
+	close(fd);
+	return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+/* Without libFuzzer: run each file named on the command line once. */
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		FILE *f = fopen(argv[i], "rb");
+		uint8_t *buf;
+		long n;
+		if (!f)
+			continue;
+		fseek(f, 0, SEEK_END);
+		n = ftell(f);
+		rewind(f);
+		buf = xmalloc((size_t)n + 1);
+		if (fread(buf, 1, (size_t)n, f) == (size_t)n)
+			LLVMFuzzerTestOneInput(buf, (size_t)n);
+		fclose(f);
+		free(buf);
+	}
+	return 0;
+}
+#endif

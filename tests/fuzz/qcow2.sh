@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the qcow2 fuzz target with clang's libFuzzer (or, without clang, as a
+# plain program) and runs it for a bounded time on seed images made by
+# qemu-img plus hand-broken headers. TV_FUZZ_TIME sets the seconds (default 15).
+. "$top_srcdir/tests/lib.sh"
+D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzz.XXXXXX")
+trap 'rm -rf "$D"' EXIT
+S=$top_srcdir
+SRCS=("$S"/vm/block/*.c "$S/vm/util.c" "$S/vm/err.c")
+CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir" -pthread)
+LIBS=(-lz -lzstd -pthread)
+
+mkdir "$D/corpus"
+if [ -n "${QEMU_IMG:-}" ] && [ -x "$QEMU_IMG" ]; then
+	i=0
+	for o in compat=0.10,cluster_size=512 cluster_size=512 cluster_size=1k,refcount_bits=1 \
+		cluster_size=512,refcount_bits=64 cluster_size=512,compression_type=zstd; do
+		"$QEMU_IMG" create -q -f qcow2 -o "$o" "$D/s$i.qcow2" 1M
+		${QEMU_IO:-false} -c "write -P 0x11 0 3k" -c "write -z 8k 2k" "$D/s$i.qcow2" \
+			>/dev/null 2>&1
+		"$QEMU_IMG" snapshot -c a "$D/s$i.qcow2" 2>/dev/null
+		cp "$D/s$i.qcow2" "$D/corpus/"
+		i=$((i + 1))
+	done
+	"$QEMU_IMG" create -q -f qcow2 -o cluster_size=512 -b s0.qcow2 -F qcow2 "$D/corpus/b.qcow2"
+	head -c 8k /dev/urandom | cat - <(yes abc | head -c 8k) >"$D/r.raw"
+	"$QEMU_IMG" convert -c -O qcow2 -o cluster_size=512 "$D/r.raw" "$D/corpus/c.qcow2"
+fi
+# Hostile headers by hand: giant size, L1 past the end, bad cluster bits.
+printf 'QFI\373\000\000\000\003' >"$D/corpus/h1"
+head -c 504 /dev/zero >>"$D/corpus/h1"
+printf 'QFI\373\000\000\000\003\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\020\177\377\377\377\377\377\377\377' >"$D/corpus/h2"
+head -c 1000 /dev/urandom >>"$D/corpus/h2"
+
+if command -v clang >/dev/null 2>&1 &&
+	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-qcow2.c" \
+		"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
+	"$D/fuzz" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 -rss_limit_mb=1024 \
+		-timeout=10 -malloc_limit_mb=256 -print_final_stats=1 "$D/corpus" >"$D/fuzz.log" 2>&1
+	rc=$?
+	tail -n 20 "$D/fuzz.log" | sed 's/^/# /'
+	t_check "libFuzzer on the qcow2 opener: no crash, hang, leak or huge allocation" \
+		test $rc -eq 0
+else
+	[ -s "$D/build.log" ] && sed 's/^/# /' "$D/build.log"
+	${CC:-cc} "${CFLAGS[@]}" -DFUZZ_STANDALONE "$S/tests/fuzz/fuzz-qcow2.c" "${SRCS[@]}" \
+		"${LIBS[@]}" -o "$D/fuzz" || t_skip_all "cannot build the fuzz target"
+	t_check "fuzz target over the seed images (no libFuzzer here)" "$D/fuzz" "$D"/corpus/*
+fi
+t_done
