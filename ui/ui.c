@@ -12,6 +12,10 @@
 #include <curses.h>
 
 #include "src/catalog.h"
+#include "src/client.h"
+#include "src/settings.h"
+#include "src/vmproc.h"
+#include "ui/vtpane.h"
 #include "src/datadir.h"
 #include "src/paths.h"
 #include "src/vmdisk.h"
@@ -23,13 +27,24 @@
 
 #define REFRESH_MS 1000
 
+/* The console view: one VM's console attached over its control socket. */
+struct console_view {
+	struct tv_client *client;
+	struct vtpane *pane;
+	char name[80];
+	bool ended; /* the VM went away: the pane stays for reading */
+	char reason[TV_ERR_MAX];
+};
+
 struct ui {
 	struct tv_paths paths;
+	struct tv_settings settings;
 	struct catalog cat;
 	struct vm_status *status; /* one per catalog entry */
 	size_t sel;
 	char message[256];
 	bool quit;
+	struct console_view *con; /* NULL while the list is shown */
 };
 
 static void ui_message(struct ui *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -176,7 +191,9 @@ static void draw_footer(struct ui *u)
 		attroff(A_BOLD);
 		return;
 	}
-	mvprintw(LINES - 1, 1, "n new  d delete  r refresh  ? help  q quit");
+	mvprintw(LINES - 1, 1,
+		 "Enter console  s start  S stop  F force off  p pause/resume  n new  d delete  "
+		 "? help  q quit");
 }
 
 static void ui_draw(struct ui *u)
@@ -262,13 +279,159 @@ static void ui_delete(struct ui *u)
 	ui_reload(u);
 }
 
+static void con_output(void *ctx, const char *bytes, size_t len)
+{
+	struct console_view *v = ctx;
+	struct tv_err err;
+
+	if (v->client && !v->ended)
+		client_input(v->client, bytes, len, &err);
+}
+
+static void con_console(void *ctx, const uint8_t *bytes, size_t len)
+{
+	vtpane_feed(((struct console_view *)ctx)->pane, (const char *)bytes, len);
+}
+
+static void con_event(void *ctx, uint8_t event, const char *text)
+{
+	struct console_view *v = ctx;
+
+	if (event == PROTO_EV_EXITED) {
+		v->ended = true;
+		snprintf(v->reason, sizeof(v->reason), "VM ended: %.400s", text);
+	}
+}
+
+static const struct client_handlers con_handlers = {con_console, con_event};
+
+static void con_close(struct ui *u)
+{
+	if (u->con == NULL)
+		return;
+	if (u->con->client)
+		client_close(u->con->client);
+	vtpane_free(u->con->pane);
+	free(u->con);
+	u->con = NULL;
+	curs_set(0);
+	ui_reload(u);
+}
+
+/* Attaches the console view to VM name; the VM's screen is replayed first. */
+static int con_open(struct ui *u, const char *name, struct tv_err *err)
+{
+	struct console_view *v = xcalloc(1, sizeof(*v));
+	int rows = LINES - 1, cols = COLS;
+
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	v->pane = vtpane_new(rows, cols, 5000, con_output, v);
+	v->client = client_connect(&u->paths, name, err);
+	if (v->client == NULL)
+		goto fail;
+	client_set_handlers(v->client, &con_handlers, v);
+	if (client_attach(v->client, false, (uint16_t)rows, (uint16_t)cols, err) < 0)
+		goto fail;
+	u->con = v;
+	return 0;
+fail:
+	if (v->client)
+		client_close(v->client);
+	vtpane_free(v->pane);
+	free(v);
+	return -1;
+}
+
+static const char *selected_name(struct ui *u)
+{
+	if (u->sel >= u->cat.n)
+		return NULL;
+	return u->cat.v[u->sel].name;
+}
+
+static bool selected_live(struct ui *u)
+{
+	return u->sel < u->cat.n &&
+	       (u->status[u->sel].state == VM_RUNNING || u->status[u->sel].state == VM_PAUSED);
+}
+
+static int ui_start_selected(struct ui *u)
+{
+	const char *name = selected_name(u);
+	struct tv_err err;
+	pid_t pid;
+
+	if (name == NULL)
+		return -1;
+	if (!u->cat.v[u->sel].ok) {
+		ui_message(u, "%s", u->cat.v[u->sel].error);
+		return -1;
+	}
+	if (selected_live(u))
+		return 0;
+	ui_message(u, "starting %s...", name);
+	ui_draw(u);
+	if (vmproc_start_name(&u->paths, name, &pid, &err) < 0) {
+		show_message("Not started", err.msg);
+		u->message[0] = '\0';
+		return -1;
+	}
+	ui_message(u, "started %s (pid %ld)", name, (long)pid);
+	vm_status_probe(&u->paths, name, &u->status[u->sel]);
+	return 0;
+}
+
+static void ui_console(struct ui *u)
+{
+	struct tv_err err;
+
+	if (selected_name(u) == NULL)
+		return;
+	if (!selected_live(u) && ui_start_selected(u) < 0)
+		return;
+	if (con_open(u, selected_name(u), &err) < 0)
+		ui_message(u, "%s", err.msg);
+}
+
+static void ui_request(struct ui *u, int (*req)(struct tv_client *, struct tv_err *),
+		       const char *done)
+{
+	const char *name = selected_name(u);
+	struct tv_err err;
+
+	if (name == NULL)
+		return;
+	if (!selected_live(u)) {
+		ui_message(u, "%s is not running", name);
+		return;
+	}
+	if (client_oneshot(&u->paths, name, req, &err) < 0)
+		ui_message(u, "%s: %s", name, err.msg);
+	else
+		ui_message(u, "%s: %s", name, done);
+	vm_status_probe(&u->paths, name, &u->status[u->sel]);
+}
+
+static int req_stop(struct tv_client *c, struct tv_err *err)
+{
+	return client_stop(c, 0, err);
+}
+
 static void ui_help(void)
 {
 	show_message("Keys", "Up/Down, j/k   select a VM\n"
+			     "Enter, c       console (starts the VM if needed)\n"
+			     "s              start in the background\n"
+			     "S              stop: ACPI power button, forced off after 30 s\n"
+			     "F              force off now (asks first)\n"
+			     "p              pause / resume\n"
 			     "n              new VM\n"
 			     "d              delete the selected VM (asks first)\n"
 			     "r              reload the definitions\n"
-			     "q              quit (running VMs keep running)");
+			     "q              quit (running VMs keep running)\n"
+			     "\n"
+			     "In a console: the escape key (Ctrl-] unless termvisor.conf says\n"
+			     "otherwise) returns to the list; Shift-PgUp/PgDn scroll back.");
 }
 
 static void ui_key(struct ui *u, int ch)
@@ -294,6 +457,28 @@ static void ui_key(struct ui *u, int ch)
 	case KEY_END:
 		u->sel = u->cat.n ? u->cat.n - 1 : 0;
 		break;
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+	case 'c':
+		ui_console(u);
+		break;
+	case 's':
+		ui_start_selected(u);
+		break;
+	case 'S':
+		ui_request(u, req_stop, "power button pressed");
+		break;
+	case 'F':
+		if (selected_live(u) && ask_confirm("Force the VM off now, like pulling the plug?"))
+			ui_request(u, client_force_off, "forced off");
+		break;
+	case 'p':
+		if (u->sel < u->cat.n && u->status[u->sel].state == VM_PAUSED)
+			ui_request(u, client_resume, "resumed");
+		else
+			ui_request(u, client_pause, "paused");
+		break;
 	case 'n':
 		ui_create(u);
 		break;
@@ -309,6 +494,70 @@ static void ui_key(struct ui *u, int ch)
 		break;
 	default:
 		break;
+	}
+}
+
+static void con_draw(struct ui *u)
+{
+	struct console_view *v = u->con;
+	WINDOW *w = stdscr;
+
+	attron(A_REVERSE);
+	mvhline(0, 0, ' ', COLS);
+	if (v->ended)
+		mvprintw(0, 1, "%s  %s  (press the escape key to return)", v->name, v->reason);
+	else if (vtpane_scroll_offset(v->pane) > 0)
+		mvprintw(0, 1, "%s  [scrolled back %d lines]  Shift-PgDn to go back", v->name,
+			 vtpane_scroll_offset(v->pane));
+	else
+		mvprintw(0, 1, "%s  console  ^%c back to the list  Shift-PgUp scroll back", v->name,
+			 u->settings.console_escape + '@');
+	attroff(A_REVERSE);
+	WINDOW *sub = derwin(w, LINES - 1, COLS, 1, 0);
+	vtpane_draw(v->pane, sub);
+	int cy, cx;
+	getyx(sub, cy, cx);
+	delwin(sub);
+	move(cy + 1, cx);
+	refresh();
+}
+
+static void con_key(struct ui *u, wint_t ch, bool is_key)
+{
+	struct console_view *v = u->con;
+
+	if (!is_key && ch == u->settings.console_escape) {
+		con_close(u);
+		return;
+	}
+	if (is_key && ch == KEY_SPREVIOUS) {
+		vtpane_scroll(v->pane, (LINES - 1) / 2);
+		return;
+	}
+	if (is_key && ch == KEY_SNEXT) {
+		vtpane_scroll(v->pane, -((LINES - 1) / 2));
+		return;
+	}
+	if (is_key && ch == KEY_RESIZE) {
+		struct tv_err err;
+		vtpane_resize(v->pane, LINES - 1, COLS);
+		if (!v->ended)
+			client_winsize(v->client, (uint16_t)(LINES - 1), (uint16_t)COLS, &err);
+		return;
+	}
+	if (v->ended)
+		return;
+	vtpane_scroll_reset(v->pane);
+	vtpane_key(v->pane, (unsigned)ch, is_key);
+}
+
+static void con_pump(struct ui *u)
+{
+	struct tv_err err;
+
+	if (client_pump(u->con->client, &err) < 0 && !u->con->ended) {
+		u->con->ended = true;
+		snprintf(u->con->reason, sizeof(u->con->reason), "%s", err.msg);
 	}
 }
 
@@ -360,6 +609,11 @@ int ui_main(void)
 		fprintf(stderr, "termvisor: %s\n", err.msg);
 		return 1;
 	}
+	settings_defaults(&u.settings);
+	if (settings_load(&u.paths, &u.settings, &err) < 0) {
+		fprintf(stderr, "termvisor: %s\n", err.msg);
+		return 1;
+	}
 	ui_reload(&u);
 	ui_first_run(&u);
 	initscr();
@@ -370,20 +624,39 @@ int ui_main(void)
 	set_escdelay(25);
 	curs_set(0);
 	ui_colors();
-	timeout(REFRESH_MS);
+	nodelay(stdscr, TRUE);
 	while (!u.quit) {
-		ui_draw(&u);
-		int ch = getch();
-		if (ch == ERR) { /* idle: states may have changed */
+		struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = -1}};
+		wint_t ch;
+		int kind;
+
+		if (u.con)
+			con_draw(&u);
+		else
+			ui_draw(&u);
+		if (u.con && !u.con->ended)
+			fds[1] = (struct pollfd){.fd = client_fd(u.con->client), .events = POLLIN};
+		if (poll(fds, 2, REFRESH_MS) < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents)
+			con_pump(&u);
+		while ((kind = get_wch(&ch)) != ERR) {
+			if (u.con)
+				con_key(&u, ch, kind == KEY_CODE_YES);
+			else if (kind == KEY_CODE_YES && ch == KEY_RESIZE)
+				continue;
+			else
+				ui_key(&u, (int)ch);
+			if (u.quit)
+				break;
+		}
+		if (u.con == NULL) /* states may have changed behind our back */
 			for (size_t i = 0; i < u.cat.n; i++)
 				if (u.cat.v[i].ok)
 					vm_status_probe(&u.paths, u.cat.v[i].name, &u.status[i]);
-			continue;
-		}
-		if (ch == KEY_RESIZE)
-			continue;
-		ui_key(&u, ch);
 	}
+	if (u.con)
+		con_close(&u);
 	endwin();
 	catalog_free(&u.cat);
 	free(u.status);
