@@ -24,7 +24,20 @@ t_check "missing kernel refused with its name" grep -q "/no/such/kernel" <<<"$ms
 t_check "nothing left of lab3" [ ! -e "$TERMVISOR_HOME/data/lab3" ]
 t_check "--cpus 0 refused" bash -c "! '$TV' create lab4 --cpus 0 2>/dev/null"
 
-echo "n" >/dev/null
+# A disk: qcow2, of the size asked, that qemu-img accepts; its snapshots counted.
+t_check "create with --disk" "$TV" create lab5 --disk 1G
+img=$TERMVISOR_HOME/data/lab5/disk.qcow2
+t_check "the disk is made" [ -f "$img" ]
+if [ -n "${QEMU_IMG:-}" ]; then
+	t_check "qemu-img check accepts it" "$QEMU_IMG" check -q "$img"
+	t_check "qemu-img sees a 1 GiB qcow2 image" \
+		grep -q '"virtual-size": 1073741824' <<<"$("$QEMU_IMG" info --output=json "$img")"
+	"$QEMU_IMG" snapshot -c first "$img" && "$QEMU_IMG" snapshot -c second "$img"
+	t_check "list counts its snapshots" grep -q "^lab5 .* 1 *512M *1 *2$" <<<"$("$TV" list)"
+fi
+t_check "list --json names the disk" grep -q '"format": "qcow2"' <<<"$("$TV" list --json)"
+"$TV" delete lab5 --yes >/dev/null
+
 msg=$("$TV" delete lab1 </dev/null 2>&1)
 t_check "delete without a terminal and without --yes refuses" grep -q -- "--yes" <<<"$msg"
 t_check "so lab1 is still there" [ -f "$TERMVISOR_HOME/vms/lab1.conf" ]
