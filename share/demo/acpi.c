@@ -99,6 +99,11 @@ static void fadt_parse(const struct sdt *t)
 	if (t->len >= 148 && rd64(f + 140))
 		acpi.dsdt = rd64(f + 140);
 	acpi.pm1a_cnt = (uint16_t)rd32(f + 64);
+	acpi.sci_irq = (uint16_t)(f[46] | f[47] << 8);
+	acpi.smi_cmd = rd32(f + 48);
+	acpi.acpi_enable = f[52];
+	acpi.pm1a_evt = (uint16_t)rd32(f + 56);
+	acpi.pm1_evt_len = f[88];
 	if (!acpi.pm1a_cnt && t->len >= 184 && f[172] == 1)
 		acpi.pm1a_cnt = (uint16_t)rd64(f + 176);
 	if (t->len >= 256 && rd64(f + 248)) {
@@ -191,4 +196,65 @@ int acpi_s5_type(void)
 		return -1;
 	}
 	return -1;
+}
+
+/* Switches the machine off: the hardware-reduced sleep control register or PM1a_CNT
+ * with SLP_TYP for S5, then a debug-exit port; returns only when all of them failed. */
+void acpi_poweroff(void)
+{
+	int typ = acpi_s5_type();
+
+	if (typ < 0)
+		typ = 5;
+	if (acpi.sleep_ctl && acpi.sleep_ctl_space == 1) {
+		outb((uint16_t)acpi.sleep_ctl, (uint8_t)((typ & 7) << 2 | 0x20));
+	} else if (acpi.sleep_ctl && acpi.sleep_ctl_space == 0) {
+		map_phys(acpi.sleep_ctl, 1);
+		*(volatile uint8_t *)acpi.sleep_ctl = (uint8_t)((typ & 7) << 2 | 0x20);
+	}
+	if (acpi.pm1a_cnt)
+		outw(acpi.pm1a_cnt, (uint16_t)((typ & 7) << 10 | 0x2000));
+	sleep_ticks(DEMO_TICK_HZ / 5);
+	outb(0xf4, 0); /* a debug-exit port, where the machine has one */
+	sleep_ticks(DEMO_TICK_HZ / 5);
+}
+
+static volatile int power_button;
+
+/* SCI: the power button (what a host's "stop" presses) asks for a clean power-off. */
+void sci_irq(void)
+{
+	uint16_t sts = inw(acpi.pm1a_evt);
+
+	outw(acpi.pm1a_evt, sts); /* status bits clear when written with ones */
+	if (sts & 0x100)
+		power_button = 1;
+	lapic_eoi();
+}
+
+/* Enables the fixed power button event, switching to ACPI mode first where the firmware
+ * left the machine in legacy mode. */
+void acpi_power_button_init(void)
+{
+	if (!acpi.pm1a_evt || acpi.pm1_evt_len < 4 || acpi.sci_irq >= 16)
+		return;
+	if (acpi.smi_cmd && acpi.acpi_enable && acpi.pm1a_cnt && !(inw(acpi.pm1a_cnt) & 1)) {
+		outb((uint16_t)acpi.smi_cmd, acpi.acpi_enable);
+		for (unsigned i = 0; i < 1000 && !(inw(acpi.pm1a_cnt) & 1); i++)
+			cpu_relax();
+	}
+	outw(acpi.pm1a_evt, 0x100);
+	outw((uint16_t)(acpi.pm1a_evt + acpi.pm1_evt_len / 2), 0x100); /* PWRBTN_EN */
+	irq_route_isa(acpi.sci_irq, VEC_SCI);
+}
+
+/* Called where the shell waits: acts on a power button press. */
+void acpi_power_button_poll(void)
+{
+	if (!power_button)
+		return;
+	power_button = 0;
+	printf("\n" C_YEL "power button pressed: powering off..." C_RESET "\n");
+	acpi_poweroff();
+	printf(C_RED "poweroff: the machine did not switch off" C_RESET "\n");
 }

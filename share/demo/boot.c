@@ -119,6 +119,7 @@ void kmain(uint32_t start_info)
 	boot_parse(start_info);
 	acpi_init();
 	irq_init();
+	acpi_power_button_init();
 	vblk_probe();
 	banner();
 	boot_tsc_prompt = rdtsc();

@@ -102,6 +102,7 @@ void serial_irq(void)
 /* Called with interrupts off (the shell runs so, enabling them only to halt). */
 int console_trygetc(void)
 {
+	acpi_power_button_poll();
 	if (rx_head == rx_tail)
 		rx_drain(); /* also works where no interrupt was ever routed */
 	if (rx_head == rx_tail)

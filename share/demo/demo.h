@@ -13,6 +13,7 @@
 /* Interrupt vectors. */
 #define VEC_TIMER    0x20
 #define VEC_SERIAL   0x24
+#define VEC_SCI      0x29
 #define VEC_SPURIOUS 0xff
 
 /* GDT selectors (entry.S lays the table out in this order). */
@@ -40,6 +41,12 @@ static inline uint8_t inb(uint16_t port)
 {
 	uint8_t v;
 	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+static inline uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
 }
 static inline uint32_t inl(uint16_t port)
@@ -161,6 +168,11 @@ struct acpi_info {
 	uint16_t isa_flags[16]; /* MPS INTI flags from the override */
 	uint64_t ecam;
 	uint16_t pm1a_cnt;
+	uint16_t pm1a_evt; /* status; enable at + pm1_evt_len / 2 */
+	uint8_t pm1_evt_len;
+	uint8_t acpi_enable;
+	uint16_t sci_irq;
+	uint32_t smi_cmd;
 	uint64_t sleep_ctl; /* hardware-reduced ACPI sleep control register (MMIO or I/O) */
 	uint8_t sleep_ctl_space;
 	uint64_t dsdt;
@@ -169,6 +181,9 @@ struct acpi_info {
 extern struct acpi_info acpi;
 void acpi_init(void);
 int acpi_s5_type(void);
+void acpi_poweroff(void);
+void acpi_power_button_init(void);
+void acpi_power_button_poll(void);
 
 /* irq.c: IDT, LAPIC, IOAPIC, PIT tick */
 extern volatile uint64_t ticks;
@@ -178,6 +193,7 @@ uint64_t *cpu_user_slot(unsigned cpu);
 uint32_t lapic_id(void);
 void lapic_enable(void);
 void lapic_eoi(void);
+void irq_route_isa(unsigned isa_irq, unsigned vec);
 void lapic_ipi(uint32_t apic_id, uint32_t icr_low);
 void sleep_ticks(uint64_t n);
 void timer_idle(int idle);

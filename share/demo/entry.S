@@ -203,6 +203,7 @@ isr_ud:
 
 	IRQ isr_timer, timer_irq
 	IRQ isr_serial, serial_irq
+	IRQ isr_sci, sci_irq
 
 	.globl isr_spurious
 isr_spurious:

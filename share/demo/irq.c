@@ -25,7 +25,7 @@ struct frame {
 
 extern uint64_t gdt[];
 extern char gdt_end[];
-extern char exc_stubs[], isr_timer[], isr_serial[], isr_spurious[], isr_ud[];
+extern char exc_stubs[], isr_timer[], isr_serial[], isr_spurious[], isr_ud[], isr_sci[];
 extern char istacks[];
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
@@ -125,6 +125,11 @@ static void ioapic_route(unsigned isa_irq, unsigned pin, unsigned vec, uint32_t 
 	mmio_write32(acpi.ioapic + 0x10, lo);
 }
 
+void irq_route_isa(unsigned isa_irq, unsigned vec)
+{
+	ioapic_route(isa_irq, acpi.isa_gsi[isa_irq] - acpi.ioapic_gsi_base, vec, lapic_id());
+}
+
 void timer_irq(void)
 {
 	uint64_t t = ++ticks;
@@ -202,6 +207,7 @@ void irq_init(void)
 	idt_set(VEC_TIMER, isr_timer, 0);
 	idt_set(VEC_SERIAL, isr_serial, 0);
 	idt_set(VEC_SPURIOUS, isr_spurious, 0);
+	idt_set(VEC_SCI, isr_sci, 0);
 	idt_set(6, isr_ud, 0); /* also the way back from CPL 3 */
 	cpu_load_tables(0);
 

@@ -237,22 +237,8 @@ static void cmd_reboot(const char *arg)
 
 static void cmd_poweroff(const char *arg)
 {
-	int typ = acpi_s5_type();
-
-	if (typ < 0)
-		typ = 5;
 	printf("powering off...\n");
-	if (acpi.sleep_ctl && acpi.sleep_ctl_space == 1) {
-		outb((uint16_t)acpi.sleep_ctl, (uint8_t)((typ & 7) << 2 | 0x20));
-	} else if (acpi.sleep_ctl && acpi.sleep_ctl_space == 0) {
-		map_phys(acpi.sleep_ctl, 1);
-		*(volatile uint8_t *)acpi.sleep_ctl = (uint8_t)((typ & 7) << 2 | 0x20);
-	}
-	if (acpi.pm1a_cnt)
-		outw(acpi.pm1a_cnt, (uint16_t)((typ & 7) << 10 | 0x2000));
-	sleep_ticks(DEMO_TICK_HZ / 5);
-	outb(0xf4, 0); /* a debug-exit port, where the machine has one */
-	sleep_ticks(DEMO_TICK_HZ / 5);
+	acpi_poweroff();
 	printf(C_RED "poweroff: the machine did not switch off (no ACPI power-off path)" C_RESET
 		     "\n");
 }

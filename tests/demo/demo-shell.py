@@ -13,6 +13,7 @@ import pty
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -234,6 +235,22 @@ def note_on_disk(image, qemu_img):
             os.unlink(raw)
 
 
+def power_button(con, tap, monitor):
+    try:
+        con.expect(re.escape(PROMPT), 30)
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(monitor)
+            s.sendall(b"system_powerdown\n")
+            con.expect(rb"power button pressed", 5)
+        tap.check(con.wait_exit(10) == 0, "the power button powers the guest off")
+    except (TimeoutError, EOFError, OSError) as e:
+        tap.check(False, "the power button session went as planned", str(e))
+    finally:
+        con.kill()
+    print("1..%d" % tap.n)
+    return 1 if tap.failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", required=True)
@@ -242,6 +259,9 @@ def main():
     ap.add_argument("--cmdline", help="the kernel command line the machine was given")
     ap.add_argument("--reboot-exits", action="store_true",
                     help="the machine exits on a guest reset (else it boots again)")
+    ap.add_argument("--qemu-monitor", metavar="SOCKET",
+                    help="only check that the power button (QEMU's system_powerdown on "
+                    "this monitor socket) powers the guest off")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     argv = [x.format(kernel=a.kernel, disk=a.disk or "", cpus=a.cpus, cmdline=a.cmdline)
@@ -249,6 +269,8 @@ def main():
     tap = Tap()
 
     con = Console(argv)
+    if a.qemu_monitor:
+        return power_button(con, tap, a.qemu_monitor)
     try:
         run_checks(con, tap, a.disk is not None, a.cpus, a.cmdline)
         con.send(b"reboot\r")
