@@ -125,6 +125,18 @@ static int next_frame(struct tv_client *c, struct proto_frame *f, size_t *used, 
 	return rc;
 }
 
+static void dispatch_buffered(struct tv_client *c)
+{
+	struct proto_frame f;
+	size_t used;
+	uint32_t code;
+
+	while (proto_parse(c->in.data, c->in.len, &f, &used, &code) == 1) {
+		dispatch(c, &f);
+		proto_buf_consume(&c->in, used);
+	}
+}
+
 /* True when f answers a request of type req. */
 static bool answers(const struct proto_frame *f, uint16_t req)
 {
@@ -200,6 +212,10 @@ static int request(struct tv_client *c, uint16_t type, const void *payload, size
 		return -1;
 	rc = wait_reply(c, type, reply ? reply : &f, rpayload ? rpayload : &p, err);
 	free(p);
+	/* What came with the reply (the console replay after ATTACHED) is
+	 * handed over now: poll() would not report it again. */
+	if (rc == 0)
+		dispatch_buffered(c);
 	return rc;
 }
 
