@@ -329,6 +329,12 @@ vmproc_main(const struct tv_paths *p, const struct vmdef *def, int report_fd)
 	char *sock = paths_vm_runtime(p, def->name, "sock");
 	int lock_fd, status, devnull;
 
+	/* Nothing inherited from the starting program (the interface's sockets
+	 * to other VMs, its terminal) stays open in the VM process: there is no
+	 * exec to close them. */
+	if (report_fd > 3)
+		close_range(3, (unsigned)report_fd - 1, 0);
+	close_range((unsigned)report_fd + 1, ~0U, 0);
 	umask(077);
 	v.log_fd = open_log(p, def->name, &err);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
