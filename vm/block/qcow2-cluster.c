@@ -285,17 +285,46 @@ static int data_overlaps(struct qcow2 *s, uint64_t host, uint64_t len, struct tv
 
 /* Writes into clusters that need allocating: whole new clusters, the parts
  * the request does not cover filled from the old contents. */
+/* True when the old contents of these k clusters are all zeros. */
+static bool old_is_zero(struct qcow2 *s, const uint64_t *l2, uint64_t l2i, uint64_t k,
+			uint64_t gbase)
+{
+	uint64_t bsize = s->b->backing ? blk_size(s->b->backing) : 0;
+
+	for (uint64_t i = 0; i < k; i++) {
+		enum qcow2_ctype t = qcow2_entry_type(s, qcow2_be64(&l2[l2i + i]));
+		if (t == QC_NORMAL || t == QC_COMPRESSED)
+			return false;
+		if (t == QC_UNALLOC && gbase + i * s->cluster_size < bsize)
+			return false;
+	}
+	return true;
+}
+
 static int write_new_clusters(struct qcow2 *s, uint64_t *l2, uint64_t l2i, uint64_t k,
-			      const uint8_t *buf, uint64_t bytes, uint64_t off, struct tv_err *err)
+			      const uint8_t *buf, uint64_t bytes, uint64_t off,
+			      struct qcow2_wq *wq, struct tv_err *err)
 {
 	uint64_t cs = s->cluster_size, in = off & (cs - 1), gbase = off - in, host;
 	uint64_t end = in + bytes; /* relative to gbase */
+	bool zero_old = old_is_zero(s, l2, l2i, k, gbase);
 	uint8_t *tmp = NULL;
 	int rc = -1;
 
 	host = qcow2_alloc_clusters(s, k, err);
 	if (!host)
 		return -1;
+	if (zero_old && s->last_alloc_fresh) {
+		/* Never-written clusters read as zeros already: only the new
+		 * bytes need writing, and that can wait for the lock's release. */
+		if (wq && wq->n < ARRAY_SIZE(wq->r)) {
+			wq->r[wq->n++] = (struct qcow2_wreq){host + in, buf, bytes};
+			__atomic_add_fetch(&s->alloc_inflight, 1, __ATOMIC_ACQ_REL);
+		} else if (blk_data_pwrite(s->b, buf, bytes, host + in) < 0) {
+			goto io;
+		}
+		goto map;
+	}
 	/* Head and tail clusters only partly written: merge with old data. */
 	for (int side = 0; side < 2; side++) {
 		uint64_t c = side == 0 ? 0 : k - 1, cstart = c * cs, cend = cstart + cs;
@@ -320,6 +349,7 @@ static int write_new_clusters(struct qcow2 *s, uint64_t *l2, uint64_t l2i, uint6
 	}
 	if (k > 2 && blk_data_pwrite(s->b, buf + (cs - in), (k - 2) * cs, host + cs) < 0)
 		goto io;
+map:
 	for (uint64_t i = 0; i < k; i++) {
 		free_entry(s, qcow2_be64(&l2[l2i + i]));
 		qcow2_put_be64(&l2[l2i + i], (host + i * cs) | QCOW2_OFLAG_COPIED);
@@ -336,7 +366,7 @@ out:
 }
 
 int qcow2_write_alloc(struct qcow2 *s, const uint8_t *buf, uint64_t len, uint64_t off,
-		      struct tv_err *err)
+		      struct qcow2_wq *wq, struct tv_err *err)
 {
 	uint64_t cs = s->cluster_size;
 
@@ -377,7 +407,7 @@ int qcow2_write_alloc(struct qcow2 *s, const uint8_t *buf, uint64_t len, uint64_
 				k++;
 			}
 			bytes = MIN(avail, k * cs - in);
-			rc = write_new_clusters(s, l2, l2i, k, buf, bytes, off, err);
+			rc = write_new_clusters(s, l2, l2i, k, buf, bytes, off, wq, err);
 		}
 		qcow2_cache_put(s->l2_cache, l2);
 		if (rc < 0)

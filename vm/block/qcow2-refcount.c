@@ -123,6 +123,7 @@ static int rt_grow(struct qcow2 *s, uint64_t need_index, struct tv_err *err)
 		return tv_errno(err, "%s: cannot write the refcount table", s->b->path);
 	}
 	free(blocks);
+	s->fresh_from = MAX(s->fresh_from, base + (nr + entries * 8 / cs) * cs);
 	if (qcow2_sync(s, err) < 0) {
 		free(rt);
 		return -1;
@@ -168,6 +169,7 @@ static int rb_create(struct qcow2 *s, uint64_t rti, struct tv_err *err)
 		return tv_errno(err, "%s: cannot write a refcount block", s->b->path);
 	}
 	free(rb);
+	s->fresh_from = MAX(s->fresh_from, off + cs);
 	qcow2_cache_drop(s->rb_cache, off);
 	if (qcow2_sync(s, err) < 0)
 		return -1;
@@ -276,6 +278,8 @@ retry:
 			return 0;
 	if (start == s->free_hint)
 		s->free_hint = start + n;
+	s->last_alloc_fresh = start << s->cluster_bits >= s->fresh_from;
+	s->fresh_from = MAX(s->fresh_from, (start + n) << s->cluster_bits);
 	return start << s->cluster_bits;
 }
 
@@ -297,6 +301,10 @@ int qcow2_apply_deferred_frees(struct qcow2 *s, struct tv_err *err)
 {
 	int rc = 0;
 
+	/* A data write still in flight may target a cluster on this list (a
+	 * guest discarding what it is writing): keep them for the next flush. */
+	if (__atomic_load_n(&s->alloc_inflight, __ATOMIC_ACQUIRE))
+		return 0;
 	for (size_t i = 0; i < s->nfrees && rc == 0; i++)
 		rc = qcow2_refcount_update(s, s->frees[i].offset, s->frees[i].len, -1, err);
 	s->nfrees = 0;

@@ -462,6 +462,7 @@ static int qcow2_open_state(struct blk *b, int flags, bool creating, struct tv_e
 	h = NULL;
 	qcow2_setup_caches(s, QCOW2_DEFAULT_L2_CACHE);
 	s->free_hint = 1;
+	s->fresh_from = ALIGN_UP((uint64_t)st.st_size, s->cluster_size);
 	if (!b->readonly && (s->incompat & QCOW2_INCOMPAT_CORRUPT)) {
 		tv_errf(err, "%s: image is marked corrupt; it can only be opened read-only (repair "
 			     "it with `termvisor img check -r all`)",
@@ -558,6 +559,7 @@ static int qcow2_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off
 			struct tv_err *err)
 {
 	struct qcow2 *s = qcow2_state(b);
+	struct qcow2_wq wq = {.n = 0};
 	int64_t done;
 	int rc;
 
@@ -573,8 +575,15 @@ static int qcow2_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off
 		rc = tv_errf(err, "%s: image is read-only", b->path);
 	else
 		rc = qcow2_write_alloc(s, (const uint8_t *)buf + done, len - (uint64_t)done,
-				       off + (uint64_t)done, err);
+				       off + (uint64_t)done, &wq, err);
 	pthread_rwlock_unlock(&b->lock);
+	/* Data for fresh clusters goes out in parallel with other requests. */
+	for (size_t i = 0; i < wq.n; i++) {
+		if (rc == 0 && blk_data_pwrite(b, wq.r[i].buf, wq.r[i].len, wq.r[i].host) < 0)
+			rc = tv_errno(err, "%s: write at %llu failed", b->path,
+				      (unsigned long long)wq.r[i].host);
+		__atomic_sub_fetch(&s->alloc_inflight, 1, __ATOMIC_ACQ_REL);
+	}
 	return rc;
 }
 
@@ -596,7 +605,7 @@ static int write_zero_bytes(struct qcow2 *s, uint64_t off, uint64_t len, struct 
 
 	while (len > 0 && rc == 0) {
 		uint64_t n = MIN(len, chunk);
-		rc = qcow2_write_alloc(s, z, n, off, err);
+		rc = qcow2_write_alloc(s, z, n, off, NULL, err);
 		off += n;
 		len -= n;
 	}
@@ -706,7 +715,7 @@ static int qcow2_write_compressed_locked(struct qcow2 *s, const uint8_t *buf, si
 
 	memcpy(in, buf, len);
 	if (compress_cluster(s, in, out, &clen) < 0 || clen >= cs - 512 + 1) {
-		rc = qcow2_write_alloc(s, in, MIN(cs, s->b->size - off), off, err);
+		rc = qcow2_write_alloc(s, in, MIN(cs, s->b->size - off), off, NULL, err);
 		goto out;
 	}
 	if (qcow2_mark_dirty(s, err) < 0 || qcow2_l2_get_for_write(s, l1i, &l2, err) < 0)
@@ -834,7 +843,7 @@ static int qcow2_vmstate_rw(struct blk *b, void *buf, size_t len, uint64_t off, 
 		rc = qcow2_read_range(s, buf, len, base + off, err);
 	} else {
 		pthread_rwlock_wrlock(&b->lock);
-		rc = qcow2_write_alloc(s, buf, len, base + off, err);
+		rc = qcow2_write_alloc(s, buf, len, base + off, NULL, err);
 	}
 	pthread_rwlock_unlock(&b->lock);
 	return rc;

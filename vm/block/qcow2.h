@@ -75,6 +75,19 @@ struct qcow2_free {
 	uint64_t offset, len;
 };
 
+/* A data write left for after the image lock is released: its clusters are
+ * fresh (never written, reading as zeros) and already mapped. */
+struct qcow2_wreq {
+	uint64_t host;
+	const uint8_t *buf;
+	uint64_t len;
+};
+
+struct qcow2_wq {
+	struct qcow2_wreq r[16];
+	size_t n;
+};
+
 struct qcow2 {
 	struct blk *b;
 	int version;
@@ -111,6 +124,10 @@ struct qcow2 {
 	pthread_mutex_t cache_lock;
 
 	uint64_t free_hint; /* cluster index where free space search starts */
+	uint64_t fresh_from; /* host bytes from here on were never written */
+	bool last_alloc_fresh;
+	/* Deferred data writes still running: freed clusters wait for them. */
+	int alloc_inflight;
 	uint64_t compressed_next; /* byte where the next compressed cluster may go, 0 none */
 	struct qcow2_free *frees; /* clusters to free once the tables no longer point to them */
 	size_t nfrees, frees_cap;
@@ -187,8 +204,9 @@ enum qcow2_ctype { QC_UNALLOC, QC_ZERO, QC_NORMAL, QC_COMPRESSED };
  * cache_lock or the image exclusively. */
 int qcow2_map(struct qcow2 *s, uint64_t off, uint64_t len, uint64_t *run, uint64_t *host,
 	      uint64_t *l2e, bool *copied, enum qcow2_ctype *type, struct tv_err *err);
+/* wq may be NULL (all data written before returning). */
 int qcow2_write_alloc(struct qcow2 *s, const uint8_t *buf, uint64_t len, uint64_t off,
-		      struct tv_err *err);
+		      struct qcow2_wq *wq, struct tv_err *err);
 int qcow2_zero_clusters(struct qcow2 *s, uint64_t off, uint64_t len, bool zero,
 			struct tv_err *err);
 int qcow2_grow_l1(struct qcow2 *s, uint64_t min_size, struct tv_err *err);
