@@ -90,7 +90,6 @@ void control_free(struct control *c)
 		if (c->clients[i])
 			client_close(c, i);
 	close(c->listen_fd);
-	unlink(c->path);
 	free(c->path);
 	free(c);
 }

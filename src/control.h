@@ -38,7 +38,8 @@ struct control;
 /* Binds path (mode 0600; the directory is the caller's, 0700) and listens. */
 struct control *control_new(const char *path, struct console_buf *cb, const struct control_ops *ops,
 			    void *ctx, struct tv_err *err);
-/* Closes every connection and removes the socket. */
+/* Closes every connection and the listening socket. The socket's file is the
+ * caller's to remove (before this, so no client comes in at the end). */
 void control_free(struct control *c);
 
 /* The main loop's part: fills at most max pollfds (CONTROL_MAX_CLIENTS + 1

@@ -380,20 +380,24 @@ vmproc_main(const struct tv_paths *p, const struct vmdef *def, int report_fd)
 	report(report_fd, 0, NULL);
 
 	status = vmproc_loop(&v);
-	control_free(v.ctl);
 	engine_close(v.engine);
 	/* A guest or engine crash is remembered as one, as a dead process is. */
 	vm_runtime_end(p, def->name, status != 0);
 	vmproc_log(&v, "VM process exits (status %d)", status);
+	/* Unlocked before the clients see the connection close: when `stop`
+	 * returns, the VM reads as stopped and may be started again. */
+	close(lock_fd);
+	control_free(v.ctl);
 	_exit(status);
 
 fail:
 	vmproc_log(&v, "start failed: %s", err.msg);
-	report(report_fd, -1, err.msg);
-	control_free(v.ctl);
 	if (v.engine)
 		engine_close(v.engine);
 	vm_runtime_end(p, def->name, false);
+	close(lock_fd);
+	control_free(v.ctl);
+	report(report_fd, -1, err.msg);
 	_exit(1);
 }
 

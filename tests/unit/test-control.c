@@ -165,6 +165,7 @@ static int teardown(void **state)
 	fx->quit = 1;
 	(void)!write(fx->wake[1], "x", 1);
 	pthread_join(fx->thread, NULL);
+	unlink(fx->path);
 	control_free(fx->ctl);
 	console_buf_free(fx->cb);
 	close(fx->wake[0]);
