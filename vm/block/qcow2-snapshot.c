@@ -122,7 +122,8 @@ static int sn_table_write(struct qcow2 *s, struct qcow2_snap *snaps, uint32_t n,
 		qcow2_put_be32(p + 36, SN_EXTRA_KNOWN + sn->extra_len);
 		qcow2_put_be64(p + 40, sn->vm_state_size);
 		qcow2_put_be64(p + 48, sn->disk_size);
-		memcpy(p + 56, sn->extra, sn->extra_len);
+		if (sn->extra_len)
+			memcpy(p + 56, sn->extra, sn->extra_len);
 		memcpy(p + 56 + sn->extra_len, sn->id, idl);
 		memcpy(p + 56 + sn->extra_len + idl, sn->name, nml);
 		p += ALIGN_UP(56 + sn->extra_len + idl + nml, 8);
@@ -271,7 +272,8 @@ static int sn_create_locked(struct qcow2 *s, const char *name, uint64_t vm_state
 	if (l1off == UINT64_MAX || qcow2_flush_locked(s, err) < 0)
 		return -1;
 	snaps = xcalloc(s->nb_snapshots + 1, sizeof(*snaps));
-	memcpy(snaps, s->snaps, s->nb_snapshots * sizeof(*snaps));
+	if (s->nb_snapshots)
+		memcpy(snaps, s->snaps, s->nb_snapshots * sizeof(*snaps));
 	sn = &snaps[s->nb_snapshots];
 	clock_gettime(CLOCK_REALTIME, &now);
 	sn->l1_offset = l1off;
