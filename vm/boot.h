@@ -1,0 +1,58 @@
+/* Loading a kernel into a VM: PVH (an ELF with XEN_ELFNOTE_PHYS32_ENTRY,
+ * Linux's vmlinux or a test guest) or the Linux bzImage 64-bit boot protocol.
+ * A bzImage is booted through PVH from its payload, extracted on the host,
+ * whenever the payload is a vmlinux with the PVH note. */
+#ifndef TV_BOOT_H
+#define TV_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vm/err.h"
+
+struct vm;
+
+enum boot_kind {
+	BOOT_PVH_ELF, /* ELF with a PVH entry note */
+	BOOT_BZIMAGE, /* Linux bzImage (64-bit entry or its payload through PVH) */
+};
+
+/* Checks that path is a kernel this engine boots, reading only its headers:
+ * missing, unreadable, truncated or not-a-kernel files fail with a one-line
+ * error naming the file. */
+int boot_probe(const char *path, enum boot_kind *kind, struct tv_err *err);
+
+/* Loads cfg's kernel, initrd and command line into guest memory, builds the
+ * boot structures and ACPI tables, and sets the boot vCPU's registers. */
+int boot_load(struct vm *vm, struct tv_err *err);
+
+/* The PVH start structures (Xen's arch-x86/hvm/start_info.h, version 1). */
+#define HVM_START_MAGIC 0x336ec578
+struct hvm_start_info {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t flags;
+	uint32_t nr_modules;
+	uint64_t modlist_paddr;
+	uint64_t cmdline_paddr;
+	uint64_t rsdp_paddr;
+	uint64_t memmap_paddr;
+	uint32_t memmap_entries;
+	uint32_t reserved;
+};
+
+struct hvm_modlist_entry {
+	uint64_t paddr;
+	uint64_t size;
+	uint64_t cmdline_paddr;
+	uint64_t reserved;
+};
+
+struct hvm_memmap_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+	uint32_t reserved;
+};
+
+#endif
