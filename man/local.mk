@@ -3,3 +3,5 @@ man_MANS += man/termvisor.1 man/termvisor.conf.5
 EXTRA_DIST += man/termvisor.1 man/termvisor.conf.5
 man_MANS += man/termvisor-protocol.7
 EXTRA_DIST += man/termvisor-protocol.7
+man_MANS += man/termvisor-img.1
+EXTRA_DIST += man/termvisor-img.1
