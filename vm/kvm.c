@@ -479,7 +479,7 @@ static int vm_build(struct vm *vm, const struct vm_config *cfg, struct tv_err *e
 	return 0;
 }
 
-int vm_create(struct vm **vmp, const struct vm_config *cfg, struct tv_err *err)
+int vm_new(struct vm **vmp, const struct vm_config *cfg, struct tv_err *err)
 {
 	struct vm *vm = xcalloc(1, sizeof(*vm));
 
@@ -494,11 +494,11 @@ int vm_create(struct vm **vmp, const struct vm_config *cfg, struct tv_err *err)
 	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->exit_efd < 0) {
 		tv_errno(err, "eventfd");
-		vm_destroy(vm);
+		vm_free(vm);
 		return -1;
 	}
 	if (vm_build(vm, cfg, err) < 0) {
-		vm_destroy(vm);
+		vm_free(vm);
 		return -1;
 	}
 	*vmp = vm;
@@ -715,7 +715,7 @@ void console_output(struct vm *vm, const void *bytes, size_t len)
 
 /* ---- teardown ---- */
 
-void vm_destroy(struct vm *vm)
+void vm_free(struct vm *vm)
 {
 	if (vm == NULL)
 		return;

@@ -2,14 +2,14 @@
  * and boot. The caller (`termvisor run`, the background VM process) owns the
  * struct vm and drives it from one control thread:
  *
- *	vm_create(&vm, &cfg, &err);      opens /dev/kvm, memory, vCPUs, devices, loads the kernel
+ *	vm_new(&vm, &cfg, &err);      opens /dev/kvm, memory, vCPUs, devices, loads the kernel
  *	vm_start(vm, &err);              one thread per vCPU, the guest runs
  *	poll(vm_exit_fd(vm)) / vm_wait(vm);
  *	vm_exit_reason(vm), vm_exit_message(vm);
- *	vm_destroy(vm);
+ *	vm_free(vm);
  *
  * A guest reset (i8042 0xFE, ACPI reset) ends the run with VM_EXIT_REBOOT;
- * restarting is the caller's choice: vm_destroy, then vm_create again.
+ * restarting is the caller's choice: vm_free, then vm_new again.
  * Nothing a guest does aborts the host process: guest faults end the run with
  * a reason and a message. */
 #ifndef TV_VM_H
@@ -64,7 +64,7 @@ const char *vm_exit_reason_name(enum vm_exit_reason r);
 /* Validates cfg (counts, sizes, files) and builds the VM, ready to start.
  * Errors are one line naming what was wrong (the file, the value, /dev/kvm
  * and the kvm group). */
-int vm_create(struct vm **vmp, const struct vm_config *cfg, struct tv_err *err);
+int vm_new(struct vm **vmp, const struct vm_config *cfg, struct tv_err *err);
 int vm_start(struct vm *vm, struct tv_err *err);
 /* Blocks until the run ended; returns the reason. */
 enum vm_exit_reason vm_wait(struct vm *vm);
@@ -74,7 +74,7 @@ enum vm_exit_reason vm_exit_reason(const struct vm *vm);
 int vm_exit_code(const struct vm *vm);       /* VM_EXIT_DEBUG: the byte */
 const char *vm_exit_message(const struct vm *vm); /* one or more lines, or "" */
 /* Stops the vCPUs (if running), frees devices, memory and fds. */
-void vm_destroy(struct vm *vm);
+void vm_free(struct vm *vm);
 
 /* From any thread but a vCPU's: every vCPU out of KVM_RUN and parked (so
  * their state and guest memory hold still), or running again. Pauses nest

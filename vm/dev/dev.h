@@ -41,7 +41,7 @@ struct dev_ops {
 	size_t state_size;
 	void (*save)(struct dev *d, void *state);
 	int (*restore)(struct dev *d, const void *state, struct tv_err *err);
-	/* Frees the device; called once by vm_destroy after the vCPUs stopped,
+	/* Frees the device; called once by vm_free after the vCPUs stopped,
 	 * in reverse order of registration. May be NULL. */
 	void (*destroy)(struct dev *d);
 };
@@ -61,7 +61,7 @@ void dev_register(struct vm *vm, struct dev *d);
  * Fails (naming the device) when the range overlaps another claim. MMIO
  * ranges may be added and removed while the VM runs, also from inside a
  * callback (PCI BARs move). A vCPU may still be inside a removed range's
- * callback when dev_del_* returns: devices live until vm_destroy, so their
+ * callback when dev_del_* returns: devices live until vm_free, so their
  * opaque stays valid. */
 int dev_add_pio(struct vm *vm, struct dev *d, uint16_t base, uint16_t len,
 		const struct dev_io_ops *io, void *opaque, struct tv_err *err);
@@ -75,7 +75,7 @@ struct dev *dev_first(struct vm *vm);
 struct dev *dev_find(struct vm *vm, const char *name);
 void dev_reset_all(struct vm *vm);
 
-/* Machine construction: vm_create calls each function of dev_machine[] in
+/* Machine construction: vm_new calls each function of dev_machine[] in
  * order, after guest memory, the irqchip and the vCPUs exist and before the
  * kernel is loaded. Each one reads what it needs from cfg (virtio-blk: its
  * cfg->disks), creates its devices and registers them. Adding a device model
