@@ -9,6 +9,7 @@ extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_create_entry;
 extern const struct cmd_entry cmd_delete_entry;
 extern const struct cmd_entry cmd_templates_entry;
+extern const struct cmd_entry cmd_run_entry;
 extern const struct cmd_entry cmd_img_entry;
 extern const struct cmd_entry cmd_start_entry, cmd_stop_entry, cmd_pause_entry, cmd_resume_entry,
 	cmd_status_entry, cmd_console_entry, cmd_autostart_entry;
@@ -18,6 +19,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_create_entry,
 	&cmd_delete_entry,
 	&cmd_templates_entry,
+	&cmd_run_entry,
 	&cmd_start_entry,
 	&cmd_stop_entry,
 	&cmd_pause_entry,

@@ -14,3 +14,4 @@ libtvsrc_a_SOURCES += src/protocol.c src/protocol.h src/console-buf.c src/consol
 	src/cmd-start.c src/cmd-stop.c src/cmd-pause.c src/cmd-resume.c src/cmd-status.c \
 	src/cmd-console.c src/cmd-autostart.c
 libtvsrc_a_SOURCES += src/cmd-img.c
+libtvsrc_a_SOURCES += src/cmd-run.c
