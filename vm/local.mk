@@ -3,3 +3,5 @@ libtvvm_a_SOURCES += vm/err.c vm/err.h vm/util.c vm/util.h vm/mem.c vm/mem.h
 # The KVM engine core: VM, vCPUs, boot.
 libtvvm_a_SOURCES += vm/vm.h vm/vm-int.h vm/layout.h vm/console.h vm/kvm.c vm/vcpu.c \
 	vm/boot.c vm/boot.h
+# Host-side kernel extraction and its content hash; ACPI tables.
+libtvvm_a_SOURCES += vm/decompress.c vm/decompress.h vm/sha256.c vm/sha256.h
