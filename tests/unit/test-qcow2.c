@@ -20,6 +20,7 @@
 #include "vm/util.h"
 
 static char tmpdir[256];
+static void child_signals(void);
 
 static uint64_t rnd_state;
 static uint64_t rnd(void)
@@ -170,14 +171,17 @@ struct run {
 	int ops;
 	uint64_t seed;
 	const char *compression;
+	uint64_t l2_cache; /* bytes, 0 default */
 };
+
+static struct blk_open_opts run_opts;
 
 static void reopen(struct blk **b, const char *path)
 {
 	struct tv_err err;
 
 	must(blk_close(*b, &err), &err);
-	must(blk_open(b, path, "qcow2", 0, &err), &err);
+	must(blk_open_opts(b, path, "qcow2", 0, &run_opts, &err), &err);
 }
 
 static void make_backing(const struct run *r, uint8_t *shadow)
@@ -219,6 +223,7 @@ static void random_run(const struct run *r)
 	char *base_copy = NULL;
 
 	rnd_state = r->seed;
+	run_opts.l2_cache_size = r->l2_cache;
 	unlink(path);
 	if (r->backing_fmt) {
 		make_backing(r, shadow);
@@ -227,7 +232,7 @@ static void random_run(const struct run *r)
 		base_copy = tpath(o.backing);
 	}
 	must(blk_create(path, "qcow2", size, &o, &err), &err);
-	must(blk_open(&b, path, "qcow2", 0, &err), &err);
+	must(blk_open_opts(&b, path, "qcow2", 0, &run_opts, &err), &err);
 	for (int op = 0; op < r->ops; op++) {
 		uint64_t off, len, k = rnd_below(100);
 		pick_range(size, r->cs, &off, &len);
@@ -336,6 +341,17 @@ static void test_random_4k_refcount_widths(void **state)
 	}
 }
 
+static void test_random_small_cache(void **state)
+{
+	/* Far more L2 tables than cache slots: evictions write tables back
+	 * (after the refcounts they depend on) all the time. */
+	struct run r = {.cs = 512, .size = 4 << 20, .ops = 400, .seed = 2024, .l2_cache = 512};
+	random_run(&r);
+	r.backing_fmt = "qcow2";
+	r.seed = 2025;
+	random_run(&r);
+}
+
 static void test_random_2m(void **state)
 {
 	struct run r = {.cs = 2 << 20, .size = 16 << 20, .ops = 60, .seed = 4242};
@@ -422,6 +438,7 @@ static void test_lock(void **state)
 	pid = fork();
 	if (pid == 0) {
 		struct blk *cb;
+		child_signals();
 		if (blk_open(&cb, path, NULL, 0, &err) < 0)
 			_exit(1);
 		(void)!write(p[1], "x", 1);
@@ -533,6 +550,16 @@ struct crash_op {
 	uint8_t pat;
 };
 
+/* A forked child must die of its own faults, not resume the test runner
+ * (cmocka catches them). */
+static void child_signals(void)
+{
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		signal(sigs[i], SIG_DFL);
+}
+
 static struct crash_op crash_gen(uint64_t seed, uint64_t i, uint64_t size, uint64_t cs)
 {
 	struct crash_op o;
@@ -561,9 +588,10 @@ static void crash_child(const char *path, uint64_t seed, uint64_t start, uint64_
 {
 	struct tv_err err;
 	struct blk *b;
-	uint8_t *buf = xmalloc(4 * cs + 4096);
+	uint8_t *buf = xmalloc(MAX(4 * cs, 16384) + 4096);
 
-	if (blk_open(&b, path, "qcow2", 0, &err) < 0)
+	child_signals();
+	if (blk_open_opts(&b, path, "qcow2", 0, &run_opts, &err) < 0)
 		_exit(2);
 	for (uint64_t i = start;; i++) {
 		struct crash_op o = crash_gen(seed, i, size, cs);
@@ -681,9 +709,12 @@ static void crash_round(const char *path, uint64_t seed, uint64_t *next, uint8_t
 
 static void test_crash(void **state)
 {
-	static const uint64_t sizes[] = {4096, 65536};
+	/* 512-byte clusters with an 8-table cache: L2 tables are evicted, and
+	 * so written, at any moment, not only at flushes. */
+	static const uint64_t sizes[] = {4096, 65536, 512};
 
 	for (size_t c = 0; c < ARRAY_SIZE(sizes); c++) {
+		run_opts.l2_cache_size = sizes[c] == 512 ? 8 * 512 : 0;
 		char *path = tpath("crash.qcow2");
 		uint64_t size = 4 << 20, cs = sizes[c], next = 0;
 		uint8_t *shadow = xcalloc(1, size);
@@ -723,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_random_64k),
 		cmocka_unit_test(test_random_512),
 		cmocka_unit_test(test_random_4k_refcount_widths),
+		cmocka_unit_test(test_random_small_cache),
 		cmocka_unit_test(test_random_2m),
 		cmocka_unit_test(test_random_backing_qcow2),
 		cmocka_unit_test(test_random_backing_raw),

@@ -47,6 +47,7 @@ struct blk {
 	int flags;
 	bool readonly;
 	uint64_t size;
+	uint64_t l2_cache_size; /* requested, 0 for the default */
 	struct blk *backing;
 	/* Data transfers to allocated clusters hold it shared; metadata changes
 	 * hold it exclusively. */

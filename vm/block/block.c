@@ -238,6 +238,12 @@ static __thread int blk_open_nesting;
 
 int blk_open(struct blk **bp, const char *path, const char *fmt, int flags, struct tv_err *err)
 {
+	return blk_open_opts(bp, path, fmt, flags, NULL, err);
+}
+
+int blk_open_opts(struct blk **bp, const char *path, const char *fmt, int flags,
+		  const struct blk_open_opts *o, struct tv_err *err)
+{
 	struct blk *b;
 	const struct blk_driver *d = NULL;
 	int oflags, rc;
@@ -253,6 +259,7 @@ int blk_open(struct blk **bp, const char *path, const char *fmt, int flags, stru
 	b->path = xstrdup(path);
 	b->flags = flags;
 	b->readonly = flags & BLK_READONLY;
+	b->l2_cache_size = o ? o->l2_cache_size : 0;
 	pthread_rwlock_init(&b->lock, NULL);
 	oflags = (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	b->fd = open(path, oflags);

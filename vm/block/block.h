@@ -41,6 +41,15 @@ enum blk_open_flags {
  * clusters repaired on a writable open. */
 int blk_open(struct blk **bp, const char *path, const char *fmt, int flags, struct tv_err *err);
 
+struct blk_open_opts {
+	/* qcow2 L2 table cache in bytes; 0: enough to map the whole disk, at
+	 * most 32 MiB (1 MiB maps 8 GiB with 64 KiB clusters). */
+	uint64_t l2_cache_size;
+};
+/* blk_open with options; o may be NULL. */
+int blk_open_opts(struct blk **bp, const char *path, const char *fmt, int flags,
+		  const struct blk_open_opts *o, struct tv_err *err);
+
 /* Flushes (for a writable image), marks a qcow2 image clean, unlocks and
  * frees. Returns -1 when the final flush failed (the image is still freed). */
 int blk_close(struct blk *b, struct tv_err *err);

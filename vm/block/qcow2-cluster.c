@@ -262,8 +262,8 @@ static void free_entry(struct qcow2 *s, uint64_t e)
 }
 
 /* Data may never land on the header or the tables a hostile image points
- * its clusters at. */
-static int data_overlaps(struct qcow2 *s, uint64_t host, uint64_t len, struct tv_err *err)
+ * its clusters at. Returns what it would overwrite, or NULL. */
+const char *qcow2_overlaps_meta(const struct qcow2 *s, uint64_t host, uint64_t len)
 {
 	uint64_t end = host + len;
 	struct {
@@ -278,8 +278,17 @@ static int data_overlaps(struct qcow2 *s, uint64_t host, uint64_t len, struct tv
 
 	for (size_t i = 0; i < ARRAY_SIZE(meta); i++)
 		if (meta[i].len && host < meta[i].off + meta[i].len && meta[i].off < end)
-			return qcow2_corrupt(s, err, "data cluster at %llu overlaps %s",
-					     (unsigned long long)host, meta[i].what);
+			return meta[i].what;
+	return NULL;
+}
+
+static int data_overlaps(struct qcow2 *s, uint64_t host, uint64_t len, struct tv_err *err)
+{
+	const char *what = qcow2_overlaps_meta(s, host, len);
+
+	if (what)
+		return qcow2_corrupt(s, err, "data cluster at %llu overlaps %s",
+				     (unsigned long long)host, what);
 	return 0;
 }
 

@@ -413,6 +413,10 @@ static void qcow2_setup_caches(struct qcow2 *s, uint64_t l2_cache_bytes)
 	uint64_t need = s->b->size / cover + 2;
 	uint64_t n = MIN(need, l2_cache_bytes / s->cluster_size);
 
+	/* An explicit size is taken as asked (even past the disk's needs). */
+	if (s->b->l2_cache_size)
+		n = MIN(l2_cache_bytes / s->cluster_size, 1u << 20);
+
 	s->l2_cache = qcow2_cache_new(MAX(n, 8), s->cluster_size);
 	s->rb_cache = qcow2_cache_new(MAX(4, MIN(32, (8ull << 20) / s->cluster_size)),
 				      s->cluster_size);
@@ -460,7 +464,7 @@ static int qcow2_open_state(struct blk *b, int flags, bool creating, struct tv_e
 		goto fail;
 	free(h);
 	h = NULL;
-	qcow2_setup_caches(s, QCOW2_DEFAULT_L2_CACHE);
+	qcow2_setup_caches(s, b->l2_cache_size ? b->l2_cache_size : QCOW2_DEFAULT_L2_CACHE);
 	s->free_hint = 1;
 	s->fresh_from = ALIGN_UP((uint64_t)st.st_size, s->cluster_size);
 	if (!b->readonly && (s->incompat & QCOW2_INCOMPAT_CORRUPT)) {
@@ -545,7 +549,9 @@ static int64_t qcow2_pwrite_fast(struct qcow2 *s, const uint8_t *buf, uint64_t l
 		pthread_mutex_unlock(&s->cache_lock);
 		if (rc < 0)
 			return -1;
-		if (t != QC_NORMAL || !copied || host < s->cluster_size)
+		/* Anything unusual (allocation, a mapping onto metadata) is
+		 * handled, and reported, on the exclusive path. */
+		if (t != QC_NORMAL || !copied || qcow2_overlaps_meta(s, host, run))
 			break;
 		if (blk_data_pwrite(s->b, buf + done, run, host) < 0)
 			return tv_errno(err, "%s: write at %llu failed", s->b->path,

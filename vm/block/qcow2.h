@@ -209,6 +209,7 @@ int qcow2_write_alloc(struct qcow2 *s, const uint8_t *buf, uint64_t len, uint64_
 		      struct qcow2_wq *wq, struct tv_err *err);
 int qcow2_zero_clusters(struct qcow2 *s, uint64_t off, uint64_t len, bool zero,
 			struct tv_err *err);
+const char *qcow2_overlaps_meta(const struct qcow2 *s, uint64_t host, uint64_t len);
 int qcow2_grow_l1(struct qcow2 *s, uint64_t min_size, struct tv_err *err);
 int qcow2_write_l1(struct qcow2 *s, struct tv_err *err);
 int qcow2_read_range(struct qcow2 *s, uint8_t *buf, uint64_t len, uint64_t off,
