@@ -97,6 +97,7 @@ for i in range(40):
     cs.append(c)
 busy = 0
 for c in cs:
+    c.settimeout(0.2)  # the accepted ones hear nothing
     try:
         h = c.recv(8)
         if len(h) == 8 and struct.unpack(">IHH", h)[1] == 0x8001:
