@@ -34,8 +34,8 @@ tests_unit_test_protocol_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_protocol_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-protocol
 
-TESTS += tests/e2e/tui-list.sh
-EXTRA_DIST += tests/e2e/tui-list.sh
+TESTS += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
+EXTRA_DIST += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
 
 check_PROGRAMS += tests/unit/test-control
 tests_unit_test_control_SOURCES = tests/unit/test-control.c
