@@ -28,22 +28,24 @@ static void cpu_brand(char out[49])
 {
 	uint32_t r[4];
 
+	out[0] = 0;
 	cpuid(0x80000000, 0, r);
-	if (r[0] < 0x80000004) {
+	if (r[0] >= 0x80000004) {
+		for (uint32_t i = 0; i < 3; i++) {
+			cpuid(0x80000002 + i, 0, r);
+			memcpy(out + 16 * i, r, 16);
+		}
+		out[48] = 0;
+		while (*out == ' ')
+			memmove(out, out + 1, strlen(out));
+	}
+	if (!*out) { /* no brand string: the vendor's name */
 		cpuid(0, 0, r);
 		memcpy(out, &r[1], 4);
 		memcpy(out + 4, &r[3], 4);
 		memcpy(out + 8, &r[2], 4);
 		out[12] = 0;
-		return;
 	}
-	for (uint32_t i = 0; i < 3; i++) {
-		cpuid(0x80000002 + i, 0, r);
-		memcpy(out + 16 * i, r, 16);
-	}
-	out[48] = 0;
-	while (*out == ' ')
-		memmove(out, out + 1, strlen(out));
 }
 
 static void cmd_info(const char *arg)

@@ -139,7 +139,7 @@ def run_checks(con, tap, has_disk, ncpus, cmdline):
     tap.check(m is not None and int(m.group(1)) == ncpus, "info counts %d vCPUs" % ncpus, out)
     m = re.search(rb"memory:\s+(\d+) MiB", out)
     tap.check(m is not None and int(m.group(1)) > 0, "info shows the memory", out)
-    tap.check((b"virtio-blk" in out) == has_disk, "info shows the disk" if has_disk
+    tap.check((b"disk:    virtio-blk at PCI" in out) == has_disk, "info shows the disk" if has_disk
               else "info says there is no disk", out)
     if cmdline:
         tap.check(b"cmdline: " + cmdline.encode() + b"\n" in out,
