@@ -590,8 +590,10 @@ static void ui_first_run(struct ui *u)
 		ui_message(u, "could not create the demo VM: %s", err.msg);
 		return;
 	}
-	ui_message(u, "Welcome: this is the demo VM, made for you; press Enter to start it");
 	ui_reload(u);
+	u->sel = 0;
+	ui_console(u); /* boot it and show it straight away */
+	ui_message(u, "Welcome: the demo VM was made and started for you; Enter opens its console");
 }
 
 int ui_main(void)
@@ -615,7 +617,6 @@ int ui_main(void)
 		return 1;
 	}
 	ui_reload(&u);
-	ui_first_run(&u);
 	initscr();
 	cbreak();
 	noecho();
@@ -625,6 +626,7 @@ int ui_main(void)
 	curs_set(0);
 	ui_colors();
 	nodelay(stdscr, TRUE);
+	ui_first_run(&u);
 	while (!u.quit) {
 		struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = -1}};
 		wint_t ch;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The first-run experience through a real terminal: with no VM defined the
-# interface makes the demo VM; Enter starts it and shows its console; the VM
+# interface makes the demo VM, boots it and shows its console; the VM
 # keeps running when the interface quits, and a new interface sees its screen.
 . "$(dirname "$0")/../lib.sh"
 TMUX_BIN=${TMUX_BIN:-$(command -v tmux)}
@@ -25,16 +25,14 @@ open_ui() {
 trap '"$TV" stop demo --force >/dev/null 2>&1; tm kill-server 2>/dev/null; t_cleanup' EXIT
 
 open_ui
-t_check "first run makes the demo VM" wait_for "demo .* stopped .* 2 *64M"
-t_check "and says so" wait_for "Welcome"
+t_check "first run boots the demo VM and shows its console" wait_for "termvisor demo OS" 10
 t_check "its definition exists" [ -f "$TERMVISOR_HOME/vms/demo.conf" ]
-tm send-keys -t ui Enter
-t_check "Enter starts it and shows the console with the demo banner" wait_for "termvisor demo OS" 10
 t_check "the shell prompt appears" wait_for 'demo\$' 10
 tm send-keys -t ui "info" Enter
 t_check "typed commands reach the guest" wait_for "vCPUs: *2" 10
 tm send-keys -t ui C-]
-t_check "Ctrl-] returns to the list, where the VM runs" wait_for "demo .* running"
+t_check "Ctrl-] returns to the list, where the VM runs" wait_for "demo .* running .* 2 *64M"
+t_check "with the welcome line" wait_for "Welcome"
 tm send-keys -t ui q
 sleep 0.5
 tm kill-server
