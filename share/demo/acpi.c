@@ -22,13 +22,21 @@ static int checksum_ok(const void *p, size_t n)
 	return s == 0;
 }
 
+/* Looks for "RSD PTR " on a 16-byte boundary.  The search is one `repne scasq`, not a
+ * loop: at CPL 0 this code may run emulated, where one string instruction costs far less
+ * than thousands of loop iterations. */
 static uint64_t rsdp_scan(uint64_t from, uint64_t to)
 {
-	/* One 8-byte compare per paragraph: this loop may run emulated. */
-	for (uint64_t a = from; a + 20 <= to; a += 16)
-		if (*(const volatile uint64_t *)a == 0x2052545020445352ULL && /* "RSD PTR " */
-		    checksum_ok((void *)a, 20))
+	const uint64_t sig = 0x2052545020445352ULL; /* "RSD PTR " */
+	const uint64_t *p = (const uint64_t *)from;
+	size_t n = (to - from) / 8;
+
+	while (n) {
+		__asm__ volatile("repne scasq" : "+D"(p), "+c"(n) : "a"(sig) : "memory", "cc");
+		uint64_t a = (uint64_t)(p - 1);
+		if (p[-1] == sig && !(a & 15) && a + 20 <= to && checksum_ok((void *)a, 20))
 			return a;
+	}
 	return 0;
 }
 
