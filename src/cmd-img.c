@@ -264,7 +264,7 @@ static int img_check(int argc, char **argv)
 	if (optind != argc - 1)
 		return img_usage("check: expected one FILE");
 	if (blk_open(&b, argv[optind], fmt,
-		     BLK_NO_BACKING | BLK_NO_REPAIR | (fix ? 0 : BLK_READONLY), &err) < 0)
+		     BLK_NO_BACKING | BLK_NO_REPAIR | (fix ? BLK_CHECK : BLK_READONLY), &err) < 0)
 		return img_fail(&err);
 	if (blk_check(b, fix, &r, &err) < 0) {
 		blk_close(b, NULL);

@@ -733,6 +733,119 @@ static void test_crash(void **state)
 	}
 }
 
+/* Hostile or damaged headers: each refused with the field named, nothing
+ * written. */
+static void poke(const char *path, long off, const void *bytes, size_t n)
+{
+	FILE *f = fopen(path, "r+b");
+
+	assert_non_null(f);
+	fseek(f, off, SEEK_SET);
+	assert_int_equal(fwrite(bytes, 1, n, f), n);
+	fclose(f);
+}
+
+static void test_hostile_headers(void **state)
+{
+	static const struct {
+		long off;
+		uint8_t bytes[8];
+		size_t n;
+		const char *want;
+	} cases[] = {
+		{24, {0x20, 0, 0, 0, 0, 0, 0, 0}, 8, "too large"},	 /* size 2^61 */
+		{40, {0, 0, 0, 1, 0, 0, 0, 0}, 8, "outside the file"},	 /* L1 offset 16 TiB */
+		{40, {0, 0, 0, 0, 0, 0, 0x10, 0x01}, 8, "not cluster-aligned"},
+		{20, {0, 0, 0, 30}, 4, "cluster_bits 30"},
+		{96, {0, 0, 0, 7}, 4, "refcount_order 7"},
+		{79, {0x10}, 1, "extended L2"},
+		{79, {0x04}, 1, "external data file"},
+		{100, {0, 2, 0, 0}, 4, "header_length"},
+		{32, {0, 0, 0, 1}, 4, "encrypted"},
+		{56, {0x7f, 0xff, 0xff, 0xff}, 4, "refcount table"},
+		{60, {0, 0x10, 0, 0}, 4, "snapshots"},
+		{8, {0, 0, 0, 0, 0, 1, 0, 0}, 8, "backing file name"},
+		{4, {0, 0, 0, 4}, 4, "version 4"},
+	};
+	char *path = tpath("h.qcow2");
+	struct tv_err err;
+	struct blk *b;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct stat before, after;
+		unlink(path);
+		must(blk_create(path, "qcow2", 1 << 20, NULL, &err), &err);
+		if (cases[i].off == 8) { /* a backing name needs its length too */
+			static const uint8_t len[4] = {0, 0, 0, 16};
+			poke(path, 16, len, 4);
+		}
+		poke(path, cases[i].off, cases[i].bytes, cases[i].n);
+		stat(path, &before);
+		if (blk_open(&b, path, NULL, 0, &err) == 0)
+			fail_msg("case %zu (%s): opened", i, cases[i].want);
+		if (!strstr(err.msg, cases[i].want))
+			fail_msg("case %zu: expected '%s' in: %s", i, cases[i].want, err.msg);
+		stat(path, &after);
+		assert_true(before.st_size == after.st_size &&
+			    before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+	}
+	unlink(path);
+	free(path);
+}
+
+/* The corrupt bit keeps writers out until a repair clears it; the dirty
+ * bit gets leaks freed on the next writable open. */
+static void test_corrupt_and_dirty_bits(void **state)
+{
+	char *path = tpath("bits.qcow2");
+	static const uint8_t corrupt[1] = {0x02}, dirty[1] = {0x01};
+	uint8_t data[4096];
+	struct blk_check_result cr;
+	struct tv_err err;
+	struct blk *b;
+
+	unlink(path);
+	must(blk_create(path, "qcow2", 1 << 20, NULL, &err), &err);
+	poke(path, 79, corrupt, 1);
+	assert_int_equal(blk_open(&b, path, NULL, 0, &err), -1);
+	assert_non_null(strstr(err.msg, "marked corrupt"));
+	must(blk_open(&b, path, NULL, BLK_READONLY, &err), &err);
+	must(blk_pread(b, data, sizeof(data), 0, &err), &err);
+	blk_close(b, NULL);
+	/* check -r all opens it to repair it, and clears the bit. */
+	must(blk_open(&b, path, NULL, BLK_CHECK | BLK_NO_REPAIR | BLK_NO_BACKING, &err), &err);
+	must(blk_check(b, BLK_FIX_LEAKS | BLK_FIX_ERRORS, &cr, &err), &err);
+	must(blk_close(b, &err), &err);
+	must(blk_open(&b, path, NULL, 0, &err), &err);
+	must(blk_close(b, &err), &err);
+	unlink(path);
+
+	/* Dirty with a leaked cluster (refcount of cluster 5 raised by hand). */
+	must(blk_create(path, "qcow2", 1 << 20, NULL, &err), &err);
+	must(blk_open(&b, path, NULL, 0, &err), &err);
+	memset(data, 0x42, sizeof(data));
+	must(blk_pwrite(b, data, sizeof(data), 0, &err), &err);
+	must(blk_close(b, &err), &err);
+	{
+		static const uint8_t two[2] = {0, 2};
+		poke(path, 2 * 65536 + 2 * 5, two, 2); /* cluster 5: 2 instead of 1 */
+	}
+	poke(path, 79, dirty, 1);
+	must(blk_open(&b, path, NULL, BLK_READONLY | BLK_NO_REPAIR, &err), &err);
+	must(blk_check(b, 0, &cr, &err), &err);
+	assert_true(cr.leaks == 1);
+	blk_close(b, NULL);
+	must(blk_open(&b, path, NULL, 0, &err), &err); /* repairs */
+	must(blk_check(b, 0, &cr, &err), &err);
+	assert_true(cr.leaks == 0 && cr.corruptions == 0);
+	must(blk_pread(b, data, sizeof(data), 0, &err), &err);
+	assert_true(data[0] == 0x42 && data[4095] == 0x42);
+	must(blk_close(b, &err), &err);
+	qemu_check(path);
+	unlink(path);
+	free(path);
+}
+
 static int setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tv-qcow2.XXXXXX",
@@ -764,6 +877,8 @@ int main(void)
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_vmstate),
 		cmocka_unit_test(test_raw_and_errors),
+		cmocka_unit_test(test_hostile_headers),
+		cmocka_unit_test(test_corrupt_and_dirty_bits),
 	};
 	return cmocka_run_group_tests_name("qcow2", tests, setup, teardown);
 }

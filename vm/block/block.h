@@ -30,6 +30,7 @@ enum blk_open_flags {
 	BLK_NO_BACKING = 1 << 2, /* do not open the backing file (info, check) */
 	BLK_NO_REPAIR = 1 << 3,	 /* leave a dirty image as it is (check) */
 	BLK_DIRECT = 1 << 4,	 /* aligned data transfers bypass the host page cache */
+	BLK_CHECK = 1 << 5,	 /* opened to be repaired: a corrupt image may be written */
 };
 
 /* Opens path. fmt is "qcow2", "raw" or NULL to probe the format from the

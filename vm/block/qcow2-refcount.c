@@ -594,6 +594,10 @@ int qcow2_check_image(struct qcow2 *s, int fix, struct blk_check_result *res, st
 	s->in_repair = fix != 0;
 	if (check_compare(&k, fix, err) < 0)
 		goto out;
+	/* Refcounts now equal the references: frees still pending were
+	 * counted in. */
+	if (fix & BLK_FIX_LEAKS)
+		s->nfrees = 0;
 	if (check_copied(&k, fix, err) < 0)
 		goto out;
 	if (fix && qcow2_flush_locked(s, err) < 0)

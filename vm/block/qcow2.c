@@ -327,6 +327,8 @@ static int read_header(struct qcow2 *s, uint8_t **hdrp, uint64_t fsize, struct t
 					    "inside the header cluster",
 				       b->path, (unsigned long long)bo, bl);
 		s->backing_name = xstrndup_len((const char *)h + bo, bl);
+		if (strlen(s->backing_name) != bl)
+			return tv_errf(err, "%s: backing file name contains a NUL byte", b->path);
 	}
 	return parse_extensions(s, h, err);
 }
@@ -467,7 +469,7 @@ static int qcow2_open_state(struct blk *b, int flags, bool creating, struct tv_e
 	qcow2_setup_caches(s, b->l2_cache_size ? b->l2_cache_size : QCOW2_DEFAULT_L2_CACHE);
 	s->free_hint = 1;
 	s->fresh_from = ALIGN_UP((uint64_t)st.st_size, s->cluster_size);
-	if (!b->readonly && (s->incompat & QCOW2_INCOMPAT_CORRUPT)) {
+	if (!b->readonly && (s->incompat & QCOW2_INCOMPAT_CORRUPT) && !(flags & BLK_CHECK)) {
 		tv_errf(err, "%s: image is marked corrupt; it can only be opened read-only (repair "
 			     "it with `termvisor img check -r all`)",
 			b->path);
