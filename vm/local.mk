@@ -5,3 +5,4 @@ libtvvm_a_SOURCES += vm/vm.h vm/vm-int.h vm/layout.h vm/console.h vm/kvm.c vm/vc
 	vm/boot.c vm/boot.h
 # Host-side kernel extraction and its content hash; ACPI tables.
 libtvvm_a_SOURCES += vm/decompress.c vm/decompress.h vm/sha256.c vm/sha256.h
+libtvvm_a_SOURCES += vm/acpi.c vm/acpi.h
