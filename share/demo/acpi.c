@@ -262,6 +262,7 @@ void acpi_power_button_poll(void)
 	if (!power_button)
 		return;
 	power_button = 0;
+	timer_idle(0); /* the wait below needs the tick, which idles with the shell */
 	printf("\n" C_YEL "power button pressed: powering off..." C_RESET "\n");
 	acpi_poweroff();
 	printf(C_RED "poweroff: the machine did not switch off" C_RESET "\n");
