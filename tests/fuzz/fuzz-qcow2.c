@@ -2,7 +2,9 @@
  * (mapping, reads, snapshots, the consistency check). Whatever the bytes,
  * the result is an error or data: never a crash, a hang, a huge allocation,
  * or a write to the image. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

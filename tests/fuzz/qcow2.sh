@@ -36,9 +36,11 @@ if command -v clang >/dev/null 2>&1 &&
 	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-qcow2.c" \
 		"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
 	"$D/fuzz" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 -rss_limit_mb=1024 \
-		-timeout=10 -malloc_limit_mb=256 -print_final_stats=1 "$D/corpus" >"$D/fuzz.log" 2>&1
+		-timeout=10 -malloc_limit_mb=256 -print_final_stats=1 \
+		-artifact_prefix="$top_builddir/fuzz-qcow2-" "$D/corpus" >"$D/fuzz.log" 2>&1
 	rc=$?
 	tail -n 20 "$D/fuzz.log" | sed 's/^/# /'
+	# A failing input is kept as $top_builddir/fuzz-qcow2-crash-* to replay.
 	t_check "libFuzzer on the qcow2 opener: no crash, hang, leak or huge allocation" \
 		test $rc -eq 0
 else

@@ -295,14 +295,15 @@ static int read_header(struct qcow2 *s, uint8_t **hdrp, uint64_t fsize, struct t
 		s->incompat = qcow2_be64(h + QH_INCOMPAT);
 		s->compat = qcow2_be64(h + QH_COMPAT);
 		s->autoclear = qcow2_be64(h + QH_AUTOCLEAR);
-		s->refcount_order = (int)qcow2_be32(h + QH_REFCOUNT_ORDER);
+		uint32_t order = qcow2_be32(h + QH_REFCOUNT_ORDER);
+		if (order > 6)
+			return tv_errf(err, "%s: refcount_order %u out of range (expected 0..6)",
+				       b->path, order);
+		s->refcount_order = (int)order;
 		s->header_length = qcow2_be32(h + QH_HEADER_LENGTH);
 		if (s->header_length < QH_V3_LENGTH || s->header_length > s->cluster_size)
 			return tv_errf(err, "%s: header_length %u out of range", b->path,
 				       s->header_length);
-		if (s->refcount_order > 6)
-			return tv_errf(err, "%s: refcount_order %d out of range (expected 0..6)",
-				       b->path, s->refcount_order);
 		if (s->incompat & QCOW2_INCOMPAT_COMPRESSION) {
 			if (s->header_length <= QH_COMPRESSION_TYPE)
 				return tv_errf(err, "%s: compression type bit set without the field",
