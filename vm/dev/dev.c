@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vm/dev/acpi-pm.h"
 #include "vm/dev/dev.h"
 #include "vm/util.h"
 #include "vm/vm-int.h"
@@ -14,6 +15,7 @@ const dev_create_fn dev_machine[] = {
 	i8042_create,
 	mc146818_create,
 	debug_exit_create,
+	acpi_pm_create,
 	NULL,
 };
 
