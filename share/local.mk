@@ -17,7 +17,7 @@ DEMO_LINKFLAGS = -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,noexecstac
 demodir = $(pkgdatadir)/demo
 demo_DATA = share/demo/demo.elf
 CLEANFILES += share/demo/demo.elf
-EXTRA_DIST += $(DEMO_SRCS) $(DEMO_DEPS)
+EXTRA_DIST += $(DEMO_SRCS) $(DEMO_DEPS) share/demo/README.md
 
 share/demo/demo.elf: $(DEMO_SRCS) $(DEMO_DEPS)
 	@$(MKDIR_P) share/demo
