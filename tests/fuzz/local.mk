@@ -1,3 +1,5 @@
 # tests/fuzz: libFuzzer targets, built and run for a bounded time by a script.
 TESTS += tests/fuzz/qcow2.sh
 EXTRA_DIST += tests/fuzz/qcow2.sh tests/fuzz/fuzz-qcow2.c
+TESTS += tests/fuzz/virtqueue.sh
+EXTRA_DIST += tests/fuzz/virtqueue.sh tests/fuzz/fuzz-virtqueue.c

@@ -2,3 +2,10 @@
 libtvvm_a_SOURCES += vm/dev/dev.c vm/dev/dev.h vm/dev/serial8250.c vm/dev/i8042.c \
 	vm/dev/mc146818.c vm/dev/debug-exit.c
 libtvvm_a_SOURCES += vm/dev/acpi-pm.c vm/dev/acpi-pm.h
+# virtio: split virtqueues (guest rings checked as hostile input).
+libtvvm_a_SOURCES += vm/dev/virtio-queue.c vm/dev/virtio-queue.h
+check_PROGRAMS += tests/unit/test-virtqueue
+tests_unit_test_virtqueue_SOURCES = tests/unit/test-virtqueue.c
+tests_unit_test_virtqueue_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_virtqueue_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-virtqueue
