@@ -398,12 +398,13 @@ int qcow2_fix_copied(struct qcow2 *s, struct tv_err *err)
 struct check {
 	struct qcow2 *s;
 	uint32_t *refs;
+	uint32_t *l2mult; /* references to each cluster as an L2 table */
 	uint64_t nclusters;
 	struct blk_check_result *res;
 	uint64_t file_size;
 };
 
-static void check_ref(struct check *k, uint64_t off, uint64_t len)
+static void check_ref_n(struct check *k, uint64_t off, uint64_t len, uint32_t n)
 {
 	if (len == 0)
 		return;
@@ -413,17 +414,23 @@ static void check_ref(struct check *k, uint64_t off, uint64_t len)
 			k->res->corruptions++;
 			return;
 		}
-		if (k->refs[c] != UINT32_MAX)
-			k->refs[c]++;
+		k->refs[c] = k->refs[c] > UINT32_MAX - n ? UINT32_MAX : k->refs[c] + n;
 	}
 	k->res->image_end_offset = MAX(k->res->image_end_offset,
 				       ALIGN_UP(off + len, k->s->cluster_size));
 }
 
+static void check_ref(struct check *k, uint64_t off, uint64_t len)
+{
+	check_ref_n(k, off, len, 1);
+}
+
+/* Each L1 table only notes which L2 tables it uses; every L2 table is then
+ * read once and its entries counted once per reference, so a hostile image
+ * pointing many tables at the same clusters cannot make the walk slow. */
 static int check_l1(struct check *k, const uint64_t *l1, uint32_t l1_size, bool be)
 {
 	struct qcow2 *s = k->s;
-	uint64_t *l2 = xmalloc(s->cluster_size);
 
 	for (uint32_t i = 0; i < l1_size; i++) {
 		uint64_t e = be ? qcow2_be64(&l1[i]) : l1[i], l2off = e & QCOW2_OFFSET_MASK;
@@ -434,7 +441,22 @@ static int check_l1(struct check *k, const uint64_t *l1, uint32_t l1_size, bool 
 			continue;
 		}
 		check_ref(k, l2off, s->cluster_size);
-		if (blk_file_pread(s->b->fd, l2, s->cluster_size, l2off) < 0) {
+		if (k->l2mult[l2off >> s->cluster_bits] != UINT32_MAX)
+			k->l2mult[l2off >> s->cluster_bits]++;
+	}
+	return 0;
+}
+
+static void check_l2_tables(struct check *k)
+{
+	struct qcow2 *s = k->s;
+	uint64_t *l2 = xmalloc(s->cluster_size);
+
+	for (uint64_t c = 0; c < k->nclusters; c++) {
+		uint32_t n = k->l2mult[c];
+		if (!n)
+			continue;
+		if (blk_file_pread(s->b->fd, l2, s->cluster_size, c << s->cluster_bits) < 0) {
 			k->res->check_errors++;
 			continue;
 		}
@@ -457,11 +479,10 @@ static int check_l1(struct check *k, const uint64_t *l1, uint32_t l1_size, bool 
 			default:
 				continue;
 			}
-			check_ref(k, off, len);
+			check_ref_n(k, off, len, n);
 		}
 	}
 	free(l2);
-	return 0;
 }
 
 static int check_snapshots(struct check *k)
@@ -573,8 +594,12 @@ int qcow2_check_image(struct qcow2 *s, int fix, struct blk_check_result *res, st
 	k.file_size = (uint64_t)st.st_size;
 	k.nclusters = (k.file_size + s->cluster_size - 1) >> s->cluster_bits;
 	k.refs = calloc(k.nclusters ? k.nclusters : 1, sizeof(*k.refs));
-	if (!k.refs)
+	k.l2mult = calloc(k.nclusters ? k.nclusters : 1, sizeof(*k.l2mult));
+	if (!k.refs || !k.l2mult) {
+		free(k.refs);
+		free(k.l2mult);
 		return tv_errf(err, "%s: image too large to check in memory", s->b->path);
+	}
 	check_ref(&k, 0, s->cluster_size);
 	check_ref(&k, s->l1_offset, (uint64_t)s->l1_size * 8);
 	check_ref(&k, s->rt_offset, (uint64_t)s->rt_clusters * s->cluster_size);
@@ -590,6 +615,7 @@ int qcow2_check_image(struct qcow2 *s, int fix, struct blk_check_result *res, st
 	}
 	check_l1(&k, s->l1, s->l1_size, false);
 	check_snapshots(&k);
+	check_l2_tables(&k);
 	res->total_clusters = s->b->size >> s->cluster_bits;
 	s->in_repair = fix != 0;
 	if (check_compare(&k, fix, err) < 0)
@@ -606,5 +632,6 @@ int qcow2_check_image(struct qcow2 *s, int fix, struct blk_check_result *res, st
 out:
 	s->in_repair = false;
 	free(k.refs);
+	free(k.l2mult);
 	return rc;
 }
