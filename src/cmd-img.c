@@ -639,10 +639,9 @@ static void *bench_thread(void *arg)
 		/* Same walk as qemu-img bench: start, start+step, ... wrapping. */
 		off = bn->offset + i * bn->step;
 		if (bn->image_size > bn->size)
-			off %= bn->image_size - bn->size + 1;
+			off %= bn->image_size - bn->size;
 		else
 			off = 0;
-		off = ALIGN_DOWN(off, 512);
 		rc = bn->write ? blk_pwrite(bn->b, buf, bn->size, off, &err)
 			       : blk_pread(bn->b, buf, bn->size, off, &err);
 		if (rc < 0 && !atomic_exchange(&bn->failed, 1))
