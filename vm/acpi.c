@@ -384,7 +384,9 @@ static size_t fadt_build(struct buf *b, uint64_t facs, uint64_t dsdt)
 {
 	size_t at = table_begin(b, "FACP", 6);
 
-	buf_le(b, facs, 4);
+	/* FIRMWARE_CTRL must be zero when X_FIRMWARE_CTRL is used (else Linux
+	 * installs the FACS twice); the DSDT's two fields may agree. */
+	buf_le(b, 0, 4);
 	buf_le(b, dsdt, 4);
 	buf_u8(b, 0); /* reserved */
 	buf_u8(b, 0); /* preferred PM profile: unspecified */
