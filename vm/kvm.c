@@ -314,15 +314,14 @@ static int mem_map(struct vm *vm, struct tv_err *err)
 {
 	uint64_t size = vm->cfg.memory;
 	uint64_t host = host_memory();
-	char want[32], have[32];
+	char want[32];
 	int fd = -1, flags = MAP_PRIVATE | MAP_ANONYMOUS;
 	void *p;
 
 	format_size(size, want, sizeof(want));
-	if (host != 0 && size > host) {
-		format_size(host, have, sizeof(have));
-		return tv_errf(err, "memory %s: the host has only %s (RAM and swap)", want, have);
-	}
+	if (host != 0 && size > host)
+		return tv_errf(err, "memory %s: the host has only %.1f GiB (RAM and swap)", want,
+			       host / (double)GIB);
 	if (vm->cfg.memory_file != NULL) {
 		struct stat st;
 		fd = open(vm->cfg.memory_file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

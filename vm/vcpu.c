@@ -289,7 +289,7 @@ static char *hex_bytes(const uint8_t *b, size_t n)
 
 	s[0] = 0;
 	for (size_t i = 0; i < n; i++)
-		sprintf(s + i * 3, "%s%02x", i ? " " : "", b[i]);
+		sprintf(s + (i ? i * 3 - 1 : 0), "%s%02x", i ? " " : "", b[i]);
 	return s;
 }
 

@@ -1,1 +1,29 @@
-# tests/guests: files added to the build by this folder
+# tests/guests: freestanding test guests (no libc), loaded by the engine as
+# PVH ELF images, and the script tests that run them through `termvisor run`.
+# They are built with their own flags: nothing from AM_CFLAGS/CFLAGS (no
+# sanitizers, no host ABI assumptions).
+GUEST_CCFLAGS = -std=gnu11 -O2 -g0 -ffreestanding -fno-builtin -fno-pic -fno-pie \
+	-fno-stack-protector -fno-asynchronous-unwind-tables -fcf-protection=none \
+	-mno-red-zone -mgeneral-regs-only -mcmodel=small -Wall -Wextra -Wno-unused-parameter
+GUEST_LINKFLAGS = -nostdlib -static -no-pie -Wl,-T,$(srcdir)/tests/guests/guest.ld \
+	-Wl,--build-id=none -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments
+GUEST_COMMON = $(srcdir)/tests/guests/start.S $(srcdir)/tests/guests/lib.c
+GUEST_DEPS = $(GUEST_COMMON) $(srcdir)/tests/guests/guest.h $(srcdir)/tests/guests/guest.ld
+TEST_GUESTS = tests/guests/serial.elf tests/guests/smp.elf tests/guests/timer.elf \
+	tests/guests/reboot.elf tests/guests/triple.elf tests/guests/user.elf
+
+tests/guests/%.elf: $(srcdir)/tests/guests/%.c $(GUEST_DEPS)
+	@$(MKDIR_P) tests/guests
+	$(AM_V_CCLD)$(CC) $(GUEST_CCFLAGS) -I$(srcdir)/tests/guests $(GUEST_LINKFLAGS) \
+		-o $@ $(GUEST_COMMON) $<
+
+check_DATA = $(TEST_GUESTS)
+CLEANFILES += $(TEST_GUESTS)
+EXTRA_DIST += tests/guests/guest.ld tests/guests/start.S tests/guests/lib.c \
+	tests/guests/guest.h $(TEST_GUESTS:.elf=.c)
+
+GUEST_TESTS = tests/guests/serial.sh tests/guests/smp.sh tests/guests/timer.sh \
+	tests/guests/reboot.sh tests/guests/triple.sh tests/guests/user.sh \
+	tests/guests/run-errors.sh
+TESTS += $(GUEST_TESTS)
+EXTRA_DIST += $(GUEST_TESTS)

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Timer interrupts: the PIT through IOAPIC pin 2 (the IRQ0 -> GSI 2 route the
+# MADT describes) and the LAPIC timer.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
+t_need_kvm
+out=$(timeout 30 "$TV" run --kernel "$top_builddir/tests/guests/timer.elf" --memory 32M </dev/null)
+rc=$?
+echo "$out" | sed 's/^/# /'
+t_check "exit status 0" [ "$rc" -eq 0 ]
+t_check "20 PIT interrupts" grep -q "pit ticks: 20" <<EOT
+$out
+EOT
+t_check "20 LAPIC timer interrupts" grep -q "lapic ticks: 20" <<EOT
+$out
+EOT
+t_done
