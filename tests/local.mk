@@ -53,3 +53,14 @@ TESTS += tests/unit/test-settings
 DETACH_TESTS = tests/e2e/detach.sh tests/e2e/hostile-socket.sh tests/e2e/autostart.sh
 TESTS += $(DETACH_TESTS)
 EXTRA_DIST += $(DETACH_TESTS)
+
+check_PROGRAMS += tests/unit/test-acpi tests/unit/test-decompress
+tests_unit_test_acpi_SOURCES = tests/unit/test-acpi.c
+tests_unit_test_acpi_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_acpi_LDADD = $(TEST_LDADD)
+tests_unit_test_decompress_SOURCES = tests/unit/test-decompress.c
+tests_unit_test_decompress_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_decompress_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-acpi tests/unit/test-decompress
+TESTS += tests/unit/acpi-iasl.sh
+EXTRA_DIST += tests/unit/acpi-iasl.sh
