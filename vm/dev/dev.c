@@ -6,6 +6,7 @@
 
 #include "vm/dev/acpi-pm.h"
 #include "vm/dev/dev.h"
+#include "vm/dev/virtio-pci.h"
 #include "vm/util.h"
 #include "vm/vm-int.h"
 
@@ -16,6 +17,10 @@ const dev_create_fn dev_machine[] = {
 	mc146818_create,
 	debug_exit_create,
 	acpi_pm_create,
+	pci_create,
+	virtio_blk_create,
+	virtio_console_create,
+	virtio_rng_create,
 	NULL,
 };
 

@@ -9,3 +9,6 @@ tests_unit_test_virtqueue_SOURCES = tests/unit/test-virtqueue.c
 tests_unit_test_virtqueue_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_virtqueue_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-virtqueue
+# PCI bus and the virtio devices on it.
+libtvvm_a_SOURCES += vm/dev/pci.c vm/dev/pci.h vm/dev/virtio-pci.c vm/dev/virtio-pci.h \
+	vm/dev/virtio-blk.c vm/dev/virtio-rng.c vm/dev/virtio-console.c
