@@ -154,15 +154,31 @@ static void pit_start(void)
 	outb(0x40, (1193182 / DEMO_TICK_HZ) >> 8);
 }
 
+static void timer_mask(int masked)
+{
+	for (unsigned i = 0; i < ntimer_pins; i++) {
+		mmio_write32(acpi.ioapic, 0x10 + 2 * timer_pins[i]);
+		uint32_t lo = mmio_read32(acpi.ioapic + 0x10);
+		mmio_write32(acpi.ioapic + 0x10, masked ? lo | 1u << 16 : lo & ~(1u << 16));
+	}
+}
+
 /* Stops the tick while the shell waits for a key, so an idle guest costs its host
- * nothing (masking the pin would leave the host's timer running).  Only for use once
- * the TSC is calibrated: uptime then comes from the TSC. */
+ * nothing.  The PIT goes to one-shot mode with one last count: writing the mode alone
+ * stops QEMU's PIT but not KVM's, whose timer keeps its period until a count is loaded;
+ * the masked pin keeps that last interrupt from waking us.  Only for use once the TSC
+ * is calibrated: uptime then comes from the TSC. */
 void timer_idle(int idle)
 {
-	if (idle)
-		outb(0x43, 0x30); /* one-shot mode, waiting for a count that never comes */
-	else
+	if (idle) {
+		timer_mask(1);
+		outb(0x43, 0x30); /* channel 0, mode 0: interrupt on terminal count, once */
+		outb(0x40, 0xff);
+		outb(0x40, 0xff);
+	} else {
 		pit_start();
+		timer_mask(0);
+	}
 }
 
 /* Milliseconds since the first instruction: from the TSC once calibrated, else from the
