@@ -4,6 +4,7 @@
 
 #include "src/protocol.h"
 #include "src/vmproc-engine.h"
+#include "vm/dev/acpi-pm.h"
 #include "vm/util.h"
 #include "vm/vm.h"
 
@@ -141,8 +142,7 @@ bool engine_paused(const struct vm_engine *e)
 
 int engine_power_button(struct vm_engine *e, struct tv_err *err)
 {
-	/* The machine has no power button yet: the caller forces the VM off. */
-	return tv_errf(err, "this machine has no ACPI power button");
+	return acpi_pm_power_button(e->vm, err);
 }
 
 void engine_force_off(struct vm_engine *e)

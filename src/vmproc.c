@@ -272,9 +272,14 @@ static int vmproc_loop(struct vmproc *v)
 	while (poll(pfd + P_CONSOLE, 1, 0) == 1 && (pfd[P_CONSOLE].revents & POLLIN))
 		drain_console(v);
 	status = engine_exit_reason(v->engine, reason, sizeof(reason));
+	/* The engine's whole account (a register dump) first, so the reason is
+	 * among the last lines that list shows. */
+	if (status != 0 && strchr(engine_exit_details(v->engine), '\n')) {
+		const char *d = engine_exit_details(v->engine);
+		(void)!write(v->log_fd, "\n", 1);
+		(void)!write(v->log_fd, d, strlen(d));
+	}
 	vmproc_log(v, "VM ended: %s", reason);
-	if (status != 0 && strchr(engine_exit_details(v->engine), '\n'))
-		vmproc_log(v, "%s", engine_exit_details(v->engine));
 	control_event(v->ctl, PROTO_EV_EXITED, reason);
 	control_flush(v->ctl, 500);
 	return status;
