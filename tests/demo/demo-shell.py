@@ -68,6 +68,12 @@ class Console:
                                    % (pattern, timeout, self.text[-300:]))
             self._read(min(left, 0.5))
 
+    def cpu_seconds(self):
+        """CPU time the machine's process (all its threads) has used."""
+        with open("/proc/%d/stat" % self.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def send(self, data):
         os.write(self.fd, data)
 
@@ -129,6 +135,14 @@ def run_checks(con, tap, has_disk, ncpus, cmdline):
     boot = time.monotonic() - t0
     print("# boot to prompt: %.3f s" % boot)
     tap.check(b"termvisor demo OS" in con.text, "banner shown")
+
+    # At its prompt the guest halts (and stops its tick): the machine's process must
+    # use next to no CPU.  A guest that spun would use a whole core.
+    time.sleep(0.5)
+    used = con.cpu_seconds()
+    time.sleep(1.0)
+    used = con.cpu_seconds() - used
+    tap.check(used < 0.25, "an idle guest lets the host sleep (%.2f s of CPU in 1 s)" % used)
 
     out = con.command("help")
     tap.check(all(c in out for c in (b"info", b"uptime", b"count", b"note", b"cpus",
