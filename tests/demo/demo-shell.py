@@ -137,12 +137,13 @@ def run_checks(con, tap, has_disk, ncpus, cmdline):
     tap.check(b"termvisor demo OS" in con.text, "banner shown")
 
     # At its prompt the guest halts (and stops its tick): the machine's process must
-    # use next to no CPU.  A guest that spun would use a whole core.
+    # use next to no CPU (a spinning guest measured 0.33 s a second here, where CPL 0
+    # runs emulated; a whole core elsewhere).
     time.sleep(0.5)
     used = con.cpu_seconds()
     time.sleep(1.0)
     used = con.cpu_seconds() - used
-    tap.check(used < 0.25, "an idle guest lets the host sleep (%.2f s of CPU in 1 s)" % used)
+    tap.check(used < 0.1, "an idle guest lets the host sleep (%.2f s of CPU in 1 s)" % used)
 
     out = con.command("help")
     tap.check(all(c in out for c in (b"info", b"uptime", b"count", b"note", b"cpus",
