@@ -65,3 +65,7 @@ tests_unit_test_decompress_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-acpi tests/unit/test-decompress
 TESTS += tests/unit/acpi-iasl.sh
 EXTRA_DIST += tests/unit/acpi-iasl.sh
+# A distribution kernel (fetched once with apt-get download) boots far enough
+# to show its banner, e820 map, ACPI tables and CPU count.
+TESTS += tests/linux/debian-cloud.sh
+EXTRA_DIST += tests/linux/debian-cloud.sh
