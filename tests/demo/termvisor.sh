@@ -8,16 +8,7 @@ t_home
 demo=$top_builddir/share/demo/demo.elf
 disk=$TERMVISOR_HOME/demo.qcow2
 "$QEMU_IMG" create -q -f qcow2 "$disk" 16M || exit 1
-disk_opts=(--disk "$disk")
-run_disk=(--disk {disk})
-if [ ! -f "$top_srcdir/vm/dev/virtio-blk.c" ]; then
-	# Until the engine has its virtio-blk device, the guest must say plainly that it has
-	# no disk; the note checks run once the device exists.
-	echo "# termvisor has no virtio-blk device yet: the session runs without a disk"
-	disk_opts=()
-	run_disk=()
-fi
-python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" "${disk_opts[@]}" --cpus 2 \
+python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" --cpus 2 \
 	--cmdline "demo.test=1 console=ttyS0" -- \
-	"$TV" run --kernel {kernel} --cpus {cpus} --memory 64M "${run_disk[@]}" \
+	"$TV" run --kernel {kernel} --cpus {cpus} --memory 64M --disk {disk} \
 	--append {cmdline} --on-reboot restart
