@@ -40,6 +40,7 @@ struct run_opts {
 	bool reboot_exit;
 	struct vmdef def;
 	bool have_def;
+	char *cache_dir;
 };
 
 /* The console: where the guest's bytes go and where typed bytes come from. */
@@ -220,10 +221,16 @@ static void signals_init(void)
 static int run_vm(struct run_opts *o)
 {
 	struct run_console c = {.tty = isatty(0) == 1, .stdin_open = true};
+	struct tv_paths paths;
 	struct tv_err err;
 	struct vm *vm;
 	int sig, status;
 
+	/* vmlinux extracted from a bzImage is kept in the cache directory. */
+	if (paths_init(&paths, &err) == 0) {
+		o->cfg.kernel_cache = o->cache_dir = xstrdup(paths.cache_dir);
+		paths_free(&paths);
+	}
 	o->cfg.console = (struct console_sink){.output = console_out};
 	signals_init();
 	for (;;) {
@@ -347,6 +354,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		{"append", required_argument, NULL, 'a'}, {"cpus", required_argument, NULL, 'c'},
 		{"memory", required_argument, NULL, 'm'}, {"disk", required_argument, NULL, 'd'},
 		{"on-reboot", required_argument, NULL, 'r'},
+		{"no-extract", no_argument, NULL, 'X'},
 		{"verbose", no_argument, NULL, 'v'},	  {"help", no_argument, NULL, 'h'},
 		{0}};
 	const char *kernel = NULL, *initrd = NULL, *append = NULL, *memory = NULL;
@@ -359,7 +367,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.cfg.cpus = 1;
 	o.cfg.memory = 512 * 1024 * 1024ULL;
-	while ((ch = getopt_long(argc, argv, "k:i:a:c:m:d:r:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "k:i:a:c:m:d:r:vhX", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': kernel = optarg; break;
 		case 'i': initrd = optarg; break;
@@ -381,6 +389,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 						       optarg);
 			break;
 		case 'v': o.cfg.verbose = true; break;
+		case 'X': o.cfg.bzimage_entry = true; break;
 		case 'h':
 			cmd_print_usage(self, stdout);
 			printf("\n%s", self->options);
@@ -417,6 +426,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		rc = run_vm(&o);
 	}
 	def_free(&o);
+	free(o.cache_dir);
 	return rc;
 }
 
@@ -433,6 +443,8 @@ const struct cmd_entry cmd_run_entry = {
 		   "  -m, --memory SIZE      RAM, like 512M or 2G (default 512M)\n"
 		   "  -d, --disk FILE[,format=qcow2|raw][,readonly]   a virtio disk (repeatable)\n"
 		   "  -r, --on-reboot restart|exit   what a guest reset does (default restart)\n"
+		   "      --no-extract       boot a bzImage through its own 64-bit entry, not\n"
+		   "                         through PVH from its payload extracted on the host\n"
 		   "  -v, --verbose          engine notes on stderr\n"
 		   "Console keys: Ctrl-a x quits, Ctrl-a h helps, Ctrl-a a sends Ctrl-a.\n"
 		   "Exit status: 0 guest powered off, 1 host error or bad input, 2 usage,\n"

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vm/acpi.h"
 #include "vm/boot.h"
+#include "vm/decompress.h"
 #include "vm/layout.h"
 #include "vm/util.h"
 #include "vm/vm-int.h"
@@ -33,6 +35,7 @@ struct kfile {
 	const char *path;
 	const uint8_t *data;
 	size_t size;
+	bool malloced; /* data from malloc (an extracted kernel), not a mapping */
 };
 
 /* What the ELF loader found. */
@@ -91,7 +94,9 @@ static int kfile_open(struct kfile *f, const char *path, const char *what, struc
 
 static void kfile_close(struct kfile *f)
 {
-	if (f->data != NULL)
+	if (f->data != NULL && f->malloced)
+		free((void *)f->data);
+	else if (f->data != NULL)
 		munmap((void *)f->data, f->size);
 	f->data = NULL;
 }
@@ -414,11 +419,51 @@ static int initrd_load(struct vm *vm, uint64_t kernel_end, uint64_t limit, uint6
 	return rc;
 }
 
-/* The RSDP's address once ACPI tables are in guest memory, or 0. */
-static uint64_t acpi_setup(struct vm *vm, struct tv_err *err)
+static int acpi_setup(struct vm *vm, uint64_t *rsdp, struct tv_err *err)
 {
-	(void)vm;
-	(void)err;
+	struct acpi_config ac = {.ncpus = vm->ncpus};
+
+	return acpi_build(&ac, &vm->mem, rsdp, err);
+}
+
+/* The vmlinux inside a bzImage, extracted on the host (cached by content
+ * hash when the VM has a cache directory). Returns 0 with *elf filled, 1 when
+ * the bzImage must boot through its own entry, -1 on error. */
+static int bzimage_extract(struct vm *vm, struct kfile *elf, struct tv_err *err)
+{
+	const char *path = vm->cfg.kernel;
+	struct tv_err why;
+	char *vmlinux = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (vm->cfg.kernel_cache != NULL)
+		rc = kernel_extract(path, vm->cfg.kernel_cache, &vmlinux, &why);
+	else
+		rc = kernel_extract_mem(path, &buf, &len, &why);
+	if (rc < 0) {
+		tv_errf(err, "%s", why.msg);
+		return -1;
+	}
+	if (rc > 0) {
+		if (vm->cfg.verbose)
+			fprintf(stderr, "termvisor: %s: booting the bzImage itself: %s\n", path,
+				why.msg);
+		return 1;
+	}
+	if (vmlinux != NULL) {
+		rc = kfile_open(elf, vmlinux, "kernel", err);
+		if (rc == 0)
+			elf->path = path; /* messages name the file the user gave */
+		free(vmlinux);
+		return rc;
+	}
+	memset(elf, 0, sizeof(*elf));
+	elf->path = path;
+	elf->data = buf;
+	elf->size = len;
+	elf->malloced = true;
 	return 0;
 }
 
@@ -541,19 +586,44 @@ static int bzimage_boot(struct vm *vm, const struct kfile *f, uint64_t rsdp, str
 	return vcpu_set_boot_regs(&vm->vcpus[0], &br, err);
 }
 
+static int bzimage_load(struct vm *vm, const struct kfile *f, uint64_t rsdp, struct tv_err *err)
+{
+	struct bzimage bz;
+	struct kfile elf;
+	int rc;
+
+	/* Check the header first: a truncated or foreign file gets the same
+	 * message whichever way it would boot. */
+	if (bzimage_parse(f, &bz, err) < 0)
+		return -1;
+	if (vm->cfg.bzimage_entry)
+		return bzimage_boot(vm, f, rsdp, err);
+	rc = bzimage_extract(vm, &elf, err);
+	if (rc < 0)
+		return -1;
+	if (rc > 0)
+		return bzimage_boot(vm, f, rsdp, err);
+	rc = pvh_boot(vm, &elf, rsdp, err);
+	kfile_close(&elf);
+	return rc;
+}
+
 int boot_load(struct vm *vm, struct tv_err *err)
 {
 	struct kfile f;
-	uint64_t rsdp;
+	uint64_t rsdp = 0;
 	int rc;
 
 	if (kfile_open(&f, vm->cfg.kernel, "kernel", err) < 0)
 		return -1;
-	rsdp = acpi_setup(vm, err);
+	if (acpi_setup(vm, &rsdp, err) < 0) {
+		kfile_close(&f);
+		return -1;
+	}
 	if (is_elf(&f))
 		rc = pvh_boot(vm, &f, rsdp, err);
 	else if (is_bzimage(&f))
-		rc = bzimage_boot(vm, &f, rsdp, err);
+		rc = bzimage_load(vm, &f, rsdp, err);
 	else
 		rc = tv_errf(err, "kernel %s: not a kernel (expected a Linux bzImage or an ELF "
 				  "with a PVH entry note)",

@@ -412,6 +412,7 @@ static void config_copy(struct vm *vm, const struct vm_config *c)
 	vm->cfg.kernel = dup_or_null(c->kernel);
 	vm->cfg.initrd = dup_or_null(c->initrd);
 	vm->cfg.cmdline = dup_or_null(c->cmdline);
+	vm->cfg.kernel_cache = dup_or_null(c->kernel_cache);
 	if (c->ndisks > 0) {
 		d = xcalloc(c->ndisks, sizeof(*d));
 		for (size_t i = 0; i < c->ndisks; i++) {
@@ -429,6 +430,7 @@ static void config_free(struct vm_config *c)
 	free((char *)c->kernel);
 	free((char *)c->initrd);
 	free((char *)c->cmdline);
+	free((char *)c->kernel_cache);
 	for (size_t i = 0; i < c->ndisks; i++) {
 		free((char *)c->disks[i].path);
 		free((char *)c->disks[i].format);

@@ -471,6 +471,12 @@ void *vcpu_thread(void *arg)
 		if (!vcpu_exit(c))
 			break;
 	}
+	if (c->vm->cfg.verbose && vm_exit_reason(c->vm) == VM_EXIT_STOPPED) {
+		/* Where a stopped guest was: the first question when one hangs. */
+		char *dump = vcpu_dump(c);
+		fprintf(stderr, "termvisor: stopped; %s\n", dump);
+		free(dump);
+	}
 	vm_vcpu_finished(c->vm);
 	return NULL;
 }

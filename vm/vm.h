@@ -42,6 +42,10 @@ struct vm_config {
 	const char *kernel;      /* ELF with a PVH note, bzImage, or flat binary */
 	const char *initrd;      /* or NULL */
 	const char *cmdline;     /* or NULL */
+	const char *kernel_cache; /* where vmlinux extracted from a bzImage is kept
+				   * (by content hash); NULL: extract in memory */
+	bool bzimage_entry;      /* boot a bzImage through its own 64-bit entry
+				  * (the guest decompresses itself) */
 	const struct vm_disk *disks;
 	size_t ndisks;
 	struct console_sink console; /* guest serial output */
