@@ -199,6 +199,7 @@ void sleep_ticks(uint64_t n);
 void timer_idle(int idle);
 uint64_t uptime_ms(void);
 uint64_t tsc_per_ms(void);
+uint64_t tsc_per_ms_wait(void);
 void panic(const char *why) __attribute__((noreturn));
 
 /* smp.c */

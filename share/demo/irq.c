@@ -147,6 +147,14 @@ uint64_t tsc_per_ms(void)
 	return tsc_rate_ms;
 }
 
+/* The same, waiting for the measurement when asked in the first 200 ms. */
+uint64_t tsc_per_ms_wait(void)
+{
+	for (uint64_t until = ticks + DEMO_TICK_HZ / 2; !tsc_rate_ms && ticks < until;)
+		irq_wait();
+	return tsc_rate_ms;
+}
+
 static void pit_start(void)
 {
 	outb(0x43, 0x34); /* channel 0, rate generator */

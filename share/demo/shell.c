@@ -51,7 +51,7 @@ static void cpu_brand(char out[49])
 static void cmd_info(const char *arg)
 {
 	char brand[49];
-	uint64_t rate = tsc_per_ms();
+	uint64_t rate = tsc_per_ms_wait();
 
 	cpu_brand(brand);
 	printf(C_BOLD "vCPUs:" C_RESET "   %u (APIC ids", acpi.ncpus);

@@ -94,6 +94,7 @@ void smp_run(void)
 	unsigned n = acpi.ncpus, me = lapic_id(), expect = 1;
 	uint64_t page = n > 1 ? trampoline_page() : 0;
 
+	tsc_per_ms_wait(); /* so the results read in milliseconds */
 	memset(work, 0, sizeof(work));
 	if (n > 1 && !page)
 		printf(C_YEL
