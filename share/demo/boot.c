@@ -103,8 +103,9 @@ static void banner(void)
 	printf("  %u vCPU%s, ", acpi.ncpus, acpi.ncpus == 1 ? "" : "s");
 	if (mib)
 		printf("%lu MiB RAM, ", mib);
-	if (disk.present)
-		printf("virtio disk %lu MiB\n", disk.sectors >> 11);
+	if (ndisks && disks[0].present)
+		printf("virtio disk %lu MiB%s\n", disks[0].sectors >> 11,
+		       ndisks > 1 ? " (and more: see info)" : "");
 	else
 		printf("no disk\n");
 	printf("  Type " C_BOLD "help" C_RESET " for the commands.\n\n");

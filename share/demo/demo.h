@@ -13,7 +13,7 @@
 /* Interrupt vectors. */
 #define VEC_TIMER    0x20
 #define VEC_SERIAL   0x24
-#define VEC_SCI      0x29
+#define VEC_SCI	     0x29
 #define VEC_SPURIOUS 0xff
 
 /* GDT selectors (entry.S lays the table out in this order). */
@@ -222,15 +222,21 @@ const char *pci_method(void);
 uint64_t pci_bar(const struct pci_dev *d, unsigned bar);
 uint64_t pci_bar_assign(const struct pci_dev *d, unsigned bar);
 
+#define VBLK_MAX 4
+struct vq;
 struct vblk {
 	int present;
 	struct pci_dev pci;
 	uint64_t sectors;
 	const char *error;
+	uint64_t common, notify, devcfg; /* the transport's regions */
+	uint16_t qsize, used_seen;
+	struct vq *vq;
 };
-extern struct vblk disk;
+extern struct vblk disks[VBLK_MAX]; /* disks[0] keeps the notes */
+extern unsigned ndisks;
 void vblk_probe(void);
-int vblk_rw(int write, uint64_t sector, void *buf);
+int vblk_rw(struct vblk *b, int write, uint64_t sector, void *buf);
 
 /* user.S: runs fn(arg) at CPL 3 on stack, returns what fn passed to user_exit */
 uint64_t user_run(uint64_t (*fn)(uint64_t), uint64_t arg, void *stack_top, uint64_t *slot);

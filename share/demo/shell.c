@@ -67,15 +67,20 @@ static void cmd_info(const char *arg)
 		       boot.nmem);
 	else
 		printf("unknown (the loader gave no memory map)\n");
-	printf(C_BOLD "disk:" C_RESET "    ");
-	if (disk.present)
-		printf("virtio-blk at PCI %02x:%02x.%u, %lu MiB (%lu sectors)\n", disk.pci.bus,
-		       disk.pci.dev, disk.pci.fn, disk.sectors >> 11, disk.sectors);
-	else if (disk.error)
-		printf("virtio-blk at PCI %02x:%02x.%u unusable: %s\n", disk.pci.bus, disk.pci.dev,
-		       disk.pci.fn, disk.error);
-	else
-		printf("none (no virtio-blk device on PCI bus 0, via %s)\n", pci_method());
+	if (!ndisks)
+		printf(C_BOLD "disk:" C_RESET
+			      "    none (no virtio-blk device on PCI bus 0, via %s)\n",
+		       pci_method());
+	for (unsigned i = 0; i < ndisks; i++) {
+		const struct vblk *b = &disks[i];
+		printf(C_BOLD "disk:" C_RESET "    virtio-blk at PCI %02x:%02x.%u", b->pci.bus,
+		       b->pci.dev, b->pci.fn);
+		if (b->present)
+			printf(", %lu MiB (%lu sectors)%s\n", b->sectors >> 11, b->sectors,
+			       i == 0 ? ", keeps the notes" : "");
+		else
+			printf(" unusable: %s\n", b->error);
+	}
 	if (acpi.found)
 		printf(C_BOLD "ACPI:" C_RESET "    OEM %s, IOAPIC %lx, PM1a_CNT %x%s\n", acpi.oem,
 		       acpi.ioapic, acpi.pm1a_cnt,
@@ -164,10 +169,10 @@ static void cmd_count(const char *arg)
 
 static int note_ready(void)
 {
-	if (disk.present)
+	if (ndisks && disks[0].present)
 		return 1;
-	if (disk.error)
-		printf(C_RED "note: the virtio disk is unusable: %s" C_RESET "\n", disk.error);
+	if (ndisks)
+		printf(C_RED "note: the virtio disk is unusable: %s" C_RESET "\n", disks[0].error);
 	else
 		printf(C_RED "note: no disk present" C_RESET
 			     " (start the VM with a virtio disk to keep notes)\n");
@@ -184,7 +189,7 @@ static void note_set(const char *text)
 	memcpy(sec, NOTE_MAGIC, 8);
 	memcpy(sec + 8, &(uint32_t){(uint32_t)n}, 4);
 	memcpy(sec + 12, text, n);
-	int rc = vblk_rw(1, NOTE_SECTOR, sec);
+	int rc = vblk_rw(&disks[0], 1, NOTE_SECTOR, sec);
 	if (rc)
 		printf(C_RED "note: write failed (%d)" C_RESET "\n", rc);
 	else
@@ -195,7 +200,7 @@ static void note_get(void)
 {
 	uint8_t sec[512];
 	uint32_t n;
-	int rc = vblk_rw(0, NOTE_SECTOR, sec);
+	int rc = vblk_rw(&disks[0], 0, NOTE_SECTOR, sec);
 
 	if (rc) {
 		printf(C_RED "note: read failed (%d)" C_RESET "\n", rc);

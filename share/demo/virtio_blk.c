@@ -35,7 +35,7 @@ struct blk_req {
 	uint64_t sector;
 };
 
-static struct {
+struct vq {
 	struct vq_desc desc[QSIZE_MAX];
 	struct {
 		uint16_t flags, idx, ring[QSIZE_MAX], used_event;
@@ -50,11 +50,11 @@ static struct {
 	struct blk_req req;
 	uint8_t data[512];
 	uint8_t status;
-} vq __attribute__((aligned(4096)));
+} __attribute__((aligned(4096)));
 
-struct vblk disk;
-static uint64_t common, notify, devcfg;
-static uint16_t qsize, used_seen;
+static struct vq vqs[VBLK_MAX];
+struct vblk disks[VBLK_MAX];
+unsigned ndisks;
 
 static uint8_t rd8(uint64_t a)
 {
@@ -79,7 +79,7 @@ static void wr64(uint64_t a, uint64_t v)
 }
 
 /* Walks the vendor capabilities for the common, notify and device config regions. */
-static const char *caps_find(const struct pci_dev *d, uint32_t *notify_mul)
+static const char *caps_find(struct vblk *b, const struct pci_dev *d, uint32_t *notify_mul)
 {
 	if (!(pci_read16(d, 6) & 0x10))
 		return "no capability list";
@@ -97,89 +97,94 @@ static const char *caps_find(const struct pci_dev *d, uint32_t *notify_mul)
 			return "BAR not assigned, and no room to assign it";
 		uint64_t addr = base + pci_read32(d, p + 8);
 		map_phys(addr, pci_read32(d, p + 12));
-		if (type == 1 && !common)
-			common = addr;
-		else if (type == 2 && !notify) {
-			notify = addr;
+		if (type == 1 && !b->common)
+			b->common = addr;
+		else if (type == 2 && !b->notify) {
+			b->notify = addr;
 			*notify_mul = pci_read32(d, p + 16);
-		} else if (type == 4 && !devcfg)
-			devcfg = addr;
+		} else if (type == 4 && !b->devcfg)
+			b->devcfg = addr;
 	}
-	if (!common || !notify || !devcfg)
+	if (!b->common || !b->notify || !b->devcfg)
 		return "no modern virtio capabilities";
 	return NULL;
 }
 
-static const char *vblk_init(const struct pci_dev *d)
+static const char *vblk_init(struct vblk *b, const struct pci_dev *d)
 {
+	struct vq *vq = b->vq;
 	uint32_t mul = 0;
-	const char *err = caps_find(d, &mul);
+	const char *err = caps_find(b, d, &mul);
 
 	if (err)
 		return err;
 	pci_write16(d, 4, pci_read16(d, 4) | 0x6); /* memory space, bus master */
-	wr8(common + CC_STATUS, 0);
-	while (rd8(common + CC_STATUS))
+	wr8(b->common + CC_STATUS, 0);
+	while (rd8(b->common + CC_STATUS))
 		cpu_relax();
-	wr8(common + CC_STATUS, ST_ACK);
-	wr8(common + CC_STATUS, ST_ACK | ST_DRIVER);
-	mmio_write32(common + CC_DFSEL, 1);
-	if (!(mmio_read32(common + CC_DF) & 1))
+	wr8(b->common + CC_STATUS, ST_ACK);
+	wr8(b->common + CC_STATUS, ST_ACK | ST_DRIVER);
+	mmio_write32(b->common + CC_DFSEL, 1);
+	if (!(mmio_read32(b->common + CC_DF) & 1))
 		return "device lacks VIRTIO_F_VERSION_1";
-	mmio_write32(common + CC_GFSEL, 0);
-	mmio_write32(common + CC_GF, 0);
-	mmio_write32(common + CC_GFSEL, 1);
-	mmio_write32(common + CC_GF, 1);
-	wr8(common + CC_STATUS, ST_ACK | ST_DRIVER | ST_FEAT_OK);
-	if (!(rd8(common + CC_STATUS) & ST_FEAT_OK))
+	mmio_write32(b->common + CC_GFSEL, 0);
+	mmio_write32(b->common + CC_GF, 0);
+	mmio_write32(b->common + CC_GFSEL, 1);
+	mmio_write32(b->common + CC_GF, 1);
+	wr8(b->common + CC_STATUS, ST_ACK | ST_DRIVER | ST_FEAT_OK);
+	if (!(rd8(b->common + CC_STATUS) & ST_FEAT_OK))
 		return "device refused our features";
 
-	wr16(common + CC_QSEL, 0);
-	qsize = rd16(common + CC_QSIZE);
-	if (!qsize)
+	wr16(b->common + CC_QSEL, 0);
+	b->qsize = rd16(b->common + CC_QSIZE);
+	if (!b->qsize)
 		return "queue 0 missing";
-	if (qsize > QSIZE_MAX) {
-		qsize = QSIZE_MAX;
-		wr16(common + CC_QSIZE, qsize);
+	if (b->qsize > QSIZE_MAX) {
+		b->qsize = QSIZE_MAX;
+		wr16(b->common + CC_QSIZE, b->qsize);
 	}
-	memset(&vq, 0, sizeof(vq));
-	vq.avail.flags = 1; /* no interrupts: we poll */
-	used_seen = 0;
-	wr64(common + CC_QDESC, (uint64_t)vq.desc);
-	wr64(common + CC_QDRIVER, (uint64_t)&vq.avail);
-	wr64(common + CC_QDEVICE, (uint64_t)&vq.used);
-	notify += (uint64_t)rd16(common + CC_QNOTIFY) * mul;
-	wr16(common + CC_QENABLE, 1);
-	wr8(common + CC_STATUS, ST_ACK | ST_DRIVER | ST_FEAT_OK | ST_DRIVER_OK);
-	disk.sectors = (uint64_t)mmio_read32(devcfg) | (uint64_t)mmio_read32(devcfg + 4) << 32;
+	memset(vq, 0, sizeof(*vq));
+	vq->avail.flags = 1; /* no interrupts: we poll */
+	b->used_seen = 0;
+	wr64(b->common + CC_QDESC, (uint64_t)vq->desc);
+	wr64(b->common + CC_QDRIVER, (uint64_t)&vq->avail);
+	wr64(b->common + CC_QDEVICE, (uint64_t)&vq->used);
+	b->notify += (uint64_t)rd16(b->common + CC_QNOTIFY) * mul;
+	wr16(b->common + CC_QENABLE, 1);
+	wr8(b->common + CC_STATUS, ST_ACK | ST_DRIVER | ST_FEAT_OK | ST_DRIVER_OK);
+	b->sectors = (uint64_t)mmio_read32(b->devcfg) | (uint64_t)mmio_read32(b->devcfg + 4) << 32;
 	return NULL;
 }
 
+/* Finds and starts every virtio-blk device on bus 0 (the first one keeps the notes). */
 void vblk_probe(void)
 {
 	static const uint16_t ids[] = {0x1042, 0x1001};
-	struct pci_dev d;
 
-	if (!pci_find(0x1af4, ids, ARRAY_SIZE(ids), &disk.pci, 0))
-		return;
-	d = disk.pci;
-	disk.error = vblk_init(&d);
-	if (disk.error && common)
-		wr8(common + CC_STATUS, ST_FAILED);
-	disk.present = !disk.error;
+	while (ndisks < VBLK_MAX) {
+		struct vblk *b = &disks[ndisks];
+		if (!pci_find(0x1af4, ids, ARRAY_SIZE(ids), &b->pci, (int)ndisks))
+			return;
+		struct pci_dev d = b->pci;
+		b->vq = &vqs[ndisks++];
+		b->error = vblk_init(b, &d);
+		if (b->error && b->common)
+			wr8(b->common + CC_STATUS, ST_FAILED);
+		b->present = !b->error;
+	}
 }
 
 /* Waits for the device to return the request: spin briefly (the engine usually
  * completes it during the notify), then sleep on the tick, giving up after 2 s. */
-static int vblk_wait(void)
+static int vblk_wait(const struct vblk *b)
 {
 	for (unsigned spin = 0; spin < 20000; spin++) {
-		if (*(volatile uint16_t *)&vq.used.idx != used_seen)
+		if (*(volatile uint16_t *)&b->vq->used.idx != b->used_seen)
 			return 0;
 		cpu_relax();
 	}
 	for (uint64_t until = ticks + 2 * DEMO_TICK_HZ; ticks < until;) {
-		if (*(volatile uint16_t *)&vq.used.idx != used_seen)
+		if (*(volatile uint16_t *)&b->vq->used.idx != b->used_seen)
 			return 0;
 		irq_wait();
 	}
@@ -187,29 +192,31 @@ static int vblk_wait(void)
 }
 
 /* Reads or writes one 512-byte sector; 0 on success. */
-int vblk_rw(int write, uint64_t sector, void *buf)
+int vblk_rw(struct vblk *b, int write, uint64_t sector, void *buf)
 {
-	if (!disk.present || sector >= disk.sectors)
+	struct vq *vq = b->vq;
+
+	if (!b->present || sector >= b->sectors)
 		return -1;
-	vq.req = (struct blk_req){write ? 1 : 0, 0, sector};
+	vq->req = (struct blk_req){write ? 1 : 0, 0, sector};
 	if (write)
-		memcpy(vq.data, buf, 512);
-	vq.status = 0xff;
-	vq.desc[0] = (struct vq_desc){(uint64_t)&vq.req, sizeof(vq.req), 1, 1};
-	vq.desc[1] = (struct vq_desc){(uint64_t)vq.data, 512, (uint16_t)(write ? 1 : 3), 2};
-	vq.desc[2] = (struct vq_desc){(uint64_t)&vq.status, 1, 2, 0};
-	vq.avail.ring[vq.avail.idx % qsize] = 0;
+		memcpy(vq->data, buf, 512);
+	vq->status = 0xff;
+	vq->desc[0] = (struct vq_desc){(uint64_t)&vq->req, sizeof(vq->req), 1, 1};
+	vq->desc[1] = (struct vq_desc){(uint64_t)vq->data, 512, (uint16_t)(write ? 1 : 3), 2};
+	vq->desc[2] = (struct vq_desc){(uint64_t)&vq->status, 1, 2, 0};
+	vq->avail.ring[vq->avail.idx % b->qsize] = 0;
 	__asm__ volatile("mfence" ::: "memory");
-	vq.avail.idx++;
+	vq->avail.idx++;
 	__asm__ volatile("mfence" ::: "memory");
-	wr16(notify, 0);
-	if (vblk_wait() < 0)
+	wr16(b->notify, 0);
+	if (vblk_wait(b) < 0)
 		return -2;
-	used_seen++;
+	b->used_seen++;
 	barrier();
-	if (vq.status != 0)
+	if (vq->status != 0)
 		return -3;
 	if (!write)
-		memcpy(buf, vq.data, 512);
+		memcpy(buf, vq->data, 512);
 	return 0;
 }
