@@ -112,6 +112,8 @@ static void fadt_parse(const struct sdt *t)
 	acpi.acpi_enable = f[52];
 	acpi.pm1a_evt = (uint16_t)rd32(f + 56);
 	acpi.pm1_evt_len = f[88];
+	acpi.pm_tmr = (uint16_t)rd32(f + 76);
+	acpi.pm_tmr_32bit = (rd32(f + 112) >> 8) & 1; /* TMR_VAL_EXT */
 	if (!acpi.pm1a_cnt && t->len >= 184 && f[172] == 1)
 		acpi.pm1a_cnt = (uint16_t)rd64(f + 176);
 	if (t->len >= 256 && rd64(f + 248)) {

@@ -170,6 +170,8 @@ struct acpi_info {
 	uint16_t pm1a_cnt;
 	uint16_t pm1a_evt; /* status; enable at + pm1_evt_len / 2 */
 	uint8_t pm1_evt_len;
+	uint16_t pm_tmr; /* ACPI PM timer port, 0 if none */
+	uint8_t pm_tmr_32bit;
 	uint8_t acpi_enable;
 	uint16_t sci_irq;
 	uint32_t smi_cmd;

@@ -33,6 +33,7 @@ static struct tss tss[DEMO_MAX_CPUS] __attribute__((aligned(16)));
 static uint64_t lapic_base = 0xfee00000;
 volatile uint64_t ticks;
 static volatile uint64_t tsc_at_tick1, tsc_rate_ms;
+static volatile uint32_t pmt_at_tick1;
 
 static void idt_set(unsigned vec, void *handler, unsigned dpl)
 {
@@ -130,14 +131,36 @@ void irq_route_isa(unsigned isa_irq, unsigned vec)
 	ioapic_route(isa_irq, acpi.isa_gsi[isa_irq] - acpi.ioapic_gsi_base, vec, lapic_id());
 }
 
+/* The ACPI PM timer (3.579545 MHz), read when the interrupt is handled: unlike the
+ * tick count it does not care how late the interrupt came.  0 without one. */
+static uint32_t pm_timer_read(void)
+{
+	return acpi.pm_tmr ? inl(acpi.pm_tmr) : 0;
+}
+
+/* TSC ticks per ms over the calibration window: timed by the PM timer where there is
+ * one (24 or 32 bits wide), else by the 200 ms of PIT ticks. */
+static uint64_t tsc_rate(uint64_t tsc_delta, uint32_t pmt_delta)
+{
+	if (acpi.pm_tmr) {
+		if (!acpi.pm_tmr_32bit)
+			pmt_delta &= 0xffffff;
+		if (pmt_delta)
+			return tsc_delta * 3579545ULL / 1000 / pmt_delta;
+	}
+	return tsc_delta / (1000 / 5);
+}
+
 void timer_irq(void)
 {
 	uint64_t t = ++ticks;
 
-	if (t == 1)
+	if (t == 1) {
 		tsc_at_tick1 = rdtsc();
-	else if (t == 1 + DEMO_TICK_HZ / 5)
-		tsc_rate_ms = (rdtsc() - tsc_at_tick1) / (1000 / 5);
+		pmt_at_tick1 = pm_timer_read();
+	} else if (t == 1 + DEMO_TICK_HZ / 5) {
+		tsc_rate_ms = tsc_rate(rdtsc() - tsc_at_tick1, pm_timer_read() - pmt_at_tick1);
+	}
 	lapic_eoi();
 }
 
