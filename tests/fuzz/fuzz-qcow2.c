@@ -39,6 +39,44 @@ static void walk(struct blk *b)
 	blk_check(b, 0, &cr, NULL);
 }
 
+/* Writing to a hostile image may fail, but must not crash or hang, and
+ * whatever it leaves must open again. */
+static void write_walk(const uint8_t *data, size_t size)
+{
+	int fd = memfd_create("fuzz-image-rw", MFD_CLOEXEC);
+	static uint8_t buf[65536];
+	char path[64];
+	struct blk *b;
+	struct blk_check_result cr;
+	uint64_t sz;
+
+	if (fd < 0 || write_full(fd, data, size) < 0)
+		abort();
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (blk_open(&b, path, "qcow2", BLK_NO_BACKING, NULL) == 0) {
+		sz = blk_size(b);
+		memset(buf, 0xa5, sizeof(buf));
+		if (sz) {
+			blk_pwrite(b, buf, MIN(sz, 5000), 0, NULL);
+			blk_pwrite(b, buf, MIN(sz, 70000) / 2, sz - MIN(sz, 70000) / 2, NULL);
+			blk_discard(b, sz / 3, MIN(sz - sz / 3, 200000), NULL);
+			blk_write_zeroes(b, sz / 2, MIN(sz - sz / 2, 3000), NULL);
+			blk_pread(b, buf, MIN(sz, sizeof(buf)), 0, NULL);
+		}
+		if (blk_snapshot_create(b, "fz", 0, 0, NULL) == 0) {
+			blk_pwrite(b, buf, MIN(sz, 1000), 0, NULL);
+			blk_snapshot_apply(b, "fz", NULL);
+			blk_snapshot_delete(b, "fz", NULL);
+		}
+		blk_flush(b, NULL);
+		blk_check(b, 0, &cr, NULL);
+		blk_close(b, NULL);
+		if (blk_open(&b, path, "qcow2", BLK_NO_BACKING | BLK_READONLY, NULL) == 0)
+			blk_close(b, NULL);
+	}
+	close(fd);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int fd = memfd_create("fuzz-image", MFD_CLOEXEC);
@@ -62,6 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	free(after);
 	close(fd);
+	write_walk(data, size);
 	return 0;
 }
 

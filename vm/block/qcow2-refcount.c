@@ -83,14 +83,17 @@ int qcow2_refcount_get(struct qcow2 *s, uint64_t cluster, uint64_t *rc, struct t
  * the header switch; the old table is freed last. */
 static int rt_grow(struct qcow2 *s, uint64_t need_index, struct tv_err *err)
 {
-	uint64_t cs = s->cluster_size, per_cluster = cs / 8;
-	uint64_t m = MAX(s->rt_entries, need_index + 1), nr = 1, nt = 0, entries = 0;
+	uint64_t cs = s->cluster_size, per_cluster = cs / 8, range = s->rb_entries * cs;
+	/* The first range past everything ever written: nothing there is in
+	 * use, whatever the old table says. */
+	uint64_t m = (s->fresh_from + range - 1) / range, nr = 1, nt = 0, entries = 0;
 	uint64_t base, *rt;
 	uint8_t *blocks, hdr[12];
 	uint64_t old_off = s->rt_offset, old_clusters = s->rt_clusters;
 
 	for (int it = 0; it < 64; it++) {
-		uint64_t want = MAX(MAX(m + nr, need_index + 1), 2 * s->rt_entries);
+		uint64_t want = MAX(MAX(m + nr, need_index + 1),
+				    MIN(2 * s->rt_entries, QCOW2_MAX_RT_BYTES / 8));
 		entries = ALIGN_UP(want, per_cluster);
 		nt = entries / per_cluster;
 		uint64_t nr2 = (nr + nt + s->rb_entries - 1) / s->rb_entries;
@@ -101,18 +104,14 @@ static int rt_grow(struct qcow2 *s, uint64_t need_index, struct tv_err *err)
 	if (entries * 8 > QCOW2_MAX_RT_BYTES)
 		return tv_errf(err, "%s: refcount table would exceed %llu bytes", s->b->path,
 			       (unsigned long long)QCOW2_MAX_RT_BYTES);
-	if (s->in_repair && m * s->rb_entries * cs < UINT64_MAX / 2) {
-		struct stat st;
-		if (fstat(s->b->fd, &st) == 0 && m * s->rb_entries * cs < (uint64_t)st.st_size)
-			return tv_errf(err, "%s: cannot place a new refcount table safely",
-				       s->b->path);
-	}
-	base = m * s->rb_entries * cs;
+	if (m > (1ull << 56) / range)
+		return tv_errf(err, "%s: image full (offsets past 2^56)", s->b->path);
+	base = m * range;
 	blocks = xcalloc(nr, cs);
 	for (uint64_t c = 0; c < nr + nt; c++)
 		rb_entry_set(s, blocks + (c / s->rb_entries) * cs, c % s->rb_entries, 1);
 	rt = xcalloc(entries, 8);
-	for (uint64_t i = 0; i < s->rt_entries; i++)
+	for (uint64_t i = 0; i < MIN(s->rt_entries, entries); i++)
 		qcow2_put_be64(&rt[i], s->rt[i]);
 	for (uint64_t j = 0; j < nr; j++)
 		qcow2_put_be64(&rt[m + j], base + j * cs);
@@ -151,6 +150,12 @@ static int rb_create(struct qcow2 *s, uint64_t rti, struct tv_err *err)
 	uint64_t cs = s->cluster_size, off = rti * s->rb_entries * cs, be;
 	uint8_t *rb;
 
+	/* Allocation brings its own blocks: a count for a cluster in a range
+	 * with none, past anything ever written, comes from a table pointing
+	 * where no data can be. */
+	if (off >= s->fresh_from)
+		return qcow2_corrupt(s, err, "a table points to cluster %llu, past the end of the image",
+				     (unsigned long long)(rti * s->rb_entries));
 	if (rti >= s->rt_entries && rt_grow(s, rti, err) < 0)
 		return -1;
 	if (s->rt[rti])
@@ -236,24 +241,32 @@ int qcow2_refcount_update(struct qcow2 *s, uint64_t off, uint64_t len, int delta
 	return 0;
 }
 
-uint64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n, struct tv_err *err)
+static bool rb_missing(const struct qcow2 *s, uint64_t r)
 {
-	uint64_t start, run, c, rc;
+	return r >= s->rt_entries || !s->rt[r];
+}
 
-	if (n == 0)
-		n = 1;
-	if (s->free_hint == 0)
-		s->free_hint = 1;
-retry:
-	start = s->free_hint;
-	run = 0;
-	for (c = s->free_hint;; c++) {
+/* Finds n free clusters in a row from the search start; returns the first
+ * or UINT64_MAX with err set. */
+static uint64_t find_free_run(struct qcow2 *s, uint64_t n, struct tv_err *err)
+{
+	/* Single clusters fill holes from the first free one; runs search on
+	 * from where the last run ended, so growing an image never rescans it. */
+	uint64_t c = n == 1 ? s->free_hint : MAX(s->free_hint, s->run_hint), start = c, run = 0;
+	uint64_t rc;
+
+	for (;; c++) {
 		if ((c + 1) << s->cluster_bits > (1ull << 56)) {
 			tv_errf(err, "%s: image full (offsets past 2^56)", s->b->path);
-			return 0;
+			return UINT64_MAX;
 		}
-		if (qcow2_refcount_get(s, c, &rc, err) < 0)
-			return 0;
+		/* Past everything ever written nothing can be in use (a hostile
+		 * refcount table claiming otherwise must not make this scan
+		 * endless). */
+		if (c << s->cluster_bits >= s->fresh_from)
+			rc = 0;
+		else if (qcow2_refcount_get(s, c, &rc, err) < 0)
+			return UINT64_MAX;
 		if (rc) {
 			run = 0;
 			start = c + 1;
@@ -262,25 +275,110 @@ retry:
 			continue;
 		}
 		if (++run == n)
-			break;
+			return start;
 	}
-	/* Every range the run touches needs its refcount block first; a new
-	 * block takes its range's first cluster, so look again. */
-	for (uint64_t r = start / s->rb_entries; r <= (start + n - 1) / s->rb_entries; r++) {
-		if (r < s->rt_entries && s->rt[r])
+}
+
+/* The run [start+m, start+m+n) where the m ranges it and the new blocks
+ * touch get their refcount blocks at [start, start+m): all written, and the
+ * refcount table pointing to them, before any cluster is handed out. */
+static uint64_t alloc_with_new_blocks(struct qcow2 *s, uint64_t start, uint64_t n, uint64_t span,
+				      struct tv_err *err)
+{
+	uint64_t cs = s->cluster_size, rb = s->rb_entries;
+	uint64_t r0 = start / rb, r1 = (start + span - 1) / rb, m = 0, *ranges;
+	uint8_t *blocks;
+	uint64_t result = 0;
+
+	ranges = xcalloc(r1 - r0 + 1, sizeof(*ranges));
+	for (uint64_t r = r0; r <= r1; r++)
+		if (rb_missing(s, r))
+			ranges[m++] = r;
+	blocks = xcalloc(m, cs);
+	/* Refcount 1 for the blocks and the run, in the new blocks or the
+	 * existing ones. */
+	for (uint64_t c = start; c < start + m + n; c++) {
+		uint64_t r = c / rb, j;
+		for (j = 0; j < m && ranges[j] != r; j++)
+			;
+		if (j < m)
+			rb_entry_set(s, blocks + j * cs, c % rb, 1);
+		else if (qcow2_refcount_set(s, c, 1, err) < 0)
+			goto out;
+	}
+	for (uint64_t j = 0; j < m; j++)
+		if (pwrite_full(s->b->fd, blocks + j * cs, cs, (start + j) * cs) < 0) {
+			tv_errno(err, "%s: cannot write a refcount block", s->b->path);
+			goto out;
+		}
+	s->fresh_from = MAX(s->fresh_from, (start + m) * cs);
+	if (qcow2_sync(s, err) < 0)
+		goto out;
+	for (uint64_t j = 0; j < m; j++) {
+		uint64_t be;
+		qcow2_put_be64(&be, (start + j) * cs);
+		if (pwrite_full(s->b->fd, &be, 8, s->rt_offset + ranges[j] * 8) < 0) {
+			tv_errno(err, "%s: cannot write the refcount table", s->b->path);
+			goto out;
+		}
+		s->rt[ranges[j]] = (start + j) * cs;
+		qcow2_cache_drop(s->rb_cache, (start + j) * cs);
+	}
+	if (qcow2_sync(s, err) < 0)
+		goto out;
+	result = start + m;
+out:
+	free(blocks);
+	free(ranges);
+	return result;
+}
+
+uint64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n, struct tv_err *err)
+{
+	uint64_t start, first, rb = s->rb_entries;
+	/* Room for the refcount blocks of every range n + extra clusters touch. */
+	uint64_t extra = (n + rb) / (rb - 1) + 3;
+
+	if (n == 0)
+		n = 1;
+	if (s->free_hint == 0)
+		s->free_hint = 1;
+retry:
+	start = find_free_run(s, n, err);
+	if (start == UINT64_MAX)
+		return 0;
+	first = start;
+	for (uint64_t r = start / rb; r <= (start + n - 1) / rb; r++) {
+		if (!rb_missing(s, r))
 			continue;
-		if (rb_create(s, r, err) < 0)
+		/* Some range has no refcount block yet: take a longer run and
+		 * put the blocks at its head. */
+		start = find_free_run(s, n + extra, err);
+		if (start == UINT64_MAX)
 			return 0;
-		goto retry;
+		if ((start + n + extra - 1) / rb >= s->rt_entries) {
+			/* The bigger table lands past everything written,
+			 * perhaps where this run was: look again. */
+			if (rt_grow(s, (start + n + extra - 1) / rb, err) < 0)
+				return 0;
+			goto retry;
+		}
+		first = alloc_with_new_blocks(s, start, n, n + extra, err);
+		if (!first)
+			return 0;
+		goto done;
 	}
-	for (c = start; c < start + n; c++)
+	for (uint64_t c = start; c < start + n; c++)
 		if (qcow2_refcount_set(s, c, 1, err) < 0)
 			return 0;
+done:
 	if (start == s->free_hint)
-		s->free_hint = start + n;
-	s->last_alloc_fresh = start << s->cluster_bits >= s->fresh_from;
-	s->fresh_from = MAX(s->fresh_from, (start + n) << s->cluster_bits);
-	return start << s->cluster_bits;
+		s->free_hint = first + n;
+	if (n > 1)
+		s->run_hint = first + n;
+	s->last_alloc_fresh = first << s->cluster_bits >= s->fresh_from;
+	s->fresh_from = MAX(s->fresh_from, (first + n) << s->cluster_bits);
+	return first << s->cluster_bits;
 }
 
 void qcow2_free_deferred(struct qcow2 *s, uint64_t off, uint64_t len)
@@ -393,13 +491,56 @@ int qcow2_fix_copied(struct qcow2 *s, struct tv_err *err)
 	return 0;
 }
 
+/* Per-cluster counters in chunks allocated on first use: memory follows
+ * what the tables reference, not how far a (sparse) file reaches. */
+#define CHUNK_BITS 10
+
+struct counters {
+	uint32_t **chunk;
+	uint64_t nchunks;
+};
+
+static void counters_init(struct counters *t, uint64_t n)
+{
+	t->nchunks = (n >> CHUNK_BITS) + 1;
+	t->chunk = xcalloc(t->nchunks, sizeof(*t->chunk));
+}
+
+static void counters_free(struct counters *t)
+{
+	for (uint64_t i = 0; i < t->nchunks; i++)
+		free(t->chunk[i]);
+	free(t->chunk);
+}
+
+static uint32_t counters_get(const struct counters *t, uint64_t c)
+{
+	const uint32_t *ch = t->chunk[c >> CHUNK_BITS];
+
+	return ch ? ch[c & ((1u << CHUNK_BITS) - 1)] : 0;
+}
+
+static void counters_add(struct counters *t, uint64_t c, uint32_t n)
+{
+	uint32_t **ch = &t->chunk[c >> CHUNK_BITS], *v;
+
+	if (!*ch)
+		*ch = xcalloc(1u << CHUNK_BITS, sizeof(**ch));
+	v = &(*ch)[c & ((1u << CHUNK_BITS) - 1)];
+	*v = *v > UINT32_MAX - n ? UINT32_MAX : *v + n;
+}
+
 /* The check: count every reference the tables make, compare with the stored
  * refcounts. */
 struct check {
 	struct qcow2 *s;
-	uint32_t *refs;
-	uint32_t *l2mult; /* references to each cluster as an L2 table */
+	struct counters refs;
+	struct counters l2mult; /* references to each cluster as an L2 table */
 	uint64_t nclusters;
+	/* References past the end of the file (allocated, never written
+	 * before a crash; or hostile): few, kept as a list. */
+	struct qcow2_free *far;
+	size_t nfar, capfar;
 	struct blk_check_result *res;
 	uint64_t file_size;
 };
@@ -411,10 +552,18 @@ static void check_ref_n(struct check *k, uint64_t off, uint64_t len, uint32_t n)
 	for (uint64_t c = off >> k->s->cluster_bits; c <= (off + len - 1) >> k->s->cluster_bits;
 	     c++) {
 		if (c >= k->nclusters) {
-			k->res->corruptions++;
-			return;
+			if (c >= (1ull << 56) >> k->s->cluster_bits || k->nfar >= 1u << 20) {
+				k->res->corruptions++;
+				return;
+			}
+			if (k->nfar == k->capfar) {
+				k->capfar = k->capfar ? 2 * k->capfar : 64;
+				k->far = xreallocarray(k->far, k->capfar, sizeof(*k->far));
+			}
+			k->far[k->nfar++] = (struct qcow2_free){c, n};
+			continue;
 		}
-		k->refs[c] = k->refs[c] > UINT32_MAX - n ? UINT32_MAX : k->refs[c] + n;
+		counters_add(&k->refs, c, n);
 	}
 	k->res->image_end_offset = MAX(k->res->image_end_offset,
 				       ALIGN_UP(off + len, k->s->cluster_size));
@@ -441,8 +590,7 @@ static int check_l1(struct check *k, const uint64_t *l1, uint32_t l1_size, bool 
 			continue;
 		}
 		check_ref(k, l2off, s->cluster_size);
-		if (k->l2mult[l2off >> s->cluster_bits] != UINT32_MAX)
-			k->l2mult[l2off >> s->cluster_bits]++;
+		counters_add(&k->l2mult, l2off >> s->cluster_bits, 1);
 	}
 	return 0;
 }
@@ -453,8 +601,12 @@ static void check_l2_tables(struct check *k)
 	uint64_t *l2 = xmalloc(s->cluster_size);
 
 	for (uint64_t c = 0; c < k->nclusters; c++) {
-		uint32_t n = k->l2mult[c];
-		if (!n)
+		uint32_t n;
+		if (!k->l2mult.chunk[c >> CHUNK_BITS]) {
+			c |= (1u << CHUNK_BITS) - 1;
+			continue;
+		}
+		if (!(n = counters_get(&k->l2mult, c)))
 			continue;
 		if (blk_file_pread(s->b->fd, l2, s->cluster_size, c << s->cluster_bits) < 0) {
 			k->res->check_errors++;
@@ -510,37 +662,77 @@ static int check_snapshots(struct check *k)
 	return 0;
 }
 
+static int far_cmp(const void *a, const void *b)
+{
+	const struct qcow2_free *x = a, *y = b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int check_compare_one(struct check *k, uint64_t c, uint64_t refs, int fix,
+			     struct tv_err *err)
+{
+	struct qcow2 *s = k->s;
+	uint64_t stored;
+
+	if (qcow2_refcount_get(s, c, &stored, err) < 0) {
+		k->res->check_errors++;
+		return -1;
+	}
+	if (stored == refs)
+		return 0;
+	if (stored > refs) {
+		k->res->leaks++;
+		if (!(fix & BLK_FIX_LEAKS))
+			return 0;
+		if (qcow2_refcount_set(s, c, refs, err) < 0)
+			return -1;
+		k->res->leaks_fixed++;
+	} else {
+		k->res->corruptions++;
+		if (!(fix & BLK_FIX_ERRORS))
+			return 0;
+		if (qcow2_refcount_set(s, c, refs, err) < 0)
+			return -1;
+		k->res->corruptions_fixed++;
+	}
+	if (refs == 0 && c < s->free_hint)
+		s->free_hint = c;
+	return 0;
+}
+
+static int check_compare_far(struct check *k, int fix, struct tv_err *err)
+{
+	if (k->nfar)
+		qsort(k->far, k->nfar, sizeof(*k->far), far_cmp);
+	for (size_t i = 0; i < k->nfar;) {
+		uint64_t c = k->far[i].offset, refs = 0;
+		for (; i < k->nfar && k->far[i].offset == c; i++)
+			refs = MIN(refs + k->far[i].len, UINT32_MAX);
+		if (check_compare_one(k, c, refs, fix, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int check_compare(struct check *k, int fix, struct tv_err *err)
 {
 	struct qcow2 *s = k->s;
 
 	for (uint64_t c = 0; c < k->nclusters; c++) {
-		uint64_t stored;
-		if (qcow2_refcount_get(s, c, &stored, err) < 0) {
-			k->res->check_errors++;
-			return -1;
-		}
-		if (stored == k->refs[c])
+		uint64_t refs, rti = c / s->rb_entries;
+		/* Neither referenced nor refcounted: skip the stretch. */
+		if (!k->refs.chunk[c >> CHUNK_BITS] && (rti >= s->rt_entries || !s->rt[rti])) {
+			uint64_t next = MIN(((c >> CHUNK_BITS) + 1) << CHUNK_BITS,
+					    (rti + 1) * s->rb_entries);
+			c = next - 1;
 			continue;
-		if (stored > k->refs[c]) {
-			k->res->leaks++;
-			if (!(fix & BLK_FIX_LEAKS))
-				continue;
-			if (qcow2_refcount_set(s, c, k->refs[c], err) < 0)
-				return -1;
-			k->res->leaks_fixed++;
-		} else {
-			k->res->corruptions++;
-			if (!(fix & BLK_FIX_ERRORS))
-				continue;
-			if (qcow2_refcount_set(s, c, k->refs[c], err) < 0)
-				return -1;
-			k->res->corruptions_fixed++;
 		}
-		if (k->refs[c] == 0 && c < s->free_hint)
-			s->free_hint = c;
+		refs = counters_get(&k->refs, c);
+		if (check_compare_one(k, c, refs, fix, err) < 0)
+			return -1;
 	}
-	return 0;
+	return check_compare_far(k, fix, err);
 }
 
 /* Active tables only: the COPIED flag must say "refcount is exactly 1". */
@@ -593,13 +785,10 @@ int qcow2_check_image(struct qcow2 *s, int fix, struct blk_check_result *res, st
 		return tv_errno(err, "%s: cannot stat", s->b->path);
 	k.file_size = (uint64_t)st.st_size;
 	k.nclusters = (k.file_size + s->cluster_size - 1) >> s->cluster_bits;
-	k.refs = calloc(k.nclusters ? k.nclusters : 1, sizeof(*k.refs));
-	k.l2mult = calloc(k.nclusters ? k.nclusters : 1, sizeof(*k.l2mult));
-	if (!k.refs || !k.l2mult) {
-		free(k.refs);
-		free(k.l2mult);
-		return tv_errf(err, "%s: image too large to check in memory", s->b->path);
-	}
+	if (k.nclusters >> 36)
+		return tv_errf(err, "%s: file too large to check", s->b->path);
+	counters_init(&k.refs, k.nclusters);
+	counters_init(&k.l2mult, k.nclusters);
 	check_ref(&k, 0, s->cluster_size);
 	check_ref(&k, s->l1_offset, (uint64_t)s->l1_size * 8);
 	check_ref(&k, s->rt_offset, (uint64_t)s->rt_clusters * s->cluster_size);
@@ -631,7 +820,8 @@ int qcow2_check_image(struct qcow2 *s, int fix, struct blk_check_result *res, st
 	rc = 0;
 out:
 	s->in_repair = false;
-	free(k.refs);
-	free(k.l2mult);
+	counters_free(&k.refs);
+	counters_free(&k.l2mult);
+	free(k.far);
 	return rc;
 }

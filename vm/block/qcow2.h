@@ -124,6 +124,7 @@ struct qcow2 {
 	pthread_mutex_t cache_lock;
 
 	uint64_t free_hint; /* cluster index where free space search starts */
+	uint64_t run_hint;  /* where the search for several clusters starts */
 	uint64_t fresh_from; /* host bytes from here on were never written */
 	bool last_alloc_fresh;
 	/* Deferred data writes still running: freed clusters wait for them. */
