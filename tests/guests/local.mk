@@ -27,3 +27,7 @@ GUEST_TESTS = tests/guests/serial.sh tests/guests/smp.sh tests/guests/timer.sh \
 	tests/guests/run-errors.sh
 TESTS += $(GUEST_TESTS)
 EXTRA_DIST += $(GUEST_TESTS)
+# ACPI tables and the PM1 device, from inside a guest.
+TEST_GUESTS += tests/guests/acpi.elf
+TESTS += tests/guests/acpi.sh
+EXTRA_DIST += tests/guests/acpi.sh
