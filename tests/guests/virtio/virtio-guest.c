@@ -283,6 +283,8 @@ static void read_caps(struct vdev *d)
 			continue;
 		uint8_t type = cfg_read8(slot, c + 3), bar = cfg_read8(slot, c + 4);
 		uint32_t off = cfg_read32(slot, c + 8);
+		if (type < 1 || type > 4)
+			continue; /* PCI configuration access, shared memory: unused */
 		volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(bar_base(slot, bar) + off);
 		if (type == 1 && d->common == NULL)
 			d->common = p;
@@ -638,6 +640,7 @@ static void blk_test(struct vdev *d, unsigned devi)
 		gprintf("virtio-blk: read-only checks done\n");
 		return;
 	}
+	uint64_t capacity = sectors;
 	if (has_word("quick") && sectors > 16384)
 		sectors = 16384;
 	uint64_t bytes = sectors * SECTOR;
@@ -657,7 +660,7 @@ static void blk_test(struct vdev *d, unsigned devi)
 		errors_seen, checksum);
 	gprintf("bench: qd=%u bs=%uK write_ms=%lu read_ms=%lu bytes=%lu\n", qd, bs / 1024, wms, rms,
 		bytes);
-	check(blk_one(d, devi, BLK_T_IN, sectors, b, 512) == 1, "read past the end fails");
+	check(blk_one(d, devi, BLK_T_IN, capacity, b, 512) == 1, "read past the end fails");
 	check(blk_one(d, devi, 99, 0, NULL, 0) == 2, "unknown request type is unsupported");
 
 	if (has_word("nozero") || sectors < 2048)

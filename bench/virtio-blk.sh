@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# virtio-blk throughput: the virtio test guest (tests/guests/virtio) writes a
+# pattern over a whole qcow2 disk, flushes, and reads it back with checks,
+# first under termvisor, then under QEMU (-M q35, virtio-blk-pci with
+# disable-legacy=on) on an identical image: same guest, same requests, same
+# vCPU count (1) and memory. The guest times each pass with its TSC
+# (calibrated against the ACPI PM timer) and prints them. Cases: 64 KiB
+# requests 16 deep on a fresh image (allocating writes) and on a prefilled
+# one (overwrites), and 4 KiB requests one at a time (latency). Each case runs
+# REPS times alternating the engines; the medians go into bench/RESULTS.md
+# (the "virtio-blk" section).
+#   usage: bench/virtio-blk.sh [BUILD_DIR]   (env: BENCH_DIR, REPS, SIZE)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$top/build}
+TV=$build/termvisor
+G=$build/tests/guests/virtio/virtio-guest.elf
+QI=${QEMU_IMG:-$(command -v qemu-img)}
+QIO=${QEMU_IO:-$(command -v qemu-io)}
+QEMU=${QEMU_SYSTEM:-$(command -v qemu-system-x86_64)}
+REPS=${REPS:-5}
+SIZE=${SIZE:-256M}
+[ -x "$TV" ] || { echo "build termvisor first ($TV missing)" >&2; exit 1; }
+[ -f "$G" ] || make -C "$build" tests/guests/virtio/virtio-guest.elf >/dev/null
+D=$(mktemp -d "${BENCH_DIR:-/var/tmp}/tv-vbench.XXXXXX")
+trap 'rm -rf "$D"' EXIT
+
+image() { # path prefill(0/1)
+	rm -f "$1"
+	"$QI" create -q -f qcow2 "$1" "$SIZE"
+	if [ "$2" = 1 ]; then "$QIO" -f qcow2 -c "write -P 0x11 0 $SIZE" "$1" >/dev/null; fi
+	sync "$1" # no writeback of the preparation left for the guest's flush
+}
+
+run_tv() { # image append
+	timeout 300 "$TV" run --kernel "$G" --memory 128M --cpus 1 --disk "$1,format=qcow2" \
+		--append "$2" </dev/null 2>&1
+}
+
+run_qemu() { # image append
+	timeout 300 "$QEMU" -enable-kvm -M q35 -smp 1 -m 128M -display none -serial stdio \
+		-monitor none -no-reboot -nic none -kernel "$G" -append "$2" \
+		-drive "file=$1,if=none,id=d0,format=qcow2" \
+		-device virtio-blk-pci,drive=d0,disable-legacy=on \
+		-device isa-debug-exit,iobase=0xf4,iosize=4 </dev/null 2>&1 || true
+}
+
+field() { sed -n "s/^bench: .* $1=\([0-9]*\).*/\1/p"; }
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+mbps() { awk -v b="$1" -v ms="$2" 'BEGIN { printf "%.0f", (ms > 0) ? b / 1e3 / ms : 0 }'; }
+
+rows=()
+run_case() { # label prefill append
+	local label=$1 pre=$2 app=$3 out bytes=0
+	local tvw=() tvr=() qw=() qr=()
+	for _ in $(seq "$REPS"); do
+		image "$D/tv.qcow2" "$pre"
+		out=$(run_tv "$D/tv.qcow2" "$app")
+		grep -q "^virtio: ok" <<<"$out" || { echo "termvisor run failed:" >&2; echo "$out" >&2; exit 1; }
+		tvw+=("$(field write_ms <<<"$out")")
+		tvr+=("$(field read_ms <<<"$out")")
+		bytes=$(field bytes <<<"$out")
+		image "$D/q.qcow2" "$pre"
+		out=$(run_qemu "$D/q.qcow2" "$app")
+		grep -q "^virtio: ok" <<<"$out" || { echo "QEMU run failed:" >&2; echo "$out" >&2; exit 1; }
+		qw+=("$(field write_ms <<<"$out")")
+		qr+=("$(field read_ms <<<"$out")")
+	done
+	local a b c d
+	a=$(printf '%s\n' "${qw[@]}" | median)
+	b=$(printf '%s\n' "${tvw[@]}" | median)
+	c=$(printf '%s\n' "${qr[@]}" | median)
+	d=$(printf '%s\n' "${tvr[@]}" | median)
+	rows+=("| $label, write + flush | $a ms ($(mbps "$bytes" "$a") MB/s) | $b ms ($(mbps "$bytes" "$b") MB/s) | $(awk -v q="$a" -v t="$b" 'BEGIN { printf "%.2f", (t > 0) ? q / t : 0 }') |")
+	rows+=("| $label, read + verify | $c ms ($(mbps "$bytes" "$c") MB/s) | $d ms ($(mbps "$bytes" "$d") MB/s) | $(awk -v q="$c" -v t="$d" 'BEGIN { printf "%.2f", (t > 0) ? q / t : 0 }') |")
+	echo "${rows[-2]}"
+	echo "${rows[-1]}"
+}
+
+run_case "64 KiB x 16 deep, fresh image (allocating), $SIZE" 0 "nozero qd=16 bs=64"
+run_case "64 KiB x 16 deep, prefilled image (overwrite), $SIZE" 1 "nozero qd=16 bs=64"
+run_case "4 KiB x 1 deep, prefilled image, first 8 MiB" 1 "nozero quick qd=1 bs=4"
+
+res=$top/bench/RESULTS.md
+tmp=$(mktemp)
+{
+	echo "<!-- termvisor-virtio-blk begin -->"
+	echo "## virtio-blk: test guest to a qcow2 disk, termvisor vs QEMU (bench/virtio-blk.sh)"
+	echo
+	echo "Measured $(date -u +%F) on $(nproc) CPUs ($(uname -r)), $("$QEMU" --version | head -1)."
+	echo "The same guest (tests/guests/virtio, its own virtio-pci driver, 1 vCPU, 128 MiB)"
+	echo "on identical qcow2 images (64 KiB clusters, host page cache on both sides,"
+	echo "QEMU -M q35 with virtio-blk-pci,disable-legacy=on). Times from the guest's TSC;"
+	echo "write includes the final flush, read includes checking every word."
+	echo "Median of $REPS runs each, alternating. Ratio > 1: termvisor faster."
+	echo
+	echo "| case | QEMU | termvisor | speed ratio (termvisor/QEMU) |"
+	echo "|---|---|---|---|"
+	printf '%s\n' "${rows[@]}"
+	echo "<!-- termvisor-virtio-blk end -->"
+} >"$tmp"
+if [ -f "$res" ] && grep -q "termvisor-virtio-blk begin" "$res"; then
+	awk -v f="$tmp" '
+		/termvisor-virtio-blk begin/ { while ((getline l < f) > 0) print l; skip = 1; next }
+		/termvisor-virtio-blk end/ { skip = 0; next }
+		!skip' "$res" >"$res.new" && mv "$res.new" "$res"
+else
+	{ echo; cat "$tmp"; } >>"$res"
+fi
+rm -f "$tmp"
+cat "$res" | sed -n '/termvisor-virtio-blk begin/,/termvisor-virtio-blk end/p'
