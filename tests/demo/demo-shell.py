@@ -129,7 +129,7 @@ class Tap:
         return ok
 
 
-def run_checks(con, tap, has_disk, ncpus, cmdline):
+def run_checks(con, tap, has_disk, ncpus, cmdline, ndisks):
     t0 = time.monotonic()
     con.expect(re.escape(PROMPT), 30)
     boot = time.monotonic() - t0
@@ -154,8 +154,9 @@ def run_checks(con, tap, has_disk, ncpus, cmdline):
     tap.check(m is not None and int(m.group(1)) == ncpus, "info counts %d vCPUs" % ncpus, out)
     m = re.search(rb"memory:\s+(\d+) MiB", out)
     tap.check(m is not None and int(m.group(1)) > 0, "info shows the memory", out)
-    tap.check((b"disk:    virtio-blk at PCI" in out) == has_disk, "info shows the disk" if has_disk
-              else "info says there is no disk", out)
+    ndisk = out.count(b"disk:    virtio-blk at PCI")
+    tap.check(ndisk == (ndisks if has_disk else 0), "info shows the %d disk(s)" % ndisks
+              if has_disk else "info says there is no disk", out)
     if cmdline:
         tap.check(b"cmdline: " + cmdline.encode() + b"\n" in out,
                   "info shows the command line", out)
@@ -217,11 +218,16 @@ def run_checks(con, tap, has_disk, ncpus, cmdline):
 
     con.send(b"count\r")
     con.expect(rb"count: \d+", 5)
+    raw_from = con.raw.rfind(b"counting")
     time.sleep(0.5)
     con.send(b"q")
     m = con.expect(rb"stopped at (\d+)", 5)
     con.expect(re.escape(PROMPT), 5)
     tap.check(int(m.group(1)) >= 2, "count runs until a key is pressed", m.group(0))
+    raw = con.raw[raw_from:con.raw.rfind(b"stopped at")]
+    updates = raw[raw.find(b"count: "):raw.rfind(b"count: ")]
+    tap.check(raw.count(b"\r\x1b[1;33mcount: ") >= 3 and b"\n" not in updates,
+              "count rewrites one line in place", raw[:300])
 
     if has_disk:
         out = con.command("note get")
@@ -277,7 +283,9 @@ def power_button(con, tap, monitor):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", required=True)
-    ap.add_argument("--disk")
+    ap.add_argument("--disk", help="the disk that keeps the notes")
+    ap.add_argument("--extra-disk", action="append", default=[],
+                    help="another disk the machine has ({disk2}, {disk3}...)")
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--cmdline", help="the kernel command line the machine was given")
     ap.add_argument("--reboot-exits", action="store_true",
@@ -287,15 +295,16 @@ def main():
                     "this monitor socket) powers the guest off")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
-    argv = [x.format(kernel=a.kernel, disk=a.disk or "", cpus=a.cpus, cmdline=a.cmdline)
-            for x in a.cmd if x != "--"]
+    extra = {"disk%d" % (i + 2): d for i, d in enumerate(a.extra_disk)}
+    argv = [x.format(kernel=a.kernel, disk=a.disk or "", cpus=a.cpus, cmdline=a.cmdline,
+                     **extra) for x in a.cmd if x != "--"]
     tap = Tap()
 
     con = Console(argv)
     if a.qemu_monitor:
         return power_button(con, tap, a.qemu_monitor)
     try:
-        run_checks(con, tap, a.disk is not None, a.cpus, a.cmdline)
+        run_checks(con, tap, a.disk is not None, a.cpus, a.cmdline, 1 + len(a.extra_disk))
         con.send(b"reboot\r")
         con.expect(rb"rebooting", 5)
         if a.reboot_exits:

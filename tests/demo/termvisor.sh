@@ -7,8 +7,10 @@ t_need_kvm
 t_home
 demo=$top_builddir/share/demo/demo.elf
 disk=$TERMVISOR_HOME/demo.qcow2
+raw=$TERMVISOR_HOME/second.raw
 "$QEMU_IMG" create -q -f qcow2 "$disk" 16M || exit 1
+truncate -s 8M "$raw" || exit 1
 python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" --cpus 2 \
-	--cmdline "demo.test=1 console=ttyS0" -- \
+	--extra-disk "$raw" --cmdline "demo.test=1 console=ttyS0" -- \
 	"$TV" run --kernel {kernel} --cpus {cpus} --memory 64M --disk {disk} \
-	--append {cmdline} --on-reboot restart
+	--disk {disk2},format=raw --append {cmdline} --on-reboot restart
