@@ -432,7 +432,8 @@ int elf_pvh_entry(const uint8_t *elf, size_t len, uint32_t *entry, struct tv_err
 
 /* ---- files and the cache ---- */
 
-static int file_read_all(const char *path, uint8_t **buf, size_t *len, struct tv_err *err)
+static int file_read_all(const char *path, uint8_t **buf, size_t *len, struct stat *stp,
+			 struct tv_err *err)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -460,6 +461,8 @@ static int file_read_all(const char *path, uint8_t **buf, size_t *len, struct tv
 		goto fail;
 	}
 	close(fd);
+	if (stp)
+		*stp = st;
 	return 0;
 fail:
 	close(fd);
@@ -507,7 +510,7 @@ int kernel_extract_mem(const char *bzimage_path, uint8_t **elf_out, size_t *elf_
 	size_t len;
 	int rc;
 
-	if (file_read_all(bzimage_path, &buf, &len, err) < 0)
+	if (file_read_all(bzimage_path, &buf, &len, NULL, err) < 0)
 		return -1;
 	rc = extract_buf(bzimage_path, buf, len, elf_out, elf_len, err);
 	free(buf);
@@ -596,16 +599,83 @@ static bool cache_entry_valid(const char *path)
 	return ok;
 }
 
+/* A second index, by the file's identity: device, inode, size, and its
+ * modification and change times in nanoseconds (the change time moves on
+ * every write and cannot be set back), plus its path. A boot of an unchanged
+ * bzImage then finds its vmlinux without reading and hashing the file. */
+static char *stat_link_path(const char *cache_dir, const char *path, const struct stat *st)
+{
+	char hex[SHA256_HEX_LEN + 1];
+	char *key = xasprintf("%llu:%llu:%lld:%lld.%09ld:%lld.%09ld:%s",
+			      (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+			      (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+			      st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
+			      st->st_ctim.tv_nsec, path);
+	char *link;
+
+	sha256_hex(key, strlen(key), hex);
+	link = xasprintf("%s/stat-%.40s", cache_dir, hex);
+	free(key);
+	return link;
+}
+
+/* The cached vmlinux the stat link names, when the link and the entry are
+ * both sound; NULL otherwise. */
+static char *stat_link_lookup(const char *cache_dir, const char *bzimage_path)
+{
+	char target[128];
+	struct stat st;
+	char *link, *entry = NULL;
+	ssize_t n;
+
+	if (stat(bzimage_path, &st) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	link = stat_link_path(cache_dir, bzimage_path, &st);
+	n = readlink(link, target, sizeof(target) - 1);
+	free(link);
+	if (n != (ssize_t)strlen("vmlinux-") + SHA256_HEX_LEN)
+		return NULL;
+	target[n] = '\0';
+	if (strncmp(target, "vmlinux-", 8) != 0 ||
+	    strspn(target + 8, "0123456789abcdef") != SHA256_HEX_LEN)
+		return NULL;
+	entry = xasprintf("%s/%s", cache_dir, target);
+	if (!cache_entry_valid(entry)) {
+		free(entry);
+		return NULL;
+	}
+	return entry;
+}
+
+/* Best effort: a missing link only costs a hash on the next boot. */
+static void stat_link_make(const char *cache_dir, const char *bzimage_path,
+			   const struct stat *st, const char *entry)
+{
+	char *link = stat_link_path(cache_dir, bzimage_path, st);
+	char *tmp = xasprintf("%s.tmp%ld", link, (long)getpid());
+	const char *base = strrchr(entry, '/');
+
+	unlink(tmp);
+	if (symlink(base ? base + 1 : entry, tmp) == 0 && rename(tmp, link) < 0)
+		unlink(tmp);
+	free(tmp);
+	free(link);
+}
+
 int kernel_extract(const char *bzimage_path, const char *cache_dir, char **vmlinux_path_out,
 		   struct tv_err *err)
 {
+	struct stat st;
 	char hex[SHA256_HEX_LEN + 1];
 	char *path = NULL, *nopvh = NULL;
 	uint8_t *buf, *elf = NULL;
 	size_t len, elf_len, off, plen;
 	int rc = -1;
 
-	if (file_read_all(bzimage_path, &buf, &len, err) < 0)
+	*vmlinux_path_out = stat_link_lookup(cache_dir, bzimage_path);
+	if (*vmlinux_path_out)
+		return 0;
+	if (file_read_all(bzimage_path, &buf, &len, &st, err) < 0)
 		return -1;
 	if (bzimage_payload(buf, len, &off, &plen, err) < 0) {
 		tv_err_prefix(err, "%s: ", bzimage_path);
@@ -615,6 +685,7 @@ int kernel_extract(const char *bzimage_path, const char *cache_dir, char **vmlin
 	path = xasprintf("%s/vmlinux-%s", cache_dir, hex);
 	nopvh = xasprintf("%s.nopvh", path);
 	if (cache_entry_valid(path)) {
+		stat_link_make(cache_dir, bzimage_path, &st, path);
 		*vmlinux_path_out = path;
 		path = NULL;
 		rc = 0;
@@ -643,6 +714,7 @@ int kernel_extract(const char *bzimage_path, const char *cache_dir, char **vmlin
 		rc = -1;
 		goto out;
 	}
+	stat_link_make(cache_dir, bzimage_path, &st, path);
 	*vmlinux_path_out = path;
 	path = NULL;
 out:

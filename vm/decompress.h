@@ -37,7 +37,10 @@ const char *kernel_payload_format_name(enum kernel_payload_format f);
 /* The vmlinux ELF of the bzImage at bzimage_path, extracted into cache_dir
  * (created with its parents when missing; written as a temporary file then
  * renamed, so concurrent runs and crashes never leave a partial file), named
- * by the bzImage's SHA-256 so the next boot of the same file reuses it.
+ * by the bzImage's SHA-256 so the next boot of the same content reuses it. A
+ * link named by the file's identity (device, inode, size, modification and
+ * change times, path) lets the next boot of an unchanged file skip reading
+ * and hashing it.
  *
  * Returns
  *   0  with *vmlinux_path_out (malloc'ed, the caller frees it) naming an ELF
