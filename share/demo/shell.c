@@ -179,11 +179,38 @@ static int note_ready(void)
 	return 0;
 }
 
+/* Whether the note's sector is blank or already a note: anything else (a partition
+ * table, a file system) is the user's data, never overwritten. */
+static int note_sector_ours(void)
+{
+	uint8_t sec[512];
+	int rc = vblk_rw(&disks[0], 0, NOTE_SECTOR, sec);
+
+	if (rc) {
+		printf(C_RED "note: read failed (%d)" C_RESET "\n", rc);
+		return 0;
+	}
+	if (memcmp(sec, NOTE_MAGIC, 8) == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(sec); i++) {
+		if (sec[i]) {
+			printf(C_RED
+			       "note: sector %u of this disk holds other data (a partition table "
+			       "or a file system?): not overwriting it" C_RESET "\n",
+			       NOTE_SECTOR);
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static void note_set(const char *text)
 {
 	uint8_t sec[512] = {0};
 	size_t n = strlen(text);
 
+	if (!note_sector_ours())
+		return;
 	if (n > 512 - 12)
 		n = 512 - 12;
 	memcpy(sec, NOTE_MAGIC, 8);

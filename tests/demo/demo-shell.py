@@ -280,6 +280,26 @@ def power_button(con, tap, monitor):
     return 1 if tap.failed else 0
 
 
+def foreign_disk(con, tap, image):
+    with open(image, "rb") as f:
+        before = f.read()
+    try:
+        con.expect(re.escape(PROMPT), 30)
+        out = con.command("note set this must not land")
+        tap.check(b"not overwriting it" in out, "note set refuses a disk holding other data",
+                  out)
+        con.send(b"poweroff\r")
+        con.wait_exit(10)
+    except (TimeoutError, EOFError) as e:
+        tap.check(False, "the foreign disk session went as planned", str(e))
+    finally:
+        con.kill()
+    with open(image, "rb") as f:
+        tap.check(f.read() == before, "and the disk is unchanged")
+    print("1..%d" % tap.n)
+    return 1 if tap.failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", required=True)
@@ -293,6 +313,9 @@ def main():
     ap.add_argument("--qemu-monitor", metavar="SOCKET",
                     help="only check that the power button (QEMU's system_powerdown on "
                     "this monitor socket) powers the guest off")
+    ap.add_argument("--foreign-disk", action="store_true",
+                    help="only check that note set leaves a disk whose sector 0 holds "
+                    "other data (--disk, a raw image) alone")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     extra = {"disk%d" % (i + 2): d for i, d in enumerate(a.extra_disk)}
@@ -303,6 +326,8 @@ def main():
     con = Console(argv)
     if a.qemu_monitor:
         return power_button(con, tap, a.qemu_monitor)
+    if a.foreign_disk:
+        return foreign_disk(con, tap, a.disk)
     try:
         run_checks(con, tap, a.disk is not None, a.cpus, a.cmdline, 1 + len(a.extra_disk))
         con.send(b"reboot\r")

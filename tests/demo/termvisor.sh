@@ -13,4 +13,8 @@ truncate -s 8M "$raw" || exit 1
 python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" --cpus 2 \
 	--extra-disk "$raw" --cmdline "demo.test=1 console=ttyS0" -- \
 	"$TV" run --kernel {kernel} --cpus {cpus} --memory 64M --disk {disk} \
-	--disk {disk2},format=raw --append {cmdline} --on-reboot restart
+	--disk {disk2},format=raw --append {cmdline} --on-reboot restart || exit 1
+# A disk that holds something else in sector 0 (here, a partition table's signature).
+printf 'an MBR of someone else\x55\xaa' >"$raw" && truncate -s 1M "$raw" || exit 1
+python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$raw" --foreign-disk -- \
+	"$TV" run --kernel {kernel} --memory 64M --disk {disk},format=raw
