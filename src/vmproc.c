@@ -456,7 +456,10 @@ int vmproc_start(const struct tv_paths *p, const struct vmdef *def, pid_t *pid,
 	buf[len] = '\0';
 	if (len == 0) {
 		char *log = vm_log_path(p, def->name);
-		tv_errf(err, "VM %s: the VM process ended during start-up; see %s", def->name, log);
+		char *tail = vm_log_tail(p, def->name, 1);
+		tv_errf(err, "VM %s: the VM process ended during start-up (%s); see %s", def->name,
+			tail ? tail : "no message", log);
+		free(tail);
 		free(log);
 		return -1;
 	}
