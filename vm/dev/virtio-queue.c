@@ -168,7 +168,7 @@ int vq_pop(struct vq *q, struct vq_req *r)
 		return 0;
 	avail_idx = load16_acquire(q->avail + 2);
 	if (avail_idx == q->last_avail) {
-		if (!q->event_idx)
+		if (!q->event_idx || q->notify_off)
 			return 0;
 		/* Ask for a kick at the next entry, then look again: the
 		 * driver may have added one before it saw our request. */
@@ -222,6 +222,34 @@ bool vq_should_notify(struct vq *q)
 	used_event = load16(q->avail + 4 + 2 * (size_t)q->size);
 	/* vring_need_event: used_event lies in [old, new). */
 	return (uint16_t)(q->used_idx - used_event - 1) < (uint16_t)(q->used_idx - old);
+}
+
+void vq_disable_notify(struct vq *q)
+{
+	if (!q->ready || q->notify_off)
+		return;
+	q->notify_off = true;
+	/* With event index, the avail_event we stop updating does the job. */
+	if (!q->event_idx)
+		store16(q->used, VIRTQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+}
+
+bool vq_enable_notify(struct vq *q)
+{
+	if (!q->ready)
+		return false;
+	q->notify_off = false;
+	if (q->event_idx)
+		store16(q->used + 4 + 8 * (size_t)q->size, q->last_avail, __ATOMIC_RELAXED);
+	else
+		store16(q->used, 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load16_acquire(q->avail + 2) != q->last_avail;
+}
+
+bool vq_has_work(struct vq *q)
+{
+	return q->ready && !q->broken && load16_acquire(q->avail + 2) != q->last_avail;
 }
 
 size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)

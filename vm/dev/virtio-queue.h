@@ -43,6 +43,7 @@ struct vq {
 	uint16_t used_idx;   /* our copy of used->idx */
 	uint16_t signalled;  /* used_idx at the last interrupt (event index) */
 	bool signalled_valid;
+	bool notify_off; /* the device polls: no kicks wanted */
 	const char *why; /* why the queue broke, for diagnostics */
 };
 
@@ -71,6 +72,14 @@ int vq_pop(struct vq *q, struct vq_req *r);
 void vq_push(struct vq *q, uint16_t head, uint32_t len);
 /* After one or more vq_push: whether the driver wants an interrupt now. */
 bool vq_should_notify(struct vq *q);
+
+/* Notification suppression for a device that polls the ring for a while
+ * after handling it: no kicks while disabled. vq_enable_notify asks for them
+ * again and returns whether buffers arrived meanwhile (handle them, or a
+ * kick may never come). vq_has_work peeks at the avail index. */
+void vq_disable_notify(struct vq *q);
+bool vq_enable_notify(struct vq *q);
+bool vq_has_work(struct vq *q);
 
 /* Copies between a segment list and a flat buffer, starting off bytes into
  * the list; return the bytes copied (short when the list ends). */

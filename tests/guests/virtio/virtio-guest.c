@@ -388,6 +388,9 @@ static void vq_add(struct vqueue *q, uint16_t head)
 static void vq_kick(struct vqueue *q)
 {
 	mb();
+	/* A device that is polling the ring says so: no notify needed. */
+	if (*(volatile uint16_t *)q->used & 1)
+		return;
 	*q->notify = (uint16_t)q->qindex;
 }
 
