@@ -213,6 +213,7 @@ static unsigned ndevs;
 static uint64_t next_bar = 0;
 static volatile unsigned irq_count[8]; /* per device, by the interrupt handlers */
 static volatile struct vdev *intx_dev;
+static uint32_t bad_ring_addr; /* hostile test: a ring outside RAM */
 
 #define C8(d, o) (*(volatile uint8_t *)((d)->common + (o)))
 #define C16(d, o) (*(volatile uint16_t *)((d)->common + (o)))
@@ -359,7 +360,7 @@ static bool vdev_init(struct vdev *d, uint64_t want, unsigned nq, bool use_msix)
 		q->desc = alloc(16 * (size_t)size);
 		q->avail = alloc(6 + 2 * (size_t)size);
 		q->used = alloc(6 + 8 * (size_t)size);
-		C32(d, 0x20) = (uint32_t)(uintptr_t)q->desc;
+		C32(d, 0x20) = bad_ring_addr ? bad_ring_addr : (uint32_t)(uintptr_t)q->desc;
 		C32(d, 0x24) = 0;
 		C32(d, 0x28) = (uint32_t)(uintptr_t)q->avail;
 		C32(d, 0x2C) = 0;
@@ -743,6 +744,70 @@ static void console_test(struct vdev *d, unsigned devi)
 	check(id == 0, "console buffer returned");
 }
 
+/* ---- hostile programming: the device must break, not the host ---- */
+
+/* Waits (up to ~1 s) for DEVICE_NEEDS_RESET. */
+static bool wait_needs_reset(struct vdev *d)
+{
+	uint64_t t0 = rdtsc();
+
+	while (!(C8(d, 0x14) & 0x40)) {
+		if (ms_since(t0) > 1000)
+			return false;
+		pause();
+	}
+	return true;
+}
+
+static void hostile_chain(struct vdev *d, const char *what, uint16_t f0, uint16_t n0, uint64_t a0,
+			  uint32_t l0)
+{
+	struct vqueue *q = &d->q[0];
+	unsigned seen = irq_count[0];
+
+	q->desc[0] = (struct desc){a0, l0, f0, n0};
+	q->desc[1] = (struct desc){(uint64_t)(uintptr_t)arena, 16, 2 | 1, 0};
+	vq_add(q, 0);
+	vq_kick(q);
+	check(wait_needs_reset(d), what);
+	check(irq_count[0] != seen, "configuration interrupt on needs-reset");
+	C8(d, 0x14) = 0;
+	check(C8(d, 0x14) == 0, "reset clears needs-reset");
+}
+
+static void hostile_test(struct vdev *d, unsigned devi)
+{
+	/* A loop: 0 -> 1 -> 0. */
+	if (vdev_init(d, 0, 1, true))
+		hostile_chain(d, "looping chain marks the device broken", 1 | 2, 1, 0, 0);
+	d->q[0].desc[1].next = 0;
+	/* A buffer on the LAPIC page, not RAM. */
+	if (vdev_init(d, 0, 1, true))
+		hostile_chain(d, "buffer outside RAM marks the device broken", 2, 0, 0xFEE00000, 64);
+	/* A huge buffer. */
+	if (vdev_init(d, 0, 1, true))
+		hostile_chain(d, "4 GiB buffer marks the device broken", 2, 0, 0x100000, 0xFFFFFFFF);
+	/* An indirect table inside an indirect table. */
+	if (vdev_init(d, 1ull << 28, 1, true)) {
+		static struct desc nested[1] __attribute__((aligned(16)));
+		nested[0] = (struct desc){(uint64_t)(uintptr_t)nested, 16, 4, 0};
+		hostile_chain(d, "nested indirect table marks the device broken", 4, 0,
+			      (uint64_t)(uintptr_t)nested, 16);
+	}
+	/* Rings in the PCI hole: enabling the queue must fail. */
+	bad_ring_addr = 0xD0000000;
+	vdev_init(d, 0, 1, true);
+	bad_ring_addr = 0;
+	check(wait_needs_reset(d), "queue rings outside RAM refused");
+	C8(d, 0x14) = 0;
+	/* And after all that, the device works again. */
+	if (vdev_init(d, 0, 1, true))
+		rng_test(d, devi);
+	C8(d, 0x14) = 0;
+	if (failures == 0)
+		gprintf("virtio: hostile programming survived\n");
+}
+
 /* ---- interrupts (CPL 0) ---- */
 
 static void on_msix(unsigned vec, uint64_t *frame)
@@ -817,6 +882,10 @@ static void user_main(void)
 			C8(d, 0x14) = 0;
 		} else if (d->id == 4) {
 			bool intx = has_word("intx");
+			if (has_word("hostile")) {
+				hostile_test(d, i);
+				continue;
+			}
 			if (intx)
 				intx_dev = d;
 			if (vdev_init(d, 0, 1, !intx))

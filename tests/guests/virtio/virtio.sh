@@ -53,4 +53,15 @@ PY
 t_check "disk contents equal the expected pattern" \
 	"$QEMU_IMG" compare -q -f raw -F qcow2 "$D/expect.raw" "$D/disk.qcow2"
 t_check "read-only disk unchanged" cmp -s "$D/ro.qcow2" "$D/ro.orig"
+
+# Hostile programming: a looping chain, buffers outside RAM or of 4 GiB, a
+# nested indirect table, rings in the PCI hole. Each must set
+# DEVICE_NEEDS_RESET (with a configuration interrupt), and after a reset the
+# device must work again; the engine must keep running throughout.
+out=$(timeout 60 "$TV" run --kernel "$G" --memory 64M --append "hostile noblk" </dev/null 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+t_check "hostile guest: exit status 0" [ "$rc" -eq 0 ]
+t_check "hostile guest: every bad queue broke the device, reset revived it" \
+	has "hostile programming survived"
 t_done
