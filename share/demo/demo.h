@@ -14,6 +14,7 @@
 #define VEC_TIMER    0x20
 #define VEC_SERIAL   0x24
 #define VEC_SCI	     0x29
+#define VEC_VIRTIO   0x30
 #define VEC_SPURIOUS 0xff
 
 /* GDT selectors (entry.S lays the table out in this order). */
@@ -233,6 +234,7 @@ struct vblk {
 	const char *error;
 	uint64_t common, notify, devcfg; /* the transport's regions */
 	uint16_t qsize, used_seen;
+	int msix; /* completions interrupt through MSI-X entry 0 */
 	struct vq *vq;
 };
 extern struct vblk disks[VBLK_MAX]; /* disks[0] keeps the notes */

@@ -204,6 +204,7 @@ isr_ud:
 	IRQ isr_timer, timer_irq
 	IRQ isr_serial, serial_irq
 	IRQ isr_sci, sci_irq
+	IRQ isr_virtio, virtio_irq
 
 	.globl isr_spurious
 isr_spurious:

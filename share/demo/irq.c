@@ -25,7 +25,8 @@ struct frame {
 
 extern uint64_t gdt[];
 extern char gdt_end[];
-extern char exc_stubs[], isr_timer[], isr_serial[], isr_spurious[], isr_ud[], isr_sci[];
+extern char exc_stubs[], isr_timer[], isr_serial[], isr_spurious[], isr_ud[], isr_sci[],
+    isr_virtio[];
 extern char istacks[];
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
@@ -151,6 +152,12 @@ static uint64_t tsc_rate(uint64_t tsc_delta, uint32_t pmt_delta)
 	return tsc_delta / (1000 / 5);
 }
 
+/* A virtio completion: the waiter looks at its used ring itself. */
+void virtio_irq(void)
+{
+	lapic_eoi();
+}
+
 void timer_irq(void)
 {
 	uint64_t t = ++ticks;
@@ -255,6 +262,7 @@ void irq_init(void)
 	idt_set(VEC_SERIAL, isr_serial, 0);
 	idt_set(VEC_SPURIOUS, isr_spurious, 0);
 	idt_set(VEC_SCI, isr_sci, 0);
+	idt_set(VEC_VIRTIO, isr_virtio, 0);
 	idt_set(6, isr_ud, 0); /* also the way back from CPL 3 */
 	cpu_load_tables(0);
 

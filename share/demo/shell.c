@@ -76,8 +76,8 @@ static void cmd_info(const char *arg)
 		printf(C_BOLD "disk:" C_RESET "    virtio-blk at PCI %02x:%02x.%u", b->pci.bus,
 		       b->pci.dev, b->pci.fn);
 		if (b->present)
-			printf(", %lu MiB (%lu sectors)%s\n", b->sectors >> 11, b->sectors,
-			       i == 0 ? ", keeps the notes" : "");
+			printf(", %lu MiB (%lu sectors), %s%s\n", b->sectors >> 11, b->sectors,
+			       b->msix ? "MSI-X" : "polled", i == 0 ? ", keeps the notes" : "");
 		else
 			printf(" unusable: %s\n", b->error);
 	}
