@@ -155,6 +155,9 @@ def run_checks(con, tap, has_disk, ncpus, cmdline, ndisks):
     m = re.search(rb"memory:\s+(\d+) MiB", out)
     tap.check(m is not None and int(m.group(1)) > 0, "info shows the memory", out)
     ndisk = out.count(b"disk:    virtio-blk at PCI")
+    if has_disk:
+        tap.check(out.count(b"), MSI-X") == ndisks,
+                  "the disks signal completions by MSI-X (no polling)", out)
     tap.check(ndisk == (ndisks if has_disk else 0), "info shows the %d disk(s)" % ndisks
               if has_disk else "info says there is no disk", out)
     if cmdline:
