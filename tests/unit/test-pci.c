@@ -1,0 +1,354 @@
+/* PCI bus and virtio-pci transport without KVM: the buses are driven as the
+ * vCPU threads drive them (type-1 ports, ECAM, BAR MMIO), on a VM shell
+ * that has guest memory and buses but no /dev/kvm behind it (interrupt and
+ * ioeventfd ioctls fail quietly there, so notifications take the MMIO path). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "vm/dev/pci.h"
+#include "vm/dev/virtio-pci.h"
+#include "vm/layout.h"
+#include "vm/vm-int.h"
+
+#define RAM (1u << 20)
+
+struct fix {
+	struct vm *vm;
+	uint8_t *ram;
+};
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+	struct vm_config cfg = {0};
+	struct tv_err err;
+
+	f->vm = calloc(1, sizeof(*f->vm));
+	f->vm->fd = -1;
+	f->vm->kvm_fd = -1;
+	bus_init(&f->vm->pio);
+	bus_init(&f->vm->mmio);
+	pthread_mutex_init(&f->vm->lock, NULL);
+	f->ram = calloc(1, RAM);
+	assert_int_equal(gmem_add_region(&f->vm->mem, 0, RAM, f->ram), 0);
+	assert_int_equal(pci_create(f->vm, &cfg, &err), 0);
+	assert_int_equal(virtio_rng_create(f->vm, &cfg, &err), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	dev_destroy_all(f->vm);
+	bus_free(&f->vm->pio);
+	bus_free(&f->vm->mmio);
+	pthread_mutex_destroy(&f->vm->lock);
+	free(f->vm);
+	free(f->ram);
+	free(f);
+	return 0;
+}
+
+static uint32_t io(struct fix *f, bool pio, uint64_t addr, unsigned len, bool write, uint32_t v,
+		   bool *claimed)
+{
+	uint8_t d[4];
+
+	memset(d, 0xFF, sizeof(d));
+	if (write)
+		dev_data_put(d, len, v);
+	*claimed = bus_access(pio ? &f->vm->pio : &f->vm->mmio, addr, d, len, write);
+	return (uint32_t)dev_data_get(d, len);
+}
+
+/* Type-1 configuration access, as a guest does it. */
+static uint32_t cfg_rd(struct fix *f, unsigned slot, unsigned reg, unsigned len)
+{
+	bool c;
+
+	io(f, true, 0xCF8, 4, true, 0x80000000u | slot << 11 | (reg & 0xFC), &c);
+	return io(f, true, 0xCFC + (reg & 3), len, false, 0, &c);
+}
+
+static void cfg_wr(struct fix *f, unsigned slot, unsigned reg, unsigned len, uint32_t v)
+{
+	bool c;
+
+	io(f, true, 0xCF8, 4, true, 0x80000000u | slot << 11 | (reg & 0xFC), &c);
+	io(f, true, 0xCFC + (reg & 3), len, true, v, &c);
+}
+
+static uint32_t mmio_rd(struct fix *f, uint64_t a, unsigned len, bool *claimed)
+{
+	return io(f, false, a, len, false, 0, claimed);
+}
+
+static void mmio_wr(struct fix *f, uint64_t a, unsigned len, uint32_t v)
+{
+	bool c;
+
+	io(f, false, a, len, true, v, &c);
+}
+
+static void test_enumeration(void **state)
+{
+	struct fix *f = *state;
+	bool c;
+
+	assert_int_equal(cfg_rd(f, 0, 0, 2), 0x8086);
+	assert_int_equal(cfg_rd(f, 0, 0x0A, 2), 0x0600); /* host bridge class */
+	assert_int_equal(cfg_rd(f, 1, 0, 4), 0x10441AF4);
+	assert_int_equal(cfg_rd(f, 1, 0x08, 1), 1); /* revision: modern */
+	assert_int_equal(cfg_rd(f, 5, 0, 4), 0xFFFFFFFF);
+	/* Function 1 and bus 1 do not exist. */
+	io(f, true, 0xCF8, 4, true, 0x80000000u | 1 << 11 | 1 << 8, &c);
+	assert_int_equal(io(f, true, 0xCFC, 4, false, 0, &c), 0xFFFFFFFF);
+	assert_int_equal(mmio_rd(f, LAYOUT_PCI_ECAM_BASE + (1 << 20), 4, &c), 0xFFFFFFFF);
+	/* ECAM and type-1 agree, also on a byte in the middle. */
+	assert_int_equal(mmio_rd(f, LAYOUT_PCI_ECAM_BASE + (1 << 15), 4, &c), 0x10441AF4);
+	assert_true(c);
+	assert_int_equal(mmio_rd(f, LAYOUT_PCI_ECAM_BASE + (1 << 15) + 3, 1, &c), 0x10);
+	/* Extended space reads zero (no extended capabilities). */
+	assert_int_equal(mmio_rd(f, LAYOUT_PCI_ECAM_BASE + (1 << 15) + 0x100, 4, &c), 0);
+	/* The enable bit off: nothing answers. */
+	io(f, true, 0xCF8, 4, true, 1 << 11, &c);
+	assert_int_equal(io(f, true, 0xCFC, 4, false, 0, &c), 0xFFFFFFFF);
+}
+
+static void test_read_only_fields(void **state)
+{
+	struct fix *f = *state;
+
+	cfg_wr(f, 1, 0, 4, 0x12345678);
+	assert_int_equal(cfg_rd(f, 1, 0, 4), 0x10441AF4);
+	cfg_wr(f, 1, 0x3D, 1, 4); /* interrupt pin */
+	assert_int_equal(cfg_rd(f, 1, 0x3D, 1), 1);
+	assert_int_equal(cfg_rd(f, 1, 0x3C, 1), PCI_INTX_GSI(1, 0));
+	cfg_wr(f, 1, 0x3C, 1, 11); /* interrupt line is scratch for the OS */
+	assert_int_equal(cfg_rd(f, 1, 0x3C, 1), 11);
+	cfg_wr(f, 1, 4, 2, 0xFFFF);
+	assert_int_equal(cfg_rd(f, 1, 4, 2), 0x407);
+}
+
+static void test_capabilities(void **state)
+{
+	struct fix *f = *state;
+	unsigned types = 0, msix = 0, n = 0;
+
+	assert_true(cfg_rd(f, 1, 6, 2) & PCI_STATUS_CAP_LIST);
+	for (unsigned c = cfg_rd(f, 1, 0x34, 1); c != 0 && n < 48; c = cfg_rd(f, 1, c + 1, 1), n++) {
+		assert_true(c >= 0x40 && (c & 3) == 0);
+		if (cfg_rd(f, 1, c, 1) == PCI_CAP_ID_MSIX) {
+			msix = c;
+			continue;
+		}
+		assert_int_equal(cfg_rd(f, 1, c, 1), PCI_CAP_ID_VNDR);
+		types |= 1u << cfg_rd(f, 1, c + 3, 1);
+		assert_int_equal(cfg_rd(f, 1, c + 4, 1), 0); /* BAR 0 */
+		if (cfg_rd(f, 1, c + 3, 1) == 2) {
+			assert_int_equal(cfg_rd(f, 1, c + 2, 1), 20);
+			assert_int_equal(cfg_rd(f, 1, c + 16, 4), VIRTIO_NOTIFY_MULT);
+		}
+	}
+	assert_int_equal(types, 1u << 1 | 1u << 2 | 1u << 3); /* common, notify, ISR */
+	assert_int_not_equal(msix, 0);
+	assert_int_equal(cfg_rd(f, 1, msix + 2, 2), 1); /* 2 vectors, off */
+	assert_int_equal(cfg_rd(f, 1, msix + 4, 4), VIRTIO_BAR_MSIX);
+	/* Only enable and function mask are writable. */
+	cfg_wr(f, 1, msix + 2, 2, 0xFFFF);
+	assert_int_equal(cfg_rd(f, 1, msix + 2, 2), 0xC001);
+}
+
+static void test_bar_sizing_and_decoding(void **state)
+{
+	struct fix *f = *state;
+	uint32_t home = cfg_rd(f, 1, 0x10, 4);
+	bool c;
+
+	assert_true(home >= LAYOUT_PCI_MMIO_BASE && home < LAYOUT_PCI_ECAM_BASE);
+	assert_int_equal(home % VIRTIO_BAR_SIZE, 0);
+	cfg_wr(f, 1, 0x10, 4, 0xFFFFFFFF);
+	assert_int_equal(cfg_rd(f, 1, 0x10, 4), (uint32_t)~(VIRTIO_BAR_SIZE - 1));
+	cfg_wr(f, 1, 0x10, 4, home);
+	/* Memory decoding off: nothing there. */
+	mmio_rd(f, home + 0x12, 2, &c);
+	assert_false(c);
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM);
+	assert_int_equal(mmio_rd(f, home + 0x12, 2, &c), 1); /* num_queues */
+	assert_true(c);
+	/* Moved: the old place is free, the new one answers. */
+	cfg_wr(f, 1, 0x10, 4, 0xD0000000);
+	mmio_rd(f, home + 0x12, 2, &c);
+	assert_false(c);
+	assert_int_equal(mmio_rd(f, 0xD0000012, 2, &c), 1);
+	/* A reset puts it home, decoding off. */
+	dev_reset_all(f->vm);
+	assert_int_equal(cfg_rd(f, 1, 0x10, 4), home);
+	assert_int_equal(cfg_rd(f, 1, 4, 2), 0);
+	mmio_rd(f, 0xD0000012, 2, &c);
+	assert_false(c);
+}
+
+static uint32_t bar0(struct fix *f)
+{
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+	return cfg_rd(f, 1, 0x10, 4) & ~0xFu;
+}
+
+static void test_feature_negotiation(void **state)
+{
+	struct fix *f = *state;
+	uint32_t b = bar0(f);
+	bool c;
+
+	mmio_wr(f, b + 0x14, 1, 1 | 2);
+	mmio_wr(f, b + 0x00, 4, 1);
+	assert_int_equal(mmio_rd(f, b + 0x04, 4, &c) & 1, 1); /* VERSION_1 */
+	/* A legacy driver (no VERSION_1) is refused. */
+	mmio_wr(f, b + 0x08, 4, 1);
+	mmio_wr(f, b + 0x0C, 4, 0);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &c) & 8, 0);
+	/* Bits never offered are refused too. */
+	mmio_wr(f, b + 0x0C, 4, 1 | 1u << 30);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &c) & 8, 0);
+	mmio_wr(f, b + 0x0C, 4, 1);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &c) & 8, 8);
+	/* After FEATURES_OK the features are fixed. */
+	mmio_wr(f, b + 0x0C, 4, 0);
+	assert_int_equal(mmio_rd(f, b + 0x0C, 4, &c), 1);
+	/* Reset: status and features back to zero. */
+	mmio_wr(f, b + 0x14, 1, 0);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &c), 0);
+	assert_int_equal(mmio_rd(f, b + 0x0C, 4, &c), 0);
+}
+
+static void negotiate(struct fix *f, uint32_t b)
+{
+	mmio_wr(f, b + 0x14, 1, 0);
+	mmio_wr(f, b + 0x14, 1, 1 | 2);
+	mmio_wr(f, b + 0x08, 4, 1);
+	mmio_wr(f, b + 0x0C, 4, 1);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8);
+}
+
+static void set_rings(struct fix *f, uint32_t b, uint64_t desc, uint64_t avail, uint64_t used)
+{
+	mmio_wr(f, b + 0x16, 2, 0);
+	mmio_wr(f, b + 0x18, 2, 8);
+	mmio_wr(f, b + 0x20, 4, (uint32_t)desc);
+	mmio_wr(f, b + 0x24, 4, (uint32_t)(desc >> 32));
+	mmio_wr(f, b + 0x28, 4, (uint32_t)avail);
+	mmio_wr(f, b + 0x2C, 4, (uint32_t)(avail >> 32));
+	mmio_wr(f, b + 0x30, 4, (uint32_t)used);
+	mmio_wr(f, b + 0x34, 4, (uint32_t)(used >> 32));
+	mmio_wr(f, b + 0x1C, 2, 1);
+}
+
+static void test_rings_outside_ram(void **state)
+{
+	struct fix *f = *state;
+	uint32_t b = bar0(f);
+	bool c;
+
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, RAM - 16); /* used ring runs off the end */
+	assert_int_equal(mmio_rd(f, b + 0x1C, 2, &c), 0);
+	assert_true(mmio_rd(f, b + 0x14, 1, &c) & VIRTIO_STATUS_NEEDS_RESET);
+	mmio_wr(f, b + 0x14, 1, 0);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &c), 0);
+	/* A size above what was offered (64) is refused too. */
+	negotiate(f, b);
+	assert_int_equal(mmio_rd(f, b + 0x18, 2, &c), 64);
+	mmio_wr(f, b + 0x18, 2, 128);
+	mmio_wr(f, b + 0x1C, 2, 1);
+	assert_int_equal(mmio_rd(f, b + 0x1C, 2, &c), 0);
+	assert_true(mmio_rd(f, b + 0x14, 1, &c) & VIRTIO_STATUS_NEEDS_RESET);
+	/* Once enabled, a queue's programming is fixed. */
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000);
+	assert_int_equal(mmio_rd(f, b + 0x1C, 2, &c), 1);
+	mmio_wr(f, b + 0x18, 2, 4);
+	mmio_wr(f, b + 0x20, 4, 0x5000);
+	assert_int_equal(mmio_rd(f, b + 0x18, 2, &c), 8);
+	assert_int_equal(mmio_rd(f, b + 0x20, 4, &c), 0x2000);
+}
+
+static void test_msix_vector_range(void **state)
+{
+	struct fix *f = *state;
+	uint32_t b = bar0(f);
+	bool c;
+
+	mmio_wr(f, b + 0x10, 2, 1);
+	assert_int_equal(mmio_rd(f, b + 0x10, 2, &c), 1);
+	mmio_wr(f, b + 0x10, 2, 2); /* the rng has vectors 0 and 1 only */
+	assert_int_equal(mmio_rd(f, b + 0x10, 2, &c), VIRTIO_MSI_NO_VECTOR);
+	mmio_wr(f, b + 0x1A, 2, 7);
+	assert_int_equal(mmio_rd(f, b + 0x1A, 2, &c), VIRTIO_MSI_NO_VECTOR);
+	/* The MSI-X table starts masked and takes writes. */
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_MSIX + 12, 4, &c), 1);
+	mmio_wr(f, b + VIRTIO_BAR_MSIX + 8, 4, 0x31);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_MSIX + 8, 4, &c), 0x31);
+	/* Past the table: nothing, and no crash. */
+	mmio_wr(f, b + VIRTIO_BAR_MSIX + 16 * 64, 4, 1);
+}
+
+static void test_request_through_intx(void **state)
+{
+	struct fix *f = *state;
+	uint32_t b = bar0(f);
+	uint8_t *ram = f->ram;
+	uint64_t desc[2] = {0x8000, 16 | (uint64_t)2 << 32}; /* addr; len, WRITE */
+	uint16_t one = 1;
+	struct timespec ts = {0, 1000000};
+	bool c;
+
+	memset(ram + 0x8000, 0, 16);
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+	memcpy(ram + 0x2000, desc, sizeof(desc));
+	memcpy(ram + 0x3004, (uint16_t[]){0}, 2);
+	__atomic_store_n((uint16_t *)(ram + 0x3002), one, __ATOMIC_RELEASE);
+	/* A 4-byte notify misses the 2-byte ioeventfd: the MMIO path kicks. */
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY, 4, 0);
+	for (int i = 0; i < 2000 && __atomic_load_n((uint16_t *)(ram + 0x4002), __ATOMIC_ACQUIRE) == 0;
+	     i++)
+		nanosleep(&ts, NULL);
+	assert_int_equal(*(uint16_t *)(ram + 0x4002), 1);
+	assert_int_equal(*(uint32_t *)(ram + 0x4008), 16); /* bytes written */
+	assert_int_not_equal(memcmp(ram + 0x8000, (uint8_t[16]){0}, 16), 0);
+	/* No MSI-X: the ISR says "queue" once, then reads clear. */
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c), 1);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c), 0);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_enumeration),
+		T(test_read_only_fields),
+		T(test_capabilities),
+		T(test_bar_sizing_and_decoding),
+		T(test_feature_negotiation),
+		T(test_rings_outside_ram),
+		T(test_msix_vector_range),
+		T(test_request_through_intx),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
