@@ -20,7 +20,8 @@ struct hvm_memmap_entry {
 struct boot_info boot;
 uint64_t boot_tsc_start, boot_tsc_prompt;
 extern uint64_t pdpt[];
-static uint64_t high_pd[4][512] __attribute__((aligned(4096)));
+/* Filled entirely before use: kept out of .bss, which is cleared at boot. */
+static uint64_t high_pd[4][512] __attribute__((aligned(4096), section(".noinit.pd")));
 static unsigned high_pd_used;
 
 static void boot_parse(uint32_t paddr)

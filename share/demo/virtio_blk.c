@@ -54,7 +54,7 @@ struct vq {
 	uint8_t status;
 } __attribute__((aligned(4096)));
 
-static struct vq vqs[VBLK_MAX];
+static struct vq vqs[VBLK_MAX] __attribute__((section(".noinit.vq"))); /* cleared in init */
 struct vblk disks[VBLK_MAX];
 unsigned ndisks;
 
