@@ -154,8 +154,9 @@ static const char *vblk_init(struct vblk *b, const struct pci_dev *d)
 	pci_write16(d, 4, pci_read16(d, 4) | 0x6); /* memory space, bus master */
 	b->msix = msix_setup(d);
 	wr8(b->common + CC_STATUS, 0);
-	while (rd8(b->common + CC_STATUS))
-		cpu_relax();
+	for (unsigned i = 0; rd8(b->common + CC_STATUS); i++)
+		if (i == 100000)
+			return "device does not reset";
 	wr8(b->common + CC_STATUS, ST_ACK);
 	wr8(b->common + CC_STATUS, ST_ACK | ST_DRIVER);
 	mmio_write32(b->common + CC_DFSEL, 1);
