@@ -73,6 +73,16 @@ sleep 1
 t_check "keys from the read-only client never reach the guest" kill -0 "$pid"
 t_check "status counts two attached clients" grep -q '"attached": 2' <<<"$("$TV" status lab --json)"
 
+# The writer's window size becomes the console's.
+tm resize-window -t view -x 120 -y 40
+cols=
+for _ in $(seq 50); do
+	cols=$("$TV" status lab --json | sed -n 's/.*"cols": \([0-9]*\).*/\1/p')
+	[ "$cols" = 120 ] && break
+	sleep 0.1
+done
+t_check "a window size change reaches the console (120 columns, got $cols)" [ "$cols" = 120 ]
+
 # Ctrl-] detaches; the VM goes on.
 tm send-keys -t view C-]
 t_check "^] detaches" wait_for view "detached from lab"
