@@ -335,6 +335,80 @@ static void test_request_through_intx(void **state)
 	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c), 0);
 }
 
+/* Posts a 16-byte entropy request as avail entry n and waits for used n + 1. */
+static void rng_request(struct fix *f, uint32_t b, uint16_t n)
+{
+	uint8_t *ram = f->ram;
+	uint64_t desc[2] = {0x8000, 16 | (uint64_t)2 << 32};
+	struct timespec ts = {0, 1000000};
+	uint16_t idx = (uint16_t)(n + 1), head = 0;
+
+	memcpy(ram + 0x2000, desc, sizeof(desc));
+	memcpy(ram + 0x3004 + 2 * (n % 8), &head, 2);
+	__atomic_store_n((uint16_t *)(ram + 0x3002), idx, __ATOMIC_RELEASE);
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY, 4, 0);
+	for (int i = 0; i < 2000 && *(volatile uint16_t *)(ram + 0x4002) != idx; i++)
+		nanosleep(&ts, NULL);
+	assert_int_equal(*(uint16_t *)(ram + 0x4002), idx);
+}
+
+static void test_save_restore(void **state)
+{
+	struct fix *f = *state;
+	struct virtio_pci *vp = virtio_pci_find(f->vm, "virtio-rng");
+	struct dev *d = dev_find(f->vm, "virtio-rng");
+	uint8_t *saved, *bad;
+	struct tv_err err;
+	uint32_t b;
+	bool c;
+
+	assert_non_null(vp);
+	assert_true(d->ops->state_size > 0);
+	saved = calloc(1, d->ops->state_size);
+	bad = calloc(1, d->ops->state_size);
+	bar0(f);
+	cfg_wr(f, 1, 0x10, 4, 0xD0000000);
+	b = 0xD0000000;
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+	rng_request(f, b, 0);
+	d->ops->save(d, saved);
+
+	dev_reset_all(f->vm);
+	assert_int_not_equal(cfg_rd(f, 1, 0x10, 4), 0xD0000000);
+	assert_int_equal(d->ops->restore(d, saved, &err), 0);
+	assert_int_equal(cfg_rd(f, 1, 0x10, 4), 0xD0000000);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &c), 1 | 2 | 8 | 4);
+	assert_true(c);
+	assert_int_equal(mmio_rd(f, b + 0x1C, 2, &c), 1);
+	/* The queue goes on where it was: the next request is used entry 2. */
+	rng_request(f, b, 1);
+	/* Quiesced, a kick is held back; released, it is served. */
+	virtio_pci_quiesce(f->vm, true);
+	memcpy(f->ram + 0x3004 + 2 * 2, (uint16_t[]){0}, 2);
+	__atomic_store_n((uint16_t *)(f->ram + 0x3002), 3, __ATOMIC_RELEASE);
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY, 4, 0);
+	nanosleep(&(struct timespec){0, 20000000}, NULL);
+	assert_int_equal(*(volatile uint16_t *)(f->ram + 0x4002), 2);
+	virtio_pci_quiesce(f->vm, false);
+	for (int i = 0; i < 2000 && *(volatile uint16_t *)(f->ram + 0x4002) != 3; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	assert_int_equal(*(volatile uint16_t *)(f->ram + 0x4002), 3);
+
+	/* Hostile states: another device's identity, an unknown version. */
+	memcpy(bad, saved, d->ops->state_size);
+	bad[8] ^= 0xFF; /* vendor id, first byte of the configuration space */
+	assert_int_equal(d->ops->restore(d, bad, &err), -1);
+	assert_non_null(strstr(err.msg, "configuration space"));
+	memcpy(bad, saved, d->ops->state_size);
+	bad[0] = 99;
+	assert_int_equal(d->ops->restore(d, bad, &err), -1);
+	assert_non_null(strstr(err.msg, "version"));
+	free(saved);
+	free(bad);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -348,6 +422,7 @@ int main(void)
 		T(test_rings_outside_ram),
 		T(test_msix_vector_range),
 		T(test_request_through_intx),
+		T(test_save_restore),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

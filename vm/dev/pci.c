@@ -405,6 +405,44 @@ void pci_dev_reset(struct pci_dev *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+void pci_dev_save(struct pci_dev *p, struct pci_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&p->lock);
+	memcpy(s->cfg, p->cfg, sizeof(s->cfg));
+	memcpy(s->msix_table, p->msix_table, sizeof(s->msix_table));
+	s->msix_pending = p->msix_pending;
+	s->intx_level = p->intx_level;
+	pthread_mutex_unlock(&p->lock);
+}
+
+int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err *err)
+{
+	for (unsigned r = 0; r < PCI_CFG_SIZE; r++) {
+		uint8_t fixed = (uint8_t)~p->wmask[r];
+
+		if (r == PCI_STATUS)
+			fixed &= (uint8_t)~PCI_STATUS_INTX; /* follows the line */
+		if ((s->cfg[r] & fixed) != (p->reset_cfg[r] & fixed))
+			return tv_errf(err, "%s: saved configuration space differs at 0x%02x "
+					    "(0x%02x, expected 0x%02x): another device?",
+				       p->dev.name, r, s->cfg[r], p->reset_cfg[r]);
+	}
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < PCI_NUM_BARS; i++)
+		bar_unmap(p, i);
+	memcpy(p->cfg, s->cfg, sizeof(p->cfg));
+	memcpy(p->msix_table, s->msix_table, sizeof(p->msix_table));
+	p->msix_pending = p->msix_nvec < 64 ? s->msix_pending & ((1ull << p->msix_nvec) - 1)
+					    : s->msix_pending;
+	p->intx_level = s->intx_level != 0;
+	bars_update(p);
+	intx_apply(p);
+	msix_flush_pending(p);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
 /* ---- the bus ---- */
 
 static struct pci_dev *bus_dev(struct pci_bus *bus, unsigned busno, unsigned devfn)
@@ -513,7 +551,45 @@ static void bus_destroy(struct dev *d)
 	free(bus);
 }
 
-static const struct dev_ops bus_ops = {.reset = bus_reset, .destroy = bus_destroy};
+struct bus_state {
+	uint32_t cf8;
+	uint32_t pad;
+	struct pci_state host;
+};
+
+static void bus_save(struct dev *d, void *state)
+{
+	struct pci_bus *bus = (struct pci_bus *)d;
+	struct bus_state *s = state;
+
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&bus->lock);
+	s->cf8 = bus->cf8;
+	pthread_mutex_unlock(&bus->lock);
+	pci_dev_save(&bus->host, &s->host);
+}
+
+static int bus_restore(struct dev *d, const void *state, struct tv_err *err)
+{
+	struct pci_bus *bus = (struct pci_bus *)d;
+	struct bus_state s;
+
+	memcpy(&s, state, sizeof(s));
+	if (pci_dev_restore(&bus->host, &s.host, err) != 0)
+		return -1;
+	pthread_mutex_lock(&bus->lock);
+	bus->cf8 = s.cf8;
+	pthread_mutex_unlock(&bus->lock);
+	return 0;
+}
+
+static const struct dev_ops bus_ops = {
+	.reset = bus_reset,
+	.state_size = sizeof(struct bus_state),
+	.save = bus_save,
+	.restore = bus_restore,
+	.destroy = bus_destroy,
+};
 
 struct pci_bus *pci_bus_of(struct vm *vm)
 {

@@ -112,6 +112,19 @@ int pci_dev_add(struct vm *vm, struct pci_dev *p, struct tv_err *err);
 /* Back to power-on state: configuration space, BARs home, MSI-X masked. */
 void pci_dev_reset(struct pci_dev *p);
 
+/* Snapshot state of a PCI function: plain bytes, no pointers. Restore
+ * checks it as guest input (read-only fields must match this device) and
+ * decodes the BARs where the saved state has them. */
+struct pci_state {
+	uint8_t cfg[PCI_CFG_SIZE];
+	uint8_t msix_table[PCI_MSIX_MAX * 16];
+	uint64_t msix_pending;
+	uint8_t intx_level;
+	uint8_t pad[7];
+};
+void pci_dev_save(struct pci_dev *p, struct pci_state *s);
+int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err *err);
+
 /* Interrupts. MSI-X when the guest enabled it: true when vector was sent or
  * left pending (masked); false when MSI-X is off (use INTx then). */
 bool pci_msix_enabled(struct pci_dev *p);

@@ -64,6 +64,7 @@ struct virtio_pci {
 	uint16_t queue_select;
 	uint8_t isr;	      /* atomic */
 	bool needs_reset;     /* atomic */
+	bool quiesced;	      /* under every queue lock: threads hold still */
 	int stop_fd;
 	struct virtio_queue *q;
 };
@@ -138,7 +139,7 @@ void virtio_pci_kick(struct virtio_pci *vp, unsigned q)
 
 static bool queue_live(struct virtio_pci *vp, struct virtio_queue *q)
 {
-	return q->vq.ready && !q->vq.broken &&
+	return q->vq.ready && !q->vq.broken && !vp->quiesced &&
 	       (__atomic_load_n(&vp->status, __ATOMIC_ACQUIRE) & VIRTIO_STATUS_DRIVER_OK);
 }
 
@@ -488,7 +489,197 @@ static void vp_destroy(struct dev *d)
 	free(vp);
 }
 
-static const struct dev_ops vp_ops = {.reset = vp_dev_reset, .destroy = vp_destroy};
+/* ---- snapshots ---- */
+
+#define VP_STATE_VERSION 1
+#define VP_STATE_QUEUES 8
+
+struct vp_queue_state {
+	uint64_t desc, driver, device;
+	uint16_t size, msix_vector, last_avail, used_idx, signalled;
+	uint8_t enabled, signalled_valid;
+	uint8_t pad[4];
+};
+
+struct vp_state {
+	uint32_t version, nqueues;
+	struct pci_state pci;
+	uint64_t driver_features;
+	uint32_t dfselect, gfselect;
+	uint16_t msix_config, queue_select;
+	uint8_t status, config_gen, isr, needs_reset;
+	struct vp_queue_state q[VP_STATE_QUEUES];
+};
+
+static void lock_queues(struct virtio_pci *vp)
+{
+	for (unsigned i = 0; i < vp->info.nqueues; i++)
+		pthread_mutex_lock(&vp->q[i].lock);
+}
+
+static void unlock_queues(struct virtio_pci *vp)
+{
+	for (unsigned i = vp->info.nqueues; i-- > 0;)
+		pthread_mutex_unlock(&vp->q[i].lock);
+}
+
+/* With the queue locks held no request is half done: each one popped has
+ * been pushed, so the rings and our indices agree. */
+static void vp_save(struct dev *d, void *state)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)d;
+	struct vp_state *s = state;
+
+	memset(s, 0, sizeof(*s));
+	pci_dev_save(&vp->pci, &s->pci);
+	pthread_mutex_lock(&vp->lock);
+	lock_queues(vp);
+	s->version = VP_STATE_VERSION;
+	s->nqueues = vp->info.nqueues;
+	s->driver_features = vp->driver_features;
+	s->dfselect = vp->dfselect;
+	s->gfselect = vp->gfselect;
+	s->msix_config = vp->msix_config;
+	s->queue_select = vp->queue_select;
+	s->status = vp->status;
+	s->config_gen = vp->config_gen;
+	s->isr = vp->isr;
+	s->needs_reset = vp->needs_reset;
+	for (unsigned i = 0; i < vp->info.nqueues; i++) {
+		struct virtio_queue *q = &vp->q[i];
+		struct vp_queue_state *qs = &s->q[i];
+
+		*qs = (struct vp_queue_state){
+			.desc = q->desc, .driver = q->driver, .device = q->device,
+			.size = q->size, .msix_vector = q->msix_vector,
+			.last_avail = q->vq.last_avail, .used_idx = q->vq.used_idx,
+			.signalled = q->vq.signalled, .enabled = q->enabled,
+			.signalled_valid = q->vq.signalled_valid,
+		};
+	}
+	unlock_queues(vp);
+	pthread_mutex_unlock(&vp->lock);
+}
+
+static int vp_restore_check(struct virtio_pci *vp, const struct vp_state *s, struct tv_err *err)
+{
+	const char *n = vp->pci.dev.name;
+
+	if (s->version != VP_STATE_VERSION)
+		return tv_errf(err, "%s: state version %u, expected %u", n, s->version,
+			       VP_STATE_VERSION);
+	if (s->nqueues != vp->info.nqueues)
+		return tv_errf(err, "%s: state has %u queues, the device %u", n, s->nqueues,
+			       vp->info.nqueues);
+	if ((s->driver_features & ~device_features(vp)) != 0)
+		return tv_errf(err, "%s: saved features 0x%llx were never offered", n,
+			       (unsigned long long)s->driver_features);
+	for (unsigned i = 0; i < s->nqueues; i++) {
+		const struct vp_queue_state *qs = &s->q[i];
+
+		if (qs->size > vp->info.queue_size)
+			return tv_errf(err, "%s: queue %u: size %u above %u", n, i, qs->size,
+				       vp->info.queue_size);
+		if ((uint16_t)(qs->last_avail - qs->used_idx) > qs->size)
+			return tv_errf(err, "%s: queue %u: indices %u/%u out of step", n, i,
+				       qs->last_avail, qs->used_idx);
+	}
+	return 0;
+}
+
+static int vp_restore(struct dev *d, const void *state, struct tv_err *err)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)d;
+	struct vp_state s;
+	int rc = 0;
+
+	memcpy(&s, state, sizeof(s));
+	if (vp_restore_check(vp, &s, err) != 0 || pci_dev_restore(&vp->pci, &s.pci, err) != 0)
+		return -1;
+	pthread_mutex_lock(&vp->lock);
+	vp_reset_locked(vp);
+	lock_queues(vp);
+	vp->driver_features = s.driver_features;
+	vp->dfselect = s.dfselect;
+	vp->gfselect = s.gfselect;
+	vp->msix_config = vector_checked(vp, s.msix_config);
+	vp->queue_select = s.queue_select;
+	vp->config_gen = s.config_gen;
+	vp->isr = s.isr & (ISR_QUEUE | ISR_CONFIG);
+	vp->needs_reset = s.needs_reset != 0;
+	for (unsigned i = 0; i < vp->info.nqueues && rc == 0; i++) {
+		struct virtio_queue *q = &vp->q[i];
+		const struct vp_queue_state *qs = &s.q[i];
+		uint64_t f = s.driver_features;
+
+		q->desc = qs->desc;
+		q->driver = qs->driver;
+		q->device = qs->device;
+		q->size = qs->size;
+		q->msix_vector = vector_checked(vp, qs->msix_vector);
+		if (!qs->enabled)
+			continue;
+		/* The rings are checked against this VM's memory again. */
+		if (vq_start(&q->vq, vm_mem(virtio_pci_vm(vp)), q->size, q->desc, q->driver,
+			     q->device, f >> VIRTIO_F_RING_EVENT_IDX & 1,
+			     f >> VIRTIO_F_RING_INDIRECT_DESC & 1) != 0) {
+			rc = tv_errf(err, "%s: queue %u: rings outside guest memory",
+				     vp->pci.dev.name, i);
+			break;
+		}
+		q->enabled = true;
+		q->vq.last_avail = qs->last_avail;
+		q->vq.used_idx = qs->used_idx;
+		q->vq.signalled = qs->signalled;
+		q->vq.signalled_valid = qs->signalled_valid != 0;
+	}
+	if (rc == 0)
+		__atomic_store_n(&vp->status, s.status, __ATOMIC_RELEASE);
+	unlock_queues(vp);
+	if (rc != 0)
+		vp_reset_locked(vp);
+	pthread_mutex_unlock(&vp->lock);
+	if (rc == 0 && vp->isr != 0 && !pci_msix_enabled(&vp->pci))
+		pci_set_irq(&vp->pci, true);
+	/* Requests the driver queued before the snapshot are served now. */
+	for (unsigned i = 0; rc == 0 && i < vp->info.nqueues; i++)
+		virtio_pci_kick(vp, i);
+	return rc;
+}
+
+static const struct dev_ops vp_ops = {
+	.reset = vp_dev_reset,
+	.state_size = sizeof(struct vp_state),
+	.save = vp_save,
+	.restore = vp_restore,
+	.destroy = vp_destroy,
+};
+
+static struct virtio_pci *vp_of(struct dev *d)
+{
+	return d != NULL && d->ops == &vp_ops ? (struct virtio_pci *)d : NULL;
+}
+
+struct virtio_pci *virtio_pci_find(struct vm *vm, const char *name)
+{
+	return vp_of(dev_find(vm, name));
+}
+
+void virtio_pci_quiesce(struct vm *vm, bool quiesce)
+{
+	for (struct dev *d = dev_first(vm); d != NULL; d = d->next) {
+		struct virtio_pci *vp = vp_of(d);
+
+		if (vp == NULL)
+			continue;
+		lock_queues(vp);
+		vp->quiesced = quiesce;
+		unlock_queues(vp);
+		if (!quiesce)
+			for (unsigned i = 0; i < vp->info.nqueues; i++)
+				virtio_pci_kick(vp, i);
+	}
+}
 
 static void add_vcap(struct pci_dev *p, uint8_t type, uint32_t off, uint32_t len, uint8_t cap_len)
 {
@@ -524,9 +715,14 @@ static int vp_start_threads(struct virtio_pci *vp, struct tv_err *err)
 int virtio_pci_create(struct vm *vm, const struct virtio_dev_info *info, void *priv,
 		      struct virtio_pci **out, struct tv_err *err)
 {
-	struct virtio_pci *vp = xcalloc(1, sizeof(*vp));
-	struct pci_dev *p = &vp->pci;
+	struct virtio_pci *vp;
+	struct pci_dev *p;
 
+	if (info->nqueues == 0 || info->nqueues > VP_STATE_QUEUES)
+		return tv_errf(err, "%s: %u queues (1 to %d)", info->name, info->nqueues,
+			       VP_STATE_QUEUES);
+	vp = xcalloc(1, sizeof(*vp));
+	p = &vp->pci;
 	vp->info = *info;
 	vp->priv = priv;
 	vp->q = xcalloc(info->nqueues, sizeof(*vp->q));

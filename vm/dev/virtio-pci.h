@@ -46,6 +46,7 @@
 #define VIRTIO_MAX_QUEUES 64
 
 struct virtio_pci;
+struct blk;
 
 struct virtio_dev_info {
 	const char *name; /* device name, e.g. "virtio-blk0" */
@@ -84,6 +85,18 @@ void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q, struct vq *vq);
 void virtio_pci_set_broken(struct virtio_pci *vp, const char *why);
 /* Wakes queue q's thread as if the driver had notified it. */
 void virtio_pci_kick(struct virtio_pci *vp, unsigned q);
+
+/* The device registered under name (e.g. "virtio-blk0"), or NULL. */
+struct virtio_pci *virtio_pci_find(struct vm *vm, const char *name);
+/* Snapshots: with the vCPUs paused, quiesce (true) waits for requests in
+ * flight and holds every virtio queue thread still, so device state and
+ * disks can be saved or restored; quiesce (false) lets them run again and
+ * looks at every queue once. Device state itself: the dev_ops save/restore
+ * of each device, like any other. */
+void virtio_pci_quiesce(struct vm *vm, bool quiesce);
+/* The open image behind virtio-blk disk i (cfg->disks order), or NULL: for
+ * disk snapshots of a running VM (quiesce first). */
+struct blk *virtio_blk_disk(struct vm *vm, unsigned i);
 
 /* The machine's virtio devices (dev_machine[] in vm/dev/dev.c, after
  * pci_create): one virtio-blk per cfg->disks entry, then the console and
