@@ -36,6 +36,7 @@ struct kfile {
 	const uint8_t *data;
 	size_t size;
 	bool malloced; /* data from malloc (an extracted kernel), not a mapping */
+	int fd;	       /* the open file, for bulk reads; -1 for malloced data */
 };
 
 /* What the ELF loader found. */
@@ -68,6 +69,7 @@ static int kfile_open(struct kfile *f, const char *path, const char *what, struc
 
 	memset(f, 0, sizeof(*f));
 	f->path = path;
+	f->fd = -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return tv_errno(err, "%s %s", what, path);
@@ -84,16 +86,35 @@ static int kfile_open(struct kfile *f, const char *path, const char *what, struc
 		return tv_errf(err, "%s %s: empty file", what, path);
 	}
 	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
+	if (p == MAP_FAILED) {
+		close(fd);
 		return tv_errno(err, "%s %s", what, path);
+	}
 	f->data = p;
 	f->size = (size_t)st.st_size;
+	f->fd = fd;
+	return 0;
+}
+
+/* Copies len bytes at off (already checked against the size) to dst. A read
+ * into guest memory is much cheaper than faulting the file's mapping in. */
+static int kfile_copy(const struct kfile *f, void *dst, uint64_t off, size_t len,
+		      struct tv_err *err)
+{
+	if (f->fd < 0) {
+		memcpy(dst, f->data + off, len);
+		return 0;
+	}
+	if (pread_full(f->fd, dst, len, off) < 0)
+		return tv_errno(err, "kernel %s: reading", f->path);
 	return 0;
 }
 
 static void kfile_close(struct kfile *f)
 {
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
 	if (f->data != NULL && f->malloced)
 		free((void *)f->data);
 	else if (f->data != NULL)
@@ -253,7 +274,8 @@ static int elf_load(struct vm *vm, const struct kfile *f, struct elf_info *info,
 			return tv_errf(err, "kernel %s: segment at 0x%" PRIx64 "+0x%" PRIx64
 					    " lies outside guest RAM (%s)",
 				       f->path, ph.paddr, ph.memsz, ram);
-		memcpy(dst, f->data + ph.offset, ph.filesz);
+		if (kfile_copy(f, dst, ph.offset, ph.filesz, err) < 0)
+			return -1;
 		memset(dst + ph.filesz, 0, ph.memsz - ph.filesz);
 	}
 	return 0;
@@ -460,6 +482,7 @@ static int bzimage_extract(struct vm *vm, struct kfile *elf, struct tv_err *err)
 		return rc;
 	}
 	memset(elf, 0, sizeof(*elf));
+	elf->fd = -1;
 	elf->path = path;
 	elf->data = buf;
 	elf->size = len;

@@ -342,6 +342,9 @@ static int mem_map(struct vm *vm, struct tv_err *err)
 			return tv_errf(err, "memory %s: the host cannot give that much", want);
 		return tv_errno(err, "memory %s", want);
 	}
+	/* Huge pages: far fewer faults when a kernel is loaded, and 2 MiB
+	 * mappings in the guest's second-level page tables. */
+	madvise(p, size, MADV_HUGEPAGE);
 	vm->ram = p;
 	vm->ram_map_size = size;
 	return 0;
@@ -452,31 +455,45 @@ static void kick_signal_init(void)
 	sigaction(SIGRTMIN, &sa, NULL);
 }
 
+/* Verbose start-up timing: where the milliseconds go. */
+static void phase(const struct vm *vm, const char *what, uint64_t *t)
+{
+	uint64_t now = monotonic_ns();
+
+	if (vm->cfg.verbose)
+		fprintf(stderr, "termvisor: %-8s %7.3f ms\n", what, (now - *t) / 1e6);
+	*t = now;
+}
+
 static int vm_build(struct vm *vm, const struct vm_config *cfg, struct tv_err *err)
 {
-	uint64_t t0 = monotonic_ns();
+	uint64_t t = monotonic_ns();
 
 	if (kvm_open(vm, err) < 0)
 		return -1;
 	if (config_check(cfg, vm->max_cpus, err) < 0)
 		return -1;
+	phase(vm, "kvm", &t);
 	if (cpuid_load(vm, err) < 0 || vm_fd_create(vm, err) < 0 || routes_init(vm, err) < 0)
 		return -1;
+	phase(vm, "vm", &t);
 	if (mem_setup(vm, err) < 0)
 		return -1;
+	phase(vm, "memory", &t);
 	vm->vcpus = xcalloc(cfg->cpus, sizeof(*vm->vcpus));
 	for (unsigned i = 0; i < cfg->cpus; i++) {
 		if (vcpu_create(vm, i, err) < 0)
 			return -1;
 		vm->ncpus++;
 	}
+	phase(vm, "vcpus", &t);
 	for (size_t i = 0; dev_machine[i] != NULL; i++)
 		if (dev_machine[i](vm, &vm->cfg, err) < 0)
 			return -1;
+	phase(vm, "devices", &t);
 	if (boot_load(vm, err) < 0)
 		return -1;
-	if (cfg->verbose)
-		fprintf(stderr, "termvisor: VM built in %.3f ms\n", (monotonic_ns() - t0) / 1e6);
+	phase(vm, "boot", &t);
 	return 0;
 }
 
