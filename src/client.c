@@ -219,6 +219,22 @@ static int request(struct tv_client *c, uint16_t type, const void *payload, size
 	return rc;
 }
 
+static void refusal(struct tv_client *c, struct tv_err *err)
+{
+	struct proto_frame f;
+	struct tv_err ignored;
+	size_t used;
+	uint32_t code;
+	uint16_t req;
+	char msg[TV_ERR_MAX - 64];
+
+	while (read_some(c, 100, &ignored) > 0)
+		;
+	if (next_frame(c, &f, &used, &ignored) == 1 &&
+	    proto_get_error(&f, &code, &req, msg, sizeof(msg)) == 0)
+		tv_errf(err, "VM %s: %s", c->name, msg);
+}
+
 struct tv_client *client_connect_path(const char *path, const char *name, struct tv_err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -244,8 +260,14 @@ struct tv_client *client_connect_path(const char *path, const char *name, struct
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
 	c->name = xstrdup(name);
-	if (request(c, PROTO_HELLO, ver, sizeof(ver), &f, &payload, err) < 0 ||
-	    proto_get_hello_reply(&f, &c->server) < 0) {
+	if (request(c, PROTO_HELLO, ver, sizeof(ver), &f, &payload, err) < 0) {
+		/* A refusal (not the owner, too many clients) may have cut our
+		 * hello short: its message is still there to read. */
+		refusal(c, err);
+		client_close(c);
+		return NULL;
+	}
+	if (proto_get_hello_reply(&f, &c->server) < 0) {
 		if (payload != NULL)
 			tv_errf(err, "VM %s: bad hello from the VM process", name);
 		free(payload);

@@ -21,6 +21,8 @@ struct client {
 	int attach;   /* NOT_ATTACHED or a proto_attach_mode */
 	bool closing; /* a fatal protocol error: send what is queued, then hang up */
 	bool dead;    /* to be closed by the main loop (never closed from a callback) */
+	bool lagging; /* console output skipped; redrawn once its backlog is sent */
+	uint16_t rows; /* its window, for redraws */
 	struct proto_buf in, out;
 };
 
@@ -166,6 +168,17 @@ static void handle_hello(struct control *c, struct client *cl, const struct prot
 	proto_put_hello_reply(&cl->out, &h);
 }
 
+/* The replay goes out as ordinary console frames: to the client it is the
+ * screen being drawn, then the live stream continues it. */
+static void put_replay(struct control *c, struct client *cl)
+{
+	struct proto_buf screen = {0};
+
+	console_buf_render(c->cb, cl->rows, &screen);
+	proto_put_console(&cl->out, screen.data, screen.len);
+	proto_buf_free(&screen);
+}
+
 static void handle_attach(struct control *c, struct client *cl, const struct proto_frame *f)
 {
 	uint8_t mode;
@@ -188,13 +201,9 @@ static void handle_attach(struct control *c, struct client *cl, const struct pro
 		console_buf_resize(c->cb, rows, cols);
 	console_buf_size(c->cb, &crows, &ccols);
 	cl->attach = mode;
+	cl->rows = rows;
 	proto_put_size(&cl->out, PROTO_ATTACHED, (uint16_t)crows, (uint16_t)ccols);
-	/* The replay goes out as ordinary console frames: to the client it is the
-	 * screen being drawn, then the live stream continues it. */
-	struct proto_buf screen = {0};
-	console_buf_render(c->cb, rows, &screen);
-	proto_put_console(&cl->out, screen.data, screen.len);
-	proto_buf_free(&screen);
+	put_replay(c, cl);
 }
 
 static void handle_input(struct control *c, struct client *cl, const struct proto_frame *f)
@@ -224,6 +233,7 @@ static void handle_winsize(struct control *c, struct client *cl, const struct pr
 	}
 	if (cl->attach == PROTO_ATTACH_RW)
 		console_buf_resize(c->cb, rows, cols);
+	cl->rows = rows;
 	proto_put_ok(&cl->out, f->type);
 }
 
@@ -407,8 +417,13 @@ void control_handle(struct control *c, const struct pollfd *pfd, size_t n)
 			rc = -1;
 		if (rc == 0 && cl->closing && cl->out.len == 0)
 			rc = -1;
-		if (rc == 0 && cl->out.len > CONTROL_MAX_BACKLOG)
-			rc = -1; /* not reading: do not let it cost the VM memory */
+		if (rc == 0 && cl->out.len > CONTROL_MAX_BACKLOG + CONTROL_REPLY_SLACK)
+			rc = -1; /* not reading at all: do not let it cost the VM memory */
+		if (rc == 0 && cl->lagging && cl->out.len == 0) {
+			/* Caught up: what it missed is redrawn from the screen. */
+			cl->lagging = false;
+			put_replay(c, cl);
+		}
 		if (cl->dead)
 			rc = -1;
 		if (rc < 0)
@@ -424,12 +439,20 @@ void control_console_output(struct control *c, const void *bytes, size_t len)
 	console_buf_feed(c->cb, bytes, len);
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct client *cl = c->clients[i];
-		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead)
+		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead ||
+		    cl->lagging)
 			continue;
+		/* A client slower than the guest (a slow link) skips output
+		 * rather than holding it here without bound; it gets a redraw
+		 * when it has caught up. */
+		if (cl->out.len > CONTROL_MAX_BACKLOG) {
+			cl->lagging = true;
+			continue;
+		}
 		proto_put_console(&cl->out, bytes, len);
 		/* Send now rather than on the next poll round: this is the
 		 * latency a user typing at the console sees. */
-		if (client_write(cl) < 0 || cl->out.len > CONTROL_MAX_BACKLOG)
+		if (client_write(cl) < 0)
 			cl->dead = true;
 	}
 }

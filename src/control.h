@@ -19,8 +19,11 @@
 #include "vm/err.h"
 
 #define CONTROL_MAX_CLIENTS 16
-/* A client that lets this much console output pile up unread is dropped. */
+/* A client with this much console output unread skips the live stream until
+ * it has read it all, then gets the screen redrawn; one that lets replies pile
+ * up beyond the slack as well is dropped. */
 #define CONTROL_MAX_BACKLOG (4u << 20)
+#define CONTROL_REPLY_SLACK (1u << 20)
 
 struct control_ops {
 	void (*status)(void *ctx, struct proto_status *st);

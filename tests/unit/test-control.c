@@ -121,9 +121,11 @@ static void *server_main(void *arg)
 		}
 		control_handle(fx->ctl, pfd, n);
 		pthread_mutex_lock(&fx->lock);
-		if (fx->echo.len) {
-			control_console_output(fx->ctl, fx->echo.data, fx->echo.len);
-			proto_buf_consume(&fx->echo, fx->echo.len);
+		/* In pieces of at most 64 KiB, as the VM process reads its pipe. */
+		while (fx->echo.len) {
+			size_t k = MIN(fx->echo.len, (size_t)65536);
+			control_console_output(fx->ctl, fx->echo.data, k);
+			proto_buf_consume(&fx->echo, k);
 		}
 		pthread_mutex_unlock(&fx->lock);
 	}
@@ -469,6 +471,53 @@ static void test_attach_replays_then_streams(void **state)
 	proto_buf_free(&b.got);
 }
 
+/* A client that does not keep up with the guest skips output instead of
+ * making the VM process hold it all, and is redrawn once it catches up. */
+static void test_slow_client_skips_then_redraws(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0}, seen = {0};
+	struct proto_frame f;
+	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	char chunk[65536];
+	int fd = raw_connect(fx);
+
+	raw_hello(fd, &in);
+	raw_send(fd, PROTO_ATTACH, "\0\0\0\x18\0\x50", 6);
+	memset(chunk, 'x', sizeof(chunk) - 1);
+	chunk[sizeof(chunk) - 1] = '\0';
+	/* 6 MiB while the client reads nothing: more than its backlog may hold. */
+	for (int i = 0; i < 96; i++) {
+		guest_says(fx, chunk);
+		if (i % 16 == 15)
+			assert_server_alive(fx);
+	}
+	guest_says(fx, "\r\nthe end\r\n");
+	assert_server_alive(fx);
+	/* Now it reads: everything queued, then a redraw with the last screen. */
+	size_t total = 0;
+	int type;
+	while ((type = raw_recv(fd, &in, &f, p, PROTO_MAX_PAYLOAD)) > 0) {
+		if (type != PROTO_CONSOLE)
+			continue;
+		total += f.len;
+		proto_buf_append(&seen, f.payload, f.len);
+		if (seen.len > 64 && memmem(seen.data + seen.len - MIN(seen.len, 4096),
+					    MIN(seen.len, 4096), "the end", 7) &&
+		    memmem(seen.data + seen.len - 16, 16, "\033[?25h", 6))
+			break;
+		if (seen.len > 1 << 20)
+			proto_buf_consume(&seen, seen.len - 8192);
+	}
+	assert_true(type > 0);
+	/* Less than the guest wrote: the rest was skipped, not buffered. */
+	assert_true(total < 96 * (sizeof(chunk) - 1));
+	close(fd);
+	free(p);
+	proto_buf_free(&in);
+	proto_buf_free(&seen);
+}
+
 static void test_too_many_clients(void **state)
 {
 	struct fixture *fx = *state;
@@ -507,6 +556,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_frame_then_hangup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_payloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_replays_then_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_client_skips_then_redraws, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_clients, setup, teardown),
 	};
 
