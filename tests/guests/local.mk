@@ -10,7 +10,8 @@ GUEST_LINKFLAGS = -nostdlib -static -no-pie -Wl,-T,$(srcdir)/tests/guests/guest.
 GUEST_COMMON = $(srcdir)/tests/guests/start.S $(srcdir)/tests/guests/lib.c
 GUEST_DEPS = $(GUEST_COMMON) $(srcdir)/tests/guests/guest.h $(srcdir)/tests/guests/guest.ld
 TEST_GUESTS = tests/guests/serial.elf tests/guests/smp.elf tests/guests/timer.elf \
-	tests/guests/reboot.elf tests/guests/triple.elf tests/guests/user.elf
+	tests/guests/reboot.elf tests/guests/triple.elf tests/guests/user.elf \
+	tests/guests/poweroff.elf
 
 tests/guests/%.elf: $(srcdir)/tests/guests/%.c $(GUEST_DEPS)
 	@$(MKDIR_P) tests/guests
@@ -24,7 +25,7 @@ EXTRA_DIST += tests/guests/guest.ld tests/guests/start.S tests/guests/lib.c \
 
 GUEST_TESTS = tests/guests/serial.sh tests/guests/smp.sh tests/guests/timer.sh \
 	tests/guests/reboot.sh tests/guests/triple.sh tests/guests/user.sh \
-	tests/guests/run-errors.sh
+	tests/guests/run-errors.sh tests/guests/poweroff.sh
 TESTS += $(GUEST_TESTS)
 EXTRA_DIST += $(GUEST_TESTS)
 # ACPI tables and the PM1 device, from inside a guest.
