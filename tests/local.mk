@@ -51,7 +51,7 @@ TESTS += tests/unit/test-settings
 
 # Detached VMs end to end (the demo guest on /dev/kvm, terminals through tmux).
 DETACH_TESTS = tests/e2e/detach.sh tests/e2e/hostile-socket.sh tests/e2e/autostart.sh \
-	tests/e2e/guest-ends.sh
+	tests/e2e/guest-ends.sh tests/e2e/start-errors.sh
 TESTS += $(DETACH_TESTS)
 EXTRA_DIST += $(DETACH_TESTS)
 
