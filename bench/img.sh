@@ -3,7 +3,8 @@
 # image: 4 KiB random and 1 MiB sequential, reads and writes, depth 1 and 32.
 # Both use O_DIRECT (-t none) on a prefilled 1 GiB image (overwrites, no
 # allocation), then one allocating case on fresh images. Each case runs
-# REPS times alternating the two tools; the best time of each counts.
+# REPS times, the two tools taking turns to go first with a pause between
+# runs (SETTLE seconds); the best time of each counts.
 # Writes the figures into bench/RESULTS.md (the "termvisor img bench"
 # section) and prints them.
 #   usage: bench/img.sh [BUILD_DIR]   (env: BENCH_DIR for the image, REPS)
@@ -27,35 +28,31 @@ RSTEP=$((64001 * 4096))
 
 secs() { sed -n 's/^Run completed in \([0-9.]*\) seconds\./\1/p'; }
 
-best() { # tool args...: best time of REPS runs
-	local b=
-	for _ in $(seq "$REPS"); do
-		local t
-		t=$("$@" | secs)
-		b=$(awk -v a="$t" -v b="${b:-1e9}" 'BEGIN { print (a < b) ? a : b }')
-	done
-	echo "$b"
-}
-
 rows=()
 run_case() { # label count size depth step write(0/1) [fresh]
 	local label=$1 c=$2 s=$3 d=$4 S=$5 w=$6 fresh=${7:-} wflag= tq tt bytes
 	[ "$w" = 1 ] && wflag=-w
 	local tq_best= tt_best=
-	for _ in $(seq "$REPS"); do
-		local target=$img
-		if [ -n "$fresh" ]; then
-			target=$D/fresh.qcow2
-			rm -f "$target"
-			"$QI" create -q -f qcow2 "$target" 1G
-		fi
-		tq=$("$QI" bench -f qcow2 -t none -c "$c" -s "$s" -d "$d" -S "$S" $wflag "$target" | secs)
-		if [ -n "$fresh" ]; then
-			rm -f "$target"
-			"$QI" create -q -f qcow2 "$target" 1G
-		fi
-		tt=$("$TV" img bench -f qcow2 -t none -c "$c" -s "$s" -d "$d" -S "$S" $wflag "$target" |
-			secs)
+	for rep in $(seq "$REPS"); do
+		local target=$img tool
+		# Alternate which tool goes first, and let the host's write-back
+		# of one run settle before the next, so neither pays for the other.
+		for tool in $([ $((rep % 2)) = 1 ] && echo "q t" || echo "t q"); do
+			if [ -n "$fresh" ]; then
+				target=$D/fresh.qcow2
+				rm -f "$target"
+				"$QI" create -q -f qcow2 "$target" 1G
+			fi
+			sync
+			sleep "${SETTLE:-1}"
+			if [ $tool = q ]; then
+				tq=$("$QI" bench -f qcow2 -t none -c "$c" -s "$s" -d "$d" -S "$S" $wflag \
+					"$target" | secs)
+			else
+				tt=$("$TV" img bench -f qcow2 -t none -c "$c" -s "$s" -d "$d" -S "$S" \
+					$wflag "$target" | secs)
+			fi
+		done
 		tq_best=$(awk -v a="$tq" -v b="${tq_best:-1e9}" 'BEGIN { print (a < b) ? a : b }')
 		tt_best=$(awk -v a="$tt" -v b="${tt_best:-1e9}" 'BEGIN { print (a < b) ? a : b }')
 	done
@@ -83,9 +80,10 @@ section=$(
 	echo "<!-- termvisor-img-bench begin -->"
 	echo "## termvisor img bench vs qemu-img bench -t none"
 	echo
-	echo "Measured $(date -u +%Y-%m-%d) by bench/img.sh on $(nproc) CPUs ($(uname -r)), $QI"
+	echo "Measured $(date -u +%Y-%m-%d) by bench/img.sh on $(nproc) CPUs ($(uname -r)), load average"
+	echo "$(cut -d' ' -f1-3 /proc/loadavg) at the end (a shared machine: expect some noise), $QI"
 	echo "($("$QI" --version | head -1)). 1 GiB qcow2 image, 64 KiB clusters, prefilled;"
-	echo "both tools with O_DIRECT; best of $REPS runs each, alternating. Random = a fixed"
+	echo "both tools with O_DIRECT; best of $REPS runs each, taking turns to go first. Random = a fixed"
 	echo "scattering step ($RSTEP bytes), the same sequence for both tools. Ratio > 1: termvisor faster."
 	echo
 	echo "| case | qemu-img IOPS | qemu-img MiB/s | termvisor IOPS | termvisor MiB/s | speed ratio (termvisor/qemu) |"
