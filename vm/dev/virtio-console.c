@@ -1,8 +1,11 @@
 /* virtio-console (virtio spec 5.3), a single port without the multiport
- * protocol: what the guest writes to hvc0 goes to the VM's console sink in
- * one call per buffer, far cheaper than the 8250's exit per byte. The
- * receive queue is offered but the console's input stays with the UART. */
+ * protocol (hvc0 in Linux). What the guest writes goes to the VM's console
+ * sink in one call per buffer, far cheaper than the 8250's exit per byte.
+ * Input typed for the guest (virtio_console_input) waits in a small buffer
+ * until the guest posts receive buffers. */
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vm/console.h"
 #include "vm/dev/virtio-pci.h"
@@ -11,24 +14,75 @@
 #define VCON_RX 0
 #define VCON_TX 1
 #define VCON_CFG_SIZE 12 /* cols, rows, max_nr_ports, emerg_wr */
+#define VCON_IN_SIZE 4096
 
 struct vcon {
-	struct vq_req req;
+	struct virtio_pci *vp;
+	struct vq_req req; /* one per queue thread */
+	struct vq_req rx_req;
+	pthread_mutex_t in_lock;
+	uint8_t in[VCON_IN_SIZE]; /* typed, not yet taken by the guest */
+	size_t in_head, in_count;
 };
+
+/* Moves typed bytes into the guest's receive buffers, one chain per call
+ * of vq_pop, while both are there. Runs on the receive queue's thread. */
+static void vcon_rx(struct vcon *vc, struct vq *vq)
+{
+	pthread_mutex_lock(&vc->in_lock);
+	while (vc->in_count > 0 && vq_pop(vq, &vc->rx_req) > 0) {
+		struct vq_req *r = &vc->rx_req;
+		size_t done = 0;
+
+		while (vc->in_count > 0 && done < r->in_len) {
+			size_t n = MIN(vc->in_count, VCON_IN_SIZE - vc->in_head);
+
+			n = MIN(n, r->in_len - done);
+			iov_from_buf(r->iov + r->nout, r->nin, done, vc->in + vc->in_head, n);
+			vc->in_head = (vc->in_head + n) % VCON_IN_SIZE;
+			vc->in_count -= n;
+			done += n;
+		}
+		vq_push(vq, r->head, (uint32_t)done);
+	}
+	pthread_mutex_unlock(&vc->in_lock);
+}
 
 static void vcon_queue_notify(struct virtio_pci *vp, unsigned qi, struct vq *vq)
 {
 	struct vcon *vc = virtio_pci_priv(vp);
 
-	if (qi != VCON_TX)
-		return; /* receive buffers wait for input */
-	while (vq_pop(vq, &vc->req) > 0) {
-		for (unsigned i = 0; i < vc->req.nout; i++)
-			console_output(virtio_pci_vm(vp), vc->req.iov[i].iov_base,
-				       vc->req.iov[i].iov_len);
-		vq_push(vq, vc->req.head, 0);
+	if (qi == VCON_RX) {
+		vcon_rx(vc, vq);
+	} else {
+		while (vq_pop(vq, &vc->req) > 0) {
+			for (unsigned i = 0; i < vc->req.nout; i++)
+				console_output(virtio_pci_vm(vp), vc->req.iov[i].iov_base,
+					       vc->req.iov[i].iov_len);
+			vq_push(vq, vc->req.head, 0);
+		}
 	}
 	virtio_pci_queue_done(vp, qi, vq);
+}
+
+size_t virtio_console_input(struct vm *vm, const void *bytes, size_t len)
+{
+	struct virtio_pci *vp = virtio_pci_find(vm, "virtio-console");
+	struct vcon *vc;
+	size_t n = 0;
+
+	if (vp == NULL)
+		return 0;
+	vc = virtio_pci_priv(vp);
+	pthread_mutex_lock(&vc->in_lock);
+	while (n < len && vc->in_count < VCON_IN_SIZE) {
+		vc->in[(vc->in_head + vc->in_count) % VCON_IN_SIZE] = ((const uint8_t *)bytes)[n++];
+		vc->in_count++;
+	}
+	pthread_mutex_unlock(&vc->in_lock);
+	if (n > 0)
+		virtio_pci_kick(vp, VCON_RX);
+	return n;
 }
 
 static void vcon_cfg_read(struct virtio_pci *vp, unsigned off, void *data, unsigned len)
@@ -39,13 +93,26 @@ static void vcon_cfg_read(struct virtio_pci *vp, unsigned off, void *data, unsig
 	(void)data; /* all zero: size and ports are not offered */
 }
 
+static void vcon_reset(struct virtio_pci *vp)
+{
+	struct vcon *vc = virtio_pci_priv(vp);
+
+	pthread_mutex_lock(&vc->in_lock);
+	vc->in_head = vc->in_count = 0;
+	pthread_mutex_unlock(&vc->in_lock);
+}
+
 static void vcon_destroy(struct virtio_pci *vp)
 {
-	free(virtio_pci_priv(vp));
+	struct vcon *vc = virtio_pci_priv(vp);
+
+	pthread_mutex_destroy(&vc->in_lock);
+	free(vc);
 }
 
 int virtio_console_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err)
 {
+	struct vcon *vc = xcalloc(1, sizeof(*vc));
 	struct virtio_dev_info info = {
 		.name = "virtio-console",
 		.device_id = VIRTIO_ID_CONSOLE,
@@ -55,9 +122,11 @@ int virtio_console_create(struct vm *vm, const struct vm_config *cfg, struct tv_
 		.cfg_size = VCON_CFG_SIZE,
 		.cfg_read = vcon_cfg_read,
 		.queue_notify = vcon_queue_notify,
+		.reset = vcon_reset,
 		.destroy = vcon_destroy,
 	};
 
 	(void)cfg;
-	return virtio_pci_create(vm, &info, xcalloc(1, sizeof(struct vcon)), NULL, err);
+	pthread_mutex_init(&vc->in_lock, NULL);
+	return virtio_pci_create(vm, &info, vc, &vc->vp, err);
 }

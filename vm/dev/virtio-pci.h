@@ -98,6 +98,11 @@ void virtio_pci_quiesce(struct vm *vm, bool quiesce);
  * disk snapshots of a running VM (quiesce first). */
 struct blk *virtio_blk_disk(struct vm *vm, unsigned i);
 
+/* Bytes typed for the guest's virtio console (hvc0): queued (up to 4 KiB)
+ * until the guest takes them; returns how many were taken (0 without a
+ * virtio console). Any thread. */
+size_t virtio_console_input(struct vm *vm, const void *bytes, size_t len);
+
 /* The machine's virtio devices (dev_machine[] in vm/dev/dev.c, after
  * pci_create): one virtio-blk per cfg->disks entry, then the console and
  * the entropy source. */
