@@ -3,3 +3,5 @@ TESTS += tests/fuzz/qcow2.sh
 EXTRA_DIST += tests/fuzz/qcow2.sh tests/fuzz/fuzz-qcow2.c
 TESTS += tests/fuzz/virtqueue.sh
 EXTRA_DIST += tests/fuzz/virtqueue.sh tests/fuzz/fuzz-virtqueue.c
+TESTS += tests/fuzz/control.sh
+EXTRA_DIST += tests/fuzz/control.sh tests/fuzz/fuzz-control.c

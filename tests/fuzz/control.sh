@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the control socket fuzz target with clang's libFuzzer (or, without
+# clang, as a plain program) and runs it for a bounded time on seeds holding
+# a well-behaved session and some bad ones. TV_FUZZ_TIME sets the seconds.
+. "$top_srcdir/tests/lib.sh"
+D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzctl.XXXXXX")
+trap 'rm -rf "$D"' EXIT
+S=$top_srcdir
+SRCS=("$S/src/control.c" "$S/src/protocol.c" "$S/src/console-buf.c" "$S/vm/util.c"
+	"$S/vm/err.c")
+CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir")
+LIBS=(-lvterm)
+
+mkdir "$D/corpus"
+# Seeds: two split bytes, the client's frames, then the guest's output.
+python3 - "$D/corpus" <<'PY' || t_skip_all "python3 needed to write the seeds"
+import struct, sys
+d = sys.argv[1]
+f = lambda t, p=b"": struct.pack(">IHH", len(p), t, 0) + p
+def seed(name, client, guest):
+    open(f"{d}/{name}", "wb").write(struct.pack(">H", len(client)) + client + guest)
+hello = f(1, struct.pack(">I", 1))
+seed("session", hello + f(2) + f(3) + f(4) + f(7, bytes([0, 0, 0, 24, 0, 80])) +
+     f(8, b"ls\r") + f(9, struct.pack(">HH", 30, 100)) + f(10) + f(5, b"\0\0\0\1"),
+     b"\x1b[1;31mboot\x1b[m ok\r\n" * 30 + b"\x1b[?1049h\x1b[10;10Hfull screen")
+seed("readonly", hello + f(7, bytes([1, 0, 0, 5, 0, 10])) + f(8, b"x"), "é€😀\t\x08\r\n".encode() * 20)
+seed("huge", hello + struct.pack(">IHH", 0xffffffff, 2, 0), b"")
+seed("garbage", bytes(range(256)), bytes(range(256)))
+PY
+
+if command -v clang >/dev/null 2>&1 &&
+	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-control.c" \
+		"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
+	TMPDIR=$D "$D/fuzz" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 \
+		-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$D/corpus" >"$D/fuzz.log" 2>&1
+	rc=$?
+	tail -n 20 "$D/fuzz.log" | sed 's/^/# /'
+	t_check "libFuzzer on the control socket and console: no crash or hang" test $rc -eq 0
+else
+	[ -s "$D/build.log" ] && sed 's/^/# /' "$D/build.log"
+	${CC:-cc} "${CFLAGS[@]}" -fsanitize=address,undefined -DFUZZ_STANDALONE \
+		"$S/tests/fuzz/fuzz-control.c" "${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" ||
+		t_skip_all "cannot build the fuzz target"
+	t_check "fuzz target over the seeds (no libFuzzer here)" env TMPDIR="$D" "$D/fuzz" "$D"/corpus/*
+fi
+t_done

@@ -1,0 +1,151 @@
+/* libFuzzer target for the control socket and the console buffer. The first
+ * two bytes split the input: what a client sends to a VM process's socket
+ * (frames or garbage), and what the guest prints on its console. Whatever
+ * they hold, the server must answer without crashing, never call the engine
+ * with a request that is not well formed, and the console must render. */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "src/console-buf.h"
+#include "src/control.h"
+
+static struct control *ctl;
+static struct console_buf *cb;
+static char path[108];
+static unsigned stops;
+
+static void op_status(void *ctx, struct proto_status *st)
+{
+	st->state = PROTO_STATE_RUNNING;
+	snprintf(st->name, sizeof(st->name), "fuzz");
+}
+
+static int op_ok(void *ctx, uint32_t *code, struct tv_err *err)
+{
+	return 0;
+}
+
+static int op_stop(void *ctx, uint32_t timeout_ms, uint32_t *code, struct tv_err *err)
+{
+	stops++;
+	return 0;
+}
+
+static void op_input(void *ctx, const void *bytes, size_t len)
+{
+	/* Guest echo: input comes back as console output. */
+	control_console_output(ctl, bytes, len);
+}
+
+static const struct control_ops ops = {
+	.status = op_status,
+	.pause = op_ok,
+	.resume = op_ok,
+	.stop = op_stop,
+	.force_off = op_ok,
+	.input = op_input,
+};
+
+static void setup(void)
+{
+	struct tv_err err;
+	const char *tmp = getenv("TMPDIR");
+	char dir[80];
+
+	snprintf(dir, sizeof(dir), "%s/tv-fuzzctl.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		abort();
+	snprintf(path, sizeof(path), "%s/vm.sock", dir);
+	cb = console_buf_new(24, 80, 50);
+	ctl = control_new(path, cb, &ops, NULL, &err);
+	if (ctl == NULL) {
+		fprintf(stderr, "%s\n", err.msg);
+		abort();
+	}
+}
+
+/* Runs the server until it has nothing more to do. */
+static void serve(int client)
+{
+	int idle = 0;
+
+	while (idle < 3) {
+		struct pollfd pfd[CONTROL_MAX_CLIENTS + 1];
+		size_t n = control_pollfds(ctl, pfd, CONTROL_MAX_CLIENTS + 1);
+		char sink[65536];
+
+		if (poll(pfd, n, 0) <= 0)
+			idle++;
+		control_handle(ctl, pfd, n);
+		while (client >= 0 && recv(client, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct proto_buf screen = {0};
+	size_t split;
+	int fd;
+
+	if (ctl == NULL)
+		setup();
+	if (size < 2)
+		return 0;
+	split = 2 + ((size_t)data[0] << 8 | data[1]) % (size - 1);
+	if (split > size)
+		split = size;
+
+	/* The guest's part: console output through libvterm, then a replay. */
+	console_buf_feed(cb, data + split, size - split);
+	console_buf_render(cb, 1 + data[1] % 60, &screen);
+	proto_buf_free(&screen);
+
+	/* The client's part, sent on a fresh connection. */
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		abort();
+	serve(fd);
+	for (size_t off = 2; off < split;) {
+		ssize_t n = send(fd, data + off, split - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN)
+			break;
+		if (n > 0)
+			off += (size_t)n;
+		serve(fd);
+	}
+	serve(fd);
+	close(fd);
+	serve(-1);
+	return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+/* Without libFuzzer: run each file named on the command line once. */
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		FILE *f = fopen(argv[i], "rb");
+		static uint8_t buf[1 << 20];
+		size_t n;
+
+		if (f == NULL)
+			return 1;
+		n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		LLVMFuzzerTestOneInput(buf, n);
+	}
+	return 0;
+}
+#endif
