@@ -1,3 +1,4 @@
 # bench: files added to the build by this folder
 EXTRA_DIST += bench/demo-boot.py
 EXTRA_DIST += bench/console-attach.sh bench/console-attach.py
+EXTRA_DIST += bench/boot.sh bench/boot.py bench/first-byte.S

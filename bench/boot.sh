@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Boot benchmark, termvisor against qemu-system-x86_64 -M microvm, side by side:
+# (a) process start to a minimal PVH guest's first byte, (b) process start to
+# `Linux version` from Debian's cloud kernel as a bzImage and as its vmlinux,
+# (c) resident memory beyond guest RAM. Results go into bench/RESULTS.md.
+#
+# usage: bench/boot.sh [BUILD_DIR] [RUNS] [LINUX_RUNS]   (defaults: build 15 3)
+# The kernel package is the one tests/linux/debian-cloud.sh fetched into the
+# build directory; it is fetched here with apt-get download when missing.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$top/build}" && pwd)
+runs=${2:-15}
+linux_runs=${3:-3}
+tv=$build/termvisor
+[ -x "$tv" ] || { echo "bench/boot.sh: no $tv (build first)" >&2; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || { echo "bench/boot.sh: qemu-system-x86_64 missing" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export TERMVISOR_HOME=$tmp/home
+
+gcc -nostdlib -static -no-pie -Wl,-N -Wl,-e,start -Wl,-Ttext=0x100000 -Wl,--build-id=none \
+	-Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -o "$tmp/first-byte.elf" "$top/bench/first-byte.S"
+
+cache=$build/tests/linux/cache
+mkdir -p "$cache"
+deb=$(ls "$cache"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | tail -n1 || true)
+if [ -z "$deb" ]; then
+	pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+	(cd "$cache" && apt-get download "$pkg")
+	deb=$(ls "$cache"/linux-image-*-cloud-amd64_*.deb | tail -n1)
+fi
+mkdir -p "$tmp/root"
+dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/root" --wildcards './boot/vmlinuz-*'
+bzimage=$(ls "$tmp"/root/boot/vmlinuz-* | tail -n1)
+
+# The vmlinux: what termvisor extracts from the bzImage into its cache (a
+# separate cache, so the timed runs start cold).
+TERMVISOR_HOME=$tmp/prep "$tv" run --kernel "$bzimage" --memory 512M </dev/null >/dev/null 2>&1 &
+prep=$!
+vmlinux=
+for _ in $(seq 1 300); do
+	vmlinux=$(find "$tmp/prep" -name 'vmlinux-*' ! -name '*.nopvh' 2>/dev/null | head -n1 || true)
+	[ -n "$vmlinux" ] && break
+	sleep 0.1
+done
+kill $prep 2>/dev/null || true
+wait $prep 2>/dev/null || true
+[ -n "$vmlinux" ] || { echo "bench/boot.sh: termvisor extracted no vmlinux from $bzimage" >&2; exit 1; }
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+table=$(python3 "$top/bench/boot.py" --termvisor "$tv" --guest "$tmp/first-byte.elf" \
+	--bzimage "$bzimage" --vmlinux "$vmlinux" --runs "$runs" --linux-runs "$linux_runs")
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "$table"
+
+section=$tmp/section.md
+{
+	echo "<!-- termvisor-boot begin -->"
+	echo "## Boot: engine start-up, Linux, memory (bench/boot.sh)"
+	echo
+	echo "Measured $(date -u +%Y-%m-%d) by \`bench/boot.sh\` on $(nproc) CPUs ($(uname -r)),"
+	echo "$(qemu-system-x86_64 --version | head -n1). Kernel: $(basename "$bzimage") from"
+	echo "$(basename "$deb"). Runs alternate between the two machines; the host's KVM is"
+	echo "nested (guest kernel code emulated), and other work shared the machine: load"
+	echo "average $load_before at the start, $load_after at the end."
+	echo
+	echo "$table"
+	echo "<!-- termvisor-boot end -->"
+} >"$section"
+python3 - "$top/bench/RESULTS.md" "$section" <<'PY'
+import re, sys
+path, section = sys.argv[1], open(sys.argv[2]).read().rstrip("\n")
+try:
+    text = open(path).read()
+except FileNotFoundError:
+    text = "# Benchmark results\n"
+pat = re.compile(r"<!-- termvisor-boot begin -->.*?<!-- termvisor-boot end -->", re.S)
+text = pat.sub(lambda m: section, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
+open(path, "w").write(text)
+PY
+echo "bench/boot.sh: results in bench/RESULTS.md"
