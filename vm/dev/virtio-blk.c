@@ -3,6 +3,8 @@
  * to VBLK_MAX_QUEUES). Requests run on the queues' own threads and move data
  * straight between the image and guest memory (no bounce buffer). */
 #include <endian.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,12 @@
 #include "vm/vm.h"
 
 #define VBLK_MAX_QUEUES 4
+/* Requests taken from a queue at once, and the helper threads that run
+ * them alongside the queue's own thread (0: one request at a time). */
+#define VBLK_BATCH 16
+#ifndef VBLK_HELPERS
+#define VBLK_HELPERS 2
+#endif
 #define VBLK_QUEUE_SIZE 256
 #define VBLK_SECTOR 512ull
 #define VBLK_ID_BYTES 20
@@ -40,14 +48,33 @@
 
 #define VBLK_CFG_SIZE 60
 
+struct vblk;
+
+/* One request handed to a helper; a batch is done when left reaches 0. */
+struct vblk_job {
+	struct vblk *vb;
+	struct vq_req *r;
+	int64_t used;
+	unsigned *left;
+	pthread_cond_t *done;
+	struct vblk_job *next;
+};
+
 struct vblk {
 	struct blk *blk;
+	/* Helpers: a job list under pool_lock. */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_work;
+	struct vblk_job *jobs;
+	bool pool_stop;
+	pthread_t helpers[VBLK_HELPERS + 1];
+	unsigned nhelpers;
 	bool readonly;
 	unsigned nqueues;
 	uint64_t sectors;
 	char id[VBLK_ID_BYTES];
 	uint8_t cfg[VBLK_CFG_SIZE];
-	struct vq_req *reqs; /* one per queue, used on its thread only */
+	struct vq_req *reqs; /* VBLK_BATCH per queue, used on its thread only */
 };
 
 struct vblk_hdr {
@@ -185,23 +212,94 @@ static int64_t vblk_handle(struct vblk *vb, struct vq_req *r)
 	return used;
 }
 
+static void *vblk_helper(void *arg)
+{
+	struct vblk *vb = arg;
+	struct vblk_job *j;
+
+	pthread_mutex_lock(&vb->pool_lock);
+	for (;;) {
+		while (vb->jobs == NULL && !vb->pool_stop)
+			pthread_cond_wait(&vb->pool_work, &vb->pool_lock);
+		if (vb->jobs == NULL)
+			break;
+		j = vb->jobs;
+		vb->jobs = j->next;
+		pthread_mutex_unlock(&vb->pool_lock);
+		j->used = vblk_handle(vb, j->r);
+		pthread_mutex_lock(&vb->pool_lock);
+		if (--*j->left == 0)
+			pthread_cond_signal(j->done);
+	}
+	pthread_mutex_unlock(&vb->pool_lock);
+	return NULL;
+}
+
+/* Runs n requests: all but the first go to the helpers, the first runs
+ * here, then we wait for the rest. Requests in one batch were all in
+ * flight at once, so the driver expects no order among them. */
+static void vblk_run_batch(struct vblk *vb, struct vblk_job *jobs, unsigned n)
+{
+	pthread_cond_t done;
+	unsigned left = n - 1;
+
+	if (n > 1 && vb->nhelpers > 0) {
+		pthread_cond_init(&done, NULL);
+		pthread_mutex_lock(&vb->pool_lock);
+		for (unsigned i = n - 1; i >= 1; i--) {
+			jobs[i].left = &left;
+			jobs[i].done = &done;
+			jobs[i].next = vb->jobs;
+			vb->jobs = &jobs[i];
+		}
+		pthread_cond_broadcast(&vb->pool_work);
+		pthread_mutex_unlock(&vb->pool_lock);
+		jobs[0].used = vblk_handle(vb, jobs[0].r);
+		pthread_mutex_lock(&vb->pool_lock);
+		while (left > 0)
+			pthread_cond_wait(&done, &vb->pool_lock);
+		pthread_mutex_unlock(&vb->pool_lock);
+		pthread_cond_destroy(&done);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		jobs[i].used = vblk_handle(vb, jobs[i].r);
+}
+
 static void vblk_queue_notify(struct virtio_pci *vp, unsigned qi, struct vq *vq)
 {
 	struct vblk *vb = virtio_pci_priv(vp);
-	struct vq_req *r = &vb->reqs[qi];
-	int rc;
+	struct vq_req *reqs = &vb->reqs[(size_t)qi * VBLK_BATCH];
+	struct vblk_job jobs[VBLK_BATCH];
+	int rc = 1;
 
-	while ((rc = vq_pop(vq, r)) > 0) {
-		int64_t used = vblk_handle(vb, r);
+	while (rc > 0) {
+		unsigned n = 0;
 
-		if (used < 0) {
-			vq->broken = true;
-			vq->why = "block request without a header or a status byte";
-			break;
+		while (n < VBLK_BATCH && (rc = vq_pop(vq, &reqs[n])) > 0) {
+			jobs[n] = (struct vblk_job){.vb = vb, .r = &reqs[n]};
+			n++;
 		}
-		vq_push(vq, r->head, (uint32_t)used);
+		if (n == 0)
+			break;
+		vblk_run_batch(vb, jobs, n);
+		for (unsigned i = 0; i < n; i++) {
+			if (jobs[i].used < 0) {
+				vq->broken = true;
+				vq->why = "block request without a header or a status byte";
+				rc = -1;
+				break;
+			}
+			vq_push(vq, jobs[i].r->head, (uint32_t)jobs[i].used);
+		}
+		/* Completions go out per batch: the driver can refill while the
+		 * next batch runs. */
+		virtio_pci_queue_done(vp, qi, vq);
+		if (vq->broken)
+			return;
 	}
-	virtio_pci_queue_done(vp, qi, vq);
+	if (vq->broken)
+		virtio_pci_queue_done(vp, qi, vq); /* reports it */
 }
 
 static void vblk_cfg_read(struct virtio_pci *vp, unsigned off, void *data, unsigned len)
@@ -215,6 +313,14 @@ static void vblk_destroy(struct virtio_pci *vp)
 {
 	struct vblk *vb = virtio_pci_priv(vp);
 
+	pthread_mutex_lock(&vb->pool_lock);
+	vb->pool_stop = true;
+	pthread_cond_broadcast(&vb->pool_work);
+	pthread_mutex_unlock(&vb->pool_lock);
+	for (unsigned i = 0; i < vb->nhelpers; i++)
+		pthread_join(vb->helpers[i], NULL);
+	pthread_cond_destroy(&vb->pool_work);
+	pthread_mutex_destroy(&vb->pool_lock);
 	if (vb->blk != NULL)
 		blk_close(vb->blk, NULL);
 	free(vb->reqs);
@@ -254,6 +360,18 @@ static void vblk_set_id(struct vblk *vb, const char *path)
 	memcpy(vb->id, base, MIN(strlen(base), sizeof(vb->id)));
 }
 
+static void vblk_start_helpers(struct vblk *vb)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (unsigned i = 0; i < VBLK_HELPERS; i++)
+		if (pthread_create(&vb->helpers[vb->nhelpers], NULL, vblk_helper, vb) == 0)
+			vb->nhelpers++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static int vblk_create_one(struct vm *vm, const struct vm_disk *d, unsigned n, struct tv_err *err)
 {
 	struct vblk *vb = xcalloc(1, sizeof(*vb));
@@ -275,7 +393,10 @@ static int vblk_create_one(struct vm *vm, const struct vm_disk *d, unsigned n, s
 	vb->readonly = d->readonly || blk_is_readonly(vb->blk);
 	vb->sectors = blk_size(vb->blk) / VBLK_SECTOR;
 	vb->nqueues = MAX(1u, MIN(vm_ncpus(vm), (unsigned)VBLK_MAX_QUEUES));
-	vb->reqs = xcalloc(vb->nqueues, sizeof(*vb->reqs));
+	vb->reqs = xcalloc((size_t)vb->nqueues * VBLK_BATCH, sizeof(*vb->reqs));
+	pthread_mutex_init(&vb->pool_lock, NULL);
+	pthread_cond_init(&vb->pool_work, NULL);
+	vblk_start_helpers(vb);
 	vblk_set_id(vb, d->path);
 	vblk_fill_cfg(vb);
 	info.nqueues = vb->nqueues;

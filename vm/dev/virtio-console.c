@@ -27,8 +27,10 @@ struct vcon {
 
 /* Moves typed bytes into the guest's receive buffers, one chain per call
  * of vq_pop, while both are there. Runs on the receive queue's thread. */
-static void vcon_rx(struct vcon *vc, struct vq *vq)
+static unsigned vcon_rx(struct vcon *vc, struct vq *vq)
 {
+	unsigned pushed = 0;
+
 	pthread_mutex_lock(&vc->in_lock);
 	while (vc->in_count > 0 && vq_pop(vq, &vc->rx_req) > 0) {
 		struct vq_req *r = &vc->rx_req;
@@ -44,25 +46,31 @@ static void vcon_rx(struct vcon *vc, struct vq *vq)
 			done += n;
 		}
 		vq_push(vq, r->head, (uint32_t)done);
+		pushed++;
 	}
 	pthread_mutex_unlock(&vc->in_lock);
+	return pushed;
 }
 
 static void vcon_queue_notify(struct virtio_pci *vp, unsigned qi, struct vq *vq)
 {
 	struct vcon *vc = virtio_pci_priv(vp);
+	unsigned pushed = 0;
 
 	if (qi == VCON_RX) {
-		vcon_rx(vc, vq);
+		pushed = vcon_rx(vc, vq);
 	} else {
 		while (vq_pop(vq, &vc->req) > 0) {
 			for (unsigned i = 0; i < vc->req.nout; i++)
 				console_output(virtio_pci_vm(vp), vc->req.iov[i].iov_base,
 					       vc->req.iov[i].iov_len);
 			vq_push(vq, vc->req.head, 0);
+			pushed++;
 		}
 	}
-	virtio_pci_queue_done(vp, qi, vq);
+	/* A kick that brought nothing costs the guest no interrupt. */
+	if (pushed > 0 || vq->broken)
+		virtio_pci_queue_done(vp, qi, vq);
 }
 
 size_t virtio_console_input(struct vm *vm, const void *bytes, size_t len)

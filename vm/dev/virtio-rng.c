@@ -39,9 +39,14 @@ static void vrng_queue_notify(struct virtio_pci *vp, unsigned qi, struct vq *vq)
 {
 	struct vrng *vr = virtio_pci_priv(vp);
 
-	while (vq_pop(vq, &vr->req) > 0)
+	unsigned n = 0;
+
+	while (vq_pop(vq, &vr->req) > 0) {
 		vq_push(vq, vr->req.head, (uint32_t)vrng_fill(&vr->req));
-	virtio_pci_queue_done(vp, qi, vq);
+		n++;
+	}
+	if (n > 0 || vq->broken)
+		virtio_pci_queue_done(vp, qi, vq);
 }
 
 static void vrng_destroy(struct virtio_pci *vp)
