@@ -199,6 +199,7 @@ int vm_delete(const struct tv_paths *p, const char *name, struct tv_err *err)
 		tv_errno(err, "cannot remove %s", data);
 		goto out;
 	}
+	vm_runtime_forget(p, name);
 	rc = 0;
 out:
 	free(conf);

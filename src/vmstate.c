@@ -270,3 +270,12 @@ void vm_runtime_end(const struct tv_paths *p, const char *name, bool crashed)
 	free(pidfile);
 	free(marker);
 }
+
+void vm_runtime_forget(const struct tv_paths *p, const char *name)
+{
+	if (vm_is_live(p, name))
+		return;
+	vm_runtime_end(p, name, false);
+	unlink_runtime(p, name, "crashed");
+	unlink_runtime(p, name, "lock");
+}

@@ -51,6 +51,10 @@ int vm_lock_take(const struct tv_paths *p, const char *name, struct tv_err *err)
 /* Removes what a crash left (under the lock) and writes NAME.pid. */
 int vm_runtime_begin(const struct tv_paths *p, const char *name, struct tv_err *err);
 void vm_runtime_set_paused(const struct tv_paths *p, const char *name, bool paused);
+/* Forgets a VM that is not live (its definition is being deleted): the crash
+ * marker and the lock file go too, so a new VM of that name starts clean. */
+void vm_runtime_forget(const struct tv_paths *p, const char *name);
+
 /* Removes NAME.sock and NAME.paused and NAME.pid: the end of a VM process.
  * With crashed (the guest or the engine failed), the pid file becomes the
  * crash marker. */
