@@ -10,21 +10,19 @@
 #define ACPI_CREATOR_ID "TVSR"
 
 /* Sizes fixed by the specification. */
-#define RSDP_LEN      36
-#define FACS_LEN      64
-#define HDR_LEN       36
-#define FADT_LEN      276
-#define MCFG_LEN      (HDR_LEN + 8 + 16)
-#define MADT_LAPIC    0
-#define MADT_IOAPIC   1
-#define MADT_ISO      2
+#define RSDP_LEN       36
+#define FACS_LEN       64
+#define HDR_LEN	       36
+#define MADT_LAPIC     0
+#define MADT_IOAPIC    1
+#define MADT_ISO       2
 #define MADT_LAPIC_NMI 4
 
 /* FADT flags (ACPI 6.0 table 5-35). */
-#define FADT_WBINVD        (1u << 0)
-#define FADT_PROC_C1       (1u << 2)
-#define FADT_SLP_BUTTON    (1u << 5) /* no fixed sleep button */
-#define FADT_FIX_RTC       (1u << 6) /* no RTC wake status in PM1 */
+#define FADT_WBINVD	   (1u << 0)
+#define FADT_PROC_C1	   (1u << 2)
+#define FADT_SLP_BUTTON	   (1u << 5) /* no fixed sleep button */
+#define FADT_FIX_RTC	   (1u << 6) /* no RTC wake status in PM1 */
 #define FADT_TMR_VAL_EXT   (1u << 8) /* 32-bit PM timer */
 #define FADT_RESET_REG_SUP (1u << 10)
 /* IA-PC boot architecture flags: no VGA; no 8042 flag, so Linux does not
@@ -32,7 +30,7 @@
 #define FADT_BOOT_NO_VGA (1u << 2)
 
 /* Generic Address Structure: address spaces and access sizes. */
-#define GAS_IO    1
+#define GAS_IO	  1
 #define GAS_BYTE  1
 #define GAS_WORD  2
 #define GAS_DWORD 3
@@ -84,20 +82,18 @@ static uint8_t acpi_checksum(const uint8_t *p, size_t n)
 
 /* ---- AML (ACPI 6.0 chapter 20) ---- */
 
-#define AML_ZERO     0x00
-#define AML_ONE      0x01
-#define AML_NAME     0x08
-#define AML_BYTE     0x0A
-#define AML_WORD     0x0B
-#define AML_DWORD    0x0C
-#define AML_QWORD    0x0E
-#define AML_SCOPE    0x10
-#define AML_BUFFER   0x11
-#define AML_PACKAGE  0x12
-#define AML_METHOD   0x14
-#define AML_EXT      0x5B
-#define AML_DEVICE   0x82 /* after AML_EXT */
-#define AML_ONES     0xFF
+#define AML_ZERO    0x00
+#define AML_ONE	    0x01
+#define AML_NAME    0x08
+#define AML_BYTE    0x0A
+#define AML_WORD    0x0B
+#define AML_DWORD   0x0C
+#define AML_QWORD   0x0E
+#define AML_SCOPE   0x10
+#define AML_BUFFER  0x11
+#define AML_PACKAGE 0x12
+#define AML_EXT	    0x5B
+#define AML_DEVICE  0x82 /* after AML_EXT */
 
 static void aml_int(struct buf *b, uint64_t v)
 {
@@ -399,13 +395,13 @@ static size_t fadt_build(struct buf *b, uint64_t facs, uint64_t dsdt)
 	buf_le(b, 0, 4); /* PM1b_CNT */
 	buf_le(b, 0, 4); /* PM2_CNT */
 	buf_le(b, LAYOUT_ACPI_PM_TMR, 4);
-	buf_le(b, 0, 4); /* GPE0 */
-	buf_le(b, 0, 4); /* GPE1 */
-	buf_u8(b, 4);    /* PM1_EVT_LEN */
-	buf_u8(b, 2);    /* PM1_CNT_LEN */
-	buf_u8(b, 0);    /* PM2_CNT_LEN */
-	buf_u8(b, 4);    /* PM_TMR_LEN */
-	buf_le(b, 0, 4); /* GPE0_BLK_LEN, GPE1_BLK_LEN, GPE1_BASE, CST_CNT */
+	buf_le(b, 0, 4);      /* GPE0 */
+	buf_le(b, 0, 4);      /* GPE1 */
+	buf_u8(b, 4);	      /* PM1_EVT_LEN */
+	buf_u8(b, 2);	      /* PM1_CNT_LEN */
+	buf_u8(b, 0);	      /* PM2_CNT_LEN */
+	buf_u8(b, 4);	      /* PM_TMR_LEN */
+	buf_le(b, 0, 4);      /* GPE0_BLK_LEN, GPE1_BLK_LEN, GPE1_BASE, CST_CNT */
 	buf_le(b, 0x0FFF, 2); /* P_LVL2_LAT: C2 not supported */
 	buf_le(b, 0x0FFF, 2); /* P_LVL3_LAT: C3 not supported */
 	buf_le(b, 0, 4);      /* FLUSH_SIZE, FLUSH_STRIDE */
@@ -413,13 +409,14 @@ static size_t fadt_build(struct buf *b, uint64_t facs, uint64_t dsdt)
 	buf_u8(b, 0x32);      /* CENTURY: the CMOS index of the century byte */
 	buf_le(b, FADT_BOOT_NO_VGA, 2);
 	buf_u8(b, 0); /* reserved */
-	buf_le(b, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_FIX_RTC | FADT_TMR_VAL_EXT |
-			  FADT_RESET_REG_SUP,
+	buf_le(b,
+	       FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_FIX_RTC | FADT_TMR_VAL_EXT |
+		   FADT_RESET_REG_SUP,
 	       4);
 	gas(b, GAS_IO, 8, GAS_BYTE, ACPI_RESET_PORT);
 	buf_u8(b, ACPI_RESET_VALUE);
 	buf_le(b, 0, 2); /* ARM boot flags */
-	buf_u8(b, 0);    /* FADT minor version */
+	buf_u8(b, 0);	 /* FADT minor version */
 	buf_le(b, facs, 8);
 	buf_le(b, dsdt, 8);
 	gas(b, GAS_IO, 32, GAS_WORD, LAYOUT_ACPI_PM1A_EVT);
@@ -428,10 +425,10 @@ static size_t fadt_build(struct buf *b, uint64_t facs, uint64_t dsdt)
 	gas(b, 0, 0, 0, 0); /* X_PM1b_CNT */
 	gas(b, 0, 0, 0, 0); /* X_PM2_CNT */
 	gas(b, GAS_IO, 32, GAS_DWORD, LAYOUT_ACPI_PM_TMR);
-	gas(b, 0, 0, 0, 0); /* X_GPE0 */
-	gas(b, 0, 0, 0, 0); /* X_GPE1 */
-	gas(b, 0, 0, 0, 0); /* SLEEP_CONTROL_REG (hardware-reduced only) */
-	gas(b, 0, 0, 0, 0); /* SLEEP_STATUS_REG */
+	gas(b, 0, 0, 0, 0);	   /* X_GPE0 */
+	gas(b, 0, 0, 0, 0);	   /* X_GPE1 */
+	gas(b, 0, 0, 0, 0);	   /* SLEEP_CONTROL_REG (hardware-reduced only) */
+	gas(b, 0, 0, 0, 0);	   /* SLEEP_STATUS_REG */
 	buf_put(b, "TRMVISOR", 8); /* hypervisor vendor identity */
 	table_end(b, at);
 	return at;
@@ -487,7 +484,7 @@ static size_t mcfg_build(struct buf *b)
 	buf_le(b, 0, 8); /* reserved */
 	buf_le(b, LAYOUT_PCI_ECAM_BASE, 8);
 	buf_le(b, 0, 2); /* segment */
-	buf_u8(b, 0);    /* first bus */
+	buf_u8(b, 0);	 /* first bus */
 	buf_u8(b, LAYOUT_PCI_ECAM_BUSES - 1);
 	buf_le(b, 0, 4);
 	table_end(b, at);
@@ -512,7 +509,7 @@ static void facs_build(struct buf *b)
 	buf_le(b, 0, 4); /* global lock */
 	buf_le(b, 0, 4); /* flags */
 	buf_le(b, 0, 8); /* X firmware waking vector */
-	buf_u8(b, 2);    /* version */
+	buf_u8(b, 2);	 /* version */
 	for (size_t i = 33; i < FACS_LEN; i++)
 		buf_u8(b, 0);
 }
@@ -531,12 +528,14 @@ int acpi_build(const struct acpi_config *cfg, struct guest_mem *mem, uint64_t *r
 			       LAYOUT_MAX_CPUS);
 	for (unsigned i = 0; cfg->apic_ids && i < cfg->ncpus; i++)
 		if (cfg->apic_ids[i] > 254)
-			return tv_errf(err, "ACPI: APIC id %u of vCPU %u does not fit a MADT local "
-					    "APIC entry",
+			return tv_errf(err,
+				       "ACPI: APIC id %u of vCPU %u does not fit a MADT local "
+				       "APIC entry",
 				       cfg->apic_ids[i], i);
 	if (base % 16 || base + size < base || base + size > 0x100000000ULL)
-		return tv_errf(err, "ACPI: table area 0x%llx+0x%llx must be 16-byte aligned and "
-				    "below 4 GiB",
+		return tv_errf(err,
+			       "ACPI: table area 0x%llx+0x%llx must be 16-byte aligned and "
+			       "below 4 GiB",
 			       (unsigned long long)base, (unsigned long long)size);
 
 	/* RSDP first, then the FACS (64-byte aligned), the XSDT, the tables. */
@@ -561,10 +560,10 @@ int acpi_build(const struct acpi_config *cfg, struct guest_mem *mem, uint64_t *r
 	b.p[xsdt + 9] = 0;
 	b.p[xsdt + 9] = acpi_checksum(b.p + xsdt, xsdt_len);
 
-	b.p[8] = 0;			    /* checksum of the first 20 bytes */
+	b.p[8] = 0; /* checksum of the first 20 bytes */
 	memcpy(b.p + 9, ACPI_OEM_ID, 6);
-	b.p[15] = 2;			    /* revision: ACPI 2.0+, with the XSDT */
-	put_le(b.p + 16, 0, 4);		    /* no RSDT */
+	b.p[15] = 2;		/* revision: ACPI 2.0+, with the XSDT */
+	put_le(b.p + 16, 0, 4); /* no RSDT */
 	put_le(b.p + 20, RSDP_LEN, 4);
 	put_le(b.p + 24, base + xsdt, 8);
 	b.p[8] = acpi_checksum(b.p, 20);

@@ -17,15 +17,15 @@
 #include "vm/mem.h"
 
 struct acpi_config {
-	unsigned ncpus;           /* 1 .. LAYOUT_MAX_CPUS */
+	unsigned ncpus;		  /* 1 .. LAYOUT_MAX_CPUS */
 	const uint32_t *apic_ids; /* ncpus APIC ids, or NULL for 0 .. ncpus-1 */
-	uint64_t base;            /* where the tables go; 0 means LAYOUT_ACPI_BASE */
-	uint64_t size;            /* room there; 0 means LAYOUT_ACPI_SIZE */
+	uint64_t base;		  /* where the tables go; 0 means LAYOUT_ACPI_BASE */
+	uint64_t size;		  /* room there; 0 means LAYOUT_ACPI_SIZE */
 };
 
 /* The reset register the FADT names: writing ACPI_RESET_VALUE to the i8042
  * command port resets the machine (the engine's i8042 handles it). */
-#define ACPI_RESET_PORT  0x64
+#define ACPI_RESET_PORT	 0x64
 #define ACPI_RESET_VALUE 0xFE
 
 /* The sleep type the DSDT's \_S5 package gives: PM1_CNT.SLP_TYP = 5 with
@@ -34,7 +34,7 @@ struct acpi_config {
 #define ACPI_SLP_TYP_S0 0
 
 /* Table signatures and sizes in order of layout, for tests and diagnostics. */
-#define ACPI_OEM_ID       "TRMVSR"
+#define ACPI_OEM_ID	  "TRMVSR"
 #define ACPI_OEM_TABLE_ID "TVMACHIN"
 
 /* Writes every table into [cfg->base, cfg->base + cfg->size) of mem, the

@@ -21,18 +21,18 @@
 #include "vm/util.h"
 
 /* Setup header fields (Documentation/arch/x86/boot.rst), offsets in the file. */
-#define BZ_SETUP_SECTS    0x1F1
-#define BZ_SYSSIZE        0x1F4
-#define BZ_BOOT_FLAG      0x1FE
-#define BZ_HEADER         0x202
-#define BZ_VERSION        0x206
+#define BZ_SETUP_SECTS	  0x1F1
+#define BZ_SYSSIZE	  0x1F4
+#define BZ_BOOT_FLAG	  0x1FE
+#define BZ_HEADER	  0x202
+#define BZ_VERSION	  0x206
 #define BZ_PAYLOAD_OFFSET 0x248
 #define BZ_PAYLOAD_LENGTH 0x24C
-#define BZ_HEADER_END     0x250
+#define BZ_HEADER_END	  0x250
 
 #define LZ4_LEGACY_MAGIC 0x184C2102u
 #define LZ4_LEGACY_BLOCK (8u << 20) /* what lz4 -l writes and Linux reads */
-#define XZ_MEMLIMIT      (256ULL << 20)
+#define XZ_MEMLIMIT	 (256ULL << 20)
 
 static uint16_t le16(const uint8_t *p)
 {
@@ -52,9 +52,9 @@ static uint64_t le64(const uint8_t *p)
 const char *kernel_payload_format_name(enum kernel_payload_format f)
 {
 	static const char *const names[] = {
-		[PAYLOAD_UNKNOWN] = "unknown", [PAYLOAD_GZIP] = "gzip", [PAYLOAD_BZIP2] = "bzip2",
-		[PAYLOAD_LZMA] = "lzma",       [PAYLOAD_XZ] = "xz",     [PAYLOAD_LZ4] = "lz4",
-		[PAYLOAD_ZSTD] = "zstd",       [PAYLOAD_LZO] = "lzo",   [PAYLOAD_NONE] = "uncompressed",
+	    [PAYLOAD_UNKNOWN] = "unknown", [PAYLOAD_GZIP] = "gzip", [PAYLOAD_BZIP2] = "bzip2",
+	    [PAYLOAD_LZMA] = "lzma",	   [PAYLOAD_XZ] = "xz",	    [PAYLOAD_LZ4] = "lz4",
+	    [PAYLOAD_ZSTD] = "zstd",	   [PAYLOAD_LZO] = "lzo",   [PAYLOAD_NONE] = "uncompressed",
 	};
 
 	if ((unsigned)f >= ARRAY_SIZE(names))
@@ -64,8 +64,7 @@ const char *kernel_payload_format_name(enum kernel_payload_format f)
 
 /* ---- setup header ---- */
 
-int bzimage_payload(const uint8_t *buf, size_t len, size_t *off, size_t *plen,
-		    struct tv_err *err)
+int bzimage_payload(const uint8_t *buf, size_t len, size_t *off, size_t *plen, struct tv_err *err)
 {
 	unsigned setup_sects, version;
 	uint64_t pm_off, pm_size, poff, psize;
@@ -73,24 +72,29 @@ int bzimage_payload(const uint8_t *buf, size_t len, size_t *off, size_t *plen,
 	if (len < BZ_HEADER_END)
 		return tv_errf(err, "%zu bytes, too short for a Linux bzImage setup header", len);
 	if (le16(buf + BZ_BOOT_FLAG) != 0xAA55)
-		return tv_errf(err, "no boot signature 0xAA55 at offset 0x1FE: not a Linux bzImage");
+		return tv_errf(err,
+			       "no boot signature 0xAA55 at offset 0x1FE: not a Linux bzImage");
 	if (memcmp(buf + BZ_HEADER, "HdrS", 4) != 0)
-		return tv_errf(err, "no \"HdrS\" setup header at offset 0x202: not a Linux bzImage");
+		return tv_errf(err,
+			       "no \"HdrS\" setup header at offset 0x202: not a Linux bzImage");
 	version = le16(buf + BZ_VERSION);
 	if (version < 0x208)
-		return tv_errf(err, "boot protocol %u.%02u is older than 2.08 and does not locate "
-				    "its payload",
+		return tv_errf(err,
+			       "boot protocol %u.%02u is older than 2.08 and does not locate "
+			       "its payload",
 			       version >> 8, version & 0xff);
 	setup_sects = buf[BZ_SETUP_SECTS] ? buf[BZ_SETUP_SECTS] : 4;
 	pm_off = (uint64_t)(setup_sects + 1) * 512;
 	pm_size = (uint64_t)le32(buf + BZ_SYSSIZE) * 16;
 	if (pm_off > len)
-		return tv_errf(err, "truncated: %u setup sectors claimed, the file has only %zu bytes",
+		return tv_errf(err,
+			       "truncated: %u setup sectors claimed, the file has only %zu bytes",
 			       setup_sects, len);
 	/* syssize is rounded up to 16 bytes; a shorter file lost its tail. */
 	if (pm_size > len - pm_off + 15)
-		return tv_errf(err, "truncated: the header's syssize says %llu bytes of kernel after "
-				    "the setup code, the file has %llu",
+		return tv_errf(err,
+			       "truncated: the header's syssize says %llu bytes of kernel after "
+			       "the setup code, the file has %llu",
 			       (unsigned long long)pm_size, (unsigned long long)(len - pm_off));
 	poff = le32(buf + BZ_PAYLOAD_OFFSET);
 	psize = le32(buf + BZ_PAYLOAD_LENGTH);
@@ -98,8 +102,9 @@ int bzimage_payload(const uint8_t *buf, size_t len, size_t *off, size_t *plen,
 		return tv_errf(err, "payload_length %llu in the setup header is too small",
 			       (unsigned long long)psize);
 	if (pm_off + poff + psize > len)
-		return tv_errf(err, "payload (offset 0x%llx, %llu bytes) runs past the end of the "
-				    "file (%zu bytes): truncated or inconsistent header",
+		return tv_errf(err,
+			       "payload (offset 0x%llx, %llu bytes) runs past the end of the "
+			       "file (%zu bytes): truncated or inconsistent header",
 			       (unsigned long long)(pm_off + poff), (unsigned long long)psize, len);
 	*off = pm_off + poff;
 	*plen = psize;
@@ -114,7 +119,10 @@ enum kernel_payload_format kernel_payload_detect(const uint8_t *p, size_t len)
 		return PAYLOAD_BZIP2;
 	if (len >= 3 && p[0] == 0x5d && p[1] == 0 && p[2] == 0)
 		return PAYLOAD_LZMA;
-	if (len >= 6 && memcmp(p, "\xfd" "7zXZ\0", 6) == 0)
+	if (len >= 6 && memcmp(p,
+			       "\xfd"
+			       "7zXZ\0",
+			       6) == 0)
 		return PAYLOAD_XZ;
 	if (len >= 4 && le32(p) == LZ4_LEGACY_MAGIC)
 		return PAYLOAD_LZ4;
@@ -122,7 +130,10 @@ enum kernel_payload_format kernel_payload_detect(const uint8_t *p, size_t len)
 		return PAYLOAD_ZSTD;
 	if (len >= 4 && memcmp(p, "\x89LZO", 4) == 0)
 		return PAYLOAD_LZO;
-	if (len >= 4 && memcmp(p, "\x7f" "ELF", 4) == 0)
+	if (len >= 4 && memcmp(p,
+			       "\x7f"
+			       "ELF",
+			       4) == 0)
 		return PAYLOAD_NONE;
 	return PAYLOAD_UNKNOWN;
 }
@@ -256,8 +267,9 @@ static int unlz4_legacy(const uint8_t *p, size_t len, struct outbuf *o, struct t
 		if (c == LZ4_LEGACY_MAGIC)
 			continue;
 		if (c == 0 || c > len - i || c > (uint32_t)LZ4_compressBound(LZ4_LEGACY_BLOCK))
-			return tv_errf(err, "lz4 block at payload offset %zu claims %u bytes, %zu "
-					    "remain: truncated or corrupt",
+			return tv_errf(err,
+				       "lz4 block at payload offset %zu claims %u bytes, %zu "
+				       "remain: truncated or corrupt",
 				       i - 4, c, len - i);
 		while (o->cap - o->len < LZ4_LEGACY_BLOCK && o->cap < o->max)
 			if (outbuf_grow(o, err) < 0)
@@ -266,8 +278,9 @@ static int unlz4_legacy(const uint8_t *p, size_t len, struct outbuf *o, struct t
 					(int)MIN(o->cap - o->len, (size_t)LZ4_LEGACY_BLOCK));
 		if (n < 0) {
 			if (o->cap - o->len < LZ4_LEGACY_BLOCK)
-				return tv_errf(err, "lz4 block at payload offset %zu is corrupt or "
-						    "takes the output over %zu MiB",
+				return tv_errf(err,
+					       "lz4 block at payload offset %zu is corrupt or "
+					       "takes the output over %zu MiB",
 					       i - 4, o->max >> 20);
 			return tv_errf(err, "lz4 block at payload offset %zu is corrupt", i - 4);
 		}
@@ -358,8 +371,8 @@ int kernel_payload_decompress(enum kernel_payload_format f, const uint8_t *p, si
 
 /* ---- ELF and its PVH note ---- */
 
-#define ELF_PT_NOTE             4
-#define ELF_EM_X86_64           62
+#define ELF_PT_NOTE		 4
+#define ELF_EM_X86_64		 62
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 
 /* Walks the notes in [p, p + len); 0 with *entry when the PVH note is there. */
@@ -372,10 +385,13 @@ static int notes_find_pvh(const uint8_t *p, size_t len, uint32_t *entry, struct 
 		size_t name = i + 12, desc, next;
 
 		desc = name + ALIGN_UP((size_t)namesz, 4);
-		if (namesz > len || descsz > len || desc > len || ALIGN_UP((size_t)descsz, 4) > len - desc)
-			return tv_errf(err, "ELF note at segment offset %zu runs past its segment", i);
+		if (namesz > len || descsz > len || desc > len ||
+		    ALIGN_UP((size_t)descsz, 4) > len - desc)
+			return tv_errf(err, "ELF note at segment offset %zu runs past its segment",
+				       i);
 		next = desc + ALIGN_UP((size_t)descsz, 4);
-		if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 && memcmp(p + name, "Xen", 4) == 0) {
+		if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
+		    memcmp(p + name, "Xen", 4) == 0) {
 			uint64_t v;
 			if (descsz == 4)
 				v = le32(p + desc);
@@ -399,7 +415,10 @@ int elf_pvh_entry(const uint8_t *elf, size_t len, uint32_t *entry, struct tv_err
 	uint64_t phoff;
 	unsigned phentsize, phnum;
 
-	if (len < 64 || memcmp(elf, "\x7f" "ELF", 4) != 0)
+	if (len < 64 || memcmp(elf,
+			       "\x7f"
+			       "ELF",
+			       4) != 0)
 		return tv_errf(err, "not an ELF file");
 	if (elf[4] != 2 || elf[5] != 1)
 		return tv_errf(err, "not a 64-bit little-endian ELF");
@@ -409,8 +428,9 @@ int elf_pvh_entry(const uint8_t *elf, size_t len, uint32_t *entry, struct tv_err
 	phentsize = le16(elf + 54);
 	phnum = le16(elf + 56);
 	if (phentsize < 56 || phoff > len || (uint64_t)phnum * phentsize > len - phoff)
-		return tv_errf(err, "ELF program headers (offset %llu, %u x %u bytes) lie outside "
-				    "the file (%zu bytes)",
+		return tv_errf(err,
+			       "ELF program headers (offset %llu, %u x %u bytes) lie outside "
+			       "the file (%zu bytes)",
 			       (unsigned long long)phoff, phnum, phentsize, len);
 	for (unsigned i = 0; i < phnum; i++) {
 		const uint8_t *ph = elf + phoff + (uint64_t)i * phentsize;
@@ -420,8 +440,9 @@ int elf_pvh_entry(const uint8_t *elf, size_t len, uint32_t *entry, struct tv_err
 		if (le32(ph) != ELF_PT_NOTE)
 			continue;
 		if (off > len || size > len - off)
-			return tv_errf(err, "ELF note segment %u (offset %llu, %llu bytes) lies "
-					    "outside the file",
+			return tv_errf(err,
+				       "ELF note segment %u (offset %llu, %llu bytes) lies "
+				       "outside the file",
 				       i, (unsigned long long)off, (unsigned long long)size);
 		rc = notes_find_pvh(elf + off, size, entry, err);
 		if (rc <= 0)
@@ -482,15 +503,17 @@ static int extract_buf(const char *path, const uint8_t *buf, size_t len, uint8_t
 		return tv_err_prefix(err, "%s: ", path);
 	f = kernel_payload_detect(buf + off, plen);
 	if (f == PAYLOAD_UNKNOWN)
-		return tv_errf(err, "%s: payload format not recognised (first bytes %02x %02x %02x "
-				    "%02x)",
+		return tv_errf(err,
+			       "%s: payload format not recognised (first bytes %02x %02x %02x "
+			       "%02x)",
 			       path, buf[off], buf[off + 1], buf[off + 2], buf[off + 3]);
 	if (f == PAYLOAD_BZIP2 || f == PAYLOAD_LZO) {
-		tv_errf(err, "%s: %s payload is not decompressed on the host",
-			path, kernel_payload_format_name(f));
+		tv_errf(err, "%s: %s payload is not decompressed on the host", path,
+			kernel_payload_format_name(f));
 		return 1;
 	}
-	if (kernel_payload_decompress(f, buf + off, plen, KERNEL_EXTRACT_MAX, elf, elf_len, err) < 0)
+	if (kernel_payload_decompress(f, buf + off, plen, KERNEL_EXTRACT_MAX, elf, elf_len, err) <
+	    0)
 		return tv_err_prefix(err, "%s: %s payload: ", path, kernel_payload_format_name(f));
 	rc = elf_pvh_entry(*elf, *elf_len, &entry, err);
 	if (rc == 0)
@@ -606,11 +629,10 @@ static bool cache_entry_valid(const char *path)
 static char *stat_link_path(const char *cache_dir, const char *path, const struct stat *st)
 {
 	char hex[SHA256_HEX_LEN + 1];
-	char *key = xasprintf("%llu:%llu:%lld:%lld.%09ld:%lld.%09ld:%s",
-			      (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
-			      (long long)st->st_size, (long long)st->st_mtim.tv_sec,
-			      st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
-			      st->st_ctim.tv_nsec, path);
+	char *key = xasprintf(
+	    "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld:%s", (unsigned long long)st->st_dev,
+	    (unsigned long long)st->st_ino, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+	    st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec, path);
 	char *link;
 
 	sha256_hex(key, strlen(key), hex);
@@ -648,8 +670,8 @@ static char *stat_link_lookup(const char *cache_dir, const char *bzimage_path)
 }
 
 /* Best effort: a missing link only costs a hash on the next boot. */
-static void stat_link_make(const char *cache_dir, const char *bzimage_path,
-			   const struct stat *st, const char *entry)
+static void stat_link_make(const char *cache_dir, const char *bzimage_path, const struct stat *st,
+			   const char *entry)
 {
 	char *link = stat_link_path(cache_dir, bzimage_path, st);
 	char *tmp = xasprintf("%s.tmp%ld", link, (long)getpid());

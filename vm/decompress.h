@@ -28,7 +28,7 @@ enum kernel_payload_format {
 	PAYLOAD_XZ,
 	PAYLOAD_LZ4,
 	PAYLOAD_ZSTD,
-	PAYLOAD_LZO, /* recognised, not supported */
+	PAYLOAD_LZO,  /* recognised, not supported */
 	PAYLOAD_NONE, /* an uncompressed ELF */
 };
 
@@ -64,8 +64,7 @@ int kernel_extract_mem(const char *bzimage_path, uint8_t **elf_out, size_t *elf_
 /* Checks a bzImage setup header in buf (the whole file, len bytes) and finds
  * the payload: *off and *plen are its place in the file. -1 with err (the
  * message starts with what was wrong; callers prefix the file name). */
-int bzimage_payload(const uint8_t *buf, size_t len, size_t *off, size_t *plen,
-		    struct tv_err *err);
+int bzimage_payload(const uint8_t *buf, size_t len, size_t *off, size_t *plen, struct tv_err *err);
 
 /* The format of a compressed payload, from its magic bytes. */
 enum kernel_payload_format kernel_payload_detect(const uint8_t *p, size_t len);

@@ -153,7 +153,7 @@ static void test_fadt(void **state)
 	assert_int_equal(t[91], 4);
 	assert_int_equal(t[108], 0x32); /* CMOS century */
 	flags = (uint32_t)rd(t + 112, 4);
-	assert_int_equal(flags & (1u << 4), 0);  /* fixed power button */
+	assert_int_equal(flags & (1u << 4), 0);	 /* fixed power button */
 	assert_int_equal(flags & (1u << 20), 0); /* not hardware-reduced */
 	assert_true(flags & (1u << 10));	 /* reset register */
 	assert_int_equal(t[116], 1);		 /* reset: system I/O */
@@ -383,7 +383,8 @@ static void parse_resources(struct aml *a, struct dsdt_facts *df)
 			uint16_t l = (uint16_t)rd(p + 1, 2);
 			if (p[0] == 0x88 && p[3] == 2 && rd(p + 8, 2) == 0 && rd(p + 10, 2) == 255)
 				df->bus_0_255 = true;
-			if (p[0] == 0x88 && p[3] == 1 && rd(p + 8, 2) == 0 && rd(p + 10, 2) == 0xCF7)
+			if (p[0] == 0x88 && p[3] == 1 && rd(p + 8, 2) == 0 &&
+			    rd(p + 10, 2) == 0xCF7)
 				df->io_low = true;
 			if (p[0] == 0x88 && p[3] == 1 && rd(p + 8, 2) == 0xD00 &&
 			    rd(p + 10, 2) == 0xFFFF)
@@ -577,12 +578,12 @@ int main(int argc, char **argv)
 		return dump(argv[2], (unsigned)atoi(argv[3]));
 
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rsdp_xsdt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fadt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_madt_per_cpu_count, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mcfg, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dsdt_aml, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rsdp_xsdt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fadt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_madt_per_cpu_count, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mcfg, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dsdt_aml, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,7 +57,10 @@ static struct blob make_elf(uint32_t note_type, size_t size)
 	struct blob b = {xcalloc(1, size), size};
 	uint8_t *note = b.p + 64 + 56;
 
-	memcpy(b.p, "\x7f" "ELF\x02\x01\x01", 7);
+	memcpy(b.p,
+	       "\x7f"
+	       "ELF\x02\x01\x01",
+	       7);
 	put16(b.p + 16, 2);  /* ET_EXEC */
 	put16(b.p + 18, 62); /* x86-64 */
 	put32(b.p + 20, 1);
@@ -207,14 +210,18 @@ static void test_sha256_vectors(void **state)
 
 	(void)state;
 	sha256_hex("", 0, hex);
-	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(hex,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	sha256_hex("abc", 3, hex);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(hex,
+			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, hex);
-	assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	assert_string_equal(hex,
+			    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 	memset(million, 'a', 1000000);
 	sha256_hex(million, 1000000, hex);
-	assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	assert_string_equal(hex,
+			    "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 	/* Fed in odd-sized pieces, the same digest. */
 	sha256_init(&s);
 	for (size_t i = 0; i < 1000000;) {
@@ -237,9 +244,9 @@ static const struct {
 	compress_fn fn;
 	enum kernel_payload_format f;
 } formats[] = {
-	{"gzip", compress_gzip, PAYLOAD_GZIP}, {"xz", compress_xz, PAYLOAD_XZ},
-	{"lzma", compress_lzma, PAYLOAD_LZMA}, {"lz4", compress_lz4, PAYLOAD_LZ4},
-	{"zstd", compress_zstd, PAYLOAD_ZSTD},
+    {"gzip", compress_gzip, PAYLOAD_GZIP}, {"xz", compress_xz, PAYLOAD_XZ},
+    {"lzma", compress_lzma, PAYLOAD_LZMA}, {"lz4", compress_lz4, PAYLOAD_LZ4},
+    {"zstd", compress_zstd, PAYLOAD_ZSTD},
 };
 
 static void test_formats_roundtrip(void **state)
@@ -326,7 +333,8 @@ static void test_rewritten_file_not_stale(void **state)
 {
 	struct blob e1 = make_elf(18, 150000), e2 = make_elf(18, 160000);
 	struct blob c1 = compress_xz(&e1), c2 = compress_xz(&e2);
-	struct blob b1 = make_bzimage(&c1, (uint32_t)e1.len), b2 = make_bzimage(&c2, (uint32_t)e2.len);
+	struct blob b1 = make_bzimage(&c1, (uint32_t)e1.len),
+		    b2 = make_bzimage(&c2, (uint32_t)e2.len);
 	char *cache = xasprintf("%s/cache5", tmpdir), *path, *out = NULL;
 	struct tv_err err = {{0}};
 	struct blob got;
@@ -552,14 +560,14 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sha256_vectors),
-		cmocka_unit_test(test_formats_roundtrip),
-		cmocka_unit_test(test_cache_reused_and_repaired),
-		cmocka_unit_test(test_rewritten_file_not_stale),
-		cmocka_unit_test(test_no_pvh_note),
-		cmocka_unit_test(test_hostile_files),
-		cmocka_unit_test(test_decompression_bomb),
-		cmocka_unit_test(test_elf_notes),
+	    cmocka_unit_test(test_sha256_vectors),
+	    cmocka_unit_test(test_formats_roundtrip),
+	    cmocka_unit_test(test_cache_reused_and_repaired),
+	    cmocka_unit_test(test_rewritten_file_not_stale),
+	    cmocka_unit_test(test_no_pvh_note),
+	    cmocka_unit_test(test_hostile_files),
+	    cmocka_unit_test(test_decompression_bomb),
+	    cmocka_unit_test(test_elf_notes),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

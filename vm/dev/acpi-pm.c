@@ -26,10 +26,10 @@
 #define PM1_STS_MASK   (PM1_STS_TMR | PM1_STS_GBL | PM1_STS_PWRBTN | PM1_STS_WAK)
 #define PM1_EN_MASK    (PM1_STS_TMR | PM1_STS_GBL | PM1_STS_PWRBTN)
 
-#define PM1_CNT_SCI_EN       (1u << 0)
+#define PM1_CNT_SCI_EN	      (1u << 0)
 #define PM1_CNT_SLP_TYP_SHIFT 10
-#define PM1_CNT_SLP_TYP      (7u << PM1_CNT_SLP_TYP_SHIFT)
-#define PM1_CNT_SLP_EN       (1u << 13)
+#define PM1_CNT_SLP_TYP	      (7u << PM1_CNT_SLP_TYP_SHIFT)
+#define PM1_CNT_SLP_EN	      (1u << 13)
 /* What PM1_CNT keeps: SCI_EN, BM_RLD and SLP_TYP (GBL_RLS, SLP_EN are
  * write-only strobes). */
 #define PM1_CNT_MASK (PM1_CNT_SCI_EN | (1u << 1) | PM1_CNT_SLP_TYP)
@@ -37,10 +37,10 @@
 #define PM_TIMER_HZ 3579545ULL
 
 /* Offsets in the claimed port range, which starts at the event block. */
-#define OFF_STS 0
-#define OFF_EN  2
-#define OFF_CNT (LAYOUT_ACPI_PM1A_CNT - LAYOUT_ACPI_PM1A_EVT)
-#define OFF_TMR (LAYOUT_ACPI_PM_TMR - LAYOUT_ACPI_PM1A_EVT)
+#define OFF_STS	 0
+#define OFF_EN	 2
+#define OFF_CNT	 (LAYOUT_ACPI_PM1A_CNT - LAYOUT_ACPI_PM1A_EVT)
+#define OFF_TMR	 (LAYOUT_ACPI_PM_TMR - LAYOUT_ACPI_PM1A_EVT)
 #define PM_PORTS (OFF_TMR + 4)
 
 struct acpi_pm_state {
@@ -64,8 +64,8 @@ struct acpi_pm {
 static uint32_t pm_timer_now(const struct acpi_pm *p)
 {
 	uint64_t ns = monotonic_ns() - p->tmr_base_ns;
-	uint64_t ticks = ns / 1000000000ULL * PM_TIMER_HZ +
-			 ns % 1000000000ULL * PM_TIMER_HZ / 1000000000ULL;
+	uint64_t ticks =
+	    ns / 1000000000ULL * PM_TIMER_HZ + ns % 1000000000ULL * PM_TIMER_HZ / 1000000000ULL;
 
 	return p->tmr_base + (uint32_t)ticks;
 }
@@ -201,8 +201,9 @@ static int acpi_pm_restore(struct dev *d, const void *state, struct tv_err *err)
 
 	memcpy(&s, state, sizeof(s));
 	if ((s.sts & ~PM1_STS_MASK) || (s.en & ~PM1_EN_MASK) || (s.cnt & ~PM1_CNT_MASK))
-		return tv_errf(err, "acpi-pm: saved registers sts 0x%04x en 0x%04x cnt 0x%04x "
-				    "have bits this device does not have",
+		return tv_errf(err,
+			       "acpi-pm: saved registers sts 0x%04x en 0x%04x cnt 0x%04x "
+			       "have bits this device does not have",
 			       s.sts, s.en, s.cnt);
 	pthread_mutex_lock(&p->lock);
 	p->s = s;
@@ -222,11 +223,11 @@ static void acpi_pm_destroy(struct dev *d)
 }
 
 static const struct dev_ops acpi_pm_ops = {
-	.reset = acpi_pm_reset,
-	.state_size = sizeof(struct acpi_pm_state),
-	.save = acpi_pm_save,
-	.restore = acpi_pm_restore,
-	.destroy = acpi_pm_destroy,
+    .reset = acpi_pm_reset,
+    .state_size = sizeof(struct acpi_pm_state),
+    .save = acpi_pm_save,
+    .restore = acpi_pm_restore,
+    .destroy = acpi_pm_destroy,
 };
 
 static const struct dev_io_ops acpi_pm_io = {.read = pm_read, .write = pm_write};
