@@ -69,3 +69,9 @@ EXTRA_DIST += tests/unit/acpi-iasl.sh
 # to show its banner, e820 map, ACPI tables and CPU count.
 TESTS += tests/linux/debian-cloud.sh
 EXTRA_DIST += tests/linux/debian-cloud.sh
+
+check_PROGRAMS += tests/unit/test-vmstate
+tests_unit_test_vmstate_SOURCES = tests/unit/test-vmstate.c
+tests_unit_test_vmstate_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vmstate_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-vmstate
