@@ -5,6 +5,7 @@
 #include <vterm.h>
 
 #include "src/console-buf.h"
+#include "src/vtguard.h"
 #include "vm/util.h"
 
 /* One scrollback line, already rendered as terminal output. */
@@ -18,7 +19,8 @@ struct console_buf {
 	VTermScreen *screen;
 	int rows, cols;
 	bool cursor_visible;
-	struct sb_line *sb; /* ring, oldest at sb_head */
+	struct vtguard guard; /* libvterm never sees what could crash it */
+	struct sb_line *sb;   /* ring, oldest at sb_head */
 	size_t sb_cap, sb_len, sb_head, sb_bytes;
 };
 
@@ -256,9 +258,16 @@ void console_buf_free(struct console_buf *cb)
 
 void console_buf_feed(struct console_buf *cb, const void *bytes, size_t len)
 {
-	if (len == 0)
-		return;
-	vterm_input_write(cb->vt, bytes, len);
+	const uint8_t *p = bytes;
+	uint8_t buf[4096];
+
+	while (len > 0) {
+		size_t n = MIN(len, sizeof(buf));
+		size_t k = vtguard_filter(&cb->guard, p, n, buf);
+		vterm_input_write(cb->vt, (const char *)buf, k);
+		p += n;
+		len -= n;
+	}
 	vterm_screen_flush_damage(cb->screen);
 }
 

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "src/control.h"
+#include "src/vtguard.h"
 #include "vm/util.h"
 
 #define READ_CHUNK 16384
@@ -36,6 +37,9 @@ struct control {
 	/* Which client each pollfd after the first belongs to (set by control_pollfds). */
 	struct client *polled[CONTROL_MAX_CLIENTS];
 	size_t npolled;
+	struct vtguard guard; /* on the guest's output, before anyone parses it */
+	uint8_t *scratch;     /* its output */
+	size_t scratch_len;
 };
 
 struct control *control_new(const char *path, struct console_buf *cb, const struct control_ops *ops,
@@ -92,6 +96,7 @@ void control_free(struct control *c)
 		if (c->clients[i])
 			client_close(c, i);
 	close(c->listen_fd);
+	free(c->scratch);
 	free(c->path);
 	free(c);
 }
@@ -434,8 +439,19 @@ void control_handle(struct control *c, const struct pollfd *pfd, size_t n)
 		control_accept(c);
 }
 
-void control_console_output(struct control *c, const void *bytes, size_t len)
+void control_console_output(struct control *c, const void *raw, size_t rawlen)
 {
+	const uint8_t *bytes;
+	size_t len;
+
+	/* The clients' terminals (and the interface's libvterm) get the
+	 * guarded stream too. */
+	if (rawlen > c->scratch_len) {
+		c->scratch = xrealloc(c->scratch, rawlen);
+		c->scratch_len = rawlen;
+	}
+	len = vtguard_filter(&c->guard, raw, rawlen, c->scratch);
+	bytes = c->scratch;
 	console_buf_feed(c->cb, bytes, len);
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct client *cl = c->clients[i];

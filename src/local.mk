@@ -8,6 +8,7 @@ libtvsrc_a_SOURCES += src/cmd.c src/cmd.h src/cmd-help.c \
 	src/cmd-list.c src/cmd-create.c src/cmd-delete.c
 # Detached VMs: control protocol, console buffer.
 libtvsrc_a_SOURCES += src/protocol.c src/protocol.h src/console-buf.c src/console-buf.h \
+	src/vtguard.c src/vtguard.h \
 	src/control.c src/control.h src/client.c src/client.h src/settings.c src/settings.h \
 	src/vmproc.c src/vmproc.h src/vmproc-engine.c src/vmproc-engine.h \
 	src/console-attach.c src/console-attach.h \

@@ -6,8 +6,8 @@
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzctl.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
-SRCS=("$S/src/control.c" "$S/src/protocol.c" "$S/src/console-buf.c" "$S/vm/util.c"
-	"$S/vm/err.c")
+SRCS=("$S/src/control.c" "$S/src/protocol.c" "$S/src/console-buf.c" "$S/src/vtguard.c"
+	"$S/vm/util.c" "$S/vm/err.c")
 CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir")
 LIBS=(-lvterm)
 
@@ -34,7 +34,8 @@ if command -v clang >/dev/null 2>&1 &&
 	TMPDIR=$D "$D/fuzz" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 \
 		-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$D/corpus" >"$D/fuzz.log" 2>&1
 	rc=$?
-	tail -n 20 "$D/fuzz.log" | sed 's/^/# /'
+	grep -A 12 "ERROR: AddressSanitizer\|runtime error" "$D/fuzz.log" | sed 's/^/# /'
+	tail -n 8 "$D/fuzz.log" | sed 's/^/# /'
 	t_check "libFuzzer on the control socket and console: no crash or hang" test $rc -eq 0
 else
 	[ -s "$D/build.log" ] && sed 's/^/# /' "$D/build.log"

@@ -106,8 +106,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (split > size)
 		split = size;
 
-	/* The guest's part: console output through libvterm, then a replay. */
-	console_buf_feed(cb, data + split, size - split);
+	/* The guest's part: console output, as the VM process passes it on
+	 * (guarded, into libvterm and out to clients), then a replay. */
+	control_console_output(ctl, data + split, size - split);
 	console_buf_render(cb, 1 + data[1] % 60, &screen);
 	proto_buf_free(&screen);
 

@@ -8,6 +8,7 @@
 
 #include "src/console-buf.h"
 #include "src/protocol.h"
+#include "src/vtguard.h"
 
 static int parse_one(const struct proto_buf *b, struct proto_frame *f, size_t *used)
 {
@@ -376,6 +377,51 @@ static void test_console_render_taller_terminal(void **state)
 	console_buf_free(view);
 }
 
+/* Sequences that crash libvterm 0.1.4 (more than 16 CSI parameters) are
+ * defused before it parses them; ordinary sequences pass unchanged. */
+static void test_vtguard(void **state)
+{
+	static const char evil[] = "\033[;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;m"
+				   "\033[1:2:3:4:5:6:7:8:9:1:2:3:4:5:6:7:8:9m"
+				   "\033[?::::::::::::::::::::::h";
+	static const char fine[] = "\033[1;31;4mred\033[m \033[38;2;10;20;30mrgb\033[0m\r\n";
+	struct vtguard g = {0};
+	uint8_t out[256];
+	size_t n;
+
+	n = vtguard_filter(&g, (const uint8_t *)fine, strlen(fine), out);
+	assert_int_equal(n, strlen(fine));
+	assert_memory_equal(out, fine, n);
+	n = vtguard_filter(&g, (const uint8_t *)evil, strlen(evil), out);
+	/* No CSI keeps more than 15 separators. */
+	int seps = 0, max = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (out[i] == ';' || out[i] == ':')
+			seps++;
+		else if (out[i] >= 0x40 && out[i] <= 0x7e)
+			seps = 0;
+		max = seps > max ? seps : max;
+	}
+	assert_int_equal(max, VTGUARD_MAX_SEPARATORS);
+	/* A sequence split across reads is followed. */
+	memset(&g, 0, sizeof(g));
+	size_t total = 0;
+	for (size_t i = 0; i < strlen(evil); i++)
+		total += vtguard_filter(&g, (const uint8_t *)evil + i, 1, out);
+	assert_int_equal(total, n);
+
+	/* And the console survives them, whole or split. */
+	struct console_buf *cb = console_buf_new(24, 80, 10);
+	char row[64];
+	console_buf_feed(cb, evil, strlen(evil));
+	for (size_t i = 0; i < strlen(evil); i++)
+		console_buf_feed(cb, evil + i, 1);
+	console_buf_feed(cb, "\r\nstill here", 12);
+	console_buf_row_text(cb, 1, row, sizeof(row));
+	assert_string_equal(row, "still here");
+	console_buf_free(cb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_console_scrollback_bounded),
 		cmocka_unit_test(test_console_render_reproduces),
 		cmocka_unit_test(test_console_render_taller_terminal),
+		cmocka_unit_test(test_vtguard),
 	};
 
 	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
