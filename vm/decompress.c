@@ -1,6 +1,7 @@
 /* Host-side extraction of a bzImage's vmlinux: setup header checks, payload
  * decompression with a cap on the output, the PVH note check, and a cache of
  * extracted kernels named by the bzImage's SHA-256. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -684,6 +685,70 @@ static void stat_link_make(const char *cache_dir, const char *bzimage_path, cons
 	free(link);
 }
 
+/* Marks a cache entry as just used: pruning keeps the most recent ones. */
+static void cache_touch(const char *path)
+{
+	utimensat(AT_FDCWD, path, NULL, 0);
+}
+
+struct cache_entry {
+	char *name;
+	struct timespec used;
+};
+
+static int cache_entry_cmp(const void *a, const void *b)
+{
+	const struct cache_entry *x = a, *y = b;
+
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? 1 : -1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec < y->used.tv_nsec ? 1 : -1;
+	return 0;
+}
+
+/* Keeps the KERNEL_CACHE_KEEP most recently used vmlinux files (each is tens
+ * of MiB) and drops the rest, with the links that pointed at them. Best
+ * effort: the cache stays usable whatever fails here. */
+static void cache_prune(const char *cache_dir)
+{
+	struct cache_entry *e = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *d;
+	DIR *dir = opendir(cache_dir);
+
+	if (!dir)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		struct stat st;
+		if (strncmp(d->d_name, "vmlinux-", 8) != 0 ||
+		    strlen(d->d_name) != 8 + SHA256_HEX_LEN ||
+		    fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			e = xreallocarray(e, cap, sizeof(*e));
+		}
+		e[n++] = (struct cache_entry){xstrdup(d->d_name), st.st_mtim};
+	}
+	qsort(e, n, sizeof(*e), cache_entry_cmp);
+	for (size_t i = KERNEL_CACHE_KEEP; i < n; i++)
+		unlinkat(dirfd(dir), e[i].name, 0);
+	/* Links whose entry is gone. */
+	rewinddir(dir);
+	while (n > KERNEL_CACHE_KEEP && (d = readdir(dir)) != NULL) {
+		struct stat st;
+		if (strncmp(d->d_name, "stat-", 5) == 0 &&
+		    fstatat(dirfd(dir), d->d_name, &st, 0) < 0 && errno == ENOENT)
+			unlinkat(dirfd(dir), d->d_name, 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(e[i].name);
+	free(e);
+	closedir(dir);
+}
+
 int kernel_extract(const char *bzimage_path, const char *cache_dir, char **vmlinux_path_out,
 		   struct tv_err *err)
 {
@@ -695,8 +760,10 @@ int kernel_extract(const char *bzimage_path, const char *cache_dir, char **vmlin
 	int rc = -1;
 
 	*vmlinux_path_out = stat_link_lookup(cache_dir, bzimage_path);
-	if (*vmlinux_path_out)
+	if (*vmlinux_path_out) {
+		cache_touch(*vmlinux_path_out);
 		return 0;
+	}
 	if (file_read_all(bzimage_path, &buf, &len, &st, err) < 0)
 		return -1;
 	if (bzimage_payload(buf, len, &off, &plen, err) < 0) {
@@ -708,6 +775,7 @@ int kernel_extract(const char *bzimage_path, const char *cache_dir, char **vmlin
 	nopvh = xasprintf("%s.nopvh", path);
 	if (cache_entry_valid(path)) {
 		stat_link_make(cache_dir, bzimage_path, &st, path);
+		cache_touch(path);
 		*vmlinux_path_out = path;
 		path = NULL;
 		rc = 0;
@@ -737,6 +805,7 @@ int kernel_extract(const char *bzimage_path, const char *cache_dir, char **vmlin
 		goto out;
 	}
 	stat_link_make(cache_dir, bzimage_path, &st, path);
+	cache_prune(cache_dir);
 	*vmlinux_path_out = path;
 	path = NULL;
 out:

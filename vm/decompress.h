@@ -19,6 +19,8 @@
 
 /* The largest vmlinux extracted (a distribution kernel's is 30-70 MiB). */
 #define KERNEL_EXTRACT_MAX (512ULL << 20)
+/* How many extracted kernels the cache keeps, the most recently used. */
+#define KERNEL_CACHE_KEEP 4
 
 enum kernel_payload_format {
 	PAYLOAD_UNKNOWN = 0,
@@ -40,7 +42,8 @@ const char *kernel_payload_format_name(enum kernel_payload_format f);
  * by the bzImage's SHA-256 so the next boot of the same content reuses it. A
  * link named by the file's identity (device, inode, size, modification and
  * change times, path) lets the next boot of an unchanged file skip reading
- * and hashing it.
+ * and hashing it. The cache keeps the KERNEL_CACHE_KEEP most recently used
+ * kernels and removes older ones when it adds one.
  *
  * Returns
  *   0  with *vmlinux_path_out (malloc'ed, the caller frees it) naming an ELF

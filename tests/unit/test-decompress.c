@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -366,6 +367,58 @@ static void test_rewritten_file_not_stale(void **state)
 	free(e2.p);
 }
 
+/* Six kernels through a cache that keeps four: the four used last stay. */
+static void test_cache_pruned(void **state)
+{
+	char *cache = xasprintf("%s/cache6", tmpdir), *paths[6], *outs[6];
+	struct tv_err err = {{0}};
+	struct stat st;
+	ino_t ino0 = 0;
+	char *keep0 = xasprintf("%s/keep0", tmpdir);
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		struct blob e = make_elf(18, 50000 + (size_t)i * 1000), c = compress_gzip(&e);
+		struct blob b = make_bzimage(&c, (uint32_t)e.len);
+		char *name = xasprintf("prune-%d", i);
+		paths[i] = write_tmp(name, &b);
+		assert_int_equal(kernel_extract(paths[i], cache, &outs[i], &err), 0);
+		if (i == 0) {
+			/* A second name holds on to this very file. */
+			assert_int_equal(link(outs[0], keep0), 0);
+			assert_int_equal(stat(outs[0], &st), 0);
+			ino0 = st.st_ino;
+		}
+		/* Kernel 0 is booted again after each new one: always recent. */
+		if (i > 0) {
+			char *again = NULL;
+			struct timespec pause = {0, 20 * 1000 * 1000};
+			nanosleep(&pause, NULL);
+			assert_int_equal(kernel_extract(paths[0], cache, &again, &err), 0);
+			assert_string_equal(again, outs[0]);
+			free(again);
+		}
+		free(name);
+		free(b.p);
+		free(c.p);
+		free(e.p);
+	}
+	/* Kernel 0 stayed cached all along: never extracted again. */
+	assert_int_equal(stat(outs[0], &st), 0);
+	assert_int_equal(st.st_ino, ino0);
+	assert_int_equal(st.st_nlink, 2);
+	free(keep0);
+	assert_int_equal(access(outs[1], F_OK), -1);
+	assert_int_equal(access(outs[2], F_OK), -1);
+	for (int i = 3; i < 6; i++)
+		assert_int_equal(access(outs[i], F_OK), 0);
+	for (int i = 0; i < 6; i++) {
+		free(paths[i]);
+		free(outs[i]);
+	}
+	free(cache);
+}
+
 static void test_no_pvh_note(void **state)
 {
 	struct blob elf = make_elf(6, 100000), c = compress_gzip(&elf);
@@ -564,6 +617,7 @@ int main(void)
 	    cmocka_unit_test(test_formats_roundtrip),
 	    cmocka_unit_test(test_cache_reused_and_repaired),
 	    cmocka_unit_test(test_rewritten_file_not_stale),
+	    cmocka_unit_test(test_cache_pruned),
 	    cmocka_unit_test(test_no_pvh_note),
 	    cmocka_unit_test(test_hostile_files),
 	    cmocka_unit_test(test_decompression_bomb),
