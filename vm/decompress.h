@@ -6,8 +6,9 @@
  * engine decompresses it on the host once, keeps the ELF in a cache keyed by
  * the bzImage's SHA-256, and boots the ELF through its PVH entry.
  *
- * Payload formats: gzip, xz, lzma, lz4 (legacy frame), zstd, bzip2 (when
- * built with libbz2). Output is capped at KERNEL_EXTRACT_MAX bytes, so a
+ * Payload formats: gzip, xz, lzma, lz4 (legacy frame), zstd, and an
+ * uncompressed ELF; bzip2 and lzo payloads are recognised and left to the
+ * bzImage's own entry. Output is capped at KERNEL_EXTRACT_MAX bytes, so a
  * decompression bomb fails cleanly. */
 #ifndef TV_DECOMPRESS_H
 #define TV_DECOMPRESS_H
