@@ -58,6 +58,8 @@ else
 fi
 echo "# $(basename "$kernel"): $status"
 
+t_check "the vmlinux was extracted on the host into the kernel cache" \
+	test -n "$(find "$TERMVISOR_HOME" -name 'vmlinux-*' ! -name '*.nopvh')"
 t_check "the kernel prints its banner" grep -q '^\[ *[0-9.]*\] Linux version [0-9]' "$log"
 t_check "the kernel got our command line" grep -qF "Command line: $append" "$log"
 
