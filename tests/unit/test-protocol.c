@@ -383,7 +383,9 @@ static void test_vtguard(void **state)
 {
 	static const char evil[] = "\033[;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;m"
 				   "\033[1:2:3:4:5:6:7:8:9:1:2:3:4:5:6:7:8:9m"
-				   "\033[?::::::::::::::::::::::h";
+				   "\033[?::::::::::::::::::::::h"
+				   /* bytes libvterm skips between ESC and [ */
+				   "\033\xff[::::::::::::::::\xa7:::::m";
 	static const char fine[] = "\033[1;31;4mred\033[m \033[38;2;10;20;30mrgb\033[0m\r\n";
 	struct vtguard g = {0};
 	uint8_t out[256];
