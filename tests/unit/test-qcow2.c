@@ -222,7 +222,11 @@ static void random_run(const struct run *r)
 	struct blk *b;
 	char *base_copy = NULL;
 
-	rnd_state = r->seed;
+	/* TV_QCOW2_SEED varies every run (soak testing); failures print it. */
+	rnd_state = r->seed ^ (getenv("TV_QCOW2_SEED") ? strtoull(getenv("TV_QCOW2_SEED"), NULL, 0)
+						       : 0);
+	if (!rnd_state)
+		rnd_state = 1;
 	run_opts.l2_cache_size = r->l2_cache;
 	unlink(path);
 	if (r->backing_fmt) {
@@ -880,5 +884,8 @@ int main(void)
 		cmocka_unit_test(test_hostile_headers),
 		cmocka_unit_test(test_corrupt_and_dirty_bits),
 	};
+	/* TV_QCOW2_ONLY=test_crash runs one test (soak testing). */
+	if (getenv("TV_QCOW2_ONLY"))
+		cmocka_set_test_filter(getenv("TV_QCOW2_ONLY"));
 	return cmocka_run_group_tests_name("qcow2", tests, setup, teardown);
 }

@@ -312,7 +312,9 @@ static uint64_t alloc_with_new_blocks(struct qcow2 *s, uint64_t start, uint64_t 
 			goto out;
 		}
 	s->fresh_from = MAX(s->fresh_from, (start + m) * cs);
-	if (qcow2_sync(s, err) < 0)
+	/* A new block may be counted in an existing one: that count reaches
+	 * the disk before the table points to the new block. */
+	if (qcow2_cache_write_dirty(s, s->rb_cache, err) < 0 || qcow2_sync(s, err) < 0)
 		goto out;
 	for (uint64_t j = 0; j < m; j++) {
 		uint64_t be;
