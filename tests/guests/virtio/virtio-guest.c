@@ -650,20 +650,23 @@ static void blk_test(struct vdev *d, unsigned devi)
 	uint64_t bytes = sectors * SECTOR;
 	uint64_t t0 = rdtsc();
 	check(blk_pass(d, devi, true, 0, sectors, 1), "pattern writes succeed");
-	check(blk_one(d, devi, BLK_T_FLUSH, 0, NULL, 0) == 0, "flush succeeds");
 	uint64_t wms = ms_since(t0);
+	t0 = rdtsc();
+	check(blk_one(d, devi, BLK_T_FLUSH, 0, NULL, 0) == 0, "flush succeeds");
+	uint64_t fms = ms_since(t0);
 	errors_seen = 0;
 	checksum = 0;
 	t0 = rdtsc();
 	check(blk_pass(d, devi, false, 0, sectors, 1), "reads succeed");
 	uint64_t rms = ms_since(t0);
 	check(errors_seen == 0, "every word reads back as written");
-	gprintf("virtio-blk: wrote %lu KiB in %lu ms (%lu MB/s), read %lu ms (%lu MB/s)\n",
-		bytes / 1024, wms, rate(bytes, wms), rms, rate(bytes, rms));
+	gprintf("virtio-blk: wrote %lu KiB in %lu ms (%lu MB/s), flush %lu ms, read %lu ms "
+		"(%lu MB/s)\n",
+		bytes / 1024, wms, rate(bytes, wms), fms, rms, rate(bytes, rms));
 	gprintf("virtio-blk: %lu words checked, %lu bad, checksum %lx\n", words_checked,
 		errors_seen, checksum);
-	gprintf("bench: qd=%u bs=%uK write_ms=%lu read_ms=%lu bytes=%lu\n", qd, bs / 1024, wms, rms,
-		bytes);
+	gprintf("bench: qd=%u bs=%uK write_ms=%lu flush_ms=%lu read_ms=%lu bytes=%lu\n", qd,
+		bs / 1024, wms, fms, rms, bytes);
 	check(blk_one(d, devi, BLK_T_IN, capacity, b, 512) == 1, "read past the end fails");
 	check(blk_one(d, devi, 99, 0, NULL, 0) == 2, "unknown request type is unsupported");
 
