@@ -1,12 +1,17 @@
-/* A filter for terminal output from a guest, run before libvterm (and before
- * any client's terminal) sees it. libvterm 0.1.4 writes past its argument
- * array when a CSI sequence has more than 16 parameters ("\033[;;;...;m"
- * crashes it), so a guest could crash the VM process, or the interface
- * showing its console, by printing such a sequence. The guard drops the
- * separators beyond the limit; well-formed output passes unchanged. */
+/* A filter for terminal output from a guest, run before libvterm (and any
+ * client's terminal) sees it. libvterm 0.1.4 has two flaws a guest could use
+ * to take down the VM process, or the interface showing its console:
+ *   - a CSI sequence with more than 16 parameters ("\033[;;;...;m") writes
+ *     past its argument array: the guard drops the separators beyond that;
+ *   - REP ("\033[5b", repeat the last character) loops forever when no
+ *     character of non-zero width came before it: the guard cancels such a
+ *     REP (its final byte becomes CAN, which aborts a sequence in libvterm
+ *     and in terminals alike).
+ * Well-formed output passes unchanged. */
 #ifndef TV_VTGUARD_H
 #define TV_VTGUARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,11 +21,14 @@
 struct vtguard {
 	uint8_t state;
 	uint8_t seps;
+	bool rep_ok;   /* the last character had a width: REP is safe */
+	uint8_t need;  /* UTF-8 continuation bytes still to come */
+	uint32_t cp;   /* the code point being decoded */
 };
 
-/* Copies in to out (at least len bytes) without the dangerous bytes; returns
- * the length written. State carries over between calls, so a sequence split
- * across reads is followed. */
+/* Copies in to out (at least len bytes) with the dangerous bytes dropped or
+ * replaced; returns the length written. State carries over between calls, so
+ * a sequence split across reads is followed. */
 size_t vtguard_filter(struct vtguard *g, const uint8_t *in, size_t len, uint8_t *out);
 
 #endif

@@ -412,12 +412,32 @@ static void test_vtguard(void **state)
 		total += vtguard_filter(&g, (const uint8_t *)evil + i, 1, out);
 	assert_int_equal(total, n);
 
+	/* REP with nothing to repeat (libvterm would loop forever) is
+	 * cancelled; after a character it passes. */
+	static const struct {
+		const char *in, *out;
+	} rep[] = {
+		{"\033[5b", "\033[5\x18"},
+		{"\t\033[b", "\t\033[\x18"},
+		{"\xe2\x80\x8b\033[3b", "\xe2\x80\x8b\033[3\x18"}, /* zero width */
+		{"x\033[5b", "x\033[5b"},
+		{"x\033[31m\033[H\033[5b", "x\033[31m\033[H\033[5b"},
+		{"\xe2\x94\x80\033[20b", "\xe2\x94\x80\033[20b"}, /* a box line */
+	};
+	for (size_t i = 0; i < sizeof(rep) / sizeof(rep[0]); i++) {
+		memset(&g, 0, sizeof(g));
+		n = vtguard_filter(&g, (const uint8_t *)rep[i].in, strlen(rep[i].in), out);
+		assert_int_equal(n, strlen(rep[i].out));
+		assert_memory_equal(out, rep[i].out, n);
+	}
+
 	/* And the console survives them, whole or split. */
 	struct console_buf *cb = console_buf_new(24, 80, 10);
 	char row[64];
 	console_buf_feed(cb, evil, strlen(evil));
 	for (size_t i = 0; i < strlen(evil); i++)
 		console_buf_feed(cb, evil + i, 1);
+	console_buf_feed(cb, "\033[9b\xe2\x80\x8b\033[b", 12);
 	console_buf_feed(cb, "\r\nstill here", 12);
 	console_buf_row_text(cb, 1, row, sizeof(row));
 	assert_string_equal(row, "still here");
