@@ -121,17 +121,26 @@ t_check "check -r leaks repairs them" qcheck "$D/leak.qcow2"
 
 # Locks: qemu holding the image keeps termvisor from writing it, and back.
 "$QI" create -q -f qcow2 "$D/lock.qcow2" 4M
-"$QEMU_IO" -f qcow2 -c "sleep 3000" "$D/lock.qcow2" >/dev/null 2>&1 &
+# Until a writer holds it, qemu-img info (which refuses writers) succeeds.
+wait_locked() {
+	for _ in $(seq 100); do
+		"$QI" info "$1" 2>&1 | grep -q 'lock' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+"$QEMU_IO" -f qcow2 -c "sleep 20000" "$D/lock.qcow2" >/dev/null 2>&1 &
 qpid=$!
-sleep 0.5
+wait_locked "$D/lock.qcow2"
 out=$("$TV" img snapshot -c x "$D/lock.qcow2" 2>&1)
+says() { grep -q "$1" <<<"$2" || { echo "# got: $2"; return 1; }; }
 t_check "a writer while qemu-io holds the image gets 'in use by PID $qpid'" \
-	grep -q "in use by PID $qpid" <<<"$out"
+	says "in use by PID $qpid" "$out"
 kill $qpid 2>/dev/null
 wait $qpid 2>/dev/null
-"$TV" img bench -w -c 400000 -s 512 "$D/lock.qcow2" >/dev/null 2>&1 &
+"$TV" img bench -w -c 4000000 -s 512 "$D/lock.qcow2" >/dev/null 2>&1 &
 tpid=$!
-sleep 0.3
+wait_locked "$D/lock.qcow2"
 t_check "qemu-io cannot write while termvisor does" \
 	sh -c "! '$QEMU_IO' -f qcow2 -c 'write 0 4k' '$D/lock.qcow2' >/dev/null 2>&1"
 kill $tpid 2>/dev/null
