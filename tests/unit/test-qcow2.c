@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -728,7 +729,7 @@ static void test_crash(void **state)
 		unlink(path);
 		must(blk_create(path, "qcow2", size, &o, &err), &err);
 		rnd_state = 1000 + c;
-		for (int round = 0; round < 6; round++)
+		for (int round = 0; round < 10; round++)
 			crash_round(path, 77 + c, &next, shadow, size, cs,
 				    (useconds_t)(2000 + rnd_below(40000)));
 		unlink(path);
@@ -850,6 +851,102 @@ static void test_corrupt_and_dirty_bits(void **state)
 	free(path);
 }
 
+/* Several threads at once on one image, as a device's I/O threads use it:
+ * each owns every fourth 4 KiB block, so they share clusters (allocation,
+ * the fast overwrite path and flushes all race); the result must equal the
+ * shadow and pass qemu-img check. */
+struct thr {
+	struct blk *b;
+	uint8_t *shadow;
+	uint64_t size, seed;
+	int id, failed;
+	char msg[TV_ERR_MAX];
+};
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+	uint64_t st = t->seed;
+	struct tv_err err;
+	uint8_t buf[4096];
+
+	for (int op = 0; op < 400 && !t->failed; op++) {
+		uint64_t blk, in, len, r;
+		st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+		r = st;
+		blk = (r % (t->size / 4096 / 4)) * 4 + (uint64_t)t->id;
+		in = (r >> 20) % 4096;
+		len = 1 + (r >> 32) % (4096 - in);
+		switch ((r >> 50) % 8) {
+		case 0:
+			if (blk_write_zeroes(t->b, blk * 4096, 4096, &err) < 0)
+				goto fail;
+			memset(t->shadow + blk * 4096, 0, 4096);
+			break;
+		case 1:
+			if (blk_flush(t->b, &err) < 0)
+				goto fail;
+			break;
+		case 2:
+			if (blk_pread(t->b, buf, len, blk * 4096 + in, &err) < 0)
+				goto fail;
+			if (memcmp(buf, t->shadow + blk * 4096 + in, len) != 0) {
+				snprintf(t->msg, sizeof(t->msg), "thread %d: block %llu reads wrong",
+					 t->id, (unsigned long long)blk);
+				t->failed = 1;
+			}
+			break;
+		default:
+			memset(t->shadow + blk * 4096 + in, (int)(r >> 8) | 1, len);
+			if (blk_pwrite(t->b, t->shadow + blk * 4096 + in, len, blk * 4096 + in,
+				       &err) < 0)
+				goto fail;
+		}
+	}
+	return NULL;
+fail:
+	snprintf(t->msg, sizeof(t->msg), "%s", err.msg);
+	t->failed = 1;
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	static const uint64_t sizes[] = {65536, 4096};
+	pthread_t th[4];
+	struct thr t[4];
+
+	for (size_t c = 0; c < ARRAY_SIZE(sizes); c++) {
+		char *path = tpath("mt.qcow2");
+		uint64_t size = 8 << 20;
+		uint8_t *shadow = xcalloc(1, size);
+		struct blk_create_opts o = {.cluster_size = sizes[c]};
+		struct tv_err err;
+		struct blk *b;
+
+		unlink(path);
+		must(blk_create(path, "qcow2", size, &o, &err), &err);
+		must(blk_open(&b, path, "qcow2", 0, &err), &err);
+		for (int i = 0; i < 4; i++) {
+			t[i] = (struct thr){.b = b, .shadow = shadow, .size = size,
+					    .seed = 0x5eed + 77 * (uint64_t)i + c, .id = i};
+			pthread_create(&th[i], NULL, thr_main, &t[i]);
+		}
+		for (int i = 0; i < 4; i++)
+			pthread_join(th[i], NULL);
+		for (int i = 0; i < 4; i++)
+			if (t[i].failed)
+				fail_msg("%s", t[i].msg);
+		compare_all(b, shadow, size);
+		must(blk_close(b, &err), &err);
+		qemu_check(path);
+		qemu_read_back(path, shadow, size);
+		unlink(path);
+		free(path);
+		free(shadow);
+	}
+}
+
 static int setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tv-qcow2.XXXXXX",
@@ -877,6 +974,7 @@ int main(void)
 		cmocka_unit_test(test_random_backing_raw),
 		cmocka_unit_test(test_random_zstd),
 		cmocka_unit_test(test_compressed_write),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_vmstate),
