@@ -17,10 +17,14 @@ enum qcow2_ctype qcow2_entry_type(const struct qcow2 *s, uint64_t e)
 	return e & QCOW2_OFFSET_MASK ? QC_NORMAL : QC_UNALLOC;
 }
 
-static int l2_offset_ok(struct qcow2 *s, uint64_t l1i, uint64_t l2off, struct tv_err *err)
+int qcow2_l2_offset_ok(struct qcow2 *s, uint64_t l1i, uint64_t l2off, struct tv_err *err)
 {
 	if (l2off & (s->cluster_size - 1))
 		return qcow2_corrupt(s, err, "L2 table at unaligned offset %llu (L1 index %llu)",
+				     (unsigned long long)l2off, (unsigned long long)l1i);
+	if (l2off >= s->fresh_from)
+		return qcow2_corrupt(s, err, "L2 table at %llu (L1 index %llu) is past the end of "
+					     "the file",
 				     (unsigned long long)l2off, (unsigned long long)l1i);
 	return 0;
 }
@@ -42,7 +46,7 @@ int qcow2_map(struct qcow2 *s, uint64_t off, uint64_t len, uint64_t *run, uint64
 	*run = len;
 	if (l1i >= s->l1_size || !(l2off = s->l1[l1i] & QCOW2_OFFSET_MASK))
 		return 0;
-	if (l2_offset_ok(s, l1i, l2off, err) < 0 ||
+	if (qcow2_l2_offset_ok(s, l1i, l2off, err) < 0 ||
 	    qcow2_cache_get(s, s->l2_cache, l2off, false, (void **)&l2, err) < 0)
 		return -1;
 	e = qcow2_be64(&l2[l2i]);
@@ -217,10 +221,10 @@ int qcow2_l2_get_for_write(struct qcow2 *s, uint64_t l1i, uint64_t **l2, struct 
 	void *old, *t;
 
 	if (off && (e & QCOW2_OFLAG_COPIED))
-		return l2_offset_ok(s, l1i, off, err) < 0
+		return qcow2_l2_offset_ok(s, l1i, off, err) < 0
 			       ? -1
 			       : qcow2_cache_get(s, s->l2_cache, off, false, (void **)l2, err);
-	if (off && l2_offset_ok(s, l1i, off, err) < 0)
+	if (off && qcow2_l2_offset_ok(s, l1i, off, err) < 0)
 		return -1;
 	newoff = qcow2_alloc_clusters(s, 1, err);
 	if (!newoff)

@@ -59,6 +59,11 @@ static int rb_offset_ok(struct qcow2 *s, uint64_t rti, uint64_t off, struct tv_e
 	if (off & (s->cluster_size - 1) || off == 0)
 		return qcow2_corrupt(s, err, "refcount block %llu at unaligned offset %llu",
 				     (unsigned long long)rti, (unsigned long long)off);
+	/* Tables are written before anything points to them: one past the end
+	 * of the file is damage, and must not be written back out there. */
+	if (off >= s->fresh_from)
+		return qcow2_corrupt(s, err, "refcount block %llu at %llu is past the end of the file",
+				     (unsigned long long)rti, (unsigned long long)off);
 	return 0;
 }
 
@@ -423,10 +428,8 @@ int qcow2_table_refs(struct qcow2 *s, const uint64_t *l1, uint32_t l1_size, int 
 		uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK;
 		if (!l2off)
 			continue;
-		if (l2off & (s->cluster_size - 1)) {
-			qcow2_corrupt(s, err, "L2 table offset %llu unaligned", (unsigned long long)l2off);
+		if (qcow2_l2_offset_ok(s, i, l2off, err) < 0)
 			goto out;
-		}
 		if (blk_file_pread(s->b->fd, l2, s->cluster_size, l2off) < 0) {
 			tv_errno(err, "%s: cannot read an L2 table", s->b->path);
 			goto out;
@@ -467,12 +470,15 @@ int qcow2_fix_copied(struct qcow2 *s, struct tv_err *err)
 		if (qcow2_refcount_get(s, l2off >> s->cluster_bits, &rc, err) < 0)
 			return -1;
 		if (!!(s->l1[i] & QCOW2_OFLAG_COPIED) != (rc == 1)) {
+			if (qcow2_l2_offset_ok(s, i, l2off, err) < 0)
+				return -1;
 			s->l1[i] = rc == 1 ? s->l1[i] | QCOW2_OFLAG_COPIED
 					   : s->l1[i] & ~QCOW2_OFLAG_COPIED;
 			s->l1_dirty_lo = MIN(s->l1_dirty_lo, i);
 			s->l1_dirty_hi = MAX(s->l1_dirty_hi, i + 1);
 		}
-		if (qcow2_cache_get(s, s->l2_cache, l2off, false, (void **)&l2, err) < 0)
+		if (qcow2_l2_offset_ok(s, i, l2off, err) < 0 ||
+		    qcow2_cache_get(s, s->l2_cache, l2off, false, (void **)&l2, err) < 0)
 			return -1;
 		for (uint64_t j = 0; j < s->l2_entries; j++) {
 			uint64_t e = qcow2_be64(&l2[j]), off = e & QCOW2_OFFSET_MASK, want;

@@ -225,6 +225,8 @@ static int sn_clear_copied(struct qcow2 *s, struct tv_err *err)
 		uint64_t l2off = s->l1[i] & QCOW2_OFFSET_MASK, *l2;
 		if (!l2off)
 			continue;
+		if (qcow2_l2_offset_ok(s, i, l2off, err) < 0)
+			return -1;
 		if (s->l1[i] & QCOW2_OFLAG_COPIED) {
 			s->l1[i] &= ~QCOW2_OFLAG_COPIED;
 			s->l1_dirty_lo = MIN(s->l1_dirty_lo, i);

@@ -217,6 +217,8 @@ int qcow2_read_range(struct qcow2 *s, uint8_t *buf, uint64_t len, uint64_t off,
 		     struct tv_err *err);
 int qcow2_l2_get_for_write(struct qcow2 *s, uint64_t l1i, uint64_t **l2, struct tv_err *err);
 enum qcow2_ctype qcow2_entry_type(const struct qcow2 *s, uint64_t l2e);
+/* An L2 table offset that may be read and written back (else: corrupt). */
+int qcow2_l2_offset_ok(struct qcow2 *s, uint64_t l1i, uint64_t l2off, struct tv_err *err);
 
 /* qcow2-snapshot.c */
 int qcow2_snapshots_read(struct qcow2 *s, struct tv_err *err);
