@@ -437,7 +437,7 @@ static void test_vtguard(void **state)
 	console_buf_feed(cb, evil, strlen(evil));
 	for (size_t i = 0; i < strlen(evil); i++)
 		console_buf_feed(cb, evil + i, 1);
-	console_buf_feed(cb, "\033[9b\xe2\x80\x8b\033[b", 12);
+	console_buf_feed(cb, "\033[9b\xe2\x80\x8b\033[b", strlen("\033[9b\xe2\x80\x8b\033[b"));
 	console_buf_feed(cb, "\r\nstill here", 12);
 	console_buf_row_text(cb, 1, row, sizeof(row));
 	assert_string_equal(row, "still here");
