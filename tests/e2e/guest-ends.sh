@@ -26,6 +26,20 @@ t_check "its log says the guest powered off" grep -q "VM ended: the guest powere
 t_check "and it reads as stopped, not crashed" grep -q "^demo .* stopped " <<<"$("$TV" list)"
 
 "$TV" start deaf >/dev/null
+# The serial guest echoes what it reads: make it print a control sequence
+# with 40 parameters, which crashes libvterm 0.1.4 unguarded.
+python3 - "$TERMVISOR_HOME/run/deaf.sock" <<'PY'
+import socket, struct, sys, time
+f = lambda t, p=b"": struct.pack(">IHH", len(p), t, 0) + p
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(f(1, struct.pack(">I", 1)) + f(7, bytes([0, 0, 0, 24, 0, 80])))
+time.sleep(0.3)
+s.sendall(f(8, b"\x1b[" + b";" * 40 + b"m\n"))
+time.sleep(0.5)
+PY
+t_check "a guest printing a sequence that crashes libvterm does not take its VM process down" \
+	grep -q "state: *running" <<<"$("$TV" status deaf)"
+t_check "the guest did print it" grep -q "echo (polled): .\[;;;;;;;;;;;;;;;;;;;;" <<<"$(log deaf)"
 start=$(date +%s%N)
 t_check "a guest that ignores the button is stopped all the same" "$TV" stop deaf --timeout 1
 took=$((($(date +%s%N) - start) / 1000000))
