@@ -443,7 +443,7 @@ static int initrd_load(struct vm *vm, uint64_t kernel_end, uint64_t limit, uint6
 
 static int acpi_setup(struct vm *vm, uint64_t *rsdp, struct tv_err *err)
 {
-	struct acpi_config ac = {.ncpus = vm->ncpus};
+	struct acpi_config ac = {.ncpus = vm->cfg.cpus};
 
 	return acpi_build(&ac, &vm->mem, rsdp, err);
 }
@@ -531,9 +531,9 @@ static int pvh_boot(struct vm *vm, const struct kfile *f, uint64_t rsdp, struct 
 	    put(vm, LAYOUT_PVH_INFO_ADDR, &si, sizeof(si), "PVH start info", err) < 0 ||
 	    gdt_write(vm, false, err) < 0)
 		return -1;
-	struct boot_regs br = {
+	vm->boot = (struct boot_regs){
 		.rip = info.pvh_entry, .rsp = LAYOUT_STACK_TOP, .rbx = LAYOUT_PVH_INFO_ADDR};
-	return vcpu_set_boot_regs(&vm->vcpus[0], &br, err);
+	return 0;
 }
 
 /* ---- bzImage 64-bit entry ---- */
@@ -602,11 +602,11 @@ static int bzimage_boot(struct vm *vm, const struct kfile *f, uint64_t rsdp, str
 	if (zero_page_write(vm, f, &bz, initrd, initrd_size, rsdp, err) < 0 ||
 	    gdt_write(vm, true, err) < 0 || pagetables_write(vm, err) < 0)
 		return -1;
-	struct boot_regs br = {.rip = LAYOUT_KERNEL_ADDR + 0x200,
-			       .rsp = LAYOUT_STACK_TOP,
-			       .rsi = LAYOUT_ZERO_PAGE_ADDR,
-			       .long_mode = true};
-	return vcpu_set_boot_regs(&vm->vcpus[0], &br, err);
+	vm->boot = (struct boot_regs){.rip = LAYOUT_KERNEL_ADDR + 0x200,
+				      .rsp = LAYOUT_STACK_TOP,
+				      .rsi = LAYOUT_ZERO_PAGE_ADDR,
+				      .long_mode = true};
+	return 0;
 }
 
 static int bzimage_load(struct vm *vm, const struct kfile *f, uint64_t rsdp, struct tv_err *err)

@@ -22,8 +22,10 @@ enum boot_kind {
  * error naming the file. */
 int boot_probe(const char *path, enum boot_kind *kind, struct tv_err *err);
 
-/* Loads cfg's kernel, initrd and command line into guest memory, builds the
- * boot structures and ACPI tables, and sets the boot vCPU's registers. */
+/* Loads cfg's kernel, initrd and command line into guest memory and builds
+ * the boot structures and ACPI tables. It touches only guest memory (no
+ * vCPU, no ioctl), so it runs while KVM is still setting the VM up; the boot
+ * vCPU's registers are kept in the VM for when it exists. */
 int boot_load(struct vm *vm, struct tv_err *err);
 
 /* The PVH start structures (Xen's arch-x86/hvm/start_info.h, version 1). */

@@ -97,14 +97,19 @@ static int cpuid_load(struct vm *vm, struct tv_err *err)
 
 static int vm_fd_create(struct vm *vm, struct tv_err *err)
 {
-	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
-
 	do
 		vm->fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	while (vm->fd < 0 && errno == EINTR);
 	if (vm->fd < 0)
 		return tv_errno(err, "/dev/kvm: KVM_CREATE_VM");
 	fcntl(vm->fd, F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
+static int vm_chips_create(struct vm *vm, struct tv_err *err)
+{
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+
 	/* The TSS (real-mode emulation on VMX) must sit before any vCPU exists,
 	 * in a hole of the map (layout.h). */
 	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS_ADDR) < 0)
@@ -359,25 +364,44 @@ static int mem_slot(struct vm *vm, unsigned slot, uint64_t gpa, uint64_t size, u
 
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return tv_errno(err, "KVM_SET_USER_MEMORY_REGION (slot %u)", slot);
-	if (gmem_add_region(&vm->mem, gpa, size, hva) < 0)
-		return tv_errf(err, "guest memory: bad region 0x%" PRIx64, gpa);
 	return 0;
 }
 
 /* RAM up to 3 GiB at 0, the rest from 4 GiB: the hole keeps PCI, the APICs
- * and the TSS out of RAM. */
+ * and the TSS out of RAM. Only the host side: guest_mem works at once. */
 static int mem_setup(struct vm *vm, struct tv_err *err)
 {
 	uint64_t low = MIN(vm->cfg.memory, LAYOUT_LOW_RAM_END);
 
 	if (mem_map(vm, err) < 0)
 		return -1;
-	if (mem_slot(vm, 0, 0, low, vm->ram, err) < 0)
-		return -1;
-	if (vm->cfg.memory > low &&
-	    mem_slot(vm, 1, LAYOUT_HIGH_RAM_BASE, vm->cfg.memory - low, vm->ram + low, err) < 0)
-		return -1;
+	if (gmem_add_region(&vm->mem, 0, low, vm->ram) < 0 ||
+	    (vm->cfg.memory > low &&
+	     gmem_add_region(&vm->mem, LAYOUT_HIGH_RAM_BASE, vm->cfg.memory - low, vm->ram + low) < 0))
+		return tv_errf(err, "guest memory: bad layout");
 	return 0;
+}
+
+/* The KVM side of the memory: registering a slot costs milliseconds on some
+ * hosts (a grace period in the host kernel), so it runs on its own thread
+ * while the kernel is loaded into the same memory. */
+struct slot_job {
+	struct vm *vm;
+	int rc;
+	struct tv_err err;
+};
+
+static void *mem_slots_thread(void *arg)
+{
+	struct slot_job *j = arg;
+	struct vm *vm = j->vm;
+	uint64_t low = MIN(vm->cfg.memory, LAYOUT_LOW_RAM_END);
+
+	j->rc = mem_slot(vm, 0, 0, low, vm->ram, &j->err);
+	if (j->rc == 0 && vm->cfg.memory > low)
+		j->rc = mem_slot(vm, 1, LAYOUT_HIGH_RAM_BASE, vm->cfg.memory - low, vm->ram + low,
+				 &j->err);
+	return NULL;
 }
 
 /* ---- configuration ---- */
@@ -468,32 +492,50 @@ static void phase(const struct vm *vm, const char *what, uint64_t *t)
 static int vm_build(struct vm *vm, const struct vm_config *cfg, struct tv_err *err)
 {
 	uint64_t t = monotonic_ns();
+	struct slot_job job = {.vm = vm};
+	pthread_t slots;
+	bool threaded;
+	int rc;
 
 	if (kvm_open(vm, err) < 0)
 		return -1;
 	if (config_check(cfg, vm->max_cpus, err) < 0)
 		return -1;
-	phase(vm, "kvm", &t);
-	if (cpuid_load(vm, err) < 0 || vm_fd_create(vm, err) < 0 || routes_init(vm, err) < 0)
+	if (vm_fd_create(vm, err) < 0 || mem_setup(vm, err) < 0)
 		return -1;
 	phase(vm, "vm", &t);
-	if (mem_setup(vm, err) < 0)
-		return -1;
+	threaded = pthread_create(&slots, NULL, mem_slots_thread, &job) == 0;
+	if (!threaded)
+		mem_slots_thread(&job);
+	rc = cpuid_load(vm, err);
+	if (rc == 0)
+		rc = boot_load(vm, err);
+	phase(vm, "boot", &t);
+	if (threaded)
+		pthread_join(slots, NULL);
 	phase(vm, "memory", &t);
+	if (rc < 0)
+		return -1;
+	if (job.rc < 0) {
+		*err = job.err;
+		return -1;
+	}
+	if (vm_chips_create(vm, err) < 0 || routes_init(vm, err) < 0)
+		return -1;
+	phase(vm, "chips", &t);
 	vm->vcpus = xcalloc(cfg->cpus, sizeof(*vm->vcpus));
 	for (unsigned i = 0; i < cfg->cpus; i++) {
 		if (vcpu_create(vm, i, err) < 0)
 			return -1;
 		vm->ncpus++;
 	}
+	if (vcpu_set_boot_regs(&vm->vcpus[0], &vm->boot, err) < 0)
+		return -1;
 	phase(vm, "vcpus", &t);
 	for (size_t i = 0; dev_machine[i] != NULL; i++)
 		if (dev_machine[i](vm, &vm->cfg, err) < 0)
 			return -1;
 	phase(vm, "devices", &t);
-	if (boot_load(vm, err) < 0)
-		return -1;
-	phase(vm, "boot", &t);
 	return 0;
 }
 

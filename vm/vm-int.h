@@ -52,6 +52,7 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned ncpus;
 	struct kvm_cpuid2 *cpuid; /* what KVM supports, before per-vCPU patching */
+	struct boot_regs boot;    /* the boot vCPU's registers, from boot_load */
 
 	struct io_bus pio, mmio;
 	struct dev *devs;
