@@ -76,8 +76,8 @@ struct dev *dev_find(struct vm *vm, const char *name);
 void dev_reset_all(struct vm *vm);
 
 /* Machine construction: vm_new calls each function of dev_machine[] in
- * order, after guest memory, the irqchip and the vCPUs exist and before the
- * kernel is loaded. Each one reads what it needs from cfg (virtio-blk: its
+ * order, last: guest memory (with the kernel and ACPI tables already in it),
+ * the irqchip and the vCPUs exist. Each one reads what it needs from cfg (virtio-blk: its
  * cfg->disks), creates its devices and registers them. Adding a device model
  * to every VM is adding one line to the table in vm/dev/dev.c. */
 typedef int (*dev_create_fn)(struct vm *vm, const struct vm_config *cfg, struct tv_err *err);
