@@ -9,8 +9,8 @@
 
 #include "vm/dev/virtio-queue.h"
 
-#define RAM_SIZE 0x4000
-#define HIGH_GPA 0x10000
+#define RAM_SIZE  0x4000
+#define HIGH_GPA  0x10000
 #define HIGH_SIZE 0x1000
 
 static uint8_t ram[RAM_SIZE], high[HIGH_SIZE];

@@ -146,7 +146,8 @@ static void test_capabilities(void **state)
 	unsigned types = 0, msix = 0, n = 0;
 
 	assert_true(cfg_rd(f, 1, 6, 2) & PCI_STATUS_CAP_LIST);
-	for (unsigned c = cfg_rd(f, 1, 0x34, 1); c != 0 && n < 48; c = cfg_rd(f, 1, c + 1, 1), n++) {
+	for (unsigned c = cfg_rd(f, 1, 0x34, 1); c != 0 && n < 48;
+	     c = cfg_rd(f, 1, c + 1, 1), n++) {
 		assert_true(c >= 0x40 && (c & 3) == 0);
 		if (cfg_rd(f, 1, c, 1) == PCI_CAP_ID_MSIX) {
 			msix = c;
@@ -178,7 +179,7 @@ static void test_bar_sizing_and_decoding(void **state)
 	assert_true(home >= LAYOUT_PCI_MMIO_BASE && home < LAYOUT_PCI_ECAM_BASE);
 	assert_int_equal(home % VIRTIO_BAR_SIZE, 0);
 	cfg_wr(f, 1, 0x10, 4, 0xFFFFFFFF);
-	assert_int_equal(cfg_rd(f, 1, 0x10, 4), (uint32_t)~(VIRTIO_BAR_SIZE - 1));
+	assert_int_equal(cfg_rd(f, 1, 0x10, 4), (uint32_t) ~(VIRTIO_BAR_SIZE - 1));
 	cfg_wr(f, 1, 0x10, 4, home);
 	/* Memory decoding off: nothing there. */
 	mmio_rd(f, home + 0x12, 2, &c);
@@ -325,8 +326,8 @@ static void test_request_through_intx(void **state)
 	__atomic_store_n((uint16_t *)(ram + 0x3002), one, __ATOMIC_RELEASE);
 	/* A 4-byte notify misses the 2-byte ioeventfd: the MMIO path kicks. */
 	mmio_wr(f, b + VIRTIO_BAR_NOTIFY, 4, 0);
-	for (int i = 0; i < 2000 && __atomic_load_n((uint16_t *)(ram + 0x4002), __ATOMIC_ACQUIRE) == 0;
-	     i++)
+	for (int i = 0;
+	     i < 2000 && __atomic_load_n((uint16_t *)(ram + 0x4002), __ATOMIC_ACQUIRE) == 0; i++)
 		nanosleep(&ts, NULL);
 	assert_int_equal(*(uint16_t *)(ram + 0x4002), 1);
 	assert_int_equal(*(uint32_t *)(ram + 0x4008), 16); /* bytes written */
@@ -446,13 +447,13 @@ static void test_console(void **state)
 	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
 	negotiate(f, b);
-	set_rings(f, b, 0x2000, 0x3000, 0x4000);           /* queue 0: receive */
+	set_rings(f, b, 0x2000, 0x3000, 0x4000); /* queue 0: receive */
 	mmio_wr(f, b + 0x16, 2, 1);
 	mmio_wr(f, b + 0x18, 2, 8);
 	mmio_wr(f, b + 0x20, 4, 0x5000);
 	mmio_wr(f, b + 0x28, 4, 0x6000);
 	mmio_wr(f, b + 0x30, 4, 0x7000);
-	mmio_wr(f, b + 0x1C, 2, 1);                          /* queue 1: transmit */
+	mmio_wr(f, b + 0x1C, 2, 1); /* queue 1: transmit */
 	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
 
 	memcpy(f->ram + 0x9100, "hello", 5);
@@ -478,16 +479,11 @@ static void test_console(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_enumeration),
-		T(test_read_only_fields),
-		T(test_capabilities),
-		T(test_bar_sizing_and_decoding),
-		T(test_feature_negotiation),
-		T(test_rings_outside_ram),
-		T(test_msix_vector_range),
-		T(test_request_through_intx),
-		T(test_save_restore),
-		T(test_console),
+	    T(test_enumeration),	 T(test_read_only_fields),
+	    T(test_capabilities),	 T(test_bar_sizing_and_decoding),
+	    T(test_feature_negotiation), T(test_rings_outside_ram),
+	    T(test_msix_vector_range),	 T(test_request_through_intx),
+	    T(test_save_restore),	 T(test_console),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,14 +13,14 @@
 
 #include "vm/dev/virtio-queue.h"
 
-#define RAM_SIZE 0x10000
-#define HIGH_GPA 0x100000 /* a second region after a hole */
+#define RAM_SIZE  0x10000
+#define HIGH_GPA  0x100000 /* a second region after a hole */
 #define HIGH_SIZE 0x1000
-#define QSIZE 8
-#define DESC 0x0000
-#define AVAIL 0x1000
-#define USED 0x2000
-#define BUF 0x4000
+#define QSIZE	  8
+#define DESC	  0x0000
+#define AVAIL	  0x1000
+#define USED	  0x2000
+#define BUF	  0x4000
 
 struct fix {
 	uint8_t *ram, *high;
@@ -412,7 +412,7 @@ static void test_reset_clears_broken(void **state)
 	vq_reset(&f->q);
 	assert_false(f->q.broken);
 	assert_int_equal(vq_pop(&f->q, &f->r), 0); /* not ready */
-	vq_push(&f->q, 0, 0);                       /* ignored, no crash */
+	vq_push(&f->q, 0, 0);			   /* ignored, no crash */
 }
 
 static void test_start_checks(void **state)
@@ -503,38 +503,38 @@ static void test_iov_copies(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_simple_chain),
-		T(test_buffer_in_high_region),
-		T(test_loop),
-		T(test_self_loop_zero_length),
-		T(test_zero_length_skipped),
-		T(test_addr_outside_ram),
-		T(test_addr_straddles_end),
-		T(test_addr_straddles_hole),
-		T(test_huge_length),
-		T(test_addr_wraps),
-		T(test_next_out_of_range),
-		T(test_head_out_of_range),
-		T(test_avail_idx_jump),
-		T(test_avail_idx_full_ring_ok),
-		T(test_readable_after_writable),
-		T(test_indirect_ok),
-		T(test_indirect_in_indirect),
-		T(test_indirect_not_negotiated),
-		T(test_indirect_with_next),
-		T(test_indirect_after_direct),
-		T(test_indirect_bad_length),
-		T(test_indirect_zero_length),
-		T(test_indirect_huge),
-		T(test_indirect_outside_ram),
-		T(test_indirect_loop),
-		T(test_indirect_link_out_of_table),
-		T(test_chain_longer_than_queue),
-		T(test_reset_clears_broken),
-		T(test_start_checks),
-		T(test_no_interrupt_flag),
-		T(test_event_idx),
-		T(test_iov_copies),
+	    T(test_simple_chain),
+	    T(test_buffer_in_high_region),
+	    T(test_loop),
+	    T(test_self_loop_zero_length),
+	    T(test_zero_length_skipped),
+	    T(test_addr_outside_ram),
+	    T(test_addr_straddles_end),
+	    T(test_addr_straddles_hole),
+	    T(test_huge_length),
+	    T(test_addr_wraps),
+	    T(test_next_out_of_range),
+	    T(test_head_out_of_range),
+	    T(test_avail_idx_jump),
+	    T(test_avail_idx_full_ring_ok),
+	    T(test_readable_after_writable),
+	    T(test_indirect_ok),
+	    T(test_indirect_in_indirect),
+	    T(test_indirect_not_negotiated),
+	    T(test_indirect_with_next),
+	    T(test_indirect_after_direct),
+	    T(test_indirect_bad_length),
+	    T(test_indirect_zero_length),
+	    T(test_indirect_huge),
+	    T(test_indirect_outside_ram),
+	    T(test_indirect_loop),
+	    T(test_indirect_link_out_of_table),
+	    T(test_chain_longer_than_queue),
+	    T(test_reset_clears_broken),
+	    T(test_start_checks),
+	    T(test_no_interrupt_flag),
+	    T(test_event_idx),
+	    T(test_iov_copies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,7 +13,7 @@
 #include "vm/vm.h"
 
 #define PCI_CF8_PORT 0xCF8
-#define PCI_RCR_OFF 1 /* 0xCF9: reset control register */
+#define PCI_RCR_OFF  1 /* 0xCF9: reset control register */
 
 struct pci_bus {
 	struct dev dev;
@@ -61,8 +61,8 @@ void pci_dev_init(struct pci_dev *p, uint16_t vendor, uint16_t device, uint32_t 
 	set16(p->cfg, PCI_SUBSYS_VENDOR, subsys_vendor);
 	set16(p->cfg, PCI_SUBSYS_ID, subsys_id);
 	/* Command: I/O, memory, bus master, INTx disable are the guest's. */
-	set16(p->wmask, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEM | PCI_COMMAND_MASTER |
-					     PCI_COMMAND_INTX_DISABLE);
+	set16(p->wmask, PCI_COMMAND,
+	      PCI_COMMAND_IO | PCI_COMMAND_MEM | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
 	p->wmask[0x0C] = 0xFF; /* cache line size */
 	p->wmask[0x0D] = 0xFF; /* latency timer */
 	p->wmask[PCI_INT_LINE] = 0xFF;
@@ -191,8 +191,7 @@ bool pci_msix_notify(struct pci_dev *p, unsigned vector)
 	return true;
 }
 
-static void msix_table_access(struct pci_dev *p, uint64_t off, void *data, unsigned len,
-			      bool write)
+static void msix_table_access(struct pci_dev *p, uint64_t off, void *data, unsigned len, bool write)
 {
 	uint64_t tsize = 16 * (uint64_t)p->msix_nvec;
 
@@ -424,8 +423,9 @@ int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err 
 		if (r == PCI_STATUS)
 			fixed &= (uint8_t)~PCI_STATUS_INTX; /* follows the line */
 		if ((s->cfg[r] & fixed) != (p->reset_cfg[r] & fixed))
-			return tv_errf(err, "%s: saved configuration space differs at 0x%02x "
-					    "(0x%02x, expected 0x%02x): another device?",
+			return tv_errf(err,
+				       "%s: saved configuration space differs at 0x%02x "
+				       "(0x%02x, expected 0x%02x): another device?",
 				       p->dev.name, r, s->cfg[r], p->reset_cfg[r]);
 	}
 	pthread_mutex_lock(&p->lock);
@@ -433,8 +433,8 @@ int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err 
 		bar_unmap(p, i);
 	memcpy(p->cfg, s->cfg, sizeof(p->cfg));
 	memcpy(p->msix_table, s->msix_table, sizeof(p->msix_table));
-	p->msix_pending = p->msix_nvec < 64 ? s->msix_pending & ((1ull << p->msix_nvec) - 1)
-					    : s->msix_pending;
+	p->msix_pending =
+	    p->msix_nvec < 64 ? s->msix_pending & ((1ull << p->msix_nvec) - 1) : s->msix_pending;
 	p->intx_level = s->intx_level != 0;
 	bars_update(p);
 	intx_apply(p);
@@ -584,11 +584,11 @@ static int bus_restore(struct dev *d, const void *state, struct tv_err *err)
 }
 
 static const struct dev_ops bus_ops = {
-	.reset = bus_reset,
-	.state_size = sizeof(struct bus_state),
-	.save = bus_save,
-	.restore = bus_restore,
-	.destroy = bus_destroy,
+    .reset = bus_reset,
+    .state_size = sizeof(struct bus_state),
+    .save = bus_save,
+    .restore = bus_restore,
+    .destroy = bus_destroy,
 };
 
 struct pci_bus *pci_bus_of(struct vm *vm)

@@ -17,36 +17,36 @@
 
 #include "vm/dev/dev.h"
 
-#define PCI_CFG_SIZE 256
-#define PCI_NUM_BARS 6
+#define PCI_CFG_SIZE  256
+#define PCI_NUM_BARS  6
 #define PCI_MAX_SLOTS 32
-#define PCI_MSIX_MAX 64
+#define PCI_MSIX_MAX  64
 
 /* Configuration space registers. */
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_REVISION 0x08
-#define PCI_CLASS_PROG 0x09
-#define PCI_HEADER_TYPE 0x0E
-#define PCI_BAR0 0x10
+#define PCI_VENDOR_ID	  0x00
+#define PCI_DEVICE_ID	  0x02
+#define PCI_COMMAND	  0x04
+#define PCI_STATUS	  0x06
+#define PCI_REVISION	  0x08
+#define PCI_CLASS_PROG	  0x09
+#define PCI_HEADER_TYPE	  0x0E
+#define PCI_BAR0	  0x10
 #define PCI_SUBSYS_VENDOR 0x2C
-#define PCI_SUBSYS_ID 0x2E
-#define PCI_CAP_PTR 0x34
-#define PCI_INT_LINE 0x3C
-#define PCI_INT_PIN 0x3D
+#define PCI_SUBSYS_ID	  0x2E
+#define PCI_CAP_PTR	  0x34
+#define PCI_INT_LINE	  0x3C
+#define PCI_INT_PIN	  0x3D
 
-#define PCI_COMMAND_IO 0x1
-#define PCI_COMMAND_MEM 0x2
-#define PCI_COMMAND_MASTER 0x4
+#define PCI_COMMAND_IO		 0x1
+#define PCI_COMMAND_MEM		 0x2
+#define PCI_COMMAND_MASTER	 0x4
 #define PCI_COMMAND_INTX_DISABLE 0x400
-#define PCI_STATUS_INTX 0x8
-#define PCI_STATUS_CAP_LIST 0x10
+#define PCI_STATUS_INTX		 0x8
+#define PCI_STATUS_CAP_LIST	 0x10
 
-#define PCI_CAP_ID_MSIX 0x11
-#define PCI_CAP_ID_VNDR 0x09
-#define PCI_MSIX_ENABLE 0x8000
+#define PCI_CAP_ID_MSIX	 0x11
+#define PCI_CAP_ID_VNDR	 0x09
+#define PCI_MSIX_ENABLE	 0x8000
 #define PCI_MSIX_MASKALL 0x4000
 
 struct pci_bus;
@@ -56,7 +56,7 @@ struct pci_dev;
 struct pci_bar {
 	uint64_t size; /* 0: unused; a power of two, at least 16 */
 	bool is64;
-	uint64_t home; /* where it was placed at creation */
+	uint64_t home;	    /* where it was placed at creation */
 	uint64_t mapped_at; /* 0 when not decoded */
 	const struct dev_io_ops *io;
 	void *opaque;
@@ -85,8 +85,8 @@ struct pci_dev {
 	uint64_t msix_table_off, msix_pba_off;
 	uint8_t msix_table[PCI_MSIX_MAX * 16];
 	uint64_t msix_pending; /* PBA: one bit per vector */
-	bool intx_level;    /* what the device asks for */
-	bool intx_asserted; /* what it holds up on the bus */
+	bool intx_level;       /* what the device asks for */
+	bool intx_asserted;    /* what it holds up on the bus */
 };
 
 /* Host bridge and configuration access; first in the machine's PCI order. */

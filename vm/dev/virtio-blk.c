@@ -21,29 +21,29 @@
 #ifndef VBLK_HELPERS
 #define VBLK_HELPERS 2
 #endif
-#define VBLK_QUEUE_SIZE 256
-#define VBLK_SECTOR 512ull
-#define VBLK_ID_BYTES 20
-#define VBLK_MAX_DISCARD_SEGS 32
+#define VBLK_QUEUE_SIZE		 256
+#define VBLK_SECTOR		 512ull
+#define VBLK_ID_BYTES		 20
+#define VBLK_MAX_DISCARD_SEGS	 32
 #define VBLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per segment */
 
-#define VIRTIO_BLK_F_SEG_MAX 2
-#define VIRTIO_BLK_F_RO 5
-#define VIRTIO_BLK_F_BLK_SIZE 6
-#define VIRTIO_BLK_F_FLUSH 9
-#define VIRTIO_BLK_F_MQ 12
-#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_SEG_MAX	  2
+#define VIRTIO_BLK_F_RO		  5
+#define VIRTIO_BLK_F_BLK_SIZE	  6
+#define VIRTIO_BLK_F_FLUSH	  9
+#define VIRTIO_BLK_F_MQ		  12
+#define VIRTIO_BLK_F_DISCARD	  13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
-#define VIRTIO_BLK_T_IN 0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_T_FLUSH 4
-#define VIRTIO_BLK_T_GET_ID 8
-#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_IN		  0
+#define VIRTIO_BLK_T_OUT	  1
+#define VIRTIO_BLK_T_FLUSH	  4
+#define VIRTIO_BLK_T_GET_ID	  8
+#define VIRTIO_BLK_T_DISCARD	  11
 #define VIRTIO_BLK_T_WRITE_ZEROES 13
 
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_OK	    0
+#define VIRTIO_BLK_S_IOERR  1
 #define VIRTIO_BLK_S_UNSUPP 2
 
 #define VBLK_CFG_SIZE 60
@@ -139,7 +139,8 @@ static uint8_t do_ranges(struct vblk *vb, struct vq_req *r, uint32_t type)
 		uint64_t sector, n;
 		int rc;
 
-		iov_to_buf(r->iov, r->nout, sizeof(struct vblk_hdr) + k * sizeof(rg), &rg, sizeof(rg));
+		iov_to_buf(r->iov, r->nout, sizeof(struct vblk_hdr) + k * sizeof(rg), &rg,
+			   sizeof(rg));
 		sector = le64toh(rg.sector);
 		n = le32toh(rg.num_sectors);
 		if ((le32toh(rg.flags) & ~1u) != 0 || n > VBLK_MAX_DISCARD_SECTORS)
@@ -338,13 +339,13 @@ static void vblk_fill_cfg(struct vblk *vb)
 	uint64_t cl = blk_cluster_size(vb->blk);
 	uint32_t align = (uint32_t)MAX(cl / VBLK_SECTOR, 1);
 
-	put_le(vb->cfg, 0, vb->sectors, 8);            /* capacity */
-	put_le(vb->cfg, 12, VBLK_QUEUE_SIZE - 2, 4);   /* seg_max */
-	put_le(vb->cfg, 20, VBLK_SECTOR, 4);           /* blk_size */
-	put_le(vb->cfg, 34, vb->nqueues, 2);           /* num_queues */
+	put_le(vb->cfg, 0, vb->sectors, 8);	     /* capacity */
+	put_le(vb->cfg, 12, VBLK_QUEUE_SIZE - 2, 4); /* seg_max */
+	put_le(vb->cfg, 20, VBLK_SECTOR, 4);	     /* blk_size */
+	put_le(vb->cfg, 34, vb->nqueues, 2);	     /* num_queues */
 	put_le(vb->cfg, 36, VBLK_MAX_DISCARD_SECTORS, 4);
 	put_le(vb->cfg, 40, VBLK_MAX_DISCARD_SEGS, 4);
-	put_le(vb->cfg, 44, align, 4);                 /* discard_sector_alignment */
+	put_le(vb->cfg, 44, align, 4);			  /* discard_sector_alignment */
 	put_le(vb->cfg, 48, VBLK_MAX_DISCARD_SECTORS, 4); /* max_write_zeroes_sectors */
 	put_le(vb->cfg, 52, VBLK_MAX_DISCARD_SEGS, 4);
 	vb->cfg[56] = 1; /* write_zeroes_may_unmap */
@@ -376,13 +377,13 @@ static int vblk_create_one(struct vm *vm, const struct vm_disk *d, unsigned n, s
 {
 	struct vblk *vb = xcalloc(1, sizeof(*vb));
 	struct virtio_dev_info info = {
-		.device_id = VIRTIO_ID_BLOCK,
-		.class_code = 0x010000,
-		.queue_size = VBLK_QUEUE_SIZE,
-		.cfg_size = VBLK_CFG_SIZE,
-		.cfg_read = vblk_cfg_read,
-		.queue_notify = vblk_queue_notify,
-		.destroy = vblk_destroy,
+	    .device_id = VIRTIO_ID_BLOCK,
+	    .class_code = 0x010000,
+	    .queue_size = VBLK_QUEUE_SIZE,
+	    .cfg_size = VBLK_CFG_SIZE,
+	    .cfg_read = vblk_cfg_read,
+	    .queue_notify = vblk_queue_notify,
+	    .destroy = vblk_destroy,
 	};
 	char name[32];
 

@@ -11,10 +11,10 @@
 #include "vm/dev/virtio-pci.h"
 #include "vm/util.h"
 
-#define VCON_RX 0
-#define VCON_TX 1
+#define VCON_RX	      0
+#define VCON_TX	      1
 #define VCON_CFG_SIZE 12 /* cols, rows, max_nr_ports, emerg_wr */
-#define VCON_IN_SIZE 4096
+#define VCON_IN_SIZE  4096
 
 struct vcon {
 	struct virtio_pci *vp;
@@ -122,16 +122,16 @@ int virtio_console_create(struct vm *vm, const struct vm_config *cfg, struct tv_
 {
 	struct vcon *vc = xcalloc(1, sizeof(*vc));
 	struct virtio_dev_info info = {
-		.name = "virtio-console",
-		.device_id = VIRTIO_ID_CONSOLE,
-		.class_code = 0x078000,
-		.nqueues = 2,
-		.queue_size = 128,
-		.cfg_size = VCON_CFG_SIZE,
-		.cfg_read = vcon_cfg_read,
-		.queue_notify = vcon_queue_notify,
-		.reset = vcon_reset,
-		.destroy = vcon_destroy,
+	    .name = "virtio-console",
+	    .device_id = VIRTIO_ID_CONSOLE,
+	    .class_code = 0x078000,
+	    .nqueues = 2,
+	    .queue_size = 128,
+	    .cfg_size = VCON_CFG_SIZE,
+	    .cfg_read = vcon_cfg_read,
+	    .queue_notify = vcon_queue_notify,
+	    .reset = vcon_reset,
+	    .destroy = vcon_destroy,
 	};
 
 	(void)cfg;

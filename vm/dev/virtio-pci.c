@@ -19,11 +19,11 @@
 
 #define VIRTIO_PCI_CAP_COMMON 1
 #define VIRTIO_PCI_CAP_NOTIFY 2
-#define VIRTIO_PCI_CAP_ISR 3
+#define VIRTIO_PCI_CAP_ISR    3
 #define VIRTIO_PCI_CAP_DEVICE 4
-#define COMMON_SIZE 0x38
-#define ISR_QUEUE 1
-#define ISR_CONFIG 2
+#define COMMON_SIZE	      0x38
+#define ISR_QUEUE	      1
+#define ISR_CONFIG	      2
 /* How long a queue thread keeps polling its ring after work (ns); 0: not at
  * all. Off by default: on a 2-CPU host the polling thread takes the CPU the
  * vCPU needs (measured slower there); build with -DVIRTIO_POLL_NS=32000 to
@@ -33,7 +33,7 @@
 #endif
 
 /* Features every device offers: the ring formats we implement. */
-#define TRANSPORT_FEATURES                                                                        \
+#define TRANSPORT_FEATURES                                                                         \
 	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_INDIRECT_DESC) |                    \
 	 (1ull << VIRTIO_F_RING_EVENT_IDX))
 
@@ -58,13 +58,13 @@ struct virtio_pci {
 	pthread_mutex_t lock;
 	uint32_t dfselect, gfselect;
 	uint64_t driver_features;
-	uint8_t status;	      /* atomic loads outside the lock */
+	uint8_t status; /* atomic loads outside the lock */
 	uint8_t config_gen;
 	uint16_t msix_config; /* atomic loads outside the lock */
 	uint16_t queue_select;
-	uint8_t isr;	      /* atomic */
-	bool needs_reset;     /* atomic */
-	bool quiesced;	      /* under every queue lock: threads hold still */
+	uint8_t isr;	  /* atomic */
+	bool needs_reset; /* atomic */
+	bool quiesced;	  /* under every queue lock: threads hold still */
 	int stop_fd;
 	struct virtio_queue *q;
 };
@@ -295,7 +295,8 @@ static void queue_enable(struct virtio_pci *vp, struct virtio_queue *q)
 		      f >> VIRTIO_F_RING_EVENT_IDX & 1, f >> VIRTIO_F_RING_INDIRECT_DESC & 1);
 	pthread_mutex_unlock(&q->lock);
 	if (rc != 0) {
-		virtio_pci_set_broken(vp, "queue rings outside guest RAM, misaligned or sized badly");
+		virtio_pci_set_broken(vp,
+				      "queue rings outside guest RAM, misaligned or sized badly");
 		return;
 	}
 	q->enabled = true;
@@ -492,7 +493,7 @@ static void vp_destroy(struct dev *d)
 /* ---- snapshots ---- */
 
 #define VP_STATE_VERSION 1
-#define VP_STATE_QUEUES 8
+#define VP_STATE_QUEUES	 8
 
 struct vp_queue_state {
 	uint64_t desc, driver, device;
@@ -550,11 +551,16 @@ static void vp_save(struct dev *d, void *state)
 		struct vp_queue_state *qs = &s->q[i];
 
 		*qs = (struct vp_queue_state){
-			.desc = q->desc, .driver = q->driver, .device = q->device,
-			.size = q->size, .msix_vector = q->msix_vector,
-			.last_avail = q->vq.last_avail, .used_idx = q->vq.used_idx,
-			.signalled = q->vq.signalled, .enabled = q->enabled,
-			.signalled_valid = q->vq.signalled_valid,
+		    .desc = q->desc,
+		    .driver = q->driver,
+		    .device = q->device,
+		    .size = q->size,
+		    .msix_vector = q->msix_vector,
+		    .last_avail = q->vq.last_avail,
+		    .used_idx = q->vq.used_idx,
+		    .signalled = q->vq.signalled,
+		    .enabled = q->enabled,
+		    .signalled_valid = q->vq.signalled_valid,
 		};
 	}
 	unlock_queues(vp);
@@ -648,11 +654,11 @@ static int vp_restore(struct dev *d, const void *state, struct tv_err *err)
 }
 
 static const struct dev_ops vp_ops = {
-	.reset = vp_dev_reset,
-	.state_size = sizeof(struct vp_state),
-	.save = vp_save,
-	.restore = vp_restore,
-	.destroy = vp_destroy,
+    .reset = vp_dev_reset,
+    .state_size = sizeof(struct vp_state),
+    .save = vp_save,
+    .restore = vp_restore,
+    .destroy = vp_destroy,
 };
 
 static struct virtio_pci *vp_of(struct dev *d)

@@ -17,45 +17,45 @@
 #include "vm/dev/pci.h"
 #include "vm/dev/virtio-queue.h"
 
-#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_BLOCK	  2
 #define VIRTIO_ID_CONSOLE 3
-#define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_RNG	  4
 
 #define VIRTIO_F_RING_INDIRECT_DESC 28
-#define VIRTIO_F_RING_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_RING_EVENT_IDX	    29
+#define VIRTIO_F_VERSION_1	    32
 
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_DRIVER	  2
+#define VIRTIO_STATUS_DRIVER_OK	  4
 #define VIRTIO_STATUS_FEATURES_OK 8
 #define VIRTIO_STATUS_NEEDS_RESET 0x40
-#define VIRTIO_STATUS_FAILED 0x80
+#define VIRTIO_STATUS_FAILED	  0x80
 
 #define VIRTIO_MSI_NO_VECTOR 0xFFFF
 
 /* BAR 0 layout. */
-#define VIRTIO_BAR_COMMON 0x0000
-#define VIRTIO_BAR_ISR 0x1000
-#define VIRTIO_BAR_DEVICE 0x2000
-#define VIRTIO_BAR_NOTIFY 0x3000
-#define VIRTIO_BAR_MSIX 0x4000
-#define VIRTIO_BAR_PBA 0x5000
-#define VIRTIO_BAR_SIZE 0x8000
+#define VIRTIO_BAR_COMMON  0x0000
+#define VIRTIO_BAR_ISR	   0x1000
+#define VIRTIO_BAR_DEVICE  0x2000
+#define VIRTIO_BAR_NOTIFY  0x3000
+#define VIRTIO_BAR_MSIX	   0x4000
+#define VIRTIO_BAR_PBA	   0x5000
+#define VIRTIO_BAR_SIZE	   0x8000
 #define VIRTIO_NOTIFY_MULT 4
-#define VIRTIO_MAX_QUEUES 64
+#define VIRTIO_MAX_QUEUES  64
 
 struct virtio_pci;
 struct blk;
 
 struct virtio_dev_info {
-	const char *name; /* device name, e.g. "virtio-blk0" */
+	const char *name;   /* device name, e.g. "virtio-blk0" */
 	uint16_t device_id; /* VIRTIO_ID_* */
 	uint32_t class_code;
 	uint64_t features; /* device-specific feature bits offered */
 	unsigned nqueues;
 	uint16_t queue_size; /* largest size offered, a power of two */
-	unsigned cfg_size; /* bytes of device-specific configuration */
+	unsigned cfg_size;   /* bytes of device-specific configuration */
 	/* Device configuration space access (off + len <= cfg_size). */
 	void (*cfg_read)(struct virtio_pci *vp, unsigned off, void *data, unsigned len);
 	void (*cfg_write)(struct virtio_pci *vp, unsigned off, const void *data, unsigned len);

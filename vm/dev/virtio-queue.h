@@ -21,19 +21,19 @@
 #define VQ_MAX_SIZE 1024 /* largest queue we accept; also the longest chain */
 #define VQ_MAX_SEGS VQ_MAX_SIZE
 
-#define VIRTQ_DESC_F_NEXT 1
-#define VIRTQ_DESC_F_WRITE 2
-#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_DESC_F_NEXT	   1
+#define VIRTQ_DESC_F_WRITE	   2
+#define VIRTQ_DESC_F_INDIRECT	   4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
-#define VIRTQ_USED_F_NO_NOTIFY 1
+#define VIRTQ_USED_F_NO_NOTIFY	   1
 
 struct vq {
 	const struct guest_mem *mem;
-	uint16_t size;		/* entries, a power of two */
+	uint16_t size; /* entries, a power of two */
 	uint64_t desc_gpa, avail_gpa, used_gpa;
-	bool event_idx;		/* VIRTIO_RING_F_EVENT_IDX negotiated */
-	bool indirect;		/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
-	bool ready;		/* vq_start succeeded */
+	bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect;	/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	bool ready;	/* vq_start succeeded */
 	bool broken;
 
 	/* Host views of the rings, valid while ready (checked by vq_start). */

@@ -57,13 +57,13 @@ static void vrng_destroy(struct virtio_pci *vp)
 int virtio_rng_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err)
 {
 	struct virtio_dev_info info = {
-		.name = "virtio-rng",
-		.device_id = VIRTIO_ID_RNG,
-		.class_code = 0x00FF00,
-		.nqueues = 1,
-		.queue_size = 64,
-		.queue_notify = vrng_queue_notify,
-		.destroy = vrng_destroy,
+	    .name = "virtio-rng",
+	    .device_id = VIRTIO_ID_RNG,
+	    .class_code = 0x00FF00,
+	    .nqueues = 1,
+	    .queue_size = 64,
+	    .queue_notify = vrng_queue_notify,
+	    .destroy = vrng_destroy,
 	};
 
 	(void)cfg;

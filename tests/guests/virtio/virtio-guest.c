@@ -18,13 +18,13 @@
  * "virtio: ok" and exits 0 when every check passed. */
 #include "guest.h"
 
-#define PAGE 4096
+#define PAGE	    4096
 #define MSIX_VECTOR 48
 #define INTX_VECTOR 36
-#define MAX_QD 32
-#define MAX_BS (256 * 1024)
-#define QSIZE_WANT 128
-#define SECTOR 512
+#define MAX_QD	    32
+#define MAX_BS	    (256 * 1024)
+#define QSIZE_WANT  128
+#define SECTOR	    512
 
 /* ---- small freestanding helpers ---- */
 
@@ -62,7 +62,7 @@ static inline void outw_(uint16_t port, uint16_t v)
 	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
 }
 
-#define mb() __asm__ volatile("mfence" ::: "memory")
+#define mb()	  __asm__ volatile("mfence" ::: "memory")
 #define barrier() __asm__ volatile("" ::: "memory")
 
 static int failures;
@@ -190,7 +190,7 @@ struct vqueue {
 	uint16_t size;
 	volatile struct desc *desc;
 	volatile uint16_t *avail; /* flags, idx, ring[] */
-	volatile uint8_t *used;   /* flags, idx, {id, len}[] */
+	volatile uint8_t *used;	  /* flags, idx, {id, len}[] */
 	volatile uint16_t *notify;
 	uint16_t avail_idx, last_used;
 	unsigned qindex;
@@ -215,7 +215,7 @@ static volatile unsigned irq_count[8]; /* per device, by the interrupt handlers 
 static volatile struct vdev *intx_dev;
 static uint32_t bad_ring_addr; /* hostile test: a ring outside RAM */
 
-#define C8(d, o) (*(volatile uint8_t *)((d)->common + (o)))
+#define C8(d, o)  (*(volatile uint8_t *)((d)->common + (o)))
 #define C16(d, o) (*(volatile uint16_t *)((d)->common + (o)))
 #define C32(d, o) (*(volatile uint32_t *)((d)->common + (o)))
 
@@ -277,7 +277,8 @@ static void read_caps(struct vdev *d)
 			d->msix_cap = c;
 			d->nvec = (cfg_read32(slot, c) >> 16 & 0x7FF) + 1;
 			uint32_t t = cfg_read32(slot, c + 4);
-			d->msix = (volatile uint32_t *)(uintptr_t)(bar_base(slot, t & 7) + (t & ~7u));
+			d->msix =
+			    (volatile uint32_t *)(uintptr_t)(bar_base(slot, t & 7) + (t & ~7u));
 			continue;
 		}
 		if (id != 0x09)
@@ -413,11 +414,11 @@ static bool vq_used(struct vqueue *q, uint32_t *id, uint32_t *len)
 
 /* ---- virtio-blk ---- */
 
-#define BLK_T_IN 0
-#define BLK_T_OUT 1
-#define BLK_T_FLUSH 4
-#define BLK_T_GET_ID 8
-#define BLK_T_DISCARD 11
+#define BLK_T_IN	   0
+#define BLK_T_OUT	   1
+#define BLK_T_FLUSH	   4
+#define BLK_T_GET_ID	   8
+#define BLK_T_DISCARD	   11
 #define BLK_T_WRITE_ZEROES 13
 
 struct blk_req {
@@ -490,7 +491,8 @@ static void blk_submit(struct vdev *d, unsigned k, uint32_t type, uint64_t secto
 	s->busy = true;
 	chain[n++] = (struct desc){(uint64_t)(uintptr_t)&s->hdr, sizeof(s->hdr), 1, 0};
 	if (len > 0)
-		chain[n++] = (struct desc){(uint64_t)(uintptr_t)buf, len, (uint16_t)(1 | (data_in ? 2 : 0)), 0};
+		chain[n++] = (struct desc){(uint64_t)(uintptr_t)buf, len,
+					   (uint16_t)(1 | (data_in ? 2 : 0)), 0};
 	chain[n++] = (struct desc){(uint64_t)(uintptr_t)&s->status, 1, 2, 0};
 	/* Descriptor k * 3 .. k * 3 + 2 of the queue belong to slot k. */
 	uint16_t base = (uint16_t)((k / d->nq) * 3);
@@ -531,8 +533,10 @@ static unsigned blk_reap(struct vdev *d, unsigned devi, bool check_reads, unsign
 				if (s->status != 0 && got_status_bad != NULL)
 					*got_status_bad = true;
 				if (s->status == 0 && s->hdr.type == BLK_T_IN && check_reads) {
-					check(len == s->len + 1, "read used length = data + status");
-					errors_seen += verify(s->buf, s->sector * SECTOR, s->len, pass);
+					check(len == s->len + 1,
+					      "read used length = data + status");
+					errors_seen +=
+					    verify(s->buf, s->sector * SECTOR, s->len, pass);
 				}
 				done++;
 			}
@@ -593,8 +597,8 @@ static bool blk_pass(struct vdev *d, unsigned devi, bool write, uint64_t first, 
 }
 
 /* A single request in slot 0, waited for; returns its status. */
-static uint8_t blk_one(struct vdev *d, unsigned devi, uint32_t type, uint64_t sector,
-		       uint8_t *buf, uint32_t len)
+static uint8_t blk_one(struct vdev *d, unsigned devi, uint32_t type, uint64_t sector, uint8_t *buf,
+		       uint32_t len)
 {
 	blk_submit(d, 0, type, sector, buf, len);
 	vq_kick(&d->q[0]);
@@ -603,8 +607,7 @@ static uint8_t blk_one(struct vdev *d, unsigned devi, uint32_t type, uint64_t se
 	return slots[0].status;
 }
 
-static uint8_t blk_ranges(struct vdev *d, unsigned devi, uint32_t type, uint64_t sector,
-			  uint32_t n)
+static uint8_t blk_ranges(struct vdev *d, unsigned devi, uint32_t type, uint64_t sector, uint32_t n)
 {
 	struct blk_slot *s = &slots[0];
 
@@ -639,7 +642,8 @@ static void blk_test(struct vdev *d, unsigned devi)
 		for (unsigned i = 0; i < 4096; i++)
 			bad += b[i] != 0x5a;
 		check(bad == 0, "read-only disk holds its 0x5a fill");
-		check(blk_one(d, devi, BLK_T_OUT, 0, b, 4096) == 1, "write to read-only disk fails");
+		check(blk_one(d, devi, BLK_T_OUT, 0, b, 4096) == 1,
+		      "write to read-only disk fails");
 		check(blk_one(d, devi, BLK_T_FLUSH, 0, NULL, 0) == 0, "flush on read-only disk ok");
 		gprintf("virtio-blk: read-only checks done\n");
 		return;
@@ -786,10 +790,12 @@ static void hostile_test(struct vdev *d, unsigned devi)
 	d->q[0].desc[1].next = 0;
 	/* A buffer on the LAPIC page, not RAM. */
 	if (vdev_init(d, 0, 1, true))
-		hostile_chain(d, "buffer outside RAM marks the device broken", 2, 0, 0xFEE00000, 64);
+		hostile_chain(d, "buffer outside RAM marks the device broken", 2, 0, 0xFEE00000,
+			      64);
 	/* A huge buffer. */
 	if (vdev_init(d, 0, 1, true))
-		hostile_chain(d, "4 GiB buffer marks the device broken", 2, 0, 0x100000, 0xFFFFFFFF);
+		hostile_chain(d, "4 GiB buffer marks the device broken", 2, 0, 0x100000,
+			      0xFFFFFFFF);
 	/* An indirect table inside an indirect table. */
 	if (vdev_init(d, 1ull << 28, 1, true)) {
 		static struct desc nested[1] __attribute__((aligned(16)));
@@ -875,8 +881,9 @@ static void user_main(void)
 	for (unsigned i = 0; i < ndevs; i++) {
 		struct vdev *d = &devs[i];
 		if (d->id == 2) {
-			if (!vdev_init(d, 1ull << 5 | 1ull << 9 | 1ull << 12 | 1ull << 13 | 1ull << 14 |
-						  1ull << 28,
+			if (!vdev_init(d,
+				       1ull << 5 | 1ull << 9 | 1ull << 12 | 1ull << 13 |
+					   1ull << 14 | 1ull << 28,
 				       4, true))
 				continue;
 			/* Slots map to queues round-robin: qd must cover them. */
