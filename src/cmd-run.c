@@ -215,6 +215,8 @@ static void signals_init(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* A closed stdout drops guest output; it does not kill the VM. */
+	signal(SIGPIPE, SIG_IGN);
 }
 
 /* Runs the VM, restarting it on a guest reset unless told to exit. */

@@ -624,6 +624,16 @@ void vm_request_stop(struct vm *vm)
 	vm_request_exit(vm, VM_EXIT_STOPPED, 0, NULL);
 }
 
+bool vm_pause_pending(struct vm *vm)
+{
+	bool p;
+
+	pthread_mutex_lock(&vm->lock);
+	p = vm->pause_req && vm->reason == VM_EXIT_NONE;
+	pthread_mutex_unlock(&vm->lock);
+	return p;
+}
+
 bool vm_vcpu_should_park(struct vm *vm)
 {
 	bool ended;

@@ -457,7 +457,17 @@ void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGRTMIN);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	while (!vm_vcpu_should_park(c->vm)) {
+	for (;;) {
+		/* Before parking for a pause, let KVM finish the last I/O exit
+		 * (a read's data goes into the registers) without running the
+		 * guest, so a paused vCPU's state is whole for a snapshot. */
+		if (vm_pause_pending(c->vm)) {
+			__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			(void)ioctl(c->fd, KVM_RUN, 0);
+			__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		}
+		if (vm_vcpu_should_park(c->vm))
+			break;
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);

@@ -90,6 +90,7 @@ void vcpu_kick(struct vcpu *c);
 char *vcpu_dump(struct vcpu *c);
 
 /* kvm.c: the vCPU threads report here. */
+bool vm_pause_pending(struct vm *vm);
 bool vm_vcpu_should_park(struct vm *vm); /* blocks while paused; true when the run ended */
 void vm_vcpu_finished(struct vm *vm);
 

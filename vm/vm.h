@@ -81,8 +81,9 @@ const char *vm_exit_message(const struct vm *vm); /* one or more lines, or "" */
 void vm_free(struct vm *vm);
 
 /* From any thread but a vCPU's: every vCPU out of KVM_RUN and parked (so
- * their state and guest memory hold still), or running again. Pauses nest
- * not; pausing a paused VM is a no-op. */
+ * their state and guest memory hold still), or running again. A vCPU's last
+ * I/O exit is completed before it parks, so its registers can be saved as
+ * they are. Pauses do not nest; pausing a paused VM is a no-op. */
 int vm_pause(struct vm *vm, struct tv_err *err);
 int vm_resume(struct vm *vm, struct tv_err *err);
 bool vm_paused(const struct vm *vm);
