@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "vm/block/block.h"
 #include "vm/dev/pci.h"
 #include "vm/dev/virtio-pci.h"
 #include "vm/layout.h"
@@ -474,16 +476,107 @@ static void test_console(void **state)
 	assert_memory_equal(f->ram + 0x9000, "ls\r", 3);
 }
 
+/* One virtio-blk request (header, optional readable data, status) posted
+ * as avail entry n of queue 0 at 0x2000/0x3000/0x4000; returns the status. */
+static uint8_t blk_req(struct fix *f, uint32_t b, uint16_t n, uint32_t type, uint64_t sector,
+		       const void *out, uint32_t out_len, uint32_t hdr_len)
+{
+	uint8_t *ram = f->ram;
+	uint8_t hdr[16] = {0};
+	uint64_t d[6];
+	unsigned k = 0;
+
+	memcpy(hdr, &type, 4);
+	memcpy(hdr + 8, &sector, 8);
+	memcpy(ram + 0xA000, hdr, 16);
+	if (out_len > 0)
+		memcpy(ram + 0xB000, out, out_len);
+	ram[0xC000] = 0xEE;
+	d[k++] = 0xA000;
+	d[k++] = hdr_len | (uint64_t)1 << 32 | (uint64_t)1 << 48; /* NEXT, next 1 */
+	if (out_len > 0) {
+		d[k++] = 0xB000;
+		d[k++] = out_len | (uint64_t)1 << 32 | (uint64_t)2 << 48; /* NEXT, next 2 */
+	}
+	d[k++] = 0xC000;
+	d[k++] = 1 | (uint64_t)2 << 32; /* WRITE */
+	memcpy(ram + 0x2000, d, 8 * k);
+	memcpy(ram + 0x3004 + 2 * (n % 8), (uint16_t[]){0}, 2);
+	__atomic_store_n((uint16_t *)(ram + 0x3002), (uint16_t)(n + 1), __ATOMIC_RELEASE);
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY, 4, 0);
+	/* Until the request is used, or the device gave up on the queue. */
+	for (int i = 0; i < 2000; i++) {
+		bool c;
+
+		if (*(volatile uint16_t *)(ram + 0x4002) == (uint16_t)(n + 1) ||
+		    (mmio_rd(f, b + 0x14, 1, &c) & VIRTIO_STATUS_NEEDS_RESET))
+			break;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	return ram[0xC000];
+}
+
+/* Requests a guest may forge: each gets an error status, never an access
+ * outside the disk; one without a whole header stops the device. */
+static void test_blk_hostile_requests(void **state)
+{
+	struct fix *f = *state;
+	char path[] = "/tmp/tv-test-pci.XXXXXX";
+	struct vm_disk disk = {.path = path, .format = "raw"};
+	struct vm_config cfg = {.disks = &disk, .ndisks = 1};
+	uint64_t range[2], many[66] = {0};
+	uint8_t data[512] = {0};
+	struct tv_err err;
+	uint32_t b;
+	bool c;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	assert_int_equal(blk_create(path, "raw", 1 << 20, NULL, &err), 0);
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
+	assert_int_equal(cfg_rd(f, 2, 0, 4), 0x10421AF4);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_DEVICE, 4, &c), 2048); /* capacity */
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+
+	assert_int_equal(blk_req(f, b, 0, 1, 0, data, 512, 16), 0); /* a good write */
+	assert_int_equal(blk_req(f, b, 1, 1, 2047, data, 512, 16), 0);
+	assert_int_equal(blk_req(f, b, 2, 1, 2048, data, 512, 16), 1); /* past the end */
+	assert_int_equal(blk_req(f, b, 3, 1, UINT64_MAX / 256, data, 512, 16), 1); /* wraps */
+	assert_int_equal(blk_req(f, b, 4, 1, 0, data, 100, 16), 1); /* partial sector */
+	range[0] = 2040;
+	range[1] = 16; /* 16 sectors from 2040: past the end */
+	assert_int_equal(blk_req(f, b, 5, 11, 0, range, 16, 16), 1);
+	range[0] = 0;
+	range[1] = 8 | (uint64_t)2 << 32; /* unknown flag */
+	assert_int_equal(blk_req(f, b, 6, 13, 0, range, 16, 16), 2);
+	assert_int_equal(blk_req(f, b, 7, 11, 0, many, 33 * 16, 16), 2); /* 33 segments */
+	assert_int_equal(blk_req(f, b, 8, 11, 0, range, 12, 16), 2);	 /* not whole */
+	assert_int_equal(blk_req(f, b, 9, 77, 0, NULL, 0, 16), 2);	 /* unknown type */
+	range[1] = 8;
+	assert_int_equal(blk_req(f, b, 10, 13, 0, range, 16, 16), 0); /* a good write-zeroes */
+	/* A header cut short: the device stops, the status is left alone. */
+	blk_req(f, b, 11, 0, 0, NULL, 0, 8);
+	assert_true(mmio_rd(f, b + 0x14, 1, &c) & VIRTIO_STATUS_NEEDS_RESET);
+	unlink(path);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_enumeration),	 T(test_read_only_fields),
-	    T(test_capabilities),	 T(test_bar_sizing_and_decoding),
-	    T(test_feature_negotiation), T(test_rings_outside_ram),
-	    T(test_msix_vector_range),	 T(test_request_through_intx),
-	    T(test_save_restore),	 T(test_console),
+	    T(test_enumeration),	  T(test_read_only_fields),
+	    T(test_capabilities),	  T(test_bar_sizing_and_decoding),
+	    T(test_feature_negotiation),  T(test_rings_outside_ram),
+	    T(test_msix_vector_range),	  T(test_request_through_intx),
+	    T(test_save_restore),	  T(test_console),
+	    T(test_blk_hostile_requests),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
