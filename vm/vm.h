@@ -11,7 +11,10 @@
  * A guest reset (i8042 0xFE, ACPI reset) ends the run with VM_EXIT_REBOOT;
  * restarting is the caller's choice: vm_free, then vm_new again.
  * Nothing a guest does aborts the host process: guest faults end the run with
- * a reason and a message. */
+ * a reason and a message.
+ *
+ * The engine takes SIGRTMIN (a no-op handler) to knock vCPU threads out of
+ * KVM_RUN; the rest of the process must leave that signal alone. */
 #ifndef TV_VM_H
 #define TV_VM_H
 
