@@ -67,8 +67,8 @@ TESTS += tests/unit/acpi-iasl.sh
 EXTRA_DIST += tests/unit/acpi-iasl.sh
 # A distribution kernel (fetched once with apt-get download) boots far enough
 # to show its banner, e820 map, ACPI tables and CPU count.
-TESTS += tests/linux/debian-cloud.sh
-EXTRA_DIST += tests/linux/debian-cloud.sh
+TESTS += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh
+EXTRA_DIST += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh
 
 check_PROGRAMS += tests/unit/test-vmstate
 tests_unit_test_vmstate_SOURCES = tests/unit/test-vmstate.c

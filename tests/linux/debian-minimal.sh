@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `termvisor create --template debian-minimal` builds a real Linux guest from the
+# host's Debian packages, and its kernel boots: the banner, the command line and
+# the initramfs handed over (RAMDISK) on the serial console. On hosts whose KVM
+# emulates guest kernel code the kernel stops later in early boot; the test
+# stops the VM once it has seen what it checks.
+. "$(dirname "$0")/../lib.sh"
+t_need_kvm
+t_home
+command -v mkfs.ext4 >/dev/null || t_skip_all "mkfs.ext4 is missing (e2fsprogs)"
+[ -x /bin/busybox ] || t_skip_all "busybox-static is missing"
+apt-cache depends linux-image-cloud-amd64 >/dev/null 2>&1 ||
+	t_skip_all "apt knows no linux-image-cloud-amd64 (no Debian archive configured)"
+# Reuse the package the other Linux test fetched, when there is one.
+mkdir -p "$TERMVISOR_HOME/cache/debian-packages"
+cp "$top_builddir"/tests/linux/cache/linux-image-*-cloud-amd64_*.deb \
+	"$TERMVISOR_HOME/cache/debian-packages/" 2>/dev/null
+
+out=$("$TV" create deb --template debian-minimal 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && grep -q "cannot fetch" <<<"$out"; then
+	t_check "a failed fetch leaves nothing behind" [ ! -e "$TERMVISOR_HOME/data/deb" ]
+	t_skip_all "the kernel package cannot be fetched here: $(tail -n1 <<<"$out")"
+fi
+t_check "the VM is created" [ $rc -eq 0 ]
+data=$TERMVISOR_HOME/data/deb
+t_check "with a kernel, an initrd and a disk" [ -s "$data/kernel" ] && [ -s "$data/initrd" ] && [ -s "$data/disk.qcow2" ]
+t_check "progress was shown" grep -q "making the initramfs" <<<"$out"
+t_check "the initramfs carries the virtio drivers" \
+	bash -c "zcat '$data/initrd' | cpio -t 2>/dev/null | grep -q 'virtio_blk.ko'"
+if [ -n "${QEMU_IMG:-}" ]; then
+	t_check "qemu-img check accepts the root disk" "$QEMU_IMG" check -q "$data/disk.qcow2"
+	"$QEMU_IMG" convert -O raw "$data/disk.qcow2" "$TERMVISOR_HOME/root.raw"
+	t_check "the root disk is ext4 with busybox as init" \
+		bash -c "debugfs -R 'stat /bin/busybox' '$TERMVISOR_HOME/root.raw' 2>/dev/null | grep -q 'Type: regular'"
+	rm -f "$TERMVISOR_HOME/root.raw"
+fi
+t_check "list shows it" grep -q "^deb .* stopped .* 1 *256M *1 " <<<"$("$TV" list)"
+
+log=$TERMVISOR_HOME/console.log
+timeout 300 "$TV" run deb --append "console=ttyS0 earlyprintk=ttyS0 root=/dev/vda rw" \
+	</dev/null >"$log" 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null && ! grep -q 'RAMDISK: \[mem' "$log"; do
+	sleep 0.5
+done
+kill $pid 2>/dev/null
+wait $pid 2>/dev/null
+t_check "the kernel prints its banner" grep -q "Linux version 6\." "$log"
+t_check "with the VM's command line" grep -q "Command line: .*root=/dev/vda" "$log"
+t_check "and finds the initramfs" grep -q "RAMDISK: \[mem" "$log"
+grep -q "RAMDISK" "$log" || sed 's/^/# /' "$log" | tail -20
+t_done
