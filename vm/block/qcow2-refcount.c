@@ -499,39 +499,57 @@ int qcow2_fix_copied(struct qcow2 *s, struct tv_err *err)
 	return 0;
 }
 
-/* Per-cluster counters in chunks allocated on first use: memory follows
- * what the tables reference, not how far a (sparse) file reaches. */
+/* Per-cluster counters in chunks allocated on first use, under a directory
+ * level also allocated on first use: memory follows what the tables
+ * reference, not how far a (sparse, possibly hostile) file reaches. */
 #define CHUNK_BITS 10
+#define DIR_BITS 8
 
 struct counters {
-	uint32_t **chunk;
-	uint64_t nchunks;
+	uint32_t ***dir;
+	uint64_t ndir;
 };
 
 static void counters_init(struct counters *t, uint64_t n)
 {
-	t->nchunks = (n >> CHUNK_BITS) + 1;
-	t->chunk = xcalloc(t->nchunks, sizeof(*t->chunk));
+	t->ndir = (n >> (CHUNK_BITS + DIR_BITS)) + 1;
+	t->dir = xcalloc(t->ndir, sizeof(*t->dir));
 }
 
 static void counters_free(struct counters *t)
 {
-	for (uint64_t i = 0; i < t->nchunks; i++)
-		free(t->chunk[i]);
-	free(t->chunk);
+	for (uint64_t i = 0; i < t->ndir; i++) {
+		if (!t->dir[i])
+			continue;
+		for (unsigned j = 0; j < (1u << DIR_BITS); j++)
+			free(t->dir[i][j]);
+		free(t->dir[i]);
+	}
+	free(t->dir);
+}
+
+/* The chunk holding cluster c's counter, or NULL when none was made. */
+static uint32_t *counters_chunk(const struct counters *t, uint64_t c)
+{
+	uint32_t **d = t->dir[c >> (CHUNK_BITS + DIR_BITS)];
+
+	return d ? d[(c >> CHUNK_BITS) & ((1u << DIR_BITS) - 1)] : NULL;
 }
 
 static uint32_t counters_get(const struct counters *t, uint64_t c)
 {
-	const uint32_t *ch = t->chunk[c >> CHUNK_BITS];
+	const uint32_t *ch = counters_chunk(t, c);
 
 	return ch ? ch[c & ((1u << CHUNK_BITS) - 1)] : 0;
 }
 
 static void counters_add(struct counters *t, uint64_t c, uint32_t n)
 {
-	uint32_t **ch = &t->chunk[c >> CHUNK_BITS], *v;
+	uint32_t ***d = &t->dir[c >> (CHUNK_BITS + DIR_BITS)], **ch, *v;
 
+	if (!*d)
+		*d = xcalloc(1u << DIR_BITS, sizeof(**d));
+	ch = &(*d)[(c >> CHUNK_BITS) & ((1u << DIR_BITS) - 1)];
 	if (!*ch)
 		*ch = xcalloc(1u << CHUNK_BITS, sizeof(**ch));
 	v = &(*ch)[c & ((1u << CHUNK_BITS) - 1)];
@@ -610,7 +628,7 @@ static void check_l2_tables(struct check *k)
 
 	for (uint64_t c = 0; c < k->nclusters; c++) {
 		uint32_t n;
-		if (!k->l2mult.chunk[c >> CHUNK_BITS]) {
+		if (!counters_chunk(&k->l2mult, c)) {
 			c |= (1u << CHUNK_BITS) - 1;
 			continue;
 		}
@@ -730,7 +748,7 @@ static int check_compare(struct check *k, int fix, struct tv_err *err)
 	for (uint64_t c = 0; c < k->nclusters; c++) {
 		uint64_t refs, rti = c / s->rb_entries;
 		/* Neither referenced nor refcounted: skip the stretch. */
-		if (!k->refs.chunk[c >> CHUNK_BITS] && (rti >= s->rt_entries || !s->rt[rti])) {
+		if (!counters_chunk(&k->refs, c) && (rti >= s->rt_entries || !s->rt[rti])) {
 			uint64_t next = MIN(((c >> CHUNK_BITS) + 1) << CHUNK_BITS,
 					    (rti + 1) * s->rb_entries);
 			c = next - 1;
