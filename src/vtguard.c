@@ -53,6 +53,7 @@ size_t vtguard_filter(struct vtguard *g, const uint8_t *in, size_t len, uint8_t 
 			   (g->state == GROUND && c == 0x9b && g->need == 0)) {
 			g->state = CSI;
 			g->seps = 0;
+			g->digits = 0;
 		} else if (c == 0x18 || c == 0x1a) {
 			g->state = GROUND; /* CAN, SUB: abort any sequence */
 		} else if (g->state == ESCAPE) {
@@ -63,6 +64,11 @@ size_t vtguard_filter(struct vtguard *g, const uint8_t *in, size_t len, uint8_t 
 				if (g->seps >= VTGUARD_MAX_SEPARATORS)
 					continue;
 				g->seps++;
+				g->digits = 0;
+			} else if (c >= '0' && c <= '9') {
+				if (g->digits >= VTGUARD_MAX_DIGITS)
+					continue;
+				g->digits++;
 			} else if (c >= 0x40 && c <= 0x7e) {
 				g->state = GROUND; /* the final byte */
 				if (c == 'b' && !g->rep_ok)

@@ -6,7 +6,10 @@
  *   - REP ("\033[5b", repeat the last character) loops forever when no
  *     character of non-zero width came before it: the guard cancels such a
  *     REP (its final byte becomes CAN, which aborts a sequence in libvterm
- *     and in terminals alike).
+ *     and in terminals alike);
+ *   - huge numeric parameters reach arithmetic that goes negative (a
+ *     negative-size memmove was seen): the guard keeps at most 4 digits of
+ *     each parameter, more than any real screen needs.
  * Well-formed output passes unchanged. */
 #ifndef TV_VTGUARD_H
 #define TV_VTGUARD_H
@@ -17,10 +20,13 @@
 
 /* At most this many ';' or ':' separators (so 16 parameters) per CSI. */
 #define VTGUARD_MAX_SEPARATORS 15
+/* At most this many digits per CSI parameter. */
+#define VTGUARD_MAX_DIGITS 4
 
 struct vtguard {
 	uint8_t state;
 	uint8_t seps;
+	uint8_t digits; /* of the current CSI parameter */
 	bool rep_ok;   /* the last character had a width: REP is safe */
 	uint8_t need;  /* UTF-8 continuation bytes still to come */
 	uint32_t cp;   /* the code point being decoded */

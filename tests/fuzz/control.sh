@@ -31,7 +31,7 @@ PY
 if command -v clang >/dev/null 2>&1 &&
 	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-control.c" \
 		"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
-	TMPDIR=$D "$D/fuzz" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 \
+	TMPDIR=$D "$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 \
 		-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$D/corpus" >"$D/fuzz.log" 2>&1
 	rc=$?
 	grep -A 12 "ERROR: AddressSanitizer\|runtime error" "$D/fuzz.log" | sed 's/^/# /'

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the qcow2 fuzz target with clang's libFuzzer (or, without clang, as a
 # plain program) and runs it for a bounded time on seed images made by
-# qemu-img plus hand-broken headers. TV_FUZZ_TIME sets the seconds (default 15).
+# qemu-img plus hand-broken headers. TV_FUZZ_TIME sets the seconds (default 15),
+# TV_FUZZ_SEED the seed (default 1, so CI runs repeat; set another to explore).
 . "$top_srcdir/tests/lib.sh"
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzz.XXXXXX")
 trap 'rm -rf "$D"' EXIT
@@ -23,19 +24,19 @@ if [ -n "${QEMU_IMG:-}" ] && [ -x "$QEMU_IMG" ]; then
 		i=$((i + 1))
 	done
 	"$QEMU_IMG" create -q -f qcow2 -o cluster_size=512 -b s0.qcow2 -F qcow2 "$D/corpus/b.qcow2"
-	head -c 8k /dev/urandom | cat - <(yes abc | head -c 8k) >"$D/r.raw"
+	python3 -c "import random, sys; random.seed(1); sys.stdout.buffer.write(bytes(random.getrandbits(8) for _ in range(8192)))" | cat - <(yes abc | head -c 8k) >"$D/r.raw"
 	"$QEMU_IMG" convert -c -O qcow2 -o cluster_size=512 "$D/r.raw" "$D/corpus/c.qcow2"
 fi
 # Hostile headers by hand: giant size, L1 past the end, bad cluster bits.
 printf 'QFI\373\000\000\000\003' >"$D/corpus/h1"
 head -c 504 /dev/zero >>"$D/corpus/h1"
 printf 'QFI\373\000\000\000\003\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\020\177\377\377\377\377\377\377\377' >"$D/corpus/h2"
-head -c 1000 /dev/urandom >>"$D/corpus/h2"
+python3 -c "import random, sys; random.seed(2); sys.stdout.buffer.write(bytes(random.getrandbits(8) for _ in range(1000)))" >>"$D/corpus/h2"
 
 if command -v clang >/dev/null 2>&1 &&
 	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-qcow2.c" \
 		"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
-	"$D/fuzz" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 -rss_limit_mb=1024 \
+	"$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 -rss_limit_mb=1024 \
 		-timeout=10 -malloc_limit_mb=256 -print_final_stats=1 \
 		-artifact_prefix="$top_builddir/fuzz-qcow2-" "$D/corpus" >"$D/fuzz.log" 2>&1
 	rc=$?

@@ -36,7 +36,7 @@ PY
 if command -v clang >/dev/null 2>&1 &&
 	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-virtqueue.c" \
 		"${SRCS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
-	"$D/fuzz" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=24576 -rss_limit_mb=1024 \
+	"$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=24576 -rss_limit_mb=1024 \
 		-timeout=10 -print_final_stats=1 "$D/corpus" >"$D/fuzz.log" 2>&1
 	rc=$?
 	tail -n 20 "$D/fuzz.log" | sed 's/^/# /'

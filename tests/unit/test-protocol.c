@@ -423,6 +423,9 @@ static void test_vtguard(void **state)
 		{"x\033[5b", "x\033[5b"},
 		{"x\033[31m\033[H\033[5b", "x\033[31m\033[H\033[5b"},
 		{"\xe2\x94\x80\033[20b", "\xe2\x94\x80\033[20b"}, /* a box line */
+		/* Parameters keep at most 4 digits each. */
+		{"\033[0857012479;12345@", "\033[0857;1234@"},
+		{"\033[24;80H", "\033[24;80H"},
 	};
 	for (size_t i = 0; i < sizeof(rep) / sizeof(rep[0]); i++) {
 		memset(&g, 0, sizeof(g));
