@@ -75,3 +75,8 @@ tests_unit_test_vmstate_SOURCES = tests/unit/test-vmstate.c
 tests_unit_test_vmstate_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vmstate_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-vmstate
+
+# The Linux tests keep the kernel package they fetched in the build tree, so
+# reruns need no network; distclean removes it.
+distclean-local:
+	-rm -rf tests/linux/cache
