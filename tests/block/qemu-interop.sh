@@ -121,35 +121,39 @@ t_check "check -r leaks repairs them" qcheck "$D/leak.qcow2"
 
 # Locks: qemu holding the image keeps termvisor from writing it, and back.
 "$QI" create -q -f qcow2 "$D/lock.qcow2" 4M
-# Until a writer holds it, qemu-img info (which refuses writers) succeeds.
-wait_locked() { # up to 30 s: qemu-io starts slowly on a loaded machine
+# Wait for a writer to hold the image's "write" permission byte (101), read
+# passively from /proc/locks: probing with `qemu-img info` would itself take
+# lock bytes, and a writer that opens at that instant gives up and exits.
+wait_locked() { # image, writer's PID; up to 30 s: qemu-io starts slowly under load
+	local ino
+	ino=$(stat -c %i "$1")
 	for _ in $(seq 300); do
-		"$QI" info "$1" 2>&1 | grep -q 'lock' && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		awk -v ino=":$ino" 'index($(NF-2), ino) == length($(NF-2)) - length(ino) + 1 &&
+			$(NF-1) <= 101 && ($NF == "EOF" || $NF >= 101) { f = 1 } END { exit !f }' \
+			/proc/locks && return 0
 		sleep 0.1
 	done
 	return 1
 }
 "$QEMU_IO" -f qcow2 -c "sleep 60000" "$D/lock.qcow2" >/dev/null 2>&1 &
 qpid=$!
-t_check "qemu-io holds its lock on the image" wait_locked "$D/lock.qcow2"
+t_check "qemu-io holds its lock on the image" wait_locked "$D/lock.qcow2" $qpid
 # QEMU settles its permissions (and so its lock bytes) in steps after opening;
 # give it a moment past the first lock seen before testing for its final ones.
-sleep 2
+sleep 1
 out=$("$TV" img snapshot -c x "$D/lock.qcow2" 2>&1)
 says() { grep -q "$1" <<<"$2" || { echo "# got: $2"; return 1; }; }
-# KNOWN DEFECT, open: in about a third of runs of this script (never when run by
-# hand) termvisor's writable open succeeds while qemu-io holds its lock bytes.
-# Reported as a TODO so it shows on every run without failing the suite.
-if says "in use by PID $qpid" "$out"; then
-	t_ok "a writer while qemu-io holds the image gets 'in use by PID $qpid'"
-else
-	echo "ok $((T_N += 1)) - a writer while qemu-io holds the image is refused # TODO known defect: the open slipped in"
-fi
+t_check "a writer while qemu-io holds the image gets 'in use by PID $qpid'" \
+	says "in use by PID $qpid" "$out"
+t_check "qemu-io was still running when refused" kill -0 $qpid
+t_check "the refused writer left the image unchanged" \
+	sh -c "! '$TV' img snapshot -l -U '$D/lock.qcow2' | grep -qw x"
 kill $qpid 2>/dev/null
 wait $qpid 2>/dev/null
 "$TV" img bench -w -c 4000000 -s 512 "$D/lock.qcow2" >/dev/null 2>&1 &
 tpid=$!
-wait_locked "$D/lock.qcow2"
+t_check "termvisor holds its lock on the image" wait_locked "$D/lock.qcow2" $tpid
 t_check "qemu-io cannot write while termvisor does" \
 	sh -c "! '$QEMU_IO' -f qcow2 -c 'write 0 4k' '$D/lock.qcow2' >/dev/null 2>&1"
 kill $tpid 2>/dev/null
