@@ -766,6 +766,11 @@ int vm_vcpu_fd(const struct vm *vm, unsigned i)
 
 size_t console_input(struct vm *vm, const void *bytes, size_t len)
 {
+	if (vm->port_in != NULL) {
+		size_t n = vm->port_in(vm->port_dev, bytes, len);
+		if (n != CONSOLE_PORT_CLOSED)
+			return n;
+	}
 	if (vm->cin == NULL)
 		return len; /* no UART: typing goes nowhere, as on a machine without one */
 	return vm->cin(vm->cin_dev, bytes, len);
@@ -775,6 +780,12 @@ void console_attach_input(struct vm *vm, console_input_fn fn, void *dev)
 {
 	vm->cin = fn;
 	vm->cin_dev = dev;
+}
+
+void console_attach_port(struct vm *vm, console_input_fn fn, void *dev)
+{
+	vm->port_in = fn;
+	vm->port_dev = dev;
 }
 
 void console_output(struct vm *vm, const void *bytes, size_t len)

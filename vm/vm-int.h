@@ -68,9 +68,11 @@ struct vm {
 	unsigned running; /* vCPU threads not yet finished */
 	unsigned parked;  /* vCPU threads waiting in a pause */
 
-	/* Console input (the UART behind it). */
+	/* Console input (the UART behind it, and hvc0 when the guest uses it). */
 	console_input_fn cin;
 	void *cin_dev;
+	console_input_fn port_in;
+	void *port_dev;
 
 	/* GSI routing table (default entries plus MSI routes), under route_lock. */
 	pthread_mutex_t route_lock;

@@ -476,6 +476,71 @@ static void test_console(void **state)
 	assert_memory_equal(f->ram + 0x9000, "ls\r", 3);
 }
 
+static char uart_buf[16];
+static size_t uart_len;
+
+static size_t fake_uart(void *dev, const void *bytes, size_t len)
+{
+	(void)dev;
+	len = MIN(len, sizeof(uart_buf) - uart_len);
+	memcpy(uart_buf + uart_len, bytes, len);
+	uart_len += len;
+	return len;
+}
+
+/* Typing at the VM's console: the UART gets it until the guest uses hvc0
+ * (receive queue running and a write to the port), then hvc0 does, and
+ * after a device reset the UART again. */
+static void test_console_input_routing(void **state)
+{
+	struct fix *f = *state;
+	struct vm_config cfg = {0};
+	struct tv_err err;
+	uint32_t b;
+	uint64_t rxd[2] = {0x9000, 8 | (uint64_t)2 << 32}; /* 8 bytes, WRITE */
+	uint64_t txd[2] = {0x9100, 2};
+
+	f->vm->cfg.console = (struct console_sink){.output = sink};
+	sink_len = uart_len = 0;
+	console_attach_input(f->vm, fake_uart, NULL);
+	assert_int_equal(virtio_console_create(f->vm, &cfg, &err), 0);
+	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000); /* queue 0: receive */
+	mmio_wr(f, b + 0x16, 2, 1);
+	mmio_wr(f, b + 0x18, 2, 8);
+	mmio_wr(f, b + 0x20, 4, 0x5000);
+	mmio_wr(f, b + 0x28, 4, 0x6000);
+	mmio_wr(f, b + 0x30, 4, 0x7000);
+	mmio_wr(f, b + 0x1C, 2, 1); /* queue 1: transmit */
+	memcpy(f->ram + 0x2000, rxd, sizeof(rxd));
+	__atomic_store_n((uint16_t *)(f->ram + 0x3002), 1, __ATOMIC_RELEASE);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+
+	/* Driver up, receive buffer posted, nothing written to hvc0 yet. */
+	assert_int_equal(console_input(f->vm, "a", 1), 1);
+	assert_int_equal(uart_len, 1);
+	assert_int_equal(*(volatile uint16_t *)(f->ram + 0x4002), 0);
+
+	memcpy(f->ram + 0x9100, "$ ", 2);
+	memcpy(f->ram + 0x5000, txd, sizeof(txd));
+	__atomic_store_n((uint16_t *)(f->ram + 0x6002), 1, __ATOMIC_RELEASE);
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY + VIRTIO_NOTIFY_MULT, 4, 1);
+	wait_used(f, 0x7000, 1);
+	assert_int_equal(console_input(f->vm, "ls\r", 3), 3);
+	wait_used(f, 0x4000, 1);
+	assert_int_equal(*(uint32_t *)(f->ram + 0x4008), 3);
+	assert_memory_equal(f->ram + 0x9000, "ls\r", 3);
+	assert_int_equal(uart_len, 1);
+
+	/* Reset: the port is closed until the next driver uses it. */
+	mmio_wr(f, b + 0x14, 1, 0);
+	assert_int_equal(console_input(f->vm, "b", 1), 1);
+	assert_int_equal(uart_len, 2);
+	assert_memory_equal(uart_buf, "ab", 2);
+}
+
 /* One virtio-blk request (header, optional readable data, status) posted
  * as avail entry n of queue 0 at 0x2000/0x3000/0x4000; returns the status. */
 static uint8_t blk_req(struct fix *f, uint32_t b, uint16_t n, uint32_t type, uint64_t sector,
@@ -576,7 +641,7 @@ int main(void)
 	    T(test_feature_negotiation),  T(test_rings_outside_ram),
 	    T(test_msix_vector_range),	  T(test_request_through_intx),
 	    T(test_save_restore),	  T(test_console),
-	    T(test_blk_hostile_requests),
+	    T(test_blk_hostile_requests), T(test_console_input_routing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

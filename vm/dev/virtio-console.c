@@ -2,7 +2,13 @@
  * protocol (hvc0 in Linux). What the guest writes goes to the VM's console
  * sink in one call per buffer, far cheaper than the 8250's exit per byte.
  * Input typed for the guest (virtio_console_input) waits in a small buffer
- * until the guest posts receive buffers. */
+ * until the guest posts receive buffers.
+ *
+ * Typing at the VM's console reaches hvc0 once the guest uses the port: its
+ * driver is up with the receive queue enabled and something has written to
+ * hvc0 since the last device reset (a kernel with console=hvc0, a getty on
+ * hvc0). Until then typing goes to the UART, so a guest that only loads the
+ * driver keeps its serial console. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +29,7 @@ struct vcon {
 	pthread_mutex_t in_lock;
 	uint8_t in[VCON_IN_SIZE]; /* typed, not yet taken by the guest */
 	size_t in_head, in_count;
+	bool tx_used; /* the guest wrote to the port since the last reset */
 };
 
 /* Moves typed bytes into the guest's receive buffers, one chain per call
@@ -52,6 +59,15 @@ static unsigned vcon_rx(struct vcon *vc, struct vq *vq)
 	return pushed;
 }
 
+/* Before the buffer goes back: a guest that sees its write done may
+ * expect its next keystroke on hvc0. */
+static void vcon_port_used(struct vcon *vc)
+{
+	pthread_mutex_lock(&vc->in_lock);
+	vc->tx_used = true;
+	pthread_mutex_unlock(&vc->in_lock);
+}
+
 static void vcon_queue_notify(struct virtio_pci *vp, unsigned qi, struct vq *vq)
 {
 	struct vcon *vc = virtio_pci_priv(vp);
@@ -61,27 +77,26 @@ static void vcon_queue_notify(struct virtio_pci *vp, unsigned qi, struct vq *vq)
 		pushed = vcon_rx(vc, vq);
 	} else {
 		while (vq_pop(vq, &vc->req) > 0) {
+			vcon_port_used(vc);
 			for (unsigned i = 0; i < vc->req.nout; i++)
 				console_output(virtio_pci_vm(vp), vc->req.iov[i].iov_base,
 					       vc->req.iov[i].iov_len);
 			vq_push(vq, vc->req.head, 0);
 			pushed++;
 		}
+		/* Buffers taken before a snapshot count after a restore. */
+		if (vq->used_idx != 0)
+			vcon_port_used(vc);
 	}
 	/* A kick that brought nothing costs the guest no interrupt. */
 	if (pushed > 0 || vq->broken)
 		virtio_pci_queue_done(vp, qi, vq);
 }
 
-size_t virtio_console_input(struct vm *vm, const void *bytes, size_t len)
+static size_t vcon_queue_input(struct vcon *vc, const void *bytes, size_t len)
 {
-	struct virtio_pci *vp = virtio_pci_find(vm, "virtio-console");
-	struct vcon *vc;
 	size_t n = 0;
 
-	if (vp == NULL)
-		return 0;
-	vc = virtio_pci_priv(vp);
 	pthread_mutex_lock(&vc->in_lock);
 	while (n < len && vc->in_count < VCON_IN_SIZE) {
 		vc->in[(vc->in_head + vc->in_count) % VCON_IN_SIZE] = ((const uint8_t *)bytes)[n++];
@@ -89,8 +104,31 @@ size_t virtio_console_input(struct vm *vm, const void *bytes, size_t len)
 	}
 	pthread_mutex_unlock(&vc->in_lock);
 	if (n > 0)
-		virtio_pci_kick(vp, VCON_RX);
+		virtio_pci_kick(vc->vp, VCON_RX);
 	return n;
+}
+
+size_t virtio_console_input(struct vm *vm, const void *bytes, size_t len)
+{
+	struct virtio_pci *vp = virtio_pci_find(vm, "virtio-console");
+
+	if (vp == NULL)
+		return 0;
+	return vcon_queue_input(virtio_pci_priv(vp), bytes, len);
+}
+
+/* The VM's console input, tried before the UART's. */
+static size_t vcon_port_input(void *dev, const void *bytes, size_t len)
+{
+	struct vcon *vc = dev;
+	bool open;
+
+	pthread_mutex_lock(&vc->in_lock);
+	open = vc->tx_used;
+	pthread_mutex_unlock(&vc->in_lock);
+	if (!open || !virtio_pci_queue_ready(vc->vp, VCON_RX))
+		return CONSOLE_PORT_CLOSED;
+	return vcon_queue_input(vc, bytes, len);
 }
 
 static void vcon_cfg_read(struct virtio_pci *vp, unsigned off, void *data, unsigned len)
@@ -107,6 +145,7 @@ static void vcon_reset(struct virtio_pci *vp)
 
 	pthread_mutex_lock(&vc->in_lock);
 	vc->in_head = vc->in_count = 0;
+	vc->tx_used = false;
 	pthread_mutex_unlock(&vc->in_lock);
 }
 
@@ -114,6 +153,7 @@ static void vcon_destroy(struct virtio_pci *vp)
 {
 	struct vcon *vc = virtio_pci_priv(vp);
 
+	console_attach_port(virtio_pci_vm(vp), NULL, NULL);
 	pthread_mutex_destroy(&vc->in_lock);
 	free(vc);
 }
@@ -136,5 +176,8 @@ int virtio_console_create(struct vm *vm, const struct vm_config *cfg, struct tv_
 
 	(void)cfg;
 	pthread_mutex_init(&vc->in_lock, NULL);
-	return virtio_pci_create(vm, &info, vc, &vc->vp, err);
+	if (virtio_pci_create(vm, &info, vc, &vc->vp, err) != 0)
+		return -1;
+	console_attach_port(vm, vcon_port_input, vc);
+	return 0;
 }

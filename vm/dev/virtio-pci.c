@@ -135,6 +135,18 @@ void virtio_pci_kick(struct virtio_pci *vp, unsigned q)
 	}
 }
 
+bool virtio_pci_queue_ready(struct virtio_pci *vp, unsigned q)
+{
+	bool ready;
+
+	if (q >= vp->info.nqueues)
+		return false;
+	pthread_mutex_lock(&vp->lock);
+	ready = (vp->status & VIRTIO_STATUS_DRIVER_OK) && !vp->needs_reset && vp->q[q].enabled;
+	pthread_mutex_unlock(&vp->lock);
+	return ready;
+}
+
 /* ---- queue threads ---- */
 
 static bool queue_live(struct virtio_pci *vp, struct virtio_queue *q)

@@ -83,6 +83,8 @@ void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q, struct vq *vq);
 /* The device needs a reset (DEVICE_NEEDS_RESET plus a configuration
  * interrupt); why goes to the engine's verbose log. */
 void virtio_pci_set_broken(struct virtio_pci *vp, const char *why);
+/* Whether the driver is up (DRIVER_OK, no reset needed) with queue q enabled. */
+bool virtio_pci_queue_ready(struct virtio_pci *vp, unsigned q);
 /* Wakes queue q's thread as if the driver had notified it. */
 void virtio_pci_kick(struct virtio_pci *vp, unsigned q);
 

@@ -6,7 +6,7 @@
  *    read as zeros; reads the serial (GET_ID); on a read-only disk checks a
  *    0x5a fill and that a write fails;
  *  - virtio-rng: reads entropy twice;
- *  - virtio-console: prints a line through hvc0.
+ *  - virtio-console: prints a line through hvc0 (or echoes typed lines).
  * Only setup runs at CPL 0 (emulated on some hosts); the driver itself runs
  * at CPL 3 with IOPL 3, so the pattern and checksum work runs natively.
  * Interrupts (MSI-X, or INTx for the rng with "intx" on the command line)
@@ -14,7 +14,8 @@
  *
  * Command line words: ecam (also check ECAM at 0xE0000000 against type-1),
  * intx, qd=N (requests in flight), bs=N (KiB per request), quick (one pass
- * only over the first 8 MiB), nozero (skip discard/write-zeroes). Prints
+ * only over the first 8 MiB), nozero (skip discard/write-zeroes), hvcecho
+ * (read a line from the UART, then one from hvc0, echoing each). Prints
  * "virtio: ok" and exits 0 when every check passed. */
 #include "guest.h"
 
@@ -751,6 +752,103 @@ static void console_test(struct vdev *d, unsigned devi)
 	check(id == 0, "console buffer returned");
 }
 
+/* hvc0 writes: one buffer, waited for. */
+static void hvc_write(struct vdev *d, const char *msg, uint32_t len)
+{
+	static char buf[128];
+	struct vqueue *q = &d->q[1];
+	uint32_t id, l;
+	uint64_t t0 = rdtsc();
+
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	memcpy(buf, msg, len);
+	q->desc[0] = (struct desc){(uint64_t)(uintptr_t)buf, len, 0, 0};
+	vq_add(q, 0);
+	vq_kick(q);
+	while (!vq_used(q, &id, &l) && ms_since(t0) < 5000)
+		pause();
+}
+
+/* A line typed at the UART (polled), up to CR or LF; false after timeout_ms. */
+static bool uart_line(char *line, unsigned cap, unsigned timeout_ms)
+{
+	uint64_t t0 = rdtsc();
+	unsigned n = 0;
+
+	while (ms_since(t0) < timeout_ms) {
+		if (!(inb(COM1 + 5) & 1)) {
+			pause();
+			continue;
+		}
+		char c = (char)inb(COM1);
+		if (c == '\r' || c == '\n') {
+			line[n] = 0;
+			return true;
+		}
+		if (n + 1 < cap)
+			line[n++] = c;
+	}
+	line[n] = 0;
+	return false;
+}
+
+/* "hvcecho": typing reaches the UART while hvc0 is unused, then hvc0 once
+ * the guest has written to it; each line comes back as an echo. */
+static void console_echo_test(struct vdev *d, unsigned devi)
+{
+	static char rx[4][64], line[64], msg[96];
+	struct vqueue *q = &d->q[0];
+	unsigned n = 0;
+	bool done = false;
+	uint64_t t0;
+
+	gprintf("virtio: type a line for ttyS0\n");
+	check(uart_line(line, sizeof(line), 30000), "a line typed at the UART");
+	gprintf("virtio: ttyS0 got '%s'\n", line);
+	if (!vdev_init(d, 0, 2, true))
+		return;
+	for (uint16_t i = 0; i < 4; i++) {
+		q->desc[i] = (struct desc){(uint64_t)(uintptr_t)rx[i], sizeof(rx[i]), 2, 0};
+		vq_add(q, i);
+	}
+	vq_kick(q);
+	hvc_write(d, "hvc0: ready for input\n", 22);
+	t0 = rdtsc();
+	while (!done && ms_since(t0) < 30000) {
+		uint32_t id, len;
+
+		if (!vq_used(q, &id, &len)) {
+			pause();
+			continue;
+		}
+		check(id < 4 && len <= sizeof(rx[0]), "receive buffer returned whole");
+		for (uint32_t k = 0; id < 4 && k < len && !done; k++) {
+			char c = rx[id][k];
+			if (c == '\r' || c == '\n')
+				done = true;
+			else if (n + 1 < sizeof(line))
+				line[n++] = c;
+		}
+		if (id < 4) {
+			vq_add(q, (uint16_t)id);
+			vq_kick(q);
+		}
+	}
+	line[n] = 0;
+	check(done, "a line typed at hvc0");
+	check(!(inb(COM1 + 5) & 1), "typing for hvc0 did not reach the UART");
+	n = 0;
+	for (const char *p = "hvc0: got '"; *p; p++)
+		msg[n++] = *p;
+	for (const char *p = line; *p; p++)
+		msg[n++] = *p;
+	msg[n++] = '\'';
+	msg[n++] = '\n';
+	hvc_write(d, msg, n);
+	(void)devi;
+}
+
 /* ---- hostile programming: the device must break, not the host ---- */
 
 /* Waits (up to ~1 s) for DEVICE_NEEDS_RESET. */
@@ -902,7 +1000,9 @@ static void user_main(void)
 				rng_test(d, i);
 			C8(d, 0x14) = 0;
 		} else if (d->id == 3) {
-			if (vdev_init(d, 0, 2, true))
+			if (has_word("hvcecho"))
+				console_echo_test(d, i);
+			else if (vdev_init(d, 0, 2, true))
 				console_test(d, i);
 			C8(d, 0x14) = 0;
 		}
