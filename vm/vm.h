@@ -28,12 +28,21 @@
 
 struct vm;
 
+/* How a disk's data moves: io_uring submissions from each queue's thread, or
+ * a few threads doing blocking I/O. */
+enum vm_disk_aio {
+	VM_AIO_DEFAULT = 0, /* the faster one measured (bench/RESULTS.md) */
+	VM_AIO_THREADS,
+	VM_AIO_IO_URING, /* falls back to threads where io_uring is unavailable */
+};
+
 /* A disk for the virtio-blk device(s), which consume cfg->disks in order in
  * their dev_machine[] create function (vm/dev/dev.h). */
 struct vm_disk {
 	const char *path;
 	const char *format; /* "qcow2", "raw", or NULL to probe */
 	bool readonly;
+	enum vm_disk_aio aio;
 };
 
 struct vm_config {
