@@ -583,11 +583,10 @@ static uint8_t blk_req(struct fix *f, uint32_t b, uint16_t n, uint32_t type, uin
 
 /* Requests a guest may forge: each gets an error status, never an access
  * outside the disk; one without a whole header stops the device. */
-static void test_blk_hostile_requests(void **state)
+static void blk_hostile_requests(struct fix *f, enum vm_disk_aio aio)
 {
-	struct fix *f = *state;
 	char path[] = "/tmp/tv-test-pci.XXXXXX";
-	struct vm_disk disk = {.path = path, .format = "raw"};
+	struct vm_disk disk = {.path = path, .format = "raw", .aio = aio};
 	struct vm_config cfg = {.disks = &disk, .ndisks = 1};
 	uint64_t range[2], many[66] = {0};
 	uint8_t data[512] = {0};
@@ -631,17 +630,139 @@ static void test_blk_hostile_requests(void **state)
 	unlink(path);
 }
 
+static void test_blk_hostile_requests_threads(void **state)
+{
+	blk_hostile_requests(*state, VM_AIO_THREADS);
+}
+
+static void test_blk_hostile_requests_io_uring(void **state)
+{
+	blk_hostile_requests(*state, VM_AIO_IO_URING);
+}
+
+/* A read or write with its data in up to three segments (guest addresses
+ * and lengths), posted as avail entry n of queue 0; returns the status and
+ * the used length in *used. */
+static uint8_t blk_rw(struct fix *f, uint32_t b, uint16_t n, uint32_t type, uint64_t sector,
+		      const uint64_t *seg, const uint32_t *len, unsigned nseg, uint32_t *used)
+{
+	uint8_t *ram = f->ram;
+	uint8_t hdr[16] = {0};
+	uint64_t d[10];
+	unsigned k = 0;
+	uint16_t wr = type == 0 ? 2 : 0;
+
+	memcpy(hdr, &type, 4);
+	memcpy(hdr + 8, &sector, 8);
+	memcpy(ram + 0xA000, hdr, 16);
+	ram[0xC000] = 0xEE;
+	d[k++] = 0xA000;
+	d[k++] = 16 | (uint64_t)1 << 32 | (uint64_t)1 << 48;
+	for (unsigned i = 0; i < nseg; i++) {
+		d[k++] = seg[i];
+		d[k++] = len[i] | (uint64_t)(1 | wr) << 32 | (uint64_t)(i + 2) << 48;
+	}
+	d[k++] = 0xC000;
+	d[k++] = 1 | (uint64_t)2 << 32;
+	memcpy(ram + 0x2000, d, 8 * k);
+	memcpy(ram + 0x3004 + 2 * (n % 8), (uint16_t[]){0}, 2);
+	__atomic_store_n((uint16_t *)(ram + 0x3002), (uint16_t)(n + 1), __ATOMIC_RELEASE);
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY, 4, 0);
+	wait_used(f, 0x4000, (uint16_t)(n + 1));
+	*used = *(uint32_t *)(ram + 0x4004 + 8 * (n % 8) + 4);
+	return ram[0xC000];
+}
+
+/* Reads and writes through virtio-blk on a qcow2 image with 4 KiB clusters:
+ * allocating writes, overwrites straddling clusters in odd-sized segments,
+ * reads of allocated data and reads reaching unallocated clusters, all
+ * giving back what was written; the same whichever way moves the data. */
+static void blk_rw_check(struct fix *f, enum vm_disk_aio aio)
+{
+	char path[] = "/tmp/tv-test-pci.XXXXXX";
+	struct vm_disk disk = {.path = path, .format = "qcow2", .aio = aio};
+	struct vm_config cfg = {.disks = &disk, .ndisks = 1};
+	struct blk_create_opts o = {.cluster_size = 4096};
+	static uint8_t expect[20480];
+	uint8_t *ram = f->ram;
+	struct tv_err err;
+	uint32_t b, used;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	assert_int_equal(blk_create(path, "qcow2", 1 << 20, &o, &err), 0);
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+
+	/* Allocating: 16 KiB from sector 0 in two segments. */
+	for (unsigned i = 0; i < 16384; i++)
+		expect[i] = ram[0x10000 + i] = (uint8_t)(i * 7 + 1);
+	memset(expect + 16384, 0, sizeof(expect) - 16384);
+	assert_int_equal(blk_rw(f, b, 0, 1, 0, (uint64_t[]){0x10000, 0x12000},
+				(uint32_t[]){8192, 8192}, 2, &used),
+			 0);
+	assert_int_equal(used, 1);
+	/* Overwriting sectors 4..19 (clusters 0-2, not aligned to them). */
+	for (unsigned i = 0; i < 8192; i++)
+		expect[2048 + i] = ram[0x20000 + i] = (uint8_t)(i * 13 + 5);
+	assert_int_equal(blk_rw(f, b, 1, 1, 4,
+				(uint64_t[]){0x20000, 0x20000 + 3000, 0x20000 + 6000},
+				(uint32_t[]){3000, 3000, 2192}, 3, &used),
+			 0);
+	/* Allocated only, then reaching into unallocated cluster 4. */
+	memset(ram + 0x30000, 0xCC, sizeof(expect));
+	assert_int_equal(blk_rw(f, b, 2, 0, 0, (uint64_t[]){0x30000, 0x30000 + 5000},
+				(uint32_t[]){5000, 16384 - 5000}, 2, &used),
+			 0);
+	assert_int_equal(used, 16384 + 1);
+	assert_memory_equal(ram + 0x30000, expect, 16384);
+	memset(ram + 0x30000, 0xCC, sizeof(expect));
+	assert_int_equal(
+	    blk_rw(f, b, 3, 0, 0, (uint64_t[]){0x30000}, (uint32_t[]){20480}, 1, &used), 0);
+	assert_int_equal(used, 20480 + 1);
+	assert_memory_equal(ram + 0x30000, expect, 20480);
+	/* Past the end: an error, nothing transferred. */
+	assert_int_equal(
+	    blk_rw(f, b, 4, 0, 2047, (uint64_t[]){0x30000}, (uint32_t[]){1024}, 1, &used), 1);
+	unlink(path);
+}
+
+static void test_blk_rw_threads(void **state)
+{
+	blk_rw_check(*state, VM_AIO_THREADS);
+}
+
+static void test_blk_rw_io_uring(void **state)
+{
+	blk_rw_check(*state, VM_AIO_IO_URING);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_enumeration),	  T(test_read_only_fields),
-	    T(test_capabilities),	  T(test_bar_sizing_and_decoding),
-	    T(test_feature_negotiation),  T(test_rings_outside_ram),
-	    T(test_msix_vector_range),	  T(test_request_through_intx),
-	    T(test_save_restore),	  T(test_console),
-	    T(test_blk_hostile_requests), T(test_console_input_routing),
+	    T(test_enumeration),
+	    T(test_read_only_fields),
+	    T(test_capabilities),
+	    T(test_bar_sizing_and_decoding),
+	    T(test_feature_negotiation),
+	    T(test_rings_outside_ram),
+	    T(test_msix_vector_range),
+	    T(test_request_through_intx),
+	    T(test_save_restore),
+	    T(test_console),
+	    T(test_blk_hostile_requests_threads),
+	    T(test_blk_hostile_requests_io_uring),
+	    T(test_console_input_routing),
+	    T(test_blk_rw_threads),
+	    T(test_blk_rw_io_uring),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
