@@ -177,8 +177,13 @@ static int parse_disk(struct parse *p, const config_setting_t *s, struct vmdef_d
 			} else if (strcmp(key, "readonly") == 0) {
 				if (get_bool(p, e, sub, &d->readonly) < 0)
 					return -1;
+			} else if (strcmp(key, "aio") == 0) {
+				if (config_setting_type(e) != CONFIG_TYPE_STRING ||
+				    disk_aio_parse(config_setting_get_string(e), &d->aio) < 0)
+					return fail(p, e, sub, "expected \"threads\" or \"io_uring\"");
 			} else {
-				warn(p, e, "%s: unknown setting '%s' (known: file, format, readonly)",
+				warn(p, e,
+				     "%s: unknown setting '%s' (known: file, format, readonly, aio)",
 				     field, key);
 			}
 		}
@@ -499,6 +504,7 @@ static void build_config(const struct vmdef *d, config_t *cfg)
 		add_string(g, "format", disk_format_name(d->disks[i].format));
 		config_setting_set_bool(config_setting_add(g, "readonly", CONFIG_TYPE_BOOL),
 					d->disks[i].readonly);
+		add_string(g, "aio", disk_aio_name(d->disks[i].aio));
 	}
 	if (d->nnets > 0) {
 		list = config_setting_add(root, "net", CONFIG_TYPE_LIST);
@@ -589,6 +595,22 @@ int disk_format_from_name(const char *file, enum disk_format *out)
 		*out = DISK_FORMAT_QCOW2;
 	else if (strcmp(dot, ".img") == 0 || strcmp(dot, ".raw") == 0 || strcmp(dot, ".iso") == 0)
 		*out = DISK_FORMAT_RAW;
+	else
+		return -1;
+	return 0;
+}
+
+const char *disk_aio_name(enum vm_disk_aio a)
+{
+	return a == VM_AIO_THREADS ? "threads" : a == VM_AIO_IO_URING ? "io_uring" : NULL;
+}
+
+int disk_aio_parse(const char *s, enum vm_disk_aio *out)
+{
+	if (strcmp(s, "threads") == 0)
+		*out = VM_AIO_THREADS;
+	else if (strcmp(s, "io_uring") == 0)
+		*out = VM_AIO_IO_URING;
 	else
 		return -1;
 	return 0;

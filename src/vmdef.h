@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "vm/err.h"
+#include "vm/vm.h"
 
 #define VMDEF_MAX_CPUS 64
 #define VMDEF_MIN_MEMORY (2ULL << 20)
@@ -24,6 +25,7 @@ struct vmdef_disk {
 	char *file; /* as written: relative to the VM's data directory unless absolute */
 	enum disk_format format;
 	bool readonly;
+	enum vm_disk_aio aio; /* VM_AIO_DEFAULT unless the definition says */
 };
 
 struct vmdef_net {
@@ -78,6 +80,10 @@ const char *disk_format_name(enum disk_format f);
 int disk_format_parse(const char *s, enum disk_format *out);
 /* qcow2 for ".qcow2", raw for ".img", ".raw", ".iso"; -1 when the name says nothing. */
 int disk_format_from_name(const char *file, enum disk_format *out);
+/* "threads" / "io_uring" (NULL for the default); parse returns -1 for
+ * anything else. */
+const char *disk_aio_name(enum vm_disk_aio a);
+int disk_aio_parse(const char *s, enum vm_disk_aio *out);
 const char *net_type_name(enum net_type t);
 
 /* "52:54:00:12:34:56": six hex pairs, unicast. */
