@@ -743,6 +743,200 @@ static void test_blk_rw_io_uring(void **state)
 	blk_rw_check(*state, VM_AIO_IO_URING);
 }
 
+/* ---- the two aio ways against each other ---- */
+
+#define DIFF_QSIZE 64
+#define DIFF_SLOTS 8
+#define DIFF_SLOT  0x8000 /* data bytes per request at most */
+#define DIFF_DISK  (1u << 20)
+
+struct diff_req {
+	uint32_t type;
+	uint64_t sector;
+	unsigned nseg;
+	uint32_t len[3];
+	uint16_t head;
+	uint8_t status;
+	uint32_t used;
+};
+
+struct diff_dev {
+	uint32_t bar;
+	uint64_t base; /* this device's rings, headers and buffers in guest RAM */
+	uint16_t next; /* avail index */
+};
+
+static uint64_t diff_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void diff_setup(struct fix *f, struct diff_dev *d, unsigned slot, uint64_t base)
+{
+	uint32_t b = cfg_rd(f, slot, 0x10, 4) & ~0xFu;
+
+	cfg_wr(f, slot, 4, 2, PCI_COMMAND_MEM);
+	negotiate(f, b);
+	mmio_wr(f, b + 0x16, 2, 0);
+	mmio_wr(f, b + 0x18, 2, DIFF_QSIZE);
+	mmio_wr(f, b + 0x20, 4, (uint32_t)(base + 0x2000));
+	mmio_wr(f, b + 0x28, 4, (uint32_t)(base + 0x3000));
+	mmio_wr(f, b + 0x30, 4, (uint32_t)(base + 0x4000));
+	mmio_wr(f, b + 0x1C, 2, 1);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+	*d = (struct diff_dev){.bar = b, .base = base};
+}
+
+static void diff_desc(uint8_t *ram, unsigned k, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	uint64_t d[2] = {addr, len | (uint64_t)flags << 32 | (uint64_t)(k + 1) << 48};
+
+	memcpy(ram + 0x2000 + 16 * k, d, 16);
+}
+
+/* Posts the batch (request i's data at base + 0x10000 + i * DIFF_SLOT,
+ * written ones taken from out), notifies once, waits for all of it, and
+ * records each request's status and used length. */
+static void diff_run(struct fix *f, struct diff_dev *d, struct diff_req *q, unsigned n,
+		     const uint8_t *out)
+{
+	uint8_t *ram = f->ram + d->base;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *data = ram + 0x10000 + i * DIFF_SLOT;
+		uint16_t wr = q[i].type == 0 ? 2 : 0;
+		uint64_t hdr[2] = {q[i].type, q[i].sector};
+		uint32_t at = 0;
+
+		q[i].head = (uint16_t)k;
+		memcpy(ram + 0xA000 + 16 * i, hdr, 16);
+		ram[0xC000 + i] = 0xEE;
+		diff_desc(ram, k++, d->base + 0xA000 + 16 * i, 16, 1);
+		for (unsigned j = 0; j < q[i].nseg; j++) {
+			if (wr)
+				memset(data + at, 0xCC, q[i].len[j]);
+			else
+				memcpy(data + at, out + i * DIFF_SLOT + at, q[i].len[j]);
+			diff_desc(ram, k++, (uint64_t)(data + at - f->ram), q[i].len[j], 1 | wr);
+			at += q[i].len[j];
+		}
+		diff_desc(ram, k++, d->base + 0xC000 + i, 1, 2);
+		memcpy(ram + 0x3004 + 2 * ((d->next + i) % DIFF_QSIZE), &q[i].head, 2);
+	}
+	__atomic_store_n((uint16_t *)(ram + 0x3002), (uint16_t)(d->next + n), __ATOMIC_RELEASE);
+	mmio_wr(f, d->bar + VIRTIO_BAR_NOTIFY, 4, 0);
+	wait_used(f, d->base + 0x4000, (uint16_t)(d->next + n));
+	for (unsigned u = 0; u < n; u++) {
+		uint32_t e[2];
+
+		memcpy(e, ram + 0x4004 + 8 * ((d->next + u) % DIFF_QSIZE), 8);
+		for (unsigned i = 0; i < n; i++)
+			if (q[i].head == e[0])
+				q[i].used = e[1];
+	}
+	for (unsigned i = 0; i < n; i++)
+		q[i].status = ram[0xC000 + i];
+	d->next = (uint16_t)(d->next + n);
+}
+
+/* One random request in zone i of the disk (zones never overlap, so the
+ * order inside a batch cannot matter): mostly reads and writes in one to
+ * three segments, some past the end, of partial sectors, flushes, GET_ID
+ * and unknown types. */
+static void diff_gen(struct diff_req *r, unsigned i, uint64_t *s)
+{
+	unsigned kind = (unsigned)(diff_rand(s) % 20), total = 0;
+	uint64_t zone = (uint64_t)i * (DIFF_DISK / 512 / DIFF_SLOTS);
+
+	memset(r, 0, sizeof(*r));
+	r->type = kind < 9 ? 0 : kind < 17 ? 1 : kind == 17 ? 4 : kind == 18 ? 8 : 77;
+	r->sector = zone + diff_rand(s) % 192;
+	if (i == DIFF_SLOTS - 1 && diff_rand(s) % 4 == 0)
+		r->sector = DIFF_DISK / 512 - diff_rand(s) % 8; /* runs past the end */
+	r->nseg = 1 + (unsigned)(diff_rand(s) % 3);
+	for (unsigned j = 0; j < r->nseg; j++) {
+		r->len[j] = (uint32_t)(1 + diff_rand(s) % 20) * 512;
+		total += r->len[j];
+	}
+	if (r->nseg > 1 && diff_rand(s) % 3 == 0) { /* odd segments, whole sectors */
+		r->len[0] -= 300;
+		r->len[1] += 300;
+	}
+	if (diff_rand(s) % 10 == 0)
+		r->len[r->nseg - 1] -= 100; /* a partial sector: an error */
+	assert_true(total <= DIFF_SLOT);
+	if (r->type > 1 && diff_rand(s) % 2)
+		r->nseg = 1;
+}
+
+/* The same random batches against two fresh qcow2 images with 4 KiB
+ * clusters, one device moving data with threads, one with io_uring:
+ * statuses, used lengths and every byte read must agree, and so must the
+ * whole disks at the end. The threads way is the reference. */
+static void test_blk_aio_ways_agree(void **state)
+{
+	struct fix *f = *state;
+	char p0[] = "/tmp/tv-test-pci.XXXXXX", p1[] = "/tmp/tv-test-pci.XXXXXX";
+	struct vm_disk disks[2] = {{.path = p0, .format = "qcow2", .aio = VM_AIO_THREADS},
+				   {.path = p1, .format = "qcow2", .aio = VM_AIO_IO_URING}};
+	struct vm_config cfg = {.disks = disks, .ndisks = 2};
+	struct blk_create_opts o = {.cluster_size = 4096};
+	static uint8_t out[DIFF_SLOTS * DIFF_SLOT];
+	struct diff_req a[DIFF_SLOTS], b[DIFF_SLOTS];
+	struct diff_dev d0, d1;
+	unsigned ok = 0, failed = 0;
+	uint64_t seed = 0x9E3779B97F4A7C15ull;
+	struct tv_err err;
+
+	for (int i = 0; i < 2; i++) {
+		int fd = mkstemp(i ? p1 : p0);
+		assert_true(fd >= 0);
+		close(fd);
+		unlink(i ? p1 : p0);
+		assert_int_equal(blk_create(i ? p1 : p0, "qcow2", DIFF_DISK, &o, &err), 0);
+	}
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
+	diff_setup(f, &d0, 2, 0);
+	diff_setup(f, &d1, 3, 0x80000);
+	for (unsigned round = 0; round < 60; round++) {
+		unsigned n = 1 + (unsigned)(diff_rand(&seed) % DIFF_SLOTS);
+
+		for (unsigned i = 0; i < sizeof(out); i++)
+			out[i] = (uint8_t)diff_rand(&seed);
+		for (unsigned i = 0; i < n; i++)
+			diff_gen(&a[i], i, &seed);
+		memcpy(b, a, sizeof(a));
+		diff_run(f, &d0, a, n, out);
+		diff_run(f, &d1, b, n, out);
+		for (unsigned i = 0; i < n; i++) {
+			assert_int_equal(a[i].status, b[i].status);
+			assert_int_equal(a[i].used, b[i].used);
+			assert_memory_equal(f->ram + 0x10000 + i * DIFF_SLOT,
+					    f->ram + 0x80000 + 0x10000 + i * DIFF_SLOT, DIFF_SLOT);
+			ok += a[i].status == 0;
+			failed += a[i].status != 0;
+		}
+	}
+	/* Both kinds of outcome were exercised. */
+	assert_true(ok > 50 && failed > 10);
+	/* The whole disks, read back 32 KiB at a time through both. */
+	for (uint64_t s = 0; s < DIFF_DISK / 512; s += DIFF_SLOT / 512) {
+		a[0] = (struct diff_req){.type = 0, .sector = s, .nseg = 1, .len = {DIFF_SLOT}};
+		b[0] = a[0];
+		diff_run(f, &d0, a, 1, out);
+		diff_run(f, &d1, b, 1, out);
+		assert_int_equal(a[0].status, 0);
+		assert_int_equal(b[0].status, 0);
+		assert_memory_equal(f->ram + 0x10000, f->ram + 0x90000, DIFF_SLOT);
+	}
+	unlink(p0);
+	unlink(p1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -761,7 +955,7 @@ int main(void)
 	    T(test_blk_hostile_requests_threads),
 	    T(test_blk_hostile_requests_io_uring),
 	    T(test_console_input_routing),
-	    T(test_blk_rw_threads),
+	    T(test_blk_aio_ways_agree),	  T(test_blk_rw_threads),
 	    T(test_blk_rw_io_uring),
 	};
 
