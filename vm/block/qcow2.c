@@ -126,9 +126,15 @@ int qcow2_flush_locked(struct qcow2 *s, struct tv_err *err)
 		return -1;
 	if (l1 && qcow2_write_l1(s, err) < 0)
 		return -1;
-	if (qcow2_sync(s, err) < 0)
+	if (qcow2_sync(s, err) < 0 || qcow2_apply_deferred_frees(s, err) < 0)
 		return -1;
-	return qcow2_apply_deferred_frees(s, err);
+	/* The frees go out now too (the tables no longer point to those
+	 * clusters on disk): a flushed image has exact refcounts, no leaks,
+	 * as `qemu-img check -U` of a running VM's disk or a copy shows. */
+	if (qcow2_cache_has_dirty(s->rb_cache) &&
+	    (qcow2_cache_write_dirty(s, s->rb_cache, err) < 0 || qcow2_sync(s, err) < 0))
+		return -1;
+	return 0;
 }
 
 void qcow2_compressed_range(const struct qcow2 *s, uint64_t e, uint64_t *off, uint64_t *len)
