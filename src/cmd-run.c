@@ -9,257 +9,50 @@
  *   64+v  the guest wrote v (1..63, taken mod 64) to the debug-exit port
  *   128+n  stopped by signal n */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
+#include <getopt.h>
 #include <unistd.h>
 
 #include "src/cmd.h"
 #include "src/paths.h"
+#include "src/runvm.h"
 #include "src/vmdef.h"
 #include "vm/util.h"
 #include "vm/vm.h"
 
-enum {
-	RUN_EXIT_TRIPLE_FAULT = 3,
-	RUN_EXIT_CRASH = 4,
-	RUN_EXIT_REBOOT = 5,
-	RUN_EXIT_DEBUG_BASE = 64,
-};
-
-#define ESCAPE_KEY 0x01 /* Ctrl-a */
-
 struct run_opts {
-	struct vm_config cfg;
-	struct vm_disk disks[VMDEF_MAX_DISKS];
-	bool reboot_exit;
+	struct runvm_opts r;
 	struct vmdef def;
 	bool have_def;
+	/* Paths made from the definition (options may override them). */
+	char *owned[2 + VMDEF_MAX_DISKS];
+	size_t nowned;
 	char *cache_dir;
 };
 
-/* The console: where the guest's bytes go and where typed bytes come from. */
-struct run_console {
-	bool tty;
-	bool escape; /* Ctrl-a seen, waiting for the command key */
-	struct termios saved;
-	bool raw;
-	bool quit;
-	uint8_t pending[4096]; /* typed, not yet taken by the UART */
-	size_t npending;
-	bool stdin_open;
-};
-
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
+static char *own(struct run_opts *o, char *s)
 {
-	uint8_t b = (uint8_t)sig;
-
-	(void)!write(sig_pipe[1], &b, 1);
+	if (s != NULL && o->nowned < ARRAY_SIZE(o->owned))
+		o->owned[o->nowned++] = s;
+	return s;
 }
 
-static void console_out(void *ctx, const void *bytes, size_t len)
-{
-	(void)ctx;
-	(void)write_full(1, bytes, len);
-}
-
-static void console_raw(struct run_console *c)
-{
-	struct termios t;
-
-	if (!c->tty || tcgetattr(0, &c->saved) < 0)
-		return;
-	t = c->saved;
-	cfmakeraw(&t);
-	/* Keep output processing so engine messages still start at column 0;
-	 * guests send \r\n themselves, which OPOST leaves alone. */
-	t.c_oflag |= OPOST | ONLCR;
-	if (tcsetattr(0, TCSANOW, &t) == 0)
-		c->raw = true;
-}
-
-static void console_restore(struct run_console *c)
-{
-	if (c->raw)
-		tcsetattr(0, TCSANOW, &c->saved);
-	c->raw = false;
-}
-
-static void escape_help(void)
-{
-	static const char help[] = "\r\ntermvisor console keys:\r\n"
-				   "  Ctrl-a x   quit (the VM is stopped)\r\n"
-				   "  Ctrl-a h   this help\r\n"
-				   "  Ctrl-a a   send Ctrl-a to the guest\r\n";
-
-	(void)write_full(2, help, sizeof(help) - 1);
-}
-
-/* Filters the Ctrl-a escapes out of typed bytes (only on a terminal). */
-static void console_typed(struct run_console *c, const uint8_t *buf, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		uint8_t b = buf[i];
-		if (c->tty && c->escape) {
-			c->escape = false;
-			if (b == 'x' || b == 'X') {
-				c->quit = true;
-				return;
-			}
-			if (b == 'h' || b == 'H' || b == '?') {
-				escape_help();
-				continue;
-			}
-			if (b != 'a' && b != ESCAPE_KEY)
-				continue;
-			b = ESCAPE_KEY;
-		} else if (c->tty && b == ESCAPE_KEY) {
-			c->escape = true;
-			continue;
-		}
-		if (c->npending < sizeof(c->pending))
-			c->pending[c->npending++] = b;
-	}
-}
-
-static void console_flush_input(struct run_console *c, struct vm *vm)
-{
-	size_t n;
-
-	if (c->npending == 0)
-		return;
-	n = console_input(vm, c->pending, c->npending);
-	memmove(c->pending, c->pending + n, c->npending - n);
-	c->npending -= n;
-}
-
-/* Pumps stdin into the guest until the VM ends, the user quits or a signal
- * arrives. Returns the signal number, or 0. */
-static int console_loop(struct run_console *c, struct vm *vm)
-{
-	for (;;) {
-		struct pollfd p[3] = {
-			{.fd = vm_exit_fd(vm), .events = POLLIN},
-			{.fd = sig_pipe[0], .events = POLLIN},
-			{.fd = c->stdin_open && c->npending == 0 ? 0 : -1, .events = POLLIN},
-		};
-		/* While the guest is not reading, offer the rest again soon. */
-		int rc = poll(p, 3, c->npending ? 10 : -1);
-		if (rc < 0 && errno != EINTR)
-			return 0;
-		if (p[0].revents)
-			return 0;
-		if (p[1].revents) {
-			uint8_t sig = 0;
-			(void)!read(sig_pipe[0], &sig, 1);
-			return sig;
-		}
-		if (p[2].revents) {
-			uint8_t buf[512];
-			ssize_t n = read(0, buf, sizeof(buf));
-			if (n <= 0 && !(n < 0 && errno == EINTR))
-				c->stdin_open = false;
-			else if (n > 0)
-				console_typed(c, buf, (size_t)n);
-			if (c->quit)
-				return 0;
-		}
-		console_flush_input(c, vm);
-	}
-}
-
-static int exit_status(struct vm *vm, struct run_console *c, int sig)
-{
-	const char *msg = vm_exit_message(vm);
-
-	if (sig)
-		return 128 + sig;
-	if (c->quit)
-		return TV_EXIT_OK;
-	switch (vm_exit_reason(vm)) {
-	case VM_EXIT_POWEROFF:
-		return TV_EXIT_OK;
-	case VM_EXIT_DEBUG:
-		return vm_exit_code(vm) == 0 ? 0 : RUN_EXIT_DEBUG_BASE + vm_exit_code(vm) % 64;
-	case VM_EXIT_REBOOT:
-		fprintf(stderr, "termvisor run: the guest reset (%s)\n", msg);
-		return RUN_EXIT_REBOOT;
-	case VM_EXIT_TRIPLE_FAULT:
-		fprintf(stderr, "termvisor run: guest triple fault\n%s\n", msg);
-		return RUN_EXIT_TRIPLE_FAULT;
-	case VM_EXIT_CRASH:
-		fprintf(stderr, "termvisor run: guest crashed: %s\n", msg);
-		return RUN_EXIT_CRASH;
-	case VM_EXIT_HOST_ERROR:
-		fprintf(stderr, "termvisor run: host error: %s\n", msg);
-		return TV_EXIT_ERROR;
-	default:
-		return TV_EXIT_OK;
-	}
-}
-
-static void signals_init(void)
-{
-	struct sigaction sa = {.sa_handler = on_signal};
-
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	/* A closed stdout drops guest output; it does not kill the VM. */
-	signal(SIGPIPE, SIG_IGN);
-}
-
-/* Runs the VM, restarting it on a guest reset unless told to exit. */
+/* Settles what the engine needs from outside it (the kernel cache), then
+ * hands over to termvisor-engine, or runs the VM here when it is missing. */
 static int run_vm(struct run_opts *o)
 {
-	struct run_console c = {.tty = isatty(0) == 1, .stdin_open = true};
 	struct tv_paths paths;
 	struct tv_err err;
-	struct vm *vm;
-	int sig, status;
 
 	/* vmlinux extracted from a bzImage is kept in the cache directory. */
 	if (paths_init(&paths, &err) == 0) {
-		o->cfg.kernel_cache = o->cache_dir = xstrdup(paths.cache_dir);
+		o->r.cfg.kernel_cache = o->cache_dir = xstrdup(paths.cache_dir);
 		paths_free(&paths);
 	}
-	o->cfg.console = (struct console_sink){.output = console_out};
-	signals_init();
-	for (;;) {
-		if (vm_new(&vm, &o->cfg, &err) < 0) {
-			console_restore(&c);
-			fprintf(stderr, "termvisor run: %s\n", err.msg);
-			return TV_EXIT_ERROR;
-		}
-		console_raw(&c);
-		if (vm_start(vm, &err) < 0) {
-			console_restore(&c);
-			fprintf(stderr, "termvisor run: %s\n", err.msg);
-			vm_free(vm);
-			return TV_EXIT_ERROR;
-		}
-		sig = console_loop(&c, vm);
-		vm_request_stop(vm);
-		vm_wait(vm);
-		if (!sig && !c.quit && vm_exit_reason(vm) == VM_EXIT_REBOOT && !o->reboot_exit) {
-			vm_free(vm);
-			continue;
-		}
-		console_restore(&c);
-		status = exit_status(vm, &c, sig);
-		vm_free(vm);
-		return status;
-	}
+	runvm_exec(&o->r);
+	return runvm(&o->r);
 }
 
 /* FILE[,format=qcow2|raw][,readonly] */
@@ -324,17 +117,17 @@ static int def_load(struct run_opts *o, const char *name)
 	if (rc < 0)
 		return -1;
 	o->have_def = true;
-	o->cfg.cpus = o->def.cpus;
-	o->cfg.memory = o->def.memory;
-	o->cfg.kernel = o->def.kernel ? vmdef_path(&o->def, o->def.kernel) : NULL;
-	o->cfg.initrd = o->def.initrd ? vmdef_path(&o->def, o->def.initrd) : NULL;
-	o->cfg.cmdline = o->def.cmdline;
+	o->r.cfg.cpus = o->def.cpus;
+	o->r.cfg.memory = o->def.memory;
+	o->r.cfg.kernel = o->def.kernel ? own(o, vmdef_path(&o->def, o->def.kernel)) : NULL;
+	o->r.cfg.initrd = o->def.initrd ? own(o, vmdef_path(&o->def, o->def.initrd)) : NULL;
+	o->r.cfg.cmdline = o->def.cmdline;
 	for (size_t i = 0; i < o->def.ndisks && i < VMDEF_MAX_DISKS; i++) {
-		o->disks[i].path = vmdef_path(&o->def, o->def.disks[i].file);
-		o->disks[i].format = disk_format_name(o->def.disks[i].format);
-		o->disks[i].readonly = o->def.disks[i].readonly;
+		o->r.disks[i].path = own(o, vmdef_path(&o->def, o->def.disks[i].file));
+		o->r.disks[i].format = disk_format_name(o->def.disks[i].format);
+		o->r.disks[i].readonly = o->def.disks[i].readonly;
 	}
-	o->cfg.ndisks = MIN(o->def.ndisks, (size_t)VMDEF_MAX_DISKS);
+	o->r.cfg.ndisks = MIN(o->def.ndisks, (size_t)VMDEF_MAX_DISKS);
 	return 0;
 }
 
@@ -342,10 +135,8 @@ static void def_free(struct run_opts *o)
 {
 	if (!o->have_def)
 		return;
-	free((char *)o->cfg.kernel);
-	free((char *)o->cfg.initrd);
-	for (size_t i = 0; i < o->def.ndisks && i < VMDEF_MAX_DISKS; i++)
-		free((char *)o->disks[i].path);
+	for (size_t i = 0; i < o->nowned; i++)
+		free(o->owned[i]);
 	vmdef_free(&o->def);
 }
 
@@ -367,8 +158,8 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 	int ch, rc;
 
 	memset(&o, 0, sizeof(o));
-	o.cfg.cpus = 1;
-	o.cfg.memory = 512 * 1024 * 1024ULL;
+	o.r.cfg.cpus = 1;
+	o.r.cfg.memory = 512 * 1024 * 1024ULL;
 	while ((ch = getopt_long(argc, argv, "k:i:a:c:m:d:r:vhX", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': kernel = optarg; break;
@@ -385,13 +176,13 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 			break;
 		case 'r':
 			if (strcmp(optarg, "exit") == 0)
-				o.reboot_exit = true;
+				o.r.reboot_exit = true;
 			else if (strcmp(optarg, "restart") != 0)
 				return cmd_usage_error(self, "--on-reboot %s: expected restart or exit",
 						       optarg);
 			break;
-		case 'v': o.cfg.verbose = true; break;
-		case 'X': o.cfg.bzimage_entry = true; break;
+		case 'v': o.r.cfg.verbose = true; break;
+		case 'X': o.r.cfg.bzimage_entry = true; break;
 		case 'h':
 			cmd_print_usage(self, stdout);
 			printf("\n%s", self->options);
@@ -405,22 +196,21 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		return cmd_usage_error(self, "expected a VM name or --kernel FILE");
 	if (optind == argc - 1 && def_load(&o, argv[optind]) < 0)
 		return TV_EXIT_ERROR;
-	if (cpus && cpus_parse(self, cpus, &o.cfg.cpus) != 0)
+	if (cpus && cpus_parse(self, cpus, &o.r.cfg.cpus) != 0)
 		return TV_EXIT_USAGE;
-	if (memory && parse_size(memory, &o.cfg.memory) < 0)
+	if (memory && parse_size(memory, &o.r.cfg.memory) < 0)
 		return cmd_usage_error(self, "--memory %s: expected a size like 512M or 2G", memory);
 	if (kernel)
-		o.cfg.kernel = kernel;
+		o.r.cfg.kernel = kernel;
 	if (initrd)
-		o.cfg.initrd = initrd;
+		o.r.cfg.initrd = initrd;
 	if (append)
-		o.cfg.cmdline = append;
+		o.r.cfg.cmdline = append;
 	if (ndisks > 0) {
-		memcpy(o.disks, disks, sizeof(disks));
-		o.cfg.ndisks = ndisks;
+		memcpy(o.r.disks, disks, sizeof(disks));
+		o.r.cfg.ndisks = ndisks;
 	}
-	o.cfg.disks = o.disks;
-	if (o.cfg.kernel == NULL) {
+	if (o.r.cfg.kernel == NULL) {
 		fprintf(stderr, "termvisor run: VM %s has no kernel; give one with --kernel FILE\n",
 			argv[optind]);
 		rc = TV_EXIT_ERROR;

@@ -15,4 +15,10 @@ libtvsrc_a_SOURCES += src/protocol.c src/protocol.h src/console-buf.c src/consol
 	src/cmd-start.c src/cmd-stop.c src/cmd-pause.c src/cmd-resume.c src/cmd-status.c \
 	src/cmd-console.c src/cmd-autostart.c
 libtvsrc_a_SOURCES += src/cmd-img.c
-libtvsrc_a_SOURCES += src/cmd-run.c
+libtvsrc_a_SOURCES += src/cmd-run.c src/runvm.c src/runvm.h
+# The VM process of `termvisor run`: the engine without the interface's libraries.
+pkglibexec_PROGRAMS = termvisor-engine
+termvisor_engine_SOURCES = src/engine-main.c src/runvm.c src/runvm.h
+termvisor_engine_LDFLAGS = $(AM_LDFLAGS) $(ENGINE_LDFLAGS)
+termvisor_engine_LDADD = libtvvm.a $(ZLIB_LIBS) $(LZMA_LIBS) $(LZ4_LIBS) $(ZSTD_LIBS) \
+	$(PTHREAD_CFLAGS) -lm

@@ -15,7 +15,10 @@ int main(int argc, char **argv)
 {
 	const struct cmd_entry *e;
 
-	setlocale(LC_ALL, "");
+	/* `run` hands over to termvisor-engine at once and prints only ASCII:
+	 * loading the locale there would only delay the guest's start. */
+	if (argc < 2 || strcmp(argv[1], "run") != 0)
+		setlocale(LC_ALL, "");
 	if (argc < 2)
 		return ui_main();
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {

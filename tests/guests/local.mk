@@ -26,7 +26,7 @@ EXTRA_DIST += tests/guests/guest.ld tests/guests/start.S tests/guests/lib.c \
 GUEST_TESTS = tests/guests/serial.sh tests/guests/smp.sh tests/guests/timer.sh \
 	tests/guests/reboot.sh tests/guests/triple.sh tests/guests/user.sh \
 	tests/guests/run-errors.sh tests/guests/poweroff.sh \
-	tests/guests/run-name.sh tests/guests/console-keys.sh
+	tests/guests/run-name.sh tests/guests/console-keys.sh tests/guests/run-engine.sh
 TESTS += $(GUEST_TESTS)
 EXTRA_DIST += $(GUEST_TESTS)
 # ACPI tables and the PM1 device, from inside a guest.
