@@ -1,6 +1,8 @@
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,45 +180,121 @@ void template_list_free(struct template *v, size_t n)
 	free(v);
 }
 
+/* While a builder runs it is a process group of its own, so that a signal
+ * reaches all of it (debootstrap, sudo, dpkg in a chroot): it has the terminal
+ * when termvisor had it (Ctrl-C goes to it, sudo may ask for a password), and
+ * termvisor passes on the signals it gets itself. The builder cleans up after
+ * itself and fails, and the VM is not made. One builder runs at a time in a
+ * process, hence the one static. */
+static volatile sig_atomic_t builder_pgrp, builder_signal;
+
+static void builder_forward(int sig)
+{
+	builder_signal = sig;
+	if (builder_pgrp > 0)
+		kill(-builder_pgrp, sig);
+}
+
+static const int builder_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NSIGS (sizeof(builder_sigs) / sizeof(builder_sigs[0]))
+
+/* Gives the terminal's foreground to pgrp; a background caller is stopped
+ * by SIGTTOU unless it ignores it meanwhile. */
+static void tty_hand(int tty, pid_t pgrp)
+{
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+
+	sigaction(SIGTTOU, &ign, &old);
+	tcsetpgrp(tty, pgrp);
+	sigaction(SIGTTOU, &old, NULL);
+}
+
+static void builder_exec(const struct template *t, const char *script, const char *vm_name,
+			 const char *datadir, const char *cache_dir, const char *size,
+			 const char *exe, int tty, const sigset_t *mask)
+{
+	setpgid(0, 0);
+	if (tty >= 0) {
+		tty_hand(tty, getpid());
+		close(tty);
+	}
+	/* No job control inside: a stopped builder would hang create. */
+	signal(SIGTSTP, SIG_IGN);
+	for (size_t i = 0; i < NSIGS; i++)
+		signal(builder_sigs[i], SIG_DFL);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	if (chdir(datadir) < 0)
+		_exit(127);
+	setenv("TV_NAME", vm_name, 1);
+	setenv("TV_DATA_DIR", datadir, 1);
+	setenv("TV_CACHE_DIR", cache_dir, 1);
+	setenv("TV_TEMPLATE_DIR", t->dir, 1);
+	setenv("TV_TERMVISOR", exe, 1);
+	setenv("TV_DISK_SIZE", size, 1);
+	dup2(2, 1); /* progress goes to the user's terminal, not into pipes */
+	execl("/bin/sh", "sh", "-e", script, (char *)NULL);
+	_exit(127);
+}
+
 int template_build(const struct template *t, const char *vm_name, const char *datadir,
-		   const char *cache_dir, struct tv_err *err)
+		   const char *cache_dir, uint64_t disk_size, struct tv_err *err)
 {
 	char *script = xasprintf("%s/%s", t->dir, t->builder), *exe = self_exe();
+	struct sigaction fwd = {.sa_handler = builder_forward}, old[NSIGS];
+	sigset_t block, mask;
 	char size[32] = "";
-	int status;
+	int status = 0, tty, rc = 0;
 	pid_t pid;
 
-	if (t->disk_size)
-		snprintf(size, sizeof(size), "%llu", (unsigned long long)t->disk_size);
+	if (disk_size)
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)disk_size);
+	tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
+	if (tty >= 0 && tcgetpgrp(tty) != getpgrp()) {
+		close(tty);
+		tty = -1;
+	}
+	/* Signals wait until the builder's group is known. */
+	sigemptyset(&block);
+	for (size_t i = 0; i < NSIGS; i++)
+		sigaddset(&block, builder_sigs[i]);
+	sigprocmask(SIG_BLOCK, &block, &mask);
+	sigemptyset(&fwd.sa_mask);
+	for (size_t i = 0; i < NSIGS; i++)
+		sigaction(builder_sigs[i], &fwd, &old[i]);
+	builder_signal = 0;
 	pid = fork();
+	if (pid == 0)
+		builder_exec(t, script, vm_name, datadir, cache_dir, size, exe, tty, &mask);
+	if (pid > 0) {
+		setpgid(pid, pid);
+		if (tty >= 0)
+			tty_hand(tty, pid);
+		builder_pgrp = pid;
+	}
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	if (pid < 0) {
-		tv_errno(err, "cannot run %s", script);
-		free(script);
-		free(exe);
-		return -1;
+		rc = tv_errno(err, "cannot run %s", script);
+	} else {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
 	}
-	if (pid == 0) {
-		if (chdir(datadir) < 0)
-			_exit(127);
-		setenv("TV_NAME", vm_name, 1);
-		setenv("TV_DATA_DIR", datadir, 1);
-		setenv("TV_CACHE_DIR", cache_dir, 1);
-		setenv("TV_TEMPLATE_DIR", t->dir, 1);
-		setenv("TV_TERMVISOR", exe, 1);
-		setenv("TV_DISK_SIZE", size, 1);
-		dup2(2, 1); /* progress goes to the user's terminal, not into pipes */
-		execl("/bin/sh", "sh", "-e", script, (char *)NULL);
-		_exit(127);
+	builder_pgrp = 0;
+	if (tty >= 0) {
+		tty_hand(tty, getpgrp());
+		close(tty);
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	for (size_t i = 0; i < NSIGS; i++)
+		sigaction(builder_sigs[i], &old[i], NULL);
 	free(exe);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		tv_errf(err, "template '%s': %s failed (exit %d); nothing was kept", t->name,
-			script, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-		free(script);
-		return -1;
+	if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+		int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (builder_signal || code == 128 + SIGINT || code == 128 + SIGTERM ||
+		    code == 128 + SIGHUP)
+			rc = tv_errf(err, "template '%s': interrupted; nothing was kept", t->name);
+		else
+			rc = tv_errf(err, "template '%s': %s failed (exit %d); nothing was kept",
+				     t->name, script, code);
 	}
 	free(script);
-	return 0;
+	return rc;
 }

@@ -32,8 +32,10 @@ void template_free(struct template *t);
 void template_list_free(struct template *v, size_t n);
 
 /* Runs the template's builder in the VM's (new, empty) data directory. It leaves
- * `kernel`, and maybe `initrd` and `disk.qcow2` there. Progress goes to stderr. */
+ * `kernel`, and maybe `initrd` and `disk.qcow2` (of disk_size bytes; 0: the
+ * builder's choice) there. Progress goes to stderr. Ctrl-C and the signals that
+ * end termvisor end the builder, which then fails. */
 int template_build(const struct template *t, const char *vm_name, const char *datadir,
-		   const char *cache_dir, struct tv_err *err);
+		   const char *cache_dir, uint64_t disk_size, struct tv_err *err);
 
 #endif

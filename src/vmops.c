@@ -91,11 +91,13 @@ static int fill_def(const struct vm_create_args *a, struct vmdef *d, uint64_t *d
 /* A builder leaves kernel, initrd and disk.qcow2 in the data directory; a
  * template without one names a shipped kernel (the demo guest). */
 static int finish_template(const struct tv_paths *p, const struct template *t, struct vmdef *d,
-			   struct tv_err *err)
+			   uint64_t *disk_size, struct tv_err *err)
 {
 	if (t->builder) {
+		/* The builder makes the disk, of the size asked for with --disk. */
+		uint64_t size = *disk_size ? *disk_size : t->disk_size;
 		if (paths_mkdir(p->cache_dir, 0755, err) < 0 ||
-		    template_build(t, d->name, d->datadir, p->cache_dir, err) < 0)
+		    template_build(t, d->name, d->datadir, p->cache_dir, size, err) < 0)
 			return -1;
 		if (d->kernel == NULL)
 			d->kernel = xstrdup("kernel");
@@ -104,8 +106,11 @@ static int finish_template(const struct tv_paths *p, const struct template *t, s
 		int missing = access(k, R_OK);
 		if (d->initrd == NULL && access(i, R_OK) == 0)
 			d->initrd = xstrdup("initrd");
-		if (d->ndisks == 0 && access(disk, R_OK) == 0)
-			add_disk(d);
+		if (access(disk, F_OK) == 0) {
+			*disk_size = 0;
+			if (d->ndisks == 0)
+				add_disk(d);
+		}
 		free(k);
 		free(i);
 		free(disk);
@@ -155,7 +160,7 @@ int vm_create(const struct tv_paths *p, const char *name, const struct vm_create
 		goto out;
 	}
 	made_data = true;
-	if (have_template && finish_template(p, &t, &d, err) < 0)
+	if (have_template && finish_template(p, &t, &d, &disk_size, err) < 0)
 		goto out;
 	if (d.ndisks == 1 && disk_size) {
 		char *disk = vmdef_path(&d, d.disks[0].file);

@@ -12,9 +12,11 @@ static int remove_one(const char *path, const struct stat *sb, int flag, struct 
 	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+/* Never crosses into another file system: a template builder's tree that is
+ * somehow still mounted (proc, sys, a bound /dev) is left alone, not emptied. */
 int remove_tree(const char *dir)
 {
-	if (nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+	if (nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
 		return errno == ENOENT ? 0 : -1;
 	return 0;
 }

@@ -69,6 +69,10 @@ EXTRA_DIST += tests/unit/acpi-iasl.sh
 # to show its banner, e820 map, ACPI tables and CPU count.
 TESTS += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh
 EXTRA_DIST += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh
+# The debian template (debootstrap from apt's mirror): failures leave nothing;
+# a full install, with the packages cached under the build directory.
+TESTS += tests/linux/debian-fail.sh tests/linux/debian.sh
+EXTRA_DIST += tests/linux/debian-fail.sh tests/linux/debian.sh
 
 check_PROGRAMS += tests/unit/test-vmstate
 tests_unit_test_vmstate_SOURCES = tests/unit/test-vmstate.c

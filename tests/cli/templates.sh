@@ -42,4 +42,54 @@ msg=$("$TV" create vm3 --template nosuch 2>&1)
 t_check "an unknown template is named in the error" grep -q "no template named 'nosuch'" <<<"$msg"
 t_check "and nothing is left" [ ! -e "$TERMVISOR_HOME/data/vm3" ]
 t_check "a template name cannot climb directories" bash -c "! '$TV' create vm4 --template ../x 2>/dev/null"
+# A building template makes the disk itself, of the size --disk asks for (the
+# template's own otherwise), and it is kept as made.
+tpl=$TERMVISOR_HOME/data/templates/sized
+mkdir -p "$tpl"
+printf 'disk = "64M";\nbuilder = "build.sh";\n' >"$tpl/template.conf"
+printf 'echo k >kernel\necho "$TV_DISK_SIZE" >disk.qcow2\n' >"$tpl/build.sh"
+t_check "create --disk from a template whose builder makes the disk" \
+	"$TV" create vm5 --template sized --disk 2G
+t_check "the builder was asked for 2G" [ "$(cat "$TERMVISOR_HOME/data/vm5/disk.qcow2")" = 2147483648 ]
+t_check "and its disk is in the definition" grep -q 'file = "disk.qcow2";' "$TERMVISOR_HOME/vms/vm5.conf"
+t_check "create from it without --disk" "$TV" create vm6 --template sized
+t_check "the builder was asked for the template's 64M" \
+	[ "$(cat "$TERMVISOR_HOME/data/vm6/disk.qcow2")" = 67108864 ]
+
+# termvisor stopped while a builder runs: the signal reaches the builder and
+# what it started, the builder cleans up, and no VM is made.
+tpl=$TERMVISOR_HOME/data/templates/slow
+mkdir -p "$tpl"
+printf 'builder = "build.sh";\n' >"$tpl/template.conf"
+cat >"$tpl/build.sh" <<BUILD
+trap 'echo "builder: stopped" >&2; exit 143' TERM
+echo k >kernel
+sleep 60 &
+echo \$! >"$TERMVISOR_HOME/sleep.pid"
+echo "builder: started" >&2
+wait \$!
+BUILD
+err=$TERMVISOR_HOME/slow.err
+"$TV" create vm7 --template slow 2>"$err" &
+pid=$!
+for _ in $(seq 100); do
+	grep -q "builder: started" "$err" && break
+	sleep 0.1
+done
+kill -TERM $pid
+wait $pid
+rc=$?
+t_check "SIGTERM while the builder runs: create fails" [ $rc -ne 0 ]
+t_check "the builder got it" grep -q "builder: stopped" "$err"
+gone() { # pid: exited (a zombie waiting for init counts), within 5 s
+	for _ in $(seq 50); do
+		[ -e "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+t_check "so did what it started" gone "$(cat "$TERMVISOR_HOME/sleep.pid")"
+t_check "the error says it was interrupted" grep -q "template 'slow': interrupted; nothing was kept" "$err"
+t_check "no definition or data directory is left" \
+	[ ! -e "$TERMVISOR_HOME/vms/vm7.conf" ] && [ ! -e "$TERMVISOR_HOME/data/vm7" ]
 t_done
