@@ -3,18 +3,19 @@
 # pattern over a whole qcow2 disk, flushes, and reads it back with checks,
 # first under termvisor, then under QEMU (-M q35, virtio-blk-pci with
 # disable-legacy=on) on an identical image: same guest, same requests, same
-# vCPU count (1) and memory. The guest times each pass with its TSC
+# vCPU count (1) and memory; termvisor runs twice, once per way of moving
+# disk data (aio=threads and aio=io_uring). The guest times each pass with its TSC
 # (calibrated against the ACPI PM timer) and prints them; the final flush is
 # timed apart, since it measures the host disk more than the device model. Cases: 64 KiB
 # requests 16 deep on a fresh image (allocating writes) and on a prefilled
 # one (overwrites), and 4 KiB requests one at a time (latency). Each case runs
 # REPS times alternating the engines; the medians go into bench/RESULTS.md
 # (the "virtio-blk" section).
-#   usage: bench/virtio-blk.sh [BUILD_DIR]   (env: BENCH_DIR, REPS, SIZE)
+#   usage: bench/virtio-blk.sh [BUILD_DIR]   (env: BENCH_DIR, REPS, SIZE, TV)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
-TV=$build/termvisor
+TV=${TV:-$build/termvisor}
 G=$build/tests/guests/virtio/virtio-guest.elf
 QI=${QEMU_IMG:-$(command -v qemu-img)}
 QIO=${QEMU_IO:-$(command -v qemu-io)}
@@ -33,9 +34,9 @@ image() { # path prefill(0/1)
 	sync "$1" # no writeback of the preparation left for the guest's flush
 }
 
-run_tv() { # image append
-	timeout 300 "$TV" run --kernel "$G" --memory 128M --cpus 1 --disk "$1,format=qcow2" \
-		--append "$2" </dev/null 2>&1
+run_tv() { # image append aio
+	timeout 300 "$TV" run --kernel "$G" --memory 128M --cpus 1 \
+		--disk "$1,format=qcow2,aio=$3" --append "$2" </dev/null 2>&1
 }
 
 run_qemu() { # image append
@@ -57,39 +58,52 @@ mbps() { awk -v b="$1" -v ms="$2" 'BEGIN { printf "%.0f", (ms > 0) ? b / 1e3 / m
 rows=()
 flushes=()
 load1=$(cut -d' ' -f1 /proc/loadavg)
+loads=()
+ENGINES=(qemu threads io_uring)
+declare -A W R F
+run_one() { # engine image append -> sets out
+	case $1 in
+	qemu) out=$(run_qemu "$2" "$3") ;;
+	*) out=$(run_tv "$2" "$3" "$1") ;;
+	esac
+	grep -q "^virtio: ok" <<<"$out" || { echo "$1 run failed:" >&2; echo "$out" >&2; exit 1; }
+}
+ratio() { awk -v q="$1" -v t="$2" 'BEGIN { printf "%.2f", (t > 0) ? q / t : 0 }'; }
 run_case() { # label prefill append
-	local label=$1 pre=$2 app=$3 out bytes=0
-	local tvw=() tvr=() qw=() qr=() tvf=() qf=()
+	local label=$1 pre=$2 app=$3 out bytes=0 e
+	for e in "${ENGINES[@]}"; do W[$e]=""; R[$e]=""; F[$e]=""; done
 	for _ in $(seq "$REPS"); do
-		image "$D/tv.qcow2" "$pre"
-		out=$(run_tv "$D/tv.qcow2" "$app")
-		grep -q "^virtio: ok" <<<"$out" || { echo "termvisor run failed:" >&2; echo "$out" >&2; exit 1; }
-		tvw+=("$(field write_ms <<<"$out")")
-		tvf+=("$(field flush_ms <<<"$out")")
-		tvr+=("$(field read_ms <<<"$out")")
-		bytes=$(field bytes <<<"$out")
-		image "$D/q.qcow2" "$pre"
-		out=$(run_qemu "$D/q.qcow2" "$app")
-		grep -q "^virtio: ok" <<<"$out" || { echo "QEMU run failed:" >&2; echo "$out" >&2; exit 1; }
-		qw+=("$(field write_ms <<<"$out")")
-		qf+=("$(field flush_ms <<<"$out")")
-		qr+=("$(field read_ms <<<"$out")")
+		for e in "${ENGINES[@]}"; do
+			image "$D/img.qcow2" "$pre"
+			loads+=("$(cut -d' ' -f1 /proc/loadavg)")
+			run_one "$e" "$D/img.qcow2" "$app"
+			W[$e]+="$(field write_ms <<<"$out") "
+			F[$e]+="$(field flush_ms <<<"$out") "
+			R[$e]+="$(field read_ms <<<"$out") "
+			bytes=$(field bytes <<<"$out")
+		done
 	done
-	local a b c d
-	a=$(printf '%s\n' "${qw[@]}" | median)
-	b=$(printf '%s\n' "${tvw[@]}" | median)
-	c=$(printf '%s\n' "${qr[@]}" | median)
-	d=$(printf '%s\n' "${tvr[@]}" | median)
-	local ra rb rc rd
-	ra=$(printf '%s\n' "${qw[@]}" | range)
-	rb=$(printf '%s\n' "${tvw[@]}" | range)
-	rc=$(printf '%s\n' "${qr[@]}" | range)
-	rd=$(printf '%s\n' "${tvr[@]}" | range)
-	flushes+=("| $label | $(printf '%s\n' "${qf[@]}" | median) ms | $(printf '%s\n' "${tvf[@]}" | median) ms |")
-	rows+=("| $label, write | $a ms ($(mbps "$bytes" "$a") MB/s; $ra) | $b ms ($(mbps "$bytes" "$b") MB/s; $rb) | $(awk -v q="$a" -v t="$b" 'BEGIN { printf "%.2f", (t > 0) ? q / t : 0 }') |")
-	rows+=("| $label, read + verify | $c ms ($(mbps "$bytes" "$c") MB/s; $rc) | $d ms ($(mbps "$bytes" "$d") MB/s; $rd) | $(awk -v q="$c" -v t="$d" 'BEGIN { printf "%.2f", (t > 0) ? q / t : 0 }') |")
-	echo "${rows[-2]}"
-	echo "${rows[-1]}"
+	local pass kind row m q
+	for pass in write read; do
+		kind=write
+		[ $pass = read ] && kind="read + verify"
+		row="| $label, $kind |"
+		for e in "${ENGINES[@]}"; do
+			if [ $pass = write ]; then set -- ${W[$e]}; else set -- ${R[$e]}; fi
+			m=$(printf '%s\n' "$@" | median)
+			[ "$e" = qemu ] && q=$m
+			row+=" $m ms ($(mbps "$bytes" "$m") MB/s; $(printf '%s\n' "$@" | range)) |"
+			[ "$e" != qemu ] && row+=" $(ratio "$q" "$m") |"
+		done
+		rows+=("$row")
+		echo "$row"
+	done
+	row="| $label |"
+	for e in "${ENGINES[@]}"; do
+		set -- ${F[$e]}
+		row+=" $(printf '%s\n' "$@" | median) ms |"
+	done
+	flushes+=("$row")
 }
 
 run_case "64 KiB x 16 deep, fresh image (allocating), $SIZE" 0 "nozero qd=16 bs=64"
@@ -104,21 +118,24 @@ tmp=$(mktemp)
 	echo
 	echo "Measured $(date -u +%F) on $(nproc) CPUs ($(uname -r)), $("$QEMU" --version | head -1)."
 	echo "The same guest (tests/guests/virtio, its own virtio-pci driver, 1 vCPU, 128 MiB)"
-	echo "on identical qcow2 images (64 KiB clusters, host page cache on both sides,"
-	echo "QEMU -M q35 with virtio-blk-pci,disable-legacy=on). Times from the guest's TSC;"
+	echo "on identical qcow2 images (64 KiB clusters, host page cache everywhere,"
+	echo "QEMU -M q35 with virtio-blk-pci,disable-legacy=on and its default aio=threads;"
+	echo "termvisor with aio=threads and aio=io_uring). Times from the guest's TSC;"
 	echo "write is the guest's submit-to-last-completion time (data in the host page cache),"
 	echo "read includes checking every word; the final flush (fdatasync of the whole image:"
 	echo "the host disk's speed, shared with other work) is listed apart."
-	echo "Median of $REPS runs each, alternating (range in ms after the rate), host load"
-	echo "average $load1 at the start and $(cut -d' ' -f1 /proc/loadavg) at the end (the machine"
-	echo "is shared: single runs vary up to 3x). Ratio > 1: termvisor faster."
+	echo "Median of $REPS runs each, the three engines interleaved run by run (range in ms"
+	echo "after the rate); host 1-minute load average $load1 at the start, $(cut -d' ' -f1 /proc/loadavg)"
+	echo "at the end, median $(printf '%s\n' "${loads[@]}" | median) over the runs (the machine is"
+	echo "shared: single runs vary up to 3x). Ratios are QEMU's time over termvisor's: > 1,"
+	echo "termvisor faster."
 	echo
-	echo "| case | QEMU | termvisor | speed ratio (termvisor/QEMU) |"
-	echo "|---|---|---|---|"
+	echo "| case | QEMU | termvisor aio=threads | ratio | termvisor aio=io_uring | ratio |"
+	echo "|---|---|---|---|---|---|"
 	printf '%s\n' "${rows[@]}"
 	echo
-	echo "| final flush after the write pass (median) | QEMU | termvisor |"
-	echo "|---|---|---|"
+	echo "| final flush after the write pass (median) | QEMU | aio=threads | aio=io_uring |"
+	echo "|---|---|---|---|"
 	printf '%s\n' "${flushes[@]}"
 	echo "<!-- termvisor-virtio-blk end -->"
 } >"$tmp"

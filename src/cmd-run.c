@@ -55,23 +55,27 @@ static int run_vm(struct run_opts *o)
 	return runvm(&o->r);
 }
 
-/* FILE[,format=qcow2|raw][,readonly] */
+/* FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring] */
 static int disk_parse(const struct cmd_entry *self, char *arg, struct vm_disk *d)
 {
 	char *save = NULL, *tok = strtok_r(arg, ",", &save);
 
 	memset(d, 0, sizeof(*d));
 	if (tok == NULL)
-		return cmd_usage_error(self, "--disk: expected FILE[,format=qcow2|raw][,readonly]");
+		return cmd_usage_error(
+		    self, "--disk: expected FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring]");
 	d->path = tok;
 	while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
 		if (strcmp(tok, "readonly") == 0)
 			d->readonly = true;
 		else if (strcmp(tok, "format=qcow2") == 0 || strcmp(tok, "format=raw") == 0)
 			d->format = tok + 7;
+		else if (strncmp(tok, "aio=", 4) == 0 && disk_aio_parse(tok + 4, &d->aio) == 0)
+			continue;
 		else
 			return cmd_usage_error(self, "--disk %s: unknown option '%s' (expected "
-						     "format=qcow2, format=raw or readonly)",
+						     "format=qcow2, format=raw, readonly, "
+						     "aio=threads or aio=io_uring)",
 					       d->path, tok);
 	}
 	return 0;
@@ -126,6 +130,7 @@ static int def_load(struct run_opts *o, const char *name)
 		o->r.disks[i].path = own(o, vmdef_path(&o->def, o->def.disks[i].file));
 		o->r.disks[i].format = disk_format_name(o->def.disks[i].format);
 		o->r.disks[i].readonly = o->def.disks[i].readonly;
+		o->r.disks[i].aio = o->def.disks[i].aio;
 	}
 	o->r.cfg.ndisks = MIN(o->def.ndisks, (size_t)VMDEF_MAX_DISKS);
 	return 0;
@@ -225,7 +230,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 const struct cmd_entry cmd_run_entry = {
 	.name = "run",
 	.usage = "[NAME] [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--cpus N] "
-		 "[--memory SIZE] [--disk FILE[,format=F][,readonly]]... "
+		 "[--memory SIZE] [--disk FILE[,format=F][,readonly][,aio=A]]... "
 		 "[--on-reboot restart|exit]",
 	.summary = "Run a VM in the foreground with its serial console on this terminal.",
 	.options = "  -k, --kernel FILE      bzImage, or ELF vmlinux/guest with a PVH note\n"
@@ -233,7 +238,9 @@ const struct cmd_entry cmd_run_entry = {
 		   "  -a, --append CMDLINE   kernel command line\n"
 		   "  -c, --cpus N           vCPUs, 1 to 64 (default 1)\n"
 		   "  -m, --memory SIZE      RAM, like 512M or 2G (default 512M)\n"
-		   "  -d, --disk FILE[,format=qcow2|raw][,readonly]   a virtio disk (repeatable)\n"
+		   "  -d, --disk FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring]\n"
+		   "                         a virtio disk (repeatable); aio: how its data\n"
+		   "                         moves (default io_uring)\n"
 		   "  -r, --on-reboot restart|exit   what a guest reset does (default restart)\n"
 		   "      --no-extract       boot a bzImage through its own 64-bit entry, not\n"
 		   "                         through PVH from its payload extracted on the host\n"

@@ -252,6 +252,7 @@ enum {
 	OPT_DISK,
 	OPT_DISK_FORMAT,
 	OPT_DISK_READONLY,
+	OPT_DISK_AIO,
 	OPT_KERNEL_CACHE,
 	OPT_REBOOT_EXIT,
 	OPT_NO_EXTRACT,
@@ -267,6 +268,7 @@ static const struct option engine_opts[] = {
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"disk-format", required_argument, NULL, OPT_DISK_FORMAT},
 	{"disk-readonly", no_argument, NULL, OPT_DISK_READONLY},
+	{"disk-aio", required_argument, NULL, OPT_DISK_AIO},
 	{"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
 	{"on-reboot-exit", no_argument, NULL, OPT_REBOOT_EXIT},
 	{"no-extract", no_argument, NULL, OPT_NO_EXTRACT},
@@ -323,6 +325,9 @@ static void engine_argv(struct argv_buf *a, const char *path, const struct runvm
 		argv_opt(a, "--disk-format", o->disks[i].format);
 		if (o->disks[i].readonly)
 			argv_add(a, "--disk-readonly");
+		if (o->disks[i].aio != VM_AIO_DEFAULT)
+			argv_opt(a, "--disk-aio",
+				 o->disks[i].aio == VM_AIO_THREADS ? "threads" : "io_uring");
 	}
 	argv_opt(a, "--kernel-cache", c->kernel_cache);
 	if (o->reboot_exit)
@@ -425,12 +430,19 @@ int runvm_main(int argc, char **argv)
 			break;
 		case OPT_DISK_FORMAT:
 		case OPT_DISK_READONLY:
+		case OPT_DISK_AIO:
 			if (last == NULL)
 				return engine_usage("a disk option before any --disk");
 			if (ch == OPT_DISK_FORMAT)
 				last->format = optarg;
-			else
+			else if (ch == OPT_DISK_READONLY)
 				last->readonly = true;
+			else if (strcmp(optarg, "threads") == 0)
+				last->aio = VM_AIO_THREADS;
+			else if (strcmp(optarg, "io_uring") == 0)
+				last->aio = VM_AIO_IO_URING;
+			else
+				return engine_usage("--disk-aio: expected threads or io_uring");
 			break;
 		case OPT_KERNEL_CACHE: o.cfg.kernel_cache = optarg; break;
 		case OPT_REBOOT_EXIT: o.reboot_exit = true; break;

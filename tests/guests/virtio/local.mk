@@ -20,3 +20,9 @@ CLEANFILES += $(VIRTIO_GUEST_ELF)
 TESTS += tests/guests/virtio/virtio.sh tests/guests/virtio/hvc-input.sh
 EXTRA_DIST += tests/guests/virtio/virtio.sh tests/guests/virtio/hvc-input.sh \
 	tests/guests/virtio/virtio-guest.c
+
+# A host helper: runs a command with io_uring refused by seccomp.
+check_PROGRAMS += tests/guests/virtio/deny-io-uring
+tests_guests_virtio_deny_io_uring_SOURCES = tests/guests/virtio/deny-io-uring.c
+TESTS += tests/guests/virtio/io-uring-fallback.sh
+EXTRA_DIST += tests/guests/virtio/io-uring-fallback.sh
