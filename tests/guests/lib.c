@@ -110,7 +110,7 @@ static struct idt_entry idt[256] __attribute__((aligned(16)));
 static irq_handler handlers[256];
 
 #define STUBS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) \
-	X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(32) X(36) X(48) X(128) X(255)
+	X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(32) X(36) X(40) X(48) X(128) X(255)
 #define DECL(n) extern char isr_##n[];
 STUBS(DECL)
 

@@ -29,6 +29,10 @@ GUEST_TESTS = tests/guests/serial.sh tests/guests/smp.sh tests/guests/timer.sh \
 	tests/guests/run-name.sh tests/guests/console-keys.sh tests/guests/run-engine.sh
 TESTS += $(GUEST_TESTS)
 EXTRA_DIST += $(GUEST_TESTS)
+# CMOS RTC interrupts (IRQ 8).
+TEST_GUESTS += tests/guests/rtc.elf
+TESTS += tests/guests/rtc.sh
+EXTRA_DIST += tests/guests/rtc.sh
 # ACPI tables and the PM1 device, from inside a guest.
 TEST_GUESTS += tests/guests/acpi.elf
 TESTS += tests/guests/acpi.sh
