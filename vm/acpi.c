@@ -323,6 +323,21 @@ static void aml_ecam_reservation(struct buf *b)
 	free(res.p);
 }
 
+/* The CMOS clock (PNP0B00): its ports and IRQ 8, where rtc-cmos finds them. */
+static void aml_rtc(struct buf *b)
+{
+	struct buf dev = {0}, res = {0};
+
+	aml_name_int(&dev, "_HID", eisa_id("PNP0B00"));
+	res_io(&res, LAYOUT_RTC_PORT, 2);
+	buf_u8(&res, 0x22); /* IRQ, edge, active high */
+	buf_le(&res, 1u << LAYOUT_RTC_IRQ, 2);
+	aml_resources(&dev, "_CRS", &res);
+	aml_device(b, "RTC_", &dev);
+	free(dev.p);
+	free(res.p);
+}
+
 static void aml_dsdt_body(struct buf *b)
 {
 	struct buf sb = {0};
@@ -333,6 +348,7 @@ static void aml_dsdt_body(struct buf *b)
 	aml_name(&sb, "\\_SB_");
 	aml_pci0(&sb);
 	aml_ecam_reservation(&sb);
+	aml_rtc(&sb);
 	aml_wrap(b, &op, 1, &sb);
 	free(sb.p);
 }
