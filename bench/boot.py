@@ -72,25 +72,38 @@ def time_to(argv, pattern, timeout):
 
 def smaps_beyond_ram(pid, ram_bytes):
     """(resident KiB in all, resident KiB of the guest RAM mapping, private KiB
-    beyond it). Guest RAM is the largest mapping at least ram_bytes long."""
+    beyond it, Pss KiB beyond it). Guest RAM is the largest run of adjacent
+    anonymous mappings at least ram_bytes long (an engine may advise parts of
+    it differently, which splits it into several mappings)."""
     maps, cur = [], None
     with open("/proc/%d/smaps" % pid) as f:
         for line in f:
-            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-                cur = {"name": line.strip()}
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$", line)
+            if m:
+                cur = {"start": int(m.group(1), 16), "end": int(m.group(2), 16),
+                       "perms": m.group(3), "anon": m.group(4) == "0" and not m.group(5)}
                 maps.append(cur)
             elif cur is not None and ":" in line:
                 k, v = line.split(":", 1)
                 v = v.strip().split()
                 if v and v[0].isdigit():
                     cur[k] = int(v[0])
-    ram = max((m for m in maps if m.get("Size", 0) * 1024 >= ram_bytes),
-              key=lambda m: m["Size"], default=None)
+    runs, run = [], []
+    for m in maps:
+        if run and m["anon"] and run[-1]["anon"] and run[-1]["end"] == m["start"] \
+                and run[-1]["perms"] == m["perms"]:
+            run.append(m)
+        else:
+            run = [m]
+            runs.append(run)
+    big = [r for r in runs if r[-1]["end"] - r[0]["start"] >= ram_bytes and r[0]["anon"]]
+    ram = max(big, key=lambda r: r[-1]["end"] - r[0]["start"], default=[])
+    ram_ids = set(id(m) for m in ram)
+    rest = [m for m in maps if id(m) not in ram_ids]
     total = sum(m.get("Rss", 0) for m in maps)
-    ram_rss = ram.get("Rss", 0) if ram else 0
-    private = sum(m.get("Private_Clean", 0) + m.get("Private_Dirty", 0)
-                  for m in maps if m is not ram)
-    pss = sum(m.get("Pss", 0) for m in maps if m is not ram)
+    ram_rss = sum(m.get("Rss", 0) for m in ram)
+    private = sum(m.get("Private_Clean", 0) + m.get("Private_Dirty", 0) for m in rest)
+    pss = sum(m.get("Pss", 0) for m in rest)
     return total, ram_rss, private, pss
 
 
