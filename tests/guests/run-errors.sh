@@ -61,6 +61,16 @@ expect "a kernel that does not fit in memory" 1 "lies outside guest RAM (64M)" -
 expect "too many vCPUs" 2 "cpus 65: expected a number from 1 to 64" -- --kernel "$G" --cpus 65
 expect "a bad size" 2 "memory 12Q: expected a size" -- --kernel "$G" --memory 12Q
 expect "a bad --on-reboot" 2 "on-reboot sometimes" -- --kernel "$G" --on-reboot sometimes
+# A host without /dev/kvm: an empty /dev in a private mount namespace.
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null &&
+	unshare -m true 2>/dev/null; then
+	unshare -m sh -c 'mount -t tmpfs none /dev && exec "$0" run --kernel "$1"' "$TV" "$G" \
+		</dev/null >/dev/null 2>"$d/err"
+	rc=$?
+	sed 's/^/# /' "$d/err"
+	t_check "no /dev/kvm: one line saying KVM is not available" \
+		sh -c "[ $rc -eq 1 ] && [ \$(wc -l <'$d/err') -eq 1 ] && grep -q '/dev/kvm: not found: KVM is not available' '$d/err'"
+fi
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && [ -z "$(stat -c %a /dev/kvm | grep '6$')" ]; then
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$TV" run --kernel "$G" </dev/null \
 		>/dev/null 2>"$d/err"
