@@ -3,6 +3,7 @@
 # debian-minimal`, with TV_NAME, TV_CACHE_DIR, TV_TERMVISOR and TV_DISK_SIZE set.
 # Any failure exits non-zero, and termvisor then removes the half-made VM.
 set -eu
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin # mkfs.ext4 is there, outside a user's PATH
 
 say() { printf 'termvisor: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }

@@ -58,14 +58,17 @@ apt_sources() {
 	done
 }
 
-# The mirror apt uses for SUITE; failing that, the host's own Debian archive
-# (a mirror serves every release).
+# The mirror apt uses for SUITE (nothing if none)...
+apt_mirror() {
+	apt_sources | awk -v suite="$1" '$1 ~ /^(https?|ftp|file):/ && $2 == suite { print $1; exit }'
+}
+
+# ...failing that, the host's own Debian archive (a mirror serves every release).
 host_mirror() {
-	apt_sources | awk -v suite="$1" '
-		$1 !~ /^(https?|ftp|file):/ { next }
-		$2 == suite { print $1; found = 1; exit }
-		!other && $2 !~ /-/ && $1 ~ /\/debian\/?$/ { other = $1 }
-		END { if (!found && other) print other }'
+	m=$(apt_mirror "$1")
+	[ -n "$m" ] || m=$(apt_sources |
+		awk '$1 ~ /^(https?|ftp|file):.*\/debian\/?$/ && $2 !~ /-/ { print $1; exit }')
+	echo "$m"
 }
 
 suite=${TV_DEBIAN_SUITE:-bookworm}
@@ -170,8 +173,7 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\t\tlocalhost ip6-localhost ip6-
 printf '/dev/vda\t/\text4\trw,errors=remount-ro\t0\t1\n' >"$root/etc/fstab"
 # Root logs in on the serial console without a password until one is set.
 chroot "$root" passwd -d root >/dev/null
-printf '%s\n' "Debian GNU/Linux 12 \\n \\l" "" \
-	"Log in as root with no password (set one with passwd)." "" >"$root/etc/issue"
+printf '%s\n\n' "Log in as root with no password (set one with passwd)." >>"$root/etc/issue"
 mkdir -p "$root/etc/systemd/system/getty.target.wants"
 ln -sf /lib/systemd/system/serial-getty@.service \
 	"$root/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service"
@@ -180,6 +182,14 @@ mkdir -p "$root/etc/systemd/network"
 printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n' >"$root/etc/systemd/network/80-dhcp.network"
 chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1 ||
 	fail "cannot enable systemd-networkd in the guest"
+# apt in the guest: the suite from the mirror, and its updates and security
+# suites where the host's apt has them.
+{
+	echo "deb $mirror $suite main"
+	[ -z "$(apt_mirror "$suite-updates")" ] || echo "deb $mirror $suite-updates main"
+	security=$(apt_mirror "$suite-security")
+	[ -z "$security" ] || echo "deb $security $suite-security main"
+} >"$root/etc/apt/sources.list"
 chroot "$root" apt-get clean
 
 # Keep in the cache only the packages this system was made of.
