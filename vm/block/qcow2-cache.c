@@ -104,15 +104,19 @@ static int cache_write_entry(struct qcow2 *s, struct qcow2_cache *c, struct qcac
 {
 	if (!e->dirty)
 		return 0;
-	if (c->dep && c->dep->ndirty) {
+	if (c->dep && (c->dep->ndirty || s->deps_unsynced)) {
 		/* The tables this one relies on (refcounts of what it points
-		 * to) reach the disk first. */
+		 * to), and the data of clusters it maps anew, reach the disk
+		 * first: also when they were written earlier (a refcount block
+		 * evicted) and not synced yet. */
 		if (qcow2_cache_write_dirty(s, c->dep, err) < 0 || qcow2_sync(s, err) < 0)
 			return -1;
 	}
 	if (pwrite_full(s->b->fd, e->data, c->table_size, e->offset) < 0)
 		return tv_errno(err, "%s: cannot write metadata at %llu", s->b->path,
 				(unsigned long long)e->offset);
+	if (!c->dep)
+		s->deps_unsynced = true; /* a refcount block, on disk but not synced */
 	e->dirty = false;
 	c->ndirty--;
 	return 0;

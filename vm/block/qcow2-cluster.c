@@ -363,6 +363,7 @@ static int write_new_clusters(struct qcow2 *s, uint64_t *l2, uint64_t l2i, uint6
 	if (k > 2 && blk_data_pwrite(s->b, buf + (cs - in), (k - 2) * cs, host + cs) < 0)
 		goto io;
 map:
+	s->deps_unsynced = true; /* the L2 table goes out after this data */
 	for (uint64_t i = 0; i < k; i++) {
 		free_entry(s, qcow2_be64(&l2[l2i + i]));
 		qcow2_put_be64(&l2[l2i + i], (host + i * cs) | QCOW2_OFLAG_COPIED);

@@ -64,6 +64,7 @@ int qcow2_sync(struct qcow2 *s, struct tv_err *err)
 {
 	if (fdatasync(s->b->fd) < 0)
 		return tv_errno(err, "%s: flush failed", s->b->path);
+	s->deps_unsynced = false;
 	return 0;
 }
 
@@ -118,8 +119,9 @@ int qcow2_flush_locked(struct qcow2 *s, struct tv_err *err)
 
 	if (s->b->readonly)
 		return 0;
-	if (rb && (qcow2_cache_write_dirty(s, s->rb_cache, err) < 0 ||
-		   ((l2 || l1) && qcow2_sync(s, err) < 0)))
+	if (rb && qcow2_cache_write_dirty(s, s->rb_cache, err) < 0)
+		return -1;
+	if ((l2 || l1) && s->deps_unsynced && qcow2_sync(s, err) < 0)
 		return -1;
 	if (l2 && (qcow2_cache_write_dirty(s, s->l2_cache, err) < 0 ||
 		   (l1 && qcow2_sync(s, err) < 0)))
@@ -757,6 +759,7 @@ static int qcow2_write_compressed_locked(struct qcow2 *s, const uint8_t *buf, si
 		tv_errno(err, "%s: write at %llu failed", s->b->path, (unsigned long long)coff);
 		goto out;
 	}
+	s->deps_unsynced = true;
 	s->compressed_next = (coff + clen) & (cs - 1) ? coff + clen : 0;
 	e = QCOW2_OFLAG_COMPRESSED | coff |
 	    ((((coff + clen - 1) >> 9) - (coff >> 9)) << s->csize_shift);

@@ -132,6 +132,9 @@ struct qcow2 {
 	uint64_t compressed_next; /* byte where the next compressed cluster may go, 0 none */
 	struct qcow2_free *frees; /* clusters to free once the tables no longer point to them */
 	size_t nfrees, frees_cap;
+	/* Refcount blocks or data of newly mapped clusters written since the
+	 * last sync: an L2 table or L1 entry may go out only after a sync. */
+	bool deps_unsynced;
 	bool dirty_on_disk; /* dirty bit written for this session */
 	bool in_repair;
 };
