@@ -17,8 +17,8 @@ tests/guests/virtio/virtio-guest.elf: $(srcdir)/tests/guests/virtio/virtio-guest
 VIRTIO_GUEST_ELF = tests/guests/virtio/virtio-guest.elf
 check_SCRIPTS += $(VIRTIO_GUEST_ELF)
 CLEANFILES += $(VIRTIO_GUEST_ELF)
-TESTS += tests/guests/virtio/virtio.sh tests/guests/virtio/hvc-input.sh
-EXTRA_DIST += tests/guests/virtio/virtio.sh tests/guests/virtio/hvc-input.sh \
+TESTS += tests/guests/virtio/virtio.sh tests/guests/virtio/hvc-input.sh tests/guests/virtio/hvc-console.sh
+EXTRA_DIST += tests/guests/virtio/virtio.sh tests/guests/virtio/hvc-input.sh tests/guests/virtio/hvc-console.sh \
 	tests/guests/virtio/virtio-guest.c
 
 # A host helper: runs a command with io_uring refused by seccomp.
