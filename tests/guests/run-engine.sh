@@ -1,37 +1,59 @@
 #!/bin/sh
-# `termvisor run` hands the VM to termvisor-engine, the small program that
-# carries no interface libraries (the VM process stays small), and still runs
-# the VM itself when that program is missing.
+# Where `termvisor run` runs the VM: in termvisor itself when it is linked
+# statically, else in termvisor-engine, the small program that carries no
+# interface libraries; either way the VM process maps none of them. Without
+# termvisor-engine the VM still runs, in termvisor.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 t_need_kvm
 G=$top_builddir/tests/guests/serial.elf
 d=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$d"' EXIT
+if readelf -l "$TV" 2>/dev/null | grep -q 'program interpreter'; then
+	want=termvisor-engine
+else
+	want=termvisor
+fi
 
-# The serial guest waits for input: the VM runs while stdin stays open.
-mkfifo "$d/in"
-"$TV" run --kernel "$G" --memory 64M <"$d/in" >"$d/out" 2>&1 &
-pid=$!
-exec 3>"$d/in"
-for _ in $(seq 1 100); do
-	grep -q "hello from the serial guest" "$d/out" 2>/dev/null && break
-	sleep 0.1
-done
+# run_until_ready ENV...: the serial guest waits for input, so the VM runs
+# while the fifo stays open (fd 3); pid is the VM process.
+run_until_ready() {
+	rm -f "$d/in" "$d/out"
+	mkfifo "$d/in"
+	env "$@" "$TV" run --kernel "$G" --memory 64M <"$d/in" >"$d/out" 2>&1 &
+	pid=$!
+	exec 3>"$d/in"
+	for _ in $(seq 1 100); do
+		grep -q "hello from the serial guest" "$d/out" 2>/dev/null && break
+		sleep 0.1
+	done
+}
+finish() {
+	printf 'hi\nquit\n' >&3
+	exec 3>&-
+	wait $pid
+	rc=$?
+	pid=
+	return $rc
+}
+
+run_until_ready
 exe=$(readlink "/proc/$pid/exe")
 echo "# VM process $pid: $exe"
-t_check "the VM runs in termvisor-engine" [ "$(basename "$exe")" = termvisor-engine ]
+t_check "the VM runs in $want" [ "$(basename "$exe")" = $want ]
 t_check "the VM process maps no interface library (ncurses, libvterm, libconfig)" \
 	sh -c "! grep -E 'ncurses|tinfo|vterm|libconfig' /proc/$pid/maps"
 t_check "the guest runs there" grep -q "hello from the serial guest" "$d/out"
-printf 'hi\nquit\n' >&3
-exec 3>&-
-wait $pid
-rc=$?
-pid=
-t_check "it ends with the guest (status 0)" [ "$rc" -eq 0 ]
+t_check "it ends with the guest (status 0)" finish
 
-# Without termvisor-engine the VM runs in the termvisor process itself.
+run_until_ready TERMVISOR_ENGINE="$top_builddir/termvisor-engine"
+exe=$(readlink "/proc/$pid/exe")
+t_check "TERMVISOR_ENGINE names the program that runs the VM" \
+	[ "$(basename "$exe")" = termvisor-engine ]
+t_check "termvisor-engine maps no interface library" \
+	sh -c "! grep -E 'ncurses|tinfo|vterm|libconfig' /proc/$pid/maps"
+t_check "termvisor-engine ends with the guest (status 0)" finish
+
 out=$(printf 'hi\nquit\n' | TERMVISOR_ENGINE=$d/missing timeout 30 "$TV" run --kernel "$G" \
 	--memory 64M 2>&1)
 rc=$?
