@@ -947,6 +947,86 @@ static void test_threads(void **state)
 	}
 }
 
+/* Allocating writes in flight together on an image opened for direct I/O:
+ * the file is grown ahead for them (fallocate) and cut back at close to
+ * what the clusters use; the image reads back and passes qemu-img check. */
+struct grow_thr {
+	struct blk *b;
+	uint8_t *shadow;
+	int id, n;
+	char msg[TV_ERR_MAX];
+};
+
+static void *grow_main(void *arg)
+{
+	struct grow_thr *t = arg;
+	uint8_t *buf;
+	struct tv_err err;
+
+	if (posix_memalign((void **)&buf, 4096, 65536) != 0)
+		return NULL;
+	/* Interleaved 64 KiB clusters: every write allocates at the end. */
+	for (int i = 0; i < t->n; i++) {
+		uint64_t off = ((uint64_t)i * 4 + (uint64_t)t->id) * 65536;
+		memcpy(buf, t->shadow + off, 65536);
+		if (blk_pwrite(t->b, buf, 65536, off, &err) < 0) {
+			snprintf(t->msg, sizeof(t->msg), "%s", err.msg);
+			break;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_grow_ahead(void **state)
+{
+	char *path = tpath("grow.qcow2");
+	uint64_t size = 32 << 20, peak = 0;
+	uint8_t *shadow = xmalloc(size);
+	struct grow_thr t[4];
+	pthread_t th[4];
+	struct tv_err err;
+	struct stat st;
+	struct blk *b;
+
+	unlink(path);
+	rnd_state = 0x6a0;
+	fill_random(shadow, size);
+	must(blk_create(path, "qcow2", size, NULL, &err), &err);
+	if (blk_open(&b, path, "qcow2", BLK_DIRECT, &err) < 0) {
+		/* A file system without O_DIRECT (tmpfs): nothing to test. */
+		unlink(path);
+		free(path);
+		free(shadow);
+		skip();
+	}
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct grow_thr){.b = b, .shadow = shadow, .id = i, .n = (int)(size / 65536 / 4)};
+		pthread_create(&th[i], NULL, grow_main, &t[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		if (t[i].msg[0])
+			fail_msg("thread %d: %s", i, t[i].msg);
+	}
+	assert_int_equal(stat(path, &st), 0);
+	peak = (uint64_t)st.st_size;
+	compare_all(b, shadow, size);
+	must(blk_close(b, &err), &err);
+	/* Cut back: the data, two L2 tables' worth of metadata, nothing more. */
+	assert_int_equal(stat(path, &st), 0);
+	if ((uint64_t)st.st_size < size || (uint64_t)st.st_size > size + 8 * 65536)
+		fail_msg("image file is %llu bytes after close (grown to %llu while open)",
+			 (unsigned long long)st.st_size, (unsigned long long)peak);
+	print_message("file grown ahead to %llu bytes while open, %llu after close\n",
+		      (unsigned long long)peak, (unsigned long long)st.st_size);
+	qemu_check(path);
+	qemu_read_back(path, shadow, size);
+	unlink(path);
+	free(path);
+	free(shadow);
+}
+
 static int setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tv-qcow2.XXXXXX",
@@ -975,6 +1055,7 @@ int main(void)
 		cmocka_unit_test(test_random_zstd),
 		cmocka_unit_test(test_compressed_write),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_grow_ahead),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_vmstate),

@@ -521,10 +521,16 @@ static void qcow2_close(struct blk *b)
 	if (!s)
 		return;
 	if (!b->readonly) {
-		/* The frees applied by the last flush, then the clean mark. */
-		if (qcow2_flush_locked(s, NULL) == 0 && s->dirty_on_disk) {
-			s->incompat &= ~QCOW2_INCOMPAT_DIRTY;
-			write_incompat(s, NULL);
+		/* The frees applied by the last flush, the part of the file
+		 * grown ahead that no cluster came to use (nothing past
+		 * fresh_from was ever handed out), then the clean mark. */
+		if (qcow2_flush_locked(s, NULL) == 0) {
+			if (s->grown_to > s->fresh_from)
+				(void)!ftruncate(b->fd, (off_t)s->fresh_from);
+			if (s->dirty_on_disk) {
+				s->incompat &= ~QCOW2_INCOMPAT_DIRTY;
+				write_incompat(s, NULL);
+			}
 		}
 	}
 	qcow2_free_state(s);

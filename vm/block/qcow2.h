@@ -32,6 +32,7 @@
 #define QCOW2_MAX_SNAPSHOTS 65536
 #define QCOW2_MAX_SNAPSHOT_TABLE (64ull << 20)
 #define QCOW2_DEFAULT_L2_CACHE (32ull << 20)
+#define QCOW2_GROW_CHUNK (16ull << 20) /* see grow_ahead */
 
 /* Header field offsets. */
 enum {
@@ -135,6 +136,9 @@ struct qcow2 {
 	/* Refcount blocks or data of newly mapped clusters written since the
 	 * last sync: an L2 table or L1 entry may go out only after a sync. */
 	bool deps_unsynced;
+	/* The file was grown ahead (fallocate) up to here; cut back at close. */
+	uint64_t grown_to;
+	bool no_grow_ahead;
 	bool dirty_on_disk; /* dirty bit written for this session */
 	bool in_repair;
 };
