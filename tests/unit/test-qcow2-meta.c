@@ -1240,6 +1240,8 @@ static void crash_run(const struct crash_cfg *c, int rounds, int *hit)
 						 when, (unsigned long long)i, buf[i], state[i]);
 			qimg_load(&q, path);
 			qimg_check_refcounts(&q, true, when);
+			if (cut == 0) /* and qemu-img finds nothing at all */
+				qemu_check_json(&q, path, when);
 			qimg_free(&q);
 			free(buf);
 		}
