@@ -149,7 +149,7 @@ progress() {
 mkdir -p "$cache"
 rm -rf "$work"
 mkdir -p "$work"
-say "installing Debian $suite with debootstrap from $mirror (this takes a few minutes)"
+say "installing Debian $suite with debootstrap from $mirror (a minute or two)"
 # A pipeline's status is its last command's: debootstrap's goes through a file.
 {
 	rc=0
