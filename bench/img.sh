@@ -114,9 +114,13 @@ termvisor a quarter to a third of qemu-img's CPU time for the 4 KiB random reads
 termvisor reads as fast at depth 4 as at 32): single runs vary 0.4-4x from one minute to
 the next, so ratios near 1 within the per-round range are noise. The exception seen
 more than once is 1 MiB writes at depth 32 (0.77, 0.99 and 0.86 in three runs of this
-script, 0.80 over 12 rounds in shuffled order): the same system calls with the same
-sizes, but the guest's I/O scheduler merges termvisor's concurrent writes into requests
-of up to 2 MiB, while qemu-img's reach the disk unmerged; not resolved yet.
+script, 0.80 over 12 rounds in shuffled order). The system calls are the same (one
+1 MiB pwrite each, 28-31 in flight), but each takes longer (perf trace: 10.0 ms vs
+5.3 ms): the guest's I/O scheduler merges termvisor's concurrent writes into requests of
+up to 2 MiB, while qemu-img's reach this virtual disk unmerged or even split in two
+(512 KiB, their buffer pages less contiguous), and this host's disk takes smaller
+requests faster (the same bytes as 512 KiB writes, 64 in flight: 0.75 s vs 0.95 s for
+1 MiB ones, qemu-img 0.71 s). A property of this host's storage, not fixed here.
 
 Allocating writes send only the new bytes to never-written clusters, outside the image
 lock. When such writes overlap, the block layer grows the image file ahead in 16 MiB
