@@ -56,6 +56,13 @@ static uint64_t rnd_below(uint64_t n)
 	return n ? rnd() % n : 0;
 }
 
+/* TV_META_SEED varies the runs (soak testing); a failure names it. */
+static uint64_t soak_seed(void)
+{
+	const char *e = getenv("TV_META_SEED");
+	return e ? strtoull(e, NULL, 0) : 0;
+}
+
 static char *tpath(const char *name)
 {
 	return xasprintf("%s/%s", tmpdir, name);
@@ -75,10 +82,10 @@ static const char *qemu_img(void)
 
 /* ---- An independent reader of the qcow2 file ---- */
 
-#define L1_MASK 0x00fffffffffffe00ull
-#define F_COPIED (1ull << 63)
+#define L1_MASK	     0x00fffffffffffe00ull
+#define F_COPIED     (1ull << 63)
 #define F_COMPRESSED (1ull << 62)
-#define F_ZERO 1ull
+#define F_ZERO	     1ull
 
 struct qimg {
 	uint8_t *f;
@@ -88,7 +95,7 @@ struct qimg {
 	uint32_t l1_size, rt_clusters, nsnap;
 	uint64_t snap_l1_off[64];
 	uint32_t snap_l1_size[64];
-	uint64_t *refs; /* references counted from the tables, per cluster */
+	uint64_t *refs;		/* references counted from the tables, per cluster */
 	uint64_t nrefs, maxref; /* allocated, highest referenced + 1 */
 };
 
@@ -162,7 +169,8 @@ static void count_l1(struct qimg *q, uint64_t l1_off, uint32_t l1_size)
 			if (e & F_COMPRESSED) {
 				int x = 62 - (q->cluster_bits - 8);
 				uint64_t off = e & ((1ull << x) - 1);
-				uint64_t nsec = ((e >> x) & ((1ull << (q->cluster_bits - 8)) - 1)) + 1;
+				uint64_t nsec =
+				    ((e >> x) & ((1ull << (q->cluster_bits - 8)) - 1)) + 1;
 				count_ref(q, off & ~511ull, nsec * 512);
 			} else if (e & L1_MASK) {
 				count_ref(q, e & L1_MASK, q->cs);
@@ -277,7 +285,8 @@ static void qimg_check_refcounts(const struct qimg *q, bool exact, const char *w
 		if (exact ? have != want : have < want)
 			fail_msg("%s: cluster %llu (offset %llu): refcount %llu stored, %llu "
 				 "references in the tables",
-				 when, (unsigned long long)c, (unsigned long long)(c << q->cluster_bits),
+				 when, (unsigned long long)c,
+				 (unsigned long long)(c << q->cluster_bits),
 				 (unsigned long long)have, (unsigned long long)want);
 	}
 	for (uint32_t i = 0; i < q->l1_size; i++) {
@@ -297,9 +306,10 @@ static void qimg_check_refcounts(const struct qimg *q, bool exact, const char *w
 				continue;
 			rc = qimg_refcount(q, (x & L1_MASK) >> q->cluster_bits);
 			if ((x & F_COPIED) ? rc != 1 : exact && rc == 1)
-				fail_msg("%s: L2 entry %llu of table %llu: COPIED %d, refcount %llu",
-					 when, (unsigned long long)j, (unsigned long long)l2,
-					 !!(x & F_COPIED), (unsigned long long)rc);
+				fail_msg(
+				    "%s: L2 entry %llu of table %llu: COPIED %d, refcount %llu",
+				    when, (unsigned long long)j, (unsigned long long)l2,
+				    !!(x & F_COPIED), (unsigned long long)rc);
 		}
 	}
 }
@@ -350,8 +360,8 @@ static void qimg_compare(const struct qimg *q, const uint8_t *shadow, uint64_t s
 		if ((!skip || !skip[i]) && buf[i] != shadow[i])
 			fail_msg("%s: guest byte %llu through the on-disk L2 entry 0x%llx is "
 				 "0x%02x, expected 0x%02x",
-				 when, (unsigned long long)i,
-				 (unsigned long long)qimg_l2e(q, i), buf[i], shadow[i]);
+				 when, (unsigned long long)i, (unsigned long long)qimg_l2e(q, i),
+				 buf[i], shadow[i]);
 	free(buf);
 }
 
@@ -444,18 +454,19 @@ static void qemu_map_compare(const struct qimg *q, struct blk *b, const char *pa
 		hoff = json_int(p, "offset", -1);
 		assert_true(start == (long long)covered && len > 0);
 		for (uint64_t o = (uint64_t)start; o < (uint64_t)(start + len);) {
-			uint64_t e = qimg_l2e(q, o), n = MIN(q->cs - (o & (q->cs - 1)),
-							     (uint64_t)(start + len) - o);
+			uint64_t e = qimg_l2e(q, o),
+				 n = MIN(q->cs - (o & (q->cs - 1)), (uint64_t)(start + len) - o);
 			bool idata = (e & L1_MASK) && !(q->version >= 3 && (e & F_ZERO));
 			uint64_t pnum, host = 0;
 			int s;
 			if (idata != data || (!idata && !zero) ||
 			    (idata && (uint64_t)hoff + (o - (uint64_t)start) !=
-					      (e & L1_MASK) + (o & (q->cs - 1))))
-				fail_msg("%s: qemu-img map says data=%d zero=%d offset=%lld at guest "
-					 "%llu, its L2 entry is 0x%llx",
-					 when, data, zero, hoff, (unsigned long long)o,
-					 (unsigned long long)e);
+					  (e & L1_MASK) + (o & (q->cs - 1))))
+				fail_msg(
+				    "%s: qemu-img map says data=%d zero=%d offset=%lld at guest "
+				    "%llu, its L2 entry is 0x%llx",
+				    when, data, zero, hoff, (unsigned long long)o,
+				    (unsigned long long)e);
 			if (b) {
 				s = blk_block_status(b, o, n, &pnum, &host, &err);
 				must(s, &err);
@@ -464,7 +475,8 @@ static void qemu_map_compare(const struct qimg *q, struct blk *b, const char *pa
 				if (!!(s & BLK_STATUS_DATA) != data ||
 				    (!data && !!(s & BLK_STATUS_ZERO) != zero) ||
 				    (data && host != (uint64_t)hoff + (o - (uint64_t)start)))
-					fail_msg("%s: blk_block_status at %llu: 0x%x host %llu; qemu-img "
+					fail_msg("%s: blk_block_status at %llu: 0x%x host %llu; "
+						 "qemu-img "
 						 "map: data=%d zero=%d offset=%lld",
 						 when, (unsigned long long)o, s,
 						 (unsigned long long)host, data, zero, hoff);
@@ -505,8 +517,8 @@ static void pick(uint64_t size, uint64_t cs, uint64_t *off, uint64_t *len)
 		*len = 1 + rnd_below(3 * cs + 1000);
 	}
 	*len = MIN(*len, size);
-	*off = rnd_below(2) ? ALIGN_DOWN(rnd_below(size - *len + 1), cs)
-			    : rnd_below(size - *len + 1);
+	*off =
+	    rnd_below(2) ? ALIGN_DOWN(rnd_below(size - *len + 1), cs) : rnd_below(size - *len + 1);
 }
 
 struct meta_run {
@@ -547,16 +559,16 @@ static void tables_in_place(const struct tables *t, const struct qimg *q, const 
 	}
 	for (uint32_t i = 0; i < t->rt_n; i++) {
 		uint64_t now = i < (uint64_t)q->rt_clusters * q->cs / 8
-				       ? be64(q->f + q->rt_off + 8ull * i)
-				       : 0;
+				   ? be64(q->f + q->rt_off + 8ull * i)
+				   : 0;
 		if (t->rt[i] && now != t->rt[i])
 			fail_msg("%s: refcount table entry %u moved from 0x%llx to 0x%llx", when, i,
 				 (unsigned long long)t->rt[i], (unsigned long long)now);
 	}
 }
 
-static void verify_open_image(struct blk *b, const char *path, const uint8_t *shadow,
-			      uint64_t size, const char *when)
+static void verify_open_image(struct blk *b, const char *path, const uint8_t *shadow, uint64_t size,
+			      const char *when)
 {
 	struct qimg q;
 
@@ -583,7 +595,7 @@ static void meta_run(const struct meta_run *r)
 	struct tv_err err;
 	struct blk *b;
 
-	rnd_state = r->seed;
+	rnd_state = r->seed ^ soak_seed();
 	unlink(path);
 	must(blk_create(path, "qcow2", size, &o, &err), &err);
 	must(blk_open_opts(&b, path, "qcow2", 0, &oo, &err), &err);
@@ -672,12 +684,21 @@ static void test_meta_random(void **state)
 	 * blocks, evicted (so written) between flushes. 2-bit refcounts count
 	 * up to 3: one snapshot (applying it counts both trees for a moment). */
 	static const struct meta_run runs[] = {
-		{.cs = 512, .size = 1 << 20, .refcount_bits = 16, .l2_cache = 8 * 512, .ops = 300,
-		 .seed = 0x51},
-		{.cs = 4096, .size = 6 << 20, .refcount_bits = 64, .ops = 250, .seed = 0x52},
-		{.cs = 65536, .size = 24 << 20, .refcount_bits = 4, .ops = 200, .seed = 0x53},
-		{.cs = 512, .size = 512 << 10, .refcount_bits = 2, .l2_cache = 8 * 512, .ops = 250,
-		 .seed = 0x54, .max_snaps = 1},
+	    {.cs = 512,
+	     .size = 1 << 20,
+	     .refcount_bits = 16,
+	     .l2_cache = 8 * 512,
+	     .ops = 300,
+	     .seed = 0x51},
+	    {.cs = 4096, .size = 6 << 20, .refcount_bits = 64, .ops = 250, .seed = 0x52},
+	    {.cs = 65536, .size = 24 << 20, .refcount_bits = 4, .ops = 200, .seed = 0x53},
+	    {.cs = 512,
+	     .size = 512 << 10,
+	     .refcount_bits = 2,
+	     .l2_cache = 8 * 512,
+	     .ops = 250,
+	     .seed = 0x54,
+	     .max_snaps = 1},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(runs); i++)
 		meta_run(&runs[i]);
@@ -697,12 +718,13 @@ static void test_meta_reader_on_qemu_images(void **state)
 		struct qimg q;
 		uint8_t *buf;
 		unlink(path);
-		cmd = xasprintf("'%s' create -q -f qcow2 -o cluster_size=%s,refcount_bits=8 '%s' 4M && "
-				"'%s' -f qcow2 -c 'write -P 0x11 0 100k' -c 'write -P 0x22 1000k 3000' "
-				"'%s' >/dev/null && '%s' snapshot -c one '%s' && "
-				"'%s' -f qcow2 -c 'write -P 0x33 4k 200k' -c 'write -z 3M 512k' "
-				"-c 'discard 0 64k' '%s' >/dev/null",
-				qemu_img(), sizes[i], path, qio, path, qemu_img(), path, qio, path);
+		cmd = xasprintf(
+		    "'%s' create -q -f qcow2 -o cluster_size=%s,refcount_bits=8 '%s' 4M && "
+		    "'%s' -f qcow2 -c 'write -P 0x11 0 100k' -c 'write -P 0x22 1000k 3000' "
+		    "'%s' >/dev/null && '%s' snapshot -c one '%s' && "
+		    "'%s' -f qcow2 -c 'write -P 0x33 4k 200k' -c 'write -z 3M 512k' "
+		    "-c 'discard 0 64k' '%s' >/dev/null",
+		    qemu_img(), sizes[i], path, qio, path, qemu_img(), path, qio, path);
 		assert_int_equal(system(cmd), 0);
 		free(cmd);
 		qimg_load(&q, path);
@@ -722,7 +744,6 @@ static void test_meta_reader_on_qemu_images(void **state)
 	unlink(path);
 	free(path);
 }
-
 
 /* ---- A writer stopped at chosen writes, with a power cut ---- */
 
@@ -772,19 +793,19 @@ struct crash_cfg {
 static void trace_only_writes(void)
 {
 	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pwrite64, 10, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fdatasync, 9, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fsync, 8, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_write, 7, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pwritev, 6, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pwritev2, 5, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_writev, 4, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fallocate, 3, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ftruncate, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_copy_file_range, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pwrite64, 10, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fdatasync, 9, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fsync, 8, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_write, 7, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pwritev, 6, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pwritev2, 5, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_writev, 4, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fallocate, 3, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ftruncate, 2, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_copy_file_range, 1, 0),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
 	};
 	struct sock_fprog prog = {.len = ARRAY_SIZE(f), .filter = f};
 
@@ -994,8 +1015,8 @@ static void power_cut(struct tracer *t, unsigned lose_pct)
 		assert_int_equal(pwrite_full(fd, t->log[i].old, t->log[i].len, t->log[i].off), 0);
 	for (size_t i = 0; i < t->nlog; i++)
 		if (keep[i])
-			assert_int_equal(pwrite_full(fd, t->log[i].new, t->log[i].len, t->log[i].off),
-					 0);
+			assert_int_equal(
+			    pwrite_full(fd, t->log[i].new, t->log[i].len, t->log[i].off), 0);
 	close(fd);
 	free(keep);
 }
@@ -1283,21 +1304,33 @@ static void test_meta_crash(void **state)
 	 * (64 per block): L2 tables and refcount blocks are evicted, and so
 	 * written, in the middle of requests, not only at flushes. */
 	static const struct crash_cfg cfgs[] = {
-		{.cs = 512, .size = 1 << 20, .refcount_bits = 64, .l2_cache = 8 * 512, .seed = 7,
-		 .nops = 120},
-		{.cs = 4096, .size = 4 << 20, .refcount_bits = 16, .seed = 8, .nops = 120},
-		{.cs = 65536, .size = 8 << 20, .refcount_bits = 16, .seed = 9, .nops = 80},
-		/* A file of 3 MiB in 512-byte clusters: more refcount blocks (64
-		 * clusters each) than the refcount cache holds, so they are
-		 * evicted between syncs too. */
-		{.cs = 512, .size = 3 << 20, .refcount_bits = 64, .l2_cache = 8 * 512, .seed = 10,
-		 .nops = 120, .fill_all = true},
+	    {.cs = 512,
+	     .size = 1 << 20,
+	     .refcount_bits = 64,
+	     .l2_cache = 8 * 512,
+	     .seed = 7,
+	     .nops = 120},
+	    {.cs = 4096, .size = 4 << 20, .refcount_bits = 16, .seed = 8, .nops = 120},
+	    {.cs = 65536, .size = 8 << 20, .refcount_bits = 16, .seed = 9, .nops = 80},
+	    /* A file of 3 MiB in 512-byte clusters: more refcount blocks (64
+	     * clusters each) than the refcount cache holds, so they are
+	     * evicted between syncs too. */
+	    {.cs = 512,
+	     .size = 3 << 20,
+	     .refcount_bits = 64,
+	     .l2_cache = 8 * 512,
+	     .seed = 10,
+	     .nops = 120,
+	     .fill_all = true},
 	};
 	int hit[W_NKINDS] = {0};
 
-	rnd_state = 0xc4a5;
-	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++)
-		crash_run(&cfgs[i], 12, hit);
+	rnd_state = 0xc4a5 ^ soak_seed();
+	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++) {
+		struct crash_cfg cc = cfgs[i];
+		cc.seed ^= soak_seed();
+		crash_run(&cc, 12, hit);
+	}
 	/* The stops really landed on L2 table and refcount block writes and
 	 * on the syncs after them. */
 	for (int k = 0; k < W_NKINDS; k++)
@@ -1314,9 +1347,9 @@ static void test_meta_crash(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_meta_reader_on_qemu_images),
-		cmocka_unit_test(test_meta_random),
-		cmocka_unit_test(test_meta_crash),
+	    cmocka_unit_test(test_meta_reader_on_qemu_images),
+	    cmocka_unit_test(test_meta_random),
+	    cmocka_unit_test(test_meta_crash),
 	};
 
 	/* In memory where possible: the power cuts here are made by the test
@@ -1329,6 +1362,8 @@ int main(void)
 			return 1;
 	}
 	int rc = cmocka_run_group_tests_name("qcow2 metadata", tests, NULL, NULL);
+	if (soak_seed())
+		print_message("TV_META_SEED=%llu\n", (unsigned long long)soak_seed());
 	/* TV_META_KEEP=1 leaves the images for a look after a failure. */
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 	if (!getenv("TV_META_KEEP") && system(cmd) != 0)
