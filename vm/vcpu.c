@@ -323,6 +323,19 @@ char *vcpu_dump(struct vcpu *c)
 	return out;
 }
 
+/* The vCPU sits at the reset vector in real mode, as after INIT: no guest
+ * that triple-faulted can be there by itself. */
+static bool vcpu_was_reset(struct vcpu *c)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(c->fd, KVM_GET_REGS, &r) < 0 || ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
+		return false;
+	return r.rip == 0xfff0 && s.cs.selector == 0xf000 && !(s.cr0 & 1) && r.rsp == 0 &&
+	       r.rax == 0;
+}
+
 static void vcpu_fail(struct vcpu *c, enum vm_exit_reason why, const char *what)
 {
 	char *dump = vcpu_dump(c);
@@ -415,7 +428,18 @@ static bool vcpu_exit(struct vcpu *c)
 	case KVM_EXIT_SHUTDOWN:
 		what = xasprintf("vCPU %u: triple fault (the guest reset itself through a fault)",
 				 c->id);
-		vcpu_fail(c, VM_EXIT_TRIPLE_FAULT, what);
+		if (vcpu_was_reset(c)) {
+			/* KVM on AMD (SVM) reinitializes the vCPU on a shutdown
+			 * intercept: what it reports is the reset state, not the
+			 * fault, so a dump would only mislead. */
+			char *msg = xasprintf("%s\nvCPU %u registers: lost (the host's KVM reset the "
+					      "vCPU at the fault, as it does on AMD processors)",
+					      what, c->id);
+			vm_request_exit(c->vm, VM_EXIT_TRIPLE_FAULT, 0, msg);
+			free(msg);
+		} else {
+			vcpu_fail(c, VM_EXIT_TRIPLE_FAULT, what);
+		}
 		free(what);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:

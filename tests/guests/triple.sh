@@ -13,6 +13,14 @@ t_check "the guest ran up to the fault" grep -q "triple guest: faulting now" <<E
 $out
 EOT
 t_check "reported as a triple fault" grep -q "guest triple fault" "$err"
-t_check "register dump with the guest's rax" grep -q "rax 0000000000007e57" "$err"
-t_check "the faulting instruction (ud2) is shown" grep -q "code at rip: 0f 0b" "$err"
+if grep -q "registers: lost (the host's KVM reset the vCPU" "$err"; then
+	# KVM on AMD reinitializes a vCPU on shutdown: the fault's state is gone
+	# there, and the report says so instead of dumping the reset state.
+	t_check "registers said to be lost only on an AMD host" \
+		grep -q -m1 "vendor_id.*AuthenticAMD" /proc/cpuinfo
+	t_check "no reset-state dump passed off as the fault" sh -c "! grep -q 'rip 000000000000fff0' '$err'"
+else
+	t_check "register dump with the guest's rax" grep -q "rax 0000000000007e57" "$err"
+	t_check "the faulting instruction (ud2) is shown" grep -q "code at rip: 0f 0b" "$err"
+fi
 t_done
