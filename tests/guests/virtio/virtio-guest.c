@@ -864,6 +864,21 @@ static bool wait_needs_reset(struct vdev *d)
 	return true;
 }
 
+/* Waits (up to ~1 s) for device 0's interrupt count to move past seen: the
+ * device sets the status bit before it signals, so the interrupt may still be
+ * on its way when the bit is seen. */
+static bool wait_irq_after(unsigned seen)
+{
+	uint64_t t0 = rdtsc();
+
+	while (irq_count[0] == seen) {
+		if (ms_since(t0) > 1000)
+			return false;
+		pause();
+	}
+	return true;
+}
+
 static void hostile_chain(struct vdev *d, const char *what, uint16_t f0, uint16_t n0, uint64_t a0,
 			  uint32_t l0)
 {
@@ -875,7 +890,7 @@ static void hostile_chain(struct vdev *d, const char *what, uint16_t f0, uint16_
 	vq_add(q, 0);
 	vq_kick(q);
 	check(wait_needs_reset(d), what);
-	check(irq_count[0] != seen, "configuration interrupt on needs-reset");
+	check(wait_irq_after(seen), "configuration interrupt on needs-reset");
 	C8(d, 0x14) = 0;
 	check(C8(d, 0x14) == 0, "reset clears needs-reset");
 }
