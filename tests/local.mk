@@ -18,6 +18,7 @@ tests_unit_test_paths_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_paths_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-vmdef tests/unit/test-paths
 EXTRA_DIST += tests/lib.sh
+EXTRA_DIST += tests/kvm-in-qemu.sh
 
 TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh
 EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Runs tests that need /dev/kvm on a machine that has none: inside a QEMU
+# virtual machine whose CPU is emulated (TCG) with AMD's virtualization
+# extensions (SVM, nested paging) turned on, so that Debian's kernel there
+# loads kvm-amd and offers a /dev/kvm. The host's root file system is shared
+# read-write over 9p; the tests run chrooted into it with the build directory
+# as it is here, so their logs land in the build tree as usual.
+#
+#   usage: tests/kvm-in-qemu.sh [BUILD_DIR] [TEST...]
+#   (default: build/ and every test script that needs /dev/kvm, plus
+#   tests/unit/test-engine; env KVM_IN_QEMU_TIMEOUT, seconds, default 3600)
+#
+# Everything runs emulated: expect minutes where KVM takes seconds. The
+# kernel package (linux-image-*-amd64, for kvm-amd.ko and the 9p modules) is
+# fetched with apt-get download and kept under BUILD_DIR/tests/linux/cache.
+# Exits with make check's status, or 2 when the machine could not be set up.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$top/build}" && pwd)
+[ $# -gt 0 ] && shift
+die() {
+	echo "kvm-in-qemu: $*" >&2
+	exit 2
+}
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing (the Debian package qemu-system-x86)"
+[ -x /bin/busybox ] || die "/bin/busybox is missing (the Debian package busybox-static)"
+command -v cpio >/dev/null || die "cpio is missing"
+[ -f "$build/Makefile" ] || die "$build is not a configured build directory"
+
+if [ $# -gt 0 ]; then
+	tests="$*"
+else
+	tests=$(cd "$top" && grep -l '^t_need_kvm' tests/*/*.sh tests/guests/virtio/*.sh | grep -v '^tests/linux/' | tr '\n' ' ')
+	tests="$tests tests/unit/test-engine"
+fi
+
+cache=$build/tests/linux/cache
+mkdir -p "$cache"
+deb=$(ls "$cache"/linux-image-*-amd64_*.deb 2>/dev/null | grep -v cloud | tail -n1 || true)
+if [ -z "$deb" ]; then
+	pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+	[ -n "$pkg" ] || die "apt knows no linux-image-amd64 (no Debian archive configured)"
+	(cd "$cache" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "cannot fetch $pkg"
+	deb=$(ls "$cache"/linux-image-*-amd64_*.deb | grep -v cloud | tail -n1)
+fi
+
+# Not under /tmp: the machine mounts a fresh tmpfs there.
+work=$(mktemp -d "$build/kvm-in-qemu.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards './boot/vmlinuz-*' './lib/modules/*'
+kver=$(ls "$work/lib/modules" | head -n1)
+mods=$work/lib/modules/$kver/kernel
+ir=$work/initramfs
+mkdir -p "$ir/bin" "$ir/mods" "$ir/proc" "$ir/sys" "$ir/dev" "$ir/mnt"
+cp /bin/busybox "$ir/bin/"
+# In load order: virtio over PCI, 9p over virtio, KVM for AMD.
+order="drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev
+	drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci net/9p/9pnet
+	net/9p/9pnet_virtio fs/netfs/netfs fs/fscache/fscache fs/9p/9p virt/lib/irqbypass
+	arch/x86/kvm/kvm drivers/crypto/ccp/ccp arch/x86/kvm/kvm-amd"
+names=
+for m in $order; do
+	[ -f "$mods/$m.ko" ] || die "$(basename "$deb") has no $m.ko"
+	cp "$mods/$m.ko" "$ir/mods/"
+	names="$names $(basename "$m")"
+done
+# The command, status and output pass through files in the shared tree.
+cat >"$work/inside.sh" <<EOF
+cd '$build'
+export TMPDIR=/tmp
+make -s -k check TESTS='$tests' >'$work/check.out' 2>&1
+echo \$? >'$work/status'
+EOF
+cat >"$ir/init" <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o ptmxmode=0666 devpts /dev/pts
+for m in $names; do insmod /mods/\$m.ko || echo "kvm-in-qemu: insmod \$m failed"; done
+[ -c /dev/kvm ] || echo "kvm-in-qemu: no /dev/kvm in the machine"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /mnt ||
+	echo "kvm-in-qemu: cannot mount the host's files"
+mount -t proc proc /mnt/proc
+mount -t sysfs sys /mnt/sys
+mount -o rbind /dev /mnt/dev
+mount -t tmpfs tmp /mnt/tmp
+chroot /mnt /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=xterm \
+	/bin/bash '$work/inside.sh'
+poweroff -f
+EOF
+chmod +x "$ir/init"
+(cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
+
+echo "kvm-in-qemu: $kver under TCG with SVM; tests: $tests"
+start=$(date +%s)
+timeout "${KVM_IN_QEMU_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread=${KVM_IN_QEMU_THREADS:-single} \
+	-smp "$(nproc)" -m 4G -cpu qemu64,+svm,+npt -display none -monitor none \
+	-serial file:"$work/console.log" -no-reboot -kernel "$work"/boot/vmlinuz-* \
+	-initrd "$work/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
+	-virtfs local,path=/,mount_tag=host,security_model=passthrough,id=h,multidevs=remap || true
+cat "$work/check.out" 2>/dev/null || true
+grep 'kvm-in-qemu:' "$work/console.log" || true
+[ -s "$work/status" ] || die "the machine ended without a result after $(($(date +%s) - start)) s"
+rc=$(cat "$work/status")
+echo "kvm-in-qemu: make check exited $rc after $(($(date +%s) - start)) s"
+exit "$rc"
