@@ -105,7 +105,7 @@ static void rtc_next_second(void)
 int guest_main(struct hvm_start_info *si)
 {
 	const uint8_t *rsdp = rsdp_scan(), *xsdt, *fadt = 0, *madt = 0, *dsdt;
-	uint16_t pm1a_cnt, pm_tmr;
+	uint16_t pm1a_evt, pm1a_cnt, pm_tmr;
 	uint32_t t0, prev, now;
 
 	unsigned cpus = 0, backwards = 0;
@@ -137,9 +137,16 @@ int guest_main(struct hvm_start_info *si)
 	gprintf("cpus %u\n", cpus);
 	gprintf("sci %u\n", (unsigned)rd(fadt + 46, 2));
 
+	pm1a_evt = (uint16_t)rd(fadt + 56, 4);
 	pm1a_cnt = (uint16_t)rd(fadt + 64, 4);
 	pm_tmr = (uint16_t)rd(fadt + 76, 4);
 	gprintf("sci_en %u\n", inw(pm1a_cnt) & 1u);
+
+	/* PM1_EN keeps the fixed-event enables written to it (power button,
+	 * RTC alarm), as ACPICA checks by reading them back. */
+	outw((uint16_t)(pm1a_evt + 2), 1u << 8 | 1u << 10);
+	gprintf("pm1_en %x\n", (unsigned)inw((uint16_t)(pm1a_evt + 2)));
+	outw((uint16_t)(pm1a_evt + 2), 0);
 
 	/* PM timer ticks in one second of the CMOS clock (the host's wall
 	 * clock), counted between two seconds transitions; never backwards. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ACPI from inside a guest: tables found both ways with good checksums, one
 # MADT processor per vCPU, SCI_EN set, the PM timer counting at 3.58 MHz
-# against the CMOS clock, and \_S5 written to PM1a_CNT
+# against the CMOS clock, PM1_EN keeping its enables, and \_S5 written to PM1a_CNT
 # powering the VM off with status 0.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 t_need_kvm
@@ -20,6 +20,8 @@ done
 t_check "the MADT lists the 3 vCPUs" grep -q '^cpus 3$' "$out"
 t_check "the SCI is IRQ 9" grep -q '^sci 9$' "$out"
 t_check "SCI_EN reads 1 (no SMI handshake needed)" grep -q '^sci_en 1$' "$out"
+t_check "PM1_EN keeps the power button and RTC enables written to it" \
+	grep -q '^pm1_en 500$' "$out"
 t_check "the PM timer never went backwards" grep -q '^timer backwards 0$' "$out"
 t_check "\\_S5 holds sleep type 5" grep -q '^s5 5$' "$out"
 ticks=$(sed -n 's/^timer ticks per second \([0-9]*\)$/\1/p' "$out")

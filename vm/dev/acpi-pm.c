@@ -22,9 +22,17 @@
 #define PM1_STS_TMR    (1u << 0)
 #define PM1_STS_GBL    (1u << 5)
 #define PM1_STS_PWRBTN (1u << 8)
+#define PM1_STS_SLPBTN (1u << 9)
+#define PM1_STS_RTC    (1u << 10)
 #define PM1_STS_WAK    (1u << 15)
 #define PM1_STS_MASK   (PM1_STS_TMR | PM1_STS_GBL | PM1_STS_PWRBTN | PM1_STS_WAK)
-#define PM1_EN_MASK    (PM1_STS_TMR | PM1_STS_GBL | PM1_STS_PWRBTN)
+/* The enable bits keep what the OS writes, as the hardware's do: ACPICA
+ * reads an enable back after setting it and reports an error when it did
+ * not stick (Linux's rtc_cmos enables the RTC fixed event at probe). The
+ * sleep button and RTC alarm never raise their status here. */
+#define PM1_EN_MASK (PM1_STS_TMR | PM1_STS_GBL | PM1_STS_PWRBTN | PM1_STS_SLPBTN | PM1_STS_RTC)
+/* The enables that can raise the SCI. */
+#define PM1_SCI_MASK (PM1_STS_TMR | PM1_STS_GBL | PM1_STS_PWRBTN)
 
 #define PM1_CNT_SCI_EN	      (1u << 0)
 #define PM1_CNT_SLP_TYP_SHIFT 10
@@ -79,7 +87,7 @@ static void pm_timer_set(struct acpi_pm *p, uint32_t v)
 /* Called with the lock held after any change to PM1_STS or PM1_EN. */
 static void pm_sci_update(struct acpi_pm *p)
 {
-	bool level = (p->s.sts & p->s.en & PM1_EN_MASK) != 0;
+	bool level = (p->s.sts & p->s.en & PM1_SCI_MASK) != 0;
 
 	if (level == p->sci)
 		return;
