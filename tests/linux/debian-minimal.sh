@@ -28,6 +28,23 @@ t_check "with a kernel, an initrd and a disk" [ -s "$data/kernel" ] && [ -s "$da
 t_check "progress was shown" grep -q "making the initramfs" <<<"$out"
 t_check "the initramfs carries the virtio drivers" \
 	bash -c "zcat '$data/initrd' | cpio -t 2>/dev/null | grep -q 'virtio_blk.ko'"
+# The init loads the modules in the order it names them: each must come
+# after the modules it depends on, or the kernel refuses it.
+ird=$TERMVISOR_HOME/initrd.d
+mkdir -p "$ird" && (cd "$ird" && zcat "$data/initrd" | cpio -id 2>/dev/null)
+order=$(sed -n 's/^for m in \(.*\); do$/\1/p' "$ird/init")
+modinfo=$(command -v modinfo || echo /sbin/modinfo)
+if [ -x "$modinfo" ] && [ -n "$order" ]; then
+	bad="" seen=""
+	for m in $order; do
+		for d in $("$modinfo" -F depends "$ird/lib/modules/$m" | tr , ' '); do
+			case " $seen " in *" $d "*) ;; *) bad="$bad $m(needs $d)" ;; esac
+		done
+		seen="$seen $(tr - _ <<<"${m%.ko}")"
+	done
+	t_check "the initramfs loads each module after its dependencies${bad:+:$bad}" [ -z "$bad" ]
+fi
+rm -rf "$ird"
 if [ -n "${QEMU_IMG:-}" ]; then
 	t_check "qemu-img check accepts the root disk" "$QEMU_IMG" check -q "$data/disk.qcow2"
 	"$QEMU_IMG" convert -O raw "$data/disk.qcow2" "$TERMVISOR_HOME/root.raw"

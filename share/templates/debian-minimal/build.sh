@@ -84,7 +84,9 @@ say "making the initramfs"
 ird=$work/initrd
 mkdir -p "$ird"/bin "$ird"/dev "$ird"/proc "$ird"/sys "$ird"/newroot "$ird"/lib/modules
 cp "$BUSYBOX" "$ird/bin/busybox"
-mods="virtio/virtio virtio/virtio_ring virtio/virtio_pci_modern_dev
+# In load order: each after the modules it depends on (virtio needs
+# virtio_ring's symbols; everything after needs both).
+mods="virtio/virtio_ring virtio/virtio virtio/virtio_pci_modern_dev
 	virtio/virtio_pci_legacy_dev virtio/virtio_pci block/virtio_blk char/virtio_console
 	char/hw_random/virtio-rng"
 order=""
@@ -105,7 +107,9 @@ cat >"$ird/init" <<INIT
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for m in $order; do insmod /lib/modules/\$m 2>/dev/null; done
+for m in $order; do
+	insmod /lib/modules/\$m 2>/dev/null || echo "initramfs: cannot load \$m" >&2
+done
 root=/dev/vda
 for arg in \$(cat /proc/cmdline); do case \$arg in root=*) root=\${arg#root=} ;; esac; done
 i=0
