@@ -67,9 +67,14 @@ TESTS += tests/unit/test-acpi tests/unit/test-decompress
 TESTS += tests/unit/acpi-iasl.sh
 EXTRA_DIST += tests/unit/acpi-iasl.sh
 # A distribution kernel (fetched once with apt-get download) boots far enough
-# to show its banner, e820 map, ACPI tables and CPU count.
-TESTS += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh
-EXTRA_DIST += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh
+# to show its banner, e820 map, ACPI tables and CPU count; where KVM runs guest
+# kernel code natively, the debian-minimal guest goes on to a root shell.
+TESTS += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh
+EXTRA_DIST += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh
+# The same guest to a root shell and back under QEMU emulating everything:
+# the template's guest is checked where there is no /dev/kvm too.
+TESTS += tests/linux/debian-shell-qemu.sh
+EXTRA_DIST += tests/linux/debian-shell-qemu.sh
 # The debian template (debootstrap from apt's mirror): failures leave nothing;
 # a full install, with the packages cached under the build directory.
 TESTS += tests/linux/debian-fail.sh tests/linux/debian.sh

@@ -72,11 +72,16 @@ echo "$(hostname) is up; log in as root (no password: set one with passwd)"
 RCS
 chmod +x "$root/etc/init.d/rcS"
 echo "$TV_NAME" >"$root/etc/hostname"
-printf 'root::0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root::0:\n' >"$root/etc/group"
+# Busybox's account lookups skip entries whose password field is empty (the
+# shell's \u, whoami and id then find no root), so the empty password lives
+# in /etc/shadow, where login accepts it and passwd sets one.
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root::19000:0:99999:7:::\n' >"$root/etc/shadow"
+chmod 600 "$root/etc/shadow"
+printf 'root:x:0:\n' >"$root/etc/group"
 printf 'ttyS0\nhvc0\nconsole\n' >"$root/etc/securetty"
 printf 'PRETTY_NAME="Debian minimal (termvisor template)"\nID=debian\n' >"$root/etc/os-release"
-printf 'export PS1="\\u@\\h:\\w# "\n' >"$root/etc/profile"
+echo "export PS1='\\u@\\h:\\w\\\$ '" >"$root/etc/profile"
 
 # The initramfs loads the virtio drivers (modules in Debian's kernel), then
 # mounts the root disk and hands over to its init.
