@@ -17,7 +17,8 @@
 # (exit status 4), and the test skips saying so. Under tests/kvm-in-qemu.sh
 # (KVM on an emulated CPU) the kernel stalls in early boot, as QEMU's own KVM
 # mode does there, so that harness leaves the tests/linux scripts out.
-# TV_KEEP=1 keeps the test's termvisor home (the console log) for a look.
+# TV_KEEP=1 keeps the test's termvisor home (the console log) for a look;
+# TV_SHELL_APPEND adds kernel parameters, TV_SHELL_CPUS sets the vCPUs (2).
 . "$(dirname "$0")/../lib.sh"
 engine=${TV_SHELL_ENGINE:-termvisor}
 case $engine in
@@ -52,15 +53,16 @@ fifo=$TERMVISOR_HOME/in
 mkfifo "$fifo"
 start=$(date +%s)
 data=$TERMVISOR_HOME/data/deb
-append="console=ttyS0 root=/dev/vda rw"
+cpus=${TV_SHELL_CPUS:-2}
+append="console=ttyS0 root=/dev/vda rw${TV_SHELL_APPEND:+ $TV_SHELL_APPEND}"
 if [ "$engine" = qemu ]; then
-	timeout "${TV_SHELL_TIMEOUT:-300}" qemu-system-x86_64 -accel tcg -smp 2 -m 256M \
+	timeout "${TV_SHELL_TIMEOUT:-300}" qemu-system-x86_64 -accel tcg -smp "$cpus" -m 256M \
 		-display none -monitor none -serial stdio -no-reboot \
 		-kernel "$data/kernel" -initrd "$data/initrd" -append "$append" \
 		-drive "file=$data/disk.qcow2,if=virtio,format=qcow2" -device virtio-rng-pci \
 		-device virtio-serial-pci -device virtconsole <"$fifo" >"$log" 2>&1 &
 else
-	timeout "${TV_SHELL_TIMEOUT:-900}" "$TV" run deb --cpus 2 --append "$append" \
+	timeout "${TV_SHELL_TIMEOUT:-900}" "$TV" run deb --cpus "$cpus" --append "$append" \
 		<"$fifo" >"$log" 2>&1 &
 fi
 pid=$!
@@ -113,7 +115,7 @@ run() {
 	got=$(sed -n "/^=begin$n=/,/^=done$n=/p" "$log" | sed '1d;$d' | tr -d '\r')
 }
 run 'grep -c ^processor /proc/cpuinfo'
-t_check "the kernel sees 2 CPUs (got ${got:-nothing})" test "$got" = 2
+t_check "the kernel sees $cpus CPUs (got ${got:-nothing})" test "$got" = "$cpus"
 run 'grep " / " /proc/mounts'
 t_check "the root file system is ext4 on virtio-blk" grep -q '^/dev/vda / ext4' <<<"$got"
 run 'cat /sys/class/misc/hw_random/rng_current'
