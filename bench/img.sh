@@ -8,7 +8,9 @@
 # Writes the figures into bench/RESULTS.md (the "termvisor img bench"
 # section) and prints them.
 #   usage: bench/img.sh [BUILD_DIR]   (env: BENCH_DIR for the image, REPS,
-#   ONLY=REGEX to run only the matching cases, without updating RESULTS.md)
+#   ONLY=REGEX to run only the matching cases, without updating RESULTS.md,
+#   CONTROL=1 to run qemu-img a second time each round as a control: its
+#   ratio to the first qemu-img run shows how far two runs of one tool differ)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
@@ -35,14 +37,17 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 run_case() { # label count size depth step write(0/1) [fresh]
 	local label=$1 c=$2 s=$3 d=$4 S=$5 w=$6 fresh=${7:-} wflag= t bytes tq tt
-	local qs=() ts=()
+	local qs=() ts=() cs=()
 	[[ -z "${ONLY:-}" || "$label" =~ $ONLY ]] || return 0
 	[ "$w" = 1 ] && wflag=-w
 	for rep in $(seq "$REPS"); do
 		local target=$img tool
 		# Alternate which tool goes first, and let the host's write-back
 		# of one run settle before the next, so neither pays for the other.
-		for tool in $([ $((rep % 2)) = 1 ] && echo "q t" || echo "t q"); do
+		local order
+		order=$([ $((rep % 2)) = 1 ] && echo "q t" || echo "t q")
+		[ -z "${CONTROL:-}" ] || order=$([ $((rep % 2)) = 1 ] && echo "q t c" || echo "c t q")
+		for tool in $order; do
 			if [ -n "$fresh" ]; then
 				target=$D/fresh.qcow2
 				rm -f "$target"
@@ -50,10 +55,10 @@ run_case() { # label count size depth step write(0/1) [fresh]
 			fi
 			sync
 			sleep "${SETTLE:-1}"
-			if [ $tool = q ]; then
+			if [ $tool != t ]; then
 				t=$("$QI" bench -f qcow2 -t none -c "$c" -s "$s" -d "$d" -S "$S" $wflag \
 					"$target" | secs)
-				qs+=("$t")
+				if [ $tool = q ]; then qs+=("$t"); else cs+=("$t"); fi
 			else
 				t=$("$TV" img bench -f qcow2 -t none -c "$c" -s "$s" -d "$d" -S "$S" \
 					$wflag "$target" | secs)
@@ -72,6 +77,15 @@ run_case() { # label count size depth step write(0/1) [fresh]
 		printf "| %s | %.0f | %.1f | %.0f | %.1f | %.2f (%s) |", l, c / q, c * b / q / 1048576,
 			c / t, c * b / t / 1048576, q / t, rr }')")
 	echo "${rows[-1]}"
+	if [ ${#cs[@]} -gt 0 ]; then
+		local tc cr
+		tc=$(printf '%s\n' "${cs[@]}" | median)
+		cr=$(paste -d' ' <(printf '%s\n' "${qs[@]}") <(printf '%s\n' "${cs[@]}") |
+			awk '{ print $1 / $2 }' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
+		rows+=("$(awk -v q="$tq" -v c="$tc" -v cr="$cr" 'BEGIN {
+			printf "| (control: qemu-img again, its speed over the first run) | | | | | %.2f (%s) |", q / c, cr }')")
+		echo "${rows[-1]}"
+	fi
 }
 
 echo "| case | qemu-img IOPS | qemu-img MiB/s | termvisor IOPS | termvisor MiB/s | speed ratio (termvisor/qemu), per-round range |"
