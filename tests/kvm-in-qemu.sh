@@ -14,14 +14,15 @@
 # Everything runs emulated: expect minutes where KVM takes seconds. The
 # kernel package (linux-image-*-amd64, for kvm-amd.ko and the 9p modules) is
 # fetched with apt-get download and kept under BUILD_DIR/tests/linux/cache.
-# Exits with make check's status, or 2 when the machine could not be set up.
+# Exits with the status of make check (or of the command), or 125 when the
+# machine could not be set up or ended without a result.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=$(cd "${1:-$top/build}" && pwd)
+top=$(cd "$(dirname "$0")/.." && pwd -P)
+build=$(cd "${1:-$top/build}" && pwd -P)
 [ $# -gt 0 ] && shift
 die() {
 	echo "kvm-in-qemu: $*" >&2
-	exit 2
+	exit 125
 }
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing (the Debian package qemu-system-x86)"
 [ -x /bin/busybox ] || die "/bin/busybox is missing (the Debian package busybox-static)"
@@ -58,7 +59,7 @@ if [[ " $tests " == *" tests/linux/"* ]] && ! ls "$cache"/linux-image-*-cloud-am
 		echo "kvm-in-qemu: cannot fetch $pkg; the Linux tests will skip" >&2
 fi
 
-# Not under /tmp: the machine mounts a fresh tmpfs there.
+# In the build tree, which the machine shares (see /tmp below).
 work=$(mktemp -d "$build/kvm-in-qemu.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards './boot/vmlinuz-*' './lib/modules/*'
@@ -88,6 +89,16 @@ export TMPDIR=/tmp
 $cmd >'$work/check.out' 2>&1
 echo \$? >'$work/status'
 EOF
+# The machine gives the tests a tmpfs on /tmp; a tree that lives under the
+# host's /tmp (a fresh clone there, say) is bound back into it.
+keep=
+for d in "$top" "$build"; do
+	case $d in /tmp/?*)
+		e=${d#/tmp/}
+		e=${e%%/*}
+		[[ " $keep " == *" $e "* ]] || keep="$keep $e" ;;
+	esac
+done
 cat >"$ir/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -104,7 +115,13 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /mnt 
 mount -t proc proc /mnt/proc
 mount -t sysfs sys /mnt/sys
 mount -o rbind /dev /mnt/dev
+mkdir -p /hosttmp
+mount -o bind /mnt/tmp /hosttmp
 mount -t tmpfs tmp /mnt/tmp
+for e in $keep; do
+	mkdir -p "/mnt/tmp/\$e" && mount -o bind "/hosttmp/\$e" "/mnt/tmp/\$e" ||
+		echo "kvm-in-qemu: cannot bind /tmp/\$e"
+done
 chroot /mnt /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=xterm \
 	/bin/bash '$work/inside.sh'
 poweroff -f
