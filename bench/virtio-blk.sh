@@ -12,6 +12,9 @@
 # REPS times alternating the engines; the medians go into bench/RESULTS.md
 # (the "virtio-blk" section).
 #   usage: bench/virtio-blk.sh [BUILD_DIR]   (env: BENCH_DIR, REPS, SIZE, TV)
+# VBLK_NESTED=1 names the figures as taken inside tests/kvm-in-qemu.sh (KVM on
+# an emulated CPU, images on that machine's tmpfs) and keeps them apart:
+#   KVM_IN_QEMU_COMMAND='VBLK_NESTED=1 SIZE=64M ../bench/virtio-blk.sh .' tests/kvm-in-qemu.sh
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
@@ -24,6 +27,8 @@ REPS=${REPS:-5}
 SIZE=${SIZE:-256M}
 [ -x "$TV" ] || { echo "build termvisor first ($TV missing)" >&2; exit 1; }
 [ -f "$G" ] || make -C "$build" tests/guests/virtio/virtio-guest.elf >/dev/null
+tag=termvisor-virtio-blk
+[ -z "${VBLK_NESTED:-}" ] || { tag=termvisor-virtio-blk-nested; BENCH_DIR=${BENCH_DIR:-/tmp}; }
 D=$(mktemp -d "${BENCH_DIR:-/var/tmp}/tv-vbench.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 
@@ -113,10 +118,19 @@ run_case "4 KiB x 1 deep, prefilled image, first 8 MiB" 1 "nozero quick qd=1 bs=
 res=$top/bench/RESULTS.md
 tmp=$(mktemp)
 {
-	echo "<!-- termvisor-virtio-blk begin -->"
-	echo "## virtio-blk: test guest to a qcow2 disk, termvisor vs QEMU (bench/virtio-blk.sh)"
-	echo
-	echo "Measured $(date -u +%F) on $(nproc) CPUs ($(uname -r)), $("$QEMU" --version | head -1)."
+	echo "<!-- $tag begin -->"
+	if [ -n "${VBLK_NESTED:-}" ]; then
+		echo "## virtio-blk inside tests/kvm-in-qemu.sh (KVM on an emulated CPU)"
+		echo
+		echo "Measured $(date -u +%F) with VBLK_NESTED=1: both engines on the KVM of a QEMU machine"
+		echo "whose CPU is emulated (TCG with SVM; $(nproc) vCPUs, kernel $(uname -r)), the images on"
+		echo "that machine's tmpfs, so the device models' own cost shows (their host code is"
+		echo "emulated too) rather than a disk's. $("$QEMU" --version | head -1)."
+	else
+		echo "## virtio-blk: test guest to a qcow2 disk, termvisor vs QEMU (bench/virtio-blk.sh)"
+		echo
+		echo "Measured $(date -u +%F) on $(nproc) CPUs ($(uname -r)), $("$QEMU" --version | head -1)."
+	fi
 	echo "The same guest (tests/guests/virtio, its own virtio-pci driver, 1 vCPU, 128 MiB)"
 	echo "on identical qcow2 images (64 KiB clusters, host page cache everywhere,"
 	echo "QEMU -M q35 with virtio-blk-pci,disable-legacy=on and its default aio=threads;"
@@ -137,15 +151,15 @@ tmp=$(mktemp)
 	echo "| final flush after the write pass (median) | QEMU | aio=threads | aio=io_uring |"
 	echo "|---|---|---|---|"
 	printf '%s\n' "${flushes[@]}"
-	echo "<!-- termvisor-virtio-blk end -->"
+	echo "<!-- $tag end -->"
 } >"$tmp"
-if [ -f "$res" ] && grep -q "termvisor-virtio-blk begin" "$res"; then
-	awk -v f="$tmp" '
-		/termvisor-virtio-blk begin/ { while ((getline l < f) > 0) print l; skip = 1; next }
-		/termvisor-virtio-blk end/ { skip = 0; next }
+if [ -f "$res" ] && grep -q "<!-- $tag begin -->" "$res"; then
+	awk -v f="$tmp" -v b="<!-- $tag begin -->" -v e="<!-- $tag end -->" '
+		$0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
+		$0 == e { skip = 0; next }
 		!skip' "$res" >"$res.new" && mv "$res.new" "$res"
 else
 	{ echo; cat "$tmp"; } >>"$res"
 fi
 rm -f "$tmp"
-cat "$res" | sed -n '/termvisor-virtio-blk begin/,/termvisor-virtio-blk end/p'
+sed -n "/<!-- $tag begin -->/,/<!-- $tag end -->/p" "$res"
