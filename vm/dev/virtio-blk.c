@@ -8,7 +8,8 @@
  * calls into the block layer; and "io_uring", where the queue's thread maps
  * the reads and in-place overwrites of a batch to the image file (holding
  * the image as a read does, so no cluster moves meanwhile), submits them all
- * at once and reaps them, and hands whatever needs the block layer's own
+ * at once (requests that follow each other in the file as one readv/writev)
+ * and reaps them, and hands whatever needs the block layer's own
  * work (allocating writes, flush, discard, compressed or unallocated data)
  * to the threads way. */
 #include <endian.h>
@@ -303,12 +304,29 @@ struct vblk_xfer {
 	struct blk_extent e;
 };
 
+#define VBLK_GROUP_IOVS 32	       /* pieces joined into one readv/writev */
+#define VBLK_GROUP_BYTES (2u << 20) /* and the most bytes it moves */
+
+/* One submission: pieces of requests k0..k1 of a batch that follow each
+ * other in the image file, read or written with one call, as a run of
+ * sequential requests is (QEMU's virtio-blk merges them likewise). */
+struct vblk_group {
+	struct iovec iov[VBLK_GROUP_IOVS];
+	unsigned niov, k0, k1;
+	int fd;
+	bool write;
+	uint64_t host, len;
+};
+
 struct vblk_uring {
 	struct io_uring ring;
 	bool live;				/* set up, and no submission has failed */
 	unsigned queued;			/* prepared, not submitted yet */
 	unsigned inflight;			/* submitted, not reaped yet */
+	unsigned ngroups;			/* groups in use; the last may be open */
+	bool open;				/* the last group takes more pieces */
 	struct vblk_xfer x[VBLK_URING_ENTRIES]; /* one request's pieces */
+	struct vblk_group g[VBLK_URING_ENTRIES];
 };
 
 /* Maps a read or a write into pieces of the image file (u->x); the count,
@@ -364,10 +382,57 @@ static unsigned vblk_uring_map(struct vblk *vb, struct vblk_uring *u, struct vq_
 	return len == 0 ? nx : 0;
 }
 
+/* Closes the open group into a submission. */
+static void vblk_uring_close(struct vblk_uring *u, struct vblk_job *jobs)
+{
+	struct vblk_group *g;
+	struct io_uring_sqe *sqe;
+
+	if (!u->open)
+		return;
+	u->open = false;
+	g = &u->g[u->ngroups - 1];
+	sqe = io_uring_get_sqe(&u->ring);
+	if (sqe == NULL) { /* cannot happen: the ring was drained for room */
+		for (unsigned k = g->k0; k <= g->k1; k++)
+			jobs[k].failed = true;
+		return;
+	}
+	if (g->write)
+		io_uring_prep_writev(sqe, g->fd, g->iov, g->niov, g->host);
+	else
+		io_uring_prep_readv(sqe, g->fd, g->iov, g->niov, g->host);
+	io_uring_sqe_set_data64(sqe, u->ngroups - 1);
+	u->queued++;
+}
+
+/* Adds a piece of request k: to the open group when it carries on where that
+ * one ends in the same file, else in a group of its own. */
+static void vblk_uring_add(struct vblk_uring *u, struct vblk_job *jobs, unsigned k,
+			   const struct vblk_xfer *x, bool write)
+{
+	struct vblk_group *g = u->open ? &u->g[u->ngroups - 1] : NULL;
+
+	if (g != NULL && g->fd == x->e.fd && g->write == write && g->host + g->len == x->e.host &&
+	    g->niov < VBLK_GROUP_IOVS && g->len + x->e.len <= VBLK_GROUP_BYTES) {
+		g->iov[g->niov++] = (struct iovec){.iov_base = x->buf, .iov_len = x->e.len};
+		g->len += x->e.len;
+		g->k1 = k;
+		return;
+	}
+	vblk_uring_close(u, jobs);
+	g = &u->g[u->ngroups++];
+	*g = (struct vblk_group){.niov = 1, .k0 = k, .k1 = k, .fd = x->e.fd, .write = write,
+				 .host = x->e.host, .len = x->e.len};
+	g->iov[0] = (struct iovec){.iov_base = x->buf, .iov_len = x->e.len};
+	u->open = true;
+}
+
 /* Submits what is prepared and waits for everything submitted. A ring that
  * stops taking submissions is given up: the batch goes the threads way. */
 static void vblk_uring_drain(struct vblk_uring *u, struct vblk_job *jobs, unsigned n)
 {
+	vblk_uring_close(u, jobs);
 	/* Never submits again after a failure: what is left in the ring is stale. */
 	while (u->live && u->queued > 0) {
 		int rc = io_uring_submit(&u->ring);
@@ -386,12 +451,14 @@ static void vblk_uring_drain(struct vblk_uring *u, struct vblk_job *jobs, unsign
 
 		if (io_uring_wait_cqe(&u->ring, &cqe) != 0)
 			continue; /* interrupted: the transfers still run */
-		i = (unsigned)(cqe->user_data >> 32);
-		if (i < n && cqe->res != (int32_t)(uint32_t)cqe->user_data)
-			jobs[i].failed = true;
+		i = (unsigned)cqe->user_data;
+		if (i < u->ngroups && (cqe->res < 0 || (uint64_t)cqe->res != u->g[i].len))
+			for (unsigned k = u->g[i].k0; k <= u->g[i].k1 && k < n; k++)
+				jobs[k].failed = true;
 		io_uring_cqe_seen(&u->ring, cqe);
 		u->inflight--;
 	}
+	u->ngroups = 0;
 	if (!u->live)
 		for (unsigned i = 0; i < n; i++)
 			jobs[i].failed = true;
@@ -405,25 +472,13 @@ static bool vblk_uring_queue(struct vblk *vb, struct vblk_uring *u, struct vblk_
 
 	if (nx == 0)
 		return false;
-	if (u->queued + u->inflight + nx > VBLK_URING_ENTRIES)
+	/* Room for a group per piece, the open one included. */
+	if (u->ngroups + nx > VBLK_URING_ENTRIES)
 		vblk_uring_drain(u, jobs, n);
 	if (!u->live)
 		return false;
-	for (unsigned i = 0; i < nx; i++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-		struct vblk_xfer *x = &u->x[i];
-
-		if (sqe == NULL) { /* cannot happen: the ring was drained above */
-			jobs[k].failed = true;
-			break;
-		}
-		if (jobs[k].write)
-			io_uring_prep_write(sqe, x->e.fd, x->buf, (unsigned)x->e.len, x->e.host);
-		else
-			io_uring_prep_read(sqe, x->e.fd, x->buf, (unsigned)x->e.len, x->e.host);
-		io_uring_sqe_set_data64(sqe, (uint64_t)k << 32 | (uint32_t)x->e.len);
-		u->queued++;
-	}
+	for (unsigned i = 0; i < nx; i++)
+		vblk_uring_add(u, jobs, k, &u->x[i], jobs[k].write);
 	return true;
 }
 
