@@ -27,13 +27,7 @@ gcc -nostdlib -static -no-pie -Wl,-N -Wl,-e,start -Wl,-Ttext=0x100000 -Wl,--buil
 	-Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -o "$tmp/first-byte.elf" "$top/bench/first-byte.S"
 
 cache=$build/tests/linux/cache
-mkdir -p "$cache"
-deb=$(ls "$cache"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | tail -n1 || true)
-if [ -z "$deb" ]; then
-	pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-	(cd "$cache" && apt-get download "$pkg")
-	deb=$(ls "$cache"/linux-image-*-cloud-amd64_*.deb | tail -n1)
-fi
+deb=$("$top/tests/linux/fetch-kernel.sh" cloud-amd64 "$cache")
 mkdir -p "$tmp/root"
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/root" --wildcards './boot/vmlinuz-*'
 bzimage=$(ls "$tmp"/root/boot/vmlinuz-* | tail -n1)

@@ -40,23 +40,15 @@ else
 fi
 
 cache=$build/tests/linux/cache
-mkdir -p "$cache"
-deb=$(ls "$cache"/linux-image-*-amd64_*.deb 2>/dev/null | grep -v cloud | tail -n1 || true)
-if [ -z "$deb" ]; then
-	pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-	[ -n "$pkg" ] || die "apt knows no linux-image-amd64 (no Debian archive configured)"
-	(cd "$cache" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "cannot fetch $pkg"
-	deb=$(ls "$cache"/linux-image-*-amd64_*.deb | grep -v cloud | tail -n1)
-fi
+deb=$("$top/tests/linux/fetch-kernel.sh" amd64 "$cache" 2>&1) || die "$deb"
 
 # The machine has no network: the Linux tests' kernel package (the cloud
 # flavour) is fetched here when they are to run and it is not cached yet;
 # without it they skip, saying so.
-if [[ " $tests " == *" tests/linux/"* ]] && ! ls "$cache"/linux-image-*-cloud-amd64_*.deb >/dev/null 2>&1; then
-	pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-		awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-	[ -z "$pkg" ] || (cd "$cache" && apt-get download -q "$pkg" >/dev/null 2>&1) ||
-		echo "kvm-in-qemu: cannot fetch $pkg; the Linux tests will skip" >&2
+if [[ " $tests " == *" tests/linux/"* ]]; then
+	"$top/tests/linux/fetch-kernel.sh" cloud-amd64 "$cache" >/dev/null 2>"$build/kvm-in-qemu.err" ||
+		echo "kvm-in-qemu: $(cat "$build/kvm-in-qemu.err"); the Linux tests will skip" >&2
+	rm -f "$build/kvm-in-qemu.err"
 fi
 
 # In the build tree, which the machine shares (see /tmp below).

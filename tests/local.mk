@@ -78,7 +78,7 @@ EXTRA_DIST += tests/linux/debian-shell-qemu.sh
 # The debian template (debootstrap from apt's mirror): failures leave nothing;
 # a full install, with the packages cached under the build directory.
 TESTS += tests/linux/debian-fail.sh tests/linux/debian.sh
-EXTRA_DIST += tests/linux/debian-fail.sh tests/linux/debian.sh
+EXTRA_DIST += tests/linux/debian-fail.sh tests/linux/debian.sh tests/linux/fetch-kernel.sh
 
 check_PROGRAMS += tests/unit/test-vmstate
 tests_unit_test_vmstate_SOURCES = tests/unit/test-vmstate.c

@@ -14,17 +14,7 @@ t_need_kvm
 t_home
 
 cache=${TV_LINUX_CACHE:-$top_builddir/tests/linux/cache}
-mkdir -p "$cache" || t_skip_all "cannot create $cache"
-deb=$(ls "$cache"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | tail -n1)
-if [ -z "$deb" ]; then
-	pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-		awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-	[ -n "$pkg" ] || t_skip_all "apt knows no linux-image-cloud-amd64 (no Debian archive configured)"
-	out=$(cd "$cache" && apt-get download "$pkg" 2>&1) ||
-		t_skip_all "cannot fetch $pkg: $(echo "$out" | tail -n1)"
-	deb=$(ls "$cache"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | tail -n1)
-	[ -n "$deb" ] || t_skip_all "apt-get download $pkg left no package in $cache"
-fi
+deb=$("$top_srcdir/tests/linux/fetch-kernel.sh" cloud-amd64 "$cache" 2>&1) || t_skip_all "$deb"
 root=$cache/root
 kernel=$(ls "$root"/boot/vmlinuz-* 2>/dev/null | tail -n1)
 if [ -z "$kernel" ]; then

@@ -409,9 +409,10 @@ static void vblk_uring_close(struct vblk_uring *u, struct vblk_job *jobs)
 /* Adds a piece of request k: to the open group when it carries on where that
  * one ends in the same file, else in a group of its own. */
 static void vblk_uring_add(struct vblk_uring *u, struct vblk_job *jobs, unsigned k,
-			   const struct vblk_xfer *x, bool write)
+			   const struct vblk_xfer *x)
 {
 	struct vblk_group *g = u->open ? &u->g[u->ngroups - 1] : NULL;
+	bool write = jobs[k].write;
 
 	if (g != NULL && g->fd == x->e.fd && g->write == write && g->host + g->len == x->e.host &&
 	    g->niov < VBLK_GROUP_IOVS && g->len + x->e.len <= VBLK_GROUP_BYTES) {
@@ -478,7 +479,7 @@ static bool vblk_uring_queue(struct vblk *vb, struct vblk_uring *u, struct vblk_
 	if (!u->live)
 		return false;
 	for (unsigned i = 0; i < nx; i++)
-		vblk_uring_add(u, jobs, k, &u->x[i], jobs[k].write);
+		vblk_uring_add(u, jobs, k, &u->x[i]);
 	return true;
 }
 
