@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "src/catalog.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static void add_warning(void *ctx, const char *msg)
 {

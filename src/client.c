@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "src/client.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 struct tv_client {
 	int fd;

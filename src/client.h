@@ -24,7 +24,7 @@
 
 #include "src/paths.h"
 #include "src/protocol.h"
-#include "vm/err.h"
+#include "common/err.h"
 
 #define CLIENT_REPLY_TIMEOUT_MS 5000
 

@@ -10,7 +10,7 @@
 #include "src/paths.h"
 #include "src/vmdef.h"
 #include "src/vmops.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static int cmd_create_exec(const struct cmd_entry *self, int argc, char **argv)
 {

@@ -10,7 +10,7 @@
 #include "src/vmops.h"
 #include "src/vmstate.h"
 #include "src/vmutil.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static int delete_vm(const struct tv_paths *p, const char *name, bool yes, struct tv_err *err)
 {

@@ -15,7 +15,7 @@
 #include "src/cmd.h"
 #include "src/json.h"
 #include "vm/block/block.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static const struct cmd_entry *img_self;
 

@@ -9,7 +9,7 @@
 #include "src/json.h"
 #include "src/vmdisk.h"
 #include "src/vmstate.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static void format_uptime(uint64_t s, char *buf, size_t len)
 {

@@ -19,7 +19,7 @@
 #include "src/paths.h"
 #include "src/runvm.h"
 #include "src/vmdef.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 struct run_opts {

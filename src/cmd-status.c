@@ -8,7 +8,7 @@
 #include "src/cmd.h"
 #include "src/json.h"
 #include "src/vmstate.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 #define LOG_TAIL_LINES 10
 

@@ -5,7 +5,7 @@
 #include "src/client.h"
 #include "src/cmd.h"
 #include "src/vmproc.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 /* How long past the server's own deadline we wait to see the VM end. */
 #define STOP_GRACE_MS 10000

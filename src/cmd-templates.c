@@ -4,7 +4,7 @@
 #include "src/cmd.h"
 #include "src/paths.h"
 #include "src/template.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static int cmd_templates_exec(const struct cmd_entry *self, int argc, char **argv)
 {

@@ -11,7 +11,7 @@
 #include "src/client.h"
 #include "src/console-buf.h"
 #include "src/console-attach.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 /* Set by the signal handlers; the main loop looks at them after poll. */
 static volatile sig_atomic_t got_winch, got_quit;

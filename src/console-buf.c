@@ -6,7 +6,7 @@
 
 #include "src/console-buf.h"
 #include "src/vtguard.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 /* One scrollback line, already rendered as terminal output. */
 struct sb_line {

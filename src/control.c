@@ -11,7 +11,7 @@
 #include "config.h"
 #include "src/control.h"
 #include "src/vtguard.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 #define READ_CHUNK 16384
 #define NOT_ATTACHED (-1)

@@ -16,7 +16,7 @@
 
 #include "src/console-buf.h"
 #include "src/protocol.h"
-#include "vm/err.h"
+#include "common/err.h"
 
 #define CONTROL_MAX_CLIENTS 16
 /* A client with this much console output unread skips the live stream until

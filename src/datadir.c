@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "src/datadir.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 char *self_exe(void)
 {

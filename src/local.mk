@@ -20,5 +20,5 @@ libtvsrc_a_SOURCES += src/cmd-run.c src/runvm.c src/runvm.h
 pkglibexec_PROGRAMS = termvisor-engine
 termvisor_engine_SOURCES = src/engine-main.c src/runvm.c src/runvm.h
 termvisor_engine_LDFLAGS = $(AM_LDFLAGS) $(ENGINE_LDFLAGS)
-termvisor_engine_LDADD = libtvvm.a $(ZLIB_LIBS) $(LZMA_LIBS) $(LZ4_LIBS) $(ZSTD_LIBS) \
+termvisor_engine_LDADD = libtvvm.a libtvcommon.a $(ZLIB_LIBS) $(LZMA_LIBS) $(LZ4_LIBS) $(ZSTD_LIBS) \
 	$(PTHREAD_CFLAGS) -lm

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "src/paths.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 #define VM_NAME_MAX 64
 

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "vm/err.h"
+#include "common/err.h"
 
 struct tv_paths {
 	char *config_dir;  /* holds termvisor.conf */

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "src/protocol.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static void put_be16(uint8_t *p, uint16_t v)
 {

@@ -15,7 +15,7 @@
 #include "src/cmd.h"
 #include "src/runvm.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 #define ENGINE_NAME "termvisor-engine"
 

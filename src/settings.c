@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "src/settings.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 void settings_defaults(struct tv_settings *s)
 {

@@ -11,7 +11,7 @@
 
 #include "src/datadir.h"
 #include "src/template.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static int conf_size(config_t *cfg, const char *key, uint64_t *out, const char *file,
 		     struct tv_err *err)

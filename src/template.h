@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "src/paths.h"
-#include "vm/err.h"
+#include "common/err.h"
 
 struct template {
 	char *name;

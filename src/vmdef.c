@@ -10,7 +10,7 @@
 
 #include "src/paths.h"
 #include "src/vmdef.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 #define DEFAULT_MEMORY (512ULL << 20)
 

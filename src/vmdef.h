@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vm/err.h"
+#include "common/err.h"
 #include "vm/vm.h"
 
 #define VMDEF_MAX_CPUS 64

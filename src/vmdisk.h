@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "src/vmdef.h"
-#include "vm/err.h"
+#include "common/err.h"
 
 /* Internal snapshots in the VM's first qcow2 disk; -1 when it has no qcow2 disk
  * or the image cannot be read. */

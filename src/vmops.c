@@ -13,7 +13,7 @@
 #include "src/vmops.h"
 #include "src/vmstate.h"
 #include "src/vmutil.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 #define DEFAULT_DISK_FILE "disk.qcow2"
 

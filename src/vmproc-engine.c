@@ -5,7 +5,7 @@
 #include "src/protocol.h"
 #include "src/vmproc-engine.h"
 #include "vm/dev/acpi-pm.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 /* Keys the guest has not taken yet (its UART is not reading): kept, up to a

@@ -8,7 +8,7 @@
 
 #include "src/paths.h"
 #include "src/vmdef.h"
-#include "vm/err.h"
+#include "common/err.h"
 
 struct vm_engine;
 

@@ -18,7 +18,7 @@
 #include "src/vmproc-engine.h"
 #include "src/vmproc.h"
 #include "src/vmstate.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 /* Guest console output kept in vm.log per run, beyond which it is dropped
  * (the process's own messages still go in). */

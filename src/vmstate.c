@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "src/vmstate.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 const char *vm_state_name(enum vm_state s)
 {

@@ -23,7 +23,7 @@
 #include "src/vmstate.h"
 #include "ui/ui.h"
 #include "ui/widgets.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 #define REFRESH_MS 1000
 

@@ -3,7 +3,7 @@
 #include <wchar.h>
 
 #include "ui/vtpane.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 struct sb_line {
 	int cols;

@@ -5,7 +5,7 @@
 
 #include "vm/acpi.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 #define ACPI_CREATOR_ID "TVSR"
 

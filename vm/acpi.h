@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vm/err.h"
+#include "common/err.h"
 #include "vm/mem.h"
 
 struct acpi_config {

@@ -16,7 +16,7 @@
 #include "vm/boot.h"
 #include "vm/decompress.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm-int.h"
 
 #define E820_RAM      1

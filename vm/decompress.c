@@ -19,7 +19,7 @@
 
 #include "vm/decompress.h"
 #include "vm/sha256.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 /* Setup header fields (Documentation/arch/x86/boot.rst), offsets in the file. */
 #define BZ_SETUP_SECTS	  0x1F1

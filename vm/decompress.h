@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vm/err.h"
+#include "common/err.h"
 
 /* The largest vmlinux extracted (a distribution kernel's is 30-70 MiB). */
 #define KERNEL_EXTRACT_MAX (512ULL << 20)

@@ -15,7 +15,7 @@
 
 #include "vm/boot.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm-int.h"
 
 static const char *const reason_names[] = {

@@ -1,5 +1,5 @@
 # vm/: the engine. It never includes ncurses.
-libtvvm_a_SOURCES += vm/err.c vm/err.h vm/util.c vm/util.h vm/mem.c vm/mem.h
+libtvvm_a_SOURCES += vm/mem.c vm/mem.h
 # The KVM engine core: VM, vCPUs, boot.
 libtvvm_a_SOURCES += vm/vm.h vm/vm-int.h vm/layout.h vm/console.h vm/kvm.c vm/vcpu.c \
 	vm/boot.c vm/boot.h

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm-int.h"
 
 /* ---- CPUID ---- */

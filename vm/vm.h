@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "vm/console.h"
-#include "vm/err.h"
+#include "common/err.h"
 #include "vm/mem.h"
 
 struct vm;

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "vm/block/block.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static void walk(struct blk *b)
 {

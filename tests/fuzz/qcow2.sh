@@ -7,7 +7,7 @@
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzz.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
-SRCS=("$S"/vm/block/*.c "$S/vm/util.c" "$S/vm/err.c")
+SRCS=("$S"/vm/block/*.c "$S/common/util.c" "$S/common/err.c")
 CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir" -pthread)
 LIBS=(-lz -lzstd -pthread)
 

@@ -22,7 +22,7 @@
 #include "src/client.h"
 #include "src/console-buf.h"
 #include "src/control.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 struct fixture {
 	char dir[64], path[96];

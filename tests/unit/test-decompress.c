@@ -24,7 +24,7 @@
 
 #include "vm/decompress.h"
 #include "vm/sha256.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 struct blob {
 	uint8_t *p;

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "vm/dev/dev.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 struct capture {

@@ -12,7 +12,7 @@
 
 #include "src/paths.h"
 #include "src/vmutil.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static void clear_env(void)
 {

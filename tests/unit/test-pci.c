@@ -17,7 +17,7 @@
 #include "vm/dev/pci.h"
 #include "vm/dev/virtio-pci.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm-int.h"
 
 #define RAM (1u << 20)

@@ -38,7 +38,7 @@
 #include <cmocka.h>
 
 #include "vm/block/block.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static char tmpdir[256];
 

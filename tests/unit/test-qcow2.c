@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "vm/block/block.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static char tmpdir[256];
 static void child_signals(void);

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "src/settings.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static void test_escape_parse(void **state)
 {

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vm/err.h"
-#include "vm/util.h"
+#include "common/err.h"
+#include "common/util.h"
 
 static void test_parse_size_units(void **state)
 {

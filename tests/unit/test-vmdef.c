@@ -11,7 +11,7 @@
 
 #include "src/vmdef.h"
 #include "src/vmutil.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static char dir[64];
 static char warnings[2048];

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "src/vmstate.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static struct tv_paths paths;
 static char home[] = "/tmp/tv-vmstate.XXXXXX";

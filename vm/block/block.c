@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "vm/block/block-int.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static const struct blk_driver *const blk_drivers[] = {
 	&blk_qcow2_driver,

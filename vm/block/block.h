@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vm/err.h"
+#include "common/err.h"
 
 struct blk;
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "vm/block/qcow2.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 /* Each table buffer is preceded by its slot number, so that a table pointer
  * leads back to its slot without a search. */

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "vm/block/qcow2.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 enum qcow2_ctype qcow2_entry_type(const struct qcow2 *s, uint64_t e)
 {

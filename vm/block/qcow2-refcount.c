@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "vm/block/qcow2.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static uint64_t rb_entry_get(const struct qcow2 *s, const uint8_t *rb, uint64_t i)
 {

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "vm/block/qcow2.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 enum { SN_HEADER = 40, SN_EXTRA_KNOWN = 16 };
 

@@ -11,7 +11,7 @@
 #include <zstd.h>
 
 #include "vm/block/qcow2.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 uint64_t qcow2_be64(const void *p)
 {

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "vm/block/block-int.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 static int raw_open(struct blk *b, int flags, struct tv_err *err)
 {

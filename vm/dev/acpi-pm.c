@@ -16,7 +16,7 @@
 #include "vm/dev/acpi-pm.h"
 #include "vm/dev/dev.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 #define PM1_STS_TMR    (1u << 0)

@@ -6,7 +6,7 @@
 #ifndef TV_DEV_ACPI_PM_H
 #define TV_DEV_ACPI_PM_H
 
-#include "vm/err.h"
+#include "common/err.h"
 
 struct vm;
 struct vm_config;

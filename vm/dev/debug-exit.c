@@ -6,7 +6,7 @@
 
 #include "vm/dev/dev.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 static void debug_exit_write(void *opaque, uint64_t off, const void *data, unsigned len)

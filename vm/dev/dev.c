@@ -7,7 +7,7 @@
 #include "vm/dev/acpi-pm.h"
 #include "vm/dev/dev.h"
 #include "vm/dev/virtio-pci.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm-int.h"
 
 /* Every VM's devices, created in this order (see dev.h). */

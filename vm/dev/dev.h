@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vm/err.h"
+#include "common/err.h"
 
 struct vm;
 struct vm_config;

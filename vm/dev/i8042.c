@@ -7,7 +7,7 @@
 
 #include "vm/dev/dev.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 #define STATUS_OBF    0x01

@@ -23,7 +23,7 @@
 
 #include "vm/dev/dev.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 enum {

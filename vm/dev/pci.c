@@ -9,7 +9,7 @@
 
 #include "vm/dev/pci.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 #define PCI_CF8_PORT 0xCF8

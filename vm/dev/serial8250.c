@@ -13,7 +13,7 @@
 #include "vm/console.h"
 #include "vm/dev/dev.h"
 #include "vm/layout.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 enum {

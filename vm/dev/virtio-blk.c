@@ -24,7 +24,7 @@
 #include "vm/block/block.h"
 #include "vm/block/map.h"
 #include "vm/dev/virtio-pci.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 #ifdef HAVE_LIBURING

@@ -15,7 +15,7 @@
 
 #include "vm/console.h"
 #include "vm/dev/virtio-pci.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 #define VCON_RX	      0
 #define VCON_TX	      1

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "vm/dev/virtio-pci.h"
-#include "vm/util.h"
+#include "common/util.h"
 #include "vm/vm.h"
 
 #define VIRTIO_PCI_CAP_COMMON 1

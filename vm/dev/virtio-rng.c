@@ -5,7 +5,7 @@
 #include <sys/random.h>
 
 #include "vm/dev/virtio-pci.h"
-#include "vm/util.h"
+#include "common/util.h"
 
 /* Bytes handed out per request at most: a guest asking for a gigabyte gets
  * what a real device would give in one go, and asks again. */

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vm/util.h"
+#include "common/util.h"
 
 static void oom(void)
 {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vm/err.h"
+#include "common/err.h"
 
 int tv_errf(struct tv_err *e, const char *fmt, ...)
 {
