@@ -1,24 +1,31 @@
-# src/: the program: subcommands, paths, VM definitions, control socket.
-libtvsrc_a_SOURCES += src/cmd.c src/cmd.h src/cmd-help.c \
-	src/paths.c src/paths.h src/vmdef.c src/vmdef.h src/catalog.c src/catalog.h \
-	src/vmstate.c src/vmstate.h src/vmdisk.c src/vmdisk.h src/vmutil.c src/vmutil.h \
-	src/json.c src/json.h \
-	src/vmops.c src/vmops.h src/datadir.c src/datadir.h src/template.c src/template.h \
-	src/cmd-templates.c \
-	src/cmd-list.c src/cmd-create.c src/cmd-delete.c
-# Detached VMs: control protocol, console buffer.
-libtvsrc_a_SOURCES += src/protocol.c src/protocol.h src/console-buf.c src/console-buf.h \
-	src/vtguard.c src/vtguard.h \
-	src/control.c src/control.h src/client.c src/client.h src/settings.c src/settings.h \
-	src/vmproc.c src/vmproc.h src/vmproc-engine.c src/vmproc-engine.h \
-	src/console-attach.c src/console-attach.h \
-	src/cmd-start.c src/cmd-stop.c src/cmd-pause.c src/cmd-resume.c src/cmd-status.c \
-	src/cmd-console.c src/cmd-autostart.c
-libtvsrc_a_SOURCES += src/cmd-img.c
-libtvsrc_a_SOURCES += src/cmd-run.c src/runvm.c src/runvm.h
+# src/: the program around the engine, in three parts by role.
+#
+# src/core: what the command line, the interface and the VM process share:
+# paths, VM definitions and the catalog of them, runtime files, the control
+# protocol and its client, settings, templates, JSON output.
+libtvcore_a_SOURCES += src/core/paths.c src/core/paths.h src/core/vmdef.c src/core/vmdef.h \
+	src/core/catalog.c src/core/catalog.h src/core/runtime.c src/core/runtime.h \
+	src/core/vmdisk.c src/core/vmdisk.h src/core/fsutil.c src/core/fsutil.h \
+	src/core/json.c src/core/json.h src/core/vmops.c src/core/vmops.h \
+	src/core/datadir.c src/core/datadir.h src/core/template.c src/core/template.h \
+	src/core/protocol.c src/core/protocol.h src/core/client.c src/core/client.h \
+	src/core/settings.c src/core/settings.h
+# src/vmm: the VM process: its main loop, the control socket, the console
+# screen and the guard on the guest's output.
+libtvvmm_a_SOURCES += src/vmm/console-buf.c src/vmm/console-buf.h \
+	src/vmm/vtguard.c src/vmm/vtguard.h src/vmm/control.c src/vmm/control.h \
+	src/vmm/vmproc.c src/vmm/vmproc.h src/vmm/vmproc-engine.c src/vmm/vmproc-engine.h \
+	src/vmm/runvm.c src/vmm/runvm.h
+# src/cli: the command line, one file per subcommand (listed in src/cli/cmd.c).
+libtvcli_a_SOURCES += src/cli/cmd.c src/cli/cmd.h src/cli/cmd-help.c \
+	src/cli/cmd-templates.c src/cli/cmd-list.c src/cli/cmd-create.c src/cli/cmd-delete.c \
+	src/cli/attach.c src/cli/attach.h \
+	src/cli/cmd-start.c src/cli/cmd-stop.c src/cli/cmd-pause.c src/cli/cmd-resume.c \
+	src/cli/cmd-status.c src/cli/cmd-console.c src/cli/cmd-autostart.c \
+	src/cli/cmd-img.c src/cli/cmd-run.c
 # The VM process of `termvisor run`: the engine without the interface's libraries.
 pkglibexec_PROGRAMS = termvisor-engine
-termvisor_engine_SOURCES = src/engine-main.c src/runvm.c src/runvm.h
+termvisor_engine_SOURCES = src/vmm/engine-main.c
 termvisor_engine_LDFLAGS = $(AM_LDFLAGS) $(ENGINE_LDFLAGS)
-termvisor_engine_LDADD = libtvvm.a libtvcommon.a $(ZLIB_LIBS) $(LZMA_LIBS) $(LZ4_LIBS) $(ZSTD_LIBS) \
-	$(PTHREAD_CFLAGS) -lm
+termvisor_engine_LDADD = libtvvmm.a libtvcore.a libtvvm.a libtvcommon.a \
+	$(ZLIB_LIBS) $(LZMA_LIBS) $(LZ4_LIBS) $(ZSTD_LIBS) $(PTHREAD_CFLAGS) -lm

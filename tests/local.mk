@@ -80,11 +80,11 @@ EXTRA_DIST += tests/linux/debian-shell-qemu.sh
 TESTS += tests/linux/debian-fail.sh tests/linux/debian.sh
 EXTRA_DIST += tests/linux/debian-fail.sh tests/linux/debian.sh tests/linux/fetch-kernel.sh
 
-check_PROGRAMS += tests/unit/test-vmstate
-tests_unit_test_vmstate_SOURCES = tests/unit/test-vmstate.c
-tests_unit_test_vmstate_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_vmstate_LDADD = $(TEST_LDADD)
-TESTS += tests/unit/test-vmstate
+check_PROGRAMS += tests/unit/test-runtime
+tests_unit_test_runtime_SOURCES = tests/unit/test-runtime.c
+tests_unit_test_runtime_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_runtime_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-runtime
 
 # The Linux tests keep the kernel package they fetched in the build tree, so
 # reruns need no network; distclean removes it.

@@ -13,8 +13,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "src/console-buf.h"
-#include "src/control.h"
+#include "src/vmm/console-buf.h"
+#include "src/vmm/control.h"
 
 static struct control *ctl;
 static struct console_buf *cb;

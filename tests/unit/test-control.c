@@ -19,9 +19,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "src/client.h"
-#include "src/console-buf.h"
-#include "src/control.h"
+#include "src/core/client.h"
+#include "src/vmm/console-buf.h"
+#include "src/vmm/control.h"
 #include "common/util.h"
 
 struct fixture {

@@ -10,8 +10,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "src/paths.h"
-#include "src/vmutil.h"
+#include "src/core/paths.h"
+#include "src/core/fsutil.h"
 #include "common/util.h"
 
 static void clear_env(void)

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "src/console-buf.h"
-#include "src/protocol.h"
-#include "src/vtguard.h"
+#include "src/vmm/console-buf.h"
+#include "src/core/protocol.h"
+#include "src/vmm/vtguard.h"
 
 static int parse_one(const struct proto_buf *b, struct proto_frame *f, size_t *used)
 {

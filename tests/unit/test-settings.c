@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "src/settings.h"
+#include "src/core/settings.h"
 #include "common/util.h"
 
 static void test_escape_parse(void **state)

@@ -9,8 +9,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "src/vmdef.h"
-#include "src/vmutil.h"
+#include "src/core/vmdef.h"
+#include "src/core/fsutil.h"
 #include "common/util.h"
 
 static char dir[64];

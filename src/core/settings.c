@@ -1,0 +1,62 @@
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "src/core/settings.h"
+#include "common/util.h"
+
+void settings_defaults(struct tv_settings *s)
+{
+	s->console_escape = 0x1d; /* ^] */
+}
+
+int settings_parse_escape(const char *text)
+{
+	unsigned char c;
+
+	if (text[0] != '^' || text[1] == '\0' || text[2] != '\0')
+		return -1;
+	c = (unsigned char)toupper((unsigned char)text[1]);
+	if (c < '@' || c > '_')
+		return -1;
+	return c - '@';
+}
+
+int settings_load(const struct tv_paths *p, struct tv_settings *s, struct tv_err *err)
+{
+	char *file = paths_settings_file(p);
+	config_setting_t *set;
+	config_t cfg;
+	int rc = 0;
+
+	settings_defaults(s);
+	if (access(file, F_OK) < 0 && errno == ENOENT) {
+		free(file);
+		return 0;
+	}
+	config_init(&cfg);
+	if (!config_read_file(&cfg, file)) {
+		rc = tv_errf(err, "%s:%d: %s", file, config_error_line(&cfg),
+			     config_error_text(&cfg));
+		goto out;
+	}
+	set = config_lookup(&cfg, "console_escape");
+	if (set != NULL) {
+		const char *v = config_setting_get_string(set);
+		int c = v ? settings_parse_escape(v) : -1;
+		if (c < 0) {
+			rc = tv_errf(err,
+				     "%s:%d: console_escape: expected ^ and a letter or one of "
+				     "@[\\]^_, like \"^]\"",
+				     file, config_setting_source_line(set));
+			goto out;
+		}
+		s->console_escape = (unsigned char)c;
+	}
+out:
+	config_destroy(&cfg);
+	free(file);
+	return rc;
+}

@@ -1,0 +1,376 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vterm.h>
+
+#include "src/vmm/console-buf.h"
+#include "src/vmm/vtguard.h"
+#include "common/util.h"
+
+/* One scrollback line, already rendered as terminal output. */
+struct sb_line {
+	char *bytes;
+	size_t len;
+};
+
+struct console_buf {
+	VTerm *vt;
+	VTermScreen *screen;
+	int rows, cols;
+	bool cursor_visible;
+	struct vtguard guard; /* libvterm never sees what could crash it */
+	struct sb_line *sb;   /* ring, oldest at sb_head */
+	size_t sb_cap, sb_len, sb_head, sb_bytes;
+};
+
+/* The attributes that decide how a cell looks; compared cell to cell so SGR
+ * sequences are only written where the look changes. */
+struct pen {
+	unsigned bold, underline, italic, blink, reverse, strike;
+	VTermColor fg, bg;
+};
+
+static bool color_eq(const VTermColor *a, const VTermColor *b)
+{
+	if (VTERM_COLOR_IS_DEFAULT_FG(a) != VTERM_COLOR_IS_DEFAULT_FG(b) ||
+	    VTERM_COLOR_IS_DEFAULT_BG(a) != VTERM_COLOR_IS_DEFAULT_BG(b))
+		return false;
+	if (VTERM_COLOR_IS_DEFAULT_FG(a) || VTERM_COLOR_IS_DEFAULT_BG(a))
+		return true;
+	if (VTERM_COLOR_IS_INDEXED(a) != VTERM_COLOR_IS_INDEXED(b))
+		return false;
+	if (VTERM_COLOR_IS_INDEXED(a))
+		return a->indexed.idx == b->indexed.idx;
+	return a->rgb.red == b->rgb.red && a->rgb.green == b->rgb.green &&
+	       a->rgb.blue == b->rgb.blue;
+}
+
+static void pen_from_cell(struct pen *p, const VTermScreenCell *c)
+{
+	p->bold = c->attrs.bold;
+	p->underline = c->attrs.underline;
+	p->italic = c->attrs.italic;
+	p->blink = c->attrs.blink;
+	p->reverse = c->attrs.reverse;
+	p->strike = c->attrs.strike;
+	p->fg = c->fg;
+	p->bg = c->bg;
+}
+
+static bool pen_eq(const struct pen *a, const struct pen *b)
+{
+	return a->bold == b->bold && a->underline == b->underline && a->italic == b->italic &&
+	       a->blink == b->blink && a->reverse == b->reverse && a->strike == b->strike &&
+	       color_eq(&a->fg, &b->fg) && color_eq(&a->bg, &b->bg);
+}
+
+static bool pen_is_default(const struct pen *p)
+{
+	return !p->bold && !p->underline && !p->italic && !p->blink && !p->reverse &&
+	       !p->strike && VTERM_COLOR_IS_DEFAULT_FG(&p->fg) && VTERM_COLOR_IS_DEFAULT_BG(&p->bg);
+}
+
+static void pen_default(struct pen *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->fg.type = VTERM_COLOR_DEFAULT_FG;
+	p->bg.type = VTERM_COLOR_DEFAULT_BG;
+}
+
+static int sgr_color(char *s, size_t n, const VTermColor *c, bool fg)
+{
+	if (VTERM_COLOR_IS_DEFAULT_FG(c) || VTERM_COLOR_IS_DEFAULT_BG(c))
+		return 0;
+	if (VTERM_COLOR_IS_INDEXED(c)) {
+		unsigned idx = c->indexed.idx;
+		if (idx < 8)
+			return snprintf(s, n, ";%u", (fg ? 30 : 40) + idx);
+		if (idx < 16)
+			return snprintf(s, n, ";%u", (fg ? 90 : 100) + idx - 8);
+		return snprintf(s, n, ";%u;5;%u", fg ? 38 : 48, idx);
+	}
+	return snprintf(s, n, ";%u;2;%u;%u;%u", fg ? 38 : 48, c->rgb.red, c->rgb.green, c->rgb.blue);
+}
+
+/* Writes "reset, then every attribute of p": simpler than a diff, and the
+ * output stays correct whatever the terminal had set before. */
+static void pen_write(const struct pen *p, struct proto_buf *out)
+{
+	char s[96];
+	size_t n = 0;
+
+	n += (size_t)snprintf(s + n, sizeof(s) - n, "\033[0");
+	if (p->bold)
+		n += (size_t)snprintf(s + n, sizeof(s) - n, ";1");
+	if (p->italic)
+		n += (size_t)snprintf(s + n, sizeof(s) - n, ";3");
+	if (p->underline)
+		n += (size_t)snprintf(s + n, sizeof(s) - n, ";4");
+	if (p->blink)
+		n += (size_t)snprintf(s + n, sizeof(s) - n, ";5");
+	if (p->reverse)
+		n += (size_t)snprintf(s + n, sizeof(s) - n, ";7");
+	if (p->strike)
+		n += (size_t)snprintf(s + n, sizeof(s) - n, ";9");
+	n += (size_t)sgr_color(s + n, sizeof(s) - n, &p->fg, true);
+	n += (size_t)sgr_color(s + n, sizeof(s) - n, &p->bg, false);
+	n += (size_t)snprintf(s + n, sizeof(s) - n, "m");
+	proto_buf_append(out, s, MIN(n, sizeof(s) - 1));
+}
+
+static size_t utf8_put(char *s, uint32_t c)
+{
+	if (c < 0x80) {
+		s[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		s[0] = (char)(0xc0 | c >> 6);
+		s[1] = (char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c < 0x10000) {
+		s[0] = (char)(0xe0 | c >> 12);
+		s[1] = (char)(0x80 | (c >> 6 & 0x3f));
+		s[2] = (char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	if (c < 0x110000) {
+		s[0] = (char)(0xf0 | c >> 18);
+		s[1] = (char)(0x80 | (c >> 12 & 0x3f));
+		s[2] = (char)(0x80 | (c >> 6 & 0x3f));
+		s[3] = (char)(0x80 | (c & 0x3f));
+		return 4;
+	}
+	s[0] = '?';
+	return 1;
+}
+
+static bool cell_blank(const VTermScreenCell *c)
+{
+	return (c->chars[0] == 0 || c->chars[0] == ' ') && !c->attrs.reverse &&
+	       !c->attrs.underline && VTERM_COLOR_IS_DEFAULT_BG(&c->bg);
+}
+
+/* Renders ncells cells as terminal output; trailing blanks are left out. */
+static void render_cells(const VTermScreenCell *cells, int ncells, struct proto_buf *out)
+{
+	struct pen cur, want;
+	int end = ncells;
+
+	while (end > 0 && cell_blank(&cells[end - 1]))
+		end--;
+	pen_default(&cur);
+	for (int i = 0; i < end; i++) {
+		const VTermScreenCell *c = &cells[i];
+		char s[VTERM_MAX_CHARS_PER_CELL * 4];
+		size_t n = 0;
+
+		if (c->chars[0] == (uint32_t)-1)
+			continue; /* right half of a wide character */
+		pen_from_cell(&want, c);
+		if (!pen_eq(&cur, &want)) {
+			pen_write(&want, out);
+			cur = want;
+		}
+		for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && c->chars[k]; k++)
+			n += utf8_put(s + n, c->chars[k]);
+		if (n == 0)
+			s[n++] = ' ';
+		proto_buf_append(out, s, n);
+	}
+	if (!pen_is_default(&cur))
+		proto_buf_append(out, "\033[m", 3);
+}
+
+static struct sb_line *sb_at(const struct console_buf *cb, size_t i)
+{
+	return &cb->sb[(cb->sb_head + i) % cb->sb_cap];
+}
+
+static int on_sb_pushline(int cols, const VTermScreenCell *cells, void *user)
+{
+	struct console_buf *cb = user;
+	struct proto_buf line = {0};
+	struct sb_line *slot;
+
+	if (cb->sb_cap == 0)
+		return 1;
+	render_cells(cells, cols, &line);
+	if (cb->sb_len == cb->sb_cap) {
+		/* Full: the oldest line goes. */
+		slot = sb_at(cb, 0);
+		cb->sb_bytes -= slot->len;
+		free(slot->bytes);
+		cb->sb_head = (cb->sb_head + 1) % cb->sb_cap;
+		cb->sb_len--;
+	}
+	slot = sb_at(cb, cb->sb_len++);
+	slot->bytes = (char *)line.data;
+	slot->len = line.len;
+	cb->sb_bytes += line.len;
+	return 1;
+}
+
+static int on_settermprop(VTermProp prop, VTermValue *val, void *user)
+{
+	struct console_buf *cb = user;
+
+	if (prop == VTERM_PROP_CURSORVISIBLE)
+		cb->cursor_visible = val->boolean;
+	return 1;
+}
+
+static const VTermScreenCallbacks screen_cbs = {
+	.settermprop = on_settermprop,
+	.sb_pushline = on_sb_pushline,
+};
+
+struct console_buf *console_buf_new(int rows, int cols, size_t scrollback_lines)
+{
+	struct console_buf *cb = xcalloc(1, sizeof(*cb));
+
+	cb->rows = rows;
+	cb->cols = cols;
+	cb->cursor_visible = true;
+	cb->sb_cap = scrollback_lines;
+	cb->sb = xcalloc(scrollback_lines ? scrollback_lines : 1, sizeof(*cb->sb));
+	cb->vt = vterm_new(rows, cols);
+	vterm_set_utf8(cb->vt, 1);
+	cb->screen = vterm_obtain_screen(cb->vt);
+	vterm_screen_set_callbacks(cb->screen, &screen_cbs, cb);
+	vterm_screen_enable_altscreen(cb->screen, 1);
+	vterm_screen_reset(cb->screen, 1);
+	return cb;
+}
+
+void console_buf_free(struct console_buf *cb)
+{
+	if (cb == NULL)
+		return;
+	for (size_t i = 0; i < cb->sb_len; i++)
+		free(sb_at(cb, i)->bytes);
+	free(cb->sb);
+	vterm_free(cb->vt);
+	free(cb);
+}
+
+void console_buf_feed(struct console_buf *cb, const void *bytes, size_t len)
+{
+	const uint8_t *p = bytes;
+	uint8_t buf[4096];
+
+	while (len > 0) {
+		size_t n = MIN(len, sizeof(buf));
+		size_t k = vtguard_filter(&cb->guard, p, n, buf);
+		vterm_input_write(cb->vt, (const char *)buf, k);
+		p += n;
+		len -= n;
+	}
+	vterm_screen_flush_damage(cb->screen);
+}
+
+void console_buf_resize(struct console_buf *cb, int rows, int cols)
+{
+	if (rows == cb->rows && cols == cb->cols)
+		return;
+	vterm_set_size(cb->vt, rows, cols);
+	vterm_screen_flush_damage(cb->screen);
+	cb->rows = rows;
+	cb->cols = cols;
+}
+
+void console_buf_size(const struct console_buf *cb, int *rows, int *cols)
+{
+	*rows = cb->rows;
+	*cols = cb->cols;
+}
+
+static void render_row(const struct console_buf *cb, int row, VTermScreenCell *cells,
+		       struct proto_buf *out)
+{
+	for (int col = 0; col < cb->cols; col++) {
+		VTermPos pos = {.row = row, .col = col};
+		vterm_screen_get_cell(cb->screen, pos, &cells[col]);
+	}
+	render_cells(cells, cb->cols, out);
+}
+
+void console_buf_render(const struct console_buf *cb, int term_rows, struct proto_buf *out)
+{
+	VTermScreenCell *cells = xcalloc((size_t)cb->cols, sizeof(*cells));
+	size_t total = cb->sb_len + (size_t)cb->rows;
+	VTermPos cursor;
+	int top, crow;
+	char s[48];
+
+	/* Home and clear, then one line after another: what does not fit scrolls
+	 * into the terminal's own scrollback, as it would have live. */
+	proto_buf_append(out, "\033[m\033[H\033[2J", 10);
+	for (size_t i = 0; i < cb->sb_len; i++) {
+		const struct sb_line *l = sb_at(cb, i);
+		proto_buf_append(out, l->bytes, l->len);
+		proto_buf_append(out, "\r\n", 2);
+	}
+	for (int row = 0; row < cb->rows; row++) {
+		render_row(cb, row, cells, out);
+		if (row + 1 < cb->rows)
+			proto_buf_append(out, "\r\n", 2);
+	}
+	free(cells);
+	/* Where the screen's first row ended up on the terminal. */
+	if (total <= (size_t)term_rows)
+		top = (int)cb->sb_len;
+	else
+		top = term_rows - cb->rows;
+	/* The state's cursor, not the last callback's: libvterm reports moves
+	 * lazily. */
+	vterm_state_get_cursorpos(vterm_obtain_state(cb->vt), &cursor);
+	crow = top + cursor.row;
+	if (crow < 0)
+		crow = 0;
+	snprintf(s, sizeof(s), "\033[%d;%dH%s", crow + 1, cursor.col + 1,
+		 cb->cursor_visible ? "\033[?25h" : "\033[?25l");
+	proto_buf_append(out, s, strlen(s));
+}
+
+size_t console_buf_row_text(const struct console_buf *cb, int row, char *buf, size_t len)
+{
+	size_t n = 0, keep = 0;
+
+	if (len == 0)
+		return 0;
+	for (int col = 0; col < cb->cols && row >= 0 && row < cb->rows; col++) {
+		VTermPos pos = {.row = row, .col = col};
+		VTermScreenCell c;
+		char s[VTERM_MAX_CHARS_PER_CELL * 4];
+		size_t k = 0;
+
+		vterm_screen_get_cell(cb->screen, pos, &c);
+		if (c.chars[0] == (uint32_t)-1)
+			continue;
+		for (int i = 0; i < VTERM_MAX_CHARS_PER_CELL && c.chars[i]; i++)
+			k += utf8_put(s + k, c.chars[i]);
+		if (k == 0)
+			s[k++] = ' ';
+		if (n + k >= len)
+			break;
+		memcpy(buf + n, s, k);
+		n += k;
+		if (!(k == 1 && s[0] == ' '))
+			keep = n;
+	}
+	buf[keep] = '\0';
+	return keep;
+}
+
+size_t console_buf_scrollback_len(const struct console_buf *cb)
+{
+	return cb->sb_len;
+}
+
+size_t console_buf_scrollback_bytes(const struct console_buf *cb)
+{
+	return cb->sb_bytes;
+}

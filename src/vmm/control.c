@@ -1,0 +1,521 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "src/vmm/control.h"
+#include "src/vmm/vtguard.h"
+#include "common/util.h"
+
+#define READ_CHUNK 16384
+#define NOT_ATTACHED (-1)
+
+struct client {
+	int fd;
+	bool hello;
+	int attach;   /* NOT_ATTACHED or a proto_attach_mode */
+	bool closing; /* a fatal protocol error: send what is queued, then hang up */
+	bool dead;    /* to be closed by the main loop (never closed from a callback) */
+	bool lagging; /* console output skipped; redrawn once its backlog is sent */
+	uint16_t rows; /* its window, for redraws */
+	struct proto_buf in, out;
+};
+
+struct control {
+	int listen_fd;
+	char *path;
+	struct console_buf *cb;
+	const struct control_ops *ops;
+	void *ctx;
+	struct client *clients[CONTROL_MAX_CLIENTS];
+	/* Which client each pollfd after the first belongs to (set by control_pollfds). */
+	struct client *polled[CONTROL_MAX_CLIENTS];
+	size_t npolled;
+	struct vtguard guard; /* on the guest's output, before anyone parses it */
+	uint8_t *scratch;     /* its output */
+	size_t scratch_len;
+};
+
+struct control *control_new(const char *path, struct console_buf *cb, const struct control_ops *ops,
+			    void *ctx, struct tv_err *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct control *c;
+	mode_t old;
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return tv_errf(err, "%s: socket path too long (at most %zu bytes)", path,
+			       sizeof(sa.sun_path) - 1),
+		       NULL;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return tv_errno(err, "socket"), NULL;
+	unlink(path);
+	/* Bind under a umask that makes the socket 0600 from its first moment. */
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || listen(fd, 8) < 0) {
+		tv_errno(err, "%s", path);
+		close(fd);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->listen_fd = fd;
+	c->path = xstrdup(path);
+	c->cb = cb;
+	c->ops = ops;
+	c->ctx = ctx;
+	return c;
+}
+
+static void client_close(struct control *c, size_t i)
+{
+	struct client *cl = c->clients[i];
+
+	close(cl->fd);
+	proto_buf_free(&cl->in);
+	proto_buf_free(&cl->out);
+	free(cl);
+	c->clients[i] = NULL;
+}
+
+void control_free(struct control *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		if (c->clients[i])
+			client_close(c, i);
+	close(c->listen_fd);
+	free(c->scratch);
+	free(c->path);
+	free(c);
+}
+
+/* Refuses a connection with one error frame, sent if the socket takes it. */
+static void refuse(int fd, uint32_t code, const char *why)
+{
+	struct proto_buf b = {0};
+
+	proto_put_error(&b, code, 0, "%s", why);
+	(void)!write(fd, b.data, b.len);
+	proto_buf_free(&b);
+	close(fd);
+}
+
+static bool peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+		return false;
+	return cred.uid == getuid() || cred.uid == 0;
+}
+
+static void control_accept(struct control *c)
+{
+	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	size_t i;
+
+	if (fd < 0)
+		return;
+	if (!peer_allowed(fd)) {
+		refuse(fd, PROTO_E_FAILED, "permission denied: not the VM's owner");
+		return;
+	}
+	for (i = 0; i < CONTROL_MAX_CLIENTS && c->clients[i]; i++)
+		;
+	if (i == CONTROL_MAX_CLIENTS) {
+		refuse(fd, PROTO_E_BUSY, "too many clients");
+		return;
+	}
+	c->clients[i] = xcalloc(1, sizeof(struct client));
+	c->clients[i]->fd = fd;
+	c->clients[i]->attach = NOT_ATTACHED;
+}
+
+static void reply_result(struct client *cl, const struct proto_frame *f, int rc, uint32_t code,
+			 const struct tv_err *err)
+{
+	if (rc == 0)
+		proto_put_ok(&cl->out, f->type);
+	else
+		proto_put_error(&cl->out, code ? code : PROTO_E_FAILED, f->type, "%s", err->msg);
+}
+
+static void handle_hello(struct control *c, struct client *cl, const struct proto_frame *f)
+{
+	struct proto_hello h = {.version = PROTO_VERSION, .pid = (uint32_t)getpid()};
+	uint32_t version;
+
+	if (proto_get_u32(f, &version) < 0) {
+		proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type, "hello: expected a 4-byte version");
+		return;
+	}
+	if (version != PROTO_VERSION) {
+		proto_put_error(&cl->out, PROTO_E_VERSION, f->type,
+				"protocol version %u not supported; this server speaks %u", version,
+				PROTO_VERSION);
+		return;
+	}
+	snprintf(h.program, sizeof(h.program), "termvisor %s", PACKAGE_VERSION);
+	cl->hello = true;
+	proto_put_hello_reply(&cl->out, &h);
+}
+
+/* The replay goes out as ordinary console frames: to the client it is the
+ * screen being drawn, then the live stream continues it. */
+static void put_replay(struct control *c, struct client *cl)
+{
+	struct proto_buf screen = {0};
+
+	console_buf_render(c->cb, cl->rows, &screen);
+	proto_put_console(&cl->out, screen.data, screen.len);
+	proto_buf_free(&screen);
+}
+
+static void handle_attach(struct control *c, struct client *cl, const struct proto_frame *f)
+{
+	uint8_t mode;
+	uint16_t rows, cols;
+	int crows, ccols;
+
+	if (proto_get_attach(f, &mode, &rows, &cols) < 0) {
+		proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type,
+				"attach: expected mode 0 or 1 and a size of %d..%d rows and columns",
+				PROTO_MIN_DIM, PROTO_MAX_DIM);
+		return;
+	}
+	if (cl->attach != NOT_ATTACHED) {
+		proto_put_error(&cl->out, PROTO_E_STATE, f->type, "attach: already attached");
+		return;
+	}
+	/* The console takes the size of the latest read-write client, as a
+	 * terminal takes the size of its window. */
+	if (mode == PROTO_ATTACH_RW)
+		console_buf_resize(c->cb, rows, cols);
+	console_buf_size(c->cb, &crows, &ccols);
+	cl->attach = mode;
+	cl->rows = rows;
+	proto_put_size(&cl->out, PROTO_ATTACHED, (uint16_t)crows, (uint16_t)ccols);
+	put_replay(c, cl);
+}
+
+static void handle_input(struct control *c, struct client *cl, const struct proto_frame *f)
+{
+	/* Input has no reply when it succeeds: keystrokes would double the traffic. */
+	if (cl->attach == NOT_ATTACHED)
+		proto_put_error(&cl->out, PROTO_E_NOT_ATTACHED, f->type, "input: attach first");
+	else if (cl->attach == PROTO_ATTACH_RO)
+		proto_put_error(&cl->out, PROTO_E_READONLY, f->type, "input: this client is read-only");
+	else if (f->len > 0)
+		c->ops->input(c->ctx, f->payload, f->len);
+}
+
+static void handle_winsize(struct control *c, struct client *cl, const struct proto_frame *f)
+{
+	uint16_t rows, cols;
+
+	if (proto_get_size(f, &rows, &cols) < 0) {
+		proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type,
+				"winsize: expected %d..%d rows and columns", PROTO_MIN_DIM,
+				PROTO_MAX_DIM);
+		return;
+	}
+	if (cl->attach == NOT_ATTACHED) {
+		proto_put_error(&cl->out, PROTO_E_NOT_ATTACHED, f->type, "winsize: attach first");
+		return;
+	}
+	if (cl->attach == PROTO_ATTACH_RW)
+		console_buf_resize(c->cb, rows, cols);
+	cl->rows = rows;
+	proto_put_ok(&cl->out, f->type);
+}
+
+static bool want_empty(struct client *cl, const struct proto_frame *f)
+{
+	if (f->len == 0)
+		return true;
+	proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type, "%s: expected no payload",
+			proto_type_name(f->type));
+	return false;
+}
+
+static void handle_request(struct control *c, struct client *cl, const struct proto_frame *f)
+{
+	struct tv_err err = {{0}};
+	uint32_t code = 0, timeout;
+	int rc;
+
+	if (f->type == PROTO_HELLO) {
+		handle_hello(c, cl, f);
+		return;
+	}
+	if (!cl->hello) {
+		proto_put_error(&cl->out, PROTO_E_HELLO, f->type, "send hello (protocol version %u) first",
+				PROTO_VERSION);
+		return;
+	}
+	switch (f->type) {
+	case PROTO_STATUS:
+		if (want_empty(cl, f)) {
+			struct proto_status st;
+			memset(&st, 0, sizeof(st));
+			c->ops->status(c->ctx, &st);
+			st.clients = (uint16_t)control_attached(c);
+			proto_put_status(&cl->out, &st);
+		}
+		return;
+	case PROTO_PAUSE:
+		if (want_empty(cl, f)) {
+			rc = c->ops->pause(c->ctx, &code, &err);
+			reply_result(cl, f, rc, code, &err);
+		}
+		return;
+	case PROTO_RESUME:
+		if (want_empty(cl, f)) {
+			rc = c->ops->resume(c->ctx, &code, &err);
+			reply_result(cl, f, rc, code, &err);
+		}
+		return;
+	case PROTO_STOP:
+		if (proto_get_u32(f, &timeout) < 0) {
+			proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type,
+					"stop: expected a 4-byte timeout in milliseconds");
+			return;
+		}
+		rc = c->ops->stop(c->ctx, timeout, &code, &err);
+		reply_result(cl, f, rc, code, &err);
+		return;
+	case PROTO_FORCE_OFF:
+		if (want_empty(cl, f)) {
+			rc = c->ops->force_off(c->ctx, &code, &err);
+			reply_result(cl, f, rc, code, &err);
+		}
+		return;
+	case PROTO_ATTACH:
+		handle_attach(c, cl, f);
+		return;
+	case PROTO_INPUT:
+		handle_input(c, cl, f);
+		return;
+	case PROTO_WINSIZE:
+		handle_winsize(c, cl, f);
+		return;
+	case PROTO_DETACH:
+		if (want_empty(cl, f)) {
+			cl->attach = NOT_ATTACHED;
+			proto_put_ok(&cl->out, f->type);
+		}
+		return;
+	}
+	if (f->type >= PROTO_SNAPSHOT_FIRST && f->type <= PROTO_SNAPSHOT_LAST)
+		proto_put_error(&cl->out, PROTO_E_UNSUPPORTED, f->type,
+				"snapshot requests are not supported by this server");
+	else
+		proto_put_error(&cl->out, PROTO_E_UNKNOWN, f->type, "unknown request type 0x%04x", f->type);
+}
+
+/* Reads what the client sent and answers every whole frame. Returns -1 when the
+ * connection is to be dropped at once. */
+static int client_read(struct control *c, struct client *cl)
+{
+	uint8_t buf[READ_CHUNK];
+	ssize_t n = read(cl->fd, buf, sizeof(buf));
+	struct proto_frame f;
+	size_t used;
+	uint32_t code;
+	int rc;
+
+	if (n == 0)
+		return -1; /* hung up, perhaps in the middle of a frame: nothing to do */
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	proto_buf_append(&cl->in, buf, (size_t)n);
+	while (!cl->closing && (rc = proto_parse(cl->in.data, cl->in.len, &f, &used, &code)) != 0) {
+		if (rc < 0) {
+			proto_put_error(&cl->out, code, 0,
+					code == PROTO_E_TOO_BIG ? "frame longer than %u bytes"
+								: "bad frame header",
+					PROTO_MAX_PAYLOAD);
+			cl->closing = true;
+			proto_buf_free(&cl->in);
+			break;
+		}
+		handle_request(c, cl, &f);
+		proto_buf_consume(&cl->in, used);
+	}
+	return 0;
+}
+
+static int client_write(struct client *cl)
+{
+	ssize_t n;
+
+	if (cl->out.len == 0)
+		return 0;
+	n = send(cl->fd, cl->out.data, cl->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	proto_buf_consume(&cl->out, (size_t)n);
+	return 0;
+}
+
+size_t control_pollfds(struct control *c, struct pollfd *pfd, size_t max)
+{
+	size_t n = 0;
+
+	if (max == 0)
+		return 0;
+	pfd[n++] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
+	c->npolled = 0;
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS && n < max; i++) {
+		struct client *cl = c->clients[i];
+		if (cl && cl->dead)
+			client_close(c, i);
+		if (c->clients[i] == NULL)
+			continue;
+		pfd[n].fd = cl->fd;
+		pfd[n].events = (cl->closing ? 0 : POLLIN) | (cl->out.len ? POLLOUT : 0);
+		pfd[n].revents = 0;
+		c->polled[c->npolled++] = cl;
+		n++;
+	}
+	return n;
+}
+
+static size_t client_index(struct control *c, struct client *cl)
+{
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		if (c->clients[i] == cl)
+			return i;
+	return CONTROL_MAX_CLIENTS;
+}
+
+void control_handle(struct control *c, const struct pollfd *pfd, size_t n)
+{
+	for (size_t k = 1; k < n && k - 1 < c->npolled; k++) {
+		struct client *cl = c->polled[k - 1];
+		size_t i = client_index(c, cl);
+		short re = pfd[k].revents;
+		int rc = 0;
+
+		if (i == CONTROL_MAX_CLIENTS || re == 0)
+			continue;
+		if (re & POLLIN)
+			rc = client_read(c, cl);
+		if (rc == 0 && cl->out.len)
+			rc = client_write(cl);
+		if (rc == 0 && (re & (POLLERR | POLLNVAL)))
+			rc = -1;
+		if (rc == 0 && (re & POLLHUP) && !(re & POLLIN))
+			rc = -1;
+		if (rc == 0 && cl->closing && cl->out.len == 0)
+			rc = -1;
+		if (rc == 0 && cl->out.len > CONTROL_MAX_BACKLOG + CONTROL_REPLY_SLACK)
+			rc = -1; /* not reading at all: do not let it cost the VM memory */
+		if (rc == 0 && cl->lagging && cl->out.len == 0) {
+			/* Caught up: what it missed is redrawn from the screen. */
+			cl->lagging = false;
+			put_replay(c, cl);
+		}
+		if (cl->dead)
+			rc = -1;
+		if (rc < 0)
+			client_close(c, i);
+	}
+	c->npolled = 0;
+	if (n > 0 && (pfd[0].revents & POLLIN))
+		control_accept(c);
+}
+
+void control_console_output(struct control *c, const void *raw, size_t rawlen)
+{
+	const uint8_t *bytes;
+	size_t len;
+
+	/* The clients' terminals (and the interface's libvterm) get the
+	 * guarded stream too. */
+	if (rawlen > c->scratch_len) {
+		c->scratch = xrealloc(c->scratch, rawlen);
+		c->scratch_len = rawlen;
+	}
+	len = vtguard_filter(&c->guard, raw, rawlen, c->scratch);
+	bytes = c->scratch;
+	console_buf_feed(c->cb, bytes, len);
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct client *cl = c->clients[i];
+		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead ||
+		    cl->lagging)
+			continue;
+		/* A client slower than the guest (a slow link) skips output
+		 * rather than holding it here without bound; it gets a redraw
+		 * when it has caught up. */
+		if (cl->out.len > CONTROL_MAX_BACKLOG) {
+			cl->lagging = true;
+			continue;
+		}
+		proto_put_console(&cl->out, bytes, len);
+		/* Send now rather than on the next poll round: this is the
+		 * latency a user typing at the console sees. */
+		if (client_write(cl) < 0)
+			cl->dead = true;
+	}
+}
+
+void control_event(struct control *c, uint8_t event, const char *text)
+{
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct client *cl = c->clients[i];
+		if (cl == NULL || !cl->hello || cl->closing || cl->dead)
+			continue;
+		proto_put_event(&cl->out, event, text);
+		if (client_write(cl) < 0)
+			cl->dead = true;
+	}
+}
+
+void control_flush(struct control *c, int timeout_ms)
+{
+	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_ms * 1000000;
+
+	for (;;) {
+		struct pollfd pfd[CONTROL_MAX_CLIENTS];
+		size_t n = 0;
+		for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+			struct client *cl = c->clients[i];
+			if (cl == NULL || cl->out.len == 0 || cl->dead)
+				continue;
+			if (client_write(cl) < 0) {
+				client_close(c, i);
+				continue;
+			}
+			if (cl->out.len)
+				pfd[n++] = (struct pollfd){.fd = cl->fd, .events = POLLOUT};
+		}
+		uint64_t now = monotonic_ns();
+		if (n == 0 || now >= deadline)
+			return;
+		poll(pfd, n, (int)((deadline - now) / 1000000) + 1);
+	}
+}
+
+size_t control_attached(const struct control *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		if (c->clients[i] && c->clients[i]->attach != NOT_ATTACHED)
+			n++;
+	return n;
+}
