@@ -90,3 +90,10 @@ TESTS += tests/unit/test-runtime
 # reruns need no network; distclean removes it.
 distclean-local:
 	-rm -rf tests/linux/cache
+
+# The control socket's verb table: whole, unique, documented, listed by help.
+check_PROGRAMS += tests/unit/test-verbs
+tests_unit_test_verbs_SOURCES = tests/unit/test-verbs.c
+tests_unit_test_verbs_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_verbs_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-verbs

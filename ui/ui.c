@@ -14,7 +14,7 @@
 #include "src/core/catalog.h"
 #include "src/core/client.h"
 #include "src/core/settings.h"
-#include "src/vmm/vmproc.h"
+#include "src/vmm/vmm.h"
 #include "ui/vtpane.h"
 #include "src/core/datadir.h"
 #include "src/core/paths.h"
@@ -371,7 +371,7 @@ static int ui_start_selected(struct ui *u)
 		return 0;
 	ui_message(u, "starting %s...", name);
 	ui_draw(u);
-	if (vmproc_start_name(&u->paths, name, &pid, &err) < 0) {
+	if (vmm_start_name(&u->paths, name, &pid, &err) < 0) {
 		show_message("Not started", err.msg);
 		u->message[0] = '\0';
 		return -1;
@@ -393,8 +393,9 @@ static void ui_console(struct ui *u)
 		ui_message(u, "%s", err.msg);
 }
 
-static void ui_request(struct ui *u, int (*req)(struct tv_client *, struct tv_err *),
-		       const char *done)
+/* A key that sends one verb to the selected VM. */
+static void ui_verb(struct ui *u, uint16_t type, const void *payload, size_t len,
+		    const char *done)
 {
 	const char *name = selected_name(u);
 	struct tv_err err;
@@ -405,16 +406,11 @@ static void ui_request(struct ui *u, int (*req)(struct tv_client *, struct tv_er
 		ui_message(u, "%s is not running", name);
 		return;
 	}
-	if (client_oneshot(&u->paths, name, req, &err) < 0)
+	if (client_verb(&u->paths, name, type, payload, len, &err) < 0)
 		ui_message(u, "%s: %s", name, err.msg);
 	else
 		ui_message(u, "%s: %s", name, done);
 	vm_status_probe(&u->paths, name, &u->status[u->sel]);
-}
-
-static int req_stop(struct tv_client *c, struct tv_err *err)
-{
-	return client_stop(c, 0, err);
 }
 
 static void ui_help(void)
@@ -467,17 +463,17 @@ static void ui_key(struct ui *u, int ch)
 		ui_start_selected(u);
 		break;
 	case 'S':
-		ui_request(u, req_stop, "power button pressed");
+		ui_verb(u, PROTO_STOP, (const uint8_t[4]){0}, 4, "power button pressed");
 		break;
 	case 'F':
 		if (selected_live(u) && ask_confirm("Force the VM off now, like pulling the plug?"))
-			ui_request(u, client_force_off, "forced off");
+			ui_verb(u, PROTO_FORCE_OFF, NULL, 0, "forced off");
 		break;
 	case 'p':
 		if (u->sel < u->cat.n && u->status[u->sel].state == VM_PAUSED)
-			ui_request(u, client_resume, "resumed");
+			ui_verb(u, PROTO_RESUME, NULL, 0, "resumed");
 		else
-			ui_request(u, client_pause, "paused");
+			ui_verb(u, PROTO_PAUSE, NULL, 0, "paused");
 		break;
 	case 'n':
 		ui_create(u);

@@ -1,6 +1,8 @@
 /* A console pane: a guest's serial output run through libvterm and drawn into an
  * ncurses window, with a scrollback the user can page through, and keys turned
- * into the bytes a terminal would send. */
+ * into the bytes a terminal would send. The pane is a view: the VM process owns
+ * the console (src/vmm/console-buf.h) and sends the pane its screen on attach,
+ * then the guarded live output. */
 #ifndef TV_VTPANE_H
 #define TV_VTPANE_H
 

@@ -90,8 +90,8 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-int console_attach(const struct tv_paths *p, const char *name, bool readonly,
-		   unsigned char escape, struct tv_err *err)
+int terminal_attach(const struct tv_paths *p, const char *name, bool readonly,
+		    unsigned char escape, struct tv_err *err)
 {
 	struct tv_client *c = client_connect(p, name, err);
 	bool tty = isatty(STDIN_FILENO);

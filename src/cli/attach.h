@@ -1,9 +1,10 @@
-/* Attaches this terminal to a running VM's console (termvisor console, start
- * --attach): raw mode, keys to the guest, the guest's output to the terminal,
- * window size changes forwarded, and the escape key (^] by default) to
- * detach. */
-#ifndef TV_CONSOLE_ATTACH_H
-#define TV_CONSOLE_ATTACH_H
+/* Attaches this terminal to a running VM's console over its control socket
+ * (termvisor console, start --attach): raw mode, keys to the guest, the
+ * guest's output to the terminal, window size changes forwarded, and the
+ * escape key (^] by default) to detach. (In the engine, console_attach_input
+ * and console_attach_port connect devices to a VM's console: another thing.) */
+#ifndef TV_TERMINAL_ATTACH_H
+#define TV_TERMINAL_ATTACH_H
 
 #include <stdbool.h>
 
@@ -11,8 +12,8 @@
 
 /* Returns 0 after a detach or when the VM ended (said on stderr), -1 with a
  * message when attaching failed. */
-int console_attach(const struct tv_paths *p, const char *name, bool readonly,
-		   unsigned char escape, struct tv_err *err);
+int terminal_attach(const struct tv_paths *p, const char *name, bool readonly,
+		    unsigned char escape, struct tv_err *err);
 
 /* "^]" for 0x1d: how to name the escape key to the user. */
 void console_escape_name(unsigned char escape, char buf[3]);

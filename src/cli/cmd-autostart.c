@@ -2,7 +2,7 @@
 
 #include "src/core/catalog.h"
 #include "src/cli/cmd.h"
-#include "src/vmm/vmproc.h"
+#include "src/vmm/vmm.h"
 #include "src/core/runtime.h"
 
 static int cmd_autostart_exec(const struct cmd_entry *self, int argc, char **argv)
@@ -35,7 +35,7 @@ static int cmd_autostart_exec(const struct cmd_entry *self, int argc, char **arg
 			printf("VM %s already runs\n", e->name);
 			continue;
 		}
-		if (vmproc_start(&paths, &e->def, &pid, &err) < 0) {
+		if (vmm_start(&paths, &e->def, &pid, &err) < 0) {
 			fprintf(stderr, "termvisor autostart: %s: %s\n", e->name, err.msg);
 			rc = TV_EXIT_ERROR;
 			continue;

@@ -24,7 +24,7 @@ static int cmd_console_exec(const struct cmd_entry *self, int argc, char **argv)
 		return cmd_usage_error(self, "expected one VM name");
 	if (vm_name_check(argv[optind], &err) < 0 || paths_init(&paths, &err) < 0 ||
 	    settings_load(&paths, &set, &err) < 0 ||
-	    console_attach(&paths, argv[optind], readonly, set.console_escape, &err) < 0) {
+	    terminal_attach(&paths, argv[optind], readonly, set.console_escape, &err) < 0) {
 		fprintf(stderr, "termvisor console: %s\n", err.msg);
 		rc = TV_EXIT_ERROR;
 	}

@@ -1,6 +1,7 @@
 #include <stdio.h>
 
 #include "src/cli/cmd.h"
+#include "src/vmm/verbs.h"
 
 static void help_one(const struct cmd_entry *e)
 {
@@ -17,9 +18,12 @@ static void help_all(void)
 	printf("usage: termvisor [COMMAND [ARGS...]]\n\n"
 	       "With no command, termvisor opens its terminal interface.\n\n"
 	       "Commands:\n");
-	for (size_t i = 0; cmd_table[i] != NULL; i++)
-		printf("  %-10s %s\n", cmd_table[i]->name, cmd_table[i]->summary);
-	printf("\nRun 'termvisor help COMMAND' for a command's options; see termvisor(1).\n");
+	for (size_t i = 0; i < cmd_count(); i++)
+		printf("  %-10s %s\n", cmd_at(i)->name, cmd_at(i)->summary);
+	printf("\nRun 'termvisor help COMMAND' for a command's options; see termvisor(1).\n"
+	       "\nA running VM's control socket takes these verbs (termvisor-protocol(7)):\n");
+	for (const struct verb *v = vmm_verbs; v->type != 0; v++)
+		printf("  %-10s %s\n", v->name, v->help);
 }
 
 static int cmd_help_exec(const struct cmd_entry *self, int argc, char **argv)

@@ -17,43 +17,11 @@
 
 #include "src/cli/cmd.h"
 #include "src/core/paths.h"
-#include "src/vmm/runvm.h"
+#include "src/core/machine.h"
+#include "src/vmm/vmm.h"
 #include "src/core/vmdef.h"
 #include "common/util.h"
 #include "vm/vm.h"
-
-struct run_opts {
-	struct runvm_opts r;
-	struct vmdef def;
-	bool have_def;
-	/* Paths made from the definition (options may override them). */
-	char *owned[2 + VMDEF_MAX_DISKS];
-	size_t nowned;
-	char *cache_dir;
-};
-
-static char *own(struct run_opts *o, char *s)
-{
-	if (s != NULL && o->nowned < ARRAY_SIZE(o->owned))
-		o->owned[o->nowned++] = s;
-	return s;
-}
-
-/* Settles what the engine needs from outside it (the kernel cache), then
- * hands over to termvisor-engine, or runs the VM here when it is missing. */
-static int run_vm(struct run_opts *o)
-{
-	struct tv_paths paths;
-	struct tv_err err;
-
-	/* vmlinux extracted from a bzImage is kept in the cache directory. */
-	if (paths_init(&paths, &err) == 0) {
-		o->r.cfg.kernel_cache = o->cache_dir = xstrdup(paths.cache_dir);
-		paths_free(&paths);
-	}
-	runvm_exec(&o->r);
-	return runvm(&o->r);
-}
 
 /* FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring] */
 static int disk_parse(const struct cmd_entry *self, char *arg, struct vm_disk *d)
@@ -95,11 +63,13 @@ static int cpus_parse(const struct cmd_entry *self, const char *s, unsigned *out
 	return 0;
 }
 
-/* `run NAME`: the definition's settings, which options then override. */
-static int def_load(struct run_opts *o, const char *name)
+/* `run NAME`: the definition's machine (src/core/machine.h), which options
+ * then override. */
+static int def_load(struct machine *m, const char *name)
 {
 	struct tv_paths paths;
 	struct tv_err err;
+	struct vmdef def;
 	char *conf = NULL, *data = NULL;
 	int rc = -1;
 
@@ -109,40 +79,33 @@ static int def_load(struct run_opts *o, const char *name)
 	}
 	conf = paths_vm_conf(&paths, name);
 	data = paths_vm_data(&paths, name);
-	if (access(conf, F_OK) != 0)
+	if (access(conf, F_OK) != 0) {
 		fprintf(stderr, "termvisor run: no VM named '%s' (%s)\n", name, conf);
-	else if (vmdef_load(conf, data, &o->def, NULL, NULL, &err) < 0)
+	} else if (vmdef_load(conf, data, &def, NULL, NULL, &err) < 0) {
 		fprintf(stderr, "termvisor run: %s\n", err.msg);
-	else
-		rc = 0;
+	} else {
+		rc = machine_from_def(m, &paths, &def, &err);
+		if (rc < 0)
+			fprintf(stderr, "termvisor run: %s\n", err.msg);
+		vmdef_free(&def);
+	}
 	free(conf);
 	free(data);
 	paths_free(&paths);
-	if (rc < 0)
-		return -1;
-	o->have_def = true;
-	o->r.cfg.cpus = o->def.cpus;
-	o->r.cfg.memory = o->def.memory;
-	o->r.cfg.kernel = o->def.kernel ? own(o, vmdef_path(&o->def, o->def.kernel)) : NULL;
-	o->r.cfg.initrd = o->def.initrd ? own(o, vmdef_path(&o->def, o->def.initrd)) : NULL;
-	o->r.cfg.cmdline = o->def.cmdline;
-	for (size_t i = 0; i < o->def.ndisks && i < VMDEF_MAX_DISKS; i++) {
-		o->r.disks[i].path = own(o, vmdef_path(&o->def, o->def.disks[i].file));
-		o->r.disks[i].format = disk_format_name(o->def.disks[i].format);
-		o->r.disks[i].readonly = o->def.disks[i].readonly;
-		o->r.disks[i].aio = o->def.disks[i].aio;
-	}
-	o->r.cfg.ndisks = MIN(o->def.ndisks, (size_t)VMDEF_MAX_DISKS);
-	return 0;
+	return rc;
 }
 
-static void def_free(struct run_opts *o)
+/* Without a definition: the kernel cache still serves (a bzImage's vmlinux
+ * is extracted once). */
+static void cache_only(struct machine *m)
 {
-	if (!o->have_def)
-		return;
-	for (size_t i = 0; i < o->nowned; i++)
-		free(o->owned[i]);
-	vmdef_free(&o->def);
+	struct tv_paths paths;
+	struct tv_err err;
+
+	if (paths_init(&paths, &err) == 0) {
+		m->cfg.kernel_cache = machine_own(m, xstrdup(paths.cache_dir));
+		paths_free(&paths);
+	}
 }
 
 static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
@@ -159,12 +122,13 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 	const char *cpus = NULL;
 	struct vm_disk disks[VMDEF_MAX_DISKS];
 	size_t ndisks = 0;
-	struct run_opts o;
+	struct vmm_opts o;
+	struct machine m;
+	const char *name = NULL;
 	int ch, rc;
 
 	memset(&o, 0, sizeof(o));
-	o.r.cfg.cpus = 1;
-	o.r.cfg.memory = 512 * 1024 * 1024ULL;
+	machine_init(&m);
 	while ((ch = getopt_long(argc, argv, "k:i:a:c:m:d:r:vhX", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': kernel = optarg; break;
@@ -181,13 +145,13 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 			break;
 		case 'r':
 			if (strcmp(optarg, "exit") == 0)
-				o.r.reboot_exit = true;
+				o.reboot_exit = true;
 			else if (strcmp(optarg, "restart") != 0)
 				return cmd_usage_error(self, "--on-reboot %s: expected restart or exit",
 						       optarg);
 			break;
-		case 'v': o.r.cfg.verbose = true; break;
-		case 'X': o.r.cfg.bzimage_entry = true; break;
+		case 'v': m.cfg.verbose = true; break;
+		case 'X': m.cfg.bzimage_entry = true; break;
 		case 'h':
 			cmd_print_usage(self, stdout);
 			printf("\n%s", self->options);
@@ -199,31 +163,44 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		return cmd_usage_error(self, "expected at most one VM name");
 	if (optind == argc && kernel == NULL)
 		return cmd_usage_error(self, "expected a VM name or --kernel FILE");
-	if (optind == argc - 1 && def_load(&o, argv[optind]) < 0)
-		return TV_EXIT_ERROR;
-	if (cpus && cpus_parse(self, cpus, &o.r.cfg.cpus) != 0)
+	if (optind == argc - 1) {
+		bool verbose = m.cfg.verbose, entry = m.cfg.bzimage_entry;
+		name = argv[optind];
+		if (def_load(&m, name) < 0) {
+			machine_free(&m);
+			return TV_EXIT_ERROR;
+		}
+		m.cfg.verbose = verbose;
+		m.cfg.bzimage_entry = entry;
+	} else {
+		cache_only(&m);
+	}
+	if (cpus && cpus_parse(self, cpus, &m.cfg.cpus) != 0)
 		return TV_EXIT_USAGE;
-	if (memory && parse_size(memory, &o.r.cfg.memory) < 0)
+	if (memory && parse_size(memory, &m.cfg.memory) < 0)
 		return cmd_usage_error(self, "--memory %s: expected a size like 512M or 2G", memory);
 	if (kernel)
-		o.r.cfg.kernel = kernel;
+		m.cfg.kernel = kernel;
 	if (initrd)
-		o.r.cfg.initrd = initrd;
+		m.cfg.initrd = initrd;
 	if (append)
-		o.r.cfg.cmdline = append;
+		m.cfg.cmdline = append;
 	if (ndisks > 0) {
-		memcpy(o.r.disks, disks, sizeof(disks));
-		o.r.cfg.ndisks = ndisks;
+		memcpy(m.disks, disks, sizeof(disks));
+		m.cfg.ndisks = ndisks;
 	}
-	if (o.r.cfg.kernel == NULL) {
+	if (m.cfg.kernel == NULL) {
 		fprintf(stderr, "termvisor run: VM %s has no kernel; give one with --kernel FILE\n",
 			argv[optind]);
 		rc = TV_EXIT_ERROR;
 	} else {
-		rc = run_vm(&o);
+		o.cfg = m.cfg;
+		memcpy(o.disks, m.disks, sizeof(o.disks));
+		o.cfg.disks = o.disks;
+		o.name = name;
+		rc = vmm_run(&o);
 	}
-	def_free(&o);
-	free(o.cache_dir);
+	machine_free(&m);
 	return rc;
 }
 

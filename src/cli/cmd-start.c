@@ -5,7 +5,7 @@
 #include "src/cli/cmd.h"
 #include "src/cli/attach.h"
 #include "src/core/settings.h"
-#include "src/vmm/vmproc.h"
+#include "src/vmm/vmm.h"
 
 static int cmd_start_exec(const struct cmd_entry *self, int argc, char **argv)
 {
@@ -26,13 +26,13 @@ static int cmd_start_exec(const struct cmd_entry *self, int argc, char **argv)
 	if (optind + 1 != argc)
 		return cmd_usage_error(self, "expected one VM name");
 	if (paths_init(&paths, &err) < 0 || settings_load(&paths, &set, &err) < 0 ||
-	    vmproc_start_name(&paths, argv[optind], &pid, &err) < 0) {
+	    vmm_start_name(&paths, argv[optind], &pid, &err) < 0) {
 		fprintf(stderr, "termvisor start: %s\n", err.msg);
 		paths_free(&paths);
 		return TV_EXIT_ERROR;
 	}
 	if (attach) {
-		if (console_attach(&paths, argv[optind], false, set.console_escape, &err) < 0) {
+		if (terminal_attach(&paths, argv[optind], false, set.console_escape, &err) < 0) {
 			fprintf(stderr, "termvisor start: %s\n", err.msg);
 			rc = TV_EXIT_ERROR;
 		}

@@ -12,17 +12,6 @@
 
 #define LOG_TAIL_LINES 10
 
-static const char *proto_state_name(uint8_t s)
-{
-	switch (s) {
-	case PROTO_STATE_PAUSED:
-		return "paused";
-	case PROTO_STATE_STOPPING:
-		return "stopping";
-	}
-	return "running";
-}
-
 static void print_text(const char *name, const struct vm_status *vs, const struct proto_status *ps,
 		       const char *tail)
 {

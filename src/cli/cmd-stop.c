@@ -4,7 +4,7 @@
 
 #include "src/core/client.h"
 #include "src/cli/cmd.h"
-#include "src/vmm/vmproc.h"
+#include "src/vmm/vmm.h"
 #include "common/util.h"
 
 /* How long past the server's own deadline we wait to see the VM end. */
@@ -18,7 +18,8 @@ static int stop_vm(const struct tv_paths *p, const char *name, bool force, uint3
 
 	if (c == NULL)
 		return -1;
-	rc = force ? client_force_off(c, err) : client_stop(c, timeout_ms, err);
+	rc = force ? client_request(c, PROTO_FORCE_OFF, NULL, 0, NULL, NULL, err)
+		   : client_stop(c, timeout_ms, err);
 	if (rc == 0)
 		rc = client_wait_exit(c, (force ? 0 : (int)timeout_ms) + STOP_GRACE_MS, err);
 	client_close(c);
@@ -34,7 +35,7 @@ static int cmd_stop_exec(const struct cmd_entry *self, int argc, char **argv)
 	};
 	struct tv_paths paths = {0};
 	struct tv_err err;
-	uint32_t timeout_ms = VMPROC_STOP_TIMEOUT_MS;
+	uint32_t timeout_ms = VMM_STOP_TIMEOUT_MS;
 	bool force = false;
 	int ch, rc = TV_EXIT_OK;
 

@@ -1,8 +1,12 @@
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "src/cli/cmd.h"
+#include "src/core/client.h"
+#include "src/vmm/verbs.h"
 
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_list_entry;
@@ -11,10 +15,10 @@ extern const struct cmd_entry cmd_delete_entry;
 extern const struct cmd_entry cmd_templates_entry;
 extern const struct cmd_entry cmd_run_entry;
 extern const struct cmd_entry cmd_img_entry;
-extern const struct cmd_entry cmd_start_entry, cmd_stop_entry, cmd_pause_entry, cmd_resume_entry,
-	cmd_status_entry, cmd_console_entry, cmd_autostart_entry;
+extern const struct cmd_entry cmd_start_entry, cmd_stop_entry, cmd_status_entry,
+	cmd_console_entry, cmd_autostart_entry;
 
-const struct cmd_entry *const cmd_table[] = {
+static const struct cmd_entry *const cmd_table[] = {
 	&cmd_list_entry,
 	&cmd_create_entry,
 	&cmd_delete_entry,
@@ -22,8 +26,6 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_run_entry,
 	&cmd_start_entry,
 	&cmd_stop_entry,
-	&cmd_pause_entry,
-	&cmd_resume_entry,
 	&cmd_status_entry,
 	&cmd_console_entry,
 	&cmd_autostart_entry,
@@ -32,10 +34,67 @@ const struct cmd_entry *const cmd_table[] = {
 	NULL,
 };
 
+/* `termvisor pause NAME` and its kind: send the verb, say it is done. */
+static int cmd_verb_exec(const struct cmd_entry *self, int argc, char **argv)
+{
+	struct tv_paths paths = {0};
+	struct tv_err err;
+
+	if (argc != 2 || argv[1][0] == '-')
+		return cmd_usage_error(self, "expected one VM name");
+	if (vm_name_check(argv[1], &err) < 0 || paths_init(&paths, &err) < 0 ||
+	    client_verb(&paths, argv[1], self->verb->type, NULL, 0, &err) < 0) {
+		fprintf(stderr, "termvisor %s: %s\n", self->name, err.msg);
+		paths_free(&paths);
+		return TV_EXIT_ERROR;
+	}
+	printf("%s VM %s\n", self->verb->done, argv[1]);
+	paths_free(&paths);
+	return TV_EXIT_OK;
+}
+
+static struct cmd_entry verb_cmds[16];
+static size_t nverb_cmds;
+
+static void verb_cmds_init(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	for (const struct verb *v = vmm_verbs; v->type != 0; v++) {
+		if (v->command == NULL || nverb_cmds == ARRAY_SIZE(verb_cmds))
+			continue;
+		verb_cmds[nverb_cmds++] = (struct cmd_entry){
+			.name = v->command,
+			.usage = "NAME",
+			.summary = v->help,
+			.exec = cmd_verb_exec,
+			.verb = v,
+		};
+	}
+}
+
+size_t cmd_count(void)
+{
+	verb_cmds_init();
+	return ARRAY_SIZE(cmd_table) - 1 + nverb_cmds;
+}
+
+const struct cmd_entry *cmd_at(size_t i)
+{
+	verb_cmds_init();
+	if (i < ARRAY_SIZE(cmd_table) - 1)
+		return cmd_table[i];
+	i -= ARRAY_SIZE(cmd_table) - 1;
+	return i < nverb_cmds ? &verb_cmds[i] : NULL;
+}
+
 const struct cmd_entry *cmd_find(const char *name)
 {
-	for (size_t i = 0; cmd_table[i] != NULL; i++) {
-		const struct cmd_entry *e = cmd_table[i];
+	for (size_t i = 0; i < cmd_count(); i++) {
+		const struct cmd_entry *e = cmd_at(i);
 		if (strcmp(e->name, name) == 0 || (e->alias && strcmp(e->alias, name) == 0))
 			return e;
 	}

@@ -10,6 +10,9 @@ struct cmd_entry {
 	const char *summary; /* one line for `termvisor help` */
 	const char *options; /* option lines for `termvisor help CMD`, or NULL */
 	int (*exec)(const struct cmd_entry *self, int argc, char **argv);
+	/* A command that only sends one verb to a live VM: made from the verb
+	 * table (src/vmm/verbs.h), not written here. */
+	const struct verb *verb;
 };
 
 /* Exit statuses shared by every subcommand. */
@@ -19,7 +22,11 @@ enum {
 	TV_EXIT_USAGE = 2, /* bad command line */
 };
 
-extern const struct cmd_entry *const cmd_table[];
+struct verb;
+
+/* Every command: the table's, then one for each verb that names a command. */
+size_t cmd_count(void);
+const struct cmd_entry *cmd_at(size_t i);
 
 const struct cmd_entry *cmd_find(const char *name);
 void cmd_print_usage(const struct cmd_entry *e, FILE *f);

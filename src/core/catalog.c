@@ -76,11 +76,3 @@ void catalog_free(struct catalog *c)
 	free(c->v);
 	memset(c, 0, sizeof(*c));
 }
-
-const struct catalog_entry *catalog_find(const struct catalog *c, const char *name)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->v[i].name, name) == 0)
-			return &c->v[i];
-	return NULL;
-}

@@ -29,6 +29,5 @@ struct catalog {
  * an unreadable one is an error. */
 int catalog_load(const struct tv_paths *p, struct catalog *c, struct tv_err *err);
 void catalog_free(struct catalog *c);
-const struct catalog_entry *catalog_find(const struct catalog *c, const char *name);
 
 #endif

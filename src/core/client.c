@@ -201,7 +201,7 @@ static int wait_reply(struct tv_client *c, uint16_t req, struct proto_frame *rep
 	}
 }
 
-static int request(struct tv_client *c, uint16_t type, const void *payload, size_t len,
+int client_request(struct tv_client *c, uint16_t type, const void *payload, size_t len,
 		   struct proto_frame *reply, uint8_t **rpayload, struct tv_err *err)
 {
 	struct proto_frame f;
@@ -260,7 +260,7 @@ struct tv_client *client_connect_path(const char *path, const char *name, struct
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
 	c->name = xstrdup(name);
-	if (request(c, PROTO_HELLO, ver, sizeof(ver), &f, &payload, err) < 0) {
+	if (client_request(c, PROTO_HELLO, ver, sizeof(ver), &f, &payload, err) < 0) {
 		/* A refusal (not the owner, too many clients) may have cut our
 		 * hello short: its message is still there to read. */
 		refusal(c, err);
@@ -291,7 +291,7 @@ int client_status(struct tv_client *c, struct proto_status *st, struct tv_err *e
 {
 	struct proto_frame f;
 	uint8_t *payload = NULL;
-	int rc = request(c, PROTO_STATUS, NULL, 0, &f, &payload, err);
+	int rc = client_request(c, PROTO_STATUS, NULL, 0, &f, &payload, err);
 
 	if (rc == 0 && proto_get_status(&f, st) < 0)
 		rc = tv_errf(err, "VM %s: malformed status reply", c->name);
@@ -299,26 +299,11 @@ int client_status(struct tv_client *c, struct proto_status *st, struct tv_err *e
 	return rc;
 }
 
-int client_pause(struct tv_client *c, struct tv_err *err)
-{
-	return request(c, PROTO_PAUSE, NULL, 0, NULL, NULL, err);
-}
-
-int client_resume(struct tv_client *c, struct tv_err *err)
-{
-	return request(c, PROTO_RESUME, NULL, 0, NULL, NULL, err);
-}
-
 int client_stop(struct tv_client *c, uint32_t timeout_ms, struct tv_err *err)
 {
 	uint8_t p[4] = {timeout_ms >> 24, timeout_ms >> 16, timeout_ms >> 8, timeout_ms};
 
-	return request(c, PROTO_STOP, p, sizeof(p), NULL, NULL, err);
-}
-
-int client_force_off(struct tv_client *c, struct tv_err *err)
-{
-	return request(c, PROTO_FORCE_OFF, NULL, 0, NULL, NULL, err);
+	return client_request(c, PROTO_STOP, p, sizeof(p), NULL, NULL, err);
 }
 
 int client_wait_exit(struct tv_client *c, int timeout_ms, struct tv_err *err)
@@ -343,12 +328,7 @@ int client_attach(struct tv_client *c, bool readonly, uint16_t rows, uint16_t co
 	uint8_t p[6] = {readonly ? PROTO_ATTACH_RO : PROTO_ATTACH_RW, 0, rows >> 8, rows,
 			cols >> 8, cols};
 
-	return request(c, PROTO_ATTACH, p, sizeof(p), NULL, NULL, err);
-}
-
-int client_detach(struct tv_client *c, struct tv_err *err)
-{
-	return request(c, PROTO_DETACH, NULL, 0, NULL, NULL, err);
+	return client_request(c, PROTO_ATTACH, p, sizeof(p), NULL, NULL, err);
 }
 
 int client_input(struct tv_client *c, const void *bytes, size_t len, struct tv_err *err)
@@ -392,15 +372,15 @@ int client_pump(struct tv_client *c, struct tv_err *err)
 	return 0;
 }
 
-int client_oneshot(const struct tv_paths *p, const char *name,
-		   int (*req)(struct tv_client *c, struct tv_err *err), struct tv_err *err)
+int client_verb(const struct tv_paths *p, const char *name, uint16_t type, const void *payload,
+		size_t len, struct tv_err *err)
 {
 	struct tv_client *c = client_connect(p, name, err);
 	int rc;
 
 	if (c == NULL)
 		return -1;
-	rc = req(c, err);
+	rc = client_request(c, type, payload, len, NULL, NULL, err);
 	client_close(c);
 	return rc;
 }

@@ -48,15 +48,24 @@ int client_fd(const struct tv_client *c);
 const struct proto_hello *client_server(const struct tv_client *c);
 void client_set_handlers(struct tv_client *c, const struct client_handlers *h, void *ctx);
 
-/* Each returns 0, or -1 with the server's message (or the transport's). */
+/* The one request call: sends a request of type with its payload and waits
+ * for its reply (OK, ERROR or a typed reply, see src/vmm/verbs.h), handing
+ * console frames and events that come first to the handlers. Returns 0, or -1
+ * with the server's message (or the transport's). With reply not NULL a typed
+ * reply is copied there, its payload in *rpayload (free it). */
+int client_request(struct tv_client *c, uint16_t type, const void *payload, size_t len,
+		   struct proto_frame *reply, uint8_t **rpayload, struct tv_err *err);
+/* Connects to VM name, makes one request and hangs up: how a command or a
+ * key sends a verb such as pause to a live VM. */
+int client_verb(const struct tv_paths *p, const char *name, uint16_t type, const void *payload,
+		size_t len, struct tv_err *err);
+
+/* Requests whose payload or reply has a shape of its own. */
 int client_status(struct tv_client *c, struct proto_status *st, struct tv_err *err);
-int client_pause(struct tv_client *c, struct tv_err *err);
-int client_resume(struct tv_client *c, struct tv_err *err);
 /* Presses the power button; the server forces the VM off after timeout_ms (0:
  * the server's default). Returns once the request is accepted; the VM's end
  * shows as PROTO_EV_EXITED and a hang-up (client_wait_exit). */
 int client_stop(struct tv_client *c, uint32_t timeout_ms, struct tv_err *err);
-int client_force_off(struct tv_client *c, struct tv_err *err);
 /* Waits up to timeout_ms for the VM to end (the server hanging up). 0 when it
  * ended, -1 on timeout. */
 int client_wait_exit(struct tv_client *c, int timeout_ms, struct tv_err *err);
@@ -65,7 +74,6 @@ int client_wait_exit(struct tv_client *c, int timeout_ms, struct tv_err *err);
  * read-write client's size becomes the console's). */
 int client_attach(struct tv_client *c, bool readonly, uint16_t rows, uint16_t cols,
 		  struct tv_err *err);
-int client_detach(struct tv_client *c, struct tv_err *err);
 /* Keys for the guest: no reply; a refusal arrives later as an error. */
 int client_input(struct tv_client *c, const void *bytes, size_t len, struct tv_err *err);
 /* The window changed size: sent without waiting for the reply. */
@@ -75,10 +83,6 @@ int client_winsize(struct tv_client *c, uint16_t rows, uint16_t cols, struct tv_
  * Returns 0, or -1 when the connection ended or failed (err says why; after
  * PROTO_EV_EXITED the message is the VM's exit reason). */
 int client_pump(struct tv_client *c, struct tv_err *err);
-
-/* Connects, makes one request (client_pause, client_resume, ...) and hangs up. */
-int client_oneshot(const struct tv_paths *p, const char *name,
-		   int (*req)(struct tv_client *c, struct tv_err *err), struct tv_err *err);
 
 int client_oneshot_status(const struct tv_paths *p, const char *name, struct proto_status *st,
 			  struct tv_err *err);

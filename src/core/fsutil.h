@@ -1,6 +1,6 @@
 /* File-system and prompt helpers used by several subcommands. */
-#ifndef TV_VMUTIL_H
-#define TV_VMUTIL_H
+#ifndef TV_FSUTIL_H
+#define TV_FSUTIL_H
 
 #include <stdbool.h>
 

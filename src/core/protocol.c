@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "src/core/protocol.h"
+#include "src/vmm/verbs.h"
 #include "common/util.h"
 
 static void put_be16(uint8_t *p, uint16_t v)
@@ -71,16 +72,6 @@ const char *proto_type_name(uint16_t type)
 		uint16_t type;
 		const char *name;
 	} names[] = {
-		{PROTO_HELLO, "hello"},
-		{PROTO_STATUS, "status"},
-		{PROTO_PAUSE, "pause"},
-		{PROTO_RESUME, "resume"},
-		{PROTO_STOP, "stop"},
-		{PROTO_FORCE_OFF, "force-off"},
-		{PROTO_ATTACH, "attach"},
-		{PROTO_INPUT, "input"},
-		{PROTO_WINSIZE, "winsize"},
-		{PROTO_DETACH, "detach"},
 		{PROTO_OK, "ok"},
 		{PROTO_ERROR, "error"},
 		{PROTO_HELLO_REPLY, "hello-reply"},
@@ -90,6 +81,11 @@ const char *proto_type_name(uint16_t type)
 		{PROTO_EVENT, "event"},
 	};
 
+	const struct verb *v = verb_find(vmm_verbs, type);
+
+	/* Requests are named by the verb table, the one place they are declared. */
+	if (v != NULL)
+		return v->name;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (names[i].type == type)
 			return names[i].name;
@@ -117,6 +113,19 @@ const char *proto_error_name(uint32_t code)
 	if (code < ARRAY_SIZE(names) && names[code] != NULL)
 		return names[code];
 	return "error";
+}
+
+const char *proto_state_name(uint8_t state)
+{
+	switch (state) {
+	case PROTO_STATE_RUNNING:
+		return "running";
+	case PROTO_STATE_PAUSED:
+		return "paused";
+	case PROTO_STATE_STOPPING:
+		return "stopping";
+	}
+	return "in an unknown state";
 }
 
 bool proto_is_request(uint16_t type)

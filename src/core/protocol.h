@@ -118,6 +118,8 @@ int proto_parse(const uint8_t *buf, size_t len, struct proto_frame *f, size_t *u
 const char *proto_type_name(uint16_t type);
 const char *proto_error_name(uint32_t code);
 bool proto_is_request(uint16_t type);
+/* "running", "paused", "stopping" for a PROTO_STATE_*. */
+const char *proto_state_name(uint8_t state);
 
 void proto_buf_free(struct proto_buf *b);
 void proto_buf_append(struct proto_buf *b, const void *data, size_t len);

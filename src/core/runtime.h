@@ -12,8 +12,8 @@
  *
  * The VM process's own output and the guest's console go to vm.log in the
  * VM's data directory. */
-#ifndef TV_VMSTATE_H
-#define TV_VMSTATE_H
+#ifndef TV_RUNTIME_H
+#define TV_RUNTIME_H
 
 #include <stdbool.h>
 #include <stdint.h>

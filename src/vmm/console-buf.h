@@ -2,7 +2,15 @@
  * through a libvterm screen at all times and the lines that scroll off the top
  * are kept (rendered, with their colours) in a bounded scrollback. A client that
  * attaches later gets the history and the current screen as terminal output
- * (console_buf_render), then the live stream. */
+ * (console_buf_render), then the live stream.
+ *
+ * Who owns what: the VM process owns the console. It guards the guest's
+ * output once (vtguard.h), keeps the one true screen and scrollback here (so
+ * they outlive every client, a dropped SSH session included), and sends each
+ * client the screen, then the stream. A client only shows what it is sent:
+ * `termvisor console` hands it to the user's terminal, the interface's pane
+ * (ui/vtpane.h) runs it through a libvterm of its own to draw it in a window
+ * and page back through what it received. */
 #ifndef TV_CONSOLE_BUF_H
 #define TV_CONSOLE_BUF_H
 
@@ -20,7 +28,8 @@ struct console_buf;
 struct console_buf *console_buf_new(int rows, int cols, size_t scrollback_lines);
 void console_buf_free(struct console_buf *cb);
 
-/* Output from the guest. */
+/* Output from the guest, through the guard already (vtguard.h): the VM
+ * process guards it once for everyone who shows it. */
 void console_buf_feed(struct console_buf *cb, const void *bytes, size_t len);
 void console_buf_resize(struct console_buf *cb, int rows, int cols);
 void console_buf_size(const struct console_buf *cb, int *rows, int *cols);

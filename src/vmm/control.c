@@ -10,13 +10,12 @@
 
 #include "config.h"
 #include "src/vmm/control.h"
-#include "src/vmm/vtguard.h"
 #include "common/util.h"
 
 #define READ_CHUNK 16384
 #define NOT_ATTACHED (-1)
 
-struct client {
+struct control_client {
 	int fd;
 	bool hello;
 	int attach;   /* NOT_ATTACHED or a proto_attach_mode */
@@ -30,21 +29,20 @@ struct client {
 struct control {
 	int listen_fd;
 	char *path;
+	char *name;
 	struct console_buf *cb;
-	const struct control_ops *ops;
-	void *ctx;
-	struct client *clients[CONTROL_MAX_CLIENTS];
+	const struct verb *verbs;
+	void *vm;
+	uint8_t (*state)(void *vm);
+	struct control_client *clients[CONTROL_MAX_CLIENTS];
 	/* Which client each pollfd after the first belongs to (set by control_pollfds). */
-	struct client *polled[CONTROL_MAX_CLIENTS];
+	struct control_client *polled[CONTROL_MAX_CLIENTS];
 	size_t npolled;
-	struct vtguard guard; /* on the guest's output, before anyone parses it */
-	uint8_t *scratch;     /* its output */
-	size_t scratch_len;
 };
 
-struct control *control_new(const char *path, struct console_buf *cb, const struct control_ops *ops,
-			    void *ctx, struct tv_err *err)
+struct control *control_new(const struct control_conf *conf, struct tv_err *err)
 {
+	const char *path = conf->path;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct control *c;
 	mode_t old;
@@ -71,15 +69,17 @@ struct control *control_new(const char *path, struct console_buf *cb, const stru
 	c = xcalloc(1, sizeof(*c));
 	c->listen_fd = fd;
 	c->path = xstrdup(path);
-	c->cb = cb;
-	c->ops = ops;
-	c->ctx = ctx;
+	c->name = xstrdup(conf->name);
+	c->cb = conf->cb;
+	c->verbs = conf->verbs;
+	c->vm = conf->vm;
+	c->state = conf->state;
 	return c;
 }
 
 static void client_close(struct control *c, size_t i)
 {
-	struct client *cl = c->clients[i];
+	struct control_client *cl = c->clients[i];
 
 	close(cl->fd);
 	proto_buf_free(&cl->in);
@@ -96,7 +96,7 @@ void control_free(struct control *c)
 		if (c->clients[i])
 			client_close(c, i);
 	close(c->listen_fd);
-	free(c->scratch);
+	free(c->name);
 	free(c->path);
 	free(c);
 }
@@ -139,43 +139,38 @@ static void control_accept(struct control *c)
 		refuse(fd, PROTO_E_BUSY, "too many clients");
 		return;
 	}
-	c->clients[i] = xcalloc(1, sizeof(struct client));
+	c->clients[i] = xcalloc(1, sizeof(struct control_client));
 	c->clients[i]->fd = fd;
 	c->clients[i]->attach = NOT_ATTACHED;
 }
 
-static void reply_result(struct client *cl, const struct proto_frame *f, int rc, uint32_t code,
-			 const struct tv_err *err)
+static void put_error(struct control_client *cl, uint32_t code, const struct proto_frame *f,
+		      const char *msg)
 {
-	if (rc == 0)
-		proto_put_ok(&cl->out, f->type);
-	else
-		proto_put_error(&cl->out, code ? code : PROTO_E_FAILED, f->type, "%s", err->msg);
+	proto_put_error(&cl->out, code, f->type, "%s", msg);
 }
 
-static void handle_hello(struct control *c, struct client *cl, const struct proto_frame *f)
+enum verb_result control_verb_hello(struct verb_call *call)
 {
+	struct control_client *cl = call->cl;
 	struct proto_hello h = {.version = PROTO_VERSION, .pid = (uint32_t)getpid()};
 	uint32_t version;
 
-	if (proto_get_u32(f, &version) < 0) {
-		proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type, "hello: expected a 4-byte version");
-		return;
-	}
+	proto_get_u32(call->f, &version); /* its length was checked from the table */
 	if (version != PROTO_VERSION) {
-		proto_put_error(&cl->out, PROTO_E_VERSION, f->type,
-				"protocol version %u not supported; this server speaks %u", version,
-				PROTO_VERSION);
-		return;
+		call->code = PROTO_E_VERSION;
+		return tv_errf(&call->err, "protocol version %u not supported; this server speaks %u",
+			       version, PROTO_VERSION);
 	}
 	snprintf(h.program, sizeof(h.program), "termvisor %s", PACKAGE_VERSION);
 	cl->hello = true;
-	proto_put_hello_reply(&cl->out, &h);
+	proto_put_hello_reply(call->out, &h);
+	return VERB_REPLIED;
 }
 
 /* The replay goes out as ordinary console frames: to the client it is the
  * screen being drawn, then the live stream continues it. */
-static void put_replay(struct control *c, struct client *cl)
+static void put_replay(struct control *c, struct control_client *cl)
 {
 	struct proto_buf screen = {0};
 
@@ -184,21 +179,18 @@ static void put_replay(struct control *c, struct client *cl)
 	proto_buf_free(&screen);
 }
 
-static void handle_attach(struct control *c, struct client *cl, const struct proto_frame *f)
+enum verb_result control_verb_attach(struct verb_call *call)
 {
+	struct control *c = call->ctl;
+	struct control_client *cl = call->cl;
 	uint8_t mode;
 	uint16_t rows, cols;
 	int crows, ccols;
 
-	if (proto_get_attach(f, &mode, &rows, &cols) < 0) {
-		proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type,
-				"attach: expected mode 0 or 1 and a size of %d..%d rows and columns",
-				PROTO_MIN_DIM, PROTO_MAX_DIM);
-		return;
-	}
+	proto_get_attach(call->f, &mode, &rows, &cols);
 	if (cl->attach != NOT_ATTACHED) {
-		proto_put_error(&cl->out, PROTO_E_STATE, f->type, "attach: already attached");
-		return;
+		call->code = PROTO_E_STATE;
+		return tv_errf(&call->err, "attach: already attached");
 	}
 	/* The console takes the size of the latest read-write client, as a
 	 * terminal takes the size of its window. */
@@ -207,128 +199,83 @@ static void handle_attach(struct control *c, struct client *cl, const struct pro
 	console_buf_size(c->cb, &crows, &ccols);
 	cl->attach = mode;
 	cl->rows = rows;
-	proto_put_size(&cl->out, PROTO_ATTACHED, (uint16_t)crows, (uint16_t)ccols);
+	proto_put_size(call->out, PROTO_ATTACHED, (uint16_t)crows, (uint16_t)ccols);
 	put_replay(c, cl);
+	return VERB_REPLIED;
 }
 
-static void handle_input(struct control *c, struct client *cl, const struct proto_frame *f)
+enum verb_result control_verb_winsize(struct verb_call *call)
 {
-	/* Input has no reply when it succeeds: keystrokes would double the traffic. */
-	if (cl->attach == NOT_ATTACHED)
-		proto_put_error(&cl->out, PROTO_E_NOT_ATTACHED, f->type, "input: attach first");
-	else if (cl->attach == PROTO_ATTACH_RO)
-		proto_put_error(&cl->out, PROTO_E_READONLY, f->type, "input: this client is read-only");
-	else if (f->len > 0)
-		c->ops->input(c->ctx, f->payload, f->len);
-}
-
-static void handle_winsize(struct control *c, struct client *cl, const struct proto_frame *f)
-{
+	struct control_client *cl = call->cl;
 	uint16_t rows, cols;
 
-	if (proto_get_size(f, &rows, &cols) < 0) {
-		proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type,
-				"winsize: expected %d..%d rows and columns", PROTO_MIN_DIM,
-				PROTO_MAX_DIM);
-		return;
-	}
-	if (cl->attach == NOT_ATTACHED) {
-		proto_put_error(&cl->out, PROTO_E_NOT_ATTACHED, f->type, "winsize: attach first");
-		return;
-	}
+	proto_get_size(call->f, &rows, &cols);
 	if (cl->attach == PROTO_ATTACH_RW)
-		console_buf_resize(c->cb, rows, cols);
+		console_buf_resize(call->ctl->cb, rows, cols);
 	cl->rows = rows;
-	proto_put_ok(&cl->out, f->type);
+	return VERB_OK;
 }
 
-static bool want_empty(struct client *cl, const struct proto_frame *f)
+enum verb_result control_verb_detach(struct verb_call *call)
 {
-	if (f->len == 0)
-		return true;
-	proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type, "%s: expected no payload",
-			proto_type_name(f->type));
-	return false;
+	call->cl->attach = NOT_ATTACHED;
+	return VERB_OK;
 }
 
-static void handle_request(struct control *c, struct client *cl, const struct proto_frame *f)
+/* Everything a row of the table says is checked here, before its handler:
+ * hello first, the payload, attachment, the VM's state. */
+static void handle_request(struct control *c, struct control_client *cl, const struct proto_frame *f)
 {
-	struct tv_err err = {{0}};
-	uint32_t code = 0, timeout;
-	int rc;
+	const struct verb *v = verb_find(c->verbs, f->type);
+	struct verb_call call = {.ctl = c, .cl = cl, .vm = c->vm, .f = f, .out = &cl->out};
+	char want[64];
+	uint8_t state;
+	enum verb_result r;
 
-	if (f->type == PROTO_HELLO) {
-		handle_hello(c, cl, f);
+	if (v == NULL) {
+		if (f->type >= PROTO_SNAPSHOT_FIRST && f->type <= PROTO_SNAPSHOT_LAST)
+			proto_put_error(&cl->out, PROTO_E_UNSUPPORTED, f->type,
+					"snapshot requests are not supported by this server");
+		else
+			proto_put_error(&cl->out, PROTO_E_UNKNOWN, f->type,
+					"unknown request type 0x%04x", f->type);
 		return;
 	}
-	if (!cl->hello) {
-		proto_put_error(&cl->out, PROTO_E_HELLO, f->type, "send hello (protocol version %u) first",
-				PROTO_VERSION);
+	if (f->type != PROTO_HELLO && !cl->hello) {
+		proto_put_error(&cl->out, PROTO_E_HELLO, f->type,
+				"send hello (protocol version %u) first", PROTO_VERSION);
 		return;
 	}
-	switch (f->type) {
-	case PROTO_STATUS:
-		if (want_empty(cl, f)) {
-			struct proto_status st;
-			memset(&st, 0, sizeof(st));
-			c->ops->status(c->ctx, &st);
-			st.clients = (uint16_t)control_attached(c);
-			proto_put_status(&cl->out, &st);
-		}
-		return;
-	case PROTO_PAUSE:
-		if (want_empty(cl, f)) {
-			rc = c->ops->pause(c->ctx, &code, &err);
-			reply_result(cl, f, rc, code, &err);
-		}
-		return;
-	case PROTO_RESUME:
-		if (want_empty(cl, f)) {
-			rc = c->ops->resume(c->ctx, &code, &err);
-			reply_result(cl, f, rc, code, &err);
-		}
-		return;
-	case PROTO_STOP:
-		if (proto_get_u32(f, &timeout) < 0) {
-			proto_put_error(&cl->out, PROTO_E_MALFORMED, f->type,
-					"stop: expected a 4-byte timeout in milliseconds");
-			return;
-		}
-		rc = c->ops->stop(c->ctx, timeout, &code, &err);
-		reply_result(cl, f, rc, code, &err);
-		return;
-	case PROTO_FORCE_OFF:
-		if (want_empty(cl, f)) {
-			rc = c->ops->force_off(c->ctx, &code, &err);
-			reply_result(cl, f, rc, code, &err);
-		}
-		return;
-	case PROTO_ATTACH:
-		handle_attach(c, cl, f);
-		return;
-	case PROTO_INPUT:
-		handle_input(c, cl, f);
-		return;
-	case PROTO_WINSIZE:
-		handle_winsize(c, cl, f);
-		return;
-	case PROTO_DETACH:
-		if (want_empty(cl, f)) {
-			cl->attach = NOT_ATTACHED;
-			proto_put_ok(&cl->out, f->type);
-		}
+	if (verb_check_payload(v, f, &call.err) < 0) {
+		put_error(cl, PROTO_E_MALFORMED, f, call.err.msg);
 		return;
 	}
-	if (f->type >= PROTO_SNAPSHOT_FIRST && f->type <= PROTO_SNAPSHOT_LAST)
-		proto_put_error(&cl->out, PROTO_E_UNSUPPORTED, f->type,
-				"snapshot requests are not supported by this server");
-	else
-		proto_put_error(&cl->out, PROTO_E_UNKNOWN, f->type, "unknown request type 0x%04x", f->type);
+	if (v->attach != VA_ANY && cl->attach == NOT_ATTACHED) {
+		proto_put_error(&cl->out, PROTO_E_NOT_ATTACHED, f->type, "%s: attach first", v->name);
+		return;
+	}
+	if (v->attach == VA_READ_WRITE && cl->attach == PROTO_ATTACH_RO) {
+		proto_put_error(&cl->out, PROTO_E_READONLY, f->type, "%s: this client is read-only",
+				v->name);
+		return;
+	}
+	state = c->state ? c->state(c->vm) : PROTO_STATE_RUNNING;
+	if (!(v->states & (1u << state))) {
+		verb_states_text(v->states, want, sizeof(want));
+		proto_put_error(&cl->out, PROTO_E_STATE, f->type, "%s: VM %s is %s; it must be %s",
+				v->name, c->name, proto_state_name(state), want);
+		return;
+	}
+	r = v->handler(&call);
+	if (r == VERB_OK)
+		proto_put_ok(&cl->out, f->type);
+	else if (r == VERB_ERROR)
+		put_error(cl, call.code ? call.code : PROTO_E_FAILED, f, call.err.msg);
 }
 
 /* Reads what the client sent and answers every whole frame. Returns -1 when the
  * connection is to be dropped at once. */
-static int client_read(struct control *c, struct client *cl)
+static int client_read(struct control *c, struct control_client *cl)
 {
 	uint8_t buf[READ_CHUNK];
 	ssize_t n = read(cl->fd, buf, sizeof(buf));
@@ -358,7 +305,7 @@ static int client_read(struct control *c, struct client *cl)
 	return 0;
 }
 
-static int client_write(struct client *cl)
+static int client_write(struct control_client *cl)
 {
 	ssize_t n;
 
@@ -380,7 +327,7 @@ size_t control_pollfds(struct control *c, struct pollfd *pfd, size_t max)
 	pfd[n++] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
 	c->npolled = 0;
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS && n < max; i++) {
-		struct client *cl = c->clients[i];
+		struct control_client *cl = c->clients[i];
 		if (cl && cl->dead)
 			client_close(c, i);
 		if (c->clients[i] == NULL)
@@ -394,7 +341,7 @@ size_t control_pollfds(struct control *c, struct pollfd *pfd, size_t max)
 	return n;
 }
 
-static size_t client_index(struct control *c, struct client *cl)
+static size_t client_index(struct control *c, struct control_client *cl)
 {
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		if (c->clients[i] == cl)
@@ -405,7 +352,7 @@ static size_t client_index(struct control *c, struct client *cl)
 void control_handle(struct control *c, const struct pollfd *pfd, size_t n)
 {
 	for (size_t k = 1; k < n && k - 1 < c->npolled; k++) {
-		struct client *cl = c->polled[k - 1];
+		struct control_client *cl = c->polled[k - 1];
 		size_t i = client_index(c, cl);
 		short re = pfd[k].revents;
 		int rc = 0;
@@ -439,22 +386,11 @@ void control_handle(struct control *c, const struct pollfd *pfd, size_t n)
 		control_accept(c);
 }
 
-void control_console_output(struct control *c, const void *raw, size_t rawlen)
+void control_console_output(struct control *c, const void *bytes, size_t len)
 {
-	const uint8_t *bytes;
-	size_t len;
-
-	/* The clients' terminals (and the interface's libvterm) get the
-	 * guarded stream too. */
-	if (rawlen > c->scratch_len) {
-		c->scratch = xrealloc(c->scratch, rawlen);
-		c->scratch_len = rawlen;
-	}
-	len = vtguard_filter(&c->guard, raw, rawlen, c->scratch);
-	bytes = c->scratch;
 	console_buf_feed(c->cb, bytes, len);
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
-		struct client *cl = c->clients[i];
+		struct control_client *cl = c->clients[i];
 		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead ||
 		    cl->lagging)
 			continue;
@@ -476,7 +412,7 @@ void control_console_output(struct control *c, const void *raw, size_t rawlen)
 void control_event(struct control *c, uint8_t event, const char *text)
 {
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
-		struct client *cl = c->clients[i];
+		struct control_client *cl = c->clients[i];
 		if (cl == NULL || !cl->hello || cl->closing || cl->dead)
 			continue;
 		proto_put_event(&cl->out, event, text);
@@ -493,7 +429,7 @@ void control_flush(struct control *c, int timeout_ms)
 		struct pollfd pfd[CONTROL_MAX_CLIENTS];
 		size_t n = 0;
 		for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
-			struct client *cl = c->clients[i];
+			struct control_client *cl = c->clients[i];
 			if (cl == NULL || cl->out.len == 0 || cl->dead)
 				continue;
 			if (client_write(cl) < 0) {

@@ -4,7 +4,7 @@
  * attached client; input from read-write clients goes to the guest.
  *
  * It runs in the VM process's main loop (poll); the engine is reached only
- * through the ops below. No request, however malformed, reaches the engine
+ * through the verb table (verbs.h). No request, however malformed, reaches the engine
  * unchecked, and a misbehaving client only ever loses its own connection. */
 #ifndef TV_CONTROL_H
 #define TV_CONTROL_H
@@ -16,6 +16,7 @@
 
 #include "src/vmm/console-buf.h"
 #include "src/core/protocol.h"
+#include "src/vmm/verbs.h"
 #include "common/err.h"
 
 #define CONTROL_MAX_CLIENTS 16
@@ -25,22 +26,21 @@
 #define CONTROL_MAX_BACKLOG (4u << 20)
 #define CONTROL_REPLY_SLACK (1u << 20)
 
-struct control_ops {
-	void (*status)(void *ctx, struct proto_status *st);
-	/* Each returns 0, or -1 with a message and a proto_error code. */
-	int (*pause)(void *ctx, uint32_t *code, struct tv_err *err);
-	int (*resume)(void *ctx, uint32_t *code, struct tv_err *err);
-	int (*stop)(void *ctx, uint32_t timeout_ms, uint32_t *code, struct tv_err *err);
-	int (*force_off)(void *ctx, uint32_t *code, struct tv_err *err);
-	/* Bytes for the guest's serial port (from a read-write client). */
-	void (*input)(void *ctx, const void *bytes, size_t len);
+/* What the VM process gives its control socket. */
+struct control_conf {
+	const char *path;          /* the socket: bound mode 0600; the directory is
+				    * the caller's, 0700 */
+	const char *name;          /* the VM's name, for messages */
+	struct console_buf *cb;    /* the console screen, for replays */
+	const struct verb *verbs;  /* the verb table: vmm_verbs, or a test's */
+	void *vm;                  /* handed to the verbs' handlers */
+	uint8_t (*state)(void *vm); /* the VM's PROTO_STATE_* now */
 };
 
 struct control;
 
-/* Binds path (mode 0600; the directory is the caller's, 0700) and listens. */
-struct control *control_new(const char *path, struct console_buf *cb, const struct control_ops *ops,
-			    void *ctx, struct tv_err *err);
+/* Binds conf->path and listens. */
+struct control *control_new(const struct control_conf *conf, struct tv_err *err);
 /* Closes every connection and the listening socket. The socket's file is the
  * caller's to remove (before this, so no client comes in at the end). */
 void control_free(struct control *c);
@@ -50,7 +50,8 @@ void control_free(struct control *c);
 size_t control_pollfds(struct control *c, struct pollfd *pfd, size_t max);
 void control_handle(struct control *c, const struct pollfd *pfd, size_t n);
 
-/* Guest output: into the console buffer and out to attached clients. */
+/* Guest output, already through the guard (vtguard.h): into the console
+ * screen and out to attached clients. */
 void control_console_output(struct control *c, const void *bytes, size_t len);
 /* Tells every client (after its hello) what happened. */
 void control_event(struct control *c, uint8_t event, const char *text);
@@ -58,5 +59,11 @@ void control_event(struct control *c, uint8_t event, const char *text);
 void control_flush(struct control *c, int timeout_ms);
 
 size_t control_attached(const struct control *c);
+
+/* The verbs about the connection itself, for the verb table. */
+enum verb_result control_verb_hello(struct verb_call *call);
+enum verb_result control_verb_attach(struct verb_call *call);
+enum verb_result control_verb_winsize(struct verb_call *call);
+enum verb_result control_verb_detach(struct verb_call *call);
 
 #endif

@@ -1,9 +1,19 @@
-/* termvisor-engine: the VM process of `termvisor run`, which replaces itself
- * with this program. It links the engine and nothing of the interface, so a
- * running VM carries only what it uses (src/runvm.h). */
-#include "src/vmm/runvm.h"
+/* termvisor-engine: the VM process. `termvisor run` and `start` replace a
+ * process of theirs with this program; it links the engine and nothing of the
+ * interface, so a running VM carries only what it uses (src/vmm/vmm.h). */
+#include <stdio.h>
+
+#include "src/vmm/vmm.h"
 
 int main(int argc, char **argv)
 {
-	return runvm_main(argc, argv);
+	struct vmm_opts o;
+	struct tv_err err;
+
+	if (vmm_args_parse(argc, argv, &o, &err) < 0) {
+		fprintf(stderr, "termvisor-engine: %s (this program is started by termvisor)\n",
+			err.msg);
+		return 2;
+	}
+	return vmm_main(&o);
 }

@@ -39,7 +39,10 @@ time.sleep(0.5)
 PY
 t_check "a guest printing a sequence that crashes libvterm does not take its VM process down" \
 	grep -q "state: *running" <<<"$("$TV" status deaf)"
-t_check "the guest did print it" grep -q "echo (polled): .\[;;;;;;;;;;;;;;;;;;;;" <<<"$(log deaf)"
+# What the guest prints reaches everyone through one guard, the log too: the
+# sequence arrives there with 15 of its 40 separators.
+t_check "the guest did print it, guarded in the log as everywhere" \
+	grep -q 'echo (polled): .\[;\{15\}m' <<<"$(log deaf)"
 start=$(date +%s%N)
 t_check "a guest that ignores the button is stopped all the same" "$TV" stop deaf --timeout 1
 took=$((($(date +%s%N) - start) / 1000000))

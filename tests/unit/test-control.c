@@ -22,6 +22,7 @@
 #include "src/core/client.h"
 #include "src/vmm/console-buf.h"
 #include "src/vmm/control.h"
+#include "src/vmm/verbs.h"
 #include "common/util.h"
 
 struct fixture {
@@ -39,69 +40,96 @@ struct fixture {
 	bool paused;
 };
 
-static void ops_status(void *ctx, struct proto_status *st)
+/* The stand-in's verbs: the VM process's own table, with each handler that
+ * acts on a VM replaced by one that acts on the fixture, so the checks the
+ * table drives (payload, state, attachment) are the real ones. */
+static enum verb_result fake_status(struct verb_call *call)
 {
-	struct fixture *fx = ctx;
+	struct fixture *fx = call->vm;
+	struct proto_status st;
 
-	st->state = fx->paused ? PROTO_STATE_PAUSED : PROTO_STATE_RUNNING;
-	st->pid = (uint32_t)getpid();
-	st->cpus = 2;
-	st->memory = 64 << 20;
-	snprintf(st->name, sizeof(st->name), "fake");
+	memset(&st, 0, sizeof(st));
+	st.state = fx->paused ? PROTO_STATE_PAUSED : PROTO_STATE_RUNNING;
+	st.pid = (uint32_t)getpid();
+	st.cpus = 2;
+	st.memory = 64 << 20;
+	st.clients = (uint16_t)control_attached(call->ctl);
+	snprintf(st.name, sizeof(st.name), "fake");
+	proto_put_status(call->out, &st);
+	return VERB_REPLIED;
 }
 
-static int ops_pause(void *ctx, uint32_t *code, struct tv_err *err)
+static enum verb_result fake_pause(struct verb_call *call)
 {
-	struct fixture *fx = ctx;
+	struct fixture *fx = call->vm;
 
-	if (fx->paused) {
-		*code = PROTO_E_STATE;
-		return tv_errf(err, "already paused");
-	}
 	fx->paused = true;
 	fx->pauses++;
-	return 0;
+	return VERB_OK;
 }
 
-static int ops_resume(void *ctx, uint32_t *code, struct tv_err *err)
+static enum verb_result fake_resume(struct verb_call *call)
 {
-	struct fixture *fx = ctx;
+	struct fixture *fx = call->vm;
 
 	fx->paused = false;
-	return 0;
+	return VERB_OK;
 }
 
-static int ops_stop(void *ctx, uint32_t timeout_ms, uint32_t *code, struct tv_err *err)
+static enum verb_result fake_stop(struct verb_call *call)
 {
-	struct fixture *fx = ctx;
+	struct fixture *fx = call->vm;
 
 	fx->stops++;
-	return 0;
+	return VERB_OK;
 }
 
-static int ops_force_off(void *ctx, uint32_t *code, struct tv_err *err)
+static enum verb_result fake_force_off(struct verb_call *call)
 {
-	return 0;
+	return VERB_OK;
 }
 
-static void ops_input(void *ctx, const void *bytes, size_t len)
+static enum verb_result fake_input(struct verb_call *call)
 {
-	struct fixture *fx = ctx;
+	struct fixture *fx = call->vm;
 
 	pthread_mutex_lock(&fx->lock);
-	proto_buf_append(&fx->guest_in, bytes, len);
-	proto_buf_append(&fx->echo, bytes, len);
+	proto_buf_append(&fx->guest_in, call->f->payload, call->f->len);
+	proto_buf_append(&fx->echo, call->f->payload, call->f->len);
 	pthread_mutex_unlock(&fx->lock);
+	return VERB_SILENT;
 }
 
-static const struct control_ops fake_ops = {
-	.status = ops_status,
-	.pause = ops_pause,
-	.resume = ops_resume,
-	.stop = ops_stop,
-	.force_off = ops_force_off,
-	.input = ops_input,
-};
+static uint8_t fake_state(void *vm)
+{
+	struct fixture *fx = vm;
+
+	return fx->paused ? PROTO_STATE_PAUSED : PROTO_STATE_RUNNING;
+}
+
+static struct verb fake_verbs[32];
+
+static void fake_verbs_init(void)
+{
+	static const struct {
+		uint16_t type;
+		enum verb_result (*fn)(struct verb_call *);
+	} fakes[] = {
+		{PROTO_STATUS, fake_status}, {PROTO_PAUSE, fake_pause},
+		{PROTO_RESUME, fake_resume}, {PROTO_STOP, fake_stop},
+		{PROTO_FORCE_OFF, fake_force_off}, {PROTO_INPUT, fake_input},
+	};
+	size_t n = 0;
+
+	for (const struct verb *v = vmm_verbs; v->type != 0 && n + 1 < ARRAY_SIZE(fake_verbs); v++) {
+		fake_verbs[n] = *v;
+		for (size_t i = 0; i < ARRAY_SIZE(fakes); i++)
+			if (fakes[i].type == v->type)
+				fake_verbs[n].handler = fakes[i].fn;
+		n++;
+	}
+	fake_verbs[n].type = 0;
+}
 
 /* The VM process's main loop, reduced to the control socket and an echo. */
 static void *server_main(void *arg)
@@ -151,7 +179,11 @@ static int setup(void **state)
 		return -1;
 	snprintf(fx->path, sizeof(fx->path), "%s/fake.sock", fx->dir);
 	fx->cb = console_buf_new(24, 80, 100);
-	fx->ctl = control_new(fx->path, fx->cb, &fake_ops, fx, &err);
+	fake_verbs_init();
+	fx->ctl = control_new(&(struct control_conf){.path = fx->path, .name = "fake", .cb = fx->cb,
+						    .verbs = fake_verbs, .vm = fx,
+						    .state = fake_state},
+			      &err);
 	if (fx->ctl == NULL || pipe(fx->wake) < 0)
 		return -1;
 	pthread_mutex_init(&fx->lock, NULL);
@@ -282,13 +314,17 @@ static void test_hello_and_status(void **state)
 	assert_int_equal(client_status(c, &st, &err), 0);
 	assert_int_equal(st.cpus, 2);
 	assert_int_equal(st.state, PROTO_STATE_RUNNING);
-	assert_int_equal(client_pause(c, &err), 0);
-	/* A refused request comes back as the server's message. */
-	assert_int_equal(client_pause(c, &err), -1);
-	assert_non_null(strstr(err.msg, "already paused"));
+	assert_int_equal(client_request(c, PROTO_PAUSE, NULL, 0, NULL, NULL, &err), 0);
+	/* A request the VM's state does not allow is refused from the table,
+	 * with the server's message, before any handler runs. */
+	assert_int_equal(client_request(c, PROTO_PAUSE, NULL, 0, NULL, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "pause: VM fake is paused; it must be running"));
+	assert_int_equal(fx->pauses, 1);
 	assert_int_equal(client_status(c, &st, &err), 0);
 	assert_int_equal(st.state, PROTO_STATE_PAUSED);
-	assert_int_equal(client_resume(c, &err), 0);
+	assert_int_equal(client_request(c, PROTO_RESUME, NULL, 0, NULL, NULL, &err), 0);
+	assert_int_equal(client_request(c, PROTO_RESUME, NULL, 0, NULL, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "resume: VM fake is running; it must be paused"));
 	client_close(c);
 }
 

@@ -15,7 +15,7 @@
 #include "common/util.h"
 
 static struct tv_paths paths;
-static char home[] = "/tmp/tv-vmstate.XXXXXX";
+static char home[] = "/tmp/tv-runtime.XXXXXX";
 
 static int setup(void **state)
 {
@@ -171,5 +171,5 @@ int main(void)
 		cmocka_unit_test(test_log_tail),
 	};
 
-	return cmocka_run_group_tests_name("vmstate", tests, setup, teardown);
+	return cmocka_run_group_tests_name("runtime", tests, setup, teardown);
 }

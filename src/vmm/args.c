@@ -1,0 +1,233 @@
+/* The command line between the launcher (`termvisor run`, `start`) and
+ * termvisor-engine: every setting its own argument, since paths may hold any
+ * character. Both directions live here so they cannot drift. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "src/vmm/vmm.h"
+#include "vm/layout.h"
+
+#define ENGINE_NAME "termvisor-engine"
+
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_APPEND,
+	OPT_CPUS,
+	OPT_MEMORY,
+	OPT_DISK,
+	OPT_DISK_FORMAT,
+	OPT_DISK_READONLY,
+	OPT_DISK_AIO,
+	OPT_KERNEL_CACHE,
+	OPT_REBOOT_EXIT,
+	OPT_NO_EXTRACT,
+	OPT_VERBOSE,
+	OPT_NAME,
+	OPT_DETACH,
+	OPT_REPORT_FD,
+};
+
+static const struct option engine_opts[] = {
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"append", required_argument, NULL, OPT_APPEND},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"disk", required_argument, NULL, OPT_DISK},
+	{"disk-format", required_argument, NULL, OPT_DISK_FORMAT},
+	{"disk-readonly", no_argument, NULL, OPT_DISK_READONLY},
+	{"disk-aio", required_argument, NULL, OPT_DISK_AIO},
+	{"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
+	{"on-reboot-exit", no_argument, NULL, OPT_REBOOT_EXIT},
+	{"no-extract", no_argument, NULL, OPT_NO_EXTRACT},
+	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	{"name", required_argument, NULL, OPT_NAME},
+	{"detach", no_argument, NULL, OPT_DETACH},
+	{"report-fd", required_argument, NULL, OPT_REPORT_FD},
+	{0},
+};
+
+struct argv_buf {
+	char **v;
+	size_t n, cap;
+};
+
+static void argv_add(struct argv_buf *a, const char *s)
+{
+	if (a->n + 2 > a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 32;
+		a->v = xreallocarray(a->v, a->cap, sizeof(char *));
+	}
+	a->v[a->n++] = xstrdup(s);
+	a->v[a->n] = NULL;
+}
+
+static void argv_opt(struct argv_buf *a, const char *name, const char *value)
+{
+	if (value == NULL)
+		return;
+	argv_add(a, name);
+	argv_add(a, value);
+}
+
+char **vmm_argv(const struct vmm_opts *o, const char *prog)
+{
+	const struct vm_config *c = &o->cfg;
+	struct argv_buf a = {0};
+	char num[32];
+
+	argv_add(&a, prog);
+	argv_opt(&a, "--name", o->name);
+	if (o->detach) {
+		argv_add(&a, "--detach");
+		snprintf(num, sizeof(num), "%d", o->report_fd);
+		argv_opt(&a, "--report-fd", num);
+	}
+	argv_opt(&a, "--kernel", c->kernel);
+	argv_opt(&a, "--initrd", c->initrd);
+	argv_opt(&a, "--append", c->cmdline);
+	snprintf(num, sizeof(num), "%u", c->cpus);
+	argv_opt(&a, "--cpus", num);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)c->memory);
+	argv_opt(&a, "--memory", num);
+	for (size_t i = 0; i < c->ndisks; i++) {
+		argv_opt(&a, "--disk", o->disks[i].path);
+		argv_opt(&a, "--disk-format", o->disks[i].format);
+		if (o->disks[i].readonly)
+			argv_add(&a, "--disk-readonly");
+		if (o->disks[i].aio != VM_AIO_DEFAULT)
+			argv_opt(&a, "--disk-aio",
+				 o->disks[i].aio == VM_AIO_THREADS ? "threads" : "io_uring");
+	}
+	argv_opt(&a, "--kernel-cache", c->kernel_cache);
+	if (o->reboot_exit)
+		argv_add(&a, "--on-reboot-exit");
+	if (c->bzimage_entry)
+		argv_add(&a, "--no-extract");
+	if (c->verbose)
+		argv_add(&a, "--verbose");
+	return a.v;
+}
+
+void vmm_argv_free(char **argv)
+{
+	if (argv == NULL)
+		return;
+	for (size_t i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+static int number(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || end == s || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err)
+{
+	struct vm_disk *last = NULL;
+	uint64_t v;
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->cfg.cpus = 1;
+	o->cfg.memory = 512 * MIB;
+	o->cfg.disks = o->disks;
+	o->report_fd = -1;
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "", engine_opts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_KERNEL: o->cfg.kernel = optarg; break;
+		case OPT_INITRD: o->cfg.initrd = optarg; break;
+		case OPT_APPEND: o->cfg.cmdline = optarg; break;
+		case OPT_CPUS:
+			if (number(optarg, 1u << 16, &v) < 0)
+				return tv_errf(err, "--cpus: expected a number");
+			o->cfg.cpus = (unsigned)v;
+			break;
+		case OPT_MEMORY:
+			if (number(optarg, UINT64_MAX, &v) < 0)
+				return tv_errf(err, "--memory: expected a number of bytes");
+			o->cfg.memory = v;
+			break;
+		case OPT_DISK:
+			if (o->cfg.ndisks == VMDEF_MAX_DISKS)
+				return tv_errf(err, "too many disks");
+			last = &o->disks[o->cfg.ndisks++];
+			last->path = optarg;
+			break;
+		case OPT_DISK_FORMAT:
+		case OPT_DISK_READONLY:
+		case OPT_DISK_AIO:
+			if (last == NULL)
+				return tv_errf(err, "a disk option before any --disk");
+			if (ch == OPT_DISK_FORMAT)
+				last->format = optarg;
+			else if (ch == OPT_DISK_READONLY)
+				last->readonly = true;
+			else if (strcmp(optarg, "threads") == 0)
+				last->aio = VM_AIO_THREADS;
+			else if (strcmp(optarg, "io_uring") == 0)
+				last->aio = VM_AIO_IO_URING;
+			else
+				return tv_errf(err, "--disk-aio: expected threads or io_uring");
+			break;
+		case OPT_KERNEL_CACHE: o->cfg.kernel_cache = optarg; break;
+		case OPT_REBOOT_EXIT: o->reboot_exit = true; break;
+		case OPT_NO_EXTRACT: o->cfg.bzimage_entry = true; break;
+		case OPT_VERBOSE: o->cfg.verbose = true; break;
+		case OPT_NAME: o->name = optarg; break;
+		case OPT_DETACH: o->detach = true; break;
+		case OPT_REPORT_FD:
+			if (number(optarg, 1u << 20, &v) < 0)
+				return tv_errf(err, "--report-fd: expected a file descriptor");
+			o->report_fd = (int)v;
+			break;
+		default:
+			return tv_errf(err, "unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind != argc || o->cfg.kernel == NULL)
+		return tv_errf(err, "expected --kernel FILE and options only");
+	return 0;
+}
+
+char *vmm_engine_path(void)
+{
+	const char *env = getenv("TERMVISOR_ENGINE");
+	char buf[4096];
+	ssize_t n;
+
+	if (env != NULL && *env != '\0')
+		return xstrdup(env);
+	n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		char *slash = strrchr(buf, '/');
+		if (slash != NULL) {
+			char *beside = xasprintf("%.*s/" ENGINE_NAME, (int)(slash - buf), buf);
+			if (access(beside, X_OK) == 0)
+				return beside;
+			free(beside);
+		}
+	}
+#ifdef TV_PKGLIBEXECDIR
+	return xstrdup(TV_PKGLIBEXECDIR "/" ENGINE_NAME);
+#else
+	return xstrdup(ENGINE_NAME);
+#endif
+}

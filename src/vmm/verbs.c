@@ -1,0 +1,251 @@
+/* The verb table of the control socket and the handlers of the verbs that act
+ * on the VM (the connection's own verbs are in control.c). */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "src/core/runtime.h"
+#include "src/vmm/control.h"
+#include "src/vmm/verbs.h"
+#include "src/vmm/vmm-int.h"
+
+static enum verb_result verb_status(struct verb_call *call)
+{
+	struct vmm *v = call->vm;
+	struct proto_status st;
+	int rows = 0, cols = 0;
+
+	memset(&st, 0, sizeof(st));
+	st.state = vmm_state(v);
+	st.clients = (uint16_t)control_attached(call->ctl);
+	st.pid = (uint32_t)getpid();
+	st.cpus = v->o->cfg.cpus;
+	st.memory = v->o->cfg.memory;
+	st.started = (uint64_t)v->started;
+	st.uptime_ms = (monotonic_ns() - v->started_ns) / 1000000;
+	if (v->cb)
+		console_buf_size(v->cb, &rows, &cols);
+	st.rows = (uint16_t)rows;
+	st.cols = (uint16_t)cols;
+	snprintf(st.name, sizeof(st.name), "%s", v->name);
+	proto_put_status(call->out, &st);
+	return VERB_REPLIED;
+}
+
+static enum verb_result verb_pause(struct verb_call *call)
+{
+	struct vmm *v = call->vm;
+
+	if (vm_pause(v->vm, &call->err) < 0)
+		return VERB_ERROR;
+	vm_runtime_set_paused(&v->paths, v->name, true);
+	vmm_log(v, "paused");
+	control_event(v->ctl, PROTO_EV_PAUSED, "");
+	return VERB_OK;
+}
+
+static enum verb_result verb_resume(struct verb_call *call)
+{
+	struct vmm *v = call->vm;
+
+	if (vm_resume(v->vm, &call->err) < 0)
+		return VERB_ERROR;
+	vm_runtime_set_paused(&v->paths, v->name, false);
+	vmm_log(v, "resumed");
+	control_event(v->ctl, PROTO_EV_RESUMED, "");
+	return VERB_OK;
+}
+
+static enum verb_result verb_stop(struct verb_call *call)
+{
+	uint32_t timeout_ms;
+
+	proto_get_u32(call->f, &timeout_ms);
+	return vmm_begin_stop(call->vm, timeout_ms, &call->err) < 0 ? VERB_ERROR : VERB_OK;
+}
+
+static enum verb_result verb_force_off(struct verb_call *call)
+{
+	struct vmm *v = call->vm;
+
+	vmm_log(v, "forced off");
+	vm_request_stop(v->vm);
+	return VERB_OK;
+}
+
+static enum verb_result verb_input(struct verb_call *call)
+{
+	if (call->f->len > 0)
+		vmm_input(call->vm, call->f->payload, call->f->len);
+	return VERB_SILENT;
+}
+
+const struct verb vmm_verbs[] = {
+	{
+		.type = PROTO_HELLO,
+		.name = "hello",
+		.payload = VP_U32,
+		.states = VS_ANY,
+		.attach = VA_ANY,
+		.handler = control_verb_hello,
+		.help = "Open the conversation with the protocol version; the reply names the server.",
+	},
+	{
+		.type = PROTO_STATUS,
+		.name = "status",
+		.payload = VP_EMPTY,
+		.states = VS_ANY,
+		.attach = VA_ANY,
+		.handler = verb_status,
+		.help = "The VM's state, pid, vCPUs, memory, start time, uptime, clients, console size.",
+	},
+	{
+		.type = PROTO_PAUSE,
+		.name = "pause",
+		.payload = VP_EMPTY,
+		.states = VS_RUNNING,
+		.attach = VA_ANY,
+		.handler = verb_pause,
+		.help = "Pause a running VM's vCPUs (its memory and console stay).",
+		.command = "pause",
+		.done = "paused",
+	},
+	{
+		.type = PROTO_RESUME,
+		.name = "resume",
+		.payload = VP_EMPTY,
+		.states = VS_PAUSED,
+		.attach = VA_ANY,
+		.handler = verb_resume,
+		.help = "Let a paused VM's vCPUs run again.",
+		.command = "resume",
+		.done = "resumed",
+	},
+	{
+		.type = PROTO_STOP,
+		.name = "stop",
+		.payload = VP_U32,
+		.states = VS_ANY,
+		.attach = VA_ANY,
+		.handler = verb_stop,
+		.help = "Press the power button; force off after the timeout (ms; 0: 30 s).",
+	},
+	{
+		.type = PROTO_FORCE_OFF,
+		.name = "force-off",
+		.payload = VP_EMPTY,
+		.states = VS_ANY,
+		.attach = VA_ANY,
+		.handler = verb_force_off,
+		.help = "End the VM at once, like pulling the plug.",
+	},
+	{
+		.type = PROTO_ATTACH,
+		.name = "attach",
+		.payload = VP_ATTACH,
+		.states = VS_ANY,
+		.attach = VA_ANY,
+		.handler = control_verb_attach,
+		.help = "Attach to the console (read-write or read-only): its screen, then live output.",
+	},
+	{
+		.type = PROTO_INPUT,
+		.name = "input",
+		.payload = VP_BYTES,
+		.states = VS_ANY,
+		.attach = VA_READ_WRITE,
+		.handler = verb_input,
+		.help = "Bytes typed at the console, for the guest (no reply).",
+	},
+	{
+		.type = PROTO_WINSIZE,
+		.name = "winsize",
+		.payload = VP_SIZE,
+		.states = VS_ANY,
+		.attach = VA_ATTACHED,
+		.handler = control_verb_winsize,
+		.help = "The attached client's window changed size.",
+	},
+	{
+		.type = PROTO_DETACH,
+		.name = "detach",
+		.payload = VP_EMPTY,
+		.states = VS_ANY,
+		.attach = VA_ATTACHED,
+		.handler = control_verb_detach,
+		.help = "Stop receiving the console.",
+	},
+	{.type = 0},
+};
+
+const struct verb *verb_find(const struct verb *table, uint16_t type)
+{
+	for (const struct verb *v = table; v->type != 0; v++)
+		if (v->type == type)
+			return v;
+	return NULL;
+}
+
+const struct verb *verb_find_command(const struct verb *table, const char *command)
+{
+	for (const struct verb *v = table; v->type != 0; v++)
+		if (v->command != NULL && strcmp(v->command, command) == 0)
+			return v;
+	return NULL;
+}
+
+int verb_check_payload(const struct verb *v, const struct proto_frame *f, struct tv_err *err)
+{
+	uint32_t u;
+	uint16_t rows, cols;
+	uint8_t mode;
+
+	switch (v->payload) {
+	case VP_EMPTY:
+		if (f->len != 0)
+			return tv_errf(err, "%s: expected no payload", v->name);
+		return 0;
+	case VP_U32:
+		if (proto_get_u32(f, &u) < 0)
+			return tv_errf(err, "%s: expected a 4-byte %s", v->name,
+				       v->type == PROTO_HELLO ? "version" : "timeout in milliseconds");
+		return 0;
+	case VP_SIZE:
+		if (proto_get_size(f, &rows, &cols) < 0)
+			return tv_errf(err, "%s: expected %d..%d rows and columns", v->name,
+				       PROTO_MIN_DIM, PROTO_MAX_DIM);
+		return 0;
+	case VP_ATTACH:
+		if (proto_get_attach(f, &mode, &rows, &cols) < 0)
+			return tv_errf(err,
+				       "%s: expected mode 0 or 1 and a size of %d..%d rows and columns",
+				       v->name, PROTO_MIN_DIM, PROTO_MAX_DIM);
+		return 0;
+	case VP_BYTES:
+		return 0;
+	}
+	return tv_errf(err, "%s: unknown payload kind", v->name);
+}
+
+void verb_states_text(unsigned states, char *buf, size_t len)
+{
+	static const uint8_t order[] = {PROTO_STATE_RUNNING, PROTO_STATE_PAUSED,
+					PROTO_STATE_STOPPING};
+	size_t n = 0, k = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
+		if (states & (1u << order[i]))
+			k++;
+	for (size_t i = 0, seen = 0; i < ARRAY_SIZE(order); i++) {
+		if (!(states & (1u << order[i])))
+			continue;
+		seen++;
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s",
+				      seen == 1 ? "" : seen == k ? " or " : ", ",
+				      proto_state_name(order[i]));
+		if (n >= len)
+			break;
+	}
+}

@@ -1,0 +1,66 @@
+/* Inside the VM process: its state, shared by the main loop (vmm.c) and the
+ * verbs' handlers (verbs.c). */
+#ifndef TV_VMM_INT_H
+#define TV_VMM_INT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <termios.h>
+#include <time.h>
+
+#include "src/core/protocol.h"
+#include "src/vmm/console-buf.h"
+#include "src/vmm/control.h"
+#include "src/vmm/vmm.h"
+#include "src/vmm/vtguard.h"
+
+/* The guest's output moves from the vCPU threads to the main loop in reads
+ * of this size. */
+#define VMM_OUTPUT_CHUNK 65536
+
+/* The terminal of a foreground VM. */
+struct vmm_term {
+	bool on;          /* foreground: stdin/stdout are the console */
+	bool tty;         /* stdin is a terminal: raw mode and Ctrl-a keys */
+	bool raw;
+	bool escape;      /* Ctrl-a seen, waiting for the command key */
+	bool stdin_open;
+	struct termios saved;
+};
+
+struct vmm {
+	struct vmm_opts *o;
+	const char *name;     /* for messages: the VM's name, or "run" */
+	struct tv_paths paths;
+	bool have_paths;
+	struct vm *vm;
+	struct console_buf *cb; /* named VMs: the screen clients see */
+	struct control *ctl;    /* named VMs */
+	char *sock;
+	int lock_fd;
+	int out_pipe[2];        /* guest output: vCPU threads -> main loop */
+	atomic_bool dropping;   /* tearing the VM down: output that does not fit
+				 * in the pipe is dropped instead of waited for */
+	struct vtguard guard;   /* the one guard on the guest's output */
+	int sigfd;
+	int log_fd;             /* detached: vm.log; else -1 */
+	size_t log_console;
+	struct proto_buf input; /* typed, not yet taken by the guest */
+	struct vmm_term term;
+	time_t started;
+	uint64_t started_ns;
+	bool stopping;
+	uint64_t stop_deadline_ns;
+	int signal;             /* foreground: the signal that ends the run */
+	bool quit;              /* foreground: Ctrl-a x */
+};
+
+void vmm_log(struct vmm *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint8_t vmm_state(void *vm);
+/* Presses the power button and forces the VM off timeout_ms later (0: the
+ * default); without a button to press, forces it off now. */
+int vmm_begin_stop(struct vmm *v, uint32_t timeout_ms, struct tv_err *err);
+/* Bytes for the guest's console: what it does not take now waits, bounded. */
+void vmm_input(struct vmm *v, const void *bytes, size_t len);
+
+#endif

@@ -1,0 +1,659 @@
+/* The VM process's main loop, the same for a VM in the background and one in
+ * the foreground (vmm.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "common/util.h"
+#include "src/core/runtime.h"
+#include "src/vmm/vmm-int.h"
+#include "vm/dev/acpi-pm.h"
+
+/* Guest console output kept in vm.log per run, beyond which it is dropped
+ * (the process's own messages still go in). */
+#define LOG_CONSOLE_MAX (8u << 20)
+/* Keys the guest has not taken yet: kept up to this bound and offered again;
+ * beyond it typing is lost, as on a serial line. */
+#define INPUT_BACKLOG_MAX 65536
+/* The terminal is read only while the backlog is below this. */
+#define INPUT_READ_BELOW 4096
+#define ESCAPE_KEY 0x01 /* Ctrl-a, in the foreground */
+
+void vmm_log(struct vmm *v, const char *fmt, ...)
+{
+	char msg[TV_ERR_MAX + 128], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	va_list ap;
+	int n;
+
+	if (v->log_fd < 0 && !v->o->cfg.verbose)
+		return;
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
+	n = snprintf(msg, sizeof(msg), "\n[termvisor %s] ", stamp);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	strncat(msg, "\n", sizeof(msg) - strlen(msg) - 1);
+	/* In the foreground (verbose) the note goes to stderr, at column 0. */
+	(void)!write(v->log_fd >= 0 ? v->log_fd : 2, v->log_fd >= 0 ? msg : msg + 1,
+		     strlen(v->log_fd >= 0 ? msg : msg + 1));
+}
+
+uint8_t vmm_state(void *vm)
+{
+	struct vmm *v = vm;
+
+	if (v->stopping)
+		return PROTO_STATE_STOPPING;
+	return vm_paused(v->vm) ? PROTO_STATE_PAUSED : PROTO_STATE_RUNNING;
+}
+
+/* ---- the guest's output ---- */
+
+/* On a vCPU thread: hand the bytes to the main loop. A full pipe holds the
+ * vCPU back (flow control) until the main loop has read it, except while the
+ * VM is being torn down, when nobody will: then the rest is dropped, so a
+ * reset or a stop never waits on output nobody reads. */
+static void on_guest_output(void *ctx, const void *bytes, size_t len)
+{
+	struct vmm *v = ctx;
+	const uint8_t *p = bytes;
+
+	while (len > 0) {
+		ssize_t n = write(v->out_pipe[1], p, len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n < 0 && errno == EAGAIN) {
+			if (atomic_load(&v->dropping))
+				return;
+			struct pollfd pfd = {.fd = v->out_pipe[1], .events = POLLOUT};
+			poll(&pfd, 1, 20);
+		} else if (!(n < 0 && errno == EINTR)) {
+			return;
+		}
+	}
+}
+
+/* Reads what the guest printed and passes it, through the guard once, to
+ * everyone who shows it. Returns the bytes read (0: nothing there). */
+static size_t drain_output(struct vmm *v)
+{
+	uint8_t raw[VMM_OUTPUT_CHUNK], out[VMM_OUTPUT_CHUNK];
+	ssize_t n = read(v->out_pipe[0], raw, sizeof(raw));
+	size_t len;
+
+	if (n <= 0)
+		return 0;
+	len = vtguard_filter(&v->guard, raw, (size_t)n, out);
+	if (v->ctl)
+		control_console_output(v->ctl, out, len);
+	if (v->term.on)
+		(void)write_full(1, out, len); /* a closed stdout drops output */
+	if (v->log_fd >= 0 && v->log_console < LOG_CONSOLE_MAX) {
+		size_t k = MIN(len, LOG_CONSOLE_MAX - v->log_console);
+		(void)!write(v->log_fd, out, k);
+		v->log_console += k;
+	}
+	return (size_t)n;
+}
+
+static void drain_all_output(struct vmm *v)
+{
+	while (drain_output(v) > 0)
+		;
+}
+
+/* ---- input ---- */
+
+static void input_flush(struct vmm *v)
+{
+	size_t n;
+
+	if (v->input.len == 0)
+		return;
+	n = console_input(v->vm, v->input.data, v->input.len);
+	proto_buf_consume(&v->input, n);
+}
+
+void vmm_input(struct vmm *v, const void *bytes, size_t len)
+{
+	input_flush(v);
+	if (v->input.len == 0) {
+		size_t n = console_input(v->vm, bytes, len);
+		bytes = (const uint8_t *)bytes + n;
+		len -= n;
+	}
+	len = MIN(len, INPUT_BACKLOG_MAX - MIN(v->input.len, (size_t)INPUT_BACKLOG_MAX));
+	proto_buf_append(&v->input, bytes, len);
+}
+
+/* ---- the terminal of a foreground VM ---- */
+
+static void term_raw(struct vmm_term *t)
+{
+	struct termios tio;
+
+	if (!t->tty || t->raw || tcgetattr(0, &t->saved) < 0)
+		return;
+	tio = t->saved;
+	cfmakeraw(&tio);
+	/* Keep output processing so the process's messages start at column
+	 * 0; guests send \r\n themselves, which OPOST leaves alone. */
+	tio.c_oflag |= OPOST | ONLCR;
+	if (tcsetattr(0, TCSANOW, &tio) == 0)
+		t->raw = true;
+}
+
+static void term_restore(struct vmm_term *t)
+{
+	if (t->raw)
+		tcsetattr(0, TCSANOW, &t->saved);
+	t->raw = false;
+}
+
+static void escape_help(void)
+{
+	static const char help[] = "\r\ntermvisor console keys:\r\n"
+				   "  Ctrl-a x   quit (the VM is stopped)\r\n"
+				   "  Ctrl-a h   this help\r\n"
+				   "  Ctrl-a a   send Ctrl-a to the guest\r\n";
+
+	(void)write_full(2, help, sizeof(help) - 1);
+}
+
+/* Typed bytes, with the Ctrl-a escapes taken out on a terminal. */
+static void term_typed(struct vmm *v, const uint8_t *buf, size_t n)
+{
+	struct vmm_term *t = &v->term;
+	size_t start = 0;
+
+	for (size_t i = 0; i < n && t->tty; i++) {
+		uint8_t b = buf[i];
+		if (!t->escape && b != ESCAPE_KEY)
+			continue;
+		vmm_input(v, buf + start, i - start);
+		start = i + 1;
+		if (!t->escape) {
+			t->escape = true;
+			continue;
+		}
+		t->escape = false;
+		if (b == 'x' || b == 'X') {
+			v->quit = true;
+			return;
+		}
+		if (b == 'h' || b == 'H' || b == '?')
+			escape_help();
+		else if (b == 'a' || b == ESCAPE_KEY)
+			vmm_input(v, (const uint8_t[]){ESCAPE_KEY}, 1);
+	}
+	vmm_input(v, buf + start, n - start);
+}
+
+static void term_read(struct vmm *v)
+{
+	uint8_t buf[512];
+	ssize_t n = read(0, buf, sizeof(buf));
+
+	if (n > 0)
+		term_typed(v, buf, (size_t)n);
+	else if (!(n < 0 && (errno == EINTR || errno == EAGAIN)))
+		v->term.stdin_open = false;
+}
+
+/* ---- stopping ---- */
+
+int vmm_begin_stop(struct vmm *v, uint32_t timeout_ms, struct tv_err *err)
+{
+	char text[64];
+	uint64_t deadline;
+
+	if (timeout_ms == 0)
+		timeout_ms = VMM_STOP_TIMEOUT_MS;
+	/* A paused guest cannot see the button. */
+	if (vm_paused(v->vm) && vm_resume(v->vm, err) == 0 && v->have_paths)
+		vm_runtime_set_paused(&v->paths, v->name, false);
+	if (acpi_pm_power_button(v->vm, err) < 0) {
+		/* Nothing to ask the guest with: stopping means forcing. */
+		vmm_log(v, "%s; forcing off", err->msg);
+		v->stopping = true;
+		v->stop_deadline_ns = UINT64_MAX;
+		if (v->ctl)
+			control_event(v->ctl, PROTO_EV_STOPPING, "0");
+		vm_request_stop(v->vm);
+		return 0;
+	}
+	deadline = monotonic_ns() + (uint64_t)timeout_ms * 1000000;
+	/* A second stop may shorten the wait, never lengthen it. */
+	if (!v->stopping || deadline < v->stop_deadline_ns)
+		v->stop_deadline_ns = deadline;
+	v->stopping = true;
+	vmm_log(v, "power button pressed; forcing off in %.1f s if the guest does not stop",
+		timeout_ms / 1000.0);
+	snprintf(text, sizeof(text), "%u", timeout_ms / 1000);
+	if (v->ctl)
+		control_event(v->ctl, PROTO_EV_STOPPING, text);
+	return 0;
+}
+
+static void handle_signal(struct vmm *v)
+{
+	struct signalfd_siginfo si;
+	struct tv_err err;
+
+	if (read(v->sigfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	vmm_log(v, "signal %u received", si.ssi_signo);
+	/* In the foreground a signal ends the run, as it ends any program
+	 * there; in the background it is a request to shut down, and asked
+	 * twice the user means it. */
+	if (v->term.on) {
+		v->signal = (int)si.ssi_signo;
+		return;
+	}
+	if (v->stopping || vmm_begin_stop(v, 0, &err) < 0)
+		vm_request_stop(v->vm);
+}
+
+static int setup_signals(struct vmm *v)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (v->term.on)
+		sigaddset(&set, SIGHUP); /* the terminal went away */
+	else
+		signal(SIGHUP, SIG_IGN);
+	/* Blocked before the engine makes its threads, so they inherit it. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	v->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return v->sigfd;
+}
+
+/* ---- the machine ---- */
+
+static int machine_new(struct vmm *v, struct tv_err *err)
+{
+	atomic_store(&v->dropping, false);
+	if (vm_new(&v->vm, &v->o->cfg, err) < 0) {
+		v->vm = NULL;
+		if (v->o->name)
+			tv_err_prefix(err, "VM %s: ", v->o->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stops the vCPUs and frees the machine; what it printed is passed on. */
+static void machine_free(struct vmm *v)
+{
+	if (v->vm == NULL)
+		return;
+	drain_all_output(v);
+	atomic_store(&v->dropping, true);
+	vm_free(v->vm);
+	v->vm = NULL;
+	drain_all_output(v);
+}
+
+/* The guest reset the machine: boot it again, as a machine would. */
+static int machine_restart(struct vmm *v, struct tv_err *err)
+{
+	machine_free(v);
+	if (machine_new(v, err) < 0)
+		return -1;
+	return vm_start(v->vm, err);
+}
+
+/* ---- the loop ---- */
+
+static void run_loop(struct vmm *v)
+{
+	enum { P_OUTPUT, P_EXIT, P_SIGNAL, P_STDIN, P_CONTROL };
+	struct pollfd pfd[P_CONTROL + CONTROL_MAX_CLIENTS + 1];
+
+	for (;;) {
+		int timeout = -1;
+		size_t n = 0;
+
+		pfd[P_OUTPUT] = (struct pollfd){.fd = v->out_pipe[0], .events = POLLIN};
+		pfd[P_EXIT] = (struct pollfd){.fd = vm_exit_fd(v->vm), .events = POLLIN};
+		pfd[P_SIGNAL] = (struct pollfd){.fd = v->sigfd, .events = POLLIN};
+		pfd[P_STDIN] = (struct pollfd){
+			.fd = v->term.on && v->term.stdin_open && v->input.len < INPUT_READ_BELOW
+				      ? 0
+				      : -1,
+			.events = POLLIN};
+		if (v->ctl)
+			n = control_pollfds(v->ctl, pfd + P_CONTROL, ARRAY_SIZE(pfd) - P_CONTROL);
+		if (v->stopping && v->stop_deadline_ns != UINT64_MAX) {
+			uint64_t now = monotonic_ns();
+			timeout = now >= v->stop_deadline_ns
+					  ? 0
+					  : (int)((v->stop_deadline_ns - now) / 1000000) + 1;
+		}
+		/* Keys the guest has not taken yet: offer them again soon. */
+		if (v->input.len > 0 && (timeout < 0 || timeout > 10))
+			timeout = 10;
+		if (poll(pfd, P_CONTROL + n, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			vmm_log(v, "poll: %s", strerror(errno));
+			vm_request_stop(v->vm);
+		}
+		if (pfd[P_OUTPUT].revents & POLLIN)
+			drain_output(v);
+		if (pfd[P_SIGNAL].revents & POLLIN)
+			handle_signal(v);
+		if (pfd[P_STDIN].revents)
+			term_read(v);
+		if (v->ctl)
+			control_handle(v->ctl, pfd + P_CONTROL, n);
+		input_flush(v);
+		if (v->quit || v->signal)
+			return;
+		if (v->stopping && monotonic_ns() >= v->stop_deadline_ns) {
+			vmm_log(v, "the guest did not stop in time; forcing off");
+			vm_request_stop(v->vm);
+			v->stop_deadline_ns = UINT64_MAX;
+		}
+		if (!(pfd[P_EXIT].revents & POLLIN))
+			continue;
+		if (vm_exit_reason(v->vm) == VM_EXIT_REBOOT && !v->stopping && !v->o->reboot_exit) {
+			struct tv_err err;
+			vmm_log(v, "the guest reset the machine; booting again");
+			if (machine_restart(v, &err) == 0)
+				continue;
+			vmm_log(v, "cannot boot again: %s", err.msg);
+			if (v->term.on)
+				fprintf(stderr, "termvisor run: cannot boot again: %s\n", err.msg);
+		}
+		return;
+	}
+}
+
+/* How the run ended: one line in reason, the exit status returned, and
+ * whether it counts as a crash. */
+static int outcome(struct vmm *v, char *reason, size_t len, bool *crashed)
+{
+	enum vm_exit_reason r = v->vm ? vm_exit_reason(v->vm) : VM_EXIT_HOST_ERROR;
+	const char *msg = v->vm ? vm_exit_message(v->vm) : "";
+	int code;
+
+	*crashed = false;
+	if (v->signal) {
+		snprintf(reason, len, "stopped by signal %d", v->signal);
+		return 128 + v->signal;
+	}
+	if (v->quit) {
+		snprintf(reason, len, "quit from the console");
+		return 0;
+	}
+	switch (r) {
+	case VM_EXIT_POWEROFF:
+		snprintf(reason, len, "the guest powered off");
+		return 0;
+	case VM_EXIT_STOPPED:
+	case VM_EXIT_NONE:
+		snprintf(reason, len, "forced off");
+		return 0;
+	case VM_EXIT_DEBUG:
+		code = vm_exit_code(v->vm);
+		snprintf(reason, len, "the guest wrote %d to the debug-exit port", code);
+		*crashed = code != 0;
+		return code == 0 ? 0 : VMM_EXIT_DEBUG_BASE + code % 64;
+	case VM_EXIT_REBOOT:
+		code = VMM_EXIT_REBOOT;
+		break;
+	case VM_EXIT_TRIPLE_FAULT:
+		code = VMM_EXIT_TRIPLE_FAULT;
+		*crashed = true;
+		break;
+	case VM_EXIT_CRASH:
+		code = VMM_EXIT_CRASH;
+		*crashed = true;
+		break;
+	default:
+		code = 1;
+		*crashed = true;
+		break;
+	}
+	snprintf(reason, len, "%s%s%s", vm_exit_reason_name(r), *msg ? ": " : "", msg);
+	/* Only the first line: the rest (a register dump) goes with the details. */
+	reason[strcspn(reason, "\n")] = '\0';
+	return code;
+}
+
+/* Tells the terminal of a foreground run why it ended, as `termvisor run`
+ * always has. */
+static void say_outcome(struct vmm *v)
+{
+	const char *msg;
+
+	if (v->signal || v->quit || v->vm == NULL)
+		return;
+	msg = vm_exit_message(v->vm);
+	switch (vm_exit_reason(v->vm)) {
+	case VM_EXIT_REBOOT:
+		fprintf(stderr, "termvisor run: the guest reset (%s)\n", msg);
+		break;
+	case VM_EXIT_TRIPLE_FAULT:
+		fprintf(stderr, "termvisor run: guest triple fault\n%s\n", msg);
+		break;
+	case VM_EXIT_CRASH:
+		fprintf(stderr, "termvisor run: guest crashed: %s\n", msg);
+		break;
+	case VM_EXIT_HOST_ERROR:
+		fprintf(stderr, "termvisor run: host error: %s\n", msg);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- start-up and the end ---- */
+
+/* Keeps the previous run's log as vm.log.old and starts a new one. */
+static int open_log(struct vmm *v, struct tv_err *err)
+{
+	char *file = vm_log_path(&v->paths, v->name);
+	char *old = xasprintf("%s.old", file);
+	int fd;
+
+	rename(file, old);
+	fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		tv_errno(err, "cannot open the log %s", file);
+	free(file);
+	free(old);
+	return fd;
+}
+
+/* Tells the starting process how it went: "0" or "1message". */
+static void report(struct vmm *v, int rc, const char *msg)
+{
+	char buf[TV_ERR_MAX + 2];
+
+	if (!v->o->detach || v->o->report_fd < 0)
+		return;
+	snprintf(buf, sizeof(buf), "%c%s", rc == 0 ? '0' : '1', msg ? msg : "");
+	(void)write_full(v->o->report_fd, buf, strlen(buf));
+	close(v->o->report_fd);
+	v->o->report_fd = -1;
+}
+
+/* A background VM leaves the terminal: its output and messages go to vm.log. */
+static int detach_setup(struct vmm *v, struct tv_err *err)
+{
+	int devnull;
+
+	umask(077);
+	v->log_fd = open_log(v, err);
+	if (v->log_fd < 0)
+		return -1;
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		return tv_errno(err, "/dev/null");
+	dup2(devnull, 0);
+	dup2(v->log_fd, 1);
+	dup2(v->log_fd, 2);
+	close(devnull);
+	if (chdir("/") < 0)
+		return tv_errno(err, "chdir /");
+	return 0;
+}
+
+static int setup(struct vmm *v, struct tv_err *err)
+{
+	struct vmm_opts *o = v->o;
+	int rows = CONSOLE_DEFAULT_ROWS, cols = CONSOLE_DEFAULT_COLS;
+
+	if (o->name != NULL) {
+		if (paths_init(&v->paths, err) < 0)
+			return -1;
+		v->have_paths = true;
+		if (paths_runtime_ensure(&v->paths, err) < 0)
+			return -1;
+	}
+	if (o->detach) {
+		if (o->name == NULL)
+			return tv_errf(err, "a VM in the background needs a name");
+		if (detach_setup(v, err) < 0)
+			return -1;
+	}
+	if (o->name != NULL) {
+		v->lock_fd = vm_lock_take(&v->paths, o->name, err);
+		if (v->lock_fd < 0)
+			return -1;
+	}
+	vmm_log(v, "starting VM %s (termvisor %s, pid %ld)", v->name, PACKAGE_VERSION,
+		(long)getpid());
+	if (setup_signals(v) < 0 || pipe2(v->out_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return tv_errno(err, "cannot set up the VM process (signalfd, pipe)");
+	if (o->name != NULL) {
+		struct winsize ws;
+		if (v->term.tty && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row >= PROTO_MIN_DIM &&
+		    ws.ws_col >= PROTO_MIN_DIM && ws.ws_row <= PROTO_MAX_DIM &&
+		    ws.ws_col <= PROTO_MAX_DIM) {
+			rows = ws.ws_row;
+			cols = ws.ws_col;
+		}
+		v->cb = console_buf_new(rows, cols, CONSOLE_DEFAULT_SCROLLBACK);
+	}
+	o->cfg.console = (struct console_sink){.output = on_guest_output, .ctx = v};
+	o->cfg.disks = o->disks;
+	if (machine_new(v, err) < 0)
+		return -1;
+	if (o->name != NULL) {
+		struct control_conf cc = {.name = o->name, .cb = v->cb, .verbs = vmm_verbs,
+					  .vm = v, .state = vmm_state};
+		/* Clears what a crash left (the old socket among it) first. */
+		if (vm_runtime_begin(&v->paths, o->name, err) < 0)
+			return -1;
+		v->sock = paths_vm_runtime(&v->paths, o->name, "sock");
+		cc.path = v->sock;
+		v->ctl = control_new(&cc, err);
+		if (v->ctl == NULL)
+			return -1;
+	}
+	v->started = time(NULL);
+	v->started_ns = monotonic_ns();
+	v->stop_deadline_ns = UINT64_MAX;
+	term_raw(&v->term);
+	if (vm_start(v->vm, err) < 0)
+		return -1;
+	return 0;
+}
+
+static void teardown(struct vmm *v, bool crashed)
+{
+	machine_free(v);
+	term_restore(&v->term);
+	if (v->ctl || v->lock_fd >= 0)
+		vm_runtime_end(&v->paths, v->name, crashed);
+	/* Unlocked before the clients see the connection close: when `stop`
+	 * returns, the VM reads as stopped and may be started again. */
+	if (v->lock_fd >= 0)
+		close(v->lock_fd);
+	control_free(v->ctl);
+	console_buf_free(v->cb);
+	proto_buf_free(&v->input);
+	free(v->sock);
+	if (v->have_paths)
+		paths_free(&v->paths);
+	if (v->sigfd >= 0)
+		close(v->sigfd);
+	for (int i = 0; i < 2; i++)
+		if (v->out_pipe[i] >= 0)
+			close(v->out_pipe[i]);
+}
+
+int vmm_main(struct vmm_opts *o)
+{
+	struct vmm v = {.o = o, .name = o->name ? o->name : "run", .lock_fd = -1,
+			.sigfd = -1, .log_fd = -1, .out_pipe = {-1, -1}};
+	char reason[256];
+	struct tv_err err;
+	bool crashed;
+	int status;
+
+	v.term.on = !o->detach;
+	v.term.tty = v.term.on && isatty(0) == 1;
+	v.term.stdin_open = v.term.on;
+	if (setup(&v, &err) < 0) {
+		vmm_log(&v, "start failed: %s", err.msg);
+		if (o->detach)
+			report(&v, -1, err.msg);
+		else {
+			term_restore(&v.term);
+			fprintf(stderr, "termvisor run: %s\n", err.msg);
+		}
+		teardown(&v, false);
+		return 1;
+	}
+	vmm_log(&v, "running");
+	report(&v, 0, NULL);
+
+	run_loop(&v);
+	if (v.vm != NULL) {
+		if (v.quit || v.signal)
+			vm_request_stop(v.vm);
+		vm_wait(v.vm);
+	}
+	drain_all_output(&v);
+	status = outcome(&v, reason, sizeof(reason), &crashed);
+	/* The engine's whole account (a register dump) first, so the reason is
+	 * among the last lines of the log. */
+	if (v.log_fd >= 0 && crashed && v.vm && strchr(vm_exit_message(v.vm), '\n')) {
+		const char *d = vm_exit_message(v.vm);
+		(void)!write(v.log_fd, "\n", 1);
+		(void)!write(v.log_fd, d, strlen(d));
+	}
+	vmm_log(&v, "VM ended: %s", reason);
+	if (v.term.on) {
+		term_restore(&v.term);
+		say_outcome(&v);
+	}
+	if (v.ctl) {
+		control_event(v.ctl, PROTO_EV_EXITED, reason);
+		control_flush(v.ctl, 500);
+	}
+	teardown(&v, crashed);
+	vmm_log(&v, "VM process exits (status %d)", status);
+	return status;
+}
