@@ -26,3 +26,11 @@ t_home() {
 	trap 't_cleanup' EXIT
 }
 t_cleanup() { [ -n "${TERMVISOR_HOME:-}" ] && rm -rf "$TERMVISOR_HOME"; }
+# Waits up to 60 s for VM name to read as stopped (a guest that ends by itself).
+t_wait_stopped() {
+	for _ in $(seq 1 600); do
+		"$TV" status "$1" 2>/dev/null | grep -q '^state: *stopped' && return 0
+		sleep 0.1
+	done
+	return 1
+}

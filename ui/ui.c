@@ -330,7 +330,7 @@ static int con_open(struct ui *u, const char *name, struct tv_err *err)
 	if (v->client == NULL)
 		goto fail;
 	client_set_handlers(v->client, &con_handlers, v);
-	if (client_attach(v->client, false, (uint16_t)rows, (uint16_t)cols, err) < 0)
+	if (client_attach(v->client, false, PROTO_CONSOLE_PRIMARY, (uint16_t)rows, (uint16_t)cols, err) < 0)
 		goto fail;
 	u->con = v;
 	return 0;

@@ -756,34 +756,30 @@ int vm_vcpu_fd(const struct vm *vm, unsigned i)
 
 /* ---- console ---- */
 
-size_t console_input(struct vm *vm, const void *bytes, size_t len)
+const char *console_port_name(unsigned port)
 {
-	if (vm->port_in != NULL) {
-		size_t n = vm->port_in(vm->port_dev, bytes, len);
-		if (n != CONSOLE_PORT_CLOSED)
-			return n;
-	}
-	if (vm->cin == NULL)
-		return len; /* no UART: typing goes nowhere, as on a machine without one */
-	return vm->cin(vm->cin_dev, bytes, len);
+	return port == CONSOLE_HVC ? "hvc0" : port == CONSOLE_SERIAL ? "ttyS0" : "?";
 }
 
-void console_attach_input(struct vm *vm, console_input_fn fn, void *dev)
+size_t console_input(struct vm *vm, unsigned port, const void *bytes, size_t len)
 {
-	vm->cin = fn;
-	vm->cin_dev = dev;
+	if (port >= CONSOLE_NPORTS || vm->cin[port] == NULL)
+		return len; /* no such device: typing goes nowhere, as on a real machine */
+	return vm->cin[port](vm->cin_dev[port], bytes, len);
 }
 
-void console_attach_port(struct vm *vm, console_input_fn fn, void *dev)
+void console_attach_input(struct vm *vm, unsigned port, console_input_fn fn, void *dev)
 {
-	vm->port_in = fn;
-	vm->port_dev = dev;
+	if (port >= CONSOLE_NPORTS)
+		return;
+	vm->cin[port] = fn;
+	vm->cin_dev[port] = dev;
 }
 
-void console_output(struct vm *vm, const void *bytes, size_t len)
+void console_output(struct vm *vm, unsigned port, const void *bytes, size_t len)
 {
 	if (vm->cfg.console.output != NULL)
-		vm->cfg.console.output(vm->cfg.console.ctx, bytes, len);
+		vm->cfg.console.output(vm->cfg.console.ctx, port, bytes, len);
 }
 
 /* ---- teardown ---- */

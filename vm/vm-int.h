@@ -68,11 +68,9 @@ struct vm {
 	unsigned running; /* vCPU threads not yet finished */
 	unsigned parked;  /* vCPU threads waiting in a pause */
 
-	/* Console input (the UART behind it, and hvc0 when the guest uses it). */
-	console_input_fn cin;
-	void *cin_dev;
-	console_input_fn port_in;
-	void *port_dev;
+	/* Console input, per port (the UART for ttyS0, virtio-console for hvc0). */
+	console_input_fn cin[CONSOLE_NPORTS];
+	void *cin_dev[CONSOLE_NPORTS];
 
 	/* GSI routing table (default entries plus MSI routes), under route_lock. */
 	pthread_mutex_t route_lock;

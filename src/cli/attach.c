@@ -90,7 +90,7 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-int terminal_attach(const struct tv_paths *p, const char *name, bool readonly,
+int terminal_attach(const struct tv_paths *p, const char *name, bool readonly, uint8_t console,
 		    unsigned char escape, struct tv_err *err)
 {
 	struct tv_client *c = client_connect(p, name, err);
@@ -115,7 +115,7 @@ int terminal_attach(const struct tv_paths *p, const char *name, bool readonly,
 	} else {
 		tty = false;
 	}
-	if (client_attach(c, readonly, rows, cols, err) < 0) {
+	if (client_attach(c, readonly, console, rows, cols, err) < 0) {
 		rc = -1;
 		goto out;
 	}

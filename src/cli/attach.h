@@ -7,12 +7,13 @@
 #define TV_TERMINAL_ATTACH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "src/core/paths.h"
 
 /* Returns 0 after a detach or when the VM ended (said on stderr), -1 with a
  * message when attaching failed. */
-int terminal_attach(const struct tv_paths *p, const char *name, bool readonly,
+int terminal_attach(const struct tv_paths *p, const char *name, bool readonly, uint8_t console,
 		    unsigned char escape, struct tv_err *err);
 
 /* "^]" for 0x1d: how to name the escape key to the user. */

@@ -4,6 +4,7 @@
 
 #include "src/cli/cmd.h"
 #include "src/cli/attach.h"
+#include "src/core/protocol.h"
 #include "src/core/settings.h"
 #include "src/vmm/vmm.h"
 
@@ -32,7 +33,8 @@ static int cmd_start_exec(const struct cmd_entry *self, int argc, char **argv)
 		return TV_EXIT_ERROR;
 	}
 	if (attach) {
-		if (terminal_attach(&paths, argv[optind], false, set.console_escape, &err) < 0) {
+		if (terminal_attach(&paths, argv[optind], false, PROTO_CONSOLE_PRIMARY, set.console_escape,
+				    &err) < 0) {
 			fprintf(stderr, "termvisor start: %s\n", err.msg);
 			rc = TV_EXIT_ERROR;
 		}

@@ -322,10 +322,10 @@ int client_wait_exit(struct tv_client *c, int timeout_ms, struct tv_err *err)
 	}
 }
 
-int client_attach(struct tv_client *c, bool readonly, uint16_t rows, uint16_t cols,
-		  struct tv_err *err)
+int client_attach(struct tv_client *c, bool readonly, uint8_t console, uint16_t rows,
+		  uint16_t cols, struct tv_err *err)
 {
-	uint8_t p[6] = {readonly ? PROTO_ATTACH_RO : PROTO_ATTACH_RW, 0, rows >> 8, rows,
+	uint8_t p[6] = {readonly ? PROTO_ATTACH_RO : PROTO_ATTACH_RW, console, rows >> 8, rows,
 			cols >> 8, cols};
 
 	return client_request(c, PROTO_ATTACH, p, sizeof(p), NULL, NULL, err);

@@ -10,7 +10,7 @@
  *
  *   struct tv_client *c = client_connect(&paths, "lab1", &err);
  *   client_set_handlers(c, &handlers, pane);
- *   client_attach(c, false, rows, cols, &err);   // replay of the screen follows
+ *   client_attach(c, false, 0, rows, cols, &err);   // the screen follows
  *   ... poll(client_fd(c)) ... client_pump(c, &err);
  *   client_input(c, "ls\r", 3, &err);
  *   client_close(c);
@@ -70,10 +70,11 @@ int client_stop(struct tv_client *c, uint32_t timeout_ms, struct tv_err *err);
  * ended, -1 on timeout. */
 int client_wait_exit(struct tv_client *c, int timeout_ms, struct tv_err *err);
 
-/* Attaches to the console; rows and cols are the client's window (a
- * read-write client's size becomes the console's). */
-int client_attach(struct tv_client *c, bool readonly, uint16_t rows, uint16_t cols,
-		  struct tv_err *err);
+/* Attaches to one of the VM's consoles (enum proto_console: 0 the kernel's,
+ * ttyS0 or hvc0); rows and cols are the client's window (a read-write
+ * client's size becomes the console's). */
+int client_attach(struct tv_client *c, bool readonly, uint8_t console, uint16_t rows,
+		  uint16_t cols, struct tv_err *err);
 /* Keys for the guest: no reply; a refusal arrives later as an error. */
 int client_input(struct tv_client *c, const void *bytes, size_t len, struct tv_err *err);
 /* The window changed size: sent without waiting for the reply. */

@@ -251,15 +251,6 @@ void proto_put_size(struct proto_buf *b, uint16_t type, uint16_t rows, uint16_t 
 	proto_put_frame(b, type, p, sizeof(p));
 }
 
-void proto_put_attach(struct proto_buf *b, uint8_t mode, uint16_t rows, uint16_t cols)
-{
-	uint8_t p[6] = {mode, 0};
-
-	put_be16(p + 2, rows);
-	put_be16(p + 4, cols);
-	proto_put_frame(b, PROTO_ATTACH, p, sizeof(p));
-}
-
 void proto_put_hello_reply(struct proto_buf *b, const struct proto_hello *h)
 {
 	uint8_t head[8];
@@ -332,11 +323,13 @@ int proto_get_size(const struct proto_frame *f, uint16_t *rows, uint16_t *cols)
 	return dim_ok(*rows) && dim_ok(*cols) ? 0 : -1;
 }
 
-int proto_get_attach(const struct proto_frame *f, uint8_t *mode, uint16_t *rows, uint16_t *cols)
+int proto_get_attach(const struct proto_frame *f, uint8_t *mode, uint8_t *console, uint16_t *rows,
+		     uint16_t *cols)
 {
-	if (f->len != 6 || f->payload[1] != 0)
+	if (f->len != 6 || f->payload[1] > PROTO_CONSOLE_HVC)
 		return -1;
 	*mode = f->payload[0];
+	*console = f->payload[1];
 	*rows = get_be16(f->payload + 2);
 	*cols = get_be16(f->payload + 4);
 	if (*mode != PROTO_ATTACH_RW && *mode != PROTO_ATTACH_RO)

@@ -30,7 +30,8 @@ enum proto_type {
 	PROTO_RESUME = 0x0004,    /* empty */
 	PROTO_STOP = 0x0005,      /* u32 timeout in ms before forcing (0: server default) */
 	PROTO_FORCE_OFF = 0x0006, /* empty */
-	PROTO_ATTACH = 0x0007,    /* u8 mode (0 read-write, 1 read-only), u8 0, u16 rows, u16 cols */
+	PROTO_ATTACH = 0x0007,    /* u8 mode (0 read-write, 1 read-only), u8 console
+				   * (enum proto_console), u16 rows, u16 cols */
 	PROTO_INPUT = 0x0008,     /* bytes for the guest's serial port */
 	PROTO_WINSIZE = 0x0009,   /* u16 rows, u16 cols */
 	PROTO_DETACH = 0x000a,    /* empty */
@@ -77,6 +78,14 @@ enum proto_vm_state {
 };
 
 enum proto_attach_mode { PROTO_ATTACH_RW = 0, PROTO_ATTACH_RO = 1 };
+
+/* Which of the VM's consoles a client attaches to. */
+enum proto_console {
+	PROTO_CONSOLE_PRIMARY = 0, /* the kernel's: hvc0 when its command line's last
+				    * console= names it, else ttyS0 */
+	PROTO_CONSOLE_SERIAL = 1,  /* ttyS0 */
+	PROTO_CONSOLE_HVC = 2,     /* hvc0 */
+};
 
 struct proto_frame {
 	uint16_t type;
@@ -138,14 +147,14 @@ void proto_put_error(struct proto_buf *b, uint32_t code, uint16_t request, const
 void proto_put_event(struct proto_buf *b, uint8_t event, const char *text);
 void proto_put_u32(struct proto_buf *b, uint16_t type, uint32_t v);
 void proto_put_size(struct proto_buf *b, uint16_t type, uint16_t rows, uint16_t cols);
-void proto_put_attach(struct proto_buf *b, uint8_t mode, uint16_t rows, uint16_t cols);
 void proto_put_hello_reply(struct proto_buf *b, const struct proto_hello *h);
 void proto_put_status(struct proto_buf *b, const struct proto_status *s);
 
 /* Decoders check the payload length and contents; -1 means malformed. */
 int proto_get_u32(const struct proto_frame *f, uint32_t *v);
 int proto_get_size(const struct proto_frame *f, uint16_t *rows, uint16_t *cols);
-int proto_get_attach(const struct proto_frame *f, uint8_t *mode, uint16_t *rows, uint16_t *cols);
+int proto_get_attach(const struct proto_frame *f, uint8_t *mode, uint8_t *console, uint16_t *rows,
+		     uint16_t *cols);
 int proto_get_ok(const struct proto_frame *f, uint16_t *request);
 int proto_get_error(const struct proto_frame *f, uint32_t *code, uint16_t *request, char *msg,
 		    size_t msglen);

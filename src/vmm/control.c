@@ -23,6 +23,7 @@ struct control_client {
 	bool dead;    /* to be closed by the main loop (never closed from a callback) */
 	bool lagging; /* console output skipped; redrawn once its backlog is sent */
 	uint16_t rows; /* its window, for redraws */
+	unsigned port; /* the console it is attached to */
 	struct proto_buf in, out;
 };
 
@@ -30,7 +31,8 @@ struct control {
 	int listen_fd;
 	char *path;
 	char *name;
-	struct console_buf *cb;
+	struct console_buf *cb[CONSOLE_NPORTS];
+	unsigned (*port)(void *vm, uint8_t console);
 	const struct verb *verbs;
 	void *vm;
 	uint8_t (*state)(void *vm);
@@ -70,7 +72,8 @@ struct control *control_new(const struct control_conf *conf, struct tv_err *err)
 	c->listen_fd = fd;
 	c->path = xstrdup(path);
 	c->name = xstrdup(conf->name);
-	c->cb = conf->cb;
+	memcpy(c->cb, conf->cb, sizeof(c->cb));
+	c->port = conf->port;
 	c->verbs = conf->verbs;
 	c->vm = conf->vm;
 	c->state = conf->state;
@@ -174,7 +177,7 @@ static void put_replay(struct control *c, struct control_client *cl)
 {
 	struct proto_buf screen = {0};
 
-	console_buf_render(c->cb, cl->rows, &screen);
+	console_buf_render(c->cb[cl->port], cl->rows, &screen);
 	proto_put_console(&cl->out, screen.data, screen.len);
 	proto_buf_free(&screen);
 }
@@ -183,20 +186,27 @@ enum verb_result control_verb_attach(struct verb_call *call)
 {
 	struct control *c = call->ctl;
 	struct control_client *cl = call->cl;
-	uint8_t mode;
+	uint8_t mode, console;
 	uint16_t rows, cols;
 	int crows, ccols;
+	unsigned port;
 
-	proto_get_attach(call->f, &mode, &rows, &cols);
+	proto_get_attach(call->f, &mode, &console, &rows, &cols);
 	if (cl->attach != NOT_ATTACHED) {
 		call->code = PROTO_E_STATE;
 		return tv_errf(&call->err, "attach: already attached");
 	}
+	port = c->port ? c->port(c->vm, console) : CONSOLE_SERIAL;
+	if (port >= CONSOLE_NPORTS || c->cb[port] == NULL) {
+		call->code = PROTO_E_UNSUPPORTED;
+		return tv_errf(&call->err, "attach: this VM has no console %u", console);
+	}
+	cl->port = port;
 	/* The console takes the size of the latest read-write client, as a
 	 * terminal takes the size of its window. */
 	if (mode == PROTO_ATTACH_RW)
-		console_buf_resize(c->cb, rows, cols);
-	console_buf_size(c->cb, &crows, &ccols);
+		console_buf_resize(c->cb[port], rows, cols);
+	console_buf_size(c->cb[port], &crows, &ccols);
 	cl->attach = mode;
 	cl->rows = rows;
 	proto_put_size(call->out, PROTO_ATTACHED, (uint16_t)crows, (uint16_t)ccols);
@@ -211,7 +221,7 @@ enum verb_result control_verb_winsize(struct verb_call *call)
 
 	proto_get_size(call->f, &rows, &cols);
 	if (cl->attach == PROTO_ATTACH_RW)
-		console_buf_resize(call->ctl->cb, rows, cols);
+		console_buf_resize(call->ctl->cb[cl->port], rows, cols);
 	cl->rows = rows;
 	return VERB_OK;
 }
@@ -386,13 +396,21 @@ void control_handle(struct control *c, const struct pollfd *pfd, size_t n)
 		control_accept(c);
 }
 
-void control_console_output(struct control *c, const void *bytes, size_t len)
+unsigned control_client_port(const struct control_client *cl)
 {
-	console_buf_feed(c->cb, bytes, len);
+	return cl->port;
+}
+
+void control_console_output(struct control *c, unsigned port, const void *bytes, size_t len)
+{
+	if (port >= CONSOLE_NPORTS)
+		return;
+	if (c->cb[port] != NULL)
+		console_buf_feed(c->cb[port], bytes, len);
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *cl = c->clients[i];
 		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead ||
-		    cl->lagging)
+		    cl->lagging || cl->port != port)
 			continue;
 		/* A client slower than the guest (a slow link) skips output
 		 * rather than holding it here without bound; it gets a redraw

@@ -17,6 +17,7 @@
 #include "src/vmm/console-buf.h"
 #include "src/core/protocol.h"
 #include "src/vmm/verbs.h"
+#include "vm/console.h"
 #include "common/err.h"
 
 #define CONTROL_MAX_CLIENTS 16
@@ -31,7 +32,9 @@ struct control_conf {
 	const char *path;          /* the socket: bound mode 0600; the directory is
 				    * the caller's, 0700 */
 	const char *name;          /* the VM's name, for messages */
-	struct console_buf *cb;    /* the console screen, for replays */
+	struct console_buf *cb[CONSOLE_NPORTS]; /* each console's screen, for replays */
+	unsigned (*port)(void *vm, uint8_t console); /* a client's choice (enum
+				    * proto_console) as a port (vm/console.h) */
 	const struct verb *verbs;  /* the verb table: vmm_verbs, or a test's */
 	void *vm;                  /* handed to the verbs' handlers */
 	uint8_t (*state)(void *vm); /* the VM's PROTO_STATE_* now */
@@ -50,9 +53,11 @@ void control_free(struct control *c);
 size_t control_pollfds(struct control *c, struct pollfd *pfd, size_t max);
 void control_handle(struct control *c, const struct pollfd *pfd, size_t n);
 
-/* Guest output, already through the guard (vtguard.h): into the console
- * screen and out to attached clients. */
-void control_console_output(struct control *c, const void *bytes, size_t len);
+/* Guest output of one console, already through the guard (vtguard.h): into
+ * that console's screen and out to the clients attached to it. */
+void control_console_output(struct control *c, unsigned port, const void *bytes, size_t len);
+/* The console a client is attached to (its input goes there). */
+unsigned control_client_port(const struct control_client *cl);
 /* Tells every client (after its hello) what happened. */
 void control_event(struct control *c, uint8_t event, const char *text);
 /* Tries for up to timeout_ms to send what is queued (before the process ends). */

@@ -24,8 +24,8 @@ static enum verb_result verb_status(struct verb_call *call)
 	st.memory = v->o->cfg.memory;
 	st.started = (uint64_t)v->started;
 	st.uptime_ms = (monotonic_ns() - v->started_ns) / 1000000;
-	if (v->cb)
-		console_buf_size(v->cb, &rows, &cols);
+	if (v->con[v->primary].cb)
+		console_buf_size(v->con[v->primary].cb, &rows, &cols);
 	st.rows = (uint16_t)rows;
 	st.cols = (uint16_t)cols;
 	snprintf(st.name, sizeof(st.name), "%s", v->name);
@@ -76,8 +76,7 @@ static enum verb_result verb_force_off(struct verb_call *call)
 
 static enum verb_result verb_input(struct verb_call *call)
 {
-	if (call->f->len > 0)
-		vmm_input(call->vm, call->f->payload, call->f->len);
+	vmm_input(call->vm, control_client_port(call->cl), call->f->payload, call->f->len);
 	return VERB_SILENT;
 }
 
@@ -147,7 +146,7 @@ const struct verb vmm_verbs[] = {
 		.states = VS_ANY,
 		.attach = VA_ANY,
 		.handler = control_verb_attach,
-		.help = "Attach to the console (read-write or read-only): its screen, then live output.",
+		.help = "Attach to a console (ttyS0, hvc0), read-write or read-only: its screen, then its output.",
 	},
 	{
 		.type = PROTO_INPUT,
@@ -156,7 +155,7 @@ const struct verb vmm_verbs[] = {
 		.states = VS_ANY,
 		.attach = VA_READ_WRITE,
 		.handler = verb_input,
-		.help = "Bytes typed at the console, for the guest (no reply).",
+		.help = "Bytes typed at the attached console, for the guest (no reply).",
 	},
 	{
 		.type = PROTO_WINSIZE,
@@ -199,7 +198,7 @@ int verb_check_payload(const struct verb *v, const struct proto_frame *f, struct
 {
 	uint32_t u;
 	uint16_t rows, cols;
-	uint8_t mode;
+	uint8_t mode, console;
 
 	switch (v->payload) {
 	case VP_EMPTY:
@@ -217,9 +216,10 @@ int verb_check_payload(const struct verb *v, const struct proto_frame *f, struct
 				       PROTO_MIN_DIM, PROTO_MAX_DIM);
 		return 0;
 	case VP_ATTACH:
-		if (proto_get_attach(f, &mode, &rows, &cols) < 0)
+		if (proto_get_attach(f, &mode, &console, &rows, &cols) < 0)
 			return tv_errf(err,
-				       "%s: expected mode 0 or 1 and a size of %d..%d rows and columns",
+				       "%s: expected mode 0 or 1, console 0 to 2 and a size of %d..%d "
+				       "rows and columns",
 				       v->name, PROTO_MIN_DIM, PROTO_MAX_DIM);
 		return 0;
 	case VP_BYTES:

@@ -18,9 +18,20 @@
  * of this size. */
 #define VMM_OUTPUT_CHUNK 65536
 
+/* One of the VM's consoles (vm/console.h: ttyS0, hvc0). */
+struct vmm_console {
+	int pipe[2];            /* its output: vCPU and device threads -> main loop */
+	struct vtguard guard;   /* the one guard on its output */
+	struct console_buf *cb; /* its screen: always for a named VM (clients
+				 * attach to it), else from the first switch */
+	struct proto_buf input; /* typed, not yet taken by the guest */
+	bool used;              /* the guest has written to it */
+};
+
 /* The terminal of a foreground VM. */
 struct vmm_term {
 	bool on;          /* foreground: stdin/stdout are the console */
+	unsigned shown;   /* the console on the terminal (Ctrl-a c switches) */
 	bool tty;         /* stdin is a terminal: raw mode and Ctrl-a keys */
 	bool raw;
 	bool escape;      /* Ctrl-a seen, waiting for the command key */
@@ -34,18 +45,17 @@ struct vmm {
 	struct tv_paths paths;
 	bool have_paths;
 	struct vm *vm;
-	struct console_buf *cb; /* named VMs: the screen clients see */
+	struct vmm_console con[CONSOLE_NPORTS];
+	unsigned primary;       /* the kernel's console: hvc0 when the command
+				 * line's last console= names it, else ttyS0 */
 	struct control *ctl;    /* named VMs */
 	char *sock;
 	int lock_fd;
-	int out_pipe[2];        /* guest output: vCPU threads -> main loop */
 	atomic_bool dropping;   /* tearing the VM down: output that does not fit
 				 * in the pipe is dropped instead of waited for */
-	struct vtguard guard;   /* the one guard on the guest's output */
 	int sigfd;
 	int log_fd;             /* detached: vm.log; else -1 */
 	size_t log_console;
-	struct proto_buf input; /* typed, not yet taken by the guest */
 	struct vmm_term term;
 	time_t started;
 	uint64_t started_ns;
@@ -60,7 +70,10 @@ uint8_t vmm_state(void *vm);
 /* Presses the power button and forces the VM off timeout_ms later (0: the
  * default); without a button to press, forces it off now. */
 int vmm_begin_stop(struct vmm *v, uint32_t timeout_ms, struct tv_err *err);
-/* Bytes for the guest's console: what it does not take now waits, bounded. */
-void vmm_input(struct vmm *v, const void *bytes, size_t len);
+/* Bytes for one of the guest's consoles: what it does not take now waits,
+ * bounded. */
+void vmm_input(struct vmm *v, unsigned port, const void *bytes, size_t len);
+/* A client's console choice (enum proto_console) as a port. */
+unsigned vmm_port(const struct vmm *v, uint8_t console);
 
 #endif

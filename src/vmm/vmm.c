@@ -50,6 +50,11 @@ void vmm_log(struct vmm *v, const char *fmt, ...)
 		     strlen(v->log_fd >= 0 ? msg : msg + 1));
 }
 
+static unsigned vmm_port_of(void *vm, uint8_t console)
+{
+	return vmm_port(vm, console);
+}
+
 uint8_t vmm_state(void *vm)
 {
 	struct vmm *v = vm;
@@ -61,24 +66,28 @@ uint8_t vmm_state(void *vm)
 
 /* ---- the guest's output ---- */
 
-/* On a vCPU thread: hand the bytes to the main loop. A full pipe holds the
- * vCPU back (flow control) until the main loop has read it, except while the
- * VM is being torn down, when nobody will: then the rest is dropped, so a
- * reset or a stop never waits on output nobody reads. */
-static void on_guest_output(void *ctx, const void *bytes, size_t len)
+/* On a vCPU or device thread: hand the bytes to the main loop. A full pipe
+ * holds the writer back (flow control) until the main loop has read it,
+ * except while the VM is being torn down, when nobody will: then the rest is
+ * dropped, so a reset or a stop never waits on output nobody reads. */
+static void on_guest_output(void *ctx, unsigned port, const void *bytes, size_t len)
 {
 	struct vmm *v = ctx;
 	const uint8_t *p = bytes;
+	int fd;
 
+	if (port >= CONSOLE_NPORTS)
+		return;
+	fd = v->con[port].pipe[1];
 	while (len > 0) {
-		ssize_t n = write(v->out_pipe[1], p, len);
+		ssize_t n = write(fd, p, len);
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
 		} else if (n < 0 && errno == EAGAIN) {
 			if (atomic_load(&v->dropping))
 				return;
-			struct pollfd pfd = {.fd = v->out_pipe[1], .events = POLLOUT};
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 			poll(&pfd, 1, 20);
 		} else if (!(n < 0 && errno == EINTR)) {
 			return;
@@ -86,20 +95,52 @@ static void on_guest_output(void *ctx, const void *bytes, size_t len)
 	}
 }
 
-/* Reads what the guest printed and passes it, through the guard once, to
- * everyone who shows it. Returns the bytes read (0: nothing there). */
-static size_t drain_output(struct vmm *v)
+static void screens_new(struct vmm *v, int rows, int cols)
 {
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+		if (v->con[i].cb == NULL)
+			v->con[i].cb = console_buf_new(rows, cols, CONSOLE_DEFAULT_SCROLLBACK);
+}
+
+/* The terminal's size, or the default where it has none. */
+static void term_size(struct vmm *v, int *rows, int *cols)
+{
+	struct winsize ws;
+
+	*rows = CONSOLE_DEFAULT_ROWS;
+	*cols = CONSOLE_DEFAULT_COLS;
+	if (v->term.tty && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row >= PROTO_MIN_DIM &&
+	    ws.ws_col >= PROTO_MIN_DIM && ws.ws_row <= PROTO_MAX_DIM && ws.ws_col <= PROTO_MAX_DIM) {
+		*rows = ws.ws_row;
+		*cols = ws.ws_col;
+	}
+}
+
+/* Reads what the guest printed on one console and passes it, through its
+ * guard once, to everyone who shows it. Returns the bytes read (0: none). */
+static size_t drain_output(struct vmm *v, unsigned port)
+{
+	struct vmm_console *c = &v->con[port];
 	uint8_t raw[VMM_OUTPUT_CHUNK], out[VMM_OUTPUT_CHUNK];
-	ssize_t n = read(v->out_pipe[0], raw, sizeof(raw));
+	ssize_t n = read(c->pipe[0], raw, sizeof(raw));
 	size_t len;
 
 	if (n <= 0)
 		return 0;
-	len = vtguard_filter(&v->guard, raw, (size_t)n, out);
+	len = vtguard_filter(&c->guard, raw, (size_t)n, out);
+	/* A foreground VM without clients keeps screens only once the guest
+	 * uses a second console: then the terminal can switch between them. */
+	if (!c->used && port != v->term.shown && v->term.on && c->cb == NULL) {
+		int rows, cols;
+		term_size(v, &rows, &cols);
+		screens_new(v, rows, cols);
+	}
+	c->used = true;
 	if (v->ctl)
-		control_console_output(v->ctl, out, len);
-	if (v->term.on)
+		control_console_output(v->ctl, port, out, len); /* its screen too */
+	else if (c->cb)
+		console_buf_feed(c->cb, out, len);
+	if (v->term.on && port == v->term.shown)
 		(void)write_full(1, out, len); /* a closed stdout drops output */
 	if (v->log_fd >= 0 && v->log_console < LOG_CONSOLE_MAX) {
 		size_t k = MIN(len, LOG_CONSOLE_MAX - v->log_console);
@@ -111,32 +152,68 @@ static size_t drain_output(struct vmm *v)
 
 static void drain_all_output(struct vmm *v)
 {
-	while (drain_output(v) > 0)
-		;
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+		while (drain_output(v, i) > 0)
+			;
+}
+
+unsigned vmm_port(const struct vmm *v, uint8_t console)
+{
+	switch (console) {
+	case PROTO_CONSOLE_SERIAL:
+		return CONSOLE_SERIAL;
+	case PROTO_CONSOLE_HVC:
+		return CONSOLE_HVC;
+	}
+	return v->primary;
+}
+
+/* The console the kernel writes to: Linux takes the last console= of its
+ * command line as /dev/console. */
+static unsigned primary_console(const char *cmdline)
+{
+	unsigned port = CONSOLE_SERIAL;
+
+	for (const char *p = cmdline; p != NULL && (p = strstr(p, "console=")) != NULL; p += 8)
+		if (p == cmdline || p[-1] == ' ')
+			port = strncmp(p + 8, "hvc", 3) == 0 ? CONSOLE_HVC : CONSOLE_SERIAL;
+	return port;
 }
 
 /* ---- input ---- */
 
-static void input_flush(struct vmm *v)
+static bool input_pending(const struct vmm *v)
 {
-	size_t n;
-
-	if (v->input.len == 0)
-		return;
-	n = console_input(v->vm, v->input.data, v->input.len);
-	proto_buf_consume(&v->input, n);
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+		if (v->con[i].input.len > 0)
+			return true;
+	return false;
 }
 
-void vmm_input(struct vmm *v, const void *bytes, size_t len)
+static void input_flush(struct vmm *v)
 {
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++) {
+		struct proto_buf *in = &v->con[i].input;
+		if (in->len > 0)
+			proto_buf_consume(in, console_input(v->vm, i, in->data, in->len));
+	}
+}
+
+void vmm_input(struct vmm *v, unsigned port, const void *bytes, size_t len)
+{
+	struct proto_buf *in;
+
+	if (port >= CONSOLE_NPORTS || len == 0)
+		return;
+	in = &v->con[port].input;
 	input_flush(v);
-	if (v->input.len == 0) {
-		size_t n = console_input(v->vm, bytes, len);
+	if (in->len == 0) {
+		size_t n = console_input(v->vm, port, bytes, len);
 		bytes = (const uint8_t *)bytes + n;
 		len -= n;
 	}
-	len = MIN(len, INPUT_BACKLOG_MAX - MIN(v->input.len, (size_t)INPUT_BACKLOG_MAX));
-	proto_buf_append(&v->input, bytes, len);
+	len = MIN(len, INPUT_BACKLOG_MAX - MIN(in->len, (size_t)INPUT_BACKLOG_MAX));
+	proto_buf_append(in, bytes, len);
 }
 
 /* ---- the terminal of a foreground VM ---- */
@@ -167,10 +244,31 @@ static void escape_help(void)
 {
 	static const char help[] = "\r\ntermvisor console keys:\r\n"
 				   "  Ctrl-a x   quit (the VM is stopped)\r\n"
+				   "  Ctrl-a c   switch between the consoles ttyS0 and hvc0\r\n"
 				   "  Ctrl-a h   this help\r\n"
 				   "  Ctrl-a a   send Ctrl-a to the guest\r\n";
 
 	(void)write_full(2, help, sizeof(help) - 1);
+}
+
+/* Ctrl-a c: the terminal shows the other console, redrawn from its screen. */
+static void term_switch(struct vmm *v)
+{
+	unsigned to = (v->term.shown + 1) % CONSOLE_NPORTS;
+	struct proto_buf screen = {0};
+	char note[96];
+	int rows, cols;
+
+	term_size(v, &rows, &cols);
+	screens_new(v, rows, cols);
+	drain_all_output(v);
+	v->term.shown = to;
+	console_buf_render(v->con[to].cb, rows, &screen);
+	(void)write_full(1, screen.data, screen.len);
+	proto_buf_free(&screen);
+	snprintf(note, sizeof(note), "\r\n[termvisor: console %s; Ctrl-a c switches]\r\n",
+		 console_port_name(to));
+	(void)write_full(2, note, strlen(note));
 }
 
 /* Typed bytes, with the Ctrl-a escapes taken out on a terminal. */
@@ -183,7 +281,7 @@ static void term_typed(struct vmm *v, const uint8_t *buf, size_t n)
 		uint8_t b = buf[i];
 		if (!t->escape && b != ESCAPE_KEY)
 			continue;
-		vmm_input(v, buf + start, i - start);
+		vmm_input(v, t->shown, buf + start, i - start);
 		start = i + 1;
 		if (!t->escape) {
 			t->escape = true;
@@ -196,10 +294,12 @@ static void term_typed(struct vmm *v, const uint8_t *buf, size_t n)
 		}
 		if (b == 'h' || b == 'H' || b == '?')
 			escape_help();
+		else if (b == 'c' || b == 'C')
+			term_switch(v);
 		else if (b == 'a' || b == ESCAPE_KEY)
-			vmm_input(v, (const uint8_t[]){ESCAPE_KEY}, 1);
+			vmm_input(v, t->shown, (const uint8_t[]){ESCAPE_KEY}, 1);
 	}
-	vmm_input(v, buf + start, n - start);
+	vmm_input(v, t->shown, buf + start, n - start);
 }
 
 static void term_read(struct vmm *v)
@@ -324,18 +424,20 @@ static int machine_restart(struct vmm *v, struct tv_err *err)
 
 static void run_loop(struct vmm *v)
 {
-	enum { P_OUTPUT, P_EXIT, P_SIGNAL, P_STDIN, P_CONTROL };
+	enum { P_OUTPUT, P_EXIT = P_OUTPUT + CONSOLE_NPORTS, P_SIGNAL, P_STDIN, P_CONTROL };
 	struct pollfd pfd[P_CONTROL + CONTROL_MAX_CLIENTS + 1];
 
 	for (;;) {
 		int timeout = -1;
 		size_t n = 0;
 
-		pfd[P_OUTPUT] = (struct pollfd){.fd = v->out_pipe[0], .events = POLLIN};
+		for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+			pfd[P_OUTPUT + i] = (struct pollfd){.fd = v->con[i].pipe[0], .events = POLLIN};
 		pfd[P_EXIT] = (struct pollfd){.fd = vm_exit_fd(v->vm), .events = POLLIN};
 		pfd[P_SIGNAL] = (struct pollfd){.fd = v->sigfd, .events = POLLIN};
 		pfd[P_STDIN] = (struct pollfd){
-			.fd = v->term.on && v->term.stdin_open && v->input.len < INPUT_READ_BELOW
+			.fd = v->term.on && v->term.stdin_open &&
+					      v->con[v->term.shown].input.len < INPUT_READ_BELOW
 				      ? 0
 				      : -1,
 			.events = POLLIN};
@@ -348,7 +450,7 @@ static void run_loop(struct vmm *v)
 					  : (int)((v->stop_deadline_ns - now) / 1000000) + 1;
 		}
 		/* Keys the guest has not taken yet: offer them again soon. */
-		if (v->input.len > 0 && (timeout < 0 || timeout > 10))
+		if (input_pending(v) && (timeout < 0 || timeout > 10))
 			timeout = 10;
 		if (poll(pfd, P_CONTROL + n, timeout) < 0) {
 			if (errno == EINTR)
@@ -356,8 +458,9 @@ static void run_loop(struct vmm *v)
 			vmm_log(v, "poll: %s", strerror(errno));
 			vm_request_stop(v->vm);
 		}
-		if (pfd[P_OUTPUT].revents & POLLIN)
-			drain_output(v);
+		for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+			if (pfd[P_OUTPUT + i].revents & POLLIN)
+				drain_output(v, i);
 		if (pfd[P_SIGNAL].revents & POLLIN)
 			handle_signal(v);
 		if (pfd[P_STDIN].revents)
@@ -521,7 +624,7 @@ static int detach_setup(struct vmm *v, struct tv_err *err)
 static int setup(struct vmm *v, struct tv_err *err)
 {
 	struct vmm_opts *o = v->o;
-	int rows = CONSOLE_DEFAULT_ROWS, cols = CONSOLE_DEFAULT_COLS;
+	int rows, cols;
 
 	if (o->name != NULL) {
 		if (paths_init(&v->paths, err) < 0)
@@ -543,25 +646,26 @@ static int setup(struct vmm *v, struct tv_err *err)
 	}
 	vmm_log(v, "starting VM %s (termvisor %s, pid %ld)", v->name, PACKAGE_VERSION,
 		(long)getpid());
-	if (setup_signals(v) < 0 || pipe2(v->out_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return tv_errno(err, "cannot set up the VM process (signalfd, pipe)");
+	if (setup_signals(v) < 0)
+		return tv_errno(err, "cannot set up the VM process (signalfd)");
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+		if (pipe2(v->con[i].pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+			return tv_errno(err, "cannot set up the VM process (pipe)");
+	v->primary = primary_console(o->cfg.cmdline);
+	v->term.shown = v->primary;
 	if (o->name != NULL) {
-		struct winsize ws;
-		if (v->term.tty && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row >= PROTO_MIN_DIM &&
-		    ws.ws_col >= PROTO_MIN_DIM && ws.ws_row <= PROTO_MAX_DIM &&
-		    ws.ws_col <= PROTO_MAX_DIM) {
-			rows = ws.ws_row;
-			cols = ws.ws_col;
-		}
-		v->cb = console_buf_new(rows, cols, CONSOLE_DEFAULT_SCROLLBACK);
+		term_size(v, &rows, &cols);
+		screens_new(v, rows, cols);
 	}
 	o->cfg.console = (struct console_sink){.output = on_guest_output, .ctx = v};
 	o->cfg.disks = o->disks;
 	if (machine_new(v, err) < 0)
 		return -1;
 	if (o->name != NULL) {
-		struct control_conf cc = {.name = o->name, .cb = v->cb, .verbs = vmm_verbs,
-					  .vm = v, .state = vmm_state};
+		struct control_conf cc = {.name = o->name, .verbs = vmm_verbs, .vm = v,
+					  .state = vmm_state, .port = vmm_port_of};
+		for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+			cc.cb[i] = v->con[i].cb;
 		/* Clears what a crash left (the old socket among it) first. */
 		if (vm_runtime_begin(&v->paths, o->name, err) < 0)
 			return -1;
@@ -591,27 +695,32 @@ static void teardown(struct vmm *v, bool crashed)
 	if (v->lock_fd >= 0)
 		close(v->lock_fd);
 	control_free(v->ctl);
-	console_buf_free(v->cb);
-	proto_buf_free(&v->input);
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++) {
+		console_buf_free(v->con[i].cb);
+		proto_buf_free(&v->con[i].input);
+	}
 	free(v->sock);
 	if (v->have_paths)
 		paths_free(&v->paths);
 	if (v->sigfd >= 0)
 		close(v->sigfd);
-	for (int i = 0; i < 2; i++)
-		if (v->out_pipe[i] >= 0)
-			close(v->out_pipe[i]);
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+		for (int k = 0; k < 2; k++)
+			if (v->con[i].pipe[k] >= 0)
+				close(v->con[i].pipe[k]);
 }
 
 int vmm_main(struct vmm_opts *o)
 {
 	struct vmm v = {.o = o, .name = o->name ? o->name : "run", .lock_fd = -1,
-			.sigfd = -1, .log_fd = -1, .out_pipe = {-1, -1}};
+			.sigfd = -1, .log_fd = -1};
 	char reason[256];
 	struct tv_err err;
 	bool crashed;
 	int status;
 
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+		v.con[i].pipe[0] = v.con[i].pipe[1] = -1;
 	v.term.on = !o->detach;
 	v.term.tty = v.term.on && isatty(0) == 1;
 	v.term.stdin_open = v.term.on;

@@ -48,13 +48,13 @@ int vmm_begin_stop(struct vmm *v, uint32_t timeout_ms, struct tv_err *err)
 static void guest_output(const uint8_t *bytes, size_t len)
 {
 	uint8_t *guarded = malloc(len + 1);
-	size_t n = vtguard_filter(&fuzz_vm.guard, bytes, len, guarded);
+	size_t n = vtguard_filter(&fuzz_vm.con[CONSOLE_SERIAL].guard, bytes, len, guarded);
 
-	control_console_output(ctl, guarded, n);
+	control_console_output(ctl, CONSOLE_SERIAL, guarded, n);
 	free(guarded);
 }
 
-void vmm_input(struct vmm *v, const void *bytes, size_t len)
+void vmm_input(struct vmm *v, unsigned port, const void *bytes, size_t len)
 {
 	/* Guest echo: input comes back as console output. */
 	guest_output(bytes, len);
@@ -89,7 +89,7 @@ static void setup(void)
 		abort();
 	snprintf(path, sizeof(path), "%s/vm.sock", dir);
 	cb = console_buf_new(24, 80, 50);
-	ctl = control_new(&(struct control_conf){.path = path, .name = "fuzz", .cb = cb,
+	ctl = control_new(&(struct control_conf){.path = path, .name = "fuzz", .cb = {cb},
 						 .verbs = vmm_verbs, .vm = &fuzz_vm,
 						 .state = vmm_state},
 			  &err);

@@ -11,24 +11,17 @@ python3 "$top_srcdir/tests/guests/mkbzimage.py" "$top_builddir/tests/guests/acpi
 	"$d/acpi.bzImage" || t_skip_all "python3 is needed to make the bzImage"
 cache=$TERMVISOR_HOME/cache
 
-wait_stopped() { # name
-	for _ in $(seq 1 600); do
-		"$TV" status "$1" 2>/dev/null | grep -q '^state: *stopped' && return 0
-		sleep 0.1
-	done
-	return 1
-}
 entries() { ls "$cache" 2>/dev/null | grep -c '^vmlinux-[0-9a-f]*$'; }
 inode() { stat -c %i "$cache"/vmlinux-* 2>/dev/null | head -n 1; }
 
 "$TV" create bz --kernel "$d/acpi.bzImage" --memory 32M >/dev/null || t_fail "create"
 t_check "first start" "$TV" start bz
-t_check "the guest ends by itself" wait_stopped bz
+t_check "the guest ends by itself" t_wait_stopped bz
 t_check "the guest ran from the extracted kernel" grep -q '^tables ok' "$TERMVISOR_HOME/data/bz/vm.log"
 t_check "start extracted the vmlinux into the cache (1 entry)" [ "$(entries)" -eq 1 ]
 first=$(inode)
 t_check "second start" "$TV" start bz
-t_check "the guest ends again" wait_stopped bz
+t_check "the guest ends again" t_wait_stopped bz
 t_check "the second start took the cached vmlinux (still 1 entry, same file)" \
 	[ "$(entries)" -eq 1 -a "$(inode)" = "$first" ]
 out=$(timeout 60 "$TV" run bz </dev/null 2>&1)

@@ -15,13 +15,6 @@ guest_lines() {
 	grep -v '^\[termvisor \|^$\|^timer ticks per second' "$1" | tr -d '\r'
 }
 
-wait_stopped() { # name
-	for _ in $(seq 1 600); do
-		"$TV" status "$1" 2>/dev/null | grep -q '^state: *stopped' && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 for g in acpi smp; do
 	"$TV" create "$g" --kernel "$top_builddir/tests/guests/$g.elf" --cpus 2 --memory 32M \
@@ -29,7 +22,7 @@ for g in acpi smp; do
 	timeout 60 "$TV" run "$g" </dev/null >"$d/$g.run" 2>&1
 	t_check "$g: run NAME ends with status 0" [ $? -eq 0 ]
 	t_check "$g: start NAME starts it in the background" "$TV" start "$g"
-	t_check "$g: the background VM ends by itself" wait_stopped "$g"
+	t_check "$g: the background VM ends by itself" t_wait_stopped "$g"
 	guest_lines "$d/$g.run" >"$d/$g.a"
 	guest_lines "$TERMVISOR_HOME/data/$g/vm.log" >"$d/$g.b"
 	sed 's/^/# run:   /' "$d/$g.a" | head -n 20

@@ -152,7 +152,7 @@ static void *server_main(void *arg)
 		/* In pieces of at most 64 KiB, as the VM process reads its pipe. */
 		while (fx->echo.len) {
 			size_t k = MIN(fx->echo.len, (size_t)65536);
-			control_console_output(fx->ctl, fx->echo.data, k);
+			control_console_output(fx->ctl, CONSOLE_SERIAL, fx->echo.data, k);
 			proto_buf_consume(&fx->echo, k);
 		}
 		pthread_mutex_unlock(&fx->lock);
@@ -180,8 +180,8 @@ static int setup(void **state)
 	snprintf(fx->path, sizeof(fx->path), "%s/fake.sock", fx->dir);
 	fx->cb = console_buf_new(24, 80, 100);
 	fake_verbs_init();
-	fx->ctl = control_new(&(struct control_conf){.path = fx->path, .name = "fake", .cb = fx->cb,
-						    .verbs = fake_verbs, .vm = fx,
+	fx->ctl = control_new(&(struct control_conf){.path = fx->path, .name = "fake",
+						    .cb = {fx->cb}, .verbs = fake_verbs, .vm = fx,
 						    .state = fake_state},
 			      &err);
 	if (fx->ctl == NULL || pipe(fx->wake) < 0)
@@ -483,8 +483,8 @@ static void test_attach_replays_then_streams(void **state)
 	assert_non_null(cb);
 	client_set_handlers(ca, &sink_handlers, &a);
 	client_set_handlers(cb, &sink_handlers, &b);
-	assert_int_equal(client_attach(ca, false, 24, 80, &err), 0);
-	assert_int_equal(client_attach(cb, true, 30, 100, &err), 0);
+	assert_int_equal(client_attach(ca, false, PROTO_CONSOLE_PRIMARY, 24, 80, &err), 0);
+	assert_int_equal(client_attach(cb, true, PROTO_CONSOLE_PRIMARY, 30, 100, &err), 0);
 	/* Both get the screen as it was. */
 	assert_true(sink_has(ca, &a, "boot message"));
 	assert_true(sink_has(cb, &b, "login:"));

@@ -25,7 +25,7 @@ struct capture {
 	size_t len;
 };
 
-static void capture_out(void *ctx, const void *bytes, size_t len)
+static void capture_out(void *ctx, unsigned port, const void *bytes, size_t len)
 {
 	struct capture *c = ctx;
 
@@ -155,7 +155,7 @@ static void test_console_input(void **state)
 
 	need_kvm(state);
 	vm = guest_new("serial", 1, &c);
-	assert_int_equal(console_input(vm, in, sizeof(in) - 1), sizeof(in) - 1);
+	assert_int_equal(console_input(vm, CONSOLE_SERIAL, in, sizeof(in) - 1), sizeof(in) - 1);
 	assert_int_equal(vm_start(vm, &err), 0);
 	assert_int_equal(vm_wait(vm), VM_EXIT_DEBUG);
 	assert_int_equal(vm_exit_code(vm), 0);

@@ -415,10 +415,12 @@ static void test_save_restore(void **state)
 
 static char sink_buf[64];
 static size_t sink_len;
+static unsigned sink_port = ~0u;
 
-static void sink(void *ctx, const void *bytes, size_t len)
+static void sink(void *ctx, unsigned port, const void *bytes, size_t len)
 {
 	(void)ctx;
+	sink_port = port;
 	len = MIN(len, sizeof(sink_buf) - sink_len);
 	memcpy(sink_buf + sink_len, bytes, len);
 	sink_len += len;
@@ -465,6 +467,7 @@ static void test_console(void **state)
 	wait_used(f, 0x7000, 1);
 	assert_int_equal(sink_len, 5);
 	assert_memory_equal(sink_buf, "hello", 5);
+	assert_int_equal(sink_port, CONSOLE_HVC);
 
 	/* Typed before any receive buffer: kept, then delivered. */
 	assert_int_equal(virtio_console_input(f->vm, "ls\r", 3), 3);
@@ -488,9 +491,10 @@ static size_t fake_uart(void *dev, const void *bytes, size_t len)
 	return len;
 }
 
-/* Typing at the VM's console: the UART gets it until the guest uses hvc0
- * (receive queue running and a write to the port), then hvc0 does, and
- * after a device reset the UART again. */
+/* The VM's two consoles never mix: typing for ttyS0 reaches the UART whether
+ * or not the guest uses hvc0; typing for hvc0 is dropped until the guest uses
+ * the port (receive queue running and a write to it), reaches hvc0 then, and
+ * is dropped again after a device reset. */
 static void test_console_input_routing(void **state)
 {
 	struct fix *f = *state;
@@ -502,7 +506,7 @@ static void test_console_input_routing(void **state)
 
 	f->vm->cfg.console = (struct console_sink){.output = sink};
 	sink_len = uart_len = 0;
-	console_attach_input(f->vm, fake_uart, NULL);
+	console_attach_input(f->vm, CONSOLE_SERIAL, fake_uart, NULL);
 	assert_int_equal(virtio_console_create(f->vm, &cfg, &err), 0);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
 	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
@@ -518,8 +522,11 @@ static void test_console_input_routing(void **state)
 	__atomic_store_n((uint16_t *)(f->ram + 0x3002), 1, __ATOMIC_RELEASE);
 	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
 
-	/* Driver up, receive buffer posted, nothing written to hvc0 yet. */
-	assert_int_equal(console_input(f->vm, "a", 1), 1);
+	/* Driver up, receive buffer posted, nothing written to hvc0 yet: typing
+	 * for hvc0 goes nowhere, typing for ttyS0 to the UART. */
+	assert_int_equal(console_input(f->vm, CONSOLE_HVC, "x", 1), 1);
+	assert_int_equal(uart_len, 0);
+	assert_int_equal(console_input(f->vm, CONSOLE_SERIAL, "a", 1), 1);
 	assert_int_equal(uart_len, 1);
 	assert_int_equal(*(volatile uint16_t *)(f->ram + 0x4002), 0);
 
@@ -528,15 +535,19 @@ static void test_console_input_routing(void **state)
 	__atomic_store_n((uint16_t *)(f->ram + 0x6002), 1, __ATOMIC_RELEASE);
 	mmio_wr(f, b + VIRTIO_BAR_NOTIFY + VIRTIO_NOTIFY_MULT, 4, 1);
 	wait_used(f, 0x7000, 1);
-	assert_int_equal(console_input(f->vm, "ls\r", 3), 3);
+	assert_int_equal(sink_port, CONSOLE_HVC);
+	assert_int_equal(console_input(f->vm, CONSOLE_HVC, "ls\r", 3), 3);
 	wait_used(f, 0x4000, 1);
 	assert_int_equal(*(uint32_t *)(f->ram + 0x4008), 3);
 	assert_memory_equal(f->ram + 0x9000, "ls\r", 3);
 	assert_int_equal(uart_len, 1);
+	/* Now that hvc0 is in use, ttyS0 still gets its own typing. */
+	assert_int_equal(console_input(f->vm, CONSOLE_SERIAL, "b", 1), 1);
+	assert_int_equal(uart_len, 2);
 
-	/* Reset: the port is closed until the next driver uses it. */
+	/* Reset: hvc0 is closed until the next driver uses it. */
 	mmio_wr(f, b + 0x14, 1, 0);
-	assert_int_equal(console_input(f->vm, "b", 1), 1);
+	assert_int_equal(console_input(f->vm, CONSOLE_HVC, "c", 1), 1);
 	assert_int_equal(uart_len, 2);
 	assert_memory_equal(uart_buf, "ab", 2);
 }

@@ -215,20 +215,26 @@ static void test_attach_and_size_validation(void **state)
 	struct proto_buf b = {0};
 	struct proto_frame f;
 	size_t used;
-	uint8_t mode;
+	uint8_t mode, console;
 	uint16_t rows, cols;
 
-	proto_put_attach(&b, PROTO_ATTACH_RO, 24, 80);
+	proto_put_frame(&b, PROTO_ATTACH, (const uint8_t[]){PROTO_ATTACH_RO, PROTO_CONSOLE_HVC, 0, 24, 0, 80}, 6);
 	assert_int_equal(parse_one(&b, &f, &used), 1);
-	assert_int_equal(proto_get_attach(&f, &mode, &rows, &cols), 0);
+	assert_int_equal(proto_get_attach(&f, &mode, &console, &rows, &cols), 0);
 	assert_int_equal(mode, PROTO_ATTACH_RO);
+	assert_int_equal(console, PROTO_CONSOLE_HVC);
 	assert_int_equal(rows, 24);
 	assert_int_equal(cols, 80);
 	proto_buf_consume(&b, used);
 
-	proto_put_attach(&b, 7, 24, 80); /* unknown mode */
+	proto_put_frame(&b, PROTO_ATTACH, (const uint8_t[]){7, 0, 0, 24, 0, 80}, 6); /* unknown mode */
 	assert_int_equal(parse_one(&b, &f, &used), 1);
-	assert_int_equal(proto_get_attach(&f, &mode, &rows, &cols), -1);
+	assert_int_equal(proto_get_attach(&f, &mode, &console, &rows, &cols), -1);
+	proto_buf_consume(&b, used);
+
+	proto_put_frame(&b, PROTO_ATTACH, (const uint8_t[]){0, 3, 0, 24, 0, 80}, 6); /* no console 3 */
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(proto_get_attach(&f, &mode, &console, &rows, &cols), -1);
 	proto_buf_consume(&b, used);
 
 	proto_put_size(&b, PROTO_WINSIZE, 0, 80); /* zero rows */

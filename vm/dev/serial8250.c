@@ -182,7 +182,7 @@ static void serial_transmit(struct serial *u, uint8_t c)
 		if (rx_push(s, &c, 1) == 0)
 			s->lsr_err |= LSR_OE;
 	} else {
-		console_output(u->dev.vm, &c, 1);
+		console_output(u->dev.vm, CONSOLE_SERIAL, &c, 1);
 	}
 	/* Sent at once: THR is empty again. */
 	s->thr_ipending = 1;
@@ -335,6 +335,6 @@ int serial8250_create(struct vm *vm, const struct vm_config *cfg, struct tv_err 
 	dev_register(vm, &u->dev);
 	if (dev_add_pio(vm, &u->dev, LAYOUT_COM1_PORT, 8, &serial_io, u, err) < 0)
 		return -1;
-	console_attach_input(vm, serial_input, u);
+	console_attach_input(vm, CONSOLE_SERIAL, serial_input, u);
 	return 0;
 }

@@ -4,11 +4,11 @@
  * Input typed for the guest (virtio_console_input) waits in a small buffer
  * until the guest posts receive buffers.
  *
- * Typing at the VM's console reaches hvc0 once the guest uses the port: its
- * driver is up with the receive queue enabled and something has written to
- * hvc0 since the last device reset (a kernel with console=hvc0, a getty on
- * hvc0). Until then typing goes to the UART, so a guest that only loads the
- * driver keeps its serial console. */
+ * hvc0 is a console of its own (vm/console.h: CONSOLE_HVC): its output and
+ * its typing never mix with the UART's. Typing reaches the guest once it uses
+ * the port: its driver is up with the receive queue enabled and something has
+ * written to hvc0 since the last device reset (a kernel with console=hvc0, a
+ * getty on hvc0); before that it is dropped. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +79,7 @@ static void vcon_queue_notify(struct virtio_pci *vp, unsigned qi, struct vq *vq)
 		while (vq_pop(vq, &vc->req) > 0) {
 			vcon_port_used(vc);
 			for (unsigned i = 0; i < vc->req.nout; i++)
-				console_output(virtio_pci_vm(vp), vc->req.iov[i].iov_base,
+				console_output(virtio_pci_vm(vp), CONSOLE_HVC, vc->req.iov[i].iov_base,
 					       vc->req.iov[i].iov_len);
 			vq_push(vq, vc->req.head, 0);
 			pushed++;
@@ -117,7 +117,9 @@ size_t virtio_console_input(struct vm *vm, const void *bytes, size_t len)
 	return vcon_queue_input(virtio_pci_priv(vp), bytes, len);
 }
 
-/* The VM's console input, tried before the UART's. */
+/* Typing for hvc0. Until the guest uses the port (it has written to it and
+ * its receive queue is ready) nobody reads it: the bytes are dropped, as on
+ * a line with no getty. */
 static size_t vcon_port_input(void *dev, const void *bytes, size_t len)
 {
 	struct vcon *vc = dev;
@@ -127,7 +129,7 @@ static size_t vcon_port_input(void *dev, const void *bytes, size_t len)
 	open = vc->tx_used;
 	pthread_mutex_unlock(&vc->in_lock);
 	if (!open || !virtio_pci_queue_ready(vc->vp, VCON_RX))
-		return CONSOLE_PORT_CLOSED;
+		return len;
 	return vcon_queue_input(vc, bytes, len);
 }
 
@@ -153,7 +155,7 @@ static void vcon_destroy(struct virtio_pci *vp)
 {
 	struct vcon *vc = virtio_pci_priv(vp);
 
-	console_attach_port(virtio_pci_vm(vp), NULL, NULL);
+	console_attach_input(virtio_pci_vm(vp), CONSOLE_HVC, NULL, NULL);
 	pthread_mutex_destroy(&vc->in_lock);
 	free(vc);
 }
@@ -178,6 +180,6 @@ int virtio_console_create(struct vm *vm, const struct vm_config *cfg, struct tv_
 	pthread_mutex_init(&vc->in_lock, NULL);
 	if (virtio_pci_create(vm, &info, vc, &vc->vp, err) != 0)
 		return -1;
-	console_attach_port(vm, vcon_port_input, vc);
+	console_attach_input(vm, CONSOLE_HVC, vcon_port_input, vc);
 	return 0;
 }
