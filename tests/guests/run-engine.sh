@@ -5,10 +5,11 @@
 # termvisor-engine the VM still runs, in termvisor.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 t_need_kvm
+t_home
 G=$top_builddir/tests/guests/serial.elf
 d=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$d"' EXIT
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$d"; t_cleanup' EXIT
 if readelf -l "$TV" 2>/dev/null | grep -q 'program interpreter'; then
 	want=termvisor-engine
 else
@@ -61,4 +62,18 @@ t_check "without termvisor-engine the VM still runs (status 0)" [ "$rc" -eq 0 ]
 t_check "without termvisor-engine the guest still prints" grep -q "bye (rx" <<EOT
 $out
 EOT
+
+# A VM in the background runs in the same program, started from a fresh exec.
+"$TV" create bg --kernel "$G" --memory 64M >/dev/null || t_fail "create a VM"
+t_check "start runs it in the background" "$TV" start bg
+pid=$(cat "$TERMVISOR_HOME/run/bg.pid" 2>/dev/null)
+exe=$(readlink "/proc/$pid/exe")
+echo "# background VM process ${pid:-none}: $exe"
+t_check "the background VM runs in termvisor-engine" [ "$(basename "$exe")" = termvisor-engine ]
+t_check "the background VM process maps no interface library" \
+	sh -c "! grep -E 'ncurses|tinfo|vterm|libconfig' /proc/$pid/maps"
+t_check "it holds no descriptor of the starting program but its own" \
+	sh -c "! ls -l /proc/$pid/fd | grep -q pts"
+"$TV" stop bg --force >/dev/null
+pid=
 t_done

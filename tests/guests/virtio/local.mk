@@ -26,3 +26,6 @@ check_PROGRAMS += tests/guests/virtio/deny-io-uring
 tests_guests_virtio_deny_io_uring_SOURCES = tests/guests/virtio/deny-io-uring.c
 TESTS += tests/guests/virtio/io-uring-fallback.sh
 EXTRA_DIST += tests/guests/virtio/io-uring-fallback.sh
+# A reset while 1 MiB of hvc0 output is on its way: no hang.
+TESTS += tests/guests/virtio/hvc-reset.sh
+EXTRA_DIST += tests/guests/virtio/hvc-reset.sh

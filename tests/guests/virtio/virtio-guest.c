@@ -15,7 +15,8 @@
  * Command line words: ecam (also check ECAM at 0xE0000000 against type-1),
  * intx, qd=N (requests in flight), bs=N (KiB per request), quick (one pass
  * only over the first 8 MiB), nozero (skip discard/write-zeroes), hvcecho
- * (read a line from the UART, then one from hvc0, echoing each). Prints
+ * (read a line from the UART, then one from hvc0, echoing each), hvcreset
+ * (1 MiB to hvc0 in one buffer, then a reset at once). Prints
  * "virtio: ok" and exits 0 when every check passed. */
 #include "guest.h"
 
@@ -770,6 +771,27 @@ static void hvc_write(struct vdev *d, const char *msg, uint32_t len)
 		pause();
 }
 
+/* "hvcreset": 1 MiB handed to hvc0 in one buffer, and the machine reset
+ * through the i8042 at once, while the host is still taking the buffer in:
+ * a reset must not wait on console output that nobody will read. */
+static void console_reset_test(struct vdev *d)
+{
+	static char big[1 << 20];
+	struct vqueue *q = &d->q[1];
+
+	for (unsigned i = 0; i < sizeof(big); i++)
+		big[i] = (i % 64) == 63 ? '\n' : (char)('a' + i % 26);
+	gprintf("virtio: 1 MiB for hvc0, then a reset\n");
+	q->desc[0] = (struct desc){(uint64_t)(uintptr_t)big, sizeof(big), 0, 0};
+	vq_add(q, 0);
+	vq_kick(q);
+	while (inb(0x64) & 0x02) /* the i8042's input buffer full */
+		pause();
+	outb(0x64, 0xfe);
+	for (;;)
+		pause();
+}
+
 /* A line typed at the UART (polled), up to CR or LF; false after timeout_ms. */
 static bool uart_line(char *line, unsigned cap, unsigned timeout_ms)
 {
@@ -793,8 +815,9 @@ static bool uart_line(char *line, unsigned cap, unsigned timeout_ms)
 	return false;
 }
 
-/* "hvcecho": typing reaches the UART while hvc0 is unused, then hvc0 once
- * the guest has written to it; each line comes back as an echo. */
+/* "hvcecho": a line typed for the UART, then one for hvc0 once the guest has
+ * written to it; each comes back as an echo, and the UART got nothing meant
+ * for hvc0. */
 static void console_echo_test(struct vdev *d, unsigned devi)
 {
 	static char rx[4][64], line[64], msg[96];
@@ -1017,6 +1040,8 @@ static void user_main(void)
 		} else if (d->id == 3) {
 			if (has_word("hvcecho"))
 				console_echo_test(d, i);
+			else if (has_word("hvcreset") && vdev_init(d, 0, 2, true))
+				console_reset_test(d);
 			else if (vdev_init(d, 0, 2, true))
 				console_test(d, i);
 			C8(d, 0x14) = 0;
