@@ -1,6 +1,7 @@
 /* `termvisor run`: the engine in the foreground, the guest's serial console on
  * stdin/stdout. Exit statuses (also in termvisor(1)):
- *   0   the guest powered off (or wrote 0 to the debug-exit port), or Ctrl-a x
+ *   0   the guest powered off (or wrote 0 to the debug-exit port, which only
+ *       --debug-exit or debug_exit = true gives it), or Ctrl-a x
  *   1   host error or bad input (the message says which)
  *   2   bad command line
  *   3   the guest triple-faulted (a register dump goes to stderr)
@@ -126,6 +127,7 @@ static int def_load(struct run_opts *o, const char *name)
 	o->r.cfg.kernel = o->def.kernel ? own(o, vmdef_path(&o->def, o->def.kernel)) : NULL;
 	o->r.cfg.initrd = o->def.initrd ? own(o, vmdef_path(&o->def, o->def.initrd)) : NULL;
 	o->r.cfg.cmdline = o->def.cmdline;
+	o->r.cfg.debug_exit = o->def.debug_exit;
 	for (size_t i = 0; i < o->def.ndisks && i < VMDEF_MAX_DISKS; i++) {
 		o->r.disks[i].path = own(o, vmdef_path(&o->def, o->def.disks[i].file));
 		o->r.disks[i].format = disk_format_name(o->def.disks[i].format);
@@ -153,6 +155,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		{"memory", required_argument, NULL, 'm'}, {"disk", required_argument, NULL, 'd'},
 		{"on-reboot", required_argument, NULL, 'r'},
 		{"no-extract", no_argument, NULL, 'X'},
+		{"debug-exit", no_argument, NULL, 'D'},
 		{"verbose", no_argument, NULL, 'v'},	  {"help", no_argument, NULL, 'h'},
 		{0}};
 	const char *kernel = NULL, *initrd = NULL, *append = NULL, *memory = NULL;
@@ -188,6 +191,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 			break;
 		case 'v': o.r.cfg.verbose = true; break;
 		case 'X': o.r.cfg.bzimage_entry = true; break;
+		case 'D': o.r.cfg.debug_exit = true; break;
 		case 'h':
 			cmd_print_usage(self, stdout);
 			printf("\n%s", self->options);
@@ -231,7 +235,7 @@ const struct cmd_entry cmd_run_entry = {
 	.name = "run",
 	.usage = "[NAME] [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--cpus N] "
 		 "[--memory SIZE] [--disk FILE[,format=F][,readonly][,aio=A]]... "
-		 "[--on-reboot restart|exit]",
+		 "[--on-reboot restart|exit] [--no-extract] [--debug-exit]",
 	.summary = "Run a VM in the foreground with its serial console on this terminal.",
 	.options = "  -k, --kernel FILE      bzImage, or ELF vmlinux/guest with a PVH note\n"
 		   "  -i, --initrd FILE      initial ramdisk\n"
@@ -244,10 +248,12 @@ const struct cmd_entry cmd_run_entry = {
 		   "  -r, --on-reboot restart|exit   what a guest reset does (default restart)\n"
 		   "      --no-extract       boot a bzImage through its own 64-bit entry, not\n"
 		   "                         through PVH from its payload extracted on the host\n"
+		   "      --debug-exit       give the guest the debug-exit port 0xF4 (test\n"
+		   "                         machines: a byte written there ends the run)\n"
 		   "  -v, --verbose          engine notes on stderr\n"
 		   "Console keys: Ctrl-a x quits, Ctrl-a h helps, Ctrl-a a sends Ctrl-a.\n"
 		   "Exit status: 0 guest powered off, 1 host error or bad input, 2 usage,\n"
 		   "3 triple fault, 4 guest crash, 5 guest reset with --on-reboot exit,\n"
-		   "64+v debug-exit port value v (1-63), 128+n signal n.\n",
+		   "64+v debug-exit port value v (1-63, with --debug-exit), 128+n signal n.\n",
 	.exec = cmd_run_exec,
 };

@@ -257,6 +257,7 @@ enum {
 	OPT_KERNEL_CACHE,
 	OPT_REBOOT_EXIT,
 	OPT_NO_EXTRACT,
+	OPT_DEBUG_EXIT,
 	OPT_VERBOSE,
 };
 
@@ -273,6 +274,7 @@ static const struct option engine_opts[] = {
 	{"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
 	{"on-reboot-exit", no_argument, NULL, OPT_REBOOT_EXIT},
 	{"no-extract", no_argument, NULL, OPT_NO_EXTRACT},
+	{"debug-exit", no_argument, NULL, OPT_DEBUG_EXIT},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{0},
 };
@@ -335,6 +337,8 @@ static void engine_argv(struct argv_buf *a, const char *path, const struct runvm
 		argv_add(a, "--on-reboot-exit");
 	if (c->bzimage_entry)
 		argv_add(a, "--no-extract");
+	if (c->debug_exit)
+		argv_add(a, "--debug-exit");
 	if (c->verbose)
 		argv_add(a, "--verbose");
 }
@@ -460,6 +464,7 @@ int runvm_main(int argc, char **argv)
 		case OPT_KERNEL_CACHE: o.cfg.kernel_cache = optarg; break;
 		case OPT_REBOOT_EXIT: o.reboot_exit = true; break;
 		case OPT_NO_EXTRACT: o.cfg.bzimage_entry = true; break;
+		case OPT_DEBUG_EXIT: o.cfg.debug_exit = true; break;
 		case OPT_VERBOSE: o.cfg.verbose = true; break;
 		default: return engine_usage("unknown option");
 		}

@@ -379,10 +379,12 @@ static int parse_root(struct parse *p, const config_setting_t *root, struct vmde
 			rc = parse_nets(p, s, d);
 		} else if (strcmp(key, "autostart") == 0) {
 			rc = get_bool(p, s, "autostart", &d->autostart);
+		} else if (strcmp(key, "debug_exit") == 0) {
+			rc = get_bool(p, s, "debug_exit", &d->debug_exit);
 		} else {
 			warn(p, s,
 			     "unknown setting '%s' (known: name, description, cpus, memory, kernel, "
-			     "initrd, cmdline, disks, net, autostart)",
+			     "initrd, cmdline, disks, net, autostart, debug_exit)",
 			     key);
 		}
 		if (rc < 0)
@@ -524,6 +526,9 @@ static void build_config(const struct vmdef *d, config_t *cfg)
 	}
 	config_setting_set_bool(config_setting_add(root, "autostart", CONFIG_TYPE_BOOL),
 				d->autostart);
+	if (d->debug_exit) /* test machines only: left out when off */
+		config_setting_set_bool(config_setting_add(root, "debug_exit", CONFIG_TYPE_BOOL),
+					true);
 }
 
 int vmdef_save(const struct vmdef *d, const char *file, struct tv_err *err)

@@ -49,6 +49,7 @@ struct vmdef {
 	struct vmdef_net *nets;
 	size_t nnets;
 	bool autostart;
+	bool debug_exit; /* the debug-exit port, for test machines */
 	char *file;    /* the definition file it came from, or NULL */
 	char *datadir; /* where relative paths point */
 };

@@ -78,7 +78,8 @@
 #define LAYOUT_I8042_IRQ      1
 #define LAYOUT_RTC_PORT       0x70 /* index at 0x70, data at 0x71 */
 #define LAYOUT_RTC_IRQ        8
-/* debug-exit: a byte v written to this port ends the VM (VM_EXIT_DEBUG, code v).
+/* debug-exit (test machines only, vm_config.debug_exit): a byte v written to
+ * this port ends the VM (VM_EXIT_DEBUG, code v).
  * `termvisor run` exits with status 0 for v = 0, else 64 + (v % 64). */
 #define LAYOUT_DEBUG_EXIT_PORT 0xF4
 

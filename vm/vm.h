@@ -58,6 +58,9 @@ struct vm_config {
 				   * (by content hash); NULL: extract in memory */
 	bool bzimage_entry;      /* boot a bzImage through its own 64-bit entry
 				  * (the guest decompresses itself) */
+	bool debug_exit;         /* the debug-exit port (LAYOUT_DEBUG_EXIT_PORT): a
+				  * guest write ends the run; for test machines
+				  * only, off by default */
 	const struct vm_disk *disks;
 	size_t ndisks;
 	struct console_sink console; /* guest serial output */
@@ -72,7 +75,7 @@ enum vm_exit_reason {
 	VM_EXIT_CRASH,        /* emulation/internal error, failed entry, guest panic */
 	VM_EXIT_HOST_ERROR,   /* a host resource or ioctl failed */
 	VM_EXIT_STOPPED,      /* vm_request_stop */
-	VM_EXIT_DEBUG,        /* the debug-exit port: vm_exit_code is the byte written */
+	VM_EXIT_DEBUG,        /* the debug-exit port (cfg.debug_exit): vm_exit_code is the byte */
 };
 
 const char *vm_exit_reason_name(enum vm_exit_reason r);

@@ -4,7 +4,7 @@
 # CPUID.1:ECX[24], which KVM leaves to userspace).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 t_need_kvm
-out=$(timeout 30 "$TV" run --kernel "$top_builddir/tests/guests/timer.elf" --memory 32M </dev/null)
+out=$(timeout 30 "$TV" run --debug-exit --kernel "$top_builddir/tests/guests/timer.elf" --memory 32M </dev/null)
 rc=$?
 echo "$out" | sed 's/^/# /'
 t_check "exit status 0" [ "$rc" -eq 0 ]

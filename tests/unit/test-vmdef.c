@@ -89,7 +89,8 @@ static void test_full_definition(void **state)
 			   "net = ( { type = \"user\"; mac = \"52:54:00:12:34:56\";\n"
 			   "          forward = [ \"tcp:2222-:22\", \"udp:127.0.0.1:5353-:53\" ]; },\n"
 			   "        { type = \"tap\"; ifname = \"tap0\"; } );\n"
-			   "autostart = true;\n";
+			   "autostart = true;\n"
+			   "debug_exit = true;\n";
 
 	assert_int_equal(load("lab1", text, &d, &err), 0);
 	assert_string_equal(d.name, "lab1");
@@ -112,6 +113,7 @@ static void test_full_definition(void **state)
 	assert_int_equal(d.nets[1].type, NET_TAP);
 	assert_string_equal(d.nets[1].ifname, "tap0");
 	assert_true(d.autostart);
+	assert_true(d.debug_exit);
 	assert_string_equal(warnings, "");
 
 	char *k = vmdef_path(&d, d.kernel), *i = vmdef_path(&d, d.initrd);
@@ -134,6 +136,7 @@ static void test_defaults(void **state)
 	assert_null(d.kernel);
 	assert_int_equal(d.ndisks, 0);
 	assert_false(d.autostart);
+	assert_false(d.debug_exit); /* test machines only ask for it */
 	vmdef_free(&d);
 }
 
@@ -166,6 +169,7 @@ static void test_field_errors(void **state)
 	expect_error("kernel = \"\";\n", 1, "kernel: expected a file name");
 	expect_error("initrd = [1];\n", 1, "initrd: expected a string");
 	expect_error("autostart = \"yes\";\n", 1, "autostart: expected true or false");
+	expect_error("debug_exit = 1;\n", 1, "debug_exit: expected true or false");
 	expect_error("description = 3;\n", 1, "description: expected a string");
 	expect_error("disks = 5;\n", 1, "disks: expected a list");
 	expect_error("disks = ( { format = \"qcow2\"; } );\n", 1, "disks[0]: expected a file");
@@ -241,6 +245,7 @@ static void test_save_round_trip(void **state)
 	d.cmdline = xstrdup("console=ttyS0 quiet \"quoted\"");
 	d.description = xstrdup("line one\nline two");
 	d.autostart = true;
+	d.debug_exit = true;
 	d.disks = xcalloc(2, sizeof(*d.disks));
 	d.ndisks = 2;
 	d.disks[0].file = xstrdup("disk.qcow2");
@@ -263,6 +268,7 @@ static void test_save_round_trip(void **state)
 	assert_string_equal(back.cmdline, d.cmdline);
 	assert_string_equal(back.description, d.description);
 	assert_true(back.autostart);
+	assert_true(back.debug_exit);
 	assert_int_equal(back.ndisks, 2);
 	assert_string_equal(back.disks[1].file, "/srv/iso.img");
 	assert_int_equal(back.disks[1].format, DISK_FORMAT_RAW);

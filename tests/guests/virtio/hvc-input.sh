@@ -12,7 +12,7 @@ pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$D"' EXIT
 mkfifo "$D/in"
 
-timeout 60 "$TV" run --kernel "$G" --memory 64M --append "noblk hvcecho" \
+timeout 60 "$TV" run --debug-exit --kernel "$G" --memory 64M --append "noblk hvcecho" \
 	<"$D/in" >"$D/out" 2>&1 &
 pid=$!
 exec 3>"$D/in"

@@ -18,7 +18,7 @@ python3 -c 'import sys; sys.stdout.buffer.write(b"\x5a" * 65536 + b"\0" * (10485
 "$QEMU_IMG" convert -n -f raw -O qcow2 "$D/ro.raw" "$D/ro.qcow2"
 cp "$D/ro.qcow2" "$D/ro.orig"
 
-out=$(timeout 120 "$TV" run --kernel "$G" --memory 64M --cpus 2 --disk "$D/disk.qcow2" \
+out=$(timeout 120 "$TV" run --debug-exit --kernel "$G" --memory 64M --cpus 2 --disk "$D/disk.qcow2" \
 	--disk "$D/ro.qcow2,format=qcow2,readonly" --append "ecam intx" </dev/null 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
@@ -58,7 +58,7 @@ t_check "read-only disk unchanged" cmp -s "$D/ro.qcow2" "$D/ro.orig"
 # nested indirect table, rings in the PCI hole. Each must set
 # DEVICE_NEEDS_RESET (with a configuration interrupt), and after a reset the
 # device must work again; the engine must keep running throughout.
-out=$(timeout 60 "$TV" run --kernel "$G" --memory 64M --append "hostile noblk" </dev/null 2>&1)
+out=$(timeout 60 "$TV" run --debug-exit --kernel "$G" --memory 64M --append "hostile noblk" </dev/null 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 t_check "hostile guest: exit status 0" [ "$rc" -eq 0 ]
