@@ -508,7 +508,7 @@ static int pvh_boot(struct vm *vm, const struct kfile *f, uint64_t rsdp, struct 
 		return -1;
 	if (initrd_load(vm, info.end, 1ULL << 32, &initrd, &initrd_size, err) < 0)
 		return -1;
-	if (cmdline_write(vm, LAYOUT_CMDLINE_MAX, err) < 0)
+	if (cmdline_write(vm, LAYOUT_PVH_CMDLINE_MAX, err) < 0)
 		return -1;
 	n = e820_build(vm, e820);
 	for (unsigned i = 0; i < n; i++)

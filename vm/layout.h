@@ -66,6 +66,10 @@
 #define LAYOUT_PGTABLE_ADDR   0x9000ULL /* PML4; PDPT +0x1000; PDs +0x2000..+0x5FFF */
 #define LAYOUT_CMDLINE_ADDR   0x20000ULL
 #define LAYOUT_CMDLINE_MAX    0x10000ULL /* bytes, the terminating NUL included */
+/* A PVH kernel finds no limit in its ELF: x86 Linux copies at most
+ * COMMAND_LINE_SIZE (2048) bytes, the NUL included, and cuts the rest off
+ * silently, so a longer one is refused. */
+#define LAYOUT_PVH_CMDLINE_MAX 2048ULL
 #define LAYOUT_ACPI_BASE      0xE0000ULL
 #define LAYOUT_ACPI_SIZE      0x20000ULL
 #define LAYOUT_KERNEL_ADDR    0x100000ULL
