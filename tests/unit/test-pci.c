@@ -162,8 +162,11 @@ static void test_capabilities(void **state)
 			assert_int_equal(cfg_rd(f, 1, c + 2, 1), 20);
 			assert_int_equal(cfg_rd(f, 1, c + 16, 4), VIRTIO_NOTIFY_MULT);
 		}
+		if (cfg_rd(f, 1, c + 3, 1) == 5)
+			assert_int_equal(cfg_rd(f, 1, c + 2, 1), 20);
 	}
-	assert_int_equal(types, 1u << 1 | 1u << 2 | 1u << 3); /* common, notify, ISR */
+	/* common, notify, ISR, and the PCI configuration access the spec requires */
+	assert_int_equal(types, 1u << 1 | 1u << 2 | 1u << 3 | 1u << 5);
 	assert_int_not_equal(msix, 0);
 	assert_int_equal(cfg_rd(f, 1, msix + 2, 2), 1); /* 2 vectors, off */
 	assert_int_equal(cfg_rd(f, 1, msix + 4, 4), VIRTIO_BAR_MSIX);
@@ -200,6 +203,93 @@ static void test_bar_sizing_and_decoding(void **state)
 	assert_int_equal(cfg_rd(f, 1, 4, 2), 0);
 	mmio_rd(f, 0xD0000012, 2, &c);
 	assert_false(c);
+}
+
+/* The VIRTIO_PCI_CAP_PCI_CFG capability of the device in slot, or 0. */
+static unsigned cfg_cap(struct fix *f, unsigned slot)
+{
+	unsigned n = 0;
+
+	for (unsigned c = cfg_rd(f, slot, 0x34, 1); c != 0 && n < 48;
+	     c = cfg_rd(f, slot, c + 1, 1), n++)
+		if (cfg_rd(f, slot, c, 1) == PCI_CAP_ID_VNDR && cfg_rd(f, slot, c + 3, 1) == 5)
+			return c;
+	return 0;
+}
+
+/* Sets the window (cap.bar, cap.offset, cap.length). */
+static void window(struct fix *f, unsigned c, unsigned bar, uint32_t off, uint32_t len)
+{
+	cfg_wr(f, 1, c + 4, 1, bar);
+	cfg_wr(f, 1, c + 8, 4, off);
+	cfg_wr(f, 1, c + 12, 4, len);
+}
+
+static uint32_t window_rd(struct fix *f, unsigned c, unsigned bar, uint32_t off, uint32_t len)
+{
+	window(f, c, bar, off, len);
+	return cfg_rd(f, 1, c + 16, 4) & (uint32_t)((1ull << (8 * (len <= 4 ? len : 4))) - 1);
+}
+
+/* pci_cfg_data reaches BAR 0 with accesses of 1, 2 and 4 bytes, reads and
+ * writes, with memory decoding off too; windows the driver must not use
+ * read as zeros and write nothing. */
+static void test_pci_cfg_window(void **state)
+{
+	struct fix *f = *state;
+	uint32_t b = cfg_rd(f, 1, 0x10, 4) & ~0xFu;
+	unsigned c = cfg_cap(f, 1);
+	bool claimed;
+
+	assert_int_not_equal(c, 0);
+	/* The fields are the driver's: they read back. */
+	window(f, c, 0, 0x12, 2);
+	assert_int_equal(cfg_rd(f, 1, c + 4, 1), 0);
+	assert_int_equal(cfg_rd(f, 1, c + 8, 4), 0x12);
+	assert_int_equal(cfg_rd(f, 1, c + 12, 4), 2);
+	/* Decoding off: the window still reaches the BAR. */
+	assert_int_equal(cfg_rd(f, 1, 4, 2), 0);
+	assert_int_equal(window_rd(f, c, 0, 0x12, 2), 1); /* num_queues */
+	/* 4-byte write, then 4-byte read: device_feature_select, device_feature. */
+	window(f, c, 0, 0x00, 4);
+	cfg_wr(f, 1, c + 16, 4, 1);
+	assert_int_equal(window_rd(f, c, 0, 0x00, 4), 1);
+	assert_int_equal(window_rd(f, c, 0, 0x04, 4), 1); /* VERSION_1 is bit 32 */
+	/* 1-byte write and read: device_status. */
+	window(f, c, 0, 0x14, 1);
+	cfg_wr(f, 1, c + 16, 1, 1);
+	assert_int_equal(window_rd(f, c, 0, 0x14, 1), 1);
+	/* 2-byte write: msix_config. */
+	window(f, c, 0, 0x10, 2);
+	cfg_wr(f, 1, c + 16, 2, 1);
+	assert_int_equal(window_rd(f, c, 0, 0x10, 2), 1);
+	/* The MSI-X table in the same BAR, through the window. */
+	window(f, c, 0, VIRTIO_BAR_MSIX + 8, 4);
+	cfg_wr(f, 1, c + 16, 4, 0x31);
+	assert_int_equal(window_rd(f, c, 0, VIRTIO_BAR_MSIX + 8, 4), 0x31);
+	/* What memory access sees is what the window did. */
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM);
+	assert_int_equal(mmio_rd(f, b + 0x00, 4, &claimed), 1);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &claimed), 1);
+	assert_int_equal(mmio_rd(f, b + 0x10, 2, &claimed), 1);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_MSIX + 8, 4, &claimed), 0x31);
+	/* Windows a driver must not use: nothing read, nothing written. */
+	assert_int_equal(window_rd(f, c, 0, 0x14, 3), 0);	      /* length 3 */
+	assert_int_equal(window_rd(f, c, 0, 0x13, 2), 0);	      /* unaligned */
+	assert_int_equal(window_rd(f, c, 0, VIRTIO_BAR_SIZE, 4), 0); /* past the BAR */
+	assert_int_equal(window_rd(f, c, 0, 0xFFFFFFFC, 4), 0);      /* wraps */
+	assert_int_equal(window_rd(f, c, 1, 0x14, 1), 0);	      /* no BAR 1 */
+	assert_int_equal(window_rd(f, c, 200, 0x14, 1), 0);	      /* no such BAR */
+	window(f, c, 0, 0x15, 2);
+	cfg_wr(f, 1, c + 16, 4, 0);
+	window(f, c, 0, 0x14, 0);
+	cfg_wr(f, 1, c + 16, 4, 0);
+	window(f, c, 3, 0x14, 1);
+	cfg_wr(f, 1, c + 16, 4, 0);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &claimed), 1);
+	/* A reset clears the window. */
+	dev_reset_all(f->vm);
+	assert_int_equal(cfg_rd(f, 1, c + 12, 4), 0);
 }
 
 static uint32_t bar0(struct fix *f)
@@ -945,6 +1035,7 @@ int main(void)
 	    T(test_enumeration),
 	    T(test_read_only_fields),
 	    T(test_capabilities),
+	    T(test_pci_cfg_window),
 	    T(test_bar_sizing_and_decoding),
 	    T(test_feature_negotiation),
 	    T(test_rings_outside_ram),

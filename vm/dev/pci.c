@@ -279,6 +279,18 @@ static void bar_write(void *opaque, uint64_t off, const void *data, unsigned len
 
 static const struct dev_io_ops pci_bar_io = {.read = bar_read, .write = bar_write};
 
+void pci_bar_access(struct pci_dev *p, int bar, uint64_t off, void *data, unsigned len,
+		    bool write)
+{
+	if (bar < 0 || bar >= PCI_NUM_BARS || p->bars[bar].size == 0 ||
+	    off >= p->bars[bar].size || len > p->bars[bar].size - off)
+		return;
+	if (write)
+		bar_write(&p->bars[bar], off, data, len);
+	else
+		bar_read(&p->bars[bar], off, data, len);
+}
+
 static void bar_unmap(struct pci_dev *p, int i)
 {
 	struct pci_bar *b = &p->bars[i];
@@ -352,21 +364,28 @@ void pci_set_irq(struct pci_dev *p, bool level)
 
 /* ---- configuration space ---- */
 
+static bool touches(unsigned reg, unsigned len, unsigned start, unsigned n)
+{
+	return reg < start + n && start < reg + len;
+}
+
+static bool in_window(const struct pci_dev *p, unsigned reg, unsigned len)
+{
+	return p->win_access != NULL && touches(reg, len, p->win_off, p->win_len);
+}
+
 uint32_t pci_cfg_read(struct pci_dev *p, unsigned reg, unsigned len)
 {
 	uint32_t v = 0;
 
+	if (in_window(p, reg, len))
+		p->win_access(p, false);
 	pthread_mutex_lock(&p->lock);
 	for (unsigned i = 0; i < len && i < 4; i++)
 		if (reg + i < PCI_CFG_SIZE)
 			v |= (uint32_t)p->cfg[reg + i] << (8 * i);
 	pthread_mutex_unlock(&p->lock);
 	return v;
-}
-
-static bool touches(unsigned reg, unsigned len, unsigned start, unsigned n)
-{
-	return reg < start + n && start < reg + len;
 }
 
 void pci_cfg_write(struct pci_dev *p, unsigned reg, uint32_t val, unsigned len)
@@ -387,6 +406,8 @@ void pci_cfg_write(struct pci_dev *p, unsigned reg, uint32_t val, unsigned len)
 	if (p->msix_cap != 0 && touches(reg, len, p->msix_cap + 2, 2))
 		msix_flush_pending(p);
 	pthread_mutex_unlock(&p->lock);
+	if (in_window(p, reg, len))
+		p->win_access(p, true);
 }
 
 void pci_dev_reset(struct pci_dev *p)

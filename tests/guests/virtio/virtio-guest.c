@@ -15,7 +15,10 @@
  * Command line words: ecam (also check ECAM at 0xE0000000 against type-1),
  * intx, qd=N (requests in flight), bs=N (KiB per request), quick (one pass
  * only over the first 8 MiB), nozero (skip discard/write-zeroes), hvcecho
- * (read a line from the UART, then one from hvc0, echoing each). Prints
+ * (read a line from the UART, then one from hvc0, echoing each), pcicfg
+ * (check each device's VIRTIO_PCI_CAP_PCI_CFG window: 1, 2 and 4-byte
+ * reads and writes of the common configuration, and windows out of
+ * bounds). Prints
  * "virtio: ok" and exits 0 when every check passed. */
 #include "guest.h"
 
@@ -161,6 +164,12 @@ static void cfg_write16(unsigned slot, unsigned reg, uint16_t v)
 	outw_((uint16_t)(0xCFC + (reg & 2)), v);
 }
 
+static void cfg_write8(unsigned slot, unsigned reg, uint8_t v)
+{
+	outl(0xCF8, 0x80000000u | slot << 11 | (reg & 0xFC));
+	outb((uint16_t)(0xCFC + (reg & 3)), v);
+}
+
 /* ---- memory for rings and buffers ---- */
 
 static uint8_t arena[10 << 20] __attribute__((aligned(PAGE)));
@@ -204,6 +213,8 @@ struct vdev {
 	uint32_t notify_mult;
 	volatile uint32_t *msix;
 	unsigned msix_cap, nvec;
+	unsigned cfg_cap, common_bar; /* VIRTIO_PCI_CAP_PCI_CFG; where common is */
+	uint32_t common_off;
 	uint64_t features;
 	unsigned nq;
 	struct vqueue q[4];
@@ -286,11 +297,16 @@ static void read_caps(struct vdev *d)
 			continue;
 		uint8_t type = cfg_read8(slot, c + 3), bar = cfg_read8(slot, c + 4);
 		uint32_t off = cfg_read32(slot, c + 8);
+		if (type == 5 && d->cfg_cap == 0)
+			d->cfg_cap = c;
 		if (type < 1 || type > 4)
-			continue; /* PCI configuration access, shared memory: unused */
+			continue; /* PCI configuration access (above), shared memory */
 		volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(bar_base(slot, bar) + off);
-		if (type == 1 && d->common == NULL)
+		if (type == 1 && d->common == NULL) {
 			d->common = p;
+			d->common_bar = bar;
+			d->common_off = off;
+		}
 		else if (type == 2 && d->notify == NULL) {
 			d->notify = p;
 			d->notify_mult = cfg_read32(slot, c + 16);
@@ -849,6 +865,76 @@ static void console_echo_test(struct vdev *d, unsigned devi)
 	(void)devi;
 }
 
+/* ---- the PCI configuration access capability (virtio 1.2, 4.1.4.9) ---- */
+
+static void win_set(struct vdev *d, unsigned bar, uint32_t off, uint32_t len)
+{
+	cfg_write8(d->slot, d->cfg_cap + 4, (uint8_t)bar);
+	cfg_write32(d->slot, d->cfg_cap + 8, off);
+	cfg_write32(d->slot, d->cfg_cap + 12, len);
+}
+
+/* cap.length bytes at off in bar, read through pci_cfg_data. */
+static uint32_t win_read(struct vdev *d, unsigned bar, uint32_t off, uint32_t len)
+{
+	uint32_t v;
+
+	win_set(d, bar, off, len);
+	v = cfg_read32(d->slot, d->cfg_cap + 16);
+	return len >= 4 ? v : v & ((1u << (8 * len)) - 1);
+}
+
+/* A write of len bytes at off in the common configuration's BAR. */
+static void win_write(struct vdev *d, uint32_t off, uint32_t len, uint32_t v)
+{
+	win_set(d, d->common_bar, off, len);
+	if (len == 4)
+		cfg_write32(d->slot, d->cfg_cap + 16, v);
+	else if (len == 2)
+		cfg_write16(d->slot, d->cfg_cap + 16, (uint16_t)v);
+	else
+		cfg_write8(d->slot, d->cfg_cap + 16, (uint8_t)v);
+}
+
+/* The window against the same registers read and written in BAR memory. */
+static bool pci_cfg_check(struct vdev *d)
+{
+	int before = failures;
+	unsigned bar = d->common_bar;
+	uint32_t co = d->common_off;
+
+	check(d->cfg_cap != 0, "VIRTIO_PCI_CAP_PCI_CFG capability present");
+	if (d->cfg_cap == 0 || d->common == NULL)
+		return false;
+	check(cfg_read8(d->slot, d->cfg_cap + 2) >= 20, "PCI_CFG capability holds pci_cfg_data");
+	C8(d, 0x14) = 0;
+	while (C8(d, 0x14) != 0)
+		pause();
+	check(win_read(d, bar, co + 0x12, 2) == C16(d, 0x12), "2-byte window read (num_queues)");
+	win_write(d, co + 0x00, 4, 1);
+	check(C32(d, 0x00) == 1, "4-byte window write (device_feature_select)");
+	check(win_read(d, bar, co + 0x04, 4) == C32(d, 0x04), "4-byte window read (device_feature)");
+	C32(d, 0x00) = 0;
+	win_write(d, co + 0x14, 1, 1);
+	check(C8(d, 0x14) == 1, "1-byte window write (device_status)");
+	check(win_read(d, bar, co + 0x14, 1) == 1, "1-byte window read (device_status)");
+	win_write(d, co + 0x16, 2, 1);
+	check(C16(d, 0x16) == 1, "2-byte window write (queue_select)");
+	C16(d, 0x16) = 0;
+	/* Windows a driver must not use read as zeros and write nothing. */
+	check(win_read(d, bar, co + 0x13, 2) == 0, "unaligned window reads nothing");
+	check(win_read(d, bar, co + 0x14, 3) == 0, "3-byte window reads nothing");
+	check(win_read(d, bar, 0x7FFFFFF0, 4) == 0, "window past the BAR reads nothing");
+	check(win_read(d, 5, 0, 4) == 0, "window on a BAR the device lacks reads nothing");
+	win_set(d, bar, co + 0x14, 3);
+	cfg_write32(d->slot, d->cfg_cap + 16, 0);
+	win_set(d, bar, 0x7FFFFFF0, 4);
+	cfg_write32(d->slot, d->cfg_cap + 16, 0);
+	check(C8(d, 0x14) == 1, "bad windows write nothing");
+	C8(d, 0x14) = 0;
+	return failures == before;
+}
+
 /* ---- hostile programming: the device must break, not the host ---- */
 
 /* Waits (up to ~1 s) for DEVICE_NEEDS_RESET. */
@@ -990,6 +1076,12 @@ static void user_main(void)
 		read_caps(d);
 		gprintf("virtio: slot %u device %u, %u MSI-X vectors\n", s, d->id, d->nvec);
 		check(d->common && d->notify && d->isr, "common, notify and ISR capabilities");
+	}
+	if (has_word("pcicfg")) {
+		unsigned ok = 0;
+		for (unsigned i = 0; i < ndevs; i++)
+			ok += pci_cfg_check(&devs[i]);
+		gprintf("virtio: pci_cfg window: %u of %u devices ok\n", ok, ndevs);
 	}
 	for (unsigned i = 0; i < ndevs; i++) {
 		struct vdev *d = &devs[i];

@@ -19,7 +19,7 @@ python3 -c 'import sys; sys.stdout.buffer.write(b"\x5a" * 65536 + b"\0" * (10485
 cp "$D/ro.qcow2" "$D/ro.orig"
 
 out=$(timeout 120 "$TV" run --debug-exit --kernel "$G" --memory 64M --cpus 2 --disk "$D/disk.qcow2" \
-	--disk "$D/ro.qcow2,format=qcow2,readonly" --append "ecam intx" </dev/null 2>&1)
+	--disk "$D/ro.qcow2,format=qcow2,readonly" --append "ecam intx pcicfg" </dev/null 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 has() { printf '%s\n' "$out" | grep -q "$1"; }
@@ -29,6 +29,8 @@ t_check "ECAM and type-1 configuration access agree" has "ECAM matches type-1"
 t_check "two virtio-blk, the console and the rng enumerated" \
 	has "4 devices"
 t_check "one queue per vCPU (2)" has "8192 sectors, 2 queues"
+t_check "each device's PCI_CFG window reads and writes 1, 2 and 4 bytes, checked bounds" \
+	has "pci_cfg window: 4 of 4 devices ok"
 t_check "whole disk written, flushed, read back: no bad word" has "524288 words checked, 0 bad"
 t_check "GET_ID returns the image's name" has "id 'disk.qcow2'"
 t_check "read-only disk: reads, refuses writes" has "read-only checks done"
