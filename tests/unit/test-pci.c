@@ -446,6 +446,72 @@ static void rng_request(struct fix *f, uint32_t b, uint16_t n)
 	assert_int_equal(*(uint16_t *)(ram + 0x4002), idx);
 }
 
+static void wait_used(struct fix *f, uint64_t used, uint16_t idx)
+{
+	for (int i = 0; i < 2000 && *(volatile uint16_t *)(f->ram + used + 2) != idx; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	assert_int_equal(*(volatile uint16_t *)(f->ram + used + 2), idx);
+}
+
+static unsigned msix_cap_of(struct fix *f, unsigned slot)
+{
+	unsigned n = 0;
+
+	for (unsigned c = cfg_rd(f, slot, 0x34, 1); c != 0 && n < 48;
+	     c = cfg_rd(f, slot, c + 1, 1), n++)
+		if (cfg_rd(f, slot, c, 1) == PCI_CAP_ID_MSIX)
+			return c;
+	return 0;
+}
+
+/* With Bus Master Enable clear the device leaves guest memory alone: a
+ * request waits with its buffer untouched, and an MSI-X message waits in
+ * the PBA (it is a memory write too). Set again, both go out. */
+static void test_bus_master(void **state)
+{
+	struct fix *f = *state;
+	uint32_t b = bar0(f);
+	uint8_t *ram = f->ram;
+	struct pci_dev *p = (struct pci_dev *)dev_find(f->vm, "virtio-rng");
+	unsigned msix = msix_cap_of(f, 1);
+	struct timespec ts = {0, 100000000};
+	bool c;
+
+	assert_non_null(p);
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+	rng_request(f, b, 0);
+	/* Off: the next request is not taken. */
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM);
+	assert_false(pci_bus_master(p));
+	memset(ram + 0x8000, 0, 16);
+	memcpy(ram + 0x3004 + 2, (uint16_t[]){0}, 2);
+	__atomic_store_n((uint16_t *)(ram + 0x3002), 2, __ATOMIC_RELEASE);
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY, 4, 0);
+	nanosleep(&ts, NULL);
+	assert_int_equal(*(volatile uint16_t *)(ram + 0x4002), 1);
+	assert_memory_equal(ram + 0x8000, (uint8_t[16]){0}, 16);
+	/* On again: served without another notify. */
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+	wait_used(f, 0x4000, 2);
+	assert_int_not_equal(memcmp(ram + 0x8000, (uint8_t[16]){0}, 16), 0);
+	/* MSI-X on, vector 0 unmasked: with bus mastering off it stays pending. */
+	assert_int_not_equal(msix, 0);
+	cfg_wr(f, 1, msix + 2, 2, PCI_MSIX_ENABLE);
+	mmio_wr(f, b + VIRTIO_BAR_MSIX + 12, 4, 0);
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM);
+	assert_true(pci_msix_notify(p, 0));
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_PBA, 4, &c) & 1, 1);
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_PBA, 4, &c) & 1, 0); /* sent */
+	assert_true(pci_msix_notify(p, 0));
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_PBA, 4, &c) & 1, 0);
+	/* A reset clears Bus Master Enable with the rest. */
+	dev_reset_all(f->vm);
+	assert_false(pci_bus_master(p));
+}
+
 static void test_save_restore(void **state)
 {
 	struct fix *f = *state;
@@ -514,13 +580,6 @@ static void sink(void *ctx, const void *bytes, size_t len)
 	sink_len += len;
 }
 
-static void wait_used(struct fix *f, uint64_t used, uint16_t idx)
-{
-	for (int i = 0; i < 2000 && *(volatile uint16_t *)(f->ram + used + 2) != idx; i++)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	assert_int_equal(*(volatile uint16_t *)(f->ram + used + 2), idx);
-}
-
 /* hvc0: a transmit buffer reaches the console sink in one piece, typed
  * bytes wait until the guest posts a receive buffer. */
 static void test_console(void **state)
@@ -536,7 +595,7 @@ static void test_console(void **state)
 	sink_len = 0;
 	assert_int_equal(virtio_console_create(f->vm, &cfg, &err), 0);
 	assert_int_equal(cfg_rd(f, 2, 0, 4), 0x10431AF4);
-	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
 	negotiate(f, b);
 	set_rings(f, b, 0x2000, 0x3000, 0x4000); /* queue 0: receive */
@@ -595,7 +654,7 @@ static void test_console_input_routing(void **state)
 	console_attach_input(f->vm, fake_uart, NULL);
 	assert_int_equal(virtio_console_create(f->vm, &cfg, &err), 0);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
-	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	negotiate(f, b);
 	set_rings(f, b, 0x2000, 0x3000, 0x4000); /* queue 0: receive */
 	mmio_wr(f, b + 0x16, 2, 1);
@@ -691,7 +750,7 @@ static void blk_hostile_requests(struct fix *f, enum vm_disk_aio aio)
 	assert_int_equal(blk_create(path, "raw", 1 << 20, NULL, &err), 0);
 	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
 	assert_int_equal(cfg_rd(f, 2, 0, 4), 0x10421AF4);
-	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
 	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_DEVICE, 4, &c), 2048); /* capacity */
 	negotiate(f, b);
@@ -784,7 +843,7 @@ static void blk_rw_check(struct fix *f, enum vm_disk_aio aio)
 	unlink(path);
 	assert_int_equal(blk_create(path, "qcow2", 1 << 20, &o, &err), 0);
 	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
-	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
 	negotiate(f, b);
 	set_rings(f, b, 0x2000, 0x3000, 0x4000);
@@ -868,7 +927,7 @@ static void diff_setup(struct fix *f, struct diff_dev *d, unsigned slot, uint64_
 {
 	uint32_t b = cfg_rd(f, slot, 0x10, 4) & ~0xFu;
 
-	cfg_wr(f, slot, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, slot, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	negotiate(f, b);
 	mmio_wr(f, b + 0x16, 2, 0);
 	mmio_wr(f, b + 0x18, 2, DIFF_QSIZE);
@@ -1041,6 +1100,7 @@ int main(void)
 	    T(test_rings_outside_ram),
 	    T(test_msix_vector_range),
 	    T(test_request_through_intx),
+	    T(test_bus_master),
 	    T(test_save_restore),
 	    T(test_console),
 	    T(test_blk_hostile_requests_threads),

@@ -152,9 +152,11 @@ bool virtio_pci_queue_ready(struct virtio_pci *vp, unsigned q)
 
 /* ---- queue threads ---- */
 
+/* Guest memory is touched only here: on the queue's thread, while the
+ * driver is up and the function may master the bus. */
 static bool queue_live(struct virtio_pci *vp, struct virtio_queue *q)
 {
-	return q->vq.ready && !q->vq.broken && !vp->quiesced &&
+	return q->vq.ready && !q->vq.broken && !vp->quiesced && pci_bus_master(&vp->pci) &&
 	       (__atomic_load_n(&vp->status, __ATOMIC_ACQUIRE) & VIRTIO_STATUS_DRIVER_OK);
 }
 
@@ -308,6 +310,7 @@ static void queue_enable(struct virtio_pci *vp, struct virtio_queue *q)
 	pthread_mutex_lock(&q->lock);
 	rc = vq_start(&q->vq, vm_mem(virtio_pci_vm(vp)), q->size, q->desc, q->driver, q->device,
 		      f >> VIRTIO_F_RING_EVENT_IDX & 1, f >> VIRTIO_F_RING_INDIRECT_DESC & 1);
+	q->vq.go = &vp->pci.master; /* requests only while Bus Master Enable is set */
 	pthread_mutex_unlock(&q->lock);
 	if (rc != 0) {
 		virtio_pci_set_broken(vp,
@@ -452,6 +455,26 @@ static void bar_write(void *opaque, uint64_t off, const void *data, unsigned len
 }
 
 static const struct dev_io_ops vp_bar_io = {.read = bar_read, .write = bar_write};
+
+static void lock_queues(struct virtio_pci *vp);
+static void unlock_queues(struct virtio_pci *vp);
+
+/* Bus Master Enable cleared: the queues stop taking requests, and the write
+ * that cleared it returns only once the requests a queue thread is handling
+ * are done, so nothing touches guest memory afterwards (MSI waits in the
+ * PBA, pci.c). Set again: the queues look at their rings. */
+static void vp_master_changed(struct pci_dev *p, bool on)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)p;
+
+	if (on) {
+		for (unsigned i = 0; i < vp->info.nqueues; i++)
+			virtio_pci_kick(vp, i);
+		return;
+	}
+	lock_queues(vp);
+	unlock_queues(vp);
+}
 
 /* The notify addresses follow BAR 0: KVM signals the queue's eventfd on a
  * 16-bit write there without leaving the kernel. */
@@ -649,6 +672,7 @@ static int vp_restore(struct dev *d, const void *state, struct tv_err *err)
 			break;
 		}
 		q->enabled = true;
+		q->vq.go = &vp->pci.master;
 		q->vq.last_avail = qs->last_avail;
 		q->vq.used_idx = qs->used_idx;
 		q->vq.signalled = qs->signalled;
@@ -824,6 +848,7 @@ int virtio_pci_create(struct vm *vm, const struct virtio_dev_info *info, void *p
 	add_cfg_window(vp);
 	pci_dev_add_msix(p, info->nqueues + 1, 0, VIRTIO_BAR_MSIX, VIRTIO_BAR_PBA);
 	p->bar_moved = vp_bar_moved;
+	p->master_changed = vp_master_changed;
 	p->dev.name = xstrdup(info->name);
 	p->dev.ops = &vp_ops;
 	pthread_mutex_lock(&vp->lock);

@@ -981,6 +981,46 @@ static void hostile_chain(struct vdev *d, const char *what, uint16_t f0, uint16_
 	check(C8(d, 0x14) == 0, "reset clears needs-reset");
 }
 
+/* Bus Master Enable off: the device must not read the rings or write the
+ * buffer, nor send an MSI; on again, the request it left completes. */
+static void bme_test(struct vdev *d, unsigned devi)
+{
+	static uint8_t buf[32];
+	struct vqueue *q = &d->q[0];
+	int before = failures;
+	unsigned seen;
+	uint32_t id, len = 0;
+	uint64_t t0;
+	bool untouched = true, used;
+
+	if (!vdev_init(d, 0, 1, true))
+		return;
+	memset(buf, 0, sizeof(buf));
+	cfg_write16(d->slot, 4, 0x2); /* memory decoding only */
+	seen = irq_count[devi];
+	q->desc[0] = (struct desc){(uint64_t)(uintptr_t)buf, sizeof(buf), 2, 0};
+	vq_add(q, 0);
+	vq_kick(q);
+	t0 = rdtsc();
+	while (ms_since(t0) < 300)
+		pause();
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		untouched &= buf[i] == 0;
+	used = vq_used(q, &id, &len);
+	check(!used, "bus mastering off: the request is not taken");
+	check(untouched, "bus mastering off: the buffer is untouched");
+	check(irq_count[devi] == seen, "bus mastering off: no MSI");
+	cfg_write16(d->slot, 4, 0x6);
+	t0 = rdtsc();
+	while (!used && ms_since(t0) < 2000)
+		used = vq_used(q, &id, &len);
+	check(used && len == sizeof(buf), "bus mastering on again: the request completes");
+	check(wait_irq_after(seen), "bus mastering on again: its interrupt arrives");
+	C8(d, 0x14) = 0;
+	if (failures == before)
+		gprintf("virtio: bus master checks done\n");
+}
+
 static void hostile_test(struct vdev *d, unsigned devi)
 {
 	/* A loop: 0 -> 1 -> 0. */
@@ -1014,6 +1054,7 @@ static void hostile_test(struct vdev *d, unsigned devi)
 	C8(d, 0x14) = 0;
 	if (failures == 0)
 		gprintf("virtio: hostile programming survived\n");
+	bme_test(d, devi);
 }
 
 /* ---- interrupts (CPL 0) ---- */

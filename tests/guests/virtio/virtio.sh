@@ -59,11 +59,15 @@ t_check "read-only disk unchanged" cmp -s "$D/ro.qcow2" "$D/ro.orig"
 # Hostile programming: a looping chain, buffers outside RAM or of 4 GiB, a
 # nested indirect table, rings in the PCI hole. Each must set
 # DEVICE_NEEDS_RESET (with a configuration interrupt), and after a reset the
-# device must work again; the engine must keep running throughout.
+# device must work again; the engine must keep running throughout. Then Bus
+# Master Enable cleared with a request posted: nothing may happen until it
+# is set again.
 out=$(timeout 60 "$TV" run --debug-exit --kernel "$G" --memory 64M --append "hostile noblk" </dev/null 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 t_check "hostile guest: exit status 0" [ "$rc" -eq 0 ]
 t_check "hostile guest: every bad queue broke the device, reset revived it" \
 	has "hostile programming survived"
+t_check "Bus Master Enable off: no request taken, no memory touched, no MSI; on: it completes" \
+	has "bus master checks done"
 t_done
