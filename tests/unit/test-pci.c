@@ -892,6 +892,76 @@ static void test_blk_rw_io_uring(void **state)
 	blk_rw_check(*state, VM_AIO_IO_URING);
 }
 
+/* Discard and write-zeroes flags (virtio 1.2, 5.2.6.2): the unmap flag on a
+ * discard is unsupported, on write-zeroes allowed; a request refused for one
+ * range leaves the others alone too. */
+static void test_blk_discard_flags(void **state)
+{
+	struct fix *f = *state;
+	char path[] = "/tmp/tv-test-pci.XXXXXX";
+	struct vm_disk disk = {.path = path, .format = "raw"};
+	struct vm_config cfg = {.disks = &disk, .ndisks = 1};
+	static uint8_t pattern[8192], zeros[4096];
+	uint8_t *ram = f->ram;
+	uint64_t range[4];
+	struct tv_err err;
+	uint32_t b, used;
+	uint16_t n = 0;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	assert_int_equal(blk_create(path, "raw", 1 << 20, NULL, &err), 0);
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+	for (unsigned i = 0; i < sizeof(pattern); i++)
+		pattern[i] = ram[0x10000 + i] = (uint8_t)(i * 7 + 3);
+	assert_int_equal(blk_rw(f, b, n++, 1, 0, (uint64_t[]){0x10000}, (uint32_t[]){8192}, 1,
+				&used),
+			 0);
+	/* Discard with unmap: unsupported, nothing discarded. */
+	range[0] = 0;
+	range[1] = 8 | (uint64_t)1 << 32;
+	assert_int_equal(blk_req(f, b, n++, 11, 0, range, 16, 16), 2);
+	/* A good range first, a bad one after it: neither is carried out. */
+	range[0] = 8;
+	range[1] = 8;
+	range[2] = 0;
+	range[3] = 8 | (uint64_t)1 << 32;
+	assert_int_equal(blk_req(f, b, n++, 11, 0, range, 32, 16), 2);
+	memset(ram + 0x20000, 0xCC, sizeof(pattern));
+	assert_int_equal(blk_rw(f, b, n++, 0, 0, (uint64_t[]){0x20000}, (uint32_t[]){8192}, 1,
+				&used),
+			 0);
+	assert_memory_equal(ram + 0x20000, pattern, sizeof(pattern));
+	/* A range past the end with a good one: an I/O error, nothing done. */
+	range[2] = 4096;
+	range[3] = 8;
+	assert_int_equal(blk_req(f, b, n++, 13, 0, range, 32, 16), 1);
+	assert_int_equal(blk_rw(f, b, n++, 0, 0, (uint64_t[]){0x20000}, (uint32_t[]){8192}, 1,
+				&used),
+			 0);
+	assert_memory_equal(ram + 0x20000, pattern, sizeof(pattern));
+	/* Write-zeroes with unmap: allowed, and the sectors read as zeros. */
+	range[0] = 0;
+	range[1] = 8 | (uint64_t)1 << 32;
+	assert_int_equal(blk_req(f, b, n++, 13, 0, range, 16, 16), 0);
+	/* A plain discard: allowed. */
+	range[0] = 8;
+	range[1] = 8;
+	assert_int_equal(blk_req(f, b, n++, 11, 0, range, 16, 16), 0);
+	assert_int_equal(blk_rw(f, b, n++, 0, 0, (uint64_t[]){0x20000}, (uint32_t[]){4096}, 1,
+				&used),
+			 0);
+	assert_memory_equal(ram + 0x20000, zeros, sizeof(zeros));
+	unlink(path);
+}
+
 /* ---- the two aio ways against each other ---- */
 
 #define DIFF_QSIZE 64
@@ -1108,6 +1178,7 @@ int main(void)
 	    T(test_console_input_routing),
 	    T(test_blk_aio_ways_agree),	  T(test_blk_rw_threads),
 	    T(test_blk_rw_io_uring),
+	    T(test_blk_discard_flags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

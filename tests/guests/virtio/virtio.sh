@@ -34,6 +34,8 @@ t_check "each device's PCI_CFG window reads and writes 1, 2 and 4 bytes, checked
 t_check "whole disk written, flushed, read back: no bad word" has "524288 words checked, 0 bad"
 t_check "GET_ID returns the image's name" has "id 'disk.qcow2'"
 t_check "read-only disk: reads, refuses writes" has "read-only checks done"
+t_check "discard with the unmap flag: unsupported, data intact" \
+	has "discard with unmap refused, data intact"
 t_check "hvc0 output reaches the console" has "hvc0: hello from virtio-console"
 t_check "entropy read" has "virtio-rng: 128 bytes"
 
