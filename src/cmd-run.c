@@ -56,15 +56,15 @@ static int run_vm(struct run_opts *o)
 	return runvm(&o->r);
 }
 
-/* FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring] */
+/* FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring][,serial=S] */
 static int disk_parse(const struct cmd_entry *self, char *arg, struct vm_disk *d)
 {
 	char *save = NULL, *tok = strtok_r(arg, ",", &save);
 
 	memset(d, 0, sizeof(*d));
 	if (tok == NULL)
-		return cmd_usage_error(
-		    self, "--disk: expected FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring]");
+		return cmd_usage_error(self, "--disk: expected FILE[,format=qcow2|raw][,readonly]"
+					     "[,aio=threads|io_uring][,serial=S]");
 	d->path = tok;
 	while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
 		if (strcmp(tok, "readonly") == 0)
@@ -73,10 +73,16 @@ static int disk_parse(const struct cmd_entry *self, char *arg, struct vm_disk *d
 			d->format = tok + 7;
 		else if (strncmp(tok, "aio=", 4) == 0 && disk_aio_parse(tok + 4, &d->aio) == 0)
 			continue;
+		else if (strncmp(tok, "serial=", 7) == 0 && vm_disk_serial_valid(tok + 7))
+			d->serial = tok + 7;
+		else if (strncmp(tok, "serial=", 7) == 0)
+			return cmd_usage_error(self, "--disk %s: serial '%s': expected 1 to %d "
+						     "printable characters without spaces or commas",
+					       d->path, tok + 7, VM_DISK_SERIAL_MAX);
 		else
 			return cmd_usage_error(self, "--disk %s: unknown option '%s' (expected "
 						     "format=qcow2, format=raw, readonly, "
-						     "aio=threads or aio=io_uring)",
+						     "aio=threads, aio=io_uring or serial=S)",
 					       d->path, tok);
 	}
 	return 0;
@@ -133,6 +139,7 @@ static int def_load(struct run_opts *o, const char *name)
 		o->r.disks[i].format = disk_format_name(o->def.disks[i].format);
 		o->r.disks[i].readonly = o->def.disks[i].readonly;
 		o->r.disks[i].aio = o->def.disks[i].aio;
+		o->r.disks[i].serial = o->def.disks[i].serial;
 	}
 	o->r.cfg.ndisks = MIN(o->def.ndisks, (size_t)VMDEF_MAX_DISKS);
 	return 0;
@@ -234,7 +241,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 const struct cmd_entry cmd_run_entry = {
 	.name = "run",
 	.usage = "[NAME] [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--cpus N] "
-		 "[--memory SIZE] [--disk FILE[,format=F][,readonly][,aio=A]]... "
+		 "[--memory SIZE] [--disk FILE[,format=F][,readonly][,aio=A][,serial=S]]... "
 		 "[--on-reboot restart|exit] [--no-extract] [--debug-exit]",
 	.summary = "Run a VM in the foreground with its serial console on this terminal.",
 	.options = "  -k, --kernel FILE      bzImage, or ELF vmlinux/guest with a PVH note\n"
@@ -242,9 +249,10 @@ const struct cmd_entry cmd_run_entry = {
 		   "  -a, --append CMDLINE   kernel command line\n"
 		   "  -c, --cpus N           vCPUs, 1 to 64 (default 1)\n"
 		   "  -m, --memory SIZE      RAM, like 512M or 2G (default 512M)\n"
-		   "  -d, --disk FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring]\n"
+		   "  -d, --disk FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring][,serial=S]\n"
 		   "                         a virtio disk (repeatable); aio: how its data\n"
-		   "                         moves (default io_uring)\n"
+		   "                         moves (default io_uring); serial: what the guest\n"
+		   "                         reads as its serial (default tvdisk0, tvdisk1...)\n"
 		   "  -r, --on-reboot restart|exit   what a guest reset does (default restart)\n"
 		   "      --no-extract       boot a bzImage through its own 64-bit entry, not\n"
 		   "                         through PVH from its payload extracted on the host\n"

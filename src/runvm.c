@@ -254,6 +254,7 @@ enum {
 	OPT_DISK_FORMAT,
 	OPT_DISK_READONLY,
 	OPT_DISK_AIO,
+	OPT_DISK_SERIAL,
 	OPT_KERNEL_CACHE,
 	OPT_REBOOT_EXIT,
 	OPT_NO_EXTRACT,
@@ -271,6 +272,7 @@ static const struct option engine_opts[] = {
 	{"disk-format", required_argument, NULL, OPT_DISK_FORMAT},
 	{"disk-readonly", no_argument, NULL, OPT_DISK_READONLY},
 	{"disk-aio", required_argument, NULL, OPT_DISK_AIO},
+	{"disk-serial", required_argument, NULL, OPT_DISK_SERIAL},
 	{"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
 	{"on-reboot-exit", no_argument, NULL, OPT_REBOOT_EXIT},
 	{"no-extract", no_argument, NULL, OPT_NO_EXTRACT},
@@ -331,6 +333,7 @@ static void engine_argv(struct argv_buf *a, const char *path, const struct runvm
 		if (o->disks[i].aio != VM_AIO_DEFAULT)
 			argv_opt(a, "--disk-aio",
 				 o->disks[i].aio == VM_AIO_THREADS ? "threads" : "io_uring");
+		argv_opt(a, "--disk-serial", o->disks[i].serial);
 	}
 	argv_opt(a, "--kernel-cache", c->kernel_cache);
 	if (o->reboot_exit)
@@ -448,10 +451,13 @@ int runvm_main(int argc, char **argv)
 		case OPT_DISK_FORMAT:
 		case OPT_DISK_READONLY:
 		case OPT_DISK_AIO:
+		case OPT_DISK_SERIAL:
 			if (last == NULL)
 				return engine_usage("a disk option before any --disk");
 			if (ch == OPT_DISK_FORMAT)
 				last->format = optarg;
+			else if (ch == OPT_DISK_SERIAL)
+				last->serial = optarg;
 			else if (ch == OPT_DISK_READONLY)
 				last->readonly = true;
 			else if (strcmp(optarg, "threads") == 0)

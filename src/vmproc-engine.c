@@ -57,6 +57,7 @@ struct vm_engine *engine_open(const struct tv_paths *p, const struct vmdef *def,
 		e->disks[i].format = disk_format_name(def->disks[i].format);
 		e->disks[i].readonly = def->disks[i].readonly;
 		e->disks[i].aio = def->disks[i].aio;
+		e->disks[i].serial = def->disks[i].serial;
 	}
 	e->cfg = (struct vm_config){
 		.cpus = def->cpus,

@@ -43,7 +43,16 @@ struct vm_disk {
 	const char *format; /* "qcow2", "raw", or NULL to probe */
 	bool readonly;
 	enum vm_disk_aio aio;
+	const char *serial; /* what the guest reads as the disk's serial (virtio-blk
+			     * GET_ID, /dev/disk/by-id): at most VM_DISK_SERIAL_MAX
+			     * printable characters; NULL: "tvdisk" and the disk's
+			     * index, never anything of the host's path */
 };
+
+#define VM_DISK_SERIAL_MAX 20
+/* Whether s may be a disk serial: 1 to VM_DISK_SERIAL_MAX bytes, each
+ * printable ASCII other than space and comma. */
+bool vm_disk_serial_valid(const char *s);
 
 struct vm_config {
 	unsigned cpus;           /* 1 .. LAYOUT_MAX_CPUS (and the host's limit) */

@@ -69,6 +69,9 @@ rc=$?
 t_check "a command line of 2047 bytes still boots a PVH kernel (status $rc)" [ "$rc" -eq 0 ]
 expect "too many vCPUs" 2 "cpus 65: expected a number from 1 to 64" -- --kernel "$G" --cpus 65
 expect "a bad size" 2 "memory 12Q: expected a size" -- --kernel "$G" --memory 12Q
+expect "a disk serial longer than GET_ID's 20 bytes" 2 \
+	"serial '123456789012345678901': expected 1 to 20 printable characters" -- \
+	--kernel "$G" --disk "$d/x.img,format=raw,serial=123456789012345678901"
 expect "a bad --on-reboot" 2 "on-reboot sometimes" -- --kernel "$G" --on-reboot sometimes
 # A host without /dev/kvm: an empty /dev in a private mount namespace.
 if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null &&

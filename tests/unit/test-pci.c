@@ -799,7 +799,7 @@ static uint8_t blk_rw(struct fix *f, uint32_t b, uint16_t n, uint32_t type, uint
 	uint8_t hdr[16] = {0};
 	uint64_t d[10];
 	unsigned k = 0;
-	uint16_t wr = type == 0 ? 2 : 0;
+	uint16_t wr = type == 0 || type == 8 ? 2 : 0; /* IN, GET_ID: device-writable */
 
 	memcpy(hdr, &type, 4);
 	memcpy(hdr + 8, &sector, 8);
@@ -960,6 +960,63 @@ static void test_blk_discard_flags(void **state)
 			 0);
 	assert_memory_equal(ram + 0x20000, zeros, sizeof(zeros));
 	unlink(path);
+}
+
+/* GET_ID: the serial given for the disk, or "tvdisk" and its index; never
+ * the image's file name. A serial GET_ID cannot hold is refused. */
+static void test_blk_serial(void **state)
+{
+	struct fix *f = *state;
+	char p0[] = "/tmp/tv-test-pci.XXXXXX", p1[] = "/tmp/tv-test-pci.XXXXXX";
+	struct vm_disk disks[2] = {{.path = p0, .format = "raw"},
+				   {.path = p1, .format = "raw", .serial = "ABCDEFGHIJKLMNOPQRST"}};
+	struct vm_config cfg = {.disks = disks, .ndisks = 2};
+	uint8_t *ram = f->ram;
+	struct tv_err err;
+	uint32_t used;
+	int fd0 = mkstemp(p0), fd1 = mkstemp(p1);
+
+	assert_true(fd0 >= 0 && fd1 >= 0);
+	close(fd0);
+	close(fd1);
+	unlink(p0);
+	unlink(p1);
+	assert_int_equal(blk_create(p0, "raw", 1 << 20, NULL, &err), 0);
+	assert_int_equal(blk_create(p1, "raw", 1 << 20, NULL, &err), 0);
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
+	for (unsigned slot = 2; slot <= 3; slot++) {
+		uint32_t b;
+
+		cfg_wr(f, slot, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+		b = cfg_rd(f, slot, 0x10, 4) & ~0xFu;
+		memset(ram + 0x2000, 0, 0x3000); /* fresh rings for each device */
+		negotiate(f, b);
+		set_rings(f, b, 0x2000, 0x3000, 0x4000);
+		mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+		memset(ram + 0x20000, 0xCC, 32);
+		assert_int_equal(blk_rw(f, b, 0, 8, 0, (uint64_t[]){0x20000}, (uint32_t[]){20}, 1,
+					&used),
+				 0);
+		assert_int_equal(used, 21);
+		if (slot == 2)
+			assert_memory_equal(ram + 0x20000, "tvdisk0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20);
+		else
+			assert_memory_equal(ram + 0x20000, "ABCDEFGHIJKLMNOPQRST", 20);
+		assert_int_equal(ram[0x20014], 0xCC); /* nothing past the 20 bytes */
+		mmio_wr(f, b + 0x14, 1, 0);
+	}
+	disks[0].serial = "ABCDEFGHIJKLMNOPQRSTU";
+	cfg.ndisks = 1;
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), -1);
+	assert_non_null(strstr(err.msg, "disk 0: serial \"ABCDEFGHIJKLMNOPQRSTU\""));
+	disks[0].serial = "a,b";
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), -1);
+	assert_false(vm_disk_serial_valid(""));
+	assert_false(vm_disk_serial_valid("a b"));
+	assert_false(vm_disk_serial_valid("\x7f"));
+	assert_true(vm_disk_serial_valid("data-01_x.y"));
+	unlink(p0);
+	unlink(p1);
 }
 
 /* ---- the two aio ways against each other ---- */
@@ -1179,6 +1236,7 @@ int main(void)
 	    T(test_blk_aio_ways_agree),	  T(test_blk_rw_threads),
 	    T(test_blk_rw_io_uring),
 	    T(test_blk_discard_flags),
+	    T(test_blk_serial),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -670,14 +670,33 @@ static void vblk_fill_cfg(struct vblk *vb)
 	vb->cfg[56] = 1; /* write_zeroes_may_unmap */
 }
 
-/* The serial a guest reads with GET_ID: the image's file name, cut to fit. */
-static void vblk_set_id(struct vblk *vb, const char *path)
+bool vm_disk_serial_valid(const char *s)
 {
-	const char *base = strrchr(path, '/');
+	size_t n = strlen(s);
 
-	base = base != NULL ? base + 1 : path;
+	if (n == 0 || n > VM_DISK_SERIAL_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == ',')
+			return false;
+	return true;
+}
+
+_Static_assert(VBLK_ID_BYTES == VM_DISK_SERIAL_MAX, "GET_ID is 20 bytes");
+
+/* The serial a guest reads with GET_ID (20 bytes, NUL-padded): the disk's
+ * own, or "tvdisk" and its index. Never the image's name or path: that is
+ * the host's business, and it changes when the file moves. */
+static void vblk_set_id(struct vblk *vb, const char *serial, unsigned n)
+{
+	char def[VBLK_ID_BYTES + 1];
+
+	if (serial == NULL) {
+		snprintf(def, sizeof(def), "tvdisk%u", n);
+		serial = def;
+	}
 	memset(vb->id, 0, sizeof(vb->id));
-	memcpy(vb->id, base, MIN(strlen(base), sizeof(vb->id)));
+	memcpy(vb->id, serial, MIN(strlen(serial), sizeof(vb->id)));
 }
 
 static void vblk_start_helpers(struct vblk *vb)
@@ -706,6 +725,13 @@ static int vblk_create_one(struct vm *vm, const struct vm_disk *d, unsigned n, s
 	};
 	char name[32];
 
+	if (d->serial != NULL && !vm_disk_serial_valid(d->serial)) {
+		free(vb);
+		return tv_errf(err,
+			       "disk %u: serial \"%s\": expected 1 to %d printable characters "
+			       "without spaces or commas",
+			       n, d->serial, VM_DISK_SERIAL_MAX);
+	}
 	if (blk_open(&vb->blk, d->path, d->format, d->readonly ? BLK_READONLY : 0, err) != 0) {
 		free(vb);
 		return tv_err_prefix(err, "disk %u: ", n);
@@ -727,7 +753,7 @@ static int vblk_create_one(struct vm *vm, const struct vm_disk *d, unsigned n, s
 				"using I/O threads\n",
 				n, d->path, why);
 	}
-	vblk_set_id(vb, d->path);
+	vblk_set_id(vb, d->serial, n);
 	vblk_fill_cfg(vb);
 	info.nqueues = vb->nqueues;
 	info.features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |

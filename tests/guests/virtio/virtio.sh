@@ -18,8 +18,10 @@ python3 -c 'import sys; sys.stdout.buffer.write(b"\x5a" * 65536 + b"\0" * (10485
 "$QEMU_IMG" convert -n -f raw -O qcow2 "$D/ro.raw" "$D/ro.qcow2"
 cp "$D/ro.qcow2" "$D/ro.orig"
 
+# The read-only disk has a serial of 20 characters, the most GET_ID holds.
 out=$(timeout 120 "$TV" run --debug-exit --kernel "$G" --memory 64M --cpus 2 --disk "$D/disk.qcow2" \
-	--disk "$D/ro.qcow2,format=qcow2,readonly" --append "ecam intx pcicfg" </dev/null 2>&1)
+	--disk "$D/ro.qcow2,format=qcow2,readonly,serial=ro-serial-0123456789" \
+	--append "ecam intx pcicfg" </dev/null 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 has() { printf '%s\n' "$out" | grep -q "$1"; }
@@ -32,7 +34,10 @@ t_check "one queue per vCPU (2)" has "8192 sectors, 2 queues"
 t_check "each device's PCI_CFG window reads and writes 1, 2 and 4 bytes, checked bounds" \
 	has "pci_cfg window: 4 of 4 devices ok"
 t_check "whole disk written, flushed, read back: no bad word" has "524288 words checked, 0 bad"
-t_check "GET_ID returns the image's name" has "id 'disk.qcow2'"
+t_check "GET_ID gives a disk without a serial tvdisk0, not the image's name" has "id 'tvdisk0'"
+t_check "GET_ID gives the serial set with --disk ...,serial= (20 characters)" \
+	has "id 'ro-serial-0123456789'"
+t_check "no image file name in what GET_ID gives" sh -c "! printf '%s\n' \"\$1\" | grep \"id '\" | grep -q qcow2" - "$out"
 t_check "read-only disk: reads, refuses writes" has "read-only checks done"
 t_check "discard with the unmap flag: unsupported, data intact" \
 	has "discard with unmap refused, data intact"
