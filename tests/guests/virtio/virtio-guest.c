@@ -375,6 +375,7 @@ static bool vdev_init(struct vdev *d, uint64_t want, unsigned nq, bool use_msix)
 		C16(d, 0x18) = size;
 		q->size = size;
 		q->qindex = i;
+		q->avail_idx = q->last_used = 0; /* fresh rings after the reset */
 		q->desc = alloc(16 * (size_t)size);
 		q->avail = alloc(6 + 2 * (size_t)size);
 		q->used = alloc(6 + 8 * (size_t)size);
