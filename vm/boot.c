@@ -618,7 +618,7 @@ static int bzimage_boot(struct vm *vm, const struct kfile *f, uint64_t rsdp, str
 	struct boot_range kernel[2];
 	uint64_t run, kend, initrd, initrd_size;
 	size_t pm_size;
-	char ram[32], what[96];
+	char ram[32], what[160];
 
 	if (bzimage_parse(f, &bz, err) < 0)
 		return -1;
