@@ -40,7 +40,7 @@ image() { # path prefill(0/1)
 }
 
 run_tv() { # image append aio
-	timeout 300 "$TV" run --kernel "$G" --memory 128M --cpus 1 \
+	timeout 300 "$TV" run --debug-exit --kernel "$G" --memory 128M --cpus 1 \
 		--disk "$1,format=qcow2,aio=$3" --append "$2" </dev/null 2>&1
 }
 

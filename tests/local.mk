@@ -71,6 +71,10 @@ EXTRA_DIST += tests/unit/acpi-iasl.sh
 # kernel code natively, the debian-minimal guest goes on to a root shell.
 TESTS += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh
 EXTRA_DIST += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh
+# A bzImage through its own entry with little RAM: the initrd stays clear of
+# where the kernel runs and decompresses, or the run is refused.
+TESTS += tests/linux/bzimage-initrd.sh
+EXTRA_DIST += tests/linux/bzimage-initrd.sh
 # The same guest to a root shell and back under QEMU emulating everything:
 # the template's guest is checked where there is no /dev/kvm too.
 TESTS += tests/linux/debian-shell-qemu.sh
@@ -97,3 +101,10 @@ tests_unit_test_verbs_SOURCES = tests/unit/test-verbs.c
 tests_unit_test_verbs_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_verbs_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-verbs
+
+# Where the initrd goes beside a kernel (loaded, and where it runs).
+check_PROGRAMS += tests/unit/test-boot
+tests_unit_test_boot_SOURCES = tests/unit/test-boot.c
+tests_unit_test_boot_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_boot_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-boot

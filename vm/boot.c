@@ -287,6 +287,7 @@ struct bzimage {
 	unsigned version;
 	size_t setup_size; /* bytes of real-mode setup before the protected-mode kernel */
 	uint64_t init_size;
+	uint64_t pref_address; /* where the kernel runs (and decompresses) */
 	uint32_t initrd_addr_max;
 	uint32_t cmdline_size;
 	uint16_t xloadflags;
@@ -316,6 +317,7 @@ static int bzimage_parse(const struct kfile *f, struct bzimage *bz, struct tv_er
 	bz->cmdline_size = le32(d + 0x238);
 	bz->xloadflags = le16(d + 0x236);
 	bz->init_size = le32(d + 0x260);
+	bz->pref_address = le64(d + 0x258);
 	bz->payload_off = bz->setup_size + le32(d + 0x248);
 	bz->payload_len = le32(d + 0x24c);
 	if (bz->payload_off > f->size || bz->payload_len > f->size - bz->payload_off)
@@ -414,27 +416,61 @@ static int cmdline_write(struct vm *vm, uint64_t max, struct tv_err *err)
 	return put(vm, LAYOUT_CMDLINE_ADDR, s, len, "command line", err);
 }
 
-/* Puts the initrd at the top of RAM below limit, above kernel_end. */
-static int initrd_load(struct vm *vm, uint64_t kernel_end, uint64_t limit, uint64_t *addr,
-		       uint64_t *size, struct tv_err *err)
+int boot_initrd_place(uint64_t low, uint64_t top, uint64_t size, const struct boot_range *avoid,
+		      unsigned n, uint64_t *addr)
+{
+	uint64_t a;
+
+	if (size == 0 || size > top)
+		return -1;
+	a = ALIGN_DOWN(top - size, 4096);
+	/* Each pass moves a below the start of a range it overlaps, so after
+	 * at most n moves it overlaps none or has run out of room. */
+	for (unsigned pass = 0; pass <= n; pass++) {
+		bool moved = false;
+
+		if (a < low)
+			return -1;
+		for (unsigned i = 0; i < n; i++) {
+			if (avoid[i].start >= avoid[i].end || a >= avoid[i].end ||
+			    a + size <= avoid[i].start)
+				continue;
+			if (avoid[i].start < size)
+				return -1;
+			a = ALIGN_DOWN(avoid[i].start - size, 4096);
+			moved = true;
+		}
+		if (!moved)
+			return a >= low ? (*addr = a, 0) : -1;
+	}
+	return -1;
+}
+
+/* Puts the initrd as high in RAM as it goes below limit, clear of the
+ * ranges the kernel occupies (what names them for messages). */
+static int initrd_load(struct vm *vm, const struct boot_range *avoid, unsigned n,
+		       const char *what, uint64_t limit, uint64_t *addr, uint64_t *size,
+		       struct tv_err *err)
 {
 	struct kfile f;
 	uint64_t top = MIN(MIN(vm->cfg.memory, LAYOUT_LOW_RAM_END), limit);
-	char ram[32];
+	char ram[32], isz[32];
 
 	*addr = *size = 0;
 	if (vm->cfg.initrd == NULL)
 		return 0;
 	if (kfile_open(&f, vm->cfg.initrd, "initrd", err) < 0)
 		return -1;
-	if (f.size > top || ALIGN_DOWN(top - f.size, 4096) < ALIGN_UP(kernel_end, 4096)) {
+	if (boot_initrd_place(LAYOUT_HIMEM_START, top, f.size, avoid, n, addr) < 0) {
 		format_size(vm->cfg.memory, ram, sizeof(ram));
-		tv_errf(err, "initrd %s: %zu bytes do not fit in guest memory (%s) beside the kernel",
-			f.path, f.size, ram);
+		format_size(f.size, isz, sizeof(isz));
+		tv_errf(err,
+			"initrd %s: %s (%zu bytes) does not fit in guest memory (%s) beside %s; "
+			"give the VM more memory",
+			f.path, isz, f.size, ram, what);
 		kfile_close(&f);
 		return -1;
 	}
-	*addr = ALIGN_DOWN(top - f.size, 4096);
 	*size = f.size;
 	int rc = put(vm, *addr, f.data, f.size, "initrd", err);
 	kfile_close(&f);
@@ -506,9 +542,10 @@ static int pvh_boot(struct vm *vm, const struct kfile *f, uint64_t rsdp, struct 
 
 	if (elf_load(vm, f, &info, err) < 0)
 		return -1;
-	if (initrd_load(vm, info.end, 1ULL << 32, &initrd, &initrd_size, err) < 0)
+	struct boot_range kernel = {LAYOUT_HIMEM_START, ALIGN_UP(info.end, 4096)};
+	if (initrd_load(vm, &kernel, 1, "the kernel", 1ULL << 32, &initrd, &initrd_size, err) < 0)
 		return -1;
-	if (cmdline_write(vm, LAYOUT_CMDLINE_MAX, err) < 0)
+	if (cmdline_write(vm, LAYOUT_PVH_CMDLINE_MAX, err) < 0)
 		return -1;
 	n = e820_build(vm, e820);
 	for (unsigned i = 0; i < n; i++)
@@ -578,24 +615,37 @@ static int zero_page_write(struct vm *vm, const struct kfile *f, const struct bz
 static int bzimage_boot(struct vm *vm, const struct kfile *f, uint64_t rsdp, struct tv_err *err)
 {
 	struct bzimage bz;
-	uint64_t kend, initrd, initrd_size;
+	struct boot_range kernel[2];
+	uint64_t run, kend, initrd, initrd_size;
 	size_t pm_size;
-	char ram[32];
+	char ram[32], what[160];
 
 	if (bzimage_parse(f, &bz, err) < 0)
 		return -1;
 	if (!(bz.xloadflags & 0x01))
 		return tv_errf(err, "kernel %s: a 32-bit kernel (no 64-bit entry point)", f->path);
 	pm_size = f->size - bz.setup_size;
-	kend = LAYOUT_KERNEL_ADDR + MAX((uint64_t)pm_size, bz.init_size);
-	if (kend > MIN(vm->cfg.memory, LAYOUT_LOW_RAM_END)) {
+	/* Loaded at 1 MiB, the kernel runs from its preferred address (16 MiB
+	 * for Linux) when that is higher: a relocatable one moves there, and
+	 * its decompressor copies itself to the top of [run, run + init_size)
+	 * and decompresses into it. The initrd must stay clear of both. */
+	run = MAX(bz.pref_address, LAYOUT_KERNEL_ADDR);
+	kend = run + MAX((uint64_t)pm_size, bz.init_size);
+	if (kend < run || kend > MIN(vm->cfg.memory, LAYOUT_LOW_RAM_END)) {
 		format_size(vm->cfg.memory, ram, sizeof(ram));
 		return tv_errf(err, "kernel %s: needs %" PRIu64 " MiB to start, guest memory is %s",
-			       f->path, kend >> 20, ram);
+			       f->path, (uint64_t)((kend + MIB - 1) >> 20), ram);
 	}
 	if (put(vm, LAYOUT_KERNEL_ADDR, f->data + bz.setup_size, pm_size, "kernel", err) < 0)
 		return -1;
-	if (initrd_load(vm, kend, (uint64_t)bz.initrd_addr_max + 1, &initrd, &initrd_size, err) < 0)
+	kernel[0] = (struct boot_range){LAYOUT_KERNEL_ADDR, ALIGN_UP(LAYOUT_KERNEL_ADDR + pm_size, 4096)};
+	kernel[1] = (struct boot_range){run, ALIGN_UP(kend, 4096)};
+	snprintf(what, sizeof(what),
+		 "the kernel, which runs at %" PRIu64 "-%" PRIu64 " MiB (its preferred address "
+		 "and init_size)",
+		 run >> 20, (uint64_t)((kend + MIB - 1) >> 20));
+	if (initrd_load(vm, kernel, 2, what, (uint64_t)bz.initrd_addr_max + 1, &initrd,
+			&initrd_size, err) < 0)
 		return -1;
 	if (cmdline_write(vm, MIN((uint64_t)bz.cmdline_size + 1, LAYOUT_CMDLINE_MAX), err) < 0)
 		return -1;

@@ -28,6 +28,19 @@ int boot_probe(const char *path, enum boot_kind *kind, struct tv_err *err);
  * vCPU's registers are kept in the VM for when it exists. */
 int boot_load(struct vm *vm, struct tv_err *err);
 
+/* A range of guest physical addresses, [start, end). */
+struct boot_range {
+	uint64_t start, end;
+};
+
+/* Where an initrd of size bytes goes: the highest 4 KiB-aligned address a
+ * with a >= low and a + size <= top whose range overlaps none of the n
+ * ranges in avoid (what the kernel occupies, loaded or running), as the
+ * boot protocol asks (as high as allowed, like other loaders). Returns 0
+ * with *addr set, -1 when no such place exists. */
+int boot_initrd_place(uint64_t low, uint64_t top, uint64_t size, const struct boot_range *avoid,
+		      unsigned n, uint64_t *addr);
+
 /* The PVH start structures (Xen's arch-x86/hvm/start_info.h, version 1). */
 #define HVM_START_MAGIC 0x336ec578
 struct hvm_start_info {

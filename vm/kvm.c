@@ -72,6 +72,9 @@ static int kvm_open(struct vm *vm, struct tv_err *err)
 	if (vm->max_cpus <= 0)
 		vm->max_cpus = 4;
 	vm->max_gsi = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING);
+	/* KVM emulates the LAPIC's TSC-deadline mode but leaves the CPUID bit
+	 * out of KVM_GET_SUPPORTED_CPUID: userspace sets it (KVM's api.rst). */
+	vm->tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (sz < (int)sizeof(struct kvm_run))
 		return tv_errno(err, "/dev/kvm: KVM_GET_VCPU_MMAP_SIZE");

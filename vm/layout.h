@@ -66,6 +66,10 @@
 #define LAYOUT_PGTABLE_ADDR   0x9000ULL /* PML4; PDPT +0x1000; PDs +0x2000..+0x5FFF */
 #define LAYOUT_CMDLINE_ADDR   0x20000ULL
 #define LAYOUT_CMDLINE_MAX    0x10000ULL /* bytes, the terminating NUL included */
+/* A PVH kernel finds no limit in its ELF: x86 Linux copies at most
+ * COMMAND_LINE_SIZE (2048) bytes, the NUL included, and cuts the rest off
+ * silently, so a longer one is refused. */
+#define LAYOUT_PVH_CMDLINE_MAX 2048ULL
 #define LAYOUT_ACPI_BASE      0xE0000ULL
 #define LAYOUT_ACPI_SIZE      0x20000ULL
 #define LAYOUT_KERNEL_ADDR    0x100000ULL
@@ -78,7 +82,8 @@
 #define LAYOUT_I8042_IRQ      1
 #define LAYOUT_RTC_PORT       0x70 /* index at 0x70, data at 0x71 */
 #define LAYOUT_RTC_IRQ        8
-/* debug-exit: a byte v written to this port ends the VM (VM_EXIT_DEBUG, code v).
+/* debug-exit (test machines only, vm_config.debug_exit): a byte v written to
+ * this port ends the VM (VM_EXIT_DEBUG, code v).
  * `termvisor run` exits with status 0 for v = 0, else 64 + (v % 64). */
 #define LAYOUT_DEBUG_EXIT_PORT 0xF4
 

@@ -59,6 +59,8 @@ static struct kvm_cpuid2 *cpuid_for(struct vm *vm, unsigned id)
 		case 1:
 			e.ebx = (e.ebx & 0x0000ffff) | (id << 24) | (MIN(1u << shift, 255u) << 16);
 			e.ecx |= 1u << 31; /* running under a hypervisor */
+			if (vm->tsc_deadline)
+				e.ecx |= 1u << 24; /* TSC-deadline timer in the LAPIC */
 			if (n > 1)
 				e.edx |= 1u << 28; /* HTT: the count above is meaningful */
 			break;

@@ -52,6 +52,7 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned ncpus;
 	struct kvm_cpuid2 *cpuid; /* what KVM supports, before per-vCPU patching */
+	bool tsc_deadline;        /* KVM_CAP_TSC_DEADLINE_TIMER: advertise it in CPUID.1 */
 	struct boot_regs boot;    /* the boot vCPU's registers, from boot_load */
 
 	struct io_bus pio, mmio;

@@ -43,7 +43,16 @@ struct vm_disk {
 	const char *format; /* "qcow2", "raw", or NULL to probe */
 	bool readonly;
 	enum vm_disk_aio aio;
+	const char *serial; /* what the guest reads as the disk's serial (virtio-blk
+			     * GET_ID, /dev/disk/by-id): at most VM_DISK_SERIAL_MAX
+			     * printable characters; NULL: "tvdisk" and the disk's
+			     * index, never anything of the host's path */
 };
+
+#define VM_DISK_SERIAL_MAX 20
+/* Whether s may be a disk serial: 1 to VM_DISK_SERIAL_MAX bytes, each
+ * printable ASCII other than space and comma. */
+bool vm_disk_serial_valid(const char *s);
 
 struct vm_config {
 	unsigned cpus;           /* 1 .. LAYOUT_MAX_CPUS (and the host's limit) */
@@ -58,6 +67,9 @@ struct vm_config {
 				   * (by content hash); NULL: extract in memory */
 	bool bzimage_entry;      /* boot a bzImage through its own 64-bit entry
 				  * (the guest decompresses itself) */
+	bool debug_exit;         /* the debug-exit port (LAYOUT_DEBUG_EXIT_PORT): a
+				  * guest write ends the run; for test machines
+				  * only, off by default */
 	const struct vm_disk *disks;
 	size_t ndisks;
 	struct console_sink console; /* guest serial output */
@@ -72,7 +84,7 @@ enum vm_exit_reason {
 	VM_EXIT_CRASH,        /* emulation/internal error, failed entry, guest panic */
 	VM_EXIT_HOST_ERROR,   /* a host resource or ioctl failed */
 	VM_EXIT_STOPPED,      /* vm_request_stop */
-	VM_EXIT_DEBUG,        /* the debug-exit port: vm_exit_code is the byte written */
+	VM_EXIT_DEBUG,        /* the debug-exit port (cfg.debug_exit): vm_exit_code is the byte */
 };
 
 const char *vm_exit_reason_name(enum vm_exit_reason r);

@@ -1,6 +1,7 @@
 /* `termvisor run`: the engine in the foreground, the guest's serial console on
  * stdin/stdout. Exit statuses (also in termvisor(1)):
- *   0   the guest powered off (or wrote 0 to the debug-exit port), or Ctrl-a x
+ *   0   the guest powered off (or wrote 0 to the debug-exit port, which only
+ *       --debug-exit or debug_exit = true gives it), or Ctrl-a x
  *   1   host error or bad input (the message says which)
  *   2   bad command line
  *   3   the guest triple-faulted (a register dump goes to stderr)
@@ -23,15 +24,15 @@
 #include "common/util.h"
 #include "vm/vm.h"
 
-/* FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring] */
+/* FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring][,serial=S] */
 static int disk_parse(const struct cmd_entry *self, char *arg, struct vm_disk *d)
 {
 	char *save = NULL, *tok = strtok_r(arg, ",", &save);
 
 	memset(d, 0, sizeof(*d));
 	if (tok == NULL)
-		return cmd_usage_error(
-		    self, "--disk: expected FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring]");
+		return cmd_usage_error(self, "--disk: expected FILE[,format=qcow2|raw][,readonly]"
+					     "[,aio=threads|io_uring][,serial=S]");
 	d->path = tok;
 	while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
 		if (strcmp(tok, "readonly") == 0)
@@ -40,10 +41,16 @@ static int disk_parse(const struct cmd_entry *self, char *arg, struct vm_disk *d
 			d->format = tok + 7;
 		else if (strncmp(tok, "aio=", 4) == 0 && disk_aio_parse(tok + 4, &d->aio) == 0)
 			continue;
+		else if (strncmp(tok, "serial=", 7) == 0 && vm_disk_serial_valid(tok + 7))
+			d->serial = tok + 7;
+		else if (strncmp(tok, "serial=", 7) == 0)
+			return cmd_usage_error(self, "--disk %s: serial '%s': expected 1 to %d "
+						     "printable characters without spaces or commas",
+					       d->path, tok + 7, VM_DISK_SERIAL_MAX);
 		else
 			return cmd_usage_error(self, "--disk %s: unknown option '%s' (expected "
 						     "format=qcow2, format=raw, readonly, "
-						     "aio=threads or aio=io_uring)",
+						     "aio=threads, aio=io_uring or serial=S)",
 					       d->path, tok);
 	}
 	return 0;
@@ -116,6 +123,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		{"memory", required_argument, NULL, 'm'}, {"disk", required_argument, NULL, 'd'},
 		{"on-reboot", required_argument, NULL, 'r'},
 		{"no-extract", no_argument, NULL, 'X'},
+		{"debug-exit", no_argument, NULL, 'D'},
 		{"verbose", no_argument, NULL, 'v'},	  {"help", no_argument, NULL, 'h'},
 		{0}};
 	const char *kernel = NULL, *initrd = NULL, *append = NULL, *memory = NULL;
@@ -152,6 +160,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 			break;
 		case 'v': m.cfg.verbose = true; break;
 		case 'X': m.cfg.bzimage_entry = true; break;
+		case 'D': m.cfg.debug_exit = true; break;
 		case 'h':
 			cmd_print_usage(self, stdout);
 			printf("\n%s", self->options);
@@ -164,7 +173,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 	if (optind == argc && kernel == NULL)
 		return cmd_usage_error(self, "expected a VM name or --kernel FILE");
 	if (optind == argc - 1) {
-		bool verbose = m.cfg.verbose, entry = m.cfg.bzimage_entry;
+		bool verbose = m.cfg.verbose, entry = m.cfg.bzimage_entry, dbg = m.cfg.debug_exit;
 		name = argv[optind];
 		if (def_load(&m, name) < 0) {
 			machine_free(&m);
@@ -172,6 +181,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		}
 		m.cfg.verbose = verbose;
 		m.cfg.bzimage_entry = entry;
+		m.cfg.debug_exit = m.cfg.debug_exit || dbg;
 	} else {
 		cache_only(&m);
 	}
@@ -207,24 +217,27 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 const struct cmd_entry cmd_run_entry = {
 	.name = "run",
 	.usage = "[NAME] [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--cpus N] "
-		 "[--memory SIZE] [--disk FILE[,format=F][,readonly][,aio=A]]... "
-		 "[--on-reboot restart|exit]",
+		 "[--memory SIZE] [--disk FILE[,format=F][,readonly][,aio=A][,serial=S]]... "
+		 "[--on-reboot restart|exit] [--no-extract] [--debug-exit]",
 	.summary = "Run a VM in the foreground with its serial console on this terminal.",
 	.options = "  -k, --kernel FILE      bzImage, or ELF vmlinux/guest with a PVH note\n"
 		   "  -i, --initrd FILE      initial ramdisk\n"
 		   "  -a, --append CMDLINE   kernel command line\n"
 		   "  -c, --cpus N           vCPUs, 1 to 64 (default 1)\n"
 		   "  -m, --memory SIZE      RAM, like 512M or 2G (default 512M)\n"
-		   "  -d, --disk FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring]\n"
+		   "  -d, --disk FILE[,format=qcow2|raw][,readonly][,aio=threads|io_uring][,serial=S]\n"
 		   "                         a virtio disk (repeatable); aio: how its data\n"
-		   "                         moves (default io_uring)\n"
+		   "                         moves (default io_uring); serial: what the guest\n"
+		   "                         reads as its serial (default tvdisk0, tvdisk1...)\n"
 		   "  -r, --on-reboot restart|exit   what a guest reset does (default restart)\n"
 		   "      --no-extract       boot a bzImage through its own 64-bit entry, not\n"
 		   "                         through PVH from its payload extracted on the host\n"
+		   "      --debug-exit       give the guest the debug-exit port 0xF4 (test\n"
+		   "                         machines: a byte written there ends the run)\n"
 		   "  -v, --verbose          engine notes on stderr\n"
 		   "Console keys: Ctrl-a x quits, Ctrl-a h helps, Ctrl-a a sends Ctrl-a.\n"
 		   "Exit status: 0 guest powered off, 1 host error or bad input, 2 usage,\n"
 		   "3 triple fault, 4 guest crash, 5 guest reset with --on-reboot exit,\n"
-		   "64+v debug-exit port value v (1-63), 128+n signal n.\n",
+		   "64+v debug-exit port value v (1-63, with --debug-exit), 128+n signal n.\n",
 	.exec = cmd_run_exec,
 };

@@ -39,8 +39,11 @@ int machine_from_def(struct machine *m, const struct tv_paths *p, const struct v
 		m->disks[i].format = disk_format_name(def->disks[i].format);
 		m->disks[i].readonly = def->disks[i].readonly;
 		m->disks[i].aio = def->disks[i].aio;
+		m->disks[i].serial =
+		    def->disks[i].serial ? machine_own(m, xstrdup(def->disks[i].serial)) : NULL;
 	}
 	m->cfg.ndisks = def->ndisks;
+	m->cfg.debug_exit = def->debug_exit;
 	if (p != NULL)
 		m->cfg.kernel_cache = machine_own(m, xstrdup(p->cache_dir));
 	return 0;

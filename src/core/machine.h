@@ -15,7 +15,7 @@ struct machine {
 	struct vm_config cfg; /* cfg.disks points at disks[] */
 	struct vm_disk disks[VMDEF_MAX_DISKS];
 	/* Strings the config points at that this struct owns. */
-	char *owned[4 + VMDEF_MAX_DISKS];
+	char *owned[4 + 2 * VMDEF_MAX_DISKS];
 	size_t nowned;
 };
 

@@ -181,9 +181,19 @@ static int parse_disk(struct parse *p, const config_setting_t *s, struct vmdef_d
 				if (config_setting_type(e) != CONFIG_TYPE_STRING ||
 				    disk_aio_parse(config_setting_get_string(e), &d->aio) < 0)
 					return fail(p, e, sub, "expected \"threads\" or \"io_uring\"");
+			} else if (strcmp(key, "serial") == 0) {
+				if (config_setting_type(e) != CONFIG_TYPE_STRING ||
+				    !vm_disk_serial_valid(config_setting_get_string(e)))
+					return fail(p, e, sub,
+						    "expected 1 to %d printable characters without "
+						    "spaces or commas, like \"data1\"",
+						    VM_DISK_SERIAL_MAX);
+				free(d->serial);
+				d->serial = xstrdup(config_setting_get_string(e));
 			} else {
 				warn(p, e,
-				     "%s: unknown setting '%s' (known: file, format, readonly, aio)",
+				     "%s: unknown setting '%s' (known: file, format, readonly, aio, "
+				     "serial)",
 				     field, key);
 			}
 		}
@@ -379,10 +389,12 @@ static int parse_root(struct parse *p, const config_setting_t *root, struct vmde
 			rc = parse_nets(p, s, d);
 		} else if (strcmp(key, "autostart") == 0) {
 			rc = get_bool(p, s, "autostart", &d->autostart);
+		} else if (strcmp(key, "debug_exit") == 0) {
+			rc = get_bool(p, s, "debug_exit", &d->debug_exit);
 		} else {
 			warn(p, s,
 			     "unknown setting '%s' (known: name, description, cpus, memory, kernel, "
-			     "initrd, cmdline, disks, net, autostart)",
+			     "initrd, cmdline, disks, net, autostart, debug_exit)",
 			     key);
 		}
 		if (rc < 0)
@@ -437,8 +449,10 @@ void vmdef_free(struct vmdef *d)
 	free(d->kernel);
 	free(d->initrd);
 	free(d->cmdline);
-	for (size_t i = 0; i < d->ndisks; i++)
+	for (size_t i = 0; i < d->ndisks; i++) {
 		free(d->disks[i].file);
+		free(d->disks[i].serial);
+	}
 	free(d->disks);
 	for (size_t i = 0; i < d->nnets; i++) {
 		free(d->nets[i].ifname);
@@ -505,6 +519,7 @@ static void build_config(const struct vmdef *d, config_t *cfg)
 		config_setting_set_bool(config_setting_add(g, "readonly", CONFIG_TYPE_BOOL),
 					d->disks[i].readonly);
 		add_string(g, "aio", disk_aio_name(d->disks[i].aio));
+		add_string(g, "serial", d->disks[i].serial);
 	}
 	if (d->nnets > 0) {
 		list = config_setting_add(root, "net", CONFIG_TYPE_LIST);
@@ -524,6 +539,9 @@ static void build_config(const struct vmdef *d, config_t *cfg)
 	}
 	config_setting_set_bool(config_setting_add(root, "autostart", CONFIG_TYPE_BOOL),
 				d->autostart);
+	if (d->debug_exit) /* test machines only: left out when off */
+		config_setting_set_bool(config_setting_add(root, "debug_exit", CONFIG_TYPE_BOOL),
+					true);
 }
 
 int vmdef_save(const struct vmdef *d, const char *file, struct tv_err *err)

@@ -26,6 +26,7 @@ struct vmdef_disk {
 	enum disk_format format;
 	bool readonly;
 	enum vm_disk_aio aio; /* VM_AIO_DEFAULT unless the definition says */
+	char *serial;         /* the guest's serial for it, or NULL (the engine's default) */
 };
 
 struct vmdef_net {
@@ -49,6 +50,7 @@ struct vmdef {
 	struct vmdef_net *nets;
 	size_t nnets;
 	bool autostart;
+	bool debug_exit; /* the debug-exit port, for test machines */
 	char *file;    /* the definition file it came from, or NULL */
 	char *datadir; /* where relative paths point */
 };

@@ -24,6 +24,7 @@ enum {
 	OPT_DISK_FORMAT,
 	OPT_DISK_READONLY,
 	OPT_DISK_AIO,
+	OPT_DISK_SERIAL,
 	OPT_KERNEL_CACHE,
 	OPT_REBOOT_EXIT,
 	OPT_NO_EXTRACT,
@@ -31,6 +32,7 @@ enum {
 	OPT_NAME,
 	OPT_DETACH,
 	OPT_REPORT_FD,
+	OPT_DEBUG_EXIT,
 };
 
 static const struct option engine_opts[] = {
@@ -43,6 +45,7 @@ static const struct option engine_opts[] = {
 	{"disk-format", required_argument, NULL, OPT_DISK_FORMAT},
 	{"disk-readonly", no_argument, NULL, OPT_DISK_READONLY},
 	{"disk-aio", required_argument, NULL, OPT_DISK_AIO},
+	{"disk-serial", required_argument, NULL, OPT_DISK_SERIAL},
 	{"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
 	{"on-reboot-exit", no_argument, NULL, OPT_REBOOT_EXIT},
 	{"no-extract", no_argument, NULL, OPT_NO_EXTRACT},
@@ -50,6 +53,7 @@ static const struct option engine_opts[] = {
 	{"name", required_argument, NULL, OPT_NAME},
 	{"detach", no_argument, NULL, OPT_DETACH},
 	{"report-fd", required_argument, NULL, OPT_REPORT_FD},
+	{"debug-exit", no_argument, NULL, OPT_DEBUG_EXIT},
 	{0},
 };
 
@@ -104,6 +108,7 @@ char **vmm_argv(const struct vmm_opts *o, const char *prog)
 		if (o->disks[i].aio != VM_AIO_DEFAULT)
 			argv_opt(&a, "--disk-aio",
 				 o->disks[i].aio == VM_AIO_THREADS ? "threads" : "io_uring");
+		argv_opt(&a, "--disk-serial", o->disks[i].serial);
 	}
 	argv_opt(&a, "--kernel-cache", c->kernel_cache);
 	if (o->reboot_exit)
@@ -112,6 +117,8 @@ char **vmm_argv(const struct vmm_opts *o, const char *prog)
 		argv_add(&a, "--no-extract");
 	if (c->verbose)
 		argv_add(&a, "--verbose");
+	if (c->debug_exit)
+		argv_add(&a, "--debug-exit");
 	return a.v;
 }
 
@@ -173,10 +180,13 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 		case OPT_DISK_FORMAT:
 		case OPT_DISK_READONLY:
 		case OPT_DISK_AIO:
+		case OPT_DISK_SERIAL:
 			if (last == NULL)
 				return tv_errf(err, "a disk option before any --disk");
 			if (ch == OPT_DISK_FORMAT)
 				last->format = optarg;
+			else if (ch == OPT_DISK_SERIAL)
+				last->serial = optarg;
 			else if (ch == OPT_DISK_READONLY)
 				last->readonly = true;
 			else if (strcmp(optarg, "threads") == 0)
@@ -190,6 +200,7 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 		case OPT_REBOOT_EXIT: o->reboot_exit = true; break;
 		case OPT_NO_EXTRACT: o->cfg.bzimage_entry = true; break;
 		case OPT_VERBOSE: o->cfg.verbose = true; break;
+		case OPT_DEBUG_EXIT: o->cfg.debug_exit = true; break;
 		case OPT_NAME: o->name = optarg; break;
 		case OPT_DETACH: o->detach = true; break;
 		case OPT_REPORT_FD:

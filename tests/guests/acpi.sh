@@ -8,7 +8,7 @@ t_need_kvm
 G=$top_builddir/tests/guests/acpi.elf
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-timeout 60 "$TV" run --kernel "$G" --cpus 3 --memory 32M </dev/null >"$out" 2>&1
+timeout 60 "$TV" run --debug-exit --kernel "$G" --cpus 3 --memory 32M </dev/null >"$out" 2>&1
 rc=$?
 t_check "S5 written to PM1a_CNT powers off: status 0" [ "$rc" -eq 0 ]
 t_check "no error from termvisor or the guest" \

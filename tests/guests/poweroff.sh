@@ -5,7 +5,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 t_need_kvm
 for n in 1 3; do
-	out=$(timeout 30 "$TV" run --kernel "$top_builddir/tests/guests/poweroff.elf" --cpus $n \
+	out=$(timeout 30 "$TV" run --debug-exit --kernel "$top_builddir/tests/guests/poweroff.elf" --cpus $n \
 		--memory 32M </dev/null)
 	rc=$?
 	echo "$out" | sed 's/^/# /'

@@ -6,12 +6,12 @@ t_need_kvm
 G=$top_builddir/tests/guests/reboot.elf
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
-out=$(timeout 30 "$TV" run --kernel "$G" --memory 32M --on-reboot exit </dev/null 2>"$err")
+out=$(timeout 30 "$TV" run --debug-exit --kernel "$G" --memory 32M --on-reboot exit </dev/null 2>"$err")
 rc=$?
 t_check "--on-reboot exit: status 5" [ "$rc" -eq 5 ]
 t_check "--on-reboot exit: booted once" [ "$(echo "$out" | grep -c 'reboot guest: booted')" -eq 1 ]
 t_check "--on-reboot exit: the reset is reported" grep -q "reset through the i8042" "$err"
-out=$(timeout --preserve-status -s TERM 1 "$TV" run --kernel "$G" --memory 32M </dev/null 2>/dev/null)
+out=$(timeout --preserve-status -s TERM 1 "$TV" run --debug-exit --kernel "$G" --memory 32M </dev/null 2>/dev/null)
 rc=$?
 boots=$(echo "$out" | grep -c 'reboot guest: booted')
 echo "# $boots boots in 1 s"

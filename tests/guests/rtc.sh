@@ -3,7 +3,7 @@
 # and alarm interrupts as register B enables them, none while disabled.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 t_need_kvm
-out=$(timeout 60 "$TV" run --kernel "$top_builddir/tests/guests/rtc.elf" --memory 32M </dev/null)
+out=$(timeout 60 "$TV" run --debug-exit --kernel "$top_builddir/tests/guests/rtc.elf" --memory 32M </dev/null)
 rc=$?
 echo "$out" | sed 's/^/# /'
 check() { # description, pattern

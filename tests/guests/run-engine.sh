@@ -21,7 +21,7 @@ fi
 run_until_ready() {
 	rm -f "$d/in" "$d/out"
 	mkfifo "$d/in"
-	env "$@" "$TV" run --kernel "$G" --memory 64M <"$d/in" >"$d/out" 2>&1 &
+	env "$@" "$TV" run --debug-exit --kernel "$G" --memory 64M <"$d/in" >"$d/out" 2>&1 &
 	pid=$!
 	exec 3>"$d/in"
 	for _ in $(seq 1 100); do
@@ -55,7 +55,7 @@ t_check "termvisor-engine maps no interface library" \
 	sh -c "! grep -E 'ncurses|tinfo|vterm|libconfig' /proc/$pid/maps"
 t_check "termvisor-engine ends with the guest (status 0)" finish
 
-out=$(printf 'hi\nquit\n' | TERMVISOR_ENGINE=$d/missing timeout 30 "$TV" run --kernel "$G" \
+out=$(printf 'hi\nquit\n' | TERMVISOR_ENGINE=$d/missing timeout 30 "$TV" run --debug-exit --kernel "$G" \
 	--memory 64M 2>&1)
 rc=$?
 t_check "without termvisor-engine the VM still runs (status 0)" [ "$rc" -eq 0 ]

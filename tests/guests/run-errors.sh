@@ -58,8 +58,20 @@ struct.pack_into("<Q", b, phoff + 24, 0x40000000)
 open(sys.argv[2], "wb").write(b)
 PY
 expect "a kernel that does not fit in memory" 1 "lies outside guest RAM (64M)" -- --kernel "$d/high.elf" --memory 64M
+# PVH: Linux keeps 2048 bytes of command line, its NUL included (x86's
+# COMMAND_LINE_SIZE), and would cut a longer one off without a word.
+long=$(printf '%02047d' 0)
+expect "a command line longer than a PVH kernel takes" 1 \
+	"command line: 2048 bytes, this kernel takes at most 2047" -- --kernel "$G" --append "${long}1"
+out=$(timeout 30 "$TV" run --debug-exit --kernel "$top_builddir/tests/guests/timer.elf" \
+	--memory 32M --append "$long" </dev/null 2>&1)
+rc=$?
+t_check "a command line of 2047 bytes still boots a PVH kernel (status $rc)" [ "$rc" -eq 0 ]
 expect "too many vCPUs" 2 "cpus 65: expected a number from 1 to 64" -- --kernel "$G" --cpus 65
 expect "a bad size" 2 "memory 12Q: expected a size" -- --kernel "$G" --memory 12Q
+expect "a disk serial longer than GET_ID's 20 bytes" 2 \
+	"serial '123456789012345678901': expected 1 to 20 printable characters" -- \
+	--kernel "$G" --disk "$d/x.img,format=raw,serial=123456789012345678901"
 expect "a bad --on-reboot" 2 "on-reboot sometimes" -- --kernel "$G" --on-reboot sometimes
 # A host without /dev/kvm: an empty /dev in a private mount namespace.
 if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null &&

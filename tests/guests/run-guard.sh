@@ -10,7 +10,7 @@ G=$top_builddir/tests/guests/serial.elf
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 printf '\033[123456789Mx\nsecond \033[1;2;3;4;5;6;7;8;9;10;11;12;13;14;15;16;17;18;19;20Hy\nquit\n' |
-	timeout 30 "$TV" run --kernel "$G" --memory 64M >"$d/out" 2>&1
+	timeout 30 "$TV" run --debug-exit --kernel "$G" --memory 64M >"$d/out" 2>&1
 rc=$?
 od -c "$d/out" | grep -n '033' | head -n 4 | sed 's/^/# /'
 t_check "the guest ran to its end (status 0)" [ "$rc" -eq 0 ]

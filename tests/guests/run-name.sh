@@ -1,12 +1,14 @@
 #!/bin/sh
-# `termvisor run NAME`: a defined VM's settings (kernel, cpus, memory, disks),
-# which command-line options override.
+# `termvisor run NAME`: a defined VM's settings (kernel, cpus, memory, disks,
+# debug_exit), which command-line options override.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 t_need_kvm
 t_home
 G=$top_builddir/tests/guests/smp.elf
 "$TV" create lab --kernel "$G" --cpus 2 --memory 64M --disk 16M >/dev/null ||
 	t_fail "create a definition"
+# The test guest ends through the debug-exit port, which a definition asks for.
+echo 'debug_exit = true;' >>"$TERMVISOR_HOME/vms/lab.conf"
 out=$(timeout 30 "$TV" run lab </dev/null)
 rc=$?
 echo "$out" | sed 's/^/# /'

@@ -19,6 +19,8 @@ guest_lines() {
 for g in acpi smp; do
 	"$TV" create "$g" --kernel "$top_builddir/tests/guests/$g.elf" --cpus 2 --memory 32M \
 		--cmdline "tv.same=$g" >/dev/null || t_fail "create $g"
+	# The test guests end through the debug-exit port.
+	echo 'debug_exit = true;' >>"$TERMVISOR_HOME/vms/$g.conf"
 	timeout 60 "$TV" run "$g" </dev/null >"$d/$g.run" 2>&1
 	t_check "$g: run NAME ends with status 0" [ $? -eq 0 ]
 	t_check "$g: start NAME starts it in the background" "$TV" start "$g"

@@ -5,7 +5,7 @@
 t_need_kvm
 G=$top_builddir/tests/guests/serial.elf
 out=$(printf 'hello world\nsecond line\nquit\n' |
-	timeout 30 "$TV" run --kernel "$G" --memory 64M --append "console=ttyS0 tv.test=1")
+	timeout 30 "$TV" run --debug-exit --kernel "$G" --memory 64M --append "console=ttyS0 tv.test=1")
 rc=$?
 echo "$out" | sed 's/^/# /'
 t_check "exit status 0 after the guest finished" [ "$rc" -eq 0 ]

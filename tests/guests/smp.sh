@@ -5,7 +5,7 @@
 t_need_kvm
 G=$top_builddir/tests/guests/smp.elf
 for n in 1 4; do
-	out=$(timeout 60 "$TV" run --kernel "$G" --cpus $n --memory 32M </dev/null)
+	out=$(timeout 60 "$TV" run --debug-exit --kernel "$G" --cpus $n --memory 32M </dev/null)
 	rc=$?
 	echo "$out" | sed 's/^/# /'
 	t_check "$n cpus: exit status 0" [ "$rc" -eq 0 ]

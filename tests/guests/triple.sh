@@ -5,7 +5,7 @@
 t_need_kvm
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
-out=$(timeout 30 "$TV" run --kernel "$top_builddir/tests/guests/triple.elf" --memory 32M </dev/null 2>"$err")
+out=$(timeout 30 "$TV" run --debug-exit --kernel "$top_builddir/tests/guests/triple.elf" --memory 32M </dev/null 2>"$err")
 rc=$?
 sed 's/^/# /' "$err"
 t_check "exit status 3" [ "$rc" -eq 3 ]

@@ -4,7 +4,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 t_need_kvm
 command -v python3 >/dev/null || t_skip_all "python3 is needed to check the result"
-out=$(timeout 60 "$TV" run --kernel "$top_builddir/tests/guests/user.elf" --memory 64M </dev/null)
+out=$(timeout 60 "$TV" run --debug-exit --kernel "$top_builddir/tests/guests/user.elf" --memory 64M </dev/null)
 rc=$?
 echo "$out" | sed 's/^/# /'
 # x <- a*x + c, 100 M times from 1: composed by squaring the affine map.

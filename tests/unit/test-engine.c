@@ -54,7 +54,10 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static struct vm *guest_new(const char *name, unsigned cpus, struct capture *c)
+/* The test guests end through the debug-exit port, which only a VM made
+ * with debug_exit has. */
+static struct vm *guest_new_port(const char *name, unsigned cpus, struct capture *c,
+				 bool debug_exit)
 {
 	char *kernel = xasprintf("%s/tests/guests/%s.elf", TV_BUILDDIR, name);
 	struct vm_config cfg = {
@@ -62,6 +65,7 @@ static struct vm *guest_new(const char *name, unsigned cpus, struct capture *c)
 		.memory = 64 << 20,
 		.kernel = kernel,
 		.console = {.output = capture_out, .ctx = c},
+		.debug_exit = debug_exit,
 	};
 	struct tv_err err;
 	struct vm *vm = NULL;
@@ -72,6 +76,11 @@ static struct vm *guest_new(const char *name, unsigned cpus, struct capture *c)
 		fail_msg("%s", err.msg);
 	free(kernel);
 	return vm;
+}
+
+static struct vm *guest_new(const char *name, unsigned cpus, struct capture *c)
+{
+	return guest_new_port(name, cpus, c, true);
 }
 
 static int need_kvm(void **state)
@@ -193,6 +202,31 @@ static void test_dev_overlap(void **state)
 	vm_free(vm);
 }
 
+/* Without debug_exit the port is absent: the timer guest's final write to
+ * it does not end the run, which goes on until stopped. */
+static void test_no_debug_exit(void **state)
+{
+	struct capture c;
+	struct tv_err err;
+	struct vm *vm;
+
+	need_kvm(state);
+	vm = guest_new_port("timer", 1, &c, false);
+	assert_null(dev_find(vm, "debug-exit"));
+	assert_int_equal(vm_start(vm, &err), 0);
+	for (unsigned i = 0; i < 600 && !captured(&c, "tsc-deadline:"); i++)
+		sleep_ms(100);
+	assert_true(captured(&c, "tsc-deadline:"));
+	sleep_ms(500); /* the guest wrote the port by now */
+	assert_int_equal(vm_exit_reason(vm), VM_EXIT_NONE);
+	vm_request_stop(vm);
+	assert_int_equal(vm_wait(vm), VM_EXIT_STOPPED);
+	vm_free(vm);
+	vm = guest_new("timer", 1, &c);
+	assert_non_null(dev_find(vm, "debug-exit"));
+	vm_free(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_console_input),
 		cmocka_unit_test(test_dev_overlap),
+		cmocka_unit_test(test_no_debug_exit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

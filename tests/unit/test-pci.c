@@ -162,8 +162,11 @@ static void test_capabilities(void **state)
 			assert_int_equal(cfg_rd(f, 1, c + 2, 1), 20);
 			assert_int_equal(cfg_rd(f, 1, c + 16, 4), VIRTIO_NOTIFY_MULT);
 		}
+		if (cfg_rd(f, 1, c + 3, 1) == 5)
+			assert_int_equal(cfg_rd(f, 1, c + 2, 1), 20);
 	}
-	assert_int_equal(types, 1u << 1 | 1u << 2 | 1u << 3); /* common, notify, ISR */
+	/* common, notify, ISR, and the PCI configuration access the spec requires */
+	assert_int_equal(types, 1u << 1 | 1u << 2 | 1u << 3 | 1u << 5);
 	assert_int_not_equal(msix, 0);
 	assert_int_equal(cfg_rd(f, 1, msix + 2, 2), 1); /* 2 vectors, off */
 	assert_int_equal(cfg_rd(f, 1, msix + 4, 4), VIRTIO_BAR_MSIX);
@@ -200,6 +203,93 @@ static void test_bar_sizing_and_decoding(void **state)
 	assert_int_equal(cfg_rd(f, 1, 4, 2), 0);
 	mmio_rd(f, 0xD0000012, 2, &c);
 	assert_false(c);
+}
+
+/* The VIRTIO_PCI_CAP_PCI_CFG capability of the device in slot, or 0. */
+static unsigned cfg_cap(struct fix *f, unsigned slot)
+{
+	unsigned n = 0;
+
+	for (unsigned c = cfg_rd(f, slot, 0x34, 1); c != 0 && n < 48;
+	     c = cfg_rd(f, slot, c + 1, 1), n++)
+		if (cfg_rd(f, slot, c, 1) == PCI_CAP_ID_VNDR && cfg_rd(f, slot, c + 3, 1) == 5)
+			return c;
+	return 0;
+}
+
+/* Sets the window (cap.bar, cap.offset, cap.length). */
+static void window(struct fix *f, unsigned c, unsigned bar, uint32_t off, uint32_t len)
+{
+	cfg_wr(f, 1, c + 4, 1, bar);
+	cfg_wr(f, 1, c + 8, 4, off);
+	cfg_wr(f, 1, c + 12, 4, len);
+}
+
+static uint32_t window_rd(struct fix *f, unsigned c, unsigned bar, uint32_t off, uint32_t len)
+{
+	window(f, c, bar, off, len);
+	return cfg_rd(f, 1, c + 16, 4) & (uint32_t)((1ull << (8 * (len <= 4 ? len : 4))) - 1);
+}
+
+/* pci_cfg_data reaches BAR 0 with accesses of 1, 2 and 4 bytes, reads and
+ * writes, with memory decoding off too; windows the driver must not use
+ * read as zeros and write nothing. */
+static void test_pci_cfg_window(void **state)
+{
+	struct fix *f = *state;
+	uint32_t b = cfg_rd(f, 1, 0x10, 4) & ~0xFu;
+	unsigned c = cfg_cap(f, 1);
+	bool claimed;
+
+	assert_int_not_equal(c, 0);
+	/* The fields are the driver's: they read back. */
+	window(f, c, 0, 0x12, 2);
+	assert_int_equal(cfg_rd(f, 1, c + 4, 1), 0);
+	assert_int_equal(cfg_rd(f, 1, c + 8, 4), 0x12);
+	assert_int_equal(cfg_rd(f, 1, c + 12, 4), 2);
+	/* Decoding off: the window still reaches the BAR. */
+	assert_int_equal(cfg_rd(f, 1, 4, 2), 0);
+	assert_int_equal(window_rd(f, c, 0, 0x12, 2), 1); /* num_queues */
+	/* 4-byte write, then 4-byte read: device_feature_select, device_feature. */
+	window(f, c, 0, 0x00, 4);
+	cfg_wr(f, 1, c + 16, 4, 1);
+	assert_int_equal(window_rd(f, c, 0, 0x00, 4), 1);
+	assert_int_equal(window_rd(f, c, 0, 0x04, 4), 1); /* VERSION_1 is bit 32 */
+	/* 1-byte write and read: device_status. */
+	window(f, c, 0, 0x14, 1);
+	cfg_wr(f, 1, c + 16, 1, 1);
+	assert_int_equal(window_rd(f, c, 0, 0x14, 1), 1);
+	/* 2-byte write: msix_config. */
+	window(f, c, 0, 0x10, 2);
+	cfg_wr(f, 1, c + 16, 2, 1);
+	assert_int_equal(window_rd(f, c, 0, 0x10, 2), 1);
+	/* The MSI-X table in the same BAR, through the window. */
+	window(f, c, 0, VIRTIO_BAR_MSIX + 8, 4);
+	cfg_wr(f, 1, c + 16, 4, 0x31);
+	assert_int_equal(window_rd(f, c, 0, VIRTIO_BAR_MSIX + 8, 4), 0x31);
+	/* What memory access sees is what the window did. */
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM);
+	assert_int_equal(mmio_rd(f, b + 0x00, 4, &claimed), 1);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &claimed), 1);
+	assert_int_equal(mmio_rd(f, b + 0x10, 2, &claimed), 1);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_MSIX + 8, 4, &claimed), 0x31);
+	/* Windows a driver must not use: nothing read, nothing written. */
+	assert_int_equal(window_rd(f, c, 0, 0x14, 3), 0);	      /* length 3 */
+	assert_int_equal(window_rd(f, c, 0, 0x13, 2), 0);	      /* unaligned */
+	assert_int_equal(window_rd(f, c, 0, VIRTIO_BAR_SIZE, 4), 0); /* past the BAR */
+	assert_int_equal(window_rd(f, c, 0, 0xFFFFFFFC, 4), 0);      /* wraps */
+	assert_int_equal(window_rd(f, c, 1, 0x14, 1), 0);	      /* no BAR 1 */
+	assert_int_equal(window_rd(f, c, 200, 0x14, 1), 0);	      /* no such BAR */
+	window(f, c, 0, 0x15, 2);
+	cfg_wr(f, 1, c + 16, 4, 0);
+	window(f, c, 0, 0x14, 0);
+	cfg_wr(f, 1, c + 16, 4, 0);
+	window(f, c, 3, 0x14, 1);
+	cfg_wr(f, 1, c + 16, 4, 0);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &claimed), 1);
+	/* A reset clears the window. */
+	dev_reset_all(f->vm);
+	assert_int_equal(cfg_rd(f, 1, c + 12, 4), 0);
 }
 
 static uint32_t bar0(struct fix *f)
@@ -356,6 +446,72 @@ static void rng_request(struct fix *f, uint32_t b, uint16_t n)
 	assert_int_equal(*(uint16_t *)(ram + 0x4002), idx);
 }
 
+static void wait_used(struct fix *f, uint64_t used, uint16_t idx)
+{
+	for (int i = 0; i < 2000 && *(volatile uint16_t *)(f->ram + used + 2) != idx; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	assert_int_equal(*(volatile uint16_t *)(f->ram + used + 2), idx);
+}
+
+static unsigned msix_cap_of(struct fix *f, unsigned slot)
+{
+	unsigned n = 0;
+
+	for (unsigned c = cfg_rd(f, slot, 0x34, 1); c != 0 && n < 48;
+	     c = cfg_rd(f, slot, c + 1, 1), n++)
+		if (cfg_rd(f, slot, c, 1) == PCI_CAP_ID_MSIX)
+			return c;
+	return 0;
+}
+
+/* With Bus Master Enable clear the device leaves guest memory alone: a
+ * request waits with its buffer untouched, and an MSI-X message waits in
+ * the PBA (it is a memory write too). Set again, both go out. */
+static void test_bus_master(void **state)
+{
+	struct fix *f = *state;
+	uint32_t b = bar0(f);
+	uint8_t *ram = f->ram;
+	struct pci_dev *p = (struct pci_dev *)dev_find(f->vm, "virtio-rng");
+	unsigned msix = msix_cap_of(f, 1);
+	struct timespec ts = {0, 100000000};
+	bool c;
+
+	assert_non_null(p);
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+	rng_request(f, b, 0);
+	/* Off: the next request is not taken. */
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM);
+	assert_false(pci_bus_master(p));
+	memset(ram + 0x8000, 0, 16);
+	memcpy(ram + 0x3004 + 2, (uint16_t[]){0}, 2);
+	__atomic_store_n((uint16_t *)(ram + 0x3002), 2, __ATOMIC_RELEASE);
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY, 4, 0);
+	nanosleep(&ts, NULL);
+	assert_int_equal(*(volatile uint16_t *)(ram + 0x4002), 1);
+	assert_memory_equal(ram + 0x8000, (uint8_t[16]){0}, 16);
+	/* On again: served without another notify. */
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+	wait_used(f, 0x4000, 2);
+	assert_int_not_equal(memcmp(ram + 0x8000, (uint8_t[16]){0}, 16), 0);
+	/* MSI-X on, vector 0 unmasked: with bus mastering off it stays pending. */
+	assert_int_not_equal(msix, 0);
+	cfg_wr(f, 1, msix + 2, 2, PCI_MSIX_ENABLE);
+	mmio_wr(f, b + VIRTIO_BAR_MSIX + 12, 4, 0);
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM);
+	assert_true(pci_msix_notify(p, 0));
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_PBA, 4, &c) & 1, 1);
+	cfg_wr(f, 1, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_PBA, 4, &c) & 1, 0); /* sent */
+	assert_true(pci_msix_notify(p, 0));
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_PBA, 4, &c) & 1, 0);
+	/* A reset clears Bus Master Enable with the rest. */
+	dev_reset_all(f->vm);
+	assert_false(pci_bus_master(p));
+}
+
 static void test_save_restore(void **state)
 {
 	struct fix *f = *state;
@@ -426,13 +582,6 @@ static void sink(void *ctx, unsigned port, const void *bytes, size_t len)
 	sink_len += len;
 }
 
-static void wait_used(struct fix *f, uint64_t used, uint16_t idx)
-{
-	for (int i = 0; i < 2000 && *(volatile uint16_t *)(f->ram + used + 2) != idx; i++)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	assert_int_equal(*(volatile uint16_t *)(f->ram + used + 2), idx);
-}
-
 /* hvc0: a transmit buffer reaches the console sink in one piece, typed
  * bytes wait until the guest posts a receive buffer. */
 static void test_console(void **state)
@@ -448,7 +597,7 @@ static void test_console(void **state)
 	sink_len = 0;
 	assert_int_equal(virtio_console_create(f->vm, &cfg, &err), 0);
 	assert_int_equal(cfg_rd(f, 2, 0, 4), 0x10431AF4);
-	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
 	negotiate(f, b);
 	set_rings(f, b, 0x2000, 0x3000, 0x4000); /* queue 0: receive */
@@ -509,7 +658,7 @@ static void test_console_input_routing(void **state)
 	console_attach_input(f->vm, CONSOLE_SERIAL, fake_uart, NULL);
 	assert_int_equal(virtio_console_create(f->vm, &cfg, &err), 0);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
-	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	negotiate(f, b);
 	set_rings(f, b, 0x2000, 0x3000, 0x4000); /* queue 0: receive */
 	mmio_wr(f, b + 0x16, 2, 1);
@@ -612,7 +761,7 @@ static void blk_hostile_requests(struct fix *f, enum vm_disk_aio aio)
 	assert_int_equal(blk_create(path, "raw", 1 << 20, NULL, &err), 0);
 	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
 	assert_int_equal(cfg_rd(f, 2, 0, 4), 0x10421AF4);
-	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
 	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_DEVICE, 4, &c), 2048); /* capacity */
 	negotiate(f, b);
@@ -661,7 +810,7 @@ static uint8_t blk_rw(struct fix *f, uint32_t b, uint16_t n, uint32_t type, uint
 	uint8_t hdr[16] = {0};
 	uint64_t d[10];
 	unsigned k = 0;
-	uint16_t wr = type == 0 ? 2 : 0;
+	uint16_t wr = type == 0 || type == 8 ? 2 : 0; /* IN, GET_ID: device-writable */
 
 	memcpy(hdr, &type, 4);
 	memcpy(hdr + 8, &sector, 8);
@@ -705,7 +854,7 @@ static void blk_rw_check(struct fix *f, enum vm_disk_aio aio)
 	unlink(path);
 	assert_int_equal(blk_create(path, "qcow2", 1 << 20, &o, &err), 0);
 	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
-	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
 	negotiate(f, b);
 	set_rings(f, b, 0x2000, 0x3000, 0x4000);
@@ -754,6 +903,133 @@ static void test_blk_rw_io_uring(void **state)
 	blk_rw_check(*state, VM_AIO_IO_URING);
 }
 
+/* Discard and write-zeroes flags (virtio 1.2, 5.2.6.2): the unmap flag on a
+ * discard is unsupported, on write-zeroes allowed; a request refused for one
+ * range leaves the others alone too. */
+static void test_blk_discard_flags(void **state)
+{
+	struct fix *f = *state;
+	char path[] = "/tmp/tv-test-pci.XXXXXX";
+	struct vm_disk disk = {.path = path, .format = "raw"};
+	struct vm_config cfg = {.disks = &disk, .ndisks = 1};
+	static uint8_t pattern[8192], zeros[4096];
+	uint8_t *ram = f->ram;
+	uint64_t range[4];
+	struct tv_err err;
+	uint32_t b, used;
+	uint16_t n = 0;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	assert_int_equal(blk_create(path, "raw", 1 << 20, NULL, &err), 0);
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
+	negotiate(f, b);
+	set_rings(f, b, 0x2000, 0x3000, 0x4000);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+	for (unsigned i = 0; i < sizeof(pattern); i++)
+		pattern[i] = ram[0x10000 + i] = (uint8_t)(i * 7 + 3);
+	assert_int_equal(blk_rw(f, b, n++, 1, 0, (uint64_t[]){0x10000}, (uint32_t[]){8192}, 1,
+				&used),
+			 0);
+	/* Discard with unmap: unsupported, nothing discarded. */
+	range[0] = 0;
+	range[1] = 8 | (uint64_t)1 << 32;
+	assert_int_equal(blk_req(f, b, n++, 11, 0, range, 16, 16), 2);
+	/* A good range first, a bad one after it: neither is carried out. */
+	range[0] = 8;
+	range[1] = 8;
+	range[2] = 0;
+	range[3] = 8 | (uint64_t)1 << 32;
+	assert_int_equal(blk_req(f, b, n++, 11, 0, range, 32, 16), 2);
+	memset(ram + 0x20000, 0xCC, sizeof(pattern));
+	assert_int_equal(blk_rw(f, b, n++, 0, 0, (uint64_t[]){0x20000}, (uint32_t[]){8192}, 1,
+				&used),
+			 0);
+	assert_memory_equal(ram + 0x20000, pattern, sizeof(pattern));
+	/* A range past the end with a good one: an I/O error, nothing done. */
+	range[2] = 4096;
+	range[3] = 8;
+	assert_int_equal(blk_req(f, b, n++, 13, 0, range, 32, 16), 1);
+	assert_int_equal(blk_rw(f, b, n++, 0, 0, (uint64_t[]){0x20000}, (uint32_t[]){8192}, 1,
+				&used),
+			 0);
+	assert_memory_equal(ram + 0x20000, pattern, sizeof(pattern));
+	/* Write-zeroes with unmap: allowed, and the sectors read as zeros. */
+	range[0] = 0;
+	range[1] = 8 | (uint64_t)1 << 32;
+	assert_int_equal(blk_req(f, b, n++, 13, 0, range, 16, 16), 0);
+	/* A plain discard: allowed. */
+	range[0] = 8;
+	range[1] = 8;
+	assert_int_equal(blk_req(f, b, n++, 11, 0, range, 16, 16), 0);
+	assert_int_equal(blk_rw(f, b, n++, 0, 0, (uint64_t[]){0x20000}, (uint32_t[]){4096}, 1,
+				&used),
+			 0);
+	assert_memory_equal(ram + 0x20000, zeros, sizeof(zeros));
+	unlink(path);
+}
+
+/* GET_ID: the serial given for the disk, or "tvdisk" and its index; never
+ * the image's file name. A serial GET_ID cannot hold is refused. */
+static void test_blk_serial(void **state)
+{
+	struct fix *f = *state;
+	char p0[] = "/tmp/tv-test-pci.XXXXXX", p1[] = "/tmp/tv-test-pci.XXXXXX";
+	struct vm_disk disks[2] = {{.path = p0, .format = "raw"},
+				   {.path = p1, .format = "raw", .serial = "ABCDEFGHIJKLMNOPQRST"}};
+	struct vm_config cfg = {.disks = disks, .ndisks = 2};
+	uint8_t *ram = f->ram;
+	struct tv_err err;
+	uint32_t used;
+	int fd0 = mkstemp(p0), fd1 = mkstemp(p1);
+
+	assert_true(fd0 >= 0 && fd1 >= 0);
+	close(fd0);
+	close(fd1);
+	unlink(p0);
+	unlink(p1);
+	assert_int_equal(blk_create(p0, "raw", 1 << 20, NULL, &err), 0);
+	assert_int_equal(blk_create(p1, "raw", 1 << 20, NULL, &err), 0);
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), 0);
+	for (unsigned slot = 2; slot <= 3; slot++) {
+		uint32_t b;
+
+		cfg_wr(f, slot, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+		b = cfg_rd(f, slot, 0x10, 4) & ~0xFu;
+		memset(ram + 0x2000, 0, 0x3000); /* fresh rings for each device */
+		negotiate(f, b);
+		set_rings(f, b, 0x2000, 0x3000, 0x4000);
+		mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+		memset(ram + 0x20000, 0xCC, 32);
+		assert_int_equal(blk_rw(f, b, 0, 8, 0, (uint64_t[]){0x20000}, (uint32_t[]){20}, 1,
+					&used),
+				 0);
+		assert_int_equal(used, 21);
+		if (slot == 2)
+			assert_memory_equal(ram + 0x20000, "tvdisk0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20);
+		else
+			assert_memory_equal(ram + 0x20000, "ABCDEFGHIJKLMNOPQRST", 20);
+		assert_int_equal(ram[0x20014], 0xCC); /* nothing past the 20 bytes */
+		mmio_wr(f, b + 0x14, 1, 0);
+	}
+	disks[0].serial = "ABCDEFGHIJKLMNOPQRSTU";
+	cfg.ndisks = 1;
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), -1);
+	assert_non_null(strstr(err.msg, "disk 0: serial \"ABCDEFGHIJKLMNOPQRSTU\""));
+	disks[0].serial = "a,b";
+	assert_int_equal(virtio_blk_create(f->vm, &cfg, &err), -1);
+	assert_false(vm_disk_serial_valid(""));
+	assert_false(vm_disk_serial_valid("a b"));
+	assert_false(vm_disk_serial_valid("\x7f"));
+	assert_true(vm_disk_serial_valid("data-01_x.y"));
+	unlink(p0);
+	unlink(p1);
+}
+
 /* ---- the two aio ways against each other ---- */
 
 #define DIFF_QSIZE 64
@@ -789,7 +1065,7 @@ static void diff_setup(struct fix *f, struct diff_dev *d, unsigned slot, uint64_
 {
 	uint32_t b = cfg_rd(f, slot, 0x10, 4) & ~0xFu;
 
-	cfg_wr(f, slot, 4, 2, PCI_COMMAND_MEM);
+	cfg_wr(f, slot, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
 	negotiate(f, b);
 	mmio_wr(f, b + 0x16, 2, 0);
 	mmio_wr(f, b + 0x18, 2, DIFF_QSIZE);
@@ -956,11 +1232,13 @@ int main(void)
 	    T(test_enumeration),
 	    T(test_read_only_fields),
 	    T(test_capabilities),
+	    T(test_pci_cfg_window),
 	    T(test_bar_sizing_and_decoding),
 	    T(test_feature_negotiation),
 	    T(test_rings_outside_ram),
 	    T(test_msix_vector_range),
 	    T(test_request_through_intx),
+	    T(test_bus_master),
 	    T(test_save_restore),
 	    T(test_console),
 	    T(test_blk_hostile_requests_threads),
@@ -968,6 +1246,8 @@ int main(void)
 	    T(test_console_input_routing),
 	    T(test_blk_aio_ways_agree),	  T(test_blk_rw_threads),
 	    T(test_blk_rw_io_uring),
+	    T(test_blk_discard_flags),
+	    T(test_blk_serial),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,12 +84,14 @@ static void test_full_definition(void **state)
 			   "initrd = \"/boot/initrd.img\";\n"
 			   "cmdline = \"console=ttyS0 root=/dev/vda\";\n"
 			   "disks = ( { file = \"root.qcow2\"; },\n"
-			   "          { file = \"data.img\"; readonly = true; aio = \"threads\"; },\n"
+			   "          { file = \"data.img\"; readonly = true; aio = \"threads\";\n"
+			   "            serial = \"data-01\"; },\n"
 			   "          { file = \"x.bin\"; format = \"raw\"; } );\n"
 			   "net = ( { type = \"user\"; mac = \"52:54:00:12:34:56\";\n"
 			   "          forward = [ \"tcp:2222-:22\", \"udp:127.0.0.1:5353-:53\" ]; },\n"
 			   "        { type = \"tap\"; ifname = \"tap0\"; } );\n"
-			   "autostart = true;\n";
+			   "autostart = true;\n"
+			   "debug_exit = true;\n";
 
 	assert_int_equal(load("lab1", text, &d, &err), 0);
 	assert_string_equal(d.name, "lab1");
@@ -105,6 +107,8 @@ static void test_full_definition(void **state)
 	assert_true(d.disks[1].readonly);
 	assert_int_equal(d.disks[0].aio, VM_AIO_DEFAULT);
 	assert_int_equal(d.disks[1].aio, VM_AIO_THREADS);
+	assert_null(d.disks[0].serial);
+	assert_string_equal(d.disks[1].serial, "data-01");
 	assert_int_equal(d.disks[2].format, DISK_FORMAT_RAW);
 	assert_int_equal(d.nnets, 2);
 	assert_int_equal(d.nets[0].type, NET_USER);
@@ -112,6 +116,7 @@ static void test_full_definition(void **state)
 	assert_int_equal(d.nets[1].type, NET_TAP);
 	assert_string_equal(d.nets[1].ifname, "tap0");
 	assert_true(d.autostart);
+	assert_true(d.debug_exit);
 	assert_string_equal(warnings, "");
 
 	char *k = vmdef_path(&d, d.kernel), *i = vmdef_path(&d, d.initrd);
@@ -134,6 +139,7 @@ static void test_defaults(void **state)
 	assert_null(d.kernel);
 	assert_int_equal(d.ndisks, 0);
 	assert_false(d.autostart);
+	assert_false(d.debug_exit); /* test machines only ask for it */
 	vmdef_free(&d);
 }
 
@@ -166,6 +172,7 @@ static void test_field_errors(void **state)
 	expect_error("kernel = \"\";\n", 1, "kernel: expected a file name");
 	expect_error("initrd = [1];\n", 1, "initrd: expected a string");
 	expect_error("autostart = \"yes\";\n", 1, "autostart: expected true or false");
+	expect_error("debug_exit = 1;\n", 1, "debug_exit: expected true or false");
 	expect_error("description = 3;\n", 1, "description: expected a string");
 	expect_error("disks = 5;\n", 1, "disks: expected a list");
 	expect_error("disks = ( { format = \"qcow2\"; } );\n", 1, "disks[0]: expected a file");
@@ -177,6 +184,12 @@ static void test_field_errors(void **state)
 		     "disks[0].readonly: expected true or false");
 	expect_error("disks = ( { file = \"a.qcow2\"; aio = \"native\"; } );\n", 1,
 		     "disks[0].aio: expected \"threads\" or \"io_uring\"");
+	expect_error("disks = ( { file = \"a.qcow2\"; serial = \"123456789012345678901\"; } );\n",
+		     1, "disks[0].serial: expected 1 to 20 printable characters");
+	expect_error("disks = ( { file = \"a.qcow2\"; serial = \"two words\"; } );\n", 1,
+		     "disks[0].serial: expected 1 to 20 printable characters");
+	expect_error("disks = ( { file = \"a.qcow2\"; serial = 5; } );\n", 1,
+		     "disks[0].serial: expected 1 to 20 printable characters");
 	expect_error("net = ( { mac = \"52:54:00:12:34:56\"; } );\n", 1,
 		     "net[0]: expected type");
 	expect_error("net = ( { type = \"bridge\"; } );\n", 1, "net[0].type: expected \"user\"");
@@ -241,6 +254,7 @@ static void test_save_round_trip(void **state)
 	d.cmdline = xstrdup("console=ttyS0 quiet \"quoted\"");
 	d.description = xstrdup("line one\nline two");
 	d.autostart = true;
+	d.debug_exit = true;
 	d.disks = xcalloc(2, sizeof(*d.disks));
 	d.ndisks = 2;
 	d.disks[0].file = xstrdup("disk.qcow2");
@@ -248,6 +262,7 @@ static void test_save_round_trip(void **state)
 	d.disks[1].format = DISK_FORMAT_RAW;
 	d.disks[1].readonly = true;
 	d.disks[1].aio = VM_AIO_IO_URING;
+	d.disks[1].serial = xstrdup("ABCDEFGHIJKLMNOPQRST");
 	d.nets = xcalloc(1, sizeof(*d.nets));
 	d.nnets = 1;
 	d.nets[0].type = NET_USER;
@@ -263,12 +278,15 @@ static void test_save_round_trip(void **state)
 	assert_string_equal(back.cmdline, d.cmdline);
 	assert_string_equal(back.description, d.description);
 	assert_true(back.autostart);
+	assert_true(back.debug_exit);
 	assert_int_equal(back.ndisks, 2);
 	assert_string_equal(back.disks[1].file, "/srv/iso.img");
 	assert_int_equal(back.disks[1].format, DISK_FORMAT_RAW);
 	assert_true(back.disks[1].readonly);
 	assert_int_equal(back.disks[0].aio, VM_AIO_DEFAULT);
 	assert_int_equal(back.disks[1].aio, VM_AIO_IO_URING);
+	assert_null(back.disks[0].serial);
+	assert_string_equal(back.disks[1].serial, "ABCDEFGHIJKLMNOPQRST");
 	assert_int_equal(back.nnets, 1);
 	assert_string_equal(back.nets[0].mac, "52:54:00:ab:cd:ef");
 	assert_string_equal(back.nets[0].forwards[0], "tcp:8080-:80");

@@ -1,6 +1,8 @@
 /* debug-exit: a one-byte port test guests write to end the VM with a result.
  * A byte v ends the run with VM_EXIT_DEBUG and code v; `termvisor run` exits
- * with status 0 for v = 0, else 64 + (v % 64) (layout.h). */
+ * with status 0 for v = 0, else 64 + (v % 64) (layout.h). Only machines made
+ * with cfg->debug_exit have it: in any other VM a guest must not be able to
+ * end the run by a port write, and the port reads as absent. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -32,9 +34,11 @@ static const struct dev_io_ops debug_exit_io = {.write = debug_exit_write};
 
 int debug_exit_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err)
 {
-	struct dev *d = xcalloc(1, sizeof(*d));
+	struct dev *d;
 
-	(void)cfg;
+	if (!cfg->debug_exit)
+		return 0;
+	d = xcalloc(1, sizeof(*d));
 	d->name = "debug-exit";
 	d->ops = &debug_exit_ops;
 	dev_register(vm, d);

@@ -151,10 +151,27 @@ static void msix_send(struct pci_dev *p, unsigned v)
 	vm_signal_msi(p->dev.vm, le64toh(addr), le32toh(data));
 }
 
-/* Sends what waited behind a mask that is now gone. */
+bool pci_bus_master(const struct pci_dev *p)
+{
+	return __atomic_load_n(&p->master, __ATOMIC_ACQUIRE);
+}
+
+/* p->master from the command register; true when it changed. Called with
+ * p->lock held. */
+static bool master_sync(struct pci_dev *p)
+{
+	bool on = (cfg16(p, PCI_COMMAND) & PCI_COMMAND_MASTER) != 0;
+
+	if (on == p->master)
+		return false;
+	__atomic_store_n(&p->master, on, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* Sends what waited behind a mask (or bus mastering off) that is now gone. */
 static void msix_flush_pending(struct pci_dev *p)
 {
-	if (!msix_on(p))
+	if (!msix_on(p) || !p->master)
 		return;
 	for (unsigned v = 0; v < p->msix_nvec; v++) {
 		if ((p->msix_pending >> v & 1) && !msix_masked(p, v)) {
@@ -182,7 +199,7 @@ bool pci_msix_notify(struct pci_dev *p, unsigned vector)
 		return false;
 	}
 	if (vector < p->msix_nvec) {
-		if (msix_masked(p, vector))
+		if (msix_masked(p, vector) || !p->master)
 			p->msix_pending |= 1ull << vector;
 		else
 			msix_send(p, vector);
@@ -279,6 +296,18 @@ static void bar_write(void *opaque, uint64_t off, const void *data, unsigned len
 
 static const struct dev_io_ops pci_bar_io = {.read = bar_read, .write = bar_write};
 
+void pci_bar_access(struct pci_dev *p, int bar, uint64_t off, void *data, unsigned len,
+		    bool write)
+{
+	if (bar < 0 || bar >= PCI_NUM_BARS || p->bars[bar].size == 0 ||
+	    off >= p->bars[bar].size || len > p->bars[bar].size - off)
+		return;
+	if (write)
+		bar_write(&p->bars[bar], off, data, len);
+	else
+		bar_read(&p->bars[bar], off, data, len);
+}
+
 static void bar_unmap(struct pci_dev *p, int i)
 {
 	struct pci_bar *b = &p->bars[i];
@@ -352,10 +381,22 @@ void pci_set_irq(struct pci_dev *p, bool level)
 
 /* ---- configuration space ---- */
 
+static bool touches(unsigned reg, unsigned len, unsigned start, unsigned n)
+{
+	return reg < start + n && start < reg + len;
+}
+
+static bool in_window(const struct pci_dev *p, unsigned reg, unsigned len)
+{
+	return p->win_access != NULL && touches(reg, len, p->win_off, p->win_len);
+}
+
 uint32_t pci_cfg_read(struct pci_dev *p, unsigned reg, unsigned len)
 {
 	uint32_t v = 0;
 
+	if (in_window(p, reg, len))
+		p->win_access(p, false);
 	pthread_mutex_lock(&p->lock);
 	for (unsigned i = 0; i < len && i < 4; i++)
 		if (reg + i < PCI_CFG_SIZE)
@@ -364,13 +405,10 @@ uint32_t pci_cfg_read(struct pci_dev *p, unsigned reg, unsigned len)
 	return v;
 }
 
-static bool touches(unsigned reg, unsigned len, unsigned start, unsigned n)
-{
-	return reg < start + n && start < reg + len;
-}
-
 void pci_cfg_write(struct pci_dev *p, unsigned reg, uint32_t val, unsigned len)
 {
+	bool master_moved;
+
 	pthread_mutex_lock(&p->lock);
 	for (unsigned i = 0; i < len && i < 4; i++) {
 		unsigned r = reg + i;
@@ -384,9 +422,14 @@ void pci_cfg_write(struct pci_dev *p, unsigned reg, uint32_t val, unsigned len)
 		bars_update(p);
 	if (touches(reg, len, PCI_COMMAND, 2))
 		intx_apply(p);
-	if (p->msix_cap != 0 && touches(reg, len, p->msix_cap + 2, 2))
+	master_moved = master_sync(p);
+	if ((p->msix_cap != 0 && touches(reg, len, p->msix_cap + 2, 2)) || master_moved)
 		msix_flush_pending(p);
 	pthread_mutex_unlock(&p->lock);
+	if (master_moved && p->master_changed != NULL)
+		p->master_changed(p, p->master);
+	if (in_window(p, reg, len))
+		p->win_access(p, true);
 }
 
 void pci_dev_reset(struct pci_dev *p)
@@ -401,6 +444,7 @@ void pci_dev_reset(struct pci_dev *p)
 	p->msix_pending = 0;
 	p->intx_level = false;
 	intx_apply(p);
+	master_sync(p);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -436,6 +480,7 @@ int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err 
 	p->msix_pending =
 	    p->msix_nvec < 64 ? s->msix_pending & ((1ull << p->msix_nvec) - 1) : s->msix_pending;
 	p->intx_level = s->intx_level != 0;
+	master_sync(p);
 	bars_update(p);
 	intx_apply(p);
 	msix_flush_pending(p);

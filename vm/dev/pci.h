@@ -77,6 +77,18 @@ struct pci_dev {
 	 * what it keyed to BAR addresses (ioeventfds). Called with lock held;
 	 * must not call back into this pci_dev. May be NULL. */
 	void (*bar_moved)(struct pci_dev *p, int bar, uint64_t addr, bool mapped);
+	/* A window in configuration space (virtio's PCI_CFG capability):
+	 * an access touching [win_off, win_off + win_len) calls win_access,
+	 * before the bytes are read or after they are stored, without lock
+	 * held. May be NULL. */
+	uint8_t win_off, win_len;
+	void (*win_access)(struct pci_dev *p, bool write);
+	/* The guest set or cleared Bus Master Enable in the command register.
+	 * Called without lock held, before the configuration write returns to
+	 * the guest, so a device can finish with guest memory first. May be
+	 * NULL. */
+	void (*master_changed)(struct pci_dev *p, bool on);
+	bool master; /* Bus Master Enable, as the command register says (atomic) */
 
 	/* MSI-X (when msix_cap != 0). */
 	uint8_t msix_cap;
@@ -125,12 +137,24 @@ struct pci_state {
 void pci_dev_save(struct pci_dev *p, struct pci_state *s);
 int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err *err);
 
+/* Whether the function may master the bus: read or write guest memory and
+ * send MSI. While it is clear a device must leave guest memory alone. */
+bool pci_bus_master(const struct pci_dev *p);
+
 /* Interrupts. MSI-X when the guest enabled it: true when vector was sent or
- * left pending (masked); false when MSI-X is off (use INTx then). */
+ * left pending (masked, or bus mastering off: an MSI is a memory write, so it
+ * waits in the PBA until Bus Master Enable is set again); false when MSI-X is
+ * off (use INTx then). */
 bool pci_msix_enabled(struct pci_dev *p);
 bool pci_msix_notify(struct pci_dev *p, unsigned vector);
 /* INTx pin A level (shared lines are or-ed on the bus). */
 void pci_set_irq(struct pci_dev *p, bool level);
+
+/* An access to BAR bar as if the guest made it at offset off (the MSI-X
+ * table and PBA included), whether or not the BAR is decoded; off + len
+ * must lie inside the BAR. Call without p->lock held. */
+void pci_bar_access(struct pci_dev *p, int bar, uint64_t off, void *data, unsigned len,
+		    bool write);
 
 /* Configuration space access as the buses do it (tests use these too). */
 uint32_t pci_cfg_read(struct pci_dev *p, unsigned reg, unsigned len);

@@ -63,6 +63,8 @@
 #define VIRTIO_BLK_T_DISCARD	  11
 #define VIRTIO_BLK_T_WRITE_ZEROES 13
 
+#define VIRTIO_BLK_DISCARD_WZ_UNMAP 1 /* the unmap flag of a discard/write-zeroes range */
+
 #define VIRTIO_BLK_S_OK	    0
 #define VIRTIO_BLK_S_IOERR  1
 #define VIRTIO_BLK_S_UNSUPP 2
@@ -153,27 +155,41 @@ static bool in_range(const struct vblk *vb, uint64_t sector, uint64_t bytes)
 	return bytes / VBLK_SECTOR <= vb->sectors - sector;
 }
 
+/* Discard and write-zeroes (virtio 1.2, 5.2.6.2): UNSUPP for a flag we do
+ * not know, and for the unmap flag on a discard (it belongs to write-zeroes
+ * only, where the device may deallocate); every range is checked before any
+ * is carried out, so a refused request changes nothing. */
 static uint8_t do_ranges(struct vblk *vb, struct vq_req *r, uint32_t type)
 {
 	uint64_t bytes = r->out_len - sizeof(struct vblk_hdr);
-	struct vblk_range rg;
+	struct vblk_range rg[VBLK_MAX_DISCARD_SEGS];
+	uint64_t nrg;
+	uint8_t status = VIRTIO_BLK_S_OK;
 
 	if (vb->readonly)
 		return VIRTIO_BLK_S_IOERR;
-	if (bytes == 0 || bytes % sizeof(rg) != 0 || bytes / sizeof(rg) > VBLK_MAX_DISCARD_SEGS)
+	if (bytes == 0 || bytes % sizeof(rg[0]) != 0 ||
+	    bytes / sizeof(rg[0]) > VBLK_MAX_DISCARD_SEGS)
 		return VIRTIO_BLK_S_UNSUPP;
-	for (uint64_t k = 0; k < bytes / sizeof(rg); k++) {
-		uint64_t sector, n;
+	nrg = bytes / sizeof(rg[0]);
+	iov_to_buf(r->iov, r->nout, sizeof(struct vblk_hdr), rg, nrg * sizeof(rg[0]));
+	for (uint64_t k = 0; k < nrg; k++) {
+		uint32_t flags = le32toh(rg[k].flags);
+
+		if ((flags & ~(uint32_t)VIRTIO_BLK_DISCARD_WZ_UNMAP) != 0 ||
+		    (type == VIRTIO_BLK_T_DISCARD && (flags & VIRTIO_BLK_DISCARD_WZ_UNMAP)) ||
+		    le32toh(rg[k].num_sectors) > VBLK_MAX_DISCARD_SECTORS)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (!in_range(vb, le64toh(rg[k].sector),
+			      (uint64_t)le32toh(rg[k].num_sectors) * VBLK_SECTOR))
+			status = VIRTIO_BLK_S_IOERR;
+	}
+	if (status != VIRTIO_BLK_S_OK)
+		return status;
+	for (uint64_t k = 0; k < nrg; k++) {
+		uint64_t sector = le64toh(rg[k].sector), n = le32toh(rg[k].num_sectors);
 		int rc;
 
-		iov_to_buf(r->iov, r->nout, sizeof(struct vblk_hdr) + k * sizeof(rg), &rg,
-			   sizeof(rg));
-		sector = le64toh(rg.sector);
-		n = le32toh(rg.num_sectors);
-		if ((le32toh(rg.flags) & ~1u) != 0 || n > VBLK_MAX_DISCARD_SECTORS)
-			return VIRTIO_BLK_S_UNSUPP;
-		if (!in_range(vb, sector, n * VBLK_SECTOR))
-			return VIRTIO_BLK_S_IOERR;
 		if (type == VIRTIO_BLK_T_DISCARD)
 			rc = blk_discard(vb->blk, sector * VBLK_SECTOR, n * VBLK_SECTOR, NULL);
 		else
@@ -654,14 +670,33 @@ static void vblk_fill_cfg(struct vblk *vb)
 	vb->cfg[56] = 1; /* write_zeroes_may_unmap */
 }
 
-/* The serial a guest reads with GET_ID: the image's file name, cut to fit. */
-static void vblk_set_id(struct vblk *vb, const char *path)
+bool vm_disk_serial_valid(const char *s)
 {
-	const char *base = strrchr(path, '/');
+	size_t n = strlen(s);
 
-	base = base != NULL ? base + 1 : path;
+	if (n == 0 || n > VM_DISK_SERIAL_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == ',')
+			return false;
+	return true;
+}
+
+_Static_assert(VBLK_ID_BYTES == VM_DISK_SERIAL_MAX, "GET_ID is 20 bytes");
+
+/* The serial a guest reads with GET_ID (20 bytes, NUL-padded): the disk's
+ * own, or "tvdisk" and its index. Never the image's name or path: that is
+ * the host's business, and it changes when the file moves. */
+static void vblk_set_id(struct vblk *vb, const char *serial, unsigned n)
+{
+	char def[VBLK_ID_BYTES + 1];
+
+	if (serial == NULL) {
+		snprintf(def, sizeof(def), "tvdisk%u", n);
+		serial = def;
+	}
 	memset(vb->id, 0, sizeof(vb->id));
-	memcpy(vb->id, base, MIN(strlen(base), sizeof(vb->id)));
+	memcpy(vb->id, serial, MIN(strlen(serial), sizeof(vb->id)));
 }
 
 static void vblk_start_helpers(struct vblk *vb)
@@ -690,6 +725,13 @@ static int vblk_create_one(struct vm *vm, const struct vm_disk *d, unsigned n, s
 	};
 	char name[32];
 
+	if (d->serial != NULL && !vm_disk_serial_valid(d->serial)) {
+		free(vb);
+		return tv_errf(err,
+			       "disk %u: serial \"%s\": expected 1 to %d printable characters "
+			       "without spaces or commas",
+			       n, d->serial, VM_DISK_SERIAL_MAX);
+	}
 	if (blk_open(&vb->blk, d->path, d->format, d->readonly ? BLK_READONLY : 0, err) != 0) {
 		free(vb);
 		return tv_err_prefix(err, "disk %u: ", n);
@@ -711,7 +753,7 @@ static int vblk_create_one(struct vm *vm, const struct vm_disk *d, unsigned n, s
 				"using I/O threads\n",
 				n, d->path, why);
 	}
-	vblk_set_id(vb, d->path);
+	vblk_set_id(vb, d->serial, n);
 	vblk_fill_cfg(vb);
 	info.nqueues = vb->nqueues;
 	info.features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |

@@ -21,6 +21,8 @@
 #define VIRTIO_PCI_CAP_NOTIFY 2
 #define VIRTIO_PCI_CAP_ISR    3
 #define VIRTIO_PCI_CAP_DEVICE 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
+#define PCI_CFG_CAP_LEN	      20 /* struct virtio_pci_cfg_cap */
 #define COMMON_SIZE	      0x38
 #define ISR_QUEUE	      1
 #define ISR_CONFIG	      2
@@ -67,6 +69,7 @@ struct virtio_pci {
 	bool quiesced;	  /* under every queue lock: threads hold still */
 	int stop_fd;
 	struct virtio_queue *q;
+	uint8_t cfg_cap; /* the VIRTIO_PCI_CAP_PCI_CFG capability */
 };
 
 static uint64_t device_features(const struct virtio_pci *vp)
@@ -149,9 +152,11 @@ bool virtio_pci_queue_ready(struct virtio_pci *vp, unsigned q)
 
 /* ---- queue threads ---- */
 
+/* Guest memory is touched only here: on the queue's thread, while the
+ * driver is up and the function may master the bus. */
 static bool queue_live(struct virtio_pci *vp, struct virtio_queue *q)
 {
-	return q->vq.ready && !q->vq.broken && !vp->quiesced &&
+	return q->vq.ready && !q->vq.broken && !vp->quiesced && pci_bus_master(&vp->pci) &&
 	       (__atomic_load_n(&vp->status, __ATOMIC_ACQUIRE) & VIRTIO_STATUS_DRIVER_OK);
 }
 
@@ -305,6 +310,7 @@ static void queue_enable(struct virtio_pci *vp, struct virtio_queue *q)
 	pthread_mutex_lock(&q->lock);
 	rc = vq_start(&q->vq, vm_mem(virtio_pci_vm(vp)), q->size, q->desc, q->driver, q->device,
 		      f >> VIRTIO_F_RING_EVENT_IDX & 1, f >> VIRTIO_F_RING_INDIRECT_DESC & 1);
+	q->vq.go = &vp->pci.master; /* requests only while Bus Master Enable is set */
 	pthread_mutex_unlock(&q->lock);
 	if (rc != 0) {
 		virtio_pci_set_broken(vp,
@@ -449,6 +455,26 @@ static void bar_write(void *opaque, uint64_t off, const void *data, unsigned len
 }
 
 static const struct dev_io_ops vp_bar_io = {.read = bar_read, .write = bar_write};
+
+static void lock_queues(struct virtio_pci *vp);
+static void unlock_queues(struct virtio_pci *vp);
+
+/* Bus Master Enable cleared: the queues stop taking requests, and the write
+ * that cleared it returns only once the requests a queue thread is handling
+ * are done, so nothing touches guest memory afterwards (MSI waits in the
+ * PBA, pci.c). Set again: the queues look at their rings. */
+static void vp_master_changed(struct pci_dev *p, bool on)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)p;
+
+	if (on) {
+		for (unsigned i = 0; i < vp->info.nqueues; i++)
+			virtio_pci_kick(vp, i);
+		return;
+	}
+	lock_queues(vp);
+	unlock_queues(vp);
+}
 
 /* The notify addresses follow BAR 0: KVM signals the queue's eventfd on a
  * 16-bit write there without leaving the kernel. */
@@ -646,6 +672,7 @@ static int vp_restore(struct dev *d, const void *state, struct tv_err *err)
 			break;
 		}
 		q->enabled = true;
+		q->vq.go = &vp->pci.master;
 		q->vq.last_avail = qs->last_avail;
 		q->vq.used_idx = qs->used_idx;
 		q->vq.signalled = qs->signalled;
@@ -712,6 +739,63 @@ static void add_vcap(struct pci_dev *p, uint8_t type, uint32_t off, uint32_t len
 		put(p->cfg, c + 16, VIRTIO_NOTIFY_MULT, 4);
 }
 
+static uint32_t get32(const uint8_t *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* VIRTIO_PCI_CAP_PCI_CFG (virtio 1.2, 4.1.4.9): the driver sets cap.bar,
+ * cap.offset and cap.length (1, 2 or 4), then an access to pci_cfg_data is
+ * an access of cap.length bytes at cap.offset in that BAR, decoded or not:
+ * a write sends the first cap.length bytes of pci_cfg_data, a read stores
+ * the bytes read there. A window the driver must not use (another length,
+ * an offset not a multiple of it, outside the BAR, no such BAR) does
+ * nothing, and reads as zeros. */
+static void vp_cfg_window(struct pci_dev *p, bool write)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)p;
+	unsigned c = vp->cfg_cap;
+	uint8_t data[4], bar;
+	uint32_t off, len;
+	bool ok;
+
+	pthread_mutex_lock(&p->lock);
+	bar = p->cfg[c + 4];
+	off = get32(p->cfg + c + 8);
+	len = get32(p->cfg + c + 12);
+	memcpy(data, p->cfg + c + 16, 4);
+	pthread_mutex_unlock(&p->lock);
+	ok = (len == 1 || len == 2 || len == 4) && off % len == 0 && bar < PCI_NUM_BARS &&
+	     p->bars[bar].size != 0 && off < p->bars[bar].size && len <= p->bars[bar].size - off;
+	if (write) {
+		if (ok)
+			pci_bar_access(p, bar, off, data, len, true);
+		return;
+	}
+	memset(data, 0, sizeof(data));
+	if (ok)
+		pci_bar_access(p, bar, off, data, len, false);
+	pthread_mutex_lock(&p->lock);
+	memcpy(p->cfg + c + 16, data, ok ? len : 4);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void add_cfg_window(struct virtio_pci *vp)
+{
+	struct pci_dev *p = &vp->pci;
+	uint8_t c = pci_dev_add_cap(p, PCI_CAP_ID_VNDR, PCI_CFG_CAP_LEN);
+
+	p->cfg[c + 2] = PCI_CFG_CAP_LEN;
+	p->cfg[c + 3] = VIRTIO_PCI_CAP_PCI_CFG;
+	/* cap.bar, cap.offset, cap.length and pci_cfg_data are the driver's. */
+	p->wmask[c + 4] = 0xFF;
+	memset(p->wmask + c + 8, 0xFF, 12);
+	vp->cfg_cap = c;
+	p->win_off = (uint8_t)(c + 16);
+	p->win_len = 4;
+	p->win_access = vp_cfg_window;
+}
+
 static int vp_start_threads(struct virtio_pci *vp, struct tv_err *err)
 {
 	sigset_t all, old;
@@ -761,8 +845,10 @@ int virtio_pci_create(struct vm *vm, const struct virtio_dev_info *info, void *p
 		 20);
 	if (info->cfg_size > 0)
 		add_vcap(p, VIRTIO_PCI_CAP_DEVICE, VIRTIO_BAR_DEVICE, info->cfg_size, 16);
+	add_cfg_window(vp);
 	pci_dev_add_msix(p, info->nqueues + 1, 0, VIRTIO_BAR_MSIX, VIRTIO_BAR_PBA);
 	p->bar_moved = vp_bar_moved;
+	p->master_changed = vp_master_changed;
 	p->dev.name = xstrdup(info->name);
 	p->dev.ops = &vp_ops;
 	pthread_mutex_lock(&vp->lock);

@@ -164,7 +164,7 @@ int vq_pop(struct vq *q, struct vq_req *r)
 
 	if (q->broken)
 		return -1;
-	if (!q->ready)
+	if (!q->ready || (q->go != NULL && !__atomic_load_n(q->go, __ATOMIC_ACQUIRE)))
 		return 0;
 	avail_idx = load16_acquire(q->avail + 2);
 	if (avail_idx == q->last_avail) {

@@ -45,6 +45,11 @@ struct vq {
 	bool signalled_valid;
 	bool notify_off; /* the device polls: no kicks wanted */
 	const char *why; /* why the queue broke, for diagnostics */
+	/* Set by the transport after vq_start (which clears it, as vq_reset
+	 * does): while *go is false (bus mastering off) vq_pop takes nothing
+	 * and reads no ring. Read atomically: the transport changes it from
+	 * another thread. NULL: always go. */
+	const bool *go;
 };
 
 /* One descriptor chain: first the device-readable segments, then the
@@ -65,7 +70,7 @@ int vq_start(struct vq *q, const struct guest_mem *mem, uint16_t size, uint64_t 
 void vq_reset(struct vq *q);
 
 /* Takes the next available chain: 1 with r filled, 0 when none is
- * available, -1 when the queue is (now) broken. */
+ * available (or *go is false), -1 when the queue is (now) broken. */
 int vq_pop(struct vq *q, struct vq_req *r);
 /* Returns a chain to the driver with len bytes written into its writable
  * segments. */

@@ -39,6 +39,7 @@ cpus = 1;
 memory = "64M";
 kernel = "$G";
 cmdline = "noblk hvcecho";
+debug_exit = true;
 EOF
 
 # In the background: one terminal on ttyS0 (the kernel's console here), one

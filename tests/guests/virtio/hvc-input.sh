@@ -15,6 +15,8 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$D"; t_cleanup' EXIT
 mkfifo "$D/in"
 "$TV" create hvc --kernel "$G" --memory 64M --cmdline "noblk hvcecho" >/dev/null ||
 	t_fail "create the VM"
+# The test guest ends through the debug-exit port, which a definition asks for.
+echo 'debug_exit = true;' >>"$TERMVISOR_HOME/vms/hvc.conf"
 
 timeout 90 "$TV" run hvc <"$D/in" >"$D/out" 2>&1 &
 pid=$!

@@ -16,7 +16,7 @@ trap 'rm -rf "$D"' EXIT
 for aio in ",aio=io_uring" ""; do
 	rm -f "$D/disk.qcow2"
 	"$QEMU_IMG" create -q -f qcow2 "$D/disk.qcow2" 4M
-	timeout 120 "$DENY" "$TV" run --kernel "$G" --memory 64M \
+	timeout 120 "$DENY" "$TV" run --debug-exit --kernel "$G" --memory 64M \
 		--disk "$D/disk.qcow2$aio" --append "nozero" </dev/null >"$D/out" 2>"$D/err"
 	rc=$?
 	sed 's/^/# /' "$D/out" "$D/err"

@@ -16,7 +16,9 @@
  * intx, qd=N (requests in flight), bs=N (KiB per request), quick (one pass
  * only over the first 8 MiB), nozero (skip discard/write-zeroes), hvcecho
  * (read a line from the UART, then one from hvc0, echoing each), hvcreset
- * (1 MiB to hvc0 in one buffer, then a reset at once). Prints
+ * (1 MiB to hvc0 in one buffer, then a reset at once), pcicfg (check each
+ * device's VIRTIO_PCI_CAP_PCI_CFG window: 1, 2 and 4-byte reads and writes of
+ * the common configuration, and windows out of bounds). Prints
  * "virtio: ok" and exits 0 when every check passed. */
 #include "guest.h"
 
@@ -162,6 +164,12 @@ static void cfg_write16(unsigned slot, unsigned reg, uint16_t v)
 	outw_((uint16_t)(0xCFC + (reg & 2)), v);
 }
 
+static void cfg_write8(unsigned slot, unsigned reg, uint8_t v)
+{
+	outl(0xCF8, 0x80000000u | slot << 11 | (reg & 0xFC));
+	outb((uint16_t)(0xCFC + (reg & 3)), v);
+}
+
 /* ---- memory for rings and buffers ---- */
 
 static uint8_t arena[10 << 20] __attribute__((aligned(PAGE)));
@@ -205,6 +213,8 @@ struct vdev {
 	uint32_t notify_mult;
 	volatile uint32_t *msix;
 	unsigned msix_cap, nvec;
+	unsigned cfg_cap, common_bar; /* VIRTIO_PCI_CAP_PCI_CFG; where common is */
+	uint32_t common_off;
 	uint64_t features;
 	unsigned nq;
 	struct vqueue q[4];
@@ -287,11 +297,16 @@ static void read_caps(struct vdev *d)
 			continue;
 		uint8_t type = cfg_read8(slot, c + 3), bar = cfg_read8(slot, c + 4);
 		uint32_t off = cfg_read32(slot, c + 8);
+		if (type == 5 && d->cfg_cap == 0)
+			d->cfg_cap = c;
 		if (type < 1 || type > 4)
-			continue; /* PCI configuration access, shared memory: unused */
+			continue; /* PCI configuration access (above), shared memory */
 		volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(bar_base(slot, bar) + off);
-		if (type == 1 && d->common == NULL)
+		if (type == 1 && d->common == NULL) {
 			d->common = p;
+			d->common_bar = bar;
+			d->common_off = off;
+		}
 		else if (type == 2 && d->notify == NULL) {
 			d->notify = p;
 			d->notify_mult = cfg_read32(slot, c + 16);
@@ -360,6 +375,7 @@ static bool vdev_init(struct vdev *d, uint64_t want, unsigned nq, bool use_msix)
 		C16(d, 0x18) = size;
 		q->size = size;
 		q->qindex = i;
+		q->avail_idx = q->last_used = 0; /* fresh rings after the reset */
 		q->desc = alloc(16 * (size_t)size);
 		q->avail = alloc(6 + 2 * (size_t)size);
 		q->used = alloc(6 + 8 * (size_t)size);
@@ -609,12 +625,15 @@ static uint8_t blk_one(struct vdev *d, unsigned devi, uint32_t type, uint64_t se
 	return slots[0].status;
 }
 
-static uint8_t blk_ranges(struct vdev *d, unsigned devi, uint32_t type, uint64_t sector, uint32_t n)
+#define BLK_RANGE_UNMAP 1u
+
+static uint8_t blk_ranges(struct vdev *d, unsigned devi, uint32_t type, uint64_t sector, uint32_t n,
+			  uint32_t flags)
 {
 	struct blk_slot *s = &slots[0];
 
 	s->range[0] = sector;
-	s->range[1] = n; /* num_sectors, flags 0 */
+	s->range[1] = n | (uint64_t)flags << 32; /* num_sectors, flags */
 	return blk_one(d, devi, type, 0, (uint8_t *)s->range, 16);
 }
 
@@ -680,7 +699,15 @@ static void blk_test(struct vdev *d, unsigned devi)
 		return;
 	/* Discard 64 KiB at 64 KiB; zero sectors 1000..1099 (not aligned). */
 	if (d->features >> 13 & 1) {
-		check(blk_ranges(d, devi, BLK_T_DISCARD, 128, 128) == 0, "discard succeeds");
+		/* The unmap flag belongs to write-zeroes: a discard with it is
+		 * unsupported (virtio 1.2, 5.2.6.2) and changes nothing. */
+		check(blk_ranges(d, devi, BLK_T_DISCARD, 128, 128, BLK_RANGE_UNMAP) == 2,
+		      "discard with the unmap flag is unsupported");
+		errors_seen = 0;
+		check(blk_pass(d, devi, false, 128, 128, 1), "read after the refused discard");
+		check(errors_seen == 0, "a refused discard leaves the data");
+		gprintf("virtio-blk: discard with unmap refused, data intact\n");
+		check(blk_ranges(d, devi, BLK_T_DISCARD, 128, 128, 0) == 0, "discard succeeds");
 		errors_seen = 0;
 		check(blk_pass(d, devi, false, 128, 128, 0), "read after discard");
 		check(errors_seen == 0, "discarded range reads as zeros");
@@ -688,8 +715,9 @@ static void blk_test(struct vdev *d, unsigned devi)
 		check(false, "discard offered");
 	}
 	if (d->features >> 14 & 1) {
-		check(blk_ranges(d, devi, BLK_T_WRITE_ZEROES, 1000, 100) == 0,
-		      "write-zeroes succeeds");
+		/* With unmap: the device may deallocate, the sectors read zeros. */
+		check(blk_ranges(d, devi, BLK_T_WRITE_ZEROES, 1000, 100, BLK_RANGE_UNMAP) == 0,
+		      "write-zeroes (unmap) succeeds");
 		errors_seen = 0;
 		check(blk_pass(d, devi, false, 1000, 100, 0), "read after write-zeroes");
 		check(errors_seen == 0, "zeroed range reads as zeros");
@@ -872,6 +900,76 @@ static void console_echo_test(struct vdev *d, unsigned devi)
 	(void)devi;
 }
 
+/* ---- the PCI configuration access capability (virtio 1.2, 4.1.4.9) ---- */
+
+static void win_set(struct vdev *d, unsigned bar, uint32_t off, uint32_t len)
+{
+	cfg_write8(d->slot, d->cfg_cap + 4, (uint8_t)bar);
+	cfg_write32(d->slot, d->cfg_cap + 8, off);
+	cfg_write32(d->slot, d->cfg_cap + 12, len);
+}
+
+/* cap.length bytes at off in bar, read through pci_cfg_data. */
+static uint32_t win_read(struct vdev *d, unsigned bar, uint32_t off, uint32_t len)
+{
+	uint32_t v;
+
+	win_set(d, bar, off, len);
+	v = cfg_read32(d->slot, d->cfg_cap + 16);
+	return len >= 4 ? v : v & ((1u << (8 * len)) - 1);
+}
+
+/* A write of len bytes at off in the common configuration's BAR. */
+static void win_write(struct vdev *d, uint32_t off, uint32_t len, uint32_t v)
+{
+	win_set(d, d->common_bar, off, len);
+	if (len == 4)
+		cfg_write32(d->slot, d->cfg_cap + 16, v);
+	else if (len == 2)
+		cfg_write16(d->slot, d->cfg_cap + 16, (uint16_t)v);
+	else
+		cfg_write8(d->slot, d->cfg_cap + 16, (uint8_t)v);
+}
+
+/* The window against the same registers read and written in BAR memory. */
+static bool pci_cfg_check(struct vdev *d)
+{
+	int before = failures;
+	unsigned bar = d->common_bar;
+	uint32_t co = d->common_off;
+
+	check(d->cfg_cap != 0, "VIRTIO_PCI_CAP_PCI_CFG capability present");
+	if (d->cfg_cap == 0 || d->common == NULL)
+		return false;
+	check(cfg_read8(d->slot, d->cfg_cap + 2) >= 20, "PCI_CFG capability holds pci_cfg_data");
+	C8(d, 0x14) = 0;
+	while (C8(d, 0x14) != 0)
+		pause();
+	check(win_read(d, bar, co + 0x12, 2) == C16(d, 0x12), "2-byte window read (num_queues)");
+	win_write(d, co + 0x00, 4, 1);
+	check(C32(d, 0x00) == 1, "4-byte window write (device_feature_select)");
+	check(win_read(d, bar, co + 0x04, 4) == C32(d, 0x04), "4-byte window read (device_feature)");
+	C32(d, 0x00) = 0;
+	win_write(d, co + 0x14, 1, 1);
+	check(C8(d, 0x14) == 1, "1-byte window write (device_status)");
+	check(win_read(d, bar, co + 0x14, 1) == 1, "1-byte window read (device_status)");
+	win_write(d, co + 0x16, 2, 1);
+	check(C16(d, 0x16) == 1, "2-byte window write (queue_select)");
+	C16(d, 0x16) = 0;
+	/* Windows a driver must not use read as zeros and write nothing. */
+	check(win_read(d, bar, co + 0x13, 2) == 0, "unaligned window reads nothing");
+	check(win_read(d, bar, co + 0x14, 3) == 0, "3-byte window reads nothing");
+	check(win_read(d, bar, 0x7FFFFFF0, 4) == 0, "window past the BAR reads nothing");
+	check(win_read(d, 5, 0, 4) == 0, "window on a BAR the device lacks reads nothing");
+	win_set(d, bar, co + 0x14, 3);
+	cfg_write32(d->slot, d->cfg_cap + 16, 0);
+	win_set(d, bar, 0x7FFFFFF0, 4);
+	cfg_write32(d->slot, d->cfg_cap + 16, 0);
+	check(C8(d, 0x14) == 1, "bad windows write nothing");
+	C8(d, 0x14) = 0;
+	return failures == before;
+}
+
 /* ---- hostile programming: the device must break, not the host ---- */
 
 /* Waits (up to ~1 s) for DEVICE_NEEDS_RESET. */
@@ -918,6 +1016,46 @@ static void hostile_chain(struct vdev *d, const char *what, uint16_t f0, uint16_
 	check(C8(d, 0x14) == 0, "reset clears needs-reset");
 }
 
+/* Bus Master Enable off: the device must not read the rings or write the
+ * buffer, nor send an MSI; on again, the request it left completes. */
+static void bme_test(struct vdev *d, unsigned devi)
+{
+	static uint8_t buf[32];
+	struct vqueue *q = &d->q[0];
+	int before = failures;
+	unsigned seen;
+	uint32_t id, len = 0;
+	uint64_t t0;
+	bool untouched = true, used;
+
+	if (!vdev_init(d, 0, 1, true))
+		return;
+	memset(buf, 0, sizeof(buf));
+	cfg_write16(d->slot, 4, 0x2); /* memory decoding only */
+	seen = irq_count[devi];
+	q->desc[0] = (struct desc){(uint64_t)(uintptr_t)buf, sizeof(buf), 2, 0};
+	vq_add(q, 0);
+	vq_kick(q);
+	t0 = rdtsc();
+	while (ms_since(t0) < 300)
+		pause();
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		untouched &= buf[i] == 0;
+	used = vq_used(q, &id, &len);
+	check(!used, "bus mastering off: the request is not taken");
+	check(untouched, "bus mastering off: the buffer is untouched");
+	check(irq_count[devi] == seen, "bus mastering off: no MSI");
+	cfg_write16(d->slot, 4, 0x6);
+	t0 = rdtsc();
+	while (!used && ms_since(t0) < 2000)
+		used = vq_used(q, &id, &len);
+	check(used && len == sizeof(buf), "bus mastering on again: the request completes");
+	check(wait_irq_after(seen), "bus mastering on again: its interrupt arrives");
+	C8(d, 0x14) = 0;
+	if (failures == before)
+		gprintf("virtio: bus master checks done\n");
+}
+
 static void hostile_test(struct vdev *d, unsigned devi)
 {
 	/* A loop: 0 -> 1 -> 0. */
@@ -951,6 +1089,7 @@ static void hostile_test(struct vdev *d, unsigned devi)
 	C8(d, 0x14) = 0;
 	if (failures == 0)
 		gprintf("virtio: hostile programming survived\n");
+	bme_test(d, devi);
 }
 
 /* ---- interrupts (CPL 0) ---- */
@@ -1013,6 +1152,12 @@ static void user_main(void)
 		read_caps(d);
 		gprintf("virtio: slot %u device %u, %u MSI-X vectors\n", s, d->id, d->nvec);
 		check(d->common && d->notify && d->isr, "common, notify and ISR capabilities");
+	}
+	if (has_word("pcicfg")) {
+		unsigned ok = 0;
+		for (unsigned i = 0; i < ndevs; i++)
+			ok += pci_cfg_check(&devs[i]);
+		gprintf("virtio: pci_cfg window: %u of %u devices ok\n", ok, ndevs);
 	}
 	for (unsigned i = 0; i < ndevs; i++) {
 		struct vdev *d = &devs[i];

@@ -18,8 +18,10 @@ python3 -c 'import sys; sys.stdout.buffer.write(b"\x5a" * 65536 + b"\0" * (10485
 "$QEMU_IMG" convert -n -f raw -O qcow2 "$D/ro.raw" "$D/ro.qcow2"
 cp "$D/ro.qcow2" "$D/ro.orig"
 
-out=$(timeout 120 "$TV" run --kernel "$G" --memory 64M --cpus 2 --disk "$D/disk.qcow2" \
-	--disk "$D/ro.qcow2,format=qcow2,readonly" --append "ecam intx" </dev/null 2>&1)
+# The read-only disk has a serial of 20 characters, the most GET_ID holds.
+out=$(timeout 120 "$TV" run --debug-exit --kernel "$G" --memory 64M --cpus 2 --disk "$D/disk.qcow2" \
+	--disk "$D/ro.qcow2,format=qcow2,readonly,serial=ro-serial-0123456789" \
+	--append "ecam intx pcicfg" </dev/null 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 has() { printf '%s\n' "$out" | grep -q "$1"; }
@@ -29,12 +31,20 @@ t_check "ECAM and type-1 configuration access agree" has "ECAM matches type-1"
 t_check "two virtio-blk, the console and the rng enumerated" \
 	has "4 devices"
 t_check "one queue per vCPU (2)" has "8192 sectors, 2 queues"
+t_check "each device's PCI_CFG window reads and writes 1, 2 and 4 bytes, checked bounds" \
+	has "pci_cfg window: 4 of 4 devices ok"
 t_check "whole disk written, flushed, read back: no bad word" has "524288 words checked, 0 bad"
-t_check "GET_ID returns the image's name" has "id 'disk.qcow2'"
+t_check "GET_ID gives a disk without a serial tvdisk0, not the image's name" has "id 'tvdisk0'"
+t_check "GET_ID gives the serial set with --disk ...,serial= (20 characters)" \
+	has "id 'ro-serial-0123456789'"
+t_check "no image file name in what GET_ID gives" sh -c "! printf '%s\n' \"\$1\" | grep \"id '\" | grep -q qcow2" - "$out"
 t_check "read-only disk: reads, refuses writes" has "read-only checks done"
+t_check "discard with the unmap flag: unsupported, data intact" \
+	has "discard with unmap refused, data intact"
 # hvc0 is a console of its own: its output is not on this ttyS0 terminal (the
 # hvc tests read it where it goes).
-t_check "hvc0 output stays off the ttyS0 terminal" sh -c '! printf "%s\n" "$0" | grep -q "hvc0: hello"' "$out"
+t_check "hvc0 output stays off the ttyS0 terminal" sh -c '! printf "%s
+" "$0" | grep -q "hvc0: hello"' "$out"
 t_check "entropy read" has "virtio-rng: 128 bytes"
 
 "$QEMU_IMG" check -q "$D/disk.qcow2"
@@ -59,11 +69,15 @@ t_check "read-only disk unchanged" cmp -s "$D/ro.qcow2" "$D/ro.orig"
 # Hostile programming: a looping chain, buffers outside RAM or of 4 GiB, a
 # nested indirect table, rings in the PCI hole. Each must set
 # DEVICE_NEEDS_RESET (with a configuration interrupt), and after a reset the
-# device must work again; the engine must keep running throughout.
-out=$(timeout 60 "$TV" run --kernel "$G" --memory 64M --append "hostile noblk" </dev/null 2>&1)
+# device must work again; the engine must keep running throughout. Then Bus
+# Master Enable cleared with a request posted: nothing may happen until it
+# is set again.
+out=$(timeout 60 "$TV" run --debug-exit --kernel "$G" --memory 64M --append "hostile noblk" </dev/null 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 t_check "hostile guest: exit status 0" [ "$rc" -eq 0 ]
 t_check "hostile guest: every bad queue broke the device, reset revived it" \
 	has "hostile programming survived"
+t_check "Bus Master Enable off: no request taken, no memory touched, no MSI; on: it completes" \
+	has "bus master checks done"
 t_done
