@@ -328,30 +328,6 @@ static int bzimage_parse(const struct kfile *f, struct bzimage *bz, struct tv_er
 	return 0;
 }
 
-int boot_probe(const char *path, enum boot_kind *kind, struct tv_err *err)
-{
-	struct kfile f;
-	struct elf_info info;
-	struct bzimage bz;
-	int rc;
-
-	if (kfile_open(&f, path, "kernel", err) < 0)
-		return -1;
-	if (is_elf(&f)) {
-		rc = elf_scan(&f, &info, err);
-		*kind = BOOT_PVH_ELF;
-	} else if (is_bzimage(&f)) {
-		rc = bzimage_parse(&f, &bz, err);
-		*kind = BOOT_BZIMAGE;
-	} else {
-		rc = tv_errf(err, "kernel %s: not a kernel (expected a Linux bzImage or an ELF "
-				  "with a PVH entry note)",
-			     path);
-	}
-	kfile_close(&f);
-	return rc;
-}
-
 /* ---- memory map ---- */
 
 static unsigned e820_build(const struct vm *vm, struct e820_entry *e)

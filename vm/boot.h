@@ -17,11 +17,6 @@ enum boot_kind {
 	BOOT_BZIMAGE, /* Linux bzImage (64-bit entry or its payload through PVH) */
 };
 
-/* Checks that path is a kernel this engine boots, reading only its headers:
- * missing, unreadable, truncated or not-a-kernel files fail with a one-line
- * error naming the file. */
-int boot_probe(const char *path, enum boot_kind *kind, struct tv_err *err);
-
 /* Loads cfg's kernel, initrd and command line into guest memory and builds
  * the boot structures and ACPI tables. It touches only guest memory (no
  * vCPU, no ioctl), so it runs while KVM is still setting the VM up; the boot

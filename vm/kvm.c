@@ -176,81 +176,7 @@ static int routes_init(struct vm *vm, struct tv_err *err)
 	for (unsigned gsi = 0; gsi < LAYOUT_IOAPIC_PINS; gsi++)
 		if (gsi != 2)
 			route_irqchip(vm, gsi, KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi);
-	vm->next_msi_gsi = LAYOUT_MSI_GSI_BASE;
 	return routes_commit(vm, err);
-}
-
-static struct kvm_irq_routing_entry *route_find(struct vm *vm, unsigned gsi)
-{
-	for (unsigned i = 0; i < vm->routes->nr; i++)
-		if (vm->routes->entries[i].gsi == gsi &&
-		    vm->routes->entries[i].type == KVM_IRQ_ROUTING_MSI)
-			return &vm->routes->entries[i];
-	return NULL;
-}
-
-int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi,
-		     struct tv_err *err)
-{
-	struct kvm_irq_routing_entry *e;
-	int rc;
-
-	pthread_mutex_lock(&vm->route_lock);
-	unsigned g = vm->next_msi_gsi;
-	while (route_find(vm, g) != NULL)
-		g++;
-	if (vm->max_gsi > 0 && g >= (unsigned)vm->max_gsi) {
-		pthread_mutex_unlock(&vm->route_lock);
-		return tv_errf(err, "MSI routes: all %d GSIs in use", vm->max_gsi);
-	}
-	e = route_new(vm);
-	e->gsi = g;
-	e->type = KVM_IRQ_ROUTING_MSI;
-	e->u.msi.address_lo = (uint32_t)addr;
-	e->u.msi.address_hi = (uint32_t)(addr >> 32);
-	e->u.msi.data = data;
-	rc = routes_commit(vm, err);
-	if (rc < 0)
-		vm->routes->nr--;
-	else
-		vm->next_msi_gsi = g + 1, *gsi = g;
-	pthread_mutex_unlock(&vm->route_lock);
-	return rc;
-}
-
-int vm_msi_route_set(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data,
-		     struct tv_err *err)
-{
-	struct kvm_irq_routing_entry *e;
-	int rc;
-
-	pthread_mutex_lock(&vm->route_lock);
-	e = route_find(vm, gsi);
-	if (e == NULL) {
-		pthread_mutex_unlock(&vm->route_lock);
-		return tv_errf(err, "MSI route %u: no such route", gsi);
-	}
-	e->u.msi.address_lo = (uint32_t)addr;
-	e->u.msi.address_hi = (uint32_t)(addr >> 32);
-	e->u.msi.data = data;
-	rc = routes_commit(vm, err);
-	pthread_mutex_unlock(&vm->route_lock);
-	return rc;
-}
-
-void vm_msi_route_del(struct vm *vm, unsigned gsi)
-{
-	struct kvm_irq_routing_entry *e;
-
-	pthread_mutex_lock(&vm->route_lock);
-	e = route_find(vm, gsi);
-	if (e != NULL) {
-		*e = vm->routes->entries[--vm->routes->nr];
-		routes_commit(vm, NULL);
-		if (gsi < vm->next_msi_gsi)
-			vm->next_msi_gsi = gsi;
-	}
-	pthread_mutex_unlock(&vm->route_lock);
 }
 
 int vm_irq_line(struct vm *vm, unsigned gsi, int level)
@@ -260,35 +186,12 @@ int vm_irq_line(struct vm *vm, unsigned gsi, int level)
 	return ioctl(vm->fd, KVM_IRQ_LINE, &l);
 }
 
-int vm_irq_pulse(struct vm *vm, unsigned gsi)
-{
-	if (vm_irq_line(vm, gsi, 1) < 0)
-		return -1;
-	return vm_irq_line(vm, gsi, 0);
-}
-
 int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
 {
 	struct kvm_msi m = {
 		.address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
 
 	return ioctl(vm->fd, KVM_SIGNAL_MSI, &m) < 0 ? -1 : 0;
-}
-
-int vm_irqfd(struct vm *vm, int fd, unsigned gsi, int resample_fd, bool assign,
-	     struct tv_err *err)
-{
-	struct kvm_irqfd f = {.fd = (uint32_t)fd, .gsi = gsi};
-
-	if (!assign)
-		f.flags |= KVM_IRQFD_FLAG_DEASSIGN;
-	else if (resample_fd >= 0) {
-		f.flags |= KVM_IRQFD_FLAG_RESAMPLE;
-		f.resamplefd = (uint32_t)resample_fd;
-	}
-	if (ioctl(vm->fd, KVM_IRQFD, &f) < 0)
-		return tv_errno(err, "KVM_IRQFD (GSI %u)", gsi);
-	return 0;
 }
 
 int vm_ioeventfd(struct vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool datamatch,
@@ -541,7 +444,6 @@ int vm_new(struct vm **vmp, const struct vm_config *cfg, struct tv_err *err)
 	vm->kvm_fd = vm->fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
-	pthread_mutex_init(&vm->route_lock, NULL);
 	bus_init(&vm->pio);
 	bus_init(&vm->mmio);
 	config_copy(vm, cfg);
@@ -747,11 +649,6 @@ const struct vm_config *vm_config(const struct vm *vm)
 	return &vm->cfg;
 }
 
-int vm_fd(const struct vm *vm)
-{
-	return vm->fd;
-}
-
 int vm_vcpu_fd(const struct vm *vm, unsigned i)
 {
 	return i < vm->ncpus ? vm->vcpus[i].fd : -1;
@@ -814,7 +711,6 @@ void vm_free(struct vm *vm)
 	free(vm->cpuid);
 	free(vm->msg);
 	config_free(&vm->cfg);
-	pthread_mutex_destroy(&vm->route_lock);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);

@@ -24,7 +24,7 @@
  * Interrupt routing (set by the engine with KVM_SET_GSI_ROUTING, as QEMU does):
  *   GSI 0-15  -> the PICs (master 0-7, slave 8-15)
  *   GSI 0     -> IOAPIC pin 2 (the PIT's IRQ0), GSI 1, 3-23 -> IOAPIC pin = GSI
- *   GSI 24+   -> MSI routes made by vm_msi_route_add
+ *   GSI 24+   -> free (MSI goes through KVM_SIGNAL_MSI, no route needed)
  * The MADT that matches it: one Interrupt Source Override
  *   bus 0, source IRQ 0 -> GSI 2, flags 0 (conforming),
  * and one for the SCI:
@@ -96,9 +96,6 @@
 /* PCI INTx: device (slot) d, pin p (0 = INTA .. 3 = INTD) raises this GSI,
  * level-triggered, active high. */
 #define PCI_INTX_GSI(d, p) (16 + (((d) + (p)) % 8))
-
-/* First GSI the engine hands out for MSI routes. */
-#define LAYOUT_MSI_GSI_BASE 24
 
 #define LAYOUT_MAX_CPUS 64
 

@@ -73,11 +73,9 @@ struct vm {
 	console_input_fn cin[CONSOLE_NPORTS];
 	void *cin_dev[CONSOLE_NPORTS];
 
-	/* GSI routing table (default entries plus MSI routes), under route_lock. */
-	pthread_mutex_t route_lock;
+	/* GSI routing table: the PICs' and the IOAPIC's pins (layout.h). */
 	struct kvm_irq_routing *routes;
 	unsigned routes_cap;
-	unsigned next_msi_gsi;
 	int max_gsi;
 };
 

@@ -122,30 +122,12 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason r, int code, const char 
 struct guest_mem *vm_mem(struct vm *vm);
 unsigned vm_ncpus(const struct vm *vm);
 const struct vm_config *vm_config(const struct vm *vm);
-/* Raw fds for state save/restore code: the VM and vCPU i. */
-int vm_fd(const struct vm *vm);
 int vm_vcpu_fd(const struct vm *vm, unsigned i);
 
 /* Interrupts. GSI numbers per vm/layout.h (ISA 0-15, PCI INTx 16-23, MSI 24+).
  * Callable from any thread. */
 int vm_irq_line(struct vm *vm, unsigned gsi, int level);
-/* A pulse on an edge-triggered line. */
-int vm_irq_pulse(struct vm *vm, unsigned gsi);
 int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
-
-/* MSI routes for irqfds: a GSI that delivers the message (addr, data).
- * vm_msi_route_set changes it (the guest reprogrammed the vector). */
-int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi,
-		     struct tv_err *err);
-int vm_msi_route_set(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data,
-		     struct tv_err *err);
-void vm_msi_route_del(struct vm *vm, unsigned gsi);
-
-/* eventfd fd fires GSI gsi. resample_fd >= 0 makes it level-triggered
- * (PCI INTx): the line stays up until the guest's EOI, which signals
- * resample_fd. assign false removes it. */
-int vm_irqfd(struct vm *vm, int fd, unsigned gsi, int resample_fd, bool assign,
-	     struct tv_err *err);
 
 /* A guest write to addr (port when pio) of len bytes signals fd instead of
  * exiting to a device callback; with datamatch only when the value is data.

@@ -85,22 +85,6 @@ static const struct blk_driver *blk_probe_fd(int fd)
 	return best;
 }
 
-const char *blk_probe(const char *path, struct tv_err *err)
-{
-	const struct blk_driver *d;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		tv_errno(err, "cannot open %s", path);
-		return NULL;
-	}
-	d = blk_probe_fd(fd);
-	if (!d)
-		tv_errno(err, "%s: cannot read", path);
-	close(fd);
-	return d ? d->name : NULL;
-}
-
 /* QEMU's lock protocol: byte 100+i held = "I use permission i", byte 200+i
  * held = "nobody else may use permission i". All locks are shared; a
  * conflict is another description holding the opposite byte. */

@@ -173,7 +173,4 @@ struct blk_check_result {
 };
 int blk_check(struct blk *b, int fix, struct blk_check_result *res, struct tv_err *err);
 
-/* Probes the format of the file at path ("qcow2" or "raw"). */
-const char *blk_probe(const char *path, struct tv_err *err);
-
 #endif

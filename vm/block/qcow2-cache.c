@@ -235,10 +235,3 @@ void qcow2_cache_drop(struct qcow2_cache *c, uint64_t offset)
 	}
 	cache_unlink(c, i);
 }
-
-void qcow2_cache_drop_all(struct qcow2_cache *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (c->e[i].offset)
-			qcow2_cache_drop(c, c->e[i].offset);
-}

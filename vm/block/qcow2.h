@@ -183,7 +183,6 @@ void qcow2_cache_mark_dirty(struct qcow2_cache *c, void *table);
 bool qcow2_cache_has_dirty(struct qcow2_cache *c);
 int qcow2_cache_write_dirty(struct qcow2 *s, struct qcow2_cache *c, struct tv_err *err);
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t offset);
-void qcow2_cache_drop_all(struct qcow2_cache *c);
 /* Before a dirty table of c is written, dep is written and synced. */
 void qcow2_cache_set_dependency(struct qcow2_cache *c, struct qcow2_cache *dep);
 

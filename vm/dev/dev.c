@@ -130,11 +130,6 @@ int dev_add_mmio(struct vm *vm, struct dev *d, uint64_t base, uint64_t len,
 	return bus_add(&vm->mmio, d, base, len, io, opaque, "MMIO", err);
 }
 
-int dev_del_pio(struct vm *vm, uint16_t base)
-{
-	return bus_del(&vm->pio, base);
-}
-
 int dev_del_mmio(struct vm *vm, uint64_t base)
 {
 	return bus_del(&vm->mmio, base);

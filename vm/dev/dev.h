@@ -67,7 +67,6 @@ int dev_add_pio(struct vm *vm, struct dev *d, uint16_t base, uint16_t len,
 		const struct dev_io_ops *io, void *opaque, struct tv_err *err);
 int dev_add_mmio(struct vm *vm, struct dev *d, uint64_t base, uint64_t len,
 		 const struct dev_io_ops *io, void *opaque, struct tv_err *err);
-int dev_del_pio(struct vm *vm, uint16_t base);
 int dev_del_mmio(struct vm *vm, uint64_t base);
 
 /* Walking the devices (snapshots): first, then next until NULL. */

@@ -769,16 +769,6 @@ static int vblk_create_one(struct vm *vm, const struct vm_disk *d, unsigned n, s
 	return virtio_pci_create(vm, &info, vb, NULL, err);
 }
 
-struct blk *virtio_blk_disk(struct vm *vm, unsigned i)
-{
-	char name[32];
-	struct virtio_pci *vp;
-
-	snprintf(name, sizeof(name), "virtio-blk%u", i);
-	vp = virtio_pci_find(vm, name);
-	return vp != NULL ? ((struct vblk *)virtio_pci_priv(vp))->blk : NULL;
-}
-
 /* One virtio-blk device per configured disk, in order. */
 int virtio_blk_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err)
 {

@@ -87,16 +87,6 @@ struct vm *virtio_pci_vm(struct virtio_pci *vp)
 	return vp->pci.dev.vm;
 }
 
-uint64_t virtio_pci_features(struct virtio_pci *vp)
-{
-	uint64_t f;
-
-	pthread_mutex_lock(&vp->lock);
-	f = vp->driver_features;
-	pthread_mutex_unlock(&vp->lock);
-	return f;
-}
-
 /* ---- interrupts ---- */
 
 static void vp_interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)

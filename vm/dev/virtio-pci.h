@@ -74,8 +74,6 @@ int virtio_pci_create(struct vm *vm, const struct virtio_dev_info *info, void *p
 		      struct virtio_pci **out, struct tv_err *err);
 void *virtio_pci_priv(struct virtio_pci *vp);
 struct vm *virtio_pci_vm(struct virtio_pci *vp);
-/* Features both sides agreed on. */
-uint64_t virtio_pci_features(struct virtio_pci *vp);
 
 /* After pushing used buffers on queue q: interrupts the driver when it
  * wants one. A broken queue (vq_pop returned -1) is reported here too. */
@@ -96,9 +94,6 @@ struct virtio_pci *virtio_pci_find(struct vm *vm, const char *name);
  * looks at every queue once. Device state itself: the dev_ops save/restore
  * of each device, like any other. */
 void virtio_pci_quiesce(struct vm *vm, bool quiesce);
-/* The open image behind virtio-blk disk i (cfg->disks order), or NULL: for
- * disk snapshots of a running VM (quiesce first). */
-struct blk *virtio_blk_disk(struct vm *vm, unsigned i);
 
 /* Bytes typed for the guest's virtio console (hvc0): queued (up to 4 KiB)
  * until the guest takes them; returns how many were taken (0 without a
