@@ -108,3 +108,7 @@ tests_unit_test_boot_SOURCES = tests/unit/test-boot.c
 tests_unit_test_boot_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_boot_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-boot
+
+# The debian-minimal template's VM boots to its login prompt in the interface.
+TESTS += tests/linux/debian-minimal-tui.sh
+EXTRA_DIST += tests/linux/debian-minimal-tui.sh
