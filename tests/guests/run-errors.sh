@@ -11,7 +11,9 @@ trap 'rm -rf "$d"' EXIT
 expect() {
 	what=$1 want=$2 pat=$3
 	shift 4
-	"$TV" run "$@" </dev/null >/dev/null 2>"$d/err"
+	# A case the engine fails to refuse boots the guest, which waits for
+	# input: the timeout makes that a failure (124), not a hang.
+	timeout 60 "$TV" run "$@" </dev/null >/dev/null 2>"$d/err"
 	rc=$?
 	sed 's/^/# /' "$d/err"
 	# Usage errors (status 2) add the usage line after the message.
