@@ -67,10 +67,13 @@ TESTS += tests/unit/test-acpi tests/unit/test-decompress
 TESTS += tests/unit/acpi-iasl.sh
 EXTRA_DIST += tests/unit/acpi-iasl.sh
 # A distribution kernel (fetched once with apt-get download) boots far enough
-# to show its banner, e820 map, ACPI tables and CPU count; where KVM runs guest
-# kernel code natively, the debian-minimal guest goes on to a root shell.
-TESTS += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh
-EXTRA_DIST += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh
+# to show its banner, e820 map, ACPI tables and CPU count; the debian-minimal
+# guest goes on to a root shell (2 vCPUs, the disk on io_uring), and again
+# with 1 vCPU and the disk on I/O threads.
+TESTS += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh \
+	tests/linux/debian-shell-threads.sh
+EXTRA_DIST += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh \
+	tests/linux/debian-shell-threads.sh
 # The same guest to a root shell and back under QEMU emulating everything:
 # the template's guest is checked where there is no /dev/kvm too.
 TESTS += tests/linux/debian-shell-qemu.sh
