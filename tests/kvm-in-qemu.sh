@@ -9,11 +9,22 @@
 #   usage: tests/kvm-in-qemu.sh [BUILD_DIR] [TEST...]
 #   (default: build/ and every test script that needs /dev/kvm, plus
 #   tests/unit/test-engine; env KVM_IN_QEMU_TIMEOUT, seconds, default 3600;
-#   KVM_IN_QEMU_COMMAND, a command to run there instead of the tests)
+#   KVM_IN_QEMU_COMMAND, a command to run there instead of the tests;
+#   KVM_IN_QEMU_THREADS, multi (default) or single: QEMU's TCG with a host
+#   thread per emulated CPU, or one thread for all of them)
 #
 # Everything runs emulated: expect minutes where KVM takes seconds. The
-# kernel package (linux-image-*-amd64, for kvm-amd.ko and the 9p modules) is
-# fetched with apt-get download and kept under BUILD_DIR/tests/linux/cache.
+# programs the tests need are built here first (make check-programs), so the
+# machine only runs them. The kernel package (linux-image-*-amd64, for
+# kvm-amd.ko and the 9p modules) is fetched with apt-get download and kept
+# under BUILD_DIR/tests/linux/cache.
+#
+# Multi-threaded TCG is the default: with one thread for both emulated CPUs a
+# Linux guest on the KVM in there does not get past early boot, on
+# termvisor's engine and on QEMU's KVM mode alike (issue 16: both spin on a
+# timer interrupt taken while the guest holds hrtimer_bases.lock with
+# interrupts off, 4 runs of 4); that, not the engine, was the stall earlier
+# notes reported. The machine's own tests run sooner too.
 # Exits with the status of make check (or of the command), or 125 when the
 # machine could not be set up or ended without a result.
 set -euo pipefail
@@ -32,12 +43,19 @@ command -v cpio >/dev/null || die "cpio is missing"
 if [ $# -gt 0 ]; then
 	tests="$*"
 else
-	# Of the Linux tests, the two that stop at early boot: the debootstrap
-	# template takes minutes to build and is left to hosts with KVM.
+	# All the Linux tests but the debootstrap template, which takes minutes to
+	# build and is left to hosts with KVM.
 	tests=$(cd "$top" && grep -l '^t_need_kvm' tests/*/*.sh tests/guests/virtio/*.sh |
 		grep -v '^tests/linux/debian\.sh$' | tr '\n' ' ')
+	# The debian-minimal guest to a root shell and back, twice: 2 vCPUs with
+	# the disk on io_uring, 1 vCPU with the disk on I/O threads.
+	tests="$tests tests/linux/debian-shell.sh tests/linux/debian-shell-threads.sh"
 	tests="$tests tests/unit/test-engine"
 fi
+threads=${KVM_IN_QEMU_THREADS:-multi}
+case $threads in single | multi) ;; *) die "KVM_IN_QEMU_THREADS=$threads: expected multi or single" ;; esac
+# Built here, on the host's own CPUs: emulated, compiling is slow.
+make -C "$build" -s -j"$(nproc)" check-programs >/dev/null || die "make check-programs failed in $build"
 
 cache=$build/tests/linux/cache
 deb=$("$top/tests/linux/fetch-kernel.sh" amd64 "$cache" 2>&1) || die "$deb"
@@ -121,15 +139,19 @@ EOF
 chmod +x "$ir/init"
 (cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
 
-echo "kvm-in-qemu: $kver under TCG with SVM; running: $cmd"
+echo "kvm-in-qemu: $kver under TCG ($threads-threaded) with SVM; running: $cmd"
 start=$(date +%s)
-timeout "${KVM_IN_QEMU_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread=${KVM_IN_QEMU_THREADS:-single} \
+timeout "${KVM_IN_QEMU_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread="$threads" \
 	-smp "$(nproc)" -m 4G -cpu qemu64,+svm,+npt -display none -monitor none \
 	-serial file:"$work/console.log" -no-reboot -kernel "$work"/boot/vmlinuz-* \
 	-initrd "$work/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
 	-virtfs local,path=/,mount_tag=host,security_model=passthrough,id=h,multidevs=remap || true
 cat "$work/check.out" 2>/dev/null || true
 grep 'kvm-in-qemu:' "$work/console.log" || true
+# The machine's kernel prints only warnings and worse (quiet): a soft
+# lockup, a hung task, an oops there explains a test that failed in it.
+grep -v 'kvm-in-qemu:' "$work/console.log" | grep -v '^[[:space:]]*$' | tail -n 60 |
+	sed 's/^/kvm-in-qemu: console: /' || true
 [ -s "$work/status" ] || die "the machine ended without a result after $(($(date +%s) - start)) s"
 rc=$(cat "$work/status")
 echo "kvm-in-qemu: it exited $rc after $(($(date +%s) - start)) s"

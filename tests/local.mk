@@ -93,3 +93,9 @@ TESTS += tests/unit/test-vmstate
 # reruns need no network; distclean removes it.
 distclean-local:
 	-rm -rf tests/linux/cache
+
+# What `make check` builds before it runs the tests, built without running
+# them: tests/kvm-in-qemu.sh builds on the host so the emulated machine only
+# runs the tests.
+check-programs: all-am $(check_PROGRAMS) $(check_SCRIPTS) $(check_DATA)
+.PHONY: check-programs
