@@ -11,7 +11,10 @@
 #   tests/unit/test-engine; env KVM_IN_QEMU_TIMEOUT, seconds, default 3600;
 #   KVM_IN_QEMU_COMMAND, a command to run there instead of the tests;
 #   KVM_IN_QEMU_THREADS, multi (default) or single: QEMU's TCG with a host
-#   thread per emulated CPU, or one thread for all of them)
+#   thread per emulated CPU, or one thread for all of them;
+#   KVM_IN_QEMU_APPEND, parameters for the machine's kernel; KVM_IN_QEMU_SMP,
+#   its CPUs, default as many as here; KVM_IN_QEMU_CPU, QEMU's -cpu;
+#   KVM_IN_QEMU_RETRY=0, no second run of failed tests, see below)
 #
 # Everything runs emulated: expect minutes where KVM takes seconds. The
 # programs the tests need are built here first (make check-programs), so the
@@ -92,12 +95,48 @@ done
 # The command, status and output pass through files in the shared tree.
 # KVM_IN_QEMU_COMMAND replaces make check: a shell command run in the build
 # directory (a benchmark, say), whose output is shown and status returned.
-cmd=${KVM_IN_QEMU_COMMAND:-"make -s -k check TESTS='$tests'"}
+#
+# QEMU's emulation of SVM is not sound with a thread per CPU (with one thread
+# Linux does not boot at all). In loops of Linux boots on termvisor there
+# (2026-12-06, QEMU 7.2): the shell test hung once in 10 boots of 2 vCPUs,
+# one vCPU halted with interrupts off waiting for a spinlock kick that never
+# came and the other idle; under a fork-heavy shell loop 3 of 6 boots broke,
+# a guest vCPU with a CR3 that is an address of the machine's own memory, a
+# triple fault, and the machine's own kernel panicked ("corrupted stack end
+# detected inside scheduler" in the thread running a vCPU), which no user
+# program can cause. So tests that fail are run once more when they are at
+# most three (more is a breakage, not this), the end of the first run's log
+# shown; a machine whose kernel died is started once more; both say so in
+# the output. KVM_IN_QEMU_RETRY=0 turns this off.
+retry=0
+if [ -z "${KVM_IN_QEMU_COMMAND:-}" ]; then
+	cmd="make -s -k check TESTS='$tests'"
+	retry=${KVM_IN_QEMU_RETRY:-1}
+else
+	cmd=$KVM_IN_QEMU_COMMAND
+fi
 cat >"$work/inside.sh" <<EOF
 cd '$build'
 export TMPDIR=/tmp
 $cmd >'$work/check.out' 2>&1
-echo \$? >'$work/status'
+rc=\$?
+failed=
+for t in $tests; do
+	grep -qE '^:test-result: (FAIL|ERROR)' "\$t.trs" 2>/dev/null && failed="\$failed \$t"
+done
+if [ \$rc -ne 0 ] && [ $retry = 1 ] && [ -n "\$failed" ] && [ \$(echo \$failed | wc -w) -le 3 ]; then
+	{
+		for t in \$failed; do
+			echo "kvm-in-qemu: \$t failed; the end of its log:"
+			tail -n 25 "\$t.log" | sed 's/^/kvm-in-qemu:   /'
+			cp "\$t.log" "\$t.log.first"
+		done
+		echo "kvm-in-qemu: running again:\$failed"
+	} >>'$work/check.out'
+	make -s -k check TESTS="\$failed" >>'$work/check.out' 2>&1
+	rc=\$?
+fi
+echo \$rc >'$work/status'
 EOF
 # The machine gives the tests a tmpfs on /tmp; a tree that lives under the
 # host's /tmp (a fresh clone there, say) is bound back into it.
@@ -141,17 +180,24 @@ chmod +x "$ir/init"
 
 echo "kvm-in-qemu: $kver under TCG ($threads-threaded) with SVM; running: $cmd"
 start=$(date +%s)
-timeout "${KVM_IN_QEMU_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread="$threads" \
-	-smp "$(nproc)" -m 4G -cpu qemu64,+svm,+npt -display none -monitor none \
-	-serial file:"$work/console.log" -no-reboot -kernel "$work"/boot/vmlinuz-* \
-	-initrd "$work/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
-	-virtfs local,path=/,mount_tag=host,security_model=passthrough,id=h,multidevs=remap || true
-cat "$work/check.out" 2>/dev/null || true
-grep 'kvm-in-qemu:' "$work/console.log" || true
-# The machine's kernel prints only warnings and worse (quiet): a soft
-# lockup, a hung task, an oops there explains a test that failed in it.
-grep -v 'kvm-in-qemu:' "$work/console.log" | grep -v '^[[:space:]]*$' | tail -n 60 |
-	sed 's/^/kvm-in-qemu: console: /' || true
+for attempt in 1 2; do
+	rm -f "$work/status" "$work/check.out"
+	timeout "${KVM_IN_QEMU_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread="$threads" \
+		-smp "${KVM_IN_QEMU_SMP:-$(nproc)}" -m 4G -cpu "${KVM_IN_QEMU_CPU:-qemu64,+svm,+npt}" \
+		-display none -monitor none \
+		-serial file:"$work/console.log" -no-reboot -kernel "$work"/boot/vmlinuz-* \
+		-initrd "$work/initrd.gz" -append "console=ttyS0 quiet panic=-1${KVM_IN_QEMU_APPEND:+ $KVM_IN_QEMU_APPEND}" \
+		-virtfs local,path=/,mount_tag=host,security_model=passthrough,id=h,multidevs=remap || true
+	cat "$work/check.out" 2>/dev/null || true
+	grep 'kvm-in-qemu:' "$work/console.log" || true
+	# The machine's kernel prints only warnings and worse (quiet): a soft
+	# lockup, a hung task, an oops there explains a test that failed in it.
+	grep -v 'kvm-in-qemu:' "$work/console.log" | grep -v '^[[:space:]]*$' | tail -n 60 |
+		sed 's/^/kvm-in-qemu: console: /' || true
+	[ ! -s "$work/status" ] && [ $attempt = 1 ] && [ $retry = 1 ] &&
+		grep -qE 'Kernel panic|BUG:|Oops' "$work/console.log" || break
+	echo "kvm-in-qemu: the machine's own kernel died after $(($(date +%s) - start)) s; starting it once more"
+done
 [ -s "$work/status" ] || die "the machine ended without a result after $(($(date +%s) - start)) s"
 rc=$(cat "$work/status")
 echo "kvm-in-qemu: it exited $rc after $(($(date +%s) - start)) s"
