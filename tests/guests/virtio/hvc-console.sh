@@ -13,9 +13,9 @@ TMUX_BIN=${TMUX_BIN:-$(command -v tmux)}
 G=$top_builddir/tests/guests/virtio/virtio-guest.elf
 t_home
 sock=$TERMVISOR_HOME/tmux.sock
-tm() { "$TMUX_BIN" -S "$sock" "$@"; }
-wait_for() { # text: up to 30 s on the console's screen
-	for _ in $(seq 300); do
+tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
+wait_for() { # text: up to 120 s on the console's screen (emulated machines)
+	for _ in $(seq 1200); do
 		tm capture-pane -t con -p -J | grep -q -- "$1" && return 0
 		sleep 0.1
 	done
@@ -38,8 +38,11 @@ memory = "64M";
 kernel = "$G";
 cmdline = "noblk hvcecho";
 EOF
+# The pane stays when the client ends (remain-on-exit), and with it the
+# server: a slow run once found no server left to ask for the screen.
 tm new-session -d -s con -x 200 -y 40 \
-	"env TERMVISOR_HOME='$TERMVISOR_HOME' ASAN_OPTIONS='$asan_opts' '$TV' start hvc --attach; sleep 60"
+	"env TERMVISOR_HOME='$TERMVISOR_HOME' ASAN_OPTIONS='$asan_opts' '$TV' start hvc --attach; echo \"[exit \$?]\"" \; \
+	set-option -wg remain-on-exit on
 t_check "the guest asks for a line on ttyS0" wait_for "type a line for ttyS0"
 tm send-keys -t con "typed at ttyS0" Enter
 t_check "typing before hvc0 is used reaches the UART" wait_for "ttyS0 got 'typed at ttyS0'"
