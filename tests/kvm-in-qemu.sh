@@ -9,11 +9,20 @@
 #   usage: tests/kvm-in-qemu.sh [BUILD_DIR] [TEST...]
 #   (default: build/ and every test script that needs /dev/kvm, plus
 #   tests/unit/test-engine; env KVM_IN_QEMU_TIMEOUT, seconds, default 3600;
-#   KVM_IN_QEMU_COMMAND, a command to run there instead of the tests)
+#   KVM_IN_QEMU_COMMAND, a command to run there instead of the tests;
+#   KVM_IN_QEMU_THREADS, single or multi: one machine for all the tests, with
+#   QEMU's TCG on one host thread for all emulated CPUs or on one per CPU
+#   (unset: the tests that boot Linux to its shell in a multi-threaded
+#   machine, the others in a single-threaded one; a command: multi);
+#   KVM_IN_QEMU_APPEND, parameters for the machine's kernel; KVM_IN_QEMU_SMP,
+#   its CPUs, default as many as here; KVM_IN_QEMU_CPU, QEMU's -cpu;
+#   KVM_IN_QEMU_RETRY=0, no second run of failed tests, see below)
 #
 # Everything runs emulated: expect minutes where KVM takes seconds. The
-# kernel package (linux-image-*-amd64, for kvm-amd.ko and the 9p modules) is
-# fetched with apt-get download and kept under BUILD_DIR/tests/linux/cache.
+# programs the tests need are built here first (make check-programs), so the
+# machine only runs them. The kernel package (linux-image-*-amd64, for
+# kvm-amd.ko and the 9p modules) is fetched with apt-get download and kept
+# under BUILD_DIR/tests/linux/cache.
 # Exits with the status of make check (or of the command), or 125 when the
 # machine could not be set up or ended without a result.
 set -euo pipefail
@@ -32,12 +41,18 @@ command -v cpio >/dev/null || die "cpio is missing"
 if [ $# -gt 0 ]; then
 	tests="$*"
 else
-	# Of the Linux tests, the two that stop at early boot: the debootstrap
-	# template takes minutes to build and is left to hosts with KVM.
+	# All the Linux tests but the debootstrap template, which takes minutes to
+	# build and is left to hosts with KVM.
 	tests=$(cd "$top" && grep -l '^t_need_kvm' tests/*/*.sh tests/guests/virtio/*.sh |
 		grep -v '^tests/linux/debian\.sh$' | tr '\n' ' ')
+	# The debian-minimal guest to a root shell and back, twice: 2 vCPUs with
+	# the disk on io_uring, 1 vCPU with the disk on I/O threads.
+	tests="$tests tests/linux/debian-shell.sh tests/linux/debian-shell-threads.sh"
 	tests="$tests tests/unit/test-engine"
 fi
+case ${KVM_IN_QEMU_THREADS:-} in '' | single | multi) ;; *) die "KVM_IN_QEMU_THREADS=$KVM_IN_QEMU_THREADS: expected multi or single" ;; esac
+# Built here, on the host's own CPUs: emulated, compiling is slow.
+make -C "$build" -s -j"$(nproc)" check-programs >/dev/null || die "make check-programs failed in $build"
 
 cache=$build/tests/linux/cache
 deb=$("$top/tests/linux/fetch-kernel.sh" amd64 "$cache" 2>&1) || die "$deb"
@@ -74,13 +89,20 @@ done
 # The command, status and output pass through files in the shared tree.
 # KVM_IN_QEMU_COMMAND replaces make check: a shell command run in the build
 # directory (a benchmark, say), whose output is shown and status returned.
-cmd=${KVM_IN_QEMU_COMMAND:-"make -s -k check TESTS='$tests'"}
-cat >"$work/inside.sh" <<EOF
-cd '$build'
-export TMPDIR=/tmp
-$cmd >'$work/check.out' 2>&1
-echo \$? >'$work/status'
-EOF
+#
+# QEMU's emulation of SVM is not sound with a thread per CPU (with one thread
+# Linux does not boot at all). In loops of Linux boots on termvisor there
+# (2026-12-06, QEMU 7.2): the shell test hung once in 10 boots of 2 vCPUs,
+# one vCPU halted with interrupts off waiting for a spinlock kick that never
+# came and the other idle; under a fork-heavy shell loop 3 of 6 boots broke,
+# a guest vCPU with a CR3 that is an address of the machine's own memory, a
+# triple fault, and the machine's own kernel panicked ("corrupted stack end
+# detected inside scheduler" in the thread running a vCPU), which no user
+# program can cause. So tests that fail are run once more when they are at
+# most three (more is a breakage, not this), the end of the first run's log
+# shown; a machine that ends without a result (its kernel died or locked
+# up) is started once more; both say so in
+# the output. KVM_IN_QEMU_RETRY=0 turns this off.
 # The machine gives the tests a tmpfs on /tmp; a tree that lives under the
 # host's /tmp (a fresh clone there, say) is bound back into it.
 keep=
@@ -121,16 +143,121 @@ EOF
 chmod +x "$ir/init"
 (cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
 
-echo "kvm-in-qemu: $kver under TCG with SVM; running: $cmd"
-start=$(date +%s)
-timeout "${KVM_IN_QEMU_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread=${KVM_IN_QEMU_THREADS:-single} \
-	-smp "$(nproc)" -m 4G -cpu qemu64,+svm,+npt -display none -monitor none \
-	-serial file:"$work/console.log" -no-reboot -kernel "$work"/boot/vmlinuz-* \
-	-initrd "$work/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
-	-virtfs local,path=/,mount_tag=host,security_model=passthrough,id=h,multidevs=remap || true
-cat "$work/check.out" 2>/dev/null || true
-grep 'kvm-in-qemu:' "$work/console.log" || true
-[ -s "$work/status" ] || die "the machine ended without a result after $(($(date +%s) - start)) s"
-rc=$(cat "$work/status")
-echo "kvm-in-qemu: it exited $rc after $(($(date +%s) - start)) s"
-exit "$rc"
+write_inside() { # from $cmd, $tests and $retry
+	cat >"$work/inside.sh" <<-EOF
+	cd '$build'
+	export TMPDIR=/tmp
+	$cmd >'$work/check.out' 2>&1
+	rc=\$?
+	failed=
+	for t in $tests; do
+		grep -qE '^:test-result: (FAIL|ERROR)' "\$t.trs" 2>/dev/null && failed="\$failed \$t"
+	done
+	if [ \$rc -ne 0 ] && [ $retry = 1 ] && [ -n "\$failed" ] && [ \$(echo \$failed | wc -w) -le 3 ]; then
+		{
+			for t in \$failed; do
+				echo "kvm-in-qemu: \$t failed; the end of its log:"
+				tail -n 25 "\$t.log" | sed 's/^/kvm-in-qemu:   /'
+				cp "\$t.log" "\$t.log.first"
+			done
+			echo "kvm-in-qemu: running again:\$failed"
+		} >>'$work/check.out'
+		make -s -k check TESTS="\$failed" >>'$work/check.out' 2>&1
+		rc=\$?
+	fi
+	echo \$rc >'$work/status'
+	EOF
+}
+# Runs $cmd in a machine with TCG in mode $1 (single or multi), at most $2
+# seconds, and sets rc to its status (125: no result). With retry=1 a
+# machine that ended without a result is started once more.
+machine() {
+	local threads=$1 limit=$2 start attempt
+	write_inside
+	echo "kvm-in-qemu: $kver under TCG ($threads-threaded) with SVM; running: $cmd"
+	start=$(date +%s)
+	for attempt in 1 2; do
+		rm -f "$work/status" "$work/check.out"
+		: >"$work/console.log"
+		timeout "$limit" qemu-system-x86_64 -accel tcg,thread="$threads" \
+			-smp "${KVM_IN_QEMU_SMP:-$(nproc)}" -m 4G -cpu "${KVM_IN_QEMU_CPU:-qemu64,+svm,+npt}" \
+			-display none -monitor none \
+			-serial file:"$work/console.log" -no-reboot -kernel "$work"/boot/vmlinuz-* \
+			-initrd "$work/initrd.gz" \
+			-append "console=ttyS0 quiet panic=-1${KVM_IN_QEMU_APPEND:+ $KVM_IN_QEMU_APPEND}" \
+			-virtfs local,path=/,mount_tag=host,security_model=passthrough,id=h,multidevs=remap &
+		qemu=$!
+		# A machine whose CPU has been locked up for a minute does not come
+		# back (seen with a thread per CPU): stop it rather than wait out the
+		# limit.
+		while kill -0 $qemu 2>/dev/null; do
+			if grep -qE 'soft lockup - CPU#[0-9]+ stuck for ([6-9][0-9]|[0-9]{3,})s' "$work/console.log"; then
+				echo "kvm-in-qemu: the machine's kernel reports a CPU locked up for a minute; stopping it"
+				kill $qemu 2>/dev/null
+				break
+			fi
+			sleep 2
+		done
+		wait $qemu || true
+		cat "$work/check.out" 2>/dev/null || true
+		grep 'kvm-in-qemu:' "$work/console.log" || true
+		# The machine's kernel prints only warnings and worse (quiet): a soft
+		# lockup, a hung task, an oops there explains a test that failed in it.
+		grep -v 'kvm-in-qemu:' "$work/console.log" | grep -v '^[[:space:]]*$' | tail -n 60 |
+			sed 's/^/kvm-in-qemu: console: /' || true
+		[ ! -s "$work/status" ] && [ $attempt = 1 ] && [ $retry = 1 ] || break
+		echo "kvm-in-qemu: the machine ended without a result after $(($(date +%s) - start)) s" \
+			"(its kernel's last words above); starting it once more"
+	done
+	if [ -s "$work/status" ]; then
+		rc=$(cat "$work/status")
+		echo "kvm-in-qemu: it exited $rc after $(($(date +%s) - start)) s"
+	else
+		echo "kvm-in-qemu: the machine ended without a result after $(($(date +%s) - start)) s" >&2
+		rc=125
+	fi
+}
+
+# Which machine runs what. With one TCG thread for both CPUs the machine has
+# run the engine tests steadily since this harness came (2026-12-05; 28 tests
+# in 233 s on 2026-12-06), but a Linux guest on its KVM
+# does not get past early boot, on termvisor's engine and on QEMU's KVM mode
+# alike (issue 16: both spin on a timer interrupt taken while the guest holds
+# hrtimer_bases.lock with interrupts off, 4 runs of 4), which earlier notes
+# took for an engine stall. With a thread per CPU Linux reaches its shell,
+# but the machine itself is not sound (see above; and 2 of 5 such machines
+# started here on 2026-12-06 died: its kernel panicked, or both its CPUs
+# locked up with "soft lockup" in under a minute, in the middle of the
+# detached-VM test). So the tests that need a Linux userspace run in a
+# multi-threaded machine of their own, bounded to 10 minutes, and the rest
+# in a single-threaded one; KVM_IN_QEMU_THREADS puts all in one of the two.
+linux_user="tests/linux/debian-shell.sh tests/linux/debian-shell-threads.sh
+	tests/linux/debian-minimal-tui.sh tests/linux/bzimage-initrd.sh"
+rc_all=0
+if [ -n "${KVM_IN_QEMU_COMMAND:-}" ]; then
+	cmd=$KVM_IN_QEMU_COMMAND retry=0
+	machine "${KVM_IN_QEMU_THREADS:-multi}" "${KVM_IN_QEMU_TIMEOUT:-3600}"
+	exit "$rc"
+fi
+retry=${KVM_IN_QEMU_RETRY:-1}
+single= multi=
+for t in $tests; do
+	if [ -n "${KVM_IN_QEMU_THREADS:-}" ]; then
+		eval "$KVM_IN_QEMU_THREADS=\"\$$KVM_IN_QEMU_THREADS $t\""
+	elif [[ " $linux_user " == *" $t "* ]]; then
+		multi="$multi $t"
+	else
+		single="$single $t"
+	fi
+done
+for threads in single multi; do
+	group=${!threads}
+	[ -n "$group" ] || continue
+	tests=$group
+	cmd="make -s -k check TESTS='${group# }'"
+	limit=${KVM_IN_QEMU_TIMEOUT:-3600}
+	[ $threads = single ] || [ -n "${KVM_IN_QEMU_THREADS:-}" ] || limit=$((limit < 600 ? limit : 600))
+	machine "$threads" "$limit"
+	if [ "$rc" -ne 0 ] && { [ "$rc_all" -eq 0 ] || [ "$rc" -eq 125 ]; }; then rc_all=$rc; fi
+done
+exit "$rc_all"

@@ -67,10 +67,13 @@ TESTS += tests/unit/test-acpi tests/unit/test-decompress
 TESTS += tests/unit/acpi-iasl.sh
 EXTRA_DIST += tests/unit/acpi-iasl.sh
 # A distribution kernel (fetched once with apt-get download) boots far enough
-# to show its banner, e820 map, ACPI tables and CPU count; where KVM runs guest
-# kernel code natively, the debian-minimal guest goes on to a root shell.
-TESTS += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh
-EXTRA_DIST += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh
+# to show its banner, e820 map, ACPI tables and CPU count; the debian-minimal
+# guest goes on to a root shell (2 vCPUs, the disk on io_uring), and again
+# with 1 vCPU and the disk on I/O threads.
+TESTS += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh \
+	tests/linux/debian-shell-threads.sh
+EXTRA_DIST += tests/linux/debian-cloud.sh tests/linux/debian-minimal.sh tests/linux/debian-shell.sh \
+	tests/linux/debian-shell-threads.sh
 # A bzImage through its own entry with little RAM: the initrd stays clear of
 # where the kernel runs and decompresses, or the run is refused.
 TESTS += tests/linux/bzimage-initrd.sh
@@ -112,3 +115,9 @@ TESTS += tests/unit/test-boot
 # The debian-minimal template's VM boots to its login prompt in the interface.
 TESTS += tests/linux/debian-minimal-tui.sh
 EXTRA_DIST += tests/linux/debian-minimal-tui.sh
+
+# What `make check` builds before it runs the tests, built without running
+# them: tests/kvm-in-qemu.sh builds on the host so the emulated machine only
+# runs the tests.
+check-programs: all-am $(check_PROGRAMS) $(check_SCRIPTS) $(check_DATA)
+.PHONY: check-programs

@@ -11,11 +11,12 @@ demo=$top_builddir/share/demo/demo.elf
 [ -f "$demo" ] || t_skip_all "the demo guest is not built"
 t_home
 sock=$TERMVISOR_HOME/tmux.sock
-tm() { "$TMUX_BIN" -S "$sock" "$@"; }
+tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
 screen() { tm capture-pane -t "$1" -p; }
-# Waits up to 10 s for text on a tmux session's screen.
+# Waits up to 60 s for text on a tmux session's screen (a deadline for
+# emulated machines, as in tests/kvm-in-qemu.sh; a pass takes what it takes).
 wait_for() {
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do
 		screen "$1" | grep -q -- "$2" && return 0
 		sleep 0.1
 	done
@@ -27,9 +28,10 @@ wait_for() {
 # to spin forever (its terminal gone, reparented to init), leaving it behind;
 # leaks are the unit tests' business, so it is off for these clients.
 asan_opts=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-run_in() { # session, command: a shell in tmux that stays after the command
+run_in() { # session, command: a pane that stays after the command (remain-on-exit)
 	tm new-session -d -s "$1" -x 100 -y 30 \
-		"env TERMVISOR_HOME='$TERMVISOR_HOME' ASAN_OPTIONS='$asan_opts' $2; echo \"[exit \$?]\"; sleep 60"
+		"env TERMVISOR_HOME='$TERMVISOR_HOME' ASAN_OPTIONS='$asan_opts' $2; echo \"[exit \$?]\"" \; \
+		set-option -wg remain-on-exit on
 }
 vm_pid() { "$TV" status lab --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p'; }
 cleanup() {

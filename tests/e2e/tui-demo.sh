@@ -9,10 +9,10 @@ t_need_kvm
 [ -f "$top_builddir/share/demo/demo.elf" ] || t_skip_all "the demo guest was not built"
 t_home
 sock=$TERMVISOR_HOME/tmux.sock
-tm() { "$TMUX_BIN" -S "$sock" "$@"; }
+tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
 screen() { tm capture-pane -t ui -p; }
-wait_for() { # text, seconds
-	for _ in $(seq $((${2:-5} * 10))); do
+wait_for() { # text, seconds (deadlines for emulated machines too)
+	for _ in $(seq $((${2:-30} * 10))); do
 		screen | grep -q -- "$1" && return 0
 		sleep 0.1
 	done
@@ -20,16 +20,17 @@ wait_for() { # text, seconds
 	return 1
 }
 open_ui() {
-	tm new-session -d -s ui -x 100 -y 30 "env TERMVISOR_HOME='$TERMVISOR_HOME' '$TV'; sleep 30"
+	tm new-session -d -s ui -x 100 -y 30 "env TERMVISOR_HOME='$TERMVISOR_HOME' '$TV'" \; \
+		set-option -wg remain-on-exit on
 }
 trap '"$TV" stop demo --force >/dev/null 2>&1; tm kill-server 2>/dev/null; t_cleanup' EXIT
 
 open_ui
-t_check "first run boots the demo VM and shows its console" wait_for "termvisor demo OS" 10
+t_check "first run boots the demo VM and shows its console" wait_for "termvisor demo OS" 60
 t_check "its definition exists" [ -f "$TERMVISOR_HOME/vms/demo.conf" ]
-t_check "the shell prompt appears" wait_for 'demo\$' 10
+t_check "the shell prompt appears" wait_for 'demo\$' 60
 tm send-keys -t ui "info" Enter
-t_check "typed commands reach the guest" wait_for "vCPUs: *2" 10
+t_check "typed commands reach the guest" wait_for "vCPUs: *2" 60
 tm send-keys -t ui C-]
 t_check "Ctrl-] returns to the list, where the VM runs" wait_for "demo .* running .* 2 *64M"
 t_check "with the welcome line" wait_for "Welcome"
@@ -41,11 +42,11 @@ t_check "the VM keeps running after the interface quits" grep -q "^demo .* runni
 open_ui
 wait_for "demo .* running" >/dev/null
 tm send-keys -t ui Enter
-t_check "a new interface shows the console as it was" wait_for "vCPUs: *2" 10
+t_check "a new interface shows the console as it was" wait_for "vCPUs: *2" 60
 tm send-keys -t ui C-]
 wait_for "demo .* running" >/dev/null
 tm send-keys -t ui F
 t_check "force off asks first" wait_for "Force the VM off"
 tm send-keys -t ui y
-t_check "then the VM is stopped" wait_for "demo .* stopped" 10
+t_check "then the VM is stopped" wait_for "demo .* stopped" 60
 t_done

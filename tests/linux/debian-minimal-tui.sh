@@ -15,7 +15,7 @@ cp "$top_builddir"/tests/linux/cache/linux-image-*-cloud-amd64_*.deb \
 	"$TERMVISOR_HOME/cache/debian-packages/" 2>/dev/null ||
 	t_skip_all "no cached linux-image-*-cloud-amd64 package (tests/linux/fetch-kernel.sh fetches it)"
 sock=$TERMVISOR_HOME/tmux.sock
-tm() { "$TMUX_BIN" -S "$sock" "$@"; }
+tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
 screen() { tm capture-pane -t ui -p; }
 wait_for() { # text, seconds
 	for _ in $(seq $((${2:-5} * 10))); do
@@ -31,7 +31,8 @@ out=$("$TV" create deb --template debian-minimal 2>&1)
 t_check "the VM is created from the template" [ $? -eq 0 ]
 echo "$out" | tail -n 3 | sed 's/^/# /'
 
-tm new-session -d -s ui -x 100 -y 30 "env TERMVISOR_HOME='$TERMVISOR_HOME' '$TV'; sleep 30"
+tm new-session -d -s ui -x 100 -y 30 "env TERMVISOR_HOME='$TERMVISOR_HOME' '$TV'; echo \"[exit \$?]\"" \; \
+	set-option -wg remain-on-exit on
 t_check "the interface lists the VM" wait_for "deb .* stopped" 10
 start=$(date +%s%N)
 tm send-keys -t ui Enter

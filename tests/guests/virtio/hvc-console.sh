@@ -14,9 +14,9 @@ TMUX_BIN=${TMUX_BIN:-$(command -v tmux)}
 G=$top_builddir/tests/guests/virtio/virtio-guest.elf
 t_home
 sock=$TERMVISOR_HOME/tmux.sock
-tm() { "$TMUX_BIN" -S "$sock" "$@"; }
-wait_for() { # session text: up to 30 s on that terminal's screen
-	for _ in $(seq 300); do
+tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
+wait_for() { # session text: up to 120 s on that terminal's screen (emulated machines)
+	for _ in $(seq 1200); do
 		tm capture-pane -t "$1" -p -J | grep -q -- "$2" && return 0
 		sleep 0.1
 	done
@@ -44,11 +44,14 @@ EOF
 
 # In the background: one terminal on ttyS0 (the kernel's console here), one
 # on hvc0.
-tm new-session -d -s con -x 200 -y 40 "$envs '$TV' start hvc --attach; sleep 60"
+# Panes stay when their command ends (remain-on-exit), and with them the
+# server: a slow run once found no server left to ask for the screen.
+tm new-session -d -s con -x 200 -y 40 "$envs '$TV' start hvc --attach; echo \"[exit \$?]\"" \; \
+	set-option -wg remain-on-exit on
 t_check "the guest asks for a line on ttyS0" wait_for con "type a line for ttyS0"
 tm send-keys -t con "typed at ttyS0" Enter
 t_check "typing at the ttyS0 terminal reaches the UART" wait_for con "ttyS0 got 'typed at ttyS0'"
-tm new-session -d -s hvc -x 200 -y 40 "$envs '$TV' console hvc hvc0; sleep 60"
+tm new-session -d -s hvc -x 200 -y 40 "$envs '$TV' console hvc hvc0; echo \"[exit \$?]\""
 t_check "the hvc0 terminal shows the guest's hvc0 output" wait_for hvc "hvc0: ready for input"
 tm send-keys -t hvc "typed at hvc0" Enter
 t_check "typing at the hvc0 terminal reaches hvc0" wait_for hvc "hvc0: got 'typed at hvc0'"
@@ -62,7 +65,8 @@ tm kill-session -t hvc
 # In the foreground: Ctrl-a c switches the terminal between the consoles,
 # redrawn as it is (hvc0's prompt was written while ttyS0 was shown), and keys
 # go to the one shown.
-tm new-session -d -s run -x 200 -y 40 "$envs '$TV' run hvc; echo run status \$?; sleep 60"
+tm new-session -d -s run -x 200 -y 40 "$envs '$TV' run hvc; echo run status \$?" \; \
+	set-option -wg remain-on-exit on
 t_check "run: the guest asks for a line on ttyS0" wait_for run "type a line for ttyS0"
 tm send-keys -t run "typed at ttyS0" Enter
 t_check "run: typing reaches the UART" wait_for run "ttyS0 got 'typed at ttyS0'"
