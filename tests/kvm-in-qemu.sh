@@ -231,8 +231,7 @@ machine() {
 # detached-VM test). So the tests that need a Linux userspace run in a
 # multi-threaded machine of their own, bounded to 10 minutes, and the rest
 # in a single-threaded one; KVM_IN_QEMU_THREADS puts all in one of the two.
-linux_user="tests/linux/debian-shell.sh tests/linux/debian-shell-threads.sh
-	tests/linux/debian-minimal-tui.sh tests/linux/bzimage-initrd.sh"
+linux_user="tests/linux/debian-shell.sh tests/linux/debian-shell-threads.sh tests/linux/debian-minimal-tui.sh tests/linux/bzimage-initrd.sh"
 rc_all=0
 if [ -n "${KVM_IN_QEMU_COMMAND:-}" ]; then
 	cmd=$KVM_IN_QEMU_COMMAND retry=0
