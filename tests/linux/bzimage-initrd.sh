@@ -19,15 +19,8 @@ t_home
 command -v cpio >/dev/null || t_skip_all "cpio is missing"
 
 cache=${TV_LINUX_CACHE:-$top_builddir/tests/linux/cache}
-deb=$("$top_srcdir/tests/linux/fetch-kernel.sh" cloud-amd64 "$cache" 2>&1) || t_skip_all "$deb"
-root=$cache/root
-kernel=$(ls "$root"/boot/vmlinuz-* 2>/dev/null | tail -n1)
-if [ -z "$kernel" ]; then
-	rm -rf "$root" && mkdir -p "$root"
-	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$root" --wildcards './boot/vmlinuz-*' ||
-		{ t_fail "unpack $deb"; t_done; }
-	kernel=$(ls "$root"/boot/vmlinuz-* | tail -n1)
-fi
+kernel=$("$top_srcdir/tests/linux/fetch-kernel.sh" cloud-amd64 "$cache" --vmlinuz \
+	2>"$TERMVISOR_HOME/fetch.err") || t_skip_all "$(cat "$TERMVISOR_HOME/fetch.err")"
 
 ir=$TERMVISOR_HOME/ir
 mkdir -p "$ir/bin"
