@@ -416,6 +416,7 @@ int vmdef_load(const char *file, const char *datadir, struct vmdef *d, vmdef_war
 	d->file = xstrdup(file);
 	if (vm_name_check(d->name, err) < 0) {
 		tv_err_prefix(err, "%s: ", file);
+		vmdef_free(d);
 		return -1;
 	}
 	config_init(&cfg);
@@ -430,6 +431,8 @@ int vmdef_load(const char *file, const char *datadir, struct vmdef *d, vmdef_war
 	rc = parse_root(&p, config_root_setting(&cfg), d);
 out:
 	config_destroy(&cfg);
+	if (rc < 0)
+		vmdef_free(d);
 	return rc;
 }
 

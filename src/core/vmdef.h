@@ -65,7 +65,8 @@ void vmdef_free(struct vmdef *d);
 
 /* Parses file. The VM's name defaults to the file's name without ".conf"; a
  * `name` field that differs is an error. Errors read
- * "FILE:LINE: FIELD: expected ...". warn may be NULL (warnings go to stderr). */
+ * "FILE:LINE: FIELD: expected ...", and d then holds nothing to free. warn
+ * may be NULL (warnings go to stderr). */
 int vmdef_load(const char *file, const char *datadir, struct vmdef *d, vmdef_warn_fn warn,
 	       void *ctx, struct tv_err *err);
 

@@ -670,18 +670,6 @@ static void vblk_fill_cfg(struct vblk *vb)
 	vb->cfg[56] = 1; /* write_zeroes_may_unmap */
 }
 
-bool vm_disk_serial_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > VM_DISK_SERIAL_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] <= ' ' || s[i] > '~' || s[i] == ',')
-			return false;
-	return true;
-}
-
 _Static_assert(VBLK_ID_BYTES == VM_DISK_SERIAL_MAX, "GET_ID is 20 bytes");
 
 /* The serial a guest reads with GET_ID (20 bytes, NUL-padded): the disk's
