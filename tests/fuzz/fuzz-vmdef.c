@@ -1,0 +1,120 @@
+/* libFuzzer target for VM definitions (src/core/vmdef.c): whatever a
+ * definition file holds, loading it either fails with a message that names
+ * the file (or the file it includes), or gives a definition that validates, saves, and loads back to
+ * the same definition (saving it again writes the same bytes). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "src/core/vmdef.h"
+
+static char dir[64];
+static char in[128], out1[128], out2[128];
+
+static void quiet(void *ctx, const char *msg)
+{
+	(void)ctx;
+	(void)msg;
+}
+
+static void setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (dir[0] != 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s/tv-fuzzdef.XXXXXX", tmp != NULL ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		abort();
+	snprintf(in, sizeof(in), "%s/lab.conf", dir);
+	snprintf(out1, sizeof(out1), "%s/lab-a.conf", dir);
+	snprintf(out2, sizeof(out2), "%s/lab-b.conf", dir);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0;
+
+	*len = 0;
+	if (f == NULL)
+		abort();
+	for (;;) {
+		if (*len == cap && (buf = realloc(buf, cap = cap * 2 + 4096)) == NULL)
+			abort();
+		size_t n = fread(buf + *len, 1, cap - *len, f);
+		if (n == 0)
+			break;
+		*len += n;
+	}
+	fclose(f);
+	return buf;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct vmdef d, back;
+	struct tv_err err;
+	FILE *f;
+
+	setup();
+	f = fopen(in, "wb");
+	if (f == NULL || fwrite(data, 1, size, f) != size || fclose(f) != 0)
+		abort();
+	if (vmdef_load(in, dir, &d, quiet, NULL, &err) < 0) {
+		/* A refusal names a file: the definition, or one it @includes. */
+		if (strchr(err.msg, '/') == NULL || strstr(err.msg, ": ") == NULL) {
+			fprintf(stderr, "error without the file name: %s\n", err.msg);
+			abort();
+		}
+		return 0;
+	}
+	if (vmdef_validate(&d, &err) < 0) {
+		fprintf(stderr, "loaded but does not validate: %s\n", err.msg);
+		abort();
+	}
+	/* The name comes from the file name: keep it across the round trip. */
+	if (vmdef_save(&d, out1, &err) < 0) {
+		fprintf(stderr, "save: %s\n", err.msg);
+		abort();
+	}
+	unlink(in);
+	if (rename(out1, in) < 0)
+		abort();
+	if (vmdef_load(in, dir, &back, quiet, NULL, &err) < 0) {
+		fprintf(stderr, "what was saved does not load: %s\n", err.msg);
+		abort();
+	}
+	if (vmdef_save(&back, out2, &err) < 0)
+		abort();
+	size_t l1, l2;
+	char *a = slurp(in, &l1), *b = slurp(out2, &l2);
+	if (l1 != l2 || memcmp(a, b, l1) != 0) {
+		fprintf(stderr, "saving the loaded definition again changed it\n");
+		abort();
+	}
+	free(a);
+	free(b);
+	vmdef_free(&back);
+	vmdef_free(&d);
+	unlink(out2);
+	return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+/* Without libFuzzer: run each file named on the command line once. */
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		size_t len;
+		char *buf = slurp(argv[i], &len);
+
+		LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
+		free(buf);
+	}
+	return 0;
+}
+#endif
