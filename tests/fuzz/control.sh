@@ -3,6 +3,7 @@
 # clang, as a plain program) and runs it for a bounded time on seeds holding
 # a well-behaved session and some bad ones. TV_FUZZ_TIME sets the seconds.
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/fuzz/lib.sh"
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzctl.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
@@ -29,20 +30,5 @@ seed("huge", hello + struct.pack(">IHH", 0xffffffff, 2, 0), b"")
 seed("garbage", bytes(range(256)), bytes(range(256)))
 PY
 
-if command -v clang >/dev/null 2>&1 &&
-	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-control.c" \
-		"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
-	TMPDIR=$D "$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 \
-		-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$D/corpus" >"$D/fuzz.log" 2>&1
-	rc=$?
-	grep -A 12 "ERROR: AddressSanitizer\|runtime error" "$D/fuzz.log" | sed 's/^/# /'
-	tail -n 8 "$D/fuzz.log" | sed 's/^/# /'
-	t_check "libFuzzer on the control socket and console: no crash or hang" test $rc -eq 0
-else
-	[ -s "$D/build.log" ] && sed 's/^/# /' "$D/build.log"
-	${CC:-cc} "${CFLAGS[@]}" -fsanitize=address,undefined -DFUZZ_STANDALONE \
-		"$S/tests/fuzz/fuzz-control.c" "${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" ||
-		{ t_fail "the fuzz target builds (its sources compile)"; t_done; }
-	t_check "fuzz target over the seeds (no libFuzzer here)" env TMPDIR="$D" "$D/fuzz" "$D"/corpus/*
-fi
+fuzz_run control 65536 "the control socket and console: no crash or hang"
 t_done

@@ -4,6 +4,7 @@
 # qemu-img plus hand-broken headers. TV_FUZZ_TIME sets the seconds (default 15),
 # TV_FUZZ_SEED the seed (default 1, so CI runs repeat; set another to explore).
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/fuzz/lib.sh"
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzz.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
@@ -33,21 +34,6 @@ head -c 504 /dev/zero >>"$D/corpus/h1"
 printf 'QFI\373\000\000\000\003\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\020\177\377\377\377\377\377\377\377' >"$D/corpus/h2"
 python3 -c "import random, sys; random.seed(2); sys.stdout.buffer.write(bytes(random.getrandbits(8) for _ in range(1000)))" >>"$D/corpus/h2"
 
-if command -v clang >/dev/null 2>&1 &&
-	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-qcow2.c" \
-		"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
-	"$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=65536 -rss_limit_mb=1024 \
-		-timeout=10 -malloc_limit_mb=256 -print_final_stats=1 \
-		-artifact_prefix="$top_builddir/fuzz-qcow2-" "$D/corpus" >"$D/fuzz.log" 2>&1
-	rc=$?
-	tail -n 20 "$D/fuzz.log" | sed 's/^/# /'
-	# A failing input is kept as $top_builddir/fuzz-qcow2-crash-* to replay.
-	t_check "libFuzzer on the qcow2 opener: no crash, hang, leak or huge allocation" \
-		test $rc -eq 0
-else
-	[ -s "$D/build.log" ] && sed 's/^/# /' "$D/build.log"
-	${CC:-cc} "${CFLAGS[@]}" -DFUZZ_STANDALONE "$S/tests/fuzz/fuzz-qcow2.c" "${SRCS[@]}" \
-		"${LIBS[@]}" -o "$D/fuzz" || { t_fail "the fuzz target builds (its sources compile)"; t_done; }
-	t_check "fuzz target over the seed images (no libFuzzer here)" "$D/fuzz" "$D"/corpus/*
-fi
+fuzz_run qcow2 65536 "the qcow2 opener: no crash, hang, leak or huge allocation" \
+	-rss_limit_mb=1024 -malloc_limit_mb=256
 t_done

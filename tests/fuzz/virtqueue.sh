@@ -3,11 +3,13 @@
 # as a plain program) and runs it for a bounded time on seeds holding valid
 # direct, indirect and event-index queues. TV_FUZZ_TIME sets the seconds.
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/fuzz/lib.sh"
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzvq.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
 SRCS=("$S/vm/dev/virtio-queue.c" "$S/vm/mem.c")
 CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir")
+LIBS=()
 
 mkdir "$D/corpus"
 # Seeds: programming bytes (size 8, flags, desc 0, avail 0x1000, used 0x2000),
@@ -33,20 +35,5 @@ seed("indirect", 2, [(0x3000, 48, 4, 0)], [0],
 seed("loop", 0, [(0x2800, 16, 1, 1), (0x2900, 16, 1, 0)], [0])
 PY
 
-if command -v clang >/dev/null 2>&1 &&
-	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-virtqueue.c" \
-		"${SRCS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
-	"$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=24576 -rss_limit_mb=1024 \
-		-timeout=10 -print_final_stats=1 "$D/corpus" >"$D/fuzz.log" 2>&1
-	rc=$?
-	tail -n 20 "$D/fuzz.log" | sed 's/^/# /'
-	t_check "libFuzzer on the virtqueue: no crash, hang or access outside guest RAM" \
-		test $rc -eq 0
-else
-	[ -s "$D/build.log" ] && sed 's/^/# /' "$D/build.log"
-	${CC:-cc} "${CFLAGS[@]}" -fsanitize=address,undefined -DFUZZ_STANDALONE \
-		"$S/tests/fuzz/fuzz-virtqueue.c" "${SRCS[@]}" -o "$D/fuzz" ||
-		{ t_fail "the fuzz target builds (its sources compile)"; t_done; }
-	t_check "fuzz target over the seeds (no libFuzzer here)" "$D/fuzz" "$D"/corpus/*
-fi
+fuzz_run virtqueue 24576 "the virtqueue: no crash, hang or access outside guest RAM" -rss_limit_mb=1024
 t_done

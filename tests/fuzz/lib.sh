@@ -1,0 +1,34 @@
+# Sourced by the fuzz scripts after tests/lib.sh. They set S (the source tree),
+# D (a scratch directory whose corpus/ holds the seeds), and the arrays SRCS
+# (what the target links), CFLAGS and LIBS, then call
+#	fuzz_run TARGET MAX_LEN CHECK [LIBFUZZER-OPTION...]
+# which builds tests/fuzz/fuzz-TARGET.c with clang's libFuzzer and runs it for
+# TV_FUZZ_TIME seconds (default 15) from seed TV_FUZZ_SEED (default 1, so CI
+# runs repeat; set another to explore). Without clang the target is built as
+# a plain program and run once over each seed. A failing input is kept as
+# $top_builddir/fuzz-TARGET-crash-* (or -leak-, -timeout-) to replay.
+fuzz_run() {
+	local target=$1 max_len=$2 check=$3 rc
+	shift 3
+	mkdir -p "$D/tmp"
+	if command -v clang >/dev/null 2>&1 &&
+		clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-$target.c" \
+			"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
+		TMPDIR=$D/tmp "$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" \
+			-max_len="$max_len" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+			-artifact_prefix="$top_builddir/fuzz-$target-" "$@" "$D/corpus" >"$D/fuzz.log" 2>&1
+		rc=$?
+		grep -B 2 -A 12 "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error\|deadly signal" \
+			"$D/fuzz.log" | grep -v ' in fuzzer::' | sed 's/^/# /'
+		grep -E "^Done [0-9]+ runs" "$D/fuzz.log" | tail -n 1 | sed 's/^/# /'
+		tail -n 8 "$D/fuzz.log" | grep -v '^Done ' | sed 's/^/# /'
+		t_check "libFuzzer on $check" test $rc -eq 0
+	else
+		[ -s "$D/build.log" ] && sed 's/^/# /' "$D/build.log"
+		${CC:-cc} "${CFLAGS[@]}" -fsanitize=address,undefined -DFUZZ_STANDALONE \
+			"$S/tests/fuzz/fuzz-$target.c" "${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" ||
+			{ t_fail "the fuzz target builds (its sources compile)"; return; }
+		t_check "fuzz target over the seeds (no libFuzzer here): $check" \
+			env TMPDIR="$D/tmp" "$D/fuzz" "$D"/corpus/*
+	fi
+}
