@@ -8,3 +8,5 @@ TESTS += tests/fuzz/control.sh
 EXTRA_DIST += tests/fuzz/control.sh tests/fuzz/fuzz-control.c
 TESTS += tests/fuzz/vmdef.sh
 EXTRA_DIST += tests/fuzz/vmdef.sh tests/fuzz/fuzz-vmdef.c
+TESTS += tests/fuzz/devices.sh
+EXTRA_DIST += tests/fuzz/devices.sh tests/fuzz/fuzz-devices.c
