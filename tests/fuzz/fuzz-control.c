@@ -160,21 +160,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifdef FUZZ_STANDALONE
-/* Without libFuzzer: run each file named on the command line once. */
-int main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		static uint8_t buf[1 << 20];
-		size_t n;
-
-		if (f == NULL)
-			return 1;
-		n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	return 0;
-}
-#endif
+#include "tests/fuzz/standalone.h"

@@ -104,17 +104,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifdef FUZZ_STANDALONE
-/* Without libFuzzer: run each file named on the command line once. */
-int main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		size_t len;
-		char *buf = slurp(argv[i], &len);
-
-		LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-		free(buf);
-	}
-	return 0;
-}
-#endif
+#include "tests/fuzz/standalone.h"
