@@ -68,7 +68,14 @@ fi
 
 # In the build tree, which the machine shares (see /tmp below).
 work=$(mktemp -d "$build/kvm-in-qemu.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# Killed (an outer timeout, Ctrl-C), the machine goes too: left running, it
+# would hold whatever lock its caller took around this script for its whole
+# hour.
+qemu=
+trap '[ -z "$qemu" ] || kill $qemu 2>/dev/null; rm -rf "$work"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards './boot/vmlinuz-*' './lib/modules/*'
 kver=$(ls "$work/lib/modules" | head -n1)
 mods=$work/lib/modules/$kver/kernel
