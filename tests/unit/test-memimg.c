@@ -344,6 +344,256 @@ static void test_chain_of_three(void **state)
 	free(c);
 }
 
+/* Three images a (full) <- b <- c with different pages; want[i] the memory
+ * each saved. */
+static void make_chain(struct fix *f, char **p, uint8_t **want)
+{
+	uint64_t *changed = changed_new(f);
+
+	p[0] = img(f, "a");
+	p[1] = img(f, "b");
+	p[2] = img(f, "c");
+	fill(f->ram, 0, 300, 1);
+	want[0] = copy_of(f);
+	save_ok(f, p[0], NULL, NULL);
+	fill(f->ram, 10, 50, 2);
+	memset(f->ram + 200 * PG, 0, PG);
+	mark(changed, 10, 50);
+	mark(changed, 200, 1);
+	want[1] = copy_of(f);
+	save_ok(f, p[1], changed, NULL);
+	memset(changed, 0, (f->size / PG + 63) / 64 * 8);
+	fill(f->ram, 40, 40, 3);
+	fill(f->ram, 1000, 1, 3);
+	mark(changed, 40, 40);
+	mark(changed, 1000, 1);
+	want[2] = copy_of(f);
+	save_ok(f, p[2], changed, NULL);
+	free(changed);
+}
+
+static void free_chain(char **p, uint8_t **want)
+{
+	for (int i = 0; i < 3; i++) {
+		free(p[i]);
+		free(want[i]);
+	}
+}
+
+static void rm_image(const char *path)
+{
+	char *d = xstrdup(path);
+
+	assert_int_equal(unlink(path), 0);
+	*strrchr(d, '/') = '\0';
+	assert_int_equal(rmdir(d), 0);
+	free(d);
+}
+
+/* Deleting the middle snapshot: its child takes its pages and names the
+ * grandparent; the memory of every image stays the same. */
+static void test_unparent(void **state)
+{
+	struct fix *f = *state;
+	char *p[3];
+	uint8_t *want[3];
+	struct memimg_info before, after;
+	struct tv_err err;
+
+	make_chain(f, p, want);
+	assert_int_equal(memimg_info(p[2], &before, &err), 0);
+	assert_string_equal(before.parent, "../b/memory");
+	if (memimg_unparent(p[2], &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(memimg_info(p[2], &after, &err), 0);
+	assert_string_equal(after.parent, "../a/memory");
+	assert_memory_equal(after.id, before.id, MEMIMG_ID_LEN);
+	assert_true(after.pages > before.pages);
+	assert_int_equal(memimg_verify(p[2], &err), 0);
+	rm_image(p[1]);
+	restore_ok(f, p[2]);
+	assert_ram(f, want[2]);
+	/* Down to a full image. */
+	if (memimg_unparent(p[2], &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(memimg_info(p[2], &after, &err), 0);
+	assert_false(after.has_parent);
+	rm_image(p[0]);
+	restore_ok(f, p[2]);
+	assert_ram(f, want[2]);
+	free_chain(p, want);
+}
+
+static void test_flatten(void **state)
+{
+	struct fix *f = *state;
+	char *p[3], *flat = img(f, "clone");
+	uint8_t *want[3];
+	struct memimg_info info, top;
+	struct tv_err err;
+
+	make_chain(f, p, want);
+	if (memimg_flatten(p[1], flat, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(memimg_info(flat, &info, &err), 0);
+	assert_int_equal(memimg_info(p[1], &top, &err), 0);
+	assert_false(info.has_parent);
+	assert_memory_not_equal(info.id, top.id, MEMIMG_ID_LEN);
+	assert_int_equal(info.pages, 299); /* a's 300 pages, one zeroed by b */
+	assert_int_equal(memimg_verify(flat, &err), 0);
+	for (int i = 0; i < 3; i++)
+		rm_image(p[i]);
+	restore_ok(f, flat);
+	assert_ram(f, want[1]);
+	free_chain(p, want);
+	free(flat);
+}
+
+/* The VM's base is deleted: the next save holds the base's pages too and
+ * names the base's parent. */
+static void test_base_deleted(void **state)
+{
+	struct fix *f = *state;
+	char *p[3], *d = img(f, "d");
+	uint8_t *want[3], *wd;
+	uint64_t *changed = changed_new(f);
+	struct memimg_info info;
+	struct tv_err err;
+
+	make_chain(f, p, want);
+	fill(f->ram, 2000, 1, 4);
+	mark(changed, 2000, 1);
+	wd = copy_of(f);
+	assert_int_equal(memimg_mem_base_deleted(f->m, &err), 0);
+	rm_image(p[2]);
+	save_ok(f, d, changed, NULL);
+	assert_int_equal(memimg_info(d, &info, &err), 0);
+	assert_string_equal(info.parent, "../b/memory");
+	assert_int_equal(info.pages, 42); /* c's 41 pages and the new one */
+	fill(f->ram, 0, 4096, 9);
+	restore_ok(f, d);
+	assert_ram(f, wd);
+	free_chain(p, want);
+	free(wd);
+	free(d);
+	free(changed);
+}
+
+/* The base was rewritten by unparent (same id, new file) while the VM ran
+ * on it: the next save still names it. */
+static void test_base_unparented_under_vm(void **state)
+{
+	struct fix *f = *state;
+	char *p[3], *d = img(f, "d");
+	uint8_t *want[3];
+	uint64_t *changed = changed_new(f);
+	struct memimg_save_stats st;
+	struct tv_err err;
+
+	make_chain(f, p, want);
+	assert_int_equal(memimg_unparent(p[2], &err), 0);
+	fill(f->ram, 2000, 1, 4);
+	mark(changed, 2000, 1);
+	save_ok(f, d, changed, &st);
+	assert_false(st.full);
+	assert_int_equal(st.pages_written, 1);
+	assert_int_equal(memimg_check(d, f->size, &err), 0);
+	free_chain(p, want);
+	free(d);
+	free(changed);
+}
+
+/* A directory that is not a sibling of the base's, too many layers, or
+ * layers holding over half the RAM: a full image. */
+static void test_full_again(void **state)
+{
+	struct fix *f = *state;
+	uint64_t *changed = changed_new(f);
+	struct memimg_save_stats st;
+	char *a = img(f, "a"), *other, *path;
+	uint8_t *want;
+
+	fill(f->ram, 0, 4, 1);
+	save_ok(f, a, NULL, NULL);
+	other = xasprintf("%s/elsewhere/x", f->dir);
+	path = xasprintf("mkdir -p %s", other);
+	assert_int_equal(system(path), 0);
+	free(path);
+	path = xasprintf("%s/memory", other);
+	mark(changed, 0, 1);
+	save_ok(f, path, changed, &st);
+	assert_true(st.full);
+	free(path);
+	for (unsigned i = 0; i < MEMIMG_MAX_LAYERS + 1; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "l%u", i);
+		path = img(f, name);
+		fill(f->ram, 10 + i, 1, (uint8_t)i);
+		mark(changed, 10 + i, 1);
+		save_ok(f, path, changed, &st);
+		/* i = 0 follows the full image elsewhere (not a sibling). */
+		assert_int_equal(st.full, i == 0 || i == MEMIMG_MAX_LAYERS);
+		assert_int_equal(st.depth, i == MEMIMG_MAX_LAYERS ? 0 : i);
+		free(path);
+	}
+	want = copy_of(f);
+	path = img(f, "half");
+	mark(changed, 100, f->size / PG / 2);
+	save_ok(f, path, changed, &st);
+	assert_true(st.full);
+	/* After a restore the memory is no longer anonymous: the full image
+	 * comes from the chain's pages, zero ones left out. */
+	restore_ok(f, path);
+	free(path);
+	path = img(f, "after-restore");
+	mark(changed, 0, f->size / PG);
+	save_ok(f, path, changed, &st);
+	assert_true(st.full);
+	assert_int_equal(st.pages_written, 4 + MEMIMG_MAX_LAYERS + 1);
+	restore_ok(f, path);
+	assert_ram(f, want);
+	free(path);
+	free(want);
+	free(other);
+	free(a);
+	free(changed);
+}
+
+/* RAM that is a shared memory file is filled in place, not mapped over. */
+static void test_shared_memory_file(void **state)
+{
+	struct fix *f = *state;
+	char *a = img(f, "a"), *mf = xasprintf("%s/ram", f->dir);
+	uint64_t size = 4 << 20;
+	int fd = open(mf, O_RDWR | O_CREAT, 0600);
+	uint8_t *ram, *want, page[PG];
+	struct memimg_mem *m;
+	struct tv_err err;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(ram != MAP_FAILED);
+	m = memimg_mem_new(ram, size, true);
+	fill(ram, 3, 5, 1);
+	want = xmalloc(size);
+	memcpy(want, ram, size);
+	assert_int_equal(memimg_mem_save(m, a, NULL, NULL, &err), 0);
+	fill(ram, 0, 100, 2);
+	assert_int_equal(memimg_mem_restore(m, a, &err), 0);
+	assert_memory_equal(ram, want, size);
+	/* Still the memory file: what the VM writes reaches it. */
+	ram[5 * PG] = 42;
+	assert_int_equal(pread(fd, page, PG, 5 * PG), (ssize_t)PG);
+	assert_int_equal(page[0], 42);
+	memimg_mem_free(m);
+	munmap(ram, size);
+	close(fd);
+	free(want);
+	free(mf);
+	free(a);
+}
+
 /* ---- refusals ---- */
 
 static void expect_refused(const char *path, uint64_t ram, const char *field)
@@ -469,10 +719,21 @@ int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_full_is_sparse),	      T(test_restore_reads_back),
-	    T(test_diff_holds_changed_pages), T(test_virtqueue_marks_host_writes),
-	    T(test_chain_of_three),	      T(test_refuses_damaged),
+	    // clang-format off
+	    T(test_full_is_sparse),
+	    T(test_restore_reads_back),
+	    T(test_diff_holds_changed_pages),
+	    T(test_virtqueue_marks_host_writes),
+	    T(test_chain_of_three),
+	    T(test_unparent),
+	    T(test_flatten),
+	    T(test_base_deleted),
+	    T(test_base_unparented_under_vm),
+	    T(test_full_again),
+	    T(test_shared_memory_file),
+	    T(test_refuses_damaged),
 	    T(test_restore_time_flat),
+	    // clang-format on
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
