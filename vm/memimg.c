@@ -900,8 +900,11 @@ static int restore_private(struct memimg_mem *m, struct chain *c, uint64_t **eff
 			break;
 		min_run *= 2;
 	}
-	if (mmap(m->ram, m->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, base->fd, 0) ==
-	    MAP_FAILED)
+	/* MAP_NORESERVE: the guest's RAM was sized against the host when the VM
+	 * was made; a rollback must not fail for the commit charge of a second
+	 * copy of it (the old pages go as the new mapping replaces them). */
+	if (mmap(m->ram, m->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+		 base->fd, 0) == MAP_FAILED)
 		return tv_errno(err, "%s: mapping", base->path);
 	for (unsigned i = c->n - 1; i-- > 0;) {
 		const struct layer *l = &c->l[i];
@@ -911,7 +914,7 @@ static int restore_private(struct memimg_mem *m, struct chain *c, uint64_t **eff
 				if (read_run(m->ram + a * PAGE, l, a, b, err) < 0)
 					return -1;
 			} else if (mmap(m->ram + a * PAGE, (b - a) * PAGE, PROT_READ | PROT_WRITE,
-					MAP_PRIVATE | MAP_FIXED, l->fd,
+					MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, l->fd,
 					(off_t)(a * PAGE)) == MAP_FAILED) {
 				return tv_errno(err, "%s: mapping pages %" PRIu64 "-%" PRIu64,
 						l->path, a, b - 1);
