@@ -9,7 +9,7 @@ libtvvm_a_SOURCES += vm/acpi.c vm/acpi.h
 # Guest memory images of machine snapshots.
 libtvvm_a_SOURCES += vm/memimg.c vm/memimg.h
 check_PROGRAMS += tests/unit/test-memimg
-tests_unit_test_memimg_SOURCES = tests/unit/test-memimg.c
+tests_unit_test_memimg_SOURCES = tests/unit/test-memimg.c tests/unit/guest-console.h
 tests_unit_test_memimg_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_memimg_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-memimg

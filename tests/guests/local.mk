@@ -44,7 +44,7 @@ TEST_GUESTS += tests/guests/memsnap.elf
 
 # The engine API (pause/resume, stop, console input, device ranges) on the guests.
 check_PROGRAMS += tests/unit/test-engine
-tests_unit_test_engine_SOURCES = tests/unit/test-engine.c
+tests_unit_test_engine_SOURCES = tests/unit/test-engine.c tests/unit/guest-console.h
 tests_unit_test_engine_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_engine_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-engine

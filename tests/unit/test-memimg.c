@@ -25,6 +25,7 @@
 #include "vm/mem.h"
 #include "vm/memimg.h"
 #include "vm/vm.h"
+#include "tests/unit/guest-console.h"
 
 #define PG 4096ULL
 
@@ -766,41 +767,6 @@ static void test_restore_time_flat(void **state)
 }
 
 /* ---- on KVM: the engine's memory under a running guest ---- */
-
-struct capture {
-	pthread_mutex_t lock;
-	char buf[16384];
-	size_t len;
-};
-
-static void capture_out(void *ctx, unsigned port, const void *bytes, size_t len)
-{
-	struct capture *c = ctx;
-
-	pthread_mutex_lock(&c->lock);
-	len = MIN(len, sizeof(c->buf) - 1 - c->len);
-	memcpy(c->buf + c->len, bytes, len);
-	c->len += len;
-	c->buf[c->len] = 0;
-	pthread_mutex_unlock(&c->lock);
-}
-
-static bool captured(struct capture *c, const char *s)
-{
-	bool found;
-
-	pthread_mutex_lock(&c->lock);
-	found = strstr(c->buf, s) != NULL;
-	pthread_mutex_unlock(&c->lock);
-	return found;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
 
 #define GUEST_RAM (64ULL << 20)
 
