@@ -1250,6 +1250,10 @@ int memimg_restore(struct vm *vm, const char *path, struct tv_err *err)
 	uint64_t *stale;
 	int rc;
 
+	/* KVM keeps its memory slots: they name the host address range, not
+	 * its pages, and KVM's MMU notifier drops the old pages from the
+	 * guest's page tables as the mapping is replaced, so the guest faults
+	 * the image's pages in (test-memimg on KVM checks it). */
 	if (memimg_mem_restore(m, path, err) < 0)
 		return -1;
 	/* The memory is the base now: what the log holds is from before. */

@@ -35,6 +35,8 @@ struct fix {
 	uint64_t size;
 	struct memimg_mem *m;
 	struct guest_mem gm;
+	struct vm *vm;	    /* a KVM test's, freed by the teardown when it fails */
+	struct capture cap; /* its console (outlives a failed test's frame) */
 };
 
 static uint8_t *ram_new(uint64_t size)
@@ -80,6 +82,7 @@ static int teardown(void **state)
 	struct fix *f = *state;
 	char *cmd = xasprintf("rm -rf '%s'", f->dir);
 
+	vm_free(f->vm);
 	fix_close(f);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
@@ -768,15 +771,16 @@ static void test_restore_time_flat(void **state)
 
 /* ---- on KVM: the engine's memory under a running guest ---- */
 
-#define GUEST_RAM (64ULL << 20)
+#define GUEST_RAM   (64ULL << 20) /* the virtio guest's, compared page by page */
+#define MEMSNAP_RAM (1ULL << 30)
 
-static struct vm *guest_new(const char *elf, const char *cmdline, const struct vm_disk *disk,
-			    struct capture *c)
+static struct vm *guest_new(const char *elf, uint64_t memory, const char *cmdline,
+			    const struct vm_disk *disk, struct capture *c)
 {
 	char *kernel = xasprintf("%s/tests/guests/%s", TV_BUILDDIR, elf);
 	struct vm_config cfg = {
 	    .cpus = 1,
-	    .memory = GUEST_RAM,
+	    .memory = memory,
 	    .kernel = kernel,
 	    .cmdline = cmdline,
 	    .disks = disk,
@@ -872,7 +876,7 @@ static void test_kvm_guest_reads_old_memory(void **state)
 	char *a, *b, want[96];
 	struct counter_wait w;
 	struct memimg_save_stats st;
-	struct capture c;
+	struct capture *c = &f->cap;
 	struct tv_err err;
 	struct vm *vm;
 	uint64_t c1, c2, t;
@@ -881,7 +885,7 @@ static void test_kvm_guest_reads_old_memory(void **state)
 		skip();
 	a = img(f, "a");
 	b = img(f, "b");
-	vm = guest_new("memsnap.elf", NULL, NULL, &c);
+	f->vm = vm = guest_new("memsnap.elf", MEMSNAP_RAM, NULL, NULL, c);
 	assert_int_equal(vm_start(vm, &err), 0);
 	w = (struct counter_wait){vm, 1000};
 	assert_true(wait_until(counter_above, &w, 20000));
@@ -891,7 +895,7 @@ static void test_kvm_guest_reads_old_memory(void **state)
 	t = monotonic_ns();
 	if (memimg_save(vm, a, &st, &err) < 0)
 		fail_msg("%s", err.msg);
-	printf("# KVM, 64 MiB guest: full save %.2f ms, %llu pages, %llu KiB on disk\n",
+	printf("# KVM, 1 GiB guest: full save %.2f ms, %llu pages, %llu KiB on disk\n",
 	       (monotonic_ns() - t) / 1e6, (unsigned long long)st.pages_written,
 	       (unsigned long long)(st.disk_bytes >> 10));
 	assert_true(st.full);
@@ -909,7 +913,7 @@ static void test_kvm_guest_reads_old_memory(void **state)
 	assert_false(st.full);
 	assert_true(st.pages_written >= 1 && st.pages_written < 64);
 	t = monotonic_ns();
-	if (memimg_check(a, GUEST_RAM, &err) < 0 || memimg_restore(vm, a, &err) < 0)
+	if (memimg_check(a, MEMSNAP_RAM, &err) < 0 || memimg_restore(vm, a, &err) < 0)
 		fail_msg("%s", err.msg);
 	printf("# KVM: check + restore %.2f ms\n", (monotonic_ns() - t) / 1e6);
 	printf("# KVM: counter %llu at the first save, %llu at the second\n",
@@ -917,17 +921,18 @@ static void test_kvm_guest_reads_old_memory(void **state)
 	fflush(stdout);
 	assert_true(counter_of(vm) == c1);
 	assert_int_equal(vm_resume(vm, &err), 0);
-	wait_exit(vm, &c, 30000);
+	wait_exit(vm, c, 30000);
 	assert_int_equal(vm_exit_reason(vm), VM_EXIT_DEBUG);
 	assert_int_equal(vm_exit_code(vm), 0);
 	snprintf(want, sizeof(want), " back to %llu\n", (unsigned long long)c1);
-	if (!captured(&c, want))
-		fail_msg("expected \"%s\" in: %s", want, c.buf);
+	if (!captured(c, want))
+		fail_msg("expected \"%s\" in: %s", want, c->buf);
 	/* The diff layer holds the counter's page: back to c2. */
 	if (memimg_restore(vm, b, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_true(counter_of(vm) == c2);
 	vm_free(vm);
+	f->vm = NULL;
 	free(a);
 	free(b);
 }
@@ -944,7 +949,7 @@ static void test_kvm_device_writes_in_diff(void **state)
 	struct vm_disk disk = {.format = "raw"};
 	struct memimg_save_stats st;
 	uint8_t *m1, *m2;
-	struct capture c;
+	struct capture *c = &f->cap;
 	struct tv_err err;
 	struct vm *vm;
 	int fd;
@@ -957,17 +962,17 @@ static void test_kvm_device_writes_in_diff(void **state)
 	fd = open(diskp, O_RDWR | O_CREAT, 0600);
 	assert_true(fd >= 0 && ftruncate(fd, 4 << 20) == 0);
 	close(fd);
-	vm = guest_new("virtio/virtio-guest.elf", "quick nozero", &disk, &c);
+	f->vm = vm = guest_new("virtio/virtio-guest.elf", GUEST_RAM, "quick nozero", &disk, c);
 	m1 = guest_ram(vm);
 	if (memimg_save(vm, a, &st, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_true(st.full);
 	assert_int_equal(vm_start(vm, &err), 0);
-	for (unsigned i = 0; i < 120000 && !captured(&c, "words checked"); i++)
+	for (unsigned i = 0; i < 120000 && !captured(c, "words checked"); i++)
 		sleep_ms(1);
-	if (!captured(&c, "words checked"))
-		fail_msg("no disk pass in 120 s; the guest printed: %s", c.buf);
-	assert_true(captured(&c, "words checked, 0 bad"));
+	if (!captured(c, "words checked"))
+		fail_msg("no disk pass in 120 s; the guest printed: %s", c->buf);
+	assert_true(captured(c, "words checked, 0 bad"));
 	assert_int_equal(vm_pause(vm, &err), 0);
 	printf("# KVM: the guest read its disk; paused\n");
 	sleep_ms(500); /* requests in flight complete (the VM process quiesces) */
@@ -985,11 +990,12 @@ static void test_kvm_device_writes_in_diff(void **state)
 		fail_msg("%s", err.msg);
 	assert_guest_ram(vm, m2);
 	assert_int_equal(vm_resume(vm, &err), 0);
-	wait_exit(vm, &c, 120000);
+	wait_exit(vm, c, 120000);
 	assert_int_equal(vm_exit_reason(vm), VM_EXIT_DEBUG);
-	if (vm_exit_code(vm) != 0 || !captured(&c, "virtio: ok"))
-		fail_msg("the guest failed after the restore: %s", c.buf);
+	if (vm_exit_code(vm) != 0 || !captured(c, "virtio: ok"))
+		fail_msg("the guest failed after the restore: %s", c->buf);
 	vm_free(vm);
+	f->vm = NULL;
 	free(m1);
 	free(m2);
 	free(diskp);
