@@ -967,6 +967,8 @@ static void test_kvm_device_writes_in_diff(void **state)
 	if (memimg_save(vm, a, &st, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_true(st.full);
+	printf("# KVM: the virtio guest saved before it starts: %llu pages\n",
+	       (unsigned long long)st.pages_written);
 	assert_int_equal(vm_start(vm, &err), 0);
 	for (unsigned i = 0; i < 120000 && !captured(c, "words checked"); i++)
 		sleep_ms(1);
