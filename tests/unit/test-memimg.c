@@ -531,6 +531,7 @@ static void test_full_again(void **state)
 	mark(changed, 0, 1);
 	save_ok(f, path, changed, &st);
 	assert_true(st.full);
+	assert_non_null(strstr(st.full_why, "sibling"));
 	free(path);
 	for (unsigned i = 0; i < MEMIMG_MAX_LAYERS + 1; i++) {
 		char name[16];
@@ -542,6 +543,7 @@ static void test_full_again(void **state)
 		/* i = 0 follows the full image elsewhere (not a sibling). */
 		assert_int_equal(st.full, i == 0 || i == MEMIMG_MAX_LAYERS);
 		assert_int_equal(st.depth, i == MEMIMG_MAX_LAYERS ? 0 : i);
+		assert_true((st.full_why != NULL) == st.full);
 		free(path);
 	}
 	want = copy_of(f);
@@ -549,6 +551,7 @@ static void test_full_again(void **state)
 	mark(changed, 100, f->size / PG / 2);
 	save_ok(f, path, changed, &st);
 	assert_true(st.full);
+	assert_non_null(strstr(st.full_why, "cap"));
 	/* After a restore the memory is no longer anonymous: the full image
 	 * comes from the chain's pages, zero ones left out. */
 	restore_ok(f, path);
