@@ -32,11 +32,11 @@ struct vm;
 #define MEMIMG_ID_LEN 16
 
 struct memimg_save_stats {
-	bool full;		/* a full image (no parent) */
+	bool full;              /* a full image (no parent) */
 	uint64_t pages_written; /* pages held by the image */
-	uint64_t disk_bytes;	/* blocks the file takes on disk */
-	unsigned depth;		/* layers below it (0 for a full image) */
-	const char *full_why;	/* a full image: why not a layer (a constant
+	uint64_t disk_bytes;    /* blocks the file takes on disk */
+	unsigned depth;         /* layers below it (0 for a full image) */
+	const char *full_why;   /* a full image: why not a layer (a constant
 				 * string: "the VM has no base image", ...); NULL
 				 * for a layer */
 };
@@ -46,9 +46,9 @@ struct memimg_info {
 	uint8_t id[MEMIMG_ID_LEN];
 	bool has_parent;
 	uint8_t parent_id[MEMIMG_ID_LEN];
-	char parent[256]; /* relative path of the parent image, "" when full */
+	char parent[256];       /* relative path of the parent image, "" when full */
 	uint64_t ram_size;
-	uint64_t pages; /* pages the image holds */
+	uint64_t pages;         /* pages the image holds */
 	uint64_t disk_bytes;
 };
 
