@@ -79,6 +79,7 @@ const char *proto_type_name(uint16_t type)
 		{PROTO_ATTACHED, "attached"},
 		{PROTO_CONSOLE, "console"},
 		{PROTO_EVENT, "event"},
+		{PROTO_SNAPSHOT_REPLY, "snapshot reply"},
 	};
 
 	const struct verb *v = verb_find(vmm_verbs, type);
@@ -397,4 +398,39 @@ int proto_get_status(const struct proto_frame *f, struct proto_status *s)
 	s->uptime_ms = get_be64(p + 32);
 	copy_text(s->name, sizeof(s->name), p + STATUS_FIXED, nlen);
 	return 0;
+}
+
+int proto_kv_put(struct proto_buf *b, const char *key, const char *value)
+{
+	if (strchr(key, '\n') != NULL || strchr(key, '=') != NULL || strchr(value, '\n') != NULL)
+		return -1;
+	proto_buf_append(b, key, strlen(key));
+	proto_buf_append(b, "=", 1);
+	proto_buf_append(b, value, strlen(value));
+	proto_buf_append(b, "\n", 1);
+	return 0;
+}
+
+int proto_kv_get(const void *payload, size_t len, const char *key, char *buf, size_t buflen)
+{
+	const char *p = payload, *end = p + len;
+	size_t klen = strlen(key);
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl != NULL ? nl : end;
+
+		if ((size_t)(eol - p) > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+			const char *v = p + klen + 1;
+			size_t vlen = (size_t)(eol - v);
+
+			if (vlen + 1 > buflen || memchr(v, 0, vlen) != NULL)
+				return -2;
+			memcpy(buf, v, vlen);
+			buf[vlen] = 0;
+			return (int)vlen;
+		}
+		p = eol + 1;
+	}
+	return -1;
 }

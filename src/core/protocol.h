@@ -35,9 +35,15 @@ enum proto_type {
 	PROTO_INPUT = 0x0008,     /* bytes for the guest's serial port */
 	PROTO_WINSIZE = 0x0009,   /* u16 rows, u16 cols */
 	PROTO_DETACH = 0x000a,    /* empty */
-	/* Reserved for snapshots (save, restore, list, delete); refused with
-	 * PROTO_E_UNSUPPORTED until the server implements them. */
+	/* Snapshots of a live VM. Payload: "key=value" lines (proto_kv_get);
+	 * reply: PROTO_SNAPSHOT_REPLY. The tree itself is read from the index
+	 * on disk (src/core/snapstore.h), so listing needs no verb. The rest
+	 * of the range is refused with PROTO_E_UNSUPPORTED. */
 	PROTO_SNAPSHOT_FIRST = 0x0020,
+	PROTO_SNAPSHOT_TAKE = 0x0020,     /* tag=, description=, automatic=1 */
+	PROTO_SNAPSHOT_ROLLBACK = 0x0021, /* tag=, discard=1 */
+	PROTO_SNAPSHOT_DELETE = 0x0022,   /* tag= */
+	PROTO_SNAPSHOT_RENAME = 0x0023,   /* tag=, new= */
 	PROTO_SNAPSHOT_LAST = 0x002f,
 
 	/* Replies and events. */
@@ -48,6 +54,7 @@ enum proto_type {
 	PROTO_ATTACHED = 0x8004,     /* u16 rows, u16 cols of the console screen */
 	PROTO_CONSOLE = 0x8005,      /* console bytes: the replay first, then live output */
 	PROTO_EVENT = 0x8006,        /* u8 event, UTF-8 text */
+	PROTO_SNAPSHOT_REPLY = 0x8007, /* UTF-8 JSON object: what was done, with figures */
 };
 
 enum proto_error {
@@ -161,6 +168,13 @@ int proto_get_error(const struct proto_frame *f, uint32_t *code, uint16_t *reque
 int proto_get_event(const struct proto_frame *f, uint8_t *event, char *text, size_t textlen);
 int proto_get_hello_reply(const struct proto_frame *f, struct proto_hello *h);
 int proto_get_status(const struct proto_frame *f, struct proto_status *s);
+
+/* "key=value" lines (snapshot requests): appends one line to b; values
+ * must not hold a newline (-1 then). */
+int proto_kv_put(struct proto_buf *b, const char *key, const char *value);
+/* Copies the value of key (the first line "key=...") into buf; returns its
+ * length, -1 when absent, -2 when it does not fit or holds a NUL. */
+int proto_kv_get(const void *payload, size_t len, const char *key, char *buf, size_t buflen);
 
 /* Terminal sizes the protocol accepts. */
 #define PROTO_MIN_DIM 2

@@ -396,6 +396,31 @@ static void test_console_render_taller_terminal(void **state)
 
 /* Sequences that crash libvterm 0.1.4 (more than 16 CSI parameters) are
  * defused before it parses them; ordinary sequences pass unchanged. */
+static void test_kv_lines(void **state)
+{
+	struct proto_buf b = {0};
+	char v[16];
+
+	(void)state;
+	assert_int_equal(proto_kv_put(&b, "tag", "before-upgrade"), 0);
+	assert_int_equal(proto_kv_put(&b, "discard", "1"), 0);
+	assert_int_equal(proto_kv_put(&b, "description", "two\nlines"), -1);
+	assert_int_equal(proto_kv_put(&b, "a=b", "x"), -1);
+	assert_int_equal(proto_kv_get(b.data, b.len, "discard", v, sizeof(v)), 1);
+	assert_string_equal(v, "1");
+	/* too long for the buffer: refused, never truncated */
+	assert_int_equal(proto_kv_get(b.data, b.len, "tag", v, 8), -2);
+	assert_int_equal(proto_kv_get(b.data, b.len, "tag", v, sizeof(v)), 14);
+	assert_string_equal(v, "before-upgrade");
+	/* a key is matched whole: "ta" is not "tag" */
+	assert_int_equal(proto_kv_get(b.data, b.len, "ta", v, sizeof(v)), -1);
+	assert_int_equal(proto_kv_get(b.data, b.len, "new", v, sizeof(v)), -1);
+	/* the last line needs no newline; an embedded NUL is refused */
+	assert_int_equal(proto_kv_get("new=x", 5, "new", v, sizeof(v)), 1);
+	assert_int_equal(proto_kv_get("new=x\0y", 7, "new", v, sizeof(v)), -2);
+	proto_buf_free(&b);
+}
+
 static void test_vtguard(void **state)
 {
 	static const char evil[] = "\033[;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;m"
@@ -487,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_console_render_reproduces),
 		cmocka_unit_test(test_console_render_taller_terminal),
 		cmocka_unit_test(test_vtguard),
+		cmocka_unit_test(test_kv_lines),
 	};
 
 	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
