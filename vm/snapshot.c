@@ -617,6 +617,18 @@ static void release(struct vm *vm, bool was_paused)
 		vm_resume(vm, NULL);
 }
 
+/* A restore that failed after the checks passed (KVM refused a value it
+ * alone validates, an I/O error) has changed part of the machine: it must
+ * not run on half old, half new. The run ends with the reason. */
+static void halfway(struct vm *vm, struct tv_err *err)
+{
+	char *msg = xasprintf("snapshot restore failed halfway, the machine is inconsistent: %s",
+			      err != NULL ? err->msg : "");
+
+	vm_request_exit(vm, VM_EXIT_HOST_ERROR, 0, msg);
+	free(msg);
+}
+
 static char *join(const char *dir, const char *name)
 {
 	return xasprintf("%s/%s", dir, name);
@@ -726,6 +738,8 @@ int vm_snapshot_restore(struct vm *vm, const char *dir, const char *disk_tag, st
 		rc = disks_op(vm, VM_DISK_SNAP_APPLY, disk_tag, NULL, err);
 	if (rc == 0)
 		rc = restore_devices(vm, &f, err);
+	if (rc < 0)
+		halfway(vm, err);
 	release(vm, was_paused);
 	free(mem);
 	snap_free(&f);
@@ -779,6 +793,8 @@ int vm_snapshot_load_state(struct vm *vm, const char *dir, struct tv_err *err)
 	rc = state_restore(vm, &f, err);
 	if (rc == 0)
 		rc = restore_devices(vm, &f, err);
+	if (rc < 0)
+		halfway(vm, err);
 	release(vm, was_paused);
 	snap_free(&f);
 	return rc;

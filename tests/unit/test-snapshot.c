@@ -627,6 +627,35 @@ static void test_refused(void **state)
 		assert_still_runs(vm, &c);
 		free(bad);
 	}
+	/* A device state that passes its checksum but not its device's check
+	 * (the UART's receive queue head out of range): refused before anything
+	 * changed, naming the device. */
+	{
+		uint8_t *bad = xmalloc(len);
+		uint8_t *p = NULL;
+		size_t off = SNAP_HDR_SIZE;
+		uint32_t l, crc;
+		memcpy(bad, buf, len);
+		while (off + SNAP_PART_HDR_SIZE <= len) {
+			memcpy(&l, bad + off + 8, 4);
+			if (bad[off] == SNAP_P_DEVICE &&
+			    memcmp(bad + off + SNAP_PART_HDR_SIZE + SNAP_DEV_HDR_SIZE, "serial0", 7) == 0)
+				p = bad + off;
+			off += SNAP_PART_HDR_SIZE + l;
+		}
+		assert_non_null(p);
+		memcpy(&l, p + 8, 4);
+		/* struct serial_state: 12 bytes of registers, then rx_head. */
+		p[SNAP_PART_HDR_SIZE + SNAP_DEV_HDR_SIZE + 7 + 12] = 0xff;
+		p[SNAP_PART_HDR_SIZE + SNAP_DEV_HDR_SIZE + 7 + 13] = 0xff;
+		crc = snap_crc32(snap_crc32(0, p, 12), p + SNAP_PART_HDR_SIZE, l);
+		memcpy(p + 12, &crc, 4);
+		write_state(s.dir, bad, len);
+		assert_int_equal(vm_snapshot_load_state(vm, s.dir, &err), -1);
+		assert_has(err.msg, "/state: device 0: serial0", "receive queue out of range");
+		assert_still_runs(vm, &c);
+		free(bad);
+	}
 	/* Put back whole, it restores. */
 	write_state(s.dir, buf, len);
 	restore(vm, &c, &s);
