@@ -640,7 +640,7 @@ int vm_snapshot_take(struct vm *vm, const char *dir, const char *disk_tag,
 	struct vm_snapshot_stats s;
 	char *state = join(dir, VM_SNAPSHOT_STATE), *mem = join(dir, VM_SNAPSHOT_MEMORY);
 	bool was_paused, state_done = false, disks_done = false, mem_tried = false;
-	uint64_t t0;
+	uint64_t t0, t[3];
 	int rc = -1;
 
 	memset(&s, 0, sizeof(s));
@@ -655,21 +655,30 @@ int vm_snapshot_take(struct vm *vm, const char *dir, const char *disk_tag,
 	}
 	t0 = monotonic_ns();
 	hold(vm, &was_paused);
+	t[0] = monotonic_ns();
 	if (disk_tag != NULL && disks_qcow2(vm, err) < 0)
 		goto release;
 	if (state_save(vm, dir, disk_tag != NULL ? (unsigned)vm->cfg.ndisks : 0, &s.state_bytes,
 		       err) < 0)
 		goto release;
 	state_done = true;
+	t[1] = monotonic_ns();
 	/* Disks before memory: a memory image that was written becomes the
 	 * VM's base, so it is the one step never undone. */
 	if (disk_tag != NULL && disks_op(vm, VM_DISK_SNAP_CREATE, disk_tag, NULL, err) < 0)
 		goto release;
 	disks_done = disk_tag != NULL;
+	t[2] = monotonic_ns();
 	mem_tried = true;
 	if (memimg_save(vm, mem, &s.mem, err) < 0)
 		goto release;
 	rc = 0;
+	if (vm->cfg.verbose)
+		fprintf(stderr,
+			"termvisor: snapshot: pause %.1f ms, state %.1f ms, disks %.1f ms, "
+			"memory %.1f ms\n",
+			(t[0] - t0) / 1e6, (t[1] - t[0]) / 1e6, (t[2] - t[1]) / 1e6,
+			(monotonic_ns() - t[2]) / 1e6);
 release:
 	if (rc < 0) {
 		if (state_done)

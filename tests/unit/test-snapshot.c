@@ -157,6 +157,7 @@ static struct vm *snap_guest_disks(unsigned cpus, uint64_t memory, struct captur
 		.debug_exit = true,
 		.disks = disks,
 		.ndisks = ndisks,
+		.verbose = getenv("TV_VERBOSE") != NULL, /* the engine's timings */
 	};
 	struct tv_err err;
 	struct vm *vm = NULL;
