@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "tests/unit/guest-console.h"
 #include "vm/block/block.h"
 #include "vm/dev/virtio-pci.h"
 #include "vm/snapshot.h"
@@ -31,32 +32,6 @@
 #define GUEST_MEM (32u << 20)
 
 /* ---- helpers ---- */
-
-struct capture {
-	pthread_mutex_t lock;
-	char buf[65536];
-	size_t len;
-};
-
-static void capture_out(void *ctx, unsigned port, const void *bytes, size_t len)
-{
-	struct capture *c = ctx;
-
-	(void)port;
-	pthread_mutex_lock(&c->lock);
-	len = MIN(len, sizeof(c->buf) - 1 - c->len);
-	memcpy(c->buf + c->len, bytes, len);
-	c->len += len;
-	c->buf[c->len] = 0;
-	pthread_mutex_unlock(&c->lock);
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
 
 static char *tmpdir(void)
 {
