@@ -364,6 +364,7 @@ static int check_state(struct vm *vm, const struct snap_file *f, struct tv_err *
 {
 	struct vcpu_caps k;
 	char want[32], have[32];
+	bool was_paused;
 	int rc;
 
 	if (f->info.cpus != vm->ncpus)
@@ -376,7 +377,15 @@ static int check_state(struct vm *vm, const struct snap_file *f, struct tv_err *
 	}
 	if (check_devices(vm, f, err) < 0)
 		return -1;
-	if (caps_load(vm, &k, err) < 0)
+	/* A vCPU ioctl waits while that vCPU is in KVM_RUN, which an idle
+	 * guest may not leave for long: the vCPUs hold still for the probe
+	 * (their state is not touched). */
+	was_paused = vm_paused(vm);
+	vm_pause(vm, NULL);
+	rc = caps_load(vm, &k, err);
+	if (!was_paused)
+		vm_resume(vm, NULL);
+	if (rc < 0)
 		return -1;
 	rc = check_vcpus(vm, f, &k, err);
 	caps_free(&k);
