@@ -59,7 +59,9 @@ int vm_snapshot_check(struct vm *vm, const char *dir, const char *disk_tag, stru
 /* Restores the snapshot in dir into vm (running, paused or not yet started;
  * afterwards in the same run state): checks it first (vm_snapshot_check) and
  * leaves vm untouched when that fails; then memory, vCPUs, irqchip, PIT,
- * clock, devices, and the disks reverted to disk_tag. */
+ * clock, devices, and the disks reverted to disk_tag. A failure after the
+ * checks passed (KVM refusing a value only it validates, an I/O error) ends
+ * the VM's run (VM_EXIT_HOST_ERROR): it never runs on half restored. */
 int vm_snapshot_restore(struct vm *vm, const char *dir, const char *disk_tag, struct tv_err *err);
 
 /* Reads the state file's header (no VM needed; used by `snapshot show` and
@@ -71,5 +73,12 @@ int vm_snapshot_read_info(const char *dir, struct vm_snapshot_info *info, struct
 enum vm_disk_snap_op { VM_DISK_SNAP_CREATE, VM_DISK_SNAP_APPLY, VM_DISK_SNAP_DELETE, VM_DISK_SNAP_RENAME };
 int vm_disk_snapshot(struct vm *vm, enum vm_disk_snap_op op, const char *tag, const char *new_tag,
 		     struct tv_err *err);
+
+/* The state file alone (vCPUs, irqchip, PIT, clock, devices), without
+ * memory image or disks: for a caller that keeps guest memory in place
+ * itself (tests, a rollback where memory did not change). Pause and
+ * quiesce like the calls above; load checks the whole file first. */
+int vm_snapshot_save_state(struct vm *vm, const char *dir, uint64_t *bytes, struct tv_err *err);
+int vm_snapshot_load_state(struct vm *vm, const char *dir, struct tv_err *err);
 
 #endif

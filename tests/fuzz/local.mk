@@ -11,3 +11,5 @@ TESTS += tests/fuzz/vmdef.sh
 EXTRA_DIST += tests/fuzz/vmdef.sh tests/fuzz/fuzz-vmdef.c
 TESTS += tests/fuzz/devices.sh
 EXTRA_DIST += tests/fuzz/devices.sh tests/fuzz/fuzz-devices.c
+TESTS += tests/fuzz/snapstate.sh
+EXTRA_DIST += tests/fuzz/snapstate.sh tests/fuzz/fuzz-snapstate.c
