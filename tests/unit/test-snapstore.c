@@ -516,7 +516,7 @@ static void test_prune(void **state)
 	open_locked(f, &st);
 	take(&st, "manual", NULL, false, false, f->disk);
 	for (int i = 1; i <= 5; i++) {
-		char tag[16];
+		char tag[32];
 		snprintf(tag, sizeof(tag), "auto-%d", i);
 		take(&st, tag, NULL, false, true, f->disk);
 	}
