@@ -482,15 +482,7 @@ static int snap_rename(struct snap_vm *v, int argc, char **argv, const struct sn
 		tv_errf(err, "VM %s already has a snapshot named '%s'", v->name, argv[2]);
 		goto out;
 	}
-	if (v->ndisks > 0) {
-		/* The disks' internal snapshots carry the tag too (qemu-img shows it);
-		 * renaming them waits for blk_snapshot_rename. */
-		tv_errf(err,
-			"renaming the snapshots of a stopped VM with disks is not supported by this "
-			"build yet (the disks' internal snapshots keep the tag)");
-		goto out;
-	}
-	rc = snapstore_rename(&st, argv[1], argv[2], err);
+	rc = snapstore_rename_disks(&st, argv[1], argv[2], disk_list(v), v->ndisks, err);
 	if (rc == 0)
 		printf("renamed snapshot '%s' of VM %s to '%s'\n", argv[1], v->name, argv[2]);
 out:
