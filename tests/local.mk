@@ -130,3 +130,10 @@ tests_unit_test_snapstore_SOURCES = tests/unit/test-snapstore.c
 tests_unit_test_snapstore_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_snapstore_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-snapstore
+
+# Reading the VM process's JSON replies.
+check_PROGRAMS += tests/unit/test-json
+tests_unit_test_json_SOURCES = tests/unit/test-json.c
+tests_unit_test_json_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_json_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-json

@@ -115,6 +115,9 @@ t_check "the tree says so" grep -q "machine  (.*machine.*)  <- you are here (its
 	<<<"$("$TV" snapshot list lab1 --tree)"
 t_check "the index records it" grep -q "^pending-restore $(grep -o 'id=[0-9a-f]* parent=[^ ]* created=[0-9]* memory=yes' "$idx" | cut -c4-19)$" "$idx"
 t_check "list --json too" grep -q '"tag": "machine", .*"pending_restore": true' <<<"$("$TV" snapshot list lab1 --json)"
+show=$("$TV" snapshot show lab1 machine)
+t_check "show of a machine snapshot whose state file is missing says so, naming it" \
+	grep -q "machine     unreadable: .*/state" <<<"$show"
 "$TV" snapshot take lab1 after >/dev/null
 t_check "a take clears it" grep -q "^pending-restore -$" "$idx"
 "$TV" snapshot delete lab1 after >/dev/null
