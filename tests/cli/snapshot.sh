@@ -241,12 +241,33 @@ t_check "writes to one linked clone stay in its overlay" holds "$data/linked2/di
 t_check "the overlay is clean" clean "$data/linked1/disk.qcow2"
 "$TV" snapshot rollback lab1 snap-2 --discard >/dev/null
 t_check "the source rolling back leaves the base alone" holds "$data/linked2/disk.qcow2" 0x11
+# A clone of a snapshot holding the machine's state gets it as its own, to be
+# restored at its first start (the state file here is a stand-in: the files are
+# copied as they are, and the VM process checks them when it starts).
+write "$img" 0x79
+"$TV" snapshot take lab1 mach >/dev/null
+reindex '/ tag=mach /s/memory=no/memory=yes/'
+mdir=$("$TV" snapshot show lab1 mach --json | grep -o '"directory": "[^"]*"' | cut -d'"' -f4)
+head -c 5000 /dev/urandom >"$mdir/state"
+out=$("$TV" clone lab1 resumed --snapshot mach)
+t_check "a clone of a machine snapshot says it resumes" \
+	grep -q "resumed resumes where lab1 was at 'mach' when it first starts" <<<"$out"
+t_check "its tree holds the snapshot, to be restored at its first start" \
+	grep -q '"tag": "mach", .*"memory": true, .*"here": true, "pending_restore": true' \
+	<<<"$("$TV" snapshot list resumed --json)"
+rdir=$("$TV" snapshot show resumed mach --json | grep -o '"directory": "[^"]*"' | cut -d'"' -f4)
+t_check "with the snapshot's files" cmp -s "$mdir/state" "$rdir/state"
+t_check "its disk holds the snapshot's data" holds "$data/resumed/disk.qcow2" 0x79
+t_check "and the internal snapshot of the same tag" [ "$(disk_tags "$data/resumed/disk.qcow2")" = mach ]
+t_check "its disk is clean" clean "$data/resumed/disk.qcow2"
+"$TV" snapshot delete lab1 mach >/dev/null
+
 msg=$("$TV" clone lab1 full1 2>&1)
 t_check "a clone name in use is refused" grep -q "VM 'full1' already exists" <<<"$msg"
 msg=$("$TV" clone lab1 x --snapshot nosuch 2>&1)
 t_check "an unknown snapshot is named" grep -q "no snapshot named 'nosuch'" <<<"$msg"
 t_check "nothing is left of a failed clone" [ ! -e "$data/x" ] && [ ! -e "$TERMVISOR_HOME/vms/x.conf" ]
-t_check "list shows the clones" [ "$("$TV" list | grep -c '^\(full\|linked\)[12] ')" = 4 ]
+t_check "list shows the clones" [ "$("$TV" list | grep -c '^\(full[12]\|linked[12]\|resumed\) ')" = 5 ]
 t_check "list counts lab1's snapshots" grep -q "^lab1 .* $(listed_tags lab1 | wc -l)$" <<<"$("$TV" list)"
 
 n=$(listed_tags lab1 | wc -l)
