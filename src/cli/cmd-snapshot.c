@@ -151,12 +151,40 @@ static int need_qcow2(const struct snap_vm *v, struct tv_err *err)
 	return 0;
 }
 
+/* A tag that some disk already uses (a snapshot made with another tool) is
+ * refused: undoing a failed take drops the tag from every disk. */
+static int disks_lack_tag(const struct snap_vm *v, const char *tag, struct tv_err *err)
+{
+	for (size_t i = 0; i < v->ndisks; i++) {
+		struct blk_snapshot *list = NULL;
+		struct blk *b;
+		int n = 0, rc;
+		if (blk_open(&b, v->disks[i], "qcow2", BLK_READONLY, err) < 0)
+			return -1;
+		rc = blk_snapshot_list(b, &list, &n, err);
+		for (int k = 0; rc == 0 && k < n; k++)
+			if (strcmp(list[k].name, tag) == 0)
+				rc = tv_errf(err,
+					     "%s already holds an internal snapshot named '%s' "
+					     "that is not one of termvisor's; pick another tag, or "
+					     "delete it (qemu-img snapshot -d %s %s)",
+					     v->disks[i], tag, tag, v->disks[i]);
+		blk_snapshot_list_free(list, n);
+		blk_close(b, NULL);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* A disk-only snapshot of a stopped VM, under the store's lock. */
 static int take_stopped(struct snap_vm *v, struct snapstore *st, const char *tag,
 			const char *desc, bool automatic, struct tv_err *err)
 {
 	struct snap_txn t;
 
+	if (snapstore_find(st, tag) == NULL && disks_lack_tag(v, tag, err) < 0)
+		return -1;
 	if (snapstore_begin(st, tag, desc, false, automatic, disk_list(v), v->ndisks, &t, err) < 0)
 		return -1;
 	if (disks_do(v, DISK_CREATE, tag, err) < 0 || snapstore_commit(&t, err) < 0) {

@@ -42,6 +42,12 @@ t_check "the flat list marks here and names parents" grep -q "^\* *snap-2 .* dis
 t_check "a tag in use is refused" bash -c "! '$TV' snapshot take lab1 base 2>/dev/null"
 msg=$("$TV" snapshot take lab1 'a b' 2>&1)
 t_check "a bad tag is refused, naming the character" grep -q "snapshot tag 'a b' has the character ' '" <<<"$msg"
+"$QEMU_IMG" snapshot -c by-hand "$img"
+msg=$("$TV" snapshot take lab1 by-hand 2>&1)
+t_check "a tag that a disk holds from another tool is refused, naming the disk" \
+	grep -q "disk.qcow2 already holds an internal snapshot named 'by-hand' that is not one of termvisor's" <<<"$msg"
+t_check "and that snapshot is left alone" grep -qx by-hand <<<"$(disk_tags "$img")"
+"$QEMU_IMG" snapshot -d by-hand "$img"
 msg=$("$TV" snapshot rollback lab1 nosuch 2>&1)
 t_check "an unknown tag is named" grep -q "VM lab1 has no snapshot named 'nosuch'" <<<"$msg"
 msg=$("$TV" snapshot frob lab1 2>&1)
