@@ -295,8 +295,8 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
-/* One "snapshot k=v ..." line (after the keyword), modified in place. */
-static int parse_record(char *s, struct snap_record *r, const char *file, unsigned line,
+/* The fields of a snapshot line; on failure r->description may be left set. */
+static int parse_fields(char *s, struct snap_record *r, const char *file, unsigned line,
 			struct tv_err *err)
 {
 	enum { K_ID, K_PARENT, K_CREATED, K_MEMORY, K_AUTO, K_TAG, K_DESC, K_N };
@@ -365,21 +365,26 @@ static int parse_record(char *s, struct snap_record *r, const char *file, unsign
 		}
 	}
 	for (int k = 0; k < K_N; k++)
-		if (!seen[k] && k != K_DESC) {
-			free(r->description);
-			r->description = NULL;
+		if (!seen[k] && k != K_DESC)
 			return index_err(err, file, line, "snapshot: the field %s is missing",
 					 keys[k]);
-		}
 	if (r->description == NULL)
 		r->description = xstrdup("");
-	if (r->parent >= r->id) {
-		free(r->description);
-		r->description = NULL;
+	if (r->parent >= r->id)
 		return index_err(err, file, line,
 				 "parent: a parent is older than its child, so its id is smaller");
-	}
 	return 0;
+}
+
+/* One "snapshot k=v ..." line (after the keyword), modified in place. */
+static int parse_record(char *s, struct snap_record *r, const char *file, unsigned line,
+			struct tv_err *err)
+{
+	if (parse_fields(s, r, file, line, err) == 0)
+		return 0;
+	free(r->description);
+	r->description = NULL;
+	return -1;
 }
 
 static const struct snap_record *find_id(const struct snap_record *recs, size_t n, uint64_t id)
