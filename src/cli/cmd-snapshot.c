@@ -818,10 +818,13 @@ static int cmd_snapshot_exec(const struct cmd_entry *self, int argc, char **argv
 	}
 	/* Each option belongs to one subcommand. */
 	const char *sub = subcommands[i].name;
-	if ((o.description && strcmp(sub, "take")) || (o.tree && strcmp(sub, "list")) ||
-	    (o.json && strcmp(sub, "list") && strcmp(sub, "show")) ||
-	    (o.discard && strcmp(sub, "rollback")))
-		return cmd_usage_error(self, "%s: an option it does not take", sub);
+	const char *wrong = o.description && strcmp(sub, "take")		? "--description"
+			    : o.tree && strcmp(sub, "list")			? "--tree"
+			    : o.json && strcmp(sub, "list") && strcmp(sub, "show") ? "--json"
+			    : o.discard && strcmp(sub, "rollback")		? "--discard"
+										: NULL;
+	if (wrong)
+		return cmd_usage_error(self, "%s does not take %s", sub, wrong);
 	if (optind >= argc)
 		return cmd_usage_error(self, "%s: expected a VM name", sub);
 	if (vm_load(&v, argv[optind], &err) < 0) {
