@@ -12,7 +12,8 @@ libtvsrc_a_SOURCES += src/core/paths.c src/core/paths.h src/core/vmdef.c src/cor
 	src/core/datadir.c src/core/datadir.h src/core/template.c src/core/template.h \
 	src/core/protocol.c src/core/protocol.h src/core/client.c src/core/client.h \
 	src/core/settings.c src/core/settings.h \
-	src/core/machine.c src/core/machine.h
+	src/core/machine.c src/core/machine.h \
+	src/core/snapstore.c src/core/snapstore.h
 # src/vmm: the VM process: its main loop, the control socket, the console
 # screen and the guard on the guest's output.
 libtvsrc_a_SOURCES += src/vmm/console-buf.c src/vmm/console-buf.h \
@@ -25,7 +26,7 @@ libtvcli_a_SOURCES += src/cli/cmd.c src/cli/cmd.h src/cli/cmd-help.c \
 	src/cli/attach.c src/cli/attach.h \
 	src/cli/cmd-start.c src/cli/cmd-stop.c \
 	src/cli/cmd-status.c src/cli/cmd-console.c src/cli/cmd-autostart.c \
-	src/cli/cmd-img.c src/cli/cmd-run.c
+	src/cli/cmd-img.c src/cli/cmd-run.c src/cli/cmd-snapshot.c src/cli/cmd-clone.c
 # The VM process of `termvisor run`: the engine without the interface's libraries.
 pkglibexec_PROGRAMS = termvisor-engine
 termvisor_engine_SOURCES = src/vmm/engine-main.c

@@ -20,8 +20,10 @@ TESTS += tests/unit/test-vmdef tests/unit/test-paths
 EXTRA_DIST += tests/lib.sh
 EXTRA_DIST += tests/kvm-in-qemu.sh
 
-TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh
-EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh
+TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh \
+	tests/cli/snapshot.sh
+EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh \
+	tests/cli/snapshot.sh
 
 check_PROGRAMS += tests/unit/test-vtpane
 tests_unit_test_vtpane_SOURCES = tests/unit/test-vtpane.c
@@ -121,3 +123,21 @@ EXTRA_DIST += tests/linux/debian-minimal-tui.sh
 # runs the tests.
 check-programs: all-am $(check_PROGRAMS) $(check_SCRIPTS) $(check_DATA)
 .PHONY: check-programs
+
+# The snapshot tree on disk: commit, abort, recovery, the index, pruning, names.
+check_PROGRAMS += tests/unit/test-snapstore
+tests_unit_test_snapstore_SOURCES = tests/unit/test-snapstore.c
+tests_unit_test_snapstore_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_snapstore_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-snapstore
+
+# Reading the VM process's JSON replies.
+check_PROGRAMS += tests/unit/test-json
+tests_unit_test_json_SOURCES = tests/unit/test-json.c
+tests_unit_test_json_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_json_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-json
+
+# Clones of a running VM, resumed from a machine snapshot (the demo guest on /dev/kvm).
+TESTS += tests/e2e/clone.sh
+EXTRA_DIST += tests/e2e/clone.sh

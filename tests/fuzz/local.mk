@@ -13,3 +13,5 @@ TESTS += tests/fuzz/devices.sh
 EXTRA_DIST += tests/fuzz/devices.sh tests/fuzz/fuzz-devices.c
 TESTS += tests/fuzz/snapstate.sh
 EXTRA_DIST += tests/fuzz/snapstate.sh tests/fuzz/fuzz-snapstate.c
+TESTS += tests/fuzz/snapindex.sh
+EXTRA_DIST += tests/fuzz/snapindex.sh tests/fuzz/fuzz-snapindex.c
