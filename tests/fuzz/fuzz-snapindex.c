@@ -135,25 +135,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifdef FUZZ_STANDALONE
-/* Without libFuzzer: run each file named on the command line once. */
-int main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		uint8_t *buf;
-		long n;
-		if (!f)
-			continue;
-		fseek(f, 0, SEEK_END);
-		n = ftell(f);
-		rewind(f);
-		buf = xmalloc((size_t)n + 1);
-		if (fread(buf, 1, (size_t)n, f) == (size_t)n)
-			LLVMFuzzerTestOneInput(buf, (size_t)n);
-		fclose(f);
-		free(buf);
-	}
-	return 0;
-}
-#endif
+#include "tests/fuzz/standalone.h"

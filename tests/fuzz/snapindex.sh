@@ -5,6 +5,7 @@
 # .tmp-ID directory, a rename's journal. TV_FUZZ_TIME sets the seconds
 # (default 15). The engine's library comes from the build tree.
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/fuzz/lib.sh"
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzidx.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
@@ -23,21 +24,5 @@ printf '\000termvisor-snapshots 1\nnext 0000000000000001\nhere -\npending-restor
 printf '\002termvisor-snapshot-journal 1\ntag a\ndisk /x/disk.qcow2\n' >"$D/corpus/tmpjournal"
 printf '\004termvisor-snapshot-journal 1\ntag a\nnew b\ndisk /x/disk.qcow2\ndisk /y/d2.qcow2\n' >"$D/corpus/rename"
 
-if command -v clang >/dev/null 2>&1 &&
-	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-snapindex.c" \
-		"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
-	TMPDIR=$D "$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=8192 \
-		-rss_limit_mb=1024 -timeout=10 -print_final_stats=1 \
-		-artifact_prefix="$top_builddir/fuzz-snapindex-" "$D/corpus" >"$D/fuzz.log" 2>&1
-	rc=$?
-	grep -A 12 "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error\|deadly signal" "$D/fuzz.log" | sed 's/^/# /'
-	tail -n 6 "$D/fuzz.log" | sed 's/^/# /'
-	t_check "libFuzzer on the snapshot index and journals: no crash, leak or hang" test $rc -eq 0
-else
-	[ -s "$D/build.log" ] && sed 's/^/# /' "$D/build.log"
-	${CC:-cc} "${CFLAGS[@]}" -fsanitize=address,undefined -DFUZZ_STANDALONE \
-		"$S/tests/fuzz/fuzz-snapindex.c" "${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" ||
-		{ t_fail "the fuzz target builds (its sources compile)"; t_done; }
-	t_check "fuzz target over the seeds (no libFuzzer here)" env TMPDIR="$D" "$D/fuzz" "$D"/corpus/*
-fi
+fuzz_run snapindex 8192 "the snapshot index and journals: no crash, leak or hang" -rss_limit_mb=1024
 t_done

@@ -5,6 +5,7 @@
 # STATE FILE), so the seeds also check that the page describes what the
 # parser reads. TV_FUZZ_TIME sets the seconds (default 15).
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/fuzz/lib.sh"
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzsnap.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
@@ -53,24 +54,8 @@ for k, v in seeds.items():
     open(f"{d}/{k}", "wb").write(v)
 PY
 
-if command -v clang >/dev/null 2>&1 &&
-	clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-snapstate.c" \
-		"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
-	# The seeds must parse: run them once as a plain check first.
-	TMPDIR=$D "$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" -max_len=32768 \
-		-rss_limit_mb=1024 -timeout=10 -malloc_limit_mb=256 -print_final_stats=1 \
-		-artifact_prefix="$top_builddir/fuzz-snapstate-" "$D/corpus" >"$D/fuzz.log" 2>&1
-	rc=$?
-	tail -n 20 "$D/fuzz.log" | sed 's/^/# /'
-	t_check "libFuzzer on the state file parser: no crash, hang, leak or huge allocation" \
-		test $rc -eq 0
-else
-	[ -s "$D/build.log" ] && sed 's/^/# /' "$D/build.log"
-	${CC:-cc} "${CFLAGS[@]}" -fsanitize=address,undefined -DFUZZ_STANDALONE \
-		"$S/tests/fuzz/fuzz-snapstate.c" "${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" ||
-		{ t_fail "the fuzz target builds (its sources compile)"; t_done; }
-	t_check "fuzz target over the seeds (no libFuzzer here)" env TMPDIR="$D" "$D/fuzz" "$D"/corpus/*
-fi
+fuzz_run snapstate 32768 "the state file parser: no crash, hang, leak or huge allocation" \
+	-rss_limit_mb=1024 -malloc_limit_mb=256
 # The seeds, written from the format's description alone, are state files.
 ${CC:-cc} "${CFLAGS[@]}" -DFUZZ_STANDALONE -o "$D/info" -x c - "${SRCS[@]}" "${LIBS[@]}" <<'C' ||
 #include <stdio.h>
