@@ -940,11 +940,15 @@ static void test_kvm_guest_reads_old_memory(void **state)
 	free(b);
 }
 
-/* virtio-blk writes guest memory from the host (reads from the disk, the
- * used ring): the diff must hold those pages too. The guest's memory is
- * saved before it starts and after its disk pass; restoring each gives that
- * memory back, and the guest, whose registers are at the second save, runs
- * on to the end of its checks. */
+/* A guest driving virtio-blk (the host writes its disk reads and the used
+ * rings into guest memory) between two saves: its memory is saved before it
+ * starts and after its disk pass; restoring each gives that memory back, and
+ * the guest, whose registers are at the second save, runs on to the end of
+ * its checks. This guest also writes every page its device writes (buffers
+ * it filled for the write pass, rings it cleared after the first save), so
+ * the host's own marks are pinned by test_diff_holds_changed_pages and
+ * test_virtqueue_marks_host_writes: with the marks off those fail, this one
+ * still passes (tried in the nested machine). */
 static void test_kvm_device_writes_in_diff(void **state)
 {
 	struct fix *f = *state;
