@@ -788,16 +788,10 @@ static struct vm *guest_new(const char *elf, uint64_t memory, const char *cmdlin
 	    .cmdline = cmdline,
 	    .disks = disk,
 	    .ndisks = disk != NULL,
-	    .console = {.output = capture_out, .ctx = c},
 	    .debug_exit = true,
 	};
-	struct tv_err err;
-	struct vm *vm = NULL;
+	struct vm *vm = guest_vm_new(&cfg, c);
 
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_init(&c->lock, NULL);
-	if (vm_new(&vm, &cfg, &err) < 0)
-		fail_msg("%s", err.msg);
 	free(kernel);
 	return vm;
 }
