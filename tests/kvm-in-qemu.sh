@@ -16,7 +16,9 @@
 #   machine, the others in a single-threaded one; a command: multi);
 #   KVM_IN_QEMU_APPEND, parameters for the machine's kernel; KVM_IN_QEMU_SMP,
 #   its CPUs, default as many as here; KVM_IN_QEMU_CPU, QEMU's -cpu;
-#   KVM_IN_QEMU_RETRY=0, no second run of failed tests, see below)
+#   KVM_IN_QEMU_MEM, its memory, default 4G (benchmarks of large guests
+#   need more: its /tmp is a tmpfs in that memory); KVM_IN_QEMU_RETRY=0,
+#   no second run of failed tests, see below)
 #
 # Everything runs emulated: expect minutes where KVM takes seconds. The
 # programs the tests need are built here first (make check-programs), so the
@@ -187,7 +189,7 @@ machine() {
 		rm -f "$work/status" "$work/check.out"
 		: >"$work/console.log"
 		timeout "$limit" qemu-system-x86_64 -accel tcg,thread="$threads" \
-			-smp "${KVM_IN_QEMU_SMP:-$(nproc)}" -m 4G -cpu "${KVM_IN_QEMU_CPU:-qemu64,+svm,+npt}" \
+			-smp "${KVM_IN_QEMU_SMP:-$(nproc)}" -m "${KVM_IN_QEMU_MEM:-4G}" -cpu "${KVM_IN_QEMU_CPU:-qemu64,+svm,+npt}" \
 			-display none -monitor none \
 			-serial file:"$work/console.log" -no-reboot -kernel "$work"/boot/vmlinuz-* \
 			-initrd "$work/initrd.gz" \
