@@ -58,7 +58,7 @@ tag=termvisor-snapshot
 about=$work/about.md
 {
 	if [ -n "${SNAP_NESTED:-}" ]; then
-		echo "Measured $(date -u +%Y-%m-%d) by \`bench/snapshot.sh\` with SNAP_NESTED=1: both engines on the"
+		echo "Measured $(date -u +%Y-%m-%d) by \`bench/snapshot.sh\` with SNAP_NESTED=1: the engines on the"
 		echo "KVM of a QEMU machine whose CPU is emulated (TCG with SVM), $(nproc) vCPUs and"
 		echo "$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) >> 20)) GiB there, kernel $(uname -r);"
 	else
