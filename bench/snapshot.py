@@ -305,8 +305,11 @@ class Termvisor:
             t2 = answer(self.con, timeout)
         except (EOFError, OSError):
             # The console may be dropped by a rollback: attach again, as a user would.
+            note("the console was closed by the rollback; attaching again")
             self.attach()
             t2 = answer(self.con, timeout)
+        m = re.search(r"to snapshot '[^']*' in ([\d.]+) ms", out)
+        self.engine_total = float(m.group(1)) / 1e3 if m else None
         return t1 - t0, t2 - t0, self.figures(out)[0]
 
     def space(self):
@@ -396,6 +399,7 @@ def part_a(a, engines, out):
                     r["reply"].append(reply)
                     r["answer"].append(ans)
                     r["pause"].append(pause)
+                    r.setdefault("engine", []).append(getattr(vm, "engine_total", None))
                     note("(a) %s, %d MiB: rollback %d: reply %s, guest answers %s" %
                          (E.name, size, i + 1, ms(reply), ms(ans)))
                 r["refill"] = dirty(vm.con, "100%", a.timeout)
@@ -435,6 +439,7 @@ def part_a(a, engines, out):
     out.append("|---|---|" + "---|" * len(names))
     for size in a.sizes:
         rows = {"first snapshot of the full guest (request to reply)": [],
+                "rollback as the VM process timed it (its reply)": [],
                 "guest paused by the rollback (its reply)": [],
                 "the guest writes all its RAM, before the snapshot (guest's ms)": [],
                 "the guest writes all its RAM again after the last rollback (guest's ms)": []}
@@ -442,6 +447,9 @@ def part_a(a, engines, out):
             r = res.get((n, size), {})
             rows["first snapshot of the full guest (request to reply)"].append(
                 ms(r["take"][0]) if "take" in r else "-")
+            rows["rollback as the VM process timed it (its reply)"].append(
+                ms(med(r.get("engine", []))) if med(r.get("engine", [])) is not None
+                else "-")
             rows["guest paused by the rollback (its reply)"].append(
                 ms(med(r.get("pause", []))) if med(r.get("pause", [])) is not None
                 else ("whole loadvm" if n == "QEMU" and r.get("reply") else "-"))
