@@ -266,13 +266,35 @@ class Termvisor:
 
     def cli(self, *args, timeout=600):
         t0 = time.monotonic()
-        p = subprocess.run([self.tv] + list(args), env=self.env, capture_output=True,
-                           text=True, timeout=timeout)
+        try:
+            p = subprocess.run([self.tv] + list(args), env=self.env, capture_output=True,
+                               text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.diagnose(hung=True)
+            raise Failed("termvisor %s: no answer within %d s" % (" ".join(args), timeout))
         dt = time.monotonic() - t0
         if p.returncode:
+            self.diagnose()
             raise Failed("termvisor %s: exit status %d: %s" % (" ".join(args), p.returncode,
                                                              (p.stderr + p.stdout).strip()))
         return dt, p.stdout
+
+    def diagnose(self, hung=False):
+        """The end of the VM's log and, when it hangs, where its threads are."""
+        log = os.path.join(self.home, "data", self.vm, "vm.log")
+        try:
+            with open(log, errors="replace") as f:
+                for line in f.read().splitlines()[-15:]:
+                    note("vm.log: " + line)
+        except OSError:
+            pass
+        pidf = os.path.join(self.home, "run", self.vm + ".pid")
+        if hung and shutil.which("gdb") and os.path.exists(pidf):
+            pid = open(pidf).readline().strip()
+            bt = subprocess.run(["gdb", "-p", pid, "-batch", "-ex", "thread apply all bt"],
+                                capture_output=True, text=True, timeout=120).stdout
+            for line in [l for l in bt.splitlines() if l.startswith(("#", "Thread"))][:60]:
+                note("gdb: " + line)
 
     @staticmethod
     def figures(out):
@@ -324,7 +346,7 @@ class Termvisor:
             self.con.kill()
             self.cli("stop", self.vm, "--force", timeout=60)
             self.cli("delete", self.vm, "--yes", timeout=60)
-        except (Failed, subprocess.TimeoutExpired, OSError) as e:
+        except (Failed, OSError) as e:
             note("stopping termvisor's VM: %s" % e)
 
 
@@ -376,6 +398,16 @@ def fresh(work, sub):
     return d
 
 
+def boot(E, a, size, d, what):
+    """The engine's VM with the demo at its prompt, or None (said why)."""
+    try:
+        return E(a, size, d)
+    except (Failed, TimeoutError, EOFError, OSError, subprocess.SubprocessError) as e:
+        note("%s %s: the VM did not come up: %s" % (what, E.name, e))
+        shutil.rmtree(d, ignore_errors=True)
+        return None
+
+
 def part_a(a, engines, out):
     res = {}  # (engine, size) -> dict
     for size in a.sizes:
@@ -385,8 +417,11 @@ def part_a(a, engines, out):
         for E in engines:
             d = fresh(a.work, "a")
             note("(a) %s, %d MiB: boot" % (E.name, size))
-            vm = E(a, size, d)
             r = res[(E.name, size)] = {"reply": [], "answer": [], "pause": []}
+            vm = boot(E, a, size, d, "(a)")
+            if vm is None:
+                r["error"] = "the VM did not come up"
+                continue
             try:
                 r["fill"] = dirty(vm.con, "100%", a.timeout)
                 note("(a) %s, %d MiB: wrote %d MiB in %d ms (guest)" % ((E.name, size) + r["fill"]))
@@ -405,8 +440,10 @@ def part_a(a, engines, out):
                 r["refill"] = dirty(vm.con, "100%", a.timeout)
                 note("(a) %s: after the rollback, writing all RAM took %d ms (guest)" %
                      (E.name, r["refill"][1]))
-            except (Failed, TimeoutError, EOFError) as e:
+            except (Failed, TimeoutError, EOFError, OSError) as e:
                 note("(a) %s, %d MiB: %s" % (E.name, size, e))
+                if isinstance(e, TimeoutError) and hasattr(vm, "diagnose"):
+                    vm.diagnose(hung=True)
                 r["error"] = str(e)
             finally:
                 vm.stop()
@@ -472,7 +509,9 @@ def part_b(a, engines, out):
     for E in engines:
         d = fresh(a.work, "b")
         note("(b) %s: boot" % E.name)
-        vm = E(a, size, d)
+        vm = boot(E, a, size, d, "(b)")
+        if vm is None:
+            continue
         try:
             dirty(vm.con, "100%", a.timeout)
             vm.take("p0", a.timeout)
@@ -485,7 +524,7 @@ def part_b(a, engines, out):
                     res.setdefault((E.name, pct), []).append((dt, pause, written))
                     note("(b) %s: %d%% dirtied: request %s, pause %s, written %s" %
                          (E.name, pct, ms(dt), ms(pause), mib(written)))
-        except (Failed, TimeoutError, EOFError) as e:
+        except (Failed, TimeoutError, EOFError, OSError) as e:
             note("(b) %s: %s" % (E.name, e))
         finally:
             vm.stop()
@@ -516,7 +555,9 @@ def part_c(a, engines, out):
             continue
         d = fresh(a.work, "c")
         note("(c) %s: boot" % E.name)
-        vm = E(a, size, d)
+        vm = boot(E, a, size, d, "(c)")
+        if vm is None:
+            continue
         sizes = []
         try:
             dirty(vm.con, "100%", a.timeout)
@@ -526,7 +567,7 @@ def part_c(a, engines, out):
                 sizes.append(vm.space())
                 note("(c) %s: %d snapshots: %s allocated" % (E.name, i + 1, mib(sizes[-1][0])))
             res[E.name] = sizes
-        except (Failed, TimeoutError, EOFError) as e:
+        except (Failed, TimeoutError, EOFError, OSError) as e:
             note("(c) %s: %s" % (E.name, e))
             res[E.name] = sizes
         finally:
