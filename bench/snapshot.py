@@ -266,18 +266,32 @@ class Termvisor:
 
     def cli(self, *args, timeout=600):
         t0 = time.monotonic()
-        try:
-            p = subprocess.run([self.tv] + list(args), env=self.env, capture_output=True,
-                               text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.diagnose(hung=True)
-            raise Failed("termvisor %s: no answer within %d s" % (" ".join(args), timeout))
+        p = subprocess.Popen([self.tv] + list(args), env=self.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        # The attached console keeps being read meanwhile, as a user's console
+        # client does: the VM process may write to it while it works.
+        con = getattr(self, "con", None)
+        while p.poll() is None:
+            if time.monotonic() - t0 > timeout:
+                self.diagnose(hung=True)
+                p.kill()
+                p.wait()
+                raise Failed("termvisor %s: no answer within %d s" % (" ".join(args), timeout))
+            if con is not None:
+                try:
+                    con._read(0.02)
+                except (EOFError, OSError):
+                    con = None
+            else:
+                time.sleep(0.02)
         dt = time.monotonic() - t0
+        out = p.stdout.read()
+        p.stdout.close()
         if p.returncode:
             self.diagnose()
             raise Failed("termvisor %s: exit status %d: %s" % (" ".join(args), p.returncode,
-                                                             (p.stderr + p.stdout).strip()))
-        return dt, p.stdout
+                                                             out.strip()))
+        return dt, out
 
     def diagnose(self, hung=False):
         """The end of the VM's log and, when it hangs, where its threads are."""
@@ -291,8 +305,11 @@ class Termvisor:
         pidf = os.path.join(self.home, "run", self.vm + ".pid")
         if hung and shutil.which("gdb") and os.path.exists(pidf):
             pid = open(pidf).readline().strip()
-            bt = subprocess.run(["gdb", "-p", pid, "-batch", "-ex", "thread apply all bt"],
-                                capture_output=True, text=True, timeout=120).stdout
+            try:
+                bt = subprocess.run(["gdb", "-p", pid, "-batch", "-ex", "thread apply all bt"],
+                                    capture_output=True, text=True, timeout=90).stdout
+            except subprocess.TimeoutExpired:
+                bt = "# gdb gave no backtrace within 90 s"
             for line in [l for l in bt.splitlines() if l.startswith(("#", "Thread"))][:60]:
                 note("gdb: " + line)
 
