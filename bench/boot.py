@@ -4,16 +4,23 @@
 (a) process start to the first byte a minimal PVH guest prints (engine overhead);
 (b) process start to the kernel's "Linux version" line, given a bzImage and given
     the same kernel's vmlinux;
-(c) the engine's resident memory beyond guest RAM, with that guest halted.
-Runs alternate between the two machines; medians are printed as Markdown.
+(c) the engine's resident memory beyond guest RAM, with that guest halted;
+(d) with --login DIR instead: process start to the login prompt of the VM that
+    `termvisor create --template debian-minimal` made (DIR: its data directory,
+    kernel, initrd and disk.qcow2), termvisor against QEMU -M microvm,pcie=on and
+    -M q35, each boot on a fresh copy of the disk.
+Runs alternate between the machines; medians are printed as Markdown.
 
 usage: bench/boot.py --termvisor PATH --guest first-byte.elf [--bzimage F --vmlinux F]
                      [--runs N] [--linux-runs N]
+       bench/boot.py --termvisor PATH --login DIR [--login-runs N] [--cmdline C]
+                     [--memory MIB] [--cpus N]
 """
 import argparse
 import os
 import re
 import select
+import shutil
 import signal
 import statistics
 import subprocess
@@ -38,8 +45,13 @@ def stop(p):
     p.stdout.close()
 
 
-def wait_output(p, t0, pattern, timeout):
-    """Seconds from t0 until pattern (bytes regex) appears on p's stdout."""
+class GuestFailed(Exception):
+    pass
+
+
+def wait_output(p, t0, pattern, timeout, failure=None):
+    """Seconds from t0 until pattern (bytes regex) appears on p's stdout;
+    GuestFailed when the failure pattern appears first."""
     buf = b""
     fd = p.stdout.fileno()
     while True:
@@ -53,6 +65,10 @@ def wait_output(p, t0, pattern, timeout):
         if not chunk:
             raise EOFError("exited (status %s) before %r" % (p.wait(), pattern))
         buf = buf[-4096:] + chunk
+        if failure:
+            m = re.search(failure, buf)
+            if m:
+                raise GuestFailed(m.group(0).decode(errors="replace").strip())
         if re.search(pattern, buf):
             return time.monotonic() - t0
 
@@ -66,6 +82,20 @@ def time_to(argv, pattern, timeout):
     except (TimeoutError, EOFError) as e:
         sys.stderr.write("# %s: %s\n" % (os.path.basename(argv[0]), e))
         return None
+    finally:
+        stop(p)
+
+
+def time_to_login(argv, timeout):
+    """(seconds to the login prompt, None) or (None, why not): the template's
+    initramfs says `initramfs: cannot mount` when it finds no disk."""
+    t0 = time.monotonic()
+    p = start(argv)
+    try:
+        return wait_output(p, t0, rb"login: ", timeout, rb"initramfs: cannot mount[^\r\n]*"), None
+    except (TimeoutError, EOFError, GuestFailed) as e:
+        sys.stderr.write("# %s: %s\n" % (os.path.basename(argv[0]), e))
+        return None, "%s (after %.1f s)" % (e, time.monotonic() - t0)
     finally:
         stop(p)
 
@@ -136,16 +166,112 @@ def series(name, fn, runs, log):
     return xs
 
 
+def login_main(a, log):
+    """(d): the debian-minimal VM to its login prompt on three machines."""
+    kernel, initrd = os.path.join(a.login, "kernel"), os.path.join(a.login, "initrd")
+    disk = os.path.join(a.login, "disk.qcow2")
+    for f in (kernel, initrd, disk):
+        if not os.path.isfile(f):
+            sys.exit("bench/boot.py: %s is missing (the VM's data directory, --login)" % f)
+    scratch = os.path.join(a.scratch, "disk.qcow2")
+    mem, cpus = str(a.memory), str(a.cpus)
+    # The same devices on every machine: termvisor gives each VM virtio-blk,
+    # virtio-console (hvc0, where the template starts a second getty) and
+    # virtio-rng on PCI; QEMU gets them as PCI devices too. Its hvc0 goes to
+    # a null chardev, as nothing watches termvisor's either.
+    qdev = ["-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none",
+            "-chardev", "stdio,id=c,signal=off", "-serial", "chardev:c",
+            "-m", mem, "-smp", cpus, "-kernel", kernel, "-initrd", initrd,
+            "-append", a.cmdline,
+            "-drive", "file=%s,if=none,id=d0,format=qcow2" % scratch,
+            "-device", "virtio-blk-pci,drive=d0", "-device", "virtio-rng-pci",
+            "-device", "virtio-serial-pci", "-device", "virtconsole,chardev=hv",
+            "-chardev", "null,id=hv"]
+    machines = [
+        ("termvisor run", [a.termvisor, "run", "--cpus", cpus, "--memory", mem + "M",
+                           "--kernel", kernel, "--initrd", initrd, "--append", a.cmdline,
+                           "--disk", scratch + ",format=qcow2"]),
+        ("qemu -M microvm,pcie=on", ["qemu-system-x86_64", "-enable-kvm",
+                                     "-M", "microvm,pcie=on"] + qdev),
+        ("qemu -M q35", ["qemu-system-x86_64", "-enable-kvm", "-M", "q35"] + qdev),
+    ]
+
+    def boot(argv, why=False):
+        shutil.copyfile(disk, scratch)  # every boot starts from the image as made
+        try:
+            t, reason = time_to_login(argv, a.timeout)
+            return (t, reason) if why else t
+        finally:
+            os.unlink(scratch)
+
+    # Plain microvm, once: its devices are on virtio-mmio, whose driver is a
+    # module (virtio_mmio.ko) that the template's initramfs does not load.
+    plain = boot(["qemu-system-x86_64", "-enable-kvm", "-M", "microvm"] +
+                 [x.replace("-pci", "-device") if x.startswith("virtio-") else x
+                  for x in qdev], why=True)
+
+    # One boot each first, not counted: termvisor extracts the kernel's vmlinux
+    # into its cache there, and every file is in the page cache afterwards.
+    first = [boot(argv) for _, argv in machines]
+    log.write("# first boots (not counted): %s\n" % fmt(first))
+    times = [[] for _ in machines]
+    for r in range(a.login_runs):
+        # Alternating, and each round begins with the next machine.
+        for i in range(len(machines)):
+            k = (r + i) % len(machines)
+            times[k].append(boot(machines[k][1]))
+    for (name, _), xs in zip(machines, times):
+        log.write("# login %s: %s\n" % (name, fmt(xs)))
+    tv = med(times[0])
+    out = ["| (d) process start to the login prompt, debian-minimal template (%s vCPU, "
+           "%s MiB, `%s`), %d alternating runs | median | range | machine / termvisor |"
+           % (cpus, mem, a.cmdline, a.login_runs),
+           "|---|---|---|---|"]
+    for (name, _), xs in zip(machines, times):
+        ok = [x for x in xs if x is not None]
+        missed = len(xs) - len(ok)
+        rng = "%.2f-%.2f s" % (min(ok), max(ok)) if ok else "-"
+        if missed:
+            rng += " (%d of %d without a login)" % (missed, len(xs))
+        ratio = "" if xs is times[0] else "**%.2fx**" % (med(xs) / tv)
+        out.append("| %s | %.2f s | %s | %s |" % (name, med(xs), rng, ratio))
+    out.append("")
+    out.append("Each run, in seconds (round by round): %s." % "; ".join(
+        "%s %s" % (name, ", ".join("-" if x is None else "%.2f" % x for x in xs))
+        for (name, _), xs in zip(machines, times)))
+    out.append("Not counted: a first boot on each (its files not yet in the page cache; "
+               "termvisor also extracts the vmlinux into its cache): %s." % ", ".join(
+                   "%s %s" % (n, "-" if x is None else "%.2f s" % x)
+                   for (n, _), x in zip(machines, first)))
+    out.append("")
+    out.append("Plain `qemu -M microvm` (the same devices on virtio-mmio), one boot: %s." %
+               ("login after %.2f s" % plain[0] if plain[0] is not None
+                else "no login: %s" % plain[1]))
+    print("\n".join(out))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--termvisor", required=True)
-    ap.add_argument("--guest", required=True)
+    ap.add_argument("--guest")
+    ap.add_argument("--login", metavar="DIR")
+    ap.add_argument("--login-runs", type=int, default=5)
+    ap.add_argument("--cmdline", default="console=ttyS0 root=/dev/vda rw quiet")
+    ap.add_argument("--memory", type=int, default=256, help="MiB")
+    ap.add_argument("--cpus", type=int, default=1)
+    ap.add_argument("--timeout", type=int, default=180, help="seconds a boot may take")
+    ap.add_argument("--scratch", default=os.environ.get("TMPDIR", "/tmp"))
     ap.add_argument("--bzimage")
     ap.add_argument("--vmlinux")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--linux-runs", type=int, default=3)
     a = ap.parse_args()
     log = sys.stderr
+    if a.login:
+        return login_main(a, log)
+    if not a.guest:
+        ap.error("--guest is needed (or --login)")
     tv = [a.termvisor, "run", "--memory", "64M", "--kernel", a.guest]
     qm = QEMU + ["-m", "64", "-kernel", a.guest]
 

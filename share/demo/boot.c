@@ -19,9 +19,10 @@ struct hvm_memmap_entry {
 
 struct boot_info boot;
 uint64_t boot_tsc_start, boot_tsc_prompt;
-extern uint64_t pdpt[];
-/* Filled entirely before use: kept out of .bss, which is cleared at boot. */
-static uint64_t high_pd[4][512] __attribute__((aligned(4096), section(".noinit.pd")));
+extern uint64_t pdpt[], pd[];
+/* Filled entirely before use: kept out of .bss, which is cleared at boot.  Sixteen
+ * tables map 16 GiB above 4 GiB: device registers and the RAM above the hole. */
+static uint64_t high_pd[16][512] __attribute__((aligned(4096), section(".noinit.pd")));
 static unsigned high_pd_used;
 
 static void boot_parse(uint32_t paddr)
@@ -69,29 +70,66 @@ int boot_is_ram(uint64_t addr, uint64_t len)
 	return 0;
 }
 
-/* The low 4 GiB are mapped by the image's own tables; device registers above that (a
- * 64-bit BAR, say) get uncached 2 MiB pages here, up to 512 GiB. */
-void map_phys(uint64_t addr, uint64_t len)
+static void reload_cr3(void)
 {
-	int changed = 0;
+	uint64_t cr3;
+	__asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
+}
+
+/* Maps [addr, addr+len) above 4 GiB in 2 MiB pages with the given flags, a GiB at a
+ * time, up to 512 GiB; a GiB already mapped is left as it is.  Returns whether the
+ * whole range is mapped (the tables may run out). */
+static int map_high(uint64_t addr, uint64_t len, uint64_t flags)
+{
+	int changed = 0, all = 1;
 
 	if (!len)
 		len = 1;
-	for (uint64_t g = addr >> 30; g <= (addr + len - 1) >> 30 && g < 512; g++) {
+	for (uint64_t g = addr >> 30; g <= (addr + len - 1) >> 30; g++) {
+		if (g >= 512 || (!(pdpt[g] & 1) && high_pd_used == ARRAY_SIZE(high_pd))) {
+			all = 0;
+			break;
+		}
 		if (pdpt[g] & 1)
 			continue;
-		if (high_pd_used == ARRAY_SIZE(high_pd))
-			return;
-		uint64_t *pd = high_pd[high_pd_used++];
+		uint64_t *pd_g = high_pd[high_pd_used++];
 		for (uint64_t i = 0; i < 512; i++)
-			pd[i] = (g << 30) + (i << 21) + 0x9f;
-		pdpt[g] = (uint64_t)pd | 0x7;
+			pd_g[i] = (g << 30) + (i << 21) + flags;
+		pdpt[g] = (uint64_t)pd_g | 0x7;
 		changed = 1;
 	}
-	if (changed) {
-		uint64_t cr3;
-		__asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
+	if (changed)
+		reload_cr3();
+	return all;
+}
+
+/* The low 4 GiB are mapped by the image's own tables; device registers above that (a
+ * 64-bit BAR, say) get uncached 2 MiB pages here. */
+void map_phys(uint64_t addr, uint64_t len)
+{
+	map_high(addr, len, 0x9f);
+}
+
+/* RAM for the CPL 3 work (`dirty`): cached, user-accessible 2 MiB pages.  Above 4 GiB
+ * they are new; below it, the image maps the top GiB uncached for the devices, so the
+ * 2 MiB pages there that the memory map says are wholly RAM are made cached. */
+int map_ram(uint64_t addr, uint64_t len)
+{
+	int changed = 0;
+
+	for (uint64_t a = addr & ~0x1fffffULL; a < addr + len && a < (4ULL << 30); a += 2 << 20) {
+		uint64_t *e = &pd[a >> 21];
+		if ((*e & 0x18) && boot_is_ram(a, 2 << 20)) {
+			*e = a | 0x87;
+			changed = 1;
+		}
 	}
+	if (changed)
+		reload_cr3();
+	if (addr + len <= (4ULL << 30))
+		return 1;
+	uint64_t from = addr > (4ULL << 30) ? addr : 4ULL << 30;
+	return map_high(from, addr + len - from, 0x87);
 }
 
 static void banner(void)

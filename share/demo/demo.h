@@ -156,6 +156,7 @@ extern uint64_t boot_tsc_start, boot_tsc_prompt;
 uint64_t boot_ram_bytes(void);
 int boot_is_ram(uint64_t addr, uint64_t len);
 void map_phys(uint64_t addr, uint64_t len);
+int map_ram(uint64_t addr, uint64_t len);
 
 /* acpi.c */
 struct acpi_info {

@@ -306,7 +306,7 @@ start_info_paddr:
 /* Identity map of the low 4 GiB in 2 MiB pages, user-accessible (CPL 3 work runs in
  * the same address space); the top GiB (MMIO: LAPIC, IOAPIC, PCI BARs) uncached. */
 	.balign 4096
-	.globl pml4, pdpt
+	.globl pml4, pdpt, pd
 pml4:
 	.quad pdpt + 0x7
 	.fill 511, 8, 0

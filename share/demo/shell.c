@@ -261,6 +261,134 @@ static void cmd_cpus(const char *arg)
 	smp_run();
 }
 
+/* `dirty SIZE|N%`: gives SIZE bytes of RAM (or N% of the RAM it may write) new
+ * contents, page by page, so that a snapshot taken after it has that much changed
+ * memory to save.  It writes the RAM from the first 2 MiB boundary past this guest's
+ * own image upwards, always the same pages for the same size, with a pattern that
+ * changes at every run and differs from page to page (no page is zero or a copy of
+ * another).  The loop runs at CPL 3, where heavy work runs natively. */
+extern char __image_end[], ustacks[];
+
+struct dirty_job {
+	uint64_t base[ARRAY_SIZE(boot.mem)], len[ARRAY_SIZE(boot.mem)];
+	unsigned n;
+	uint64_t pattern;
+};
+static struct dirty_job dirty_job;
+static uint64_t dirty_runs;
+
+static uint64_t user_dirty(uint64_t arg)
+{
+	const struct dirty_job *j = (const struct dirty_job *)arg;
+	uint64_t seed = j->pattern * 0x9e3779b97f4a7c15ULL;
+
+	for (unsigned r = 0; r < j->n; r++) {
+		for (uint64_t a = j->base[r]; a < j->base[r] + j->len[r]; a += 4096) {
+			volatile uint64_t *p = (volatile uint64_t *)a;
+			uint64_t v = seed ^ a;
+			for (unsigned i = 0; i < 512; i++)
+				p[i] = v + i;
+		}
+	}
+	return 0;
+}
+
+/* The RAM `dirty` may write, as page-aligned ranges from the first 2 MiB boundary
+ * past the image; returns its size. */
+static uint64_t dirty_ranges(struct dirty_job *j)
+{
+	uint64_t floor = ((uint64_t)__image_end + (2 << 20) - 1) & ~((2ULL << 20) - 1), sum = 0;
+
+	j->n = 0;
+	for (unsigned i = 0; i < boot.nmem; i++) {
+		const struct mem_range *m = &boot.mem[i];
+		uint64_t lo = m->addr < floor ? floor : m->addr, hi = m->addr + m->size;
+		lo = (lo + 4095) & ~4095ULL;
+		hi &= ~4095ULL;
+		if (m->type != 1 || hi <= lo)
+			continue;
+		j->base[j->n] = lo;
+		j->len[j->n++] = hi - lo;
+		sum += hi - lo;
+	}
+	return sum;
+}
+
+/* SIZE[K|M|G] or N%; 0 when it reads as neither. */
+static uint64_t dirty_size(const char *s, uint64_t avail)
+{
+	uint64_t n = 0;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (~0ULL >> 4))
+			return 0;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (p == s)
+		return 0;
+	if (*p == '%')
+		return p[1] || n > 100 ? 0 : avail / 100 * n + avail % 100 * n / 100;
+	unsigned shift = *p == 'k' || *p == 'K'	  ? 10
+			 : *p == 'm' || *p == 'M' ? 20
+			 : *p == 'g' || *p == 'G' ? 30
+						  : 0;
+	if (shift)
+		p++;
+	return *p || n > (~0ULL >> shift) ? 0 : n << shift;
+}
+
+static void cmd_dirty(const char *arg)
+{
+	struct dirty_job *j = &dirty_job;
+	uint64_t avail = dirty_ranges(j), want = dirty_size(arg, avail), rate, t0, t1;
+
+	if (!boot.nmem) {
+		printf(C_RED "dirty: the loader gave no memory map" C_RESET "\n");
+		return;
+	}
+	if (!want) {
+		printf("usage: dirty SIZE[K|M|G] | dirty N%%   (this VM may write %lu MiB)\n",
+		       avail >> 20);
+		return;
+	}
+	want = (want + 4095) & ~4095ULL;
+	if (want > avail) {
+		printf(C_YEL "dirty: %lu MiB asked, %lu MiB can be written (the RAM past this "
+			     "guest's own image)" C_RESET "\n",
+		       want >> 20, avail >> 20);
+		want = avail;
+	}
+	/* Keep the ranges' first `want` bytes, each mapped. */
+	uint64_t left = want;
+	unsigned n = 0;
+	for (; n < j->n && left; n++) {
+		if (j->len[n] > left)
+			j->len[n] = left;
+		left -= j->len[n];
+		if (!map_ram(j->base[n], j->len[n])) {
+			printf(C_RED "dirty: no page tables left to map RAM at 0x%lx" C_RESET "\n",
+			       j->base[n]);
+			return;
+		}
+	}
+	j->n = n;
+	j->pattern = ++dirty_runs;
+	rate = tsc_per_ms_wait();
+	t0 = rdtsc();
+	user_run(user_dirty, (uint64_t)j, ustacks + 4096, cpu_user_slot(0));
+	t1 = rdtsc();
+	if (want >= 1 << 20)
+		printf("dirtied %lu MiB", want >> 20);
+	else
+		printf("dirtied %lu KiB", want >> 10);
+	printf(" (%lu pages, 0x%lx-0x%lx) with pattern %lu", want >> 12, j->base[0],
+	       j->base[n - 1] + j->len[n - 1], j->pattern);
+	if (rate)
+		printf(" in %lu ms", (t1 - t0) / rate);
+	printf("\n");
+}
+
 static void cmd_reboot(const char *arg)
 {
 	printf("rebooting...\n");
@@ -286,6 +414,7 @@ static const struct command commands[] = {
 	{"count", "", "a running counter until a key is pressed", cmd_count},
 	{"note", "set TEXT|get", "keep a line of text on the virtio disk", cmd_note},
 	{"cpus", "", "run work at CPL 3 on every vCPU", cmd_cpus},
+	{"dirty", "SIZE|N%", "write a new pattern over that much RAM", cmd_dirty},
 	{"reboot", "", "reset the machine", cmd_reboot},
 	{"poweroff", "", "switch the machine off (ACPI S5)", cmd_poweroff},
 	{"clear", "", "clear the screen", cmd_clear},
