@@ -23,11 +23,10 @@
 # machine's free memory and SNAP_DIR's free space is left out, saying so. Not
 # part of make check. Inside the nested machine (no /dev/kvm here), with its
 # /tmp (a tmpfs) grown to hold the images:
+#   KVM_IN_QEMU_MEM=16G \
 #   KVM_IN_QEMU_COMMAND='mount -o remount,size=14G /tmp && SNAP_NESTED=1 ../bench/snapshot.sh .' \
 #     tests/kvm-in-qemu.sh
-# where the machine needs 16 GiB of memory rather than its 4 GiB (tests/kvm-in-qemu.sh
-# has no setting for it yet: the figures in bench/RESULTS.md were taken with a copy
-# of it whose -m 4G reads ${KVM_IN_QEMU_MEM:-4G}, KVM_IN_QEMU_MEM=16G). Parts can
+# (the machine needs 16 GiB of memory rather than its default 4 GiB). Parts can
 # run apart (SNAP_PARTS, SNAP_SIZES) to keep each run within the machine's time.
 # termvisor's side needs `termvisor snapshot take|rollback`; a termvisor without
 # them is left out (the table says so) and QEMU's side still runs.
