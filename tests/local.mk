@@ -35,6 +35,13 @@ tests_unit_test_protocol_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_protocol_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-protocol
 
+# A snapshot's console file: screens come back whole; bad files are refused.
+check_PROGRAMS += tests/unit/test-console-file
+tests_unit_test_console_file_SOURCES = tests/unit/test-console-file.c
+tests_unit_test_console_file_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_console_file_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-console-file
+
 TESTS += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
 EXTRA_DIST += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
 
