@@ -42,6 +42,13 @@ tests_unit_test_console_file_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_console_file_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-console-file
 
+# The engine's command line: every setting comes back, the restore included.
+check_PROGRAMS += tests/unit/test-vmm-args
+tests_unit_test_vmm_args_SOURCES = tests/unit/test-vmm-args.c
+tests_unit_test_vmm_args_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vmm_args_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-vmm-args
+
 TESTS += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
 EXTRA_DIST += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
 

@@ -33,6 +33,8 @@ enum {
 	OPT_DETACH,
 	OPT_REPORT_FD,
 	OPT_DEBUG_EXIT,
+	OPT_RESTORE,
+	OPT_RESTORE_TAG,
 };
 
 static const struct option engine_opts[] = {
@@ -54,6 +56,8 @@ static const struct option engine_opts[] = {
 	{"detach", no_argument, NULL, OPT_DETACH},
 	{"report-fd", required_argument, NULL, OPT_REPORT_FD},
 	{"debug-exit", no_argument, NULL, OPT_DEBUG_EXIT},
+	{"restore", required_argument, NULL, OPT_RESTORE},
+	{"restore-tag", required_argument, NULL, OPT_RESTORE_TAG},
 	{0},
 };
 
@@ -119,6 +123,8 @@ char **vmm_argv(const struct vmm_opts *o, const char *prog)
 		argv_add(&a, "--verbose");
 	if (c->debug_exit)
 		argv_add(&a, "--debug-exit");
+	argv_opt(&a, "--restore", o->restore_dir);
+	argv_opt(&a, "--restore-tag", o->restore_tag);
 	return a.v;
 }
 
@@ -202,6 +208,8 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 		case OPT_VERBOSE: o->cfg.verbose = true; break;
 		case OPT_DEBUG_EXIT: o->cfg.debug_exit = true; break;
 		case OPT_NAME: o->name = optarg; break;
+		case OPT_RESTORE: o->restore_dir = optarg; break;
+		case OPT_RESTORE_TAG: o->restore_tag = optarg; break;
 		case OPT_DETACH: o->detach = true; break;
 		case OPT_REPORT_FD:
 			if (number(optarg, 1u << 20, &v) < 0)
@@ -214,6 +222,8 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 	}
 	if (optind != argc || o->cfg.kernel == NULL)
 		return tv_errf(err, "expected --kernel FILE and options only");
+	if (o->restore_tag != NULL && o->restore_dir == NULL)
+		return tv_errf(err, "--restore-tag needs --restore DIR");
 	return 0;
 }
 

@@ -499,24 +499,39 @@ static uint8_t *slurp(const char *path, size_t *len, struct tv_err *err)
 	return buf;
 }
 
-int console_buf_load_file(struct console_buf *const cbs[], unsigned n, const char *path,
-			  struct tv_err *err)
-{
+struct console_file {
+	uint8_t *buf; /* the whole file */
+	unsigned n;
 	struct {
-		int rows, cols;
+		int rows, cols; /* 0x0: no screen kept */
 		const uint8_t *bytes;
 		size_t len;
 	} ent[CONSOLE_FILE_MAX_CONSOLES];
+};
+
+void console_file_free(struct console_file *cf)
+{
+	if (cf == NULL)
+		return;
+	free(cf->buf);
+	free(cf);
+}
+
+struct console_file *console_file_read(const char *path, unsigned n, struct tv_err *err)
+{
+	struct console_file *cf;
 	size_t len, off;
 	uint8_t *buf = slurp(path, &len, err);
 	uint64_t version, count;
-	int rc = -1;
 
 	if (buf == NULL)
-		return -1;
+		return NULL;
+	cf = xcalloc(1, sizeof(*cf));
+	cf->buf = buf;
+	cf->n = n;
 	if (len < CONSOLE_FILE_HEAD + 4 || memcmp(buf, CONSOLE_FILE_MAGIC, 8) != 0) {
 		tv_errf(err, "%s: not a console file (magic)", path);
-		goto out;
+		goto bad;
 	}
 	version = get_le(buf + 8, 4);
 	if (version != CONSOLE_FILE_VERSION) {
@@ -524,56 +539,75 @@ int console_buf_load_file(struct console_buf *const cbs[], unsigned n, const cha
 			(unsigned long long)version,
 			version > CONSOLE_FILE_VERSION ? ", from a newer termvisor" : "",
 			CONSOLE_FILE_VERSION);
-		goto out;
+		goto bad;
 	}
 	if (get_le(buf + len - 4, 4) != crc(buf, len - 4)) {
 		tv_errf(err, "%s: checksum mismatch (the file is damaged)", path);
-		goto out;
+		goto bad;
 	}
 	count = get_le(buf + 12, 4);
 	if (count != n || n > CONSOLE_FILE_MAX_CONSOLES) {
 		tv_errf(err, "%s: consoles: %llu, this VM has %u", path, (unsigned long long)count, n);
-		goto out;
+		goto bad;
 	}
 	off = CONSOLE_FILE_HEAD;
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *e = buf + off;
+		int rows, cols;
 		uint64_t blen;
 
 		if (len - 4 - off < CONSOLE_FILE_ENTRY) {
 			tv_errf(err, "%s: console %u: truncated", path, i);
-			goto out;
+			goto bad;
 		}
-		ent[i].rows = (int)get_le(e, 2);
-		ent[i].cols = (int)get_le(e + 2, 2);
+		rows = (int)get_le(e, 2);
+		cols = (int)get_le(e + 2, 2);
 		blen = get_le(e + 8, 8);
 		off += CONSOLE_FILE_ENTRY;
 		if (blen > len - 4 - off) {
 			tv_errf(err, "%s: console %u: length %llu beyond the end of the file", path, i,
 				(unsigned long long)blen);
-			goto out;
+			goto bad;
 		}
-		bool absent = ent[i].rows == 0 && ent[i].cols == 0;
-		if (!absent && (ent[i].rows < PROTO_MIN_DIM || ent[i].rows > PROTO_MAX_DIM ||
-				ent[i].cols < PROTO_MIN_DIM || ent[i].cols > PROTO_MAX_DIM)) {
+		if (!(rows == 0 && cols == 0) &&
+		    (rows < PROTO_MIN_DIM || rows > PROTO_MAX_DIM || cols < PROTO_MIN_DIM ||
+		     cols > PROTO_MAX_DIM)) {
 			tv_errf(err, "%s: console %u: size %dx%d (want %d..%d rows and columns)", path,
-				i, ent[i].rows, ent[i].cols, PROTO_MIN_DIM, PROTO_MAX_DIM);
-			goto out;
+				i, rows, cols, PROTO_MIN_DIM, PROTO_MAX_DIM);
+			goto bad;
 		}
-		ent[i].bytes = e + CONSOLE_FILE_ENTRY;
-		ent[i].len = (size_t)blen;
+		cf->ent[i].rows = rows;
+		cf->ent[i].cols = cols;
+		cf->ent[i].bytes = e + CONSOLE_FILE_ENTRY;
+		cf->ent[i].len = (size_t)blen;
 		off += (size_t)blen;
 	}
 	if (off != len - 4) {
 		tv_errf(err, "%s: %zu bytes after the last console", path, len - 4 - off);
-		goto out;
+		goto bad;
 	}
-	/* All checked: only now is any screen replaced. */
-	for (unsigned i = 0; i < n; i++)
-		if (cbs[i] != NULL && ent[i].rows > 0)
-			console_buf_replace(cbs[i], ent[i].rows, ent[i].cols, ent[i].bytes, ent[i].len);
-	rc = 0;
-out:
-	free(buf);
-	return rc;
+	return cf;
+bad:
+	console_file_free(cf);
+	return NULL;
+}
+
+void console_file_apply(const struct console_file *cf, struct console_buf *const cbs[], unsigned n)
+{
+	for (unsigned i = 0; i < n && i < cf->n; i++)
+		if (cbs[i] != NULL && cf->ent[i].rows > 0)
+			console_buf_replace(cbs[i], cf->ent[i].rows, cf->ent[i].cols, cf->ent[i].bytes,
+					    cf->ent[i].len);
+}
+
+int console_buf_load_file(struct console_buf *const cbs[], unsigned n, const char *path,
+			  struct tv_err *err)
+{
+	struct console_file *cf = console_file_read(path, n, err);
+
+	if (cf == NULL)
+		return -1;
+	console_file_apply(cf, cbs, n);
+	console_file_free(cf);
+	return 0;
 }

@@ -62,9 +62,15 @@ void console_buf_replace(struct console_buf *cb, int rows, int cols, const void 
 /* Writes the n screens (NULL: none kept) to path, created, and fsyncs it. */
 int console_buf_save_file(struct console_buf *const cbs[], unsigned n, const char *path,
 			  struct tv_err *err);
-/* Checks the whole file (magic, version, checksum, sizes, lengths) and only
- * then replaces each of the n screens (NULL ones skipped) with its saved
- * one. Errors name the file and the field; on error nothing changed. */
+/* A console file read and checked whole (magic, version, checksum, sizes,
+ * lengths) for a VM of n consoles; NULL with a message that names the file
+ * and the field. */
+struct console_file *console_file_read(const char *path, unsigned n, struct tv_err *err);
+/* Replaces each of the n screens (NULL ones, and those the file kept none
+ * for, are left alone) with its saved one. */
+void console_file_apply(const struct console_file *cf, struct console_buf *const cbs[], unsigned n);
+void console_file_free(struct console_file *cf);
+/* Read, then apply: on error nothing changed. */
 int console_buf_load_file(struct console_buf *const cbs[], unsigned n, const char *path,
 			  struct tv_err *err);
 

@@ -296,7 +296,9 @@ static void test_names(void **state)
 	assert_string_equal(proto_type_name(PROTO_STOP), "stop");
 	assert_string_equal(proto_type_name(PROTO_FORCE_OFF), "force-off");
 	assert_string_equal(proto_type_name(PROTO_STATUS_REPLY), "status-reply");
-	assert_string_equal(proto_type_name(0x0021), "snapshot");
+	assert_string_equal(proto_type_name(PROTO_SNAPSHOT_ROLLBACK), "snapshot-rollback");
+	assert_string_equal(proto_type_name(PROTO_SNAPSHOT_LAST), "snapshot"); /* reserved */
+	assert_string_equal(proto_type_name(PROTO_SNAPSHOT_REPLY), "snapshot reply");
 	assert_string_equal(proto_type_name(0x7777), "unknown");
 	assert_string_equal(proto_error_name(PROTO_E_TOO_BIG), "message too big");
 	assert_string_equal(proto_error_name(12345), "error");
