@@ -12,7 +12,8 @@ libtvsrc_a_SOURCES += src/core/paths.c src/core/paths.h src/core/vmdef.c src/cor
 	src/core/datadir.c src/core/datadir.h src/core/template.c src/core/template.h \
 	src/core/protocol.c src/core/protocol.h src/core/client.c src/core/client.h \
 	src/core/settings.c src/core/settings.h \
-	src/core/machine.c src/core/machine.h
+	src/core/machine.c src/core/machine.h \
+	src/core/snapstore.c src/core/snapstore.h
 # src/vmm: the VM process: its main loop, the control socket, the console
 # screen and the guard on the guest's output.
 libtvsrc_a_SOURCES += src/vmm/console-buf.c src/vmm/console-buf.h \

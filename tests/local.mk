@@ -135,3 +135,10 @@ EXTRA_DIST += tests/linux/debian-minimal-tui.sh
 # runs the tests.
 check-programs: all-am $(check_PROGRAMS) $(check_SCRIPTS) $(check_DATA)
 .PHONY: check-programs
+
+# The snapshot tree on disk: commit, abort, recovery, the index, pruning, names.
+check_PROGRAMS += tests/unit/test-snapstore
+tests_unit_test_snapstore_SOURCES = tests/unit/test-snapstore.c
+tests_unit_test_snapstore_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_snapstore_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-snapstore

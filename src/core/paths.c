@@ -142,28 +142,33 @@ char *paths_resolve(const char *base, const char *path)
 	return xasprintf("%s/%s", base, path);
 }
 
-int vm_name_check(const char *name, struct tv_err *err)
+int name_check(const char *what, const char *name, size_t max, struct tv_err *err)
 {
 	size_t len = strlen(name);
 
 	if (len == 0)
-		return tv_errf(err, "a VM name cannot be empty");
-	if (len > VM_NAME_MAX)
-		return tv_errf(err, "VM name '%.20s...' is too long (at most %d characters)", name,
-			       VM_NAME_MAX);
+		return tv_errf(err, "a %s cannot be empty", what);
+	if (len > max)
+		return tv_errf(err, "%s '%.20s...' is too long (at most %zu characters)", what, name,
+			       max);
 	if (name[0] == '.' || name[0] == '-')
-		return tv_errf(err, "VM name '%s' must not start with '%c'", name, name[0]);
+		return tv_errf(err, "%s '%s' must not start with '%c'", what, name, name[0]);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		    c == '-' || c == '_' || c == '.')
 			continue;
 		if (c == '/')
-			return tv_errf(err, "VM name '%s' must not contain '/'", name);
+			return tv_errf(err, "%s '%s' must not contain '/'", what, name);
 		return tv_errf(err,
-			       "VM name '%s' has the character '%c'; use letters, digits, '-', "
+			       "%s '%s' has the character '%c'; use letters, digits, '-', "
 			       "'_' and '.'",
-			       name, c >= 0x20 && c < 0x7f ? c : '?');
+			       what, name, c >= 0x20 && c < 0x7f ? c : '?');
 	}
 	return 0;
+}
+
+int vm_name_check(const char *name, struct tv_err *err)
+{
+	return name_check("VM name", name, VM_NAME_MAX, err);
 }

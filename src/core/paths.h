@@ -13,6 +13,7 @@
 #define TV_PATHS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -45,5 +46,7 @@ char *paths_resolve(const char *base, const char *path);
 /* VM names: 1-64 characters of letters, digits, '-', '_' and '.', not starting
  * with '.' or '-'. Returns -1 with a message saying what is wrong. */
 int vm_name_check(const char *name, struct tv_err *err);
+/* The same rules for other names (what: "snapshot tag"), at most max long. */
+int name_check(const char *what, const char *name, size_t max, struct tv_err *err);
 
 #endif

@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include "src/core/settings.h"
+#include "src/core/snapstore.h"
 #include "common/util.h"
 
 void settings_defaults(struct tv_settings *s)
 {
 	s->console_escape = 0x1d; /* ^] */
+	s->snapshot_keep_automatic = SNAP_KEEP_AUTOMATIC_DEFAULT;
 }
 
 int settings_parse_escape(const char *text)
@@ -54,6 +56,18 @@ int settings_load(const struct tv_paths *p, struct tv_settings *s, struct tv_err
 			goto out;
 		}
 		s->console_escape = (unsigned char)c;
+	}
+	set = config_lookup(&cfg, "snapshot_keep_automatic");
+	if (set != NULL) {
+		int v = config_setting_type(set) == CONFIG_TYPE_INT ? config_setting_get_int(set) : -1;
+		if (v < 0 || v > SETTINGS_KEEP_AUTOMATIC_MAX) {
+			rc = tv_errf(err,
+				     "%s:%d: snapshot_keep_automatic: expected a whole number from 0 "
+				     "to %d, like 5",
+				     file, config_setting_source_line(set), SETTINGS_KEEP_AUTOMATIC_MAX);
+			goto out;
+		}
+		s->snapshot_keep_automatic = (unsigned)v;
 	}
 out:
 	config_destroy(&cfg);

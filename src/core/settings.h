@@ -7,6 +7,9 @@
 
 struct tv_settings {
 	unsigned char console_escape; /* the byte that detaches a console, ^] by default */
+	/* Automatic snapshots (taken by a rollback) kept per VM; older ones are
+	 * deleted. SNAP_KEEP_AUTOMATIC_DEFAULT unless set. */
+	unsigned snapshot_keep_automatic;
 };
 
 void settings_defaults(struct tv_settings *s);
@@ -16,5 +19,7 @@ int settings_load(const struct tv_paths *p, struct tv_settings *s, struct tv_err
 
 /* "^]" -> 0x1d: a caret and a letter or one of @[\]^_; -1 otherwise. */
 int settings_parse_escape(const char *text);
+
+#define SETTINGS_KEEP_AUTOMATIC_MAX 1000
 
 #endif

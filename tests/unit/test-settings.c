@@ -62,11 +62,32 @@ static void test_settings_file(void **state)
 	assert_non_null(strstr(err.msg, "termvisor.conf:1:"));
 }
 
+/* How many automatic snapshots a rollback leaves: 5 unless set, 0..1000. */
+static void test_keep_automatic(void **state)
+{
+	struct tv_settings s;
+	struct tv_err err;
+
+	load(NULL, &s, 0, &err);
+	assert_int_equal(s.snapshot_keep_automatic, 5);
+	load("snapshot_keep_automatic = 2;\n", &s, 0, &err);
+	assert_int_equal(s.snapshot_keep_automatic, 2);
+	load("snapshot_keep_automatic = 0;\n", &s, 0, &err);
+	assert_int_equal(s.snapshot_keep_automatic, 0);
+	load("\nsnapshot_keep_automatic = -1;\n", &s, -1, &err);
+	assert_non_null(strstr(err.msg, "termvisor.conf:2: snapshot_keep_automatic: expected"));
+	load("snapshot_keep_automatic = \"5\";\n", &s, -1, &err);
+	assert_non_null(strstr(err.msg, "termvisor.conf:1: snapshot_keep_automatic"));
+	load("snapshot_keep_automatic = 1001;\n", &s, -1, &err);
+	assert_non_null(strstr(err.msg, "from 0 to 1000"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape_parse),
 		cmocka_unit_test(test_settings_file),
+		cmocka_unit_test(test_keep_automatic),
 	};
 
 	return cmocka_run_group_tests_name("settings", tests, NULL, NULL);
