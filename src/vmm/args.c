@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "src/core/settings.h"
 #include "src/vmm/vmm.h"
 #include "vm/layout.h"
 
@@ -35,6 +36,7 @@ enum {
 	OPT_DEBUG_EXIT,
 	OPT_RESTORE,
 	OPT_RESTORE_TAG,
+	OPT_KEEP_AUTOMATIC,
 };
 
 static const struct option engine_opts[] = {
@@ -58,6 +60,7 @@ static const struct option engine_opts[] = {
 	{"debug-exit", no_argument, NULL, OPT_DEBUG_EXIT},
 	{"restore", required_argument, NULL, OPT_RESTORE},
 	{"restore-tag", required_argument, NULL, OPT_RESTORE_TAG},
+	{"keep-automatic", required_argument, NULL, OPT_KEEP_AUTOMATIC},
 	{0},
 };
 
@@ -125,6 +128,10 @@ char **vmm_argv(const struct vmm_opts *o, const char *prog)
 		argv_add(&a, "--debug-exit");
 	argv_opt(&a, "--restore", o->restore_dir);
 	argv_opt(&a, "--restore-tag", o->restore_tag);
+	if (o->keep_automatic_set) {
+		snprintf(num, sizeof(num), "%u", o->keep_automatic);
+		argv_opt(&a, "--keep-automatic", num);
+	}
 	return a.v;
 }
 
@@ -210,6 +217,13 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 		case OPT_NAME: o->name = optarg; break;
 		case OPT_RESTORE: o->restore_dir = optarg; break;
 		case OPT_RESTORE_TAG: o->restore_tag = optarg; break;
+		case OPT_KEEP_AUTOMATIC:
+			if (number(optarg, SETTINGS_KEEP_AUTOMATIC_MAX, &v) < 0)
+				return tv_errf(err, "--keep-automatic: expected 0 to %d",
+					       SETTINGS_KEEP_AUTOMATIC_MAX);
+			o->keep_automatic = (unsigned)v;
+			o->keep_automatic_set = true;
+			break;
 		case OPT_DETACH: o->detach = true; break;
 		case OPT_REPORT_FD:
 			if (number(optarg, 1u << 20, &v) < 0)

@@ -315,10 +315,11 @@ static void reply_take(struct reply *r, const struct take_result *res)
 	reply_u64(r, "total_ns", res->total_ns);
 }
 
-/* The store's own setting (termvisor.conf); the default until it has one. */
-static unsigned keep_automatic(void)
+/* snapshot_keep_automatic in termvisor.conf, as the launcher read it (the
+ * engine does not link the settings' parser). */
+static unsigned keep_automatic(struct vmm *v)
 {
-	return SNAP_KEEP_AUTOMATIC_DEFAULT;
+	return v->o->keep_automatic_set ? v->o->keep_automatic : SNAP_KEEP_AUTOMATIC_DEFAULT;
 }
 
 static void prune(struct vmm *v, struct snapstore *st)
@@ -328,7 +329,7 @@ static void prune(struct vmm *v, struct snapstore *st)
 	int n;
 
 	disks_get(v, &d);
-	n = snapstore_prune_automatic(st, keep_automatic(), d.cpath, d.n, &err);
+	n = snapstore_prune_automatic(st, keep_automatic(v), d.cpath, d.n, &err);
 	if (n < 0)
 		vmm_log(v, "pruning automatic snapshots: %s", err.msg);
 	else if (n > 0)

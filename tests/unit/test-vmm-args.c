@@ -39,6 +39,8 @@ static void test_roundtrip(void **state)
 	o.name = "lab";
 	o.restore_dir = "/data/lab/snapshots/0000000000000003";
 	o.restore_tag = "s1";
+	o.keep_automatic_set = true;
+	o.keep_automatic = 0;
 	argv = vmm_argv(&o, "termvisor-engine");
 	assert_int_equal(vmm_args_parse(argc_of(argv), argv, &back, &err), 0);
 	assert_string_equal(back.cfg.kernel, o.cfg.kernel);
@@ -50,16 +52,20 @@ static void test_roundtrip(void **state)
 	assert_string_equal(back.name, "lab");
 	assert_string_equal(back.restore_dir, o.restore_dir);
 	assert_string_equal(back.restore_tag, "s1");
+	assert_true(back.keep_automatic_set);
+	assert_int_equal(back.keep_automatic, 0);
 	vmm_argv_free(argv);
 
 	/* Without a snapshot, no restore options at all. */
 	o.restore_dir = o.restore_tag = NULL;
+	o.keep_automatic_set = false;
 	argv = vmm_argv(&o, "termvisor-engine");
 	for (int i = 0; argv[i] != NULL; i++)
 		assert_null(strstr(argv[i], "--restore"));
 	assert_int_equal(vmm_args_parse(argc_of(argv), argv, &back, &err), 0);
 	assert_null(back.restore_dir);
 	assert_null(back.restore_tag);
+	assert_false(back.keep_automatic_set);
 	vmm_argv_free(argv);
 }
 
