@@ -69,6 +69,10 @@ DETACH_TESTS = tests/e2e/detach.sh tests/e2e/hostile-socket.sh tests/e2e/autosta
 	tests/e2e/guest-ends.sh tests/e2e/start-errors.sh
 TESTS += $(DETACH_TESTS)
 EXTRA_DIST += $(DETACH_TESTS)
+# Machine snapshots of a running VM end to end (the demo guest: its counter,
+# its note, its screen; switching children; 100 rollbacks; kill -9).
+TESTS += tests/e2e/snapshot.sh
+EXTRA_DIST += tests/e2e/snapshot.sh
 
 check_PROGRAMS += tests/unit/test-acpi tests/unit/test-decompress
 tests_unit_test_acpi_SOURCES = tests/unit/test-acpi.c

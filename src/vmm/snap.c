@@ -43,7 +43,7 @@
 
 #define CONSOLE_FILE "console"
 
-/* The VM's disks as the journal names them: absolute, resolved. */
+/* The VM's writable disks as the journal names them: absolute, resolved. */
 struct snap_disks {
 	char *path[VMDEF_MAX_DISKS];
 	const char *cpath[VMDEF_MAX_DISKS];
@@ -54,6 +54,8 @@ static void disks_get(const struct vmm *v, struct snap_disks *d)
 {
 	d->n = 0;
 	for (size_t i = 0; i < v->o->cfg.ndisks && i < VMDEF_MAX_DISKS; i++) {
+		if (v->o->disks[i].readonly)
+			continue; /* the guest cannot change it: nothing to keep */
 		char *r = realpath(v->o->disks[i].path, NULL);
 		d->path[d->n] = r ? r : xstrdup(v->o->disks[i].path);
 		d->cpath[d->n] = d->path[d->n];
@@ -322,7 +324,8 @@ static unsigned keep_automatic(struct vmm *v)
 	return v->o->keep_automatic_set ? v->o->keep_automatic : SNAP_KEEP_AUTOMATIC_DEFAULT;
 }
 
-static void prune(struct vmm *v, struct snapstore *st)
+/* Returns how many automatic snapshots went. */
+static unsigned prune(struct vmm *v, struct snapstore *st)
 {
 	struct snap_disks d;
 	struct tv_err err;
@@ -335,6 +338,7 @@ static void prune(struct vmm *v, struct snapstore *st)
 	else if (n > 0)
 		vmm_log(v, "%d automatic snapshot%s pruned", n, n == 1 ? "" : "s");
 	disks_free(&d);
+	return n > 0 ? (unsigned)n : 0;
 }
 
 enum verb_result vmm_verb_snapshot_take(struct verb_call *call)
@@ -345,6 +349,7 @@ enum verb_result vmm_verb_snapshot_take(struct verb_call *call)
 	struct take_result res;
 	struct snapstore st;
 	struct reply r;
+	unsigned pruned = 0;
 	int rc;
 
 	if (kv(call, "tag", tag, sizeof(tag), &call->err) < 0 ||
@@ -356,7 +361,7 @@ enum verb_result vmm_verb_snapshot_take(struct verb_call *call)
 		return VERB_ERROR;
 	rc = take(v, &st, tag, desc, automatic, &res, &call->err);
 	if (rc == 0 && automatic)
-		prune(v, &st);
+		pruned = prune(v, &st);
 	snapstore_close(&st);
 	if (rc < 0) {
 		tv_err_prefix(&call->err, "snapshot of VM %s not taken: ", v->name);
@@ -367,6 +372,7 @@ enum verb_result vmm_verb_snapshot_take(struct verb_call *call)
 		res.st.mem.full ? "full" : "diff", res.pause_ns / 1e6);
 	reply_begin(&r, "take");
 	reply_take(&r, &res);
+	reply_u64(&r, "pruned", pruned);
 	return reply_send(&r, call);
 }
 
@@ -377,6 +383,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 	struct vmm *v = call->vm;
 	char tag[SNAP_TAG_MAX + 1], desc[SNAP_TAG_MAX + 64];
 	bool discard = kv_flag(call, "discard"), was_running, rebooted = false;
+	unsigned pruned = 0;
 	const struct snap_record *rec;
 	struct console_file *cf = NULL;
 	struct take_result autotake = {0};
@@ -464,7 +471,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 		vmm_log(v, "rollback to %s: %s", tag, call->err.msg);
 	}
 	if (autotake.id)
-		prune(v, &st);
+		pruned = prune(v, &st);
 	vmm_log(v, "rolled back to %s%s%s", tag, autotake.id ? "; the state before is " : "",
 		autotake.id ? autotake.tag : "");
 	reply_begin(&r, "rollback");
@@ -483,6 +490,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 		reply_bool(&r, "automatic_full", autotake.st.mem.full);
 		reply_u64(&r, "automatic_memory_bytes", autotake.st.mem.pages_written * 4096);
 	}
+	reply_u64(&r, "pruned", pruned);
 	reply_u64(&r, "restore_ns", restore_ns);
 	reply_u64(&r, "pause_ns", pause_ns);
 	reply_u64(&r, "total_ns", monotonic_ns() - t0);
