@@ -20,8 +20,10 @@ TESTS += tests/unit/test-vmdef tests/unit/test-paths
 EXTRA_DIST += tests/lib.sh
 EXTRA_DIST += tests/kvm-in-qemu.sh
 
-TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh
-EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh
+TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh \
+	tests/cli/snapshot.sh
+EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh \
+	tests/cli/snapshot.sh
 
 check_PROGRAMS += tests/unit/test-vtpane
 tests_unit_test_vtpane_SOURCES = tests/unit/test-vtpane.c

@@ -10,21 +10,40 @@
 #include "src/core/vmops.h"
 #include "src/core/runtime.h"
 #include "src/core/fsutil.h"
+#include "src/core/snapstore.h"
 #include "common/util.h"
+
+/* "3 snapshots", or what is known when the tree's index cannot be read. */
+static char *snapshots_text(const char *data)
+{
+	struct tv_err e;
+	int n = snapstore_count(data, &e);
+
+	if (n < 0)
+		return xasprintf("its snapshots (their index is unreadable: %s)", e.msg);
+	return xasprintf("%d snapshot%s", n, n == 1 ? "" : "s");
+}
 
 static int delete_vm(const struct tv_paths *p, const char *name, bool yes, struct tv_err *err)
 {
+	char *data = paths_vm_data(p, name), *snaps = snapshots_text(data);
+	int rc = 0;
+
 	if (!yes && vm_exists(p, name) && !vm_is_live(p, name)) {
-		char *data = paths_vm_data(p, name);
-		char *q = xasprintf("Delete VM '%s' with its disks and snapshots in %s?", name, data);
+		char *q = xasprintf("Delete VM '%s' with its disks and %s in %s?", name, snaps, data);
 		bool ok = ask_yes_no(q);
 		free(q);
-		free(data);
 		if (!ok)
-			return tv_errf(err, isatty(0) ? "not deleted"
-						     : "not deleted: no terminal to ask on; use --yes");
+			rc = tv_errf(err, isatty(0) ? "not deleted"
+						    : "not deleted: no terminal to ask on; use --yes");
 	}
-	return vm_delete(p, name, err);
+	if (rc == 0)
+		rc = vm_delete(p, name, err);
+	if (rc == 0)
+		printf("deleted VM '%s' and %s\n", name, snaps);
+	free(snaps);
+	free(data);
+	return rc;
 }
 
 static int cmd_delete_exec(const struct cmd_entry *self, int argc, char **argv)
@@ -50,8 +69,6 @@ static int cmd_delete_exec(const struct cmd_entry *self, int argc, char **argv)
 	rc = delete_vm(&paths, argv[optind], yes, &err);
 	if (rc < 0)
 		fprintf(stderr, "termvisor delete: %s\n", err.msg);
-	else
-		printf("deleted VM '%s'\n", argv[optind]);
 	paths_free(&paths);
 	return rc < 0 ? TV_EXIT_ERROR : TV_EXIT_OK;
 }

@@ -14,6 +14,7 @@
 
 #include "src/cli/cmd.h"
 #include "src/core/json.h"
+#include "src/core/vmdisk.h"
 #include "vm/block/block.h"
 #include "common/util.h"
 
@@ -357,11 +358,6 @@ static int img_snapshot(int argc, char **argv)
 	return TV_EXIT_OK;
 }
 
-static bool is_zero(const uint8_t *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
 static int img_convert(int argc, char **argv)
 {
 	const char *ofmt = "raw", *ifmt = NULL;
@@ -369,8 +365,7 @@ static int img_convert(int argc, char **argv)
 	struct blk_create_opts o = {0};
 	struct tv_err err;
 	struct blk *in, *out;
-	uint64_t size, cs, chunk;
-	uint8_t *buf;
+	uint64_t size;
 	int c, rc = TV_EXIT_OK;
 
 	optind = 1;
@@ -419,46 +414,12 @@ static int img_convert(int argc, char **argv)
 			argv[optind + 1], argv[optind], blk_size(out), size);
 		goto fail;
 	}
-	cs = blk_cluster_size(out);
-	chunk = compress ? cs : MAX(cs, 1u << 20);
-	buf = xmalloc(chunk);
-	for (uint64_t off = 0; off < size;) {
-		uint64_t n = MIN(chunk, size - off);
-		if (blk_pread(in, buf, n, off, &err) < 0)
-			goto fail_buf;
-		if (is_zero(buf, n)) {
-			/* Fresh images read as zeros already; existing ones (-n) need it. */
-			if (no_create && blk_write_zeroes(out, off, n, &err) < 0)
-				goto fail_buf;
-		} else if (compress) {
-			if (blk_write_compressed(out, buf, n, off, &err) < 0)
-				goto fail_buf;
-		} else {
-			/* Skip all-zero clusters so the copy stays sparse. */
-			for (uint64_t p = 0; p < n;) {
-				uint64_t m = MIN(cs, n - p), q;
-				if (is_zero(buf + p, m)) {
-					if (no_create && blk_write_zeroes(out, off + p, m, &err) < 0)
-						goto fail_buf;
-					p += m;
-					continue;
-				}
-				for (q = p + m; q < n && !is_zero(buf + q, MIN(cs, n - q));)
-					q += MIN(cs, n - q);
-				if (blk_pwrite(out, buf + p, q - p, off + p, &err) < 0)
-					goto fail_buf;
-				p = q;
-			}
-		}
-		off += n;
-	}
-	free(buf);
+	if (vmdisk_copy(in, out, compress, no_create, &err) < 0)
+		goto fail;
 	blk_close(in, NULL);
 	if (blk_close(out, &err) < 0)
 		return img_fail(&err);
 	return TV_EXIT_OK;
-fail_buf:
-	free(buf);
 fail:
 	blk_close(in, NULL);
 	blk_close(out, NULL);

@@ -153,6 +153,8 @@ static bool answers(const struct proto_frame *f, uint16_t req)
 		return req == PROTO_STATUS;
 	case PROTO_ATTACHED:
 		return req == PROTO_ATTACH;
+	case PROTO_SNAPSHOT_REPLY:
+		return req >= PROTO_SNAPSHOT_FIRST && req <= PROTO_SNAPSHOT_LAST;
 	}
 	return false;
 }
@@ -160,10 +162,10 @@ static bool answers(const struct proto_frame *f, uint16_t req)
 /* Waits for the reply to req, dispatching whatever comes before it. The reply
  * is copied to reply (payload in *payload, to free). An ERROR reply becomes -1
  * with its message. */
-static int wait_reply(struct tv_client *c, uint16_t req, struct proto_frame *reply,
+static int wait_reply(struct tv_client *c, uint16_t req, int timeout_ms, struct proto_frame *reply,
 		      uint8_t **payload, struct tv_err *err)
 {
-	uint64_t deadline = monotonic_ns() + (uint64_t)CLIENT_REPLY_TIMEOUT_MS * 1000000;
+	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_ms * 1000000;
 
 	for (;;) {
 		struct proto_frame f;
@@ -194,7 +196,7 @@ static int wait_reply(struct tv_client *c, uint16_t req, struct proto_frame *rep
 		uint64_t now = monotonic_ns();
 		if (now >= deadline)
 			return tv_errf(err, "VM %s: no reply to %s within %d ms", c->name,
-				       proto_type_name(req), CLIENT_REPLY_TIMEOUT_MS);
+				       proto_type_name(req), timeout_ms);
 		rc = read_some(c, (int)((deadline - now) / 1000000) + 1, err);
 		if (rc < 0)
 			return -1;
@@ -204,13 +206,21 @@ static int wait_reply(struct tv_client *c, uint16_t req, struct proto_frame *rep
 int client_request(struct tv_client *c, uint16_t type, const void *payload, size_t len,
 		   struct proto_frame *reply, uint8_t **rpayload, struct tv_err *err)
 {
+	return client_request_timeout(c, type, payload, len, CLIENT_REPLY_TIMEOUT_MS, reply,
+				      rpayload, err);
+}
+
+int client_request_timeout(struct tv_client *c, uint16_t type, const void *payload, size_t len,
+			   int timeout_ms, struct proto_frame *reply, uint8_t **rpayload,
+			   struct tv_err *err)
+{
 	struct proto_frame f;
 	uint8_t *p = NULL;
 	int rc;
 
 	if (client_send_frame(c, type, payload, len, err) < 0)
 		return -1;
-	rc = wait_reply(c, type, reply ? reply : &f, rpayload ? rpayload : &p, err);
+	rc = wait_reply(c, type, timeout_ms, reply ? reply : &f, rpayload ? rpayload : &p, err);
 	free(p);
 	/* What came with the reply (the console replay after ATTACHED) is
 	 * handed over now: poll() would not report it again. */

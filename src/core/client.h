@@ -27,6 +27,7 @@
 #include "common/err.h"
 
 #define CLIENT_REPLY_TIMEOUT_MS 5000
+#define CLIENT_SNAPSHOT_TIMEOUT_MS 600000
 
 struct tv_client;
 
@@ -55,6 +56,11 @@ void client_set_handlers(struct tv_client *c, const struct client_handlers *h, v
  * reply is copied there, its payload in *rpayload (free it). */
 int client_request(struct tv_client *c, uint16_t type, const void *payload, size_t len,
 		   struct proto_frame *reply, uint8_t **rpayload, struct tv_err *err);
+/* The same with its own limit: snapshots of large VMs take longer than
+ * CLIENT_REPLY_TIMEOUT_MS (CLIENT_SNAPSHOT_TIMEOUT_MS). */
+int client_request_timeout(struct tv_client *c, uint16_t type, const void *payload, size_t len,
+			   int timeout_ms, struct proto_frame *reply, uint8_t **rpayload,
+			   struct tv_err *err);
 /* Connects to VM name, makes one request and hangs up: how a command or a
  * key sends a verb such as pause to a live VM. */
 int client_verb(const struct tv_paths *p, const char *name, uint16_t type, const void *payload,

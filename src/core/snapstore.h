@@ -164,11 +164,11 @@ int snapstore_begin(struct snapstore *st, const char *tag, const char *descripti
 		    bool automatic, const char *const *disks, size_t ndisks, struct snap_txn *t,
 		    struct tv_err *err);
 /* Renames .tmp-ID to ID, fsyncs, writes the index with the record added and
- * here = ID, pending_restore = 0. On failure the snapshot is not committed:
- * call snapstore_abort. */
+ * here = ID, pending_restore = 0, and frees t (snapstore_abort on it is then
+ * a no-op). On failure the snapshot is not committed: call snapstore_abort. */
 int snapstore_commit(struct snap_txn *t, struct tv_err *err);
 /* Drops the disks' snapshots named in the journal (disk_ops) and removes the
- * directory. Also frees t after a successful commit (then it removes nothing). */
+ * directory (left to the next recovery when that fails); frees t. */
 void snapstore_abort(struct snap_txn *t);
 
 /* Under the lock; each rewrites the index. */
@@ -199,7 +199,15 @@ int snapstore_du(const struct snapstore *st, uint64_t id, uint64_t *bytes, struc
  * index only; 0 when there is none). */
 int snapstore_count(const char *vm_datadir, struct tv_err *err);
 
-/* What the VM process's PROTO_SNAPSHOT_REPLY JSON object holds (flat, numbers
+/* The verbs (src/core/protocol.h) as the command line sends them: TAKE has no
+ * tag= line when the user gave none (the VM process proposes one under the
+ * lock: snapstore_propose_tag(st, "snap")); ROLLBACK's automatic snapshot is
+ * tagged snapstore_propose_tag(st, "auto"), described "before rollback to
+ * 'TAG'", then snapstore_prune_automatic with the settings'
+ * snapshot_keep_automatic (src/core/settings.h). The client waits up to
+ * CLIENT_SNAPSHOT_TIMEOUT_MS (src/core/client.h) for the reply.
+ *
+ * What the VM process's PROTO_SNAPSHOT_REPLY JSON object holds (flat, numbers
  * as integers), as the command line reads it; keys absent are not printed:
  *   "tag" "id"               the snapshot taken / rolled back to / deleted / renamed
  *   "memory_bytes"           take: bytes of memory image written
@@ -207,6 +215,9 @@ int snapstore_count(const char *vm_datadir, struct tv_err *err);
  *   "state_bytes"            take: bytes of the state file
  *   "pause_ns"               take, rollback: how long the guest was paused
  *   "automatic"              rollback: tag of the automatic snapshot taken first
- *   "pruned"                 take, rollback: automatic snapshots pruned */
+ *   "pruned"                 take, rollback: automatic snapshots pruned
+ * e.g. {"tag": "snap-3", "id": "0000000000000003", "memory_bytes": 12897484,
+ *       "pause_ns": 4100000}; the command prints "took snapshot 'snap-3' of VM
+ * lab1: 12.3 MiB of memory written, guest paused 4.1 ms". */
 
 #endif
