@@ -15,6 +15,7 @@
 
 #include "vm/boot.h"
 #include "vm/layout.h"
+#include "vm/memimg.h"
 #include "common/util.h"
 #include "vm/vm-int.h"
 
@@ -278,8 +279,8 @@ static int mem_slot(struct vm *vm, unsigned slot, uint64_t gpa, uint64_t size, u
 		    struct tv_err *err)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot, .guest_phys_addr = gpa, .memory_size = size,
-		.userspace_addr = (uintptr_t)hva};
+		.slot = slot, .flags = vm->ram_dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.guest_phys_addr = gpa, .memory_size = size, .userspace_addr = (uintptr_t)hva};
 
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return tv_errno(err, "KVM_SET_USER_MEMORY_REGION (slot %u)", slot);
@@ -294,6 +295,9 @@ static int mem_setup(struct vm *vm, struct tv_err *err)
 
 	if (mem_map(vm, err) < 0)
 		return -1;
+	vm->memimg = memimg_mem_new(vm->ram, vm->ram_map_size, vm->cfg.memory_file != NULL);
+	gmem_track_host_writes(&vm->mem, memimg_mem_host_dirty(vm->memimg), vm->ram,
+			       vm->ram_map_size);
 	if (gmem_add_region(&vm->mem, 0, low, vm->ram) < 0 ||
 	    (vm->cfg.memory > low &&
 	     gmem_add_region(&vm->mem, LAYOUT_HIGH_RAM_BASE, vm->cfg.memory - low, vm->ram + low) < 0))
@@ -311,6 +315,63 @@ static int mem_slots_register(struct vm *vm, struct tv_err *err)
 		return -1;
 	if (vm->cfg.memory > low &&
 	    mem_slot(vm, 1, LAYOUT_HIGH_RAM_BASE, vm->cfg.memory - low, vm->ram + low, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Writes to a slot with the flag are write-protected by KVM at 4 KiB and
+ * logged; the memory images turn it on once the VM has a base. Changing
+ * only a slot's flags keeps its pages. */
+int mem_dirty_log_enable(struct vm *vm, struct tv_err *err)
+{
+	vm->ram_dirty_log = true;
+	if (mem_slots_register(vm, err) < 0) {
+		vm->ram_dirty_log = false;
+		mem_slots_register(vm, NULL);
+		return tv_err_prefix(err, "dirty page log: ");
+	}
+	return 0;
+}
+
+static int dirty_log_slot(struct vm *vm, unsigned slot, uint64_t size, uint64_t ram_off,
+			  uint64_t *bitmap, struct tv_err *err)
+{
+	uint64_t npages = size / 4096, words = (npages + 63) / 64;
+	uint64_t *log = xcalloc(words, sizeof(*log));
+	struct kvm_dirty_log d = {.slot = slot, .dirty_bitmap = log};
+
+	if (ioctl(vm->fd, KVM_GET_DIRTY_LOG, &d) < 0) {
+		free(log);
+		return tv_errno(err, "KVM_GET_DIRTY_LOG (slot %u)", slot);
+	}
+	ram_off /= 4096;
+	for (uint64_t w = 0; w < words; w++) {
+		if (log[w] == 0)
+			continue;
+		if (ram_off % 64 == 0) {
+			bitmap[ram_off / 64 + w] |= log[w];
+			continue;
+		}
+		for (unsigned b = 0; b < 64; b++)
+			if (log[w] >> b & 1) {
+				uint64_t pg = ram_off + w * 64 + b;
+				bitmap[pg / 64] |= 1ULL << (pg % 64);
+			}
+	}
+	free(log);
+	return 0;
+}
+
+int mem_dirty_log_collect(struct vm *vm, uint64_t *bitmap, struct tv_err *err)
+{
+	uint64_t low = MIN(vm->cfg.memory, LAYOUT_LOW_RAM_END);
+
+	if (!vm->ram_dirty_log)
+		return tv_errf(err, "dirty page log: not enabled");
+	if (dirty_log_slot(vm, 0, low, 0, bitmap, err) < 0)
+		return -1;
+	if (vm->cfg.memory > low &&
+	    dirty_log_slot(vm, 1, vm->cfg.memory - low, low, bitmap, err) < 0)
 		return -1;
 	return 0;
 }
@@ -703,6 +764,7 @@ void vm_free(struct vm *vm)
 		close(vm->kvm_fd);
 	if (vm->ram != NULL)
 		munmap(vm->ram, vm->ram_map_size);
+	memimg_mem_free(vm->memimg);
 	if (vm->exit_efd >= 0)
 		close(vm->exit_efd);
 	bus_free(&vm->pio);

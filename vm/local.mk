@@ -6,3 +6,10 @@ libtvvm_a_SOURCES += vm/vm.h vm/vm-int.h vm/layout.h vm/console.h vm/kvm.c vm/vc
 # Host-side kernel extraction and its content hash; ACPI tables.
 libtvvm_a_SOURCES += vm/decompress.c vm/decompress.h vm/sha256.c vm/sha256.h
 libtvvm_a_SOURCES += vm/acpi.c vm/acpi.h
+# Guest memory images of machine snapshots.
+libtvvm_a_SOURCES += vm/memimg.c vm/memimg.h
+check_PROGRAMS += tests/unit/test-memimg
+tests_unit_test_memimg_SOURCES = tests/unit/test-memimg.c
+tests_unit_test_memimg_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_memimg_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-memimg

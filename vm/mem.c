@@ -65,8 +65,10 @@ static int copy(const struct guest_mem *m, uint64_t gpa, void *buf, size_t len, 
 		const struct gmem_region *r = find(m, gpa);
 		uint64_t off = gpa - r->gpa;
 		size_t chunk = (size_t)(r->size - off < len ? r->size - off : len);
-		if (to_guest)
+		if (to_guest) {
+			gmem_mark_dirty(m, r->hva + off, chunk);
 			memcpy(r->hva + off, p, chunk);
+		}
 		else
 			memcpy(p, r->hva + off, chunk);
 		gpa += chunk;
@@ -84,4 +86,34 @@ int gmem_read(const struct guest_mem *m, uint64_t gpa, void *buf, size_t len)
 int gmem_write(const struct guest_mem *m, uint64_t gpa, const void *buf, size_t len)
 {
 	return copy(m, gpa, (void *)buf, len, true);
+}
+
+void gmem_track_host_writes(struct guest_mem *m, uint64_t *bitmap, const uint8_t *base,
+			    uint64_t size)
+{
+	m->host_dirty = bitmap;
+	m->dirty_base = base;
+	m->dirty_size = size;
+}
+
+void gmem_mark_dirty(const struct guest_mem *m, const void *hva, uint64_t len)
+{
+	const uint8_t *p = hva;
+	uint64_t first, last;
+
+	if (m->host_dirty == NULL || len == 0 || p < m->dirty_base ||
+	    (uint64_t)(p - m->dirty_base) >= m->dirty_size)
+		return;
+	first = (uint64_t)(p - m->dirty_base) / 4096;
+	last = (uint64_t)(p - m->dirty_base) + len - 1;
+	if (last >= m->dirty_size)
+		last = m->dirty_size - 1;
+	last /= 4096;
+	for (uint64_t pg = first; pg <= last; pg++) {
+		uint64_t *w = &m->host_dirty[pg / 64], bit = 1ULL << (pg % 64);
+		/* Most writes land on pages already marked: look before the
+		 * locked instruction. */
+		if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit))
+			__atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+	}
 }

@@ -84,4 +84,35 @@ int memimg_flatten(const char *src, const char *dst, struct tv_err *err);
 /* Verifies the page data checksum of the image at path (reads all its pages). */
 int memimg_verify(const char *path, struct tv_err *err);
 
+/* ---- The core, on any RAM mapping (the engine's, or a test's buffer) ----
+ * The functions above are these plus KVM's dirty log. */
+
+/* Layers a save writes at most before it writes a full image again. */
+#define MEMIMG_MAX_LAYERS 16
+/* Layers a chain may have when read (files written by other versions). */
+#define MEMIMG_MAX_READ_DEPTH 64
+/* Mappings a restore makes at most for the layers above the base (each
+ * splits the RAM mapping); shorter runs of pages are read in instead. */
+#define MEMIMG_MAX_MAPS 1024
+
+struct memimg_mem;
+
+/* The RAM mapping [ram, ram + size) (size a multiple of 4 KiB): shared is
+ * true when it is a shared file mapping (the VM's memory_file), which a
+ * restore must fill in place instead of mapping over it. */
+struct memimg_mem *memimg_mem_new(uint8_t *ram, uint64_t size, bool shared);
+void memimg_mem_free(struct memimg_mem *m);
+/* The bitmap of pages the host wrote (gmem_track_host_writes). */
+uint64_t *memimg_mem_host_dirty(struct memimg_mem *m);
+bool memimg_mem_has_base(const struct memimg_mem *m);
+
+/* memimg_save with changed: the pages the guest wrote since the base (one
+ * bit per 4 KiB page; NULL: none). Pages marked in the host bitmap are
+ * added. On failure the changes are kept for the next save. */
+int memimg_mem_save(struct memimg_mem *m, const char *path, const uint64_t *changed,
+		    struct memimg_save_stats *st, struct tv_err *err);
+int memimg_mem_restore(struct memimg_mem *m, const char *path, struct tv_err *err);
+int memimg_mem_base_deleted(struct memimg_mem *m, struct tv_err *err);
+void memimg_mem_forget_base(struct memimg_mem *m);
+
 #endif

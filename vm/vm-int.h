@@ -10,6 +10,8 @@
 #include "vm/dev/dev.h"
 #include "vm/vm.h"
 
+struct memimg_mem;
+
 struct io_range {
 	uint64_t base, len;
 	struct dev *dev;
@@ -48,6 +50,8 @@ struct vm {
 	struct guest_mem mem;
 	uint8_t *ram;
 	uint64_t ram_map_size;
+	struct memimg_mem *memimg; /* the memory image base and change tracking (memimg.c) */
+	bool ram_dirty_log;        /* KVM_MEM_LOG_DIRTY_PAGES on the RAM slots */
 
 	struct vcpu *vcpus;
 	unsigned ncpus;
@@ -78,6 +82,12 @@ struct vm {
 	unsigned routes_cap;
 	int max_gsi;
 };
+
+/* kvm.c: KVM's dirty page log on the RAM slots, for the memory images.
+ * collect ORs the pages written since the last collect (or the enable) into
+ * bitmap, one bit per 4 KiB page of the RAM mapping, and clears the log. */
+int mem_dirty_log_enable(struct vm *vm, struct tv_err *err);
+int mem_dirty_log_collect(struct vm *vm, uint64_t *bitmap, struct tv_err *err);
 
 /* vcpu.c */
 int vcpu_create(struct vm *vm, unsigned id, struct tv_err *err);

@@ -30,6 +30,15 @@ static void store16(uint8_t *p, uint16_t v, int order)
 	__atomic_store_n((uint16_t *)p, htole16(v), order);
 }
 
+/* Every store into the used ring goes through here: the pages the host
+ * writes are marked for the memory images (KVM's dirty log sees only the
+ * guest's writes). */
+static void used_store16(struct vq *q, size_t off, uint16_t v, int order)
+{
+	gmem_mark_dirty(q->mem, q->used + off, 2);
+	store16(q->used + off, v, order);
+}
+
 static void desc_read(const uint8_t *table, uint16_t i, struct vring_desc *d)
 {
 	struct vring_desc raw;
@@ -140,6 +149,9 @@ static int vq_walk(struct vq *q, uint16_t head, struct vq_req *r)
 			p = gmem_ptr(q->mem, d.addr, d.len);
 			if (p == NULL)
 				return vq_break(q, "buffer outside guest RAM");
+			/* The device may write it from now on, from any thread. */
+			if (d.flags & VIRTQ_DESC_F_WRITE)
+				gmem_mark_dirty(q->mem, p, d.len);
 			r->iov[k].iov_base = p;
 			r->iov[k].iov_len = d.len;
 			if (d.flags & VIRTQ_DESC_F_WRITE) {
@@ -172,7 +184,7 @@ int vq_pop(struct vq *q, struct vq_req *r)
 			return 0;
 		/* Ask for a kick at the next entry, then look again: the
 		 * driver may have added one before it saw our request. */
-		store16(q->used + 4 + 8 * (size_t)q->size, q->last_avail, __ATOMIC_RELAXED);
+		used_store16(q, 4 + 8 * (size_t)q->size, q->last_avail, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		avail_idx = load16_acquire(q->avail + 2);
 		if (avail_idx == q->last_avail)
@@ -196,10 +208,11 @@ void vq_push(struct vq *q, uint16_t head, uint32_t len)
 	if (!q->ready)
 		return;
 	e = q->used + 4 + 8 * (size_t)(q->used_idx & (q->size - 1));
+	gmem_mark_dirty(q->mem, e, 8);
 	__atomic_store_n((uint32_t *)e, htole32(head), __ATOMIC_RELAXED);
 	__atomic_store_n((uint32_t *)(e + 4), htole32(len), __ATOMIC_RELAXED);
 	q->used_idx++;
-	store16(q->used + 2, q->used_idx, __ATOMIC_RELEASE);
+	used_store16(q, 2, q->used_idx, __ATOMIC_RELEASE);
 }
 
 bool vq_should_notify(struct vq *q)
@@ -231,7 +244,7 @@ void vq_disable_notify(struct vq *q)
 	q->notify_off = true;
 	/* With event index, the avail_event we stop updating does the job. */
 	if (!q->event_idx)
-		store16(q->used, VIRTQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+		used_store16(q, 0, VIRTQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 }
 
 bool vq_enable_notify(struct vq *q)
@@ -240,9 +253,9 @@ bool vq_enable_notify(struct vq *q)
 		return false;
 	q->notify_off = false;
 	if (q->event_idx)
-		store16(q->used + 4 + 8 * (size_t)q->size, q->last_avail, __ATOMIC_RELAXED);
+		used_store16(q, 4 + 8 * (size_t)q->size, q->last_avail, __ATOMIC_RELAXED);
 	else
-		store16(q->used, 0, __ATOMIC_RELAXED);
+		used_store16(q, 0, 0, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return load16_acquire(q->avail + 2) != q->last_avail;
 }
