@@ -1,12 +1,11 @@
-/* TEMPORARY, until the engine (vm/snapshot.c, vm/memimg.c, branches e-state
- * and e-mem) lands: the functions snap.c calls, each refusing with a message
- * that says so. Removed by the merge that brings the real ones. */
+/* TEMPORARY, until the engine's vm/snapshot.c (branch e-state) lands: the
+ * functions snap.c calls, each refusing with a message that says so. Removed
+ * by the merge that brings the real ones. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
-#include "vm/memimg.h"
 #include "vm/snapshot.h"
 
 #define NOT_YET(err) tv_errf(err, "snapshots are not built into this termvisor yet")
@@ -33,5 +32,3 @@ int vm_disk_snapshot(struct vm *vm, enum vm_disk_snap_op op, const char *tag, co
 	(void)vm, (void)op, (void)tag, (void)new_tag;
 	return NOT_YET(err);
 }
-int memimg_base_deleted(struct vm *vm, struct tv_err *err) { (void)vm; return NOT_YET(err); }
-void memimg_forget_base(struct vm *vm) { (void)vm; }

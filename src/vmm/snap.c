@@ -409,7 +409,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 			goto refused;
 	}
 	if (!discard) {
-		snprintf(desc, sizeof(desc), "before the rollback to %s", tag);
+		snprintf(desc, sizeof(desc), "before rollback to '%s'", tag);
 		if (take(v, &st, NULL, desc, true, &autotake, &call->err) < 0) {
 			tv_err_prefix(&call->err, "the automatic snapshot before the rollback failed "
 						  "(discard=1 skips it): ");
