@@ -280,8 +280,15 @@ void console_buf_feed(struct console_buf *cb, const void *bytes, size_t len)
 
 void console_buf_resize(struct console_buf *cb, int rows, int cols)
 {
+	/* The scroll region goes back to the whole screen first, as xterm does on
+	 * a resize: libvterm 0.1.4 keeps a region below the new last row, and
+	 * its next scroll moves a negative number of lines (a crash the control
+	 * socket's fuzz target found). The cursor is kept (DECSC, DECRC). */
+	static const char full_region[] = "\0337\033[r\0338";
+
 	if (rows == cb->rows && cols == cb->cols)
 		return;
+	console_buf_feed(cb, full_region, sizeof(full_region) - 1);
 	vterm_set_size(cb->vt, rows, cols);
 	vterm_screen_flush_damage(cb->screen);
 	cb->rows = rows;
