@@ -38,6 +38,7 @@
 #include "src/vmm/control.h"
 #include "src/vmm/verbs.h"
 #include "src/vmm/vmm-int.h"
+#include "vm/block/block.h"
 #include "vm/memimg.h"
 #include "vm/snapshot.h"
 
@@ -70,15 +71,39 @@ static void disks_free(struct snap_disks *d)
 	d->n = 0;
 }
 
-/* The store drops a disk snapshot (abort, recovery, delete, prune): the engine
- * has the VM's images open and drops it on all of them at once, so one call
- * per tag does it; the journal names each disk, the later calls are no-ops. */
+/* Whether the image at disk holds an internal snapshot named tag, read
+ * without a lock beside the engine's open image (its snapshot table only
+ * changes in these verbs, which run here, one at a time). When it cannot be
+ * read, true: the engine's delete then says what is wrong. */
+static bool disk_has_snapshot(const char *disk, const char *tag)
+{
+	struct blk_snapshot *list = NULL;
+	struct blk *b;
+	bool has = true;
+	int n = 0;
+
+	if (blk_open(&b, disk, "qcow2", BLK_SHARE, NULL) < 0)
+		return true;
+	if (blk_snapshot_list(b, &list, &n, NULL) == 0) {
+		has = false;
+		for (int i = 0; i < n && !has; i++)
+			has = strcmp(list[i].name, tag) == 0;
+		blk_snapshot_list_free(list, n);
+	}
+	blk_close(b, NULL);
+	return has;
+}
+
+/* The store drops a disk snapshot (abort, recovery, delete, prune): the
+ * engine has the VM's images open and drops it on all of them at once, so
+ * one call per tag does it and the journal's later disks are no-ops. A disk
+ * without it (a take that failed took its own back) is no error, or a
+ * half-made snapshot could never be cleared while the VM runs. */
 static int drop_disk_snapshot(void *ctx, const char *disk, const char *tag, struct tv_err *err)
 {
 	struct vmm *v = ctx;
 
-	(void)disk;
-	if (v->vm == NULL || strcmp(v->dropped, tag) == 0)
+	if (v->vm == NULL || strcmp(v->dropped, tag) == 0 || !disk_has_snapshot(disk, tag))
 		return 0;
 	snprintf(v->dropped, sizeof(v->dropped), "%s", tag);
 	return vm_disk_snapshot(v->vm, VM_DISK_SNAP_DELETE, tag, NULL, err);
