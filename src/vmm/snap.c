@@ -305,11 +305,13 @@ static int take(struct vmm *v, struct snapstore *st, const char *tag, const char
 		goto out;
 	res->pause_ns = monotonic_ns() - p0;
 	p0 = 0;
-	if (snapstore_commit(&t, err) < 0)
-		goto out;
-	res->id = t.rec.id;
+	res->id = t.rec.id; /* the commit frees t */
 	snprintf(res->tag, sizeof(res->tag), "%s", t.rec.tag);
 	res->memory = true;
+	if (snapstore_commit(&t, err) < 0) {
+		res->id = 0;
+		goto out;
+	}
 	rc = 0;
 out:
 	if (rc < 0 && took)
