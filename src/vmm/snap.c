@@ -261,7 +261,7 @@ struct take_result {
 	uint64_t id;
 	char tag[SNAP_TAG_MAX + 1];
 	bool memory;
-	uint64_t pause_ns, total_ns, console_bytes;
+	uint64_t pause_ns, total_ns;
 	struct vm_snapshot_stats st;
 };
 
