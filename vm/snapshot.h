@@ -72,4 +72,11 @@ enum vm_disk_snap_op { VM_DISK_SNAP_CREATE, VM_DISK_SNAP_APPLY, VM_DISK_SNAP_DEL
 int vm_disk_snapshot(struct vm *vm, enum vm_disk_snap_op op, const char *tag, const char *new_tag,
 		     struct tv_err *err);
 
+/* The state file alone (vCPUs, irqchip, PIT, clock, devices), without
+ * memory image or disks: for a caller that keeps guest memory in place
+ * itself (tests, a rollback where memory did not change). Pause and
+ * quiesce like the calls above; load checks the whole file first. */
+int vm_snapshot_save_state(struct vm *vm, const char *dir, uint64_t *bytes, struct tv_err *err);
+int vm_snapshot_load_state(struct vm *vm, const char *dir, struct tv_err *err);
+
 #endif

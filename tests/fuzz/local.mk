@@ -5,3 +5,5 @@ TESTS += tests/fuzz/virtqueue.sh
 EXTRA_DIST += tests/fuzz/virtqueue.sh tests/fuzz/fuzz-virtqueue.c
 TESTS += tests/fuzz/control.sh
 EXTRA_DIST += tests/fuzz/control.sh tests/fuzz/fuzz-control.c
+TESTS += tests/fuzz/snapstate.sh
+EXTRA_DIST += tests/fuzz/snapstate.sh tests/fuzz/fuzz-snapstate.c

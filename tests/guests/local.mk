@@ -36,6 +36,8 @@ TESTS += tests/guests/rtc.sh
 EXTRA_DIST += tests/guests/rtc.sh
 # ACPI tables and the PM1 device, from inside a guest.
 TEST_GUESTS += tests/guests/acpi.elf
+# Machine snapshots: a counter, the PIT and every vCPU's LAPIC timer.
+TEST_GUESTS += tests/guests/snap.elf
 TESTS += tests/guests/acpi.sh
 EXTRA_DIST += tests/guests/acpi.sh
 
@@ -45,3 +47,11 @@ tests_unit_test_engine_SOURCES = tests/unit/test-engine.c
 tests_unit_test_engine_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_engine_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-engine
+
+# Machine snapshots, engine side: the state file parser (any host), and on
+# /dev/kvm the snap guest rolled back and restored, and refused restores.
+check_PROGRAMS += tests/unit/test-snapshot
+tests_unit_test_snapshot_SOURCES = tests/unit/test-snapshot.c
+tests_unit_test_snapshot_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_snapshot_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-snapshot

@@ -504,6 +504,78 @@ static void test_vmstate(void **state)
 	free(path);
 }
 
+/* qemu-img's list of the image's snapshot names, one per line ("" without qemu-img). */
+static char *qemu_snapshot_names(const char *path)
+{
+	const char *q = getenv("QEMU_IMG");
+	char *cmd, *out = xmalloc(4096);
+	size_t n;
+	FILE *f;
+
+	out[0] = 0;
+	if (!q || !*q)
+		return out;
+	cmd = xasprintf("'%s' snapshot -l '%s'", q, path);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	n = fread(out, 1, 4095, f);
+	out[n] = 0;
+	assert_int_equal(pclose(f), 0);
+	free(cmd);
+	return out;
+}
+
+/* A renamed snapshot keeps its data and shows its new name to us and to
+ * qemu-img; names stay unique; the image stays consistent. */
+static void test_snapshot_rename(void **state)
+{
+	char *path = tpath("rename.qcow2"), *names;
+	uint8_t a[4096], b2[4096], back[4096];
+	struct blk_snapshot *list;
+	struct tv_err err;
+	struct blk *b;
+	int n;
+
+	unlink(path);
+	memset(a, 0xaa, sizeof(a));
+	memset(b2, 0xbb, sizeof(b2));
+	must(blk_create(path, "qcow2", 1 << 20, NULL, &err), &err);
+	must(blk_open(&b, path, NULL, 0, &err), &err);
+	must(blk_pwrite(b, a, sizeof(a), 0, &err), &err);
+	must(blk_snapshot_create(b, "first", 0, 0, &err), &err);
+	must(blk_snapshot_create(b, "other", 0, 0, &err), &err);
+	must(blk_pwrite(b, b2, sizeof(b2), 0, &err), &err);
+	must(blk_snapshot_rename(b, "first", "renamed-one", &err), &err);
+	/* The old name is gone, the new one is taken, another's name refused. */
+	assert_int_equal(blk_snapshot_rename(b, "first", "x", &err), -1);
+	assert_non_null(strstr(err.msg, "no snapshot named 'first'"));
+	assert_int_equal(blk_snapshot_rename(b, "renamed-one", "other", &err), -1);
+	assert_non_null(strstr(err.msg, "exists already"));
+	assert_int_equal(blk_snapshot_rename(b, "other", "", &err), -1);
+	must(blk_snapshot_list(b, &list, &n, &err), &err);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "renamed-one");
+	assert_string_equal(list[1].name, "other");
+	blk_snapshot_list_free(list, n);
+	must(blk_close(b, &err), &err);
+	qemu_check(path);
+	names = qemu_snapshot_names(path);
+	if (getenv("QEMU_IMG") && *getenv("QEMU_IMG")) {
+		assert_non_null(strstr(names, "renamed-one"));
+		assert_null(strstr(names, "first"));
+	}
+	free(names);
+	/* Reopened: the new name applies and brings the data of the take back. */
+	must(blk_open(&b, path, NULL, 0, &err), &err);
+	must(blk_snapshot_apply(b, "renamed-one", &err), &err);
+	must(blk_pread(b, back, sizeof(back), 0, &err), &err);
+	assert_memory_equal(back, a, sizeof(a));
+	must(blk_close(b, &err), &err);
+	qemu_check(path);
+	unlink(path);
+	free(path);
+}
+
 /* A raw file is never probed into a qcow2 when the caller says raw, and
  * bad requests are refused with the file named. */
 static void test_raw_and_errors(void **state)
@@ -1059,6 +1131,7 @@ int main(void)
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_vmstate),
+		cmocka_unit_test(test_snapshot_rename),
 		cmocka_unit_test(test_raw_and_errors),
 		cmocka_unit_test(test_hostile_headers),
 		cmocka_unit_test(test_corrupt_and_dirty_bits),

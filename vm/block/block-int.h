@@ -31,6 +31,8 @@ struct blk_driver {
 			       uint64_t vm_clock_nsec, struct tv_err *err);
 	int (*snapshot_apply)(struct blk *b, const char *name, struct tv_err *err);
 	int (*snapshot_delete)(struct blk *b, const char *name, struct tv_err *err);
+	int (*snapshot_rename)(struct blk *b, const char *name, const char *new_name,
+			       struct tv_err *err);
 	int (*snapshot_count)(int fd, const char *path, struct tv_err *err);
 	int (*vmstate_rw)(struct blk *b, void *buf, size_t len, uint64_t off, bool write,
 			  struct tv_err *err);

@@ -501,6 +501,16 @@ int blk_snapshot_delete(struct blk *b, const char *name, struct tv_err *err)
 	return b->drv->snapshot_delete(b, name, err);
 }
 
+int blk_snapshot_rename(struct blk *b, const char *name, const char *new_name,
+			struct tv_err *err)
+{
+	if (!b->drv->snapshot_rename)
+		return blk_no_snapshots(b, err);
+	if (b->readonly)
+		return tv_errf(err, "%s: image is open read-only", b->path);
+	return b->drv->snapshot_rename(b, name, new_name, err);
+}
+
 int blk_snapshot_count(const char *path, struct tv_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), n;

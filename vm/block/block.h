@@ -147,6 +147,10 @@ int blk_snapshot_create(struct blk *b, const char *name, uint64_t vm_state_size,
  * readable again with blk_vmstate_pread. */
 int blk_snapshot_apply(struct blk *b, const char *name, struct tv_err *err);
 int blk_snapshot_delete(struct blk *b, const char *name, struct tv_err *err);
+/* Gives the snapshot name (name or id) the name new_name, which no other
+ * snapshot of the image may have. */
+int blk_snapshot_rename(struct blk *b, const char *name, const char *new_name,
+			struct tv_err *err);
 /* The number of internal snapshots of the image at path, reading only its
  * header (no lock, no repair): what `termvisor list` shows. -1 on error;
  * 0 for a raw image. */

@@ -402,6 +402,39 @@ out:
 	return -1;
 }
 
+/* A new name in a new table: the header points to the new table once it is
+ * written, so a crash leaves either name, never neither. */
+static int sn_rename_locked(struct qcow2 *s, const char *name, const char *new_name,
+			    struct tv_err *err)
+{
+	struct qcow2_snap *sn = sn_find(s, name), *snaps;
+	char *old;
+
+	if (!sn)
+		return tv_errf(err, "%s: no snapshot named '%s'", s->b->path, name);
+	if (!*new_name || strlen(new_name) > 65535)
+		return tv_errf(err, "%s: snapshot name must be 1 to 65535 bytes", s->b->path);
+	for (uint32_t i = 0; i < s->nb_snapshots; i++)
+		if (&s->snaps[i] != sn && strcmp(s->snaps[i].name, new_name) == 0)
+			return tv_errf(err, "%s: a snapshot named '%s' exists already", s->b->path,
+				       new_name);
+	if (qcow2_flush_locked(s, err) < 0 || qcow2_mark_dirty(s, err) < 0)
+		return -1;
+	snaps = xcalloc(s->nb_snapshots, sizeof(*snaps));
+	memcpy(snaps, s->snaps, s->nb_snapshots * sizeof(*snaps));
+	old = sn->name;
+	snaps[sn - s->snaps].name = xstrdup(new_name);
+	if (sn_table_write(s, snaps, s->nb_snapshots, err) < 0) {
+		free(snaps[sn - s->snaps].name);
+		free(snaps);
+		return -1;
+	}
+	free(old);
+	free(s->snaps);
+	s->snaps = snaps;
+	return qcow2_flush_locked(s, err);
+}
+
 int qcow2_snapshot_create(struct blk *b, const char *name, uint64_t vm_state_size,
 			  uint64_t vm_clock_nsec, struct tv_err *err)
 {
@@ -419,6 +452,17 @@ int qcow2_snapshot_apply(struct blk *b, const char *name, struct tv_err *err)
 
 	pthread_rwlock_wrlock(&b->lock);
 	rc = sn_apply_locked(qcow2_state(b), name, err);
+	pthread_rwlock_unlock(&b->lock);
+	return rc;
+}
+
+int qcow2_snapshot_rename(struct blk *b, const char *name, const char *new_name,
+			  struct tv_err *err)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&b->lock);
+	rc = sn_rename_locked(qcow2_state(b), name, new_name, err);
 	pthread_rwlock_unlock(&b->lock);
 	return rc;
 }

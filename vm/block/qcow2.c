@@ -1022,6 +1022,7 @@ const struct blk_driver blk_qcow2_driver = {
 	.snapshot_create = qcow2_snapshot_create,
 	.snapshot_apply = qcow2_snapshot_apply,
 	.snapshot_delete = qcow2_snapshot_delete,
+	.snapshot_rename = qcow2_snapshot_rename,
 	.snapshot_count = qcow2_snapshot_count,
 	.vmstate_rw = qcow2_vmstate_rw,
 	.check = qcow2_check,

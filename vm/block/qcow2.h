@@ -235,6 +235,8 @@ int qcow2_snapshot_create(struct blk *b, const char *name, uint64_t vm_state_siz
 			  uint64_t vm_clock_nsec, struct tv_err *err);
 int qcow2_snapshot_apply(struct blk *b, const char *name, struct tv_err *err);
 int qcow2_snapshot_delete(struct blk *b, const char *name, struct tv_err *err);
+int qcow2_snapshot_rename(struct blk *b, const char *name, const char *new_name,
+			  struct tv_err *err);
 int qcow2_snapshot_count(int fd, const char *path, struct tv_err *err);
 
 #endif

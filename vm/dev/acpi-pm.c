@@ -202,17 +202,28 @@ static void acpi_pm_save(struct dev *d, void *state)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static int acpi_pm_restore(struct dev *d, const void *state, struct tv_err *err)
+static int acpi_pm_check(struct dev *d, const void *state, struct tv_err *err)
 {
-	struct acpi_pm *p = (struct acpi_pm *)d;
 	struct acpi_pm_state s;
 
+	(void)d;
 	memcpy(&s, state, sizeof(s));
 	if ((s.sts & ~PM1_STS_MASK) || (s.en & ~PM1_EN_MASK) || (s.cnt & ~PM1_CNT_MASK))
 		return tv_errf(err,
 			       "acpi-pm: saved registers sts 0x%04x en 0x%04x cnt 0x%04x "
 			       "have bits this device does not have",
 			       s.sts, s.en, s.cnt);
+	return 0;
+}
+
+static int acpi_pm_restore(struct dev *d, const void *state, struct tv_err *err)
+{
+	struct acpi_pm *p = (struct acpi_pm *)d;
+	struct acpi_pm_state s;
+
+	memcpy(&s, state, sizeof(s));
+	if (acpi_pm_check(d, state, err) != 0)
+		return -1;
 	pthread_mutex_lock(&p->lock);
 	p->s = s;
 	p->s.cnt |= PM1_CNT_SCI_EN;
@@ -235,6 +246,7 @@ static const struct dev_ops acpi_pm_ops = {
     .state_size = sizeof(struct acpi_pm_state),
     .save = acpi_pm_save,
     .restore = acpi_pm_restore,
+    .check = acpi_pm_check,
     .destroy = acpi_pm_destroy,
 };
 

@@ -41,6 +41,9 @@ struct dev_ops {
 	size_t state_size;
 	void (*save)(struct dev *d, void *state);
 	int (*restore)(struct dev *d, const void *state, struct tv_err *err);
+	/* Optional: whether restore would accept state, changing nothing (a
+	 * snapshot is checked whole before anything is restored). */
+	int (*check)(struct dev *d, const void *state, struct tv_err *err);
 	/* Frees the device; called once by vm_free after the vCPUs stopped,
 	 * in reverse order of registration. May be NULL. */
 	void (*destroy)(struct dev *d);

@@ -459,7 +459,7 @@ void pci_dev_save(struct pci_dev *p, struct pci_state *s)
 	pthread_mutex_unlock(&p->lock);
 }
 
-int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err *err)
+int pci_dev_check(const struct pci_dev *p, const struct pci_state *s, struct tv_err *err)
 {
 	for (unsigned r = 0; r < PCI_CFG_SIZE; r++) {
 		uint8_t fixed = (uint8_t)~p->wmask[r];
@@ -472,6 +472,13 @@ int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err 
 				       "(0x%02x, expected 0x%02x): another device?",
 				       p->dev.name, r, s->cfg[r], p->reset_cfg[r]);
 	}
+	return 0;
+}
+
+int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err *err)
+{
+	if (pci_dev_check(p, s, err) != 0)
+		return -1;
 	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < PCI_NUM_BARS; i++)
 		bar_unmap(p, i);
@@ -614,6 +621,15 @@ static void bus_save(struct dev *d, void *state)
 	pci_dev_save(&bus->host, &s->host);
 }
 
+static int bus_check(struct dev *d, const void *state, struct tv_err *err)
+{
+	struct pci_bus *bus = (struct pci_bus *)d;
+	struct bus_state s;
+
+	memcpy(&s, state, sizeof(s));
+	return pci_dev_check(&bus->host, &s.host, err);
+}
+
 static int bus_restore(struct dev *d, const void *state, struct tv_err *err)
 {
 	struct pci_bus *bus = (struct pci_bus *)d;
@@ -633,6 +649,7 @@ static const struct dev_ops bus_ops = {
     .state_size = sizeof(struct bus_state),
     .save = bus_save,
     .restore = bus_restore,
+    .check = bus_check,
     .destroy = bus_destroy,
 };
 

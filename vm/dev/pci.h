@@ -135,6 +135,8 @@ struct pci_state {
 	uint8_t pad[7];
 };
 void pci_dev_save(struct pci_dev *p, struct pci_state *s);
+/* Whether pci_dev_restore would accept s (read-only parts as this device has them). */
+int pci_dev_check(const struct pci_dev *p, const struct pci_state *s, struct tv_err *err);
 int pci_dev_restore(struct pci_dev *p, const struct pci_state *s, struct tv_err *err);
 
 /* Whether the function may master the bus: read or write guest memory and

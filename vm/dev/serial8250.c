@@ -285,14 +285,25 @@ static void serial_save(struct dev *d, void *state)
 	pthread_mutex_unlock(&u->lock);
 }
 
+static int serial_check(struct dev *d, const void *state, struct tv_err *err)
+{
+	struct serial_state s;
+
+	memcpy(&s, state, sizeof(s));
+	if (s.rx_head >= RX_SIZE || s.rx_count > RX_SIZE)
+		return tv_errf(err, "%s: receive queue out of range (head %u, count %u)", d->name,
+			       s.rx_head, s.rx_count);
+	return 0;
+}
+
 static int serial_restore(struct dev *d, const void *state, struct tv_err *err)
 {
 	struct serial *u = (struct serial *)d;
 	struct serial_state s;
 
 	memcpy(&s, state, sizeof(s));
-	if (s.rx_head >= RX_SIZE || s.rx_count > RX_SIZE)
-		return tv_errf(err, "%s: receive queue out of range", d->name);
+	if (serial_check(d, state, err) != 0)
+		return -1;
 	s.irq_level = !s.irq_level; /* forces the line to be set again */
 	pthread_mutex_lock(&u->lock);
 	u->s = s;
@@ -314,6 +325,7 @@ static const struct dev_ops serial_ops = {
 	.state_size = sizeof(struct serial_state),
 	.save = serial_save,
 	.restore = serial_restore,
+	.check = serial_check,
 	.destroy = serial_destroy,
 };
 

@@ -777,3 +777,13 @@ int virtio_blk_create(struct vm *vm, const struct vm_config *cfg, struct tv_err 
 			return -1;
 	return 0;
 }
+
+struct blk *virtio_blk_disk(struct vm *vm, unsigned n)
+{
+	char name[32];
+	struct virtio_pci *vp;
+
+	snprintf(name, sizeof(name), "virtio-blk%u", n);
+	vp = virtio_pci_find(vm, name);
+	return vp != NULL ? ((struct vblk *)virtio_pci_priv(vp))->blk : NULL;
+}

@@ -151,6 +151,62 @@ static void vcon_reset(struct virtio_pci *vp)
 	pthread_mutex_unlock(&vc->in_lock);
 }
 
+/* Snapshots: typed bytes the guest has not taken yet, and whether the port
+ * is in use, go with the machine. */
+#define VCON_STATE_VERSION 1
+
+struct vcon_state {
+	uint32_t version;
+	uint16_t in_head, in_count;
+	uint8_t tx_used;
+	uint8_t pad[7];
+	uint8_t in[VCON_IN_SIZE];
+};
+
+static void vcon_save(struct virtio_pci *vp, void *state)
+{
+	struct vcon *vc = virtio_pci_priv(vp);
+	struct vcon_state *s = state;
+
+	memset(s, 0, sizeof(*s));
+	s->version = VCON_STATE_VERSION;
+	pthread_mutex_lock(&vc->in_lock);
+	s->in_head = (uint16_t)vc->in_head;
+	s->in_count = (uint16_t)vc->in_count;
+	s->tx_used = vc->tx_used;
+	memcpy(s->in, vc->in, sizeof(s->in));
+	pthread_mutex_unlock(&vc->in_lock);
+}
+
+static int vcon_check(struct virtio_pci *vp, const void *state, struct tv_err *err)
+{
+	struct vcon_state s;
+
+	(void)vp;
+	memcpy(&s, state, sizeof(s));
+	if (s.version != VCON_STATE_VERSION)
+		return tv_errf(err, "console state version %u, expected %u", s.version,
+			       VCON_STATE_VERSION);
+	if (s.in_head >= VCON_IN_SIZE || s.in_count > VCON_IN_SIZE || s.tx_used > 1)
+		return tv_errf(err, "typed input queue out of range (head %u, count %u)", s.in_head,
+			       s.in_count);
+	return 0;
+}
+
+static void vcon_restore(struct virtio_pci *vp, const void *state)
+{
+	struct vcon *vc = virtio_pci_priv(vp);
+	struct vcon_state s;
+
+	memcpy(&s, state, sizeof(s));
+	pthread_mutex_lock(&vc->in_lock);
+	vc->in_head = s.in_head;
+	vc->in_count = s.in_count;
+	vc->tx_used = s.tx_used != 0;
+	memcpy(vc->in, s.in, sizeof(vc->in));
+	pthread_mutex_unlock(&vc->in_lock);
+}
+
 static void vcon_destroy(struct virtio_pci *vp)
 {
 	struct vcon *vc = virtio_pci_priv(vp);
@@ -174,6 +230,10 @@ int virtio_console_create(struct vm *vm, const struct vm_config *cfg, struct tv_
 	    .queue_notify = vcon_queue_notify,
 	    .reset = vcon_reset,
 	    .destroy = vcon_destroy,
+	    .state_size = sizeof(struct vcon_state),
+	    .save = vcon_save,
+	    .check = vcon_check,
+	    .restore = vcon_restore,
 	};
 
 	(void)cfg;

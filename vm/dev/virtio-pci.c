@@ -70,6 +70,7 @@ struct virtio_pci {
 	int stop_fd;
 	struct virtio_queue *q;
 	uint8_t cfg_cap; /* the VIRTIO_PCI_CAP_PCI_CFG capability */
+	struct dev_ops ops; /* vp_ops with the model's state size added */
 };
 
 static uint64_t device_features(const struct virtio_pci *vp)
@@ -593,6 +594,8 @@ static void vp_save(struct dev *d, void *state)
 	}
 	unlock_queues(vp);
 	pthread_mutex_unlock(&vp->lock);
+	if (vp->info.save != NULL)
+		vp->info.save(vp, (uint8_t *)state + sizeof(*s));
 }
 
 static int vp_restore_check(struct virtio_pci *vp, const struct vp_state *s, struct tv_err *err)
@@ -617,7 +620,31 @@ static int vp_restore_check(struct virtio_pci *vp, const struct vp_state *s, str
 		if ((uint16_t)(qs->last_avail - qs->used_idx) > qs->size)
 			return tv_errf(err, "%s: queue %u: indices %u/%u out of step", n, i,
 				       qs->last_avail, qs->used_idx);
+		if (qs->enabled) {
+			/* The rings as restore will map them, against this VM's memory. */
+			struct vq probe;
+			if (vq_start(&probe, vm_mem(virtio_pci_vm(vp)), qs->size, qs->desc,
+				     qs->driver, qs->device, false, false) != 0)
+				return tv_errf(err,
+					       "%s: queue %u: rings outside guest memory, misaligned "
+					       "or sized badly",
+					       n, i);
+		}
 	}
+	return 0;
+}
+
+static int vp_check(struct dev *d, const void *state, struct tv_err *err)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)d;
+	struct vp_state s;
+
+	memcpy(&s, state, sizeof(s));
+	if (vp_restore_check(vp, &s, err) != 0 || pci_dev_check(&vp->pci, &s.pci, err) != 0)
+		return -1;
+	if (vp->info.check != NULL &&
+	    vp->info.check(vp, (const uint8_t *)state + sizeof(s), err) != 0)
+		return tv_err_prefix(err, "%s: ", d->name);
 	return 0;
 }
 
@@ -628,7 +655,7 @@ static int vp_restore(struct dev *d, const void *state, struct tv_err *err)
 	int rc = 0;
 
 	memcpy(&s, state, sizeof(s));
-	if (vp_restore_check(vp, &s, err) != 0 || pci_dev_restore(&vp->pci, &s.pci, err) != 0)
+	if (vp_check(d, state, err) != 0 || pci_dev_restore(&vp->pci, &s.pci, err) != 0)
 		return -1;
 	pthread_mutex_lock(&vp->lock);
 	vp_reset_locked(vp);
@@ -674,6 +701,8 @@ static int vp_restore(struct dev *d, const void *state, struct tv_err *err)
 	if (rc != 0)
 		vp_reset_locked(vp);
 	pthread_mutex_unlock(&vp->lock);
+	if (rc == 0 && vp->info.restore != NULL)
+		vp->info.restore(vp, (const uint8_t *)state + sizeof(s));
 	if (rc == 0 && vp->isr != 0 && !pci_msix_enabled(&vp->pci))
 		pci_set_irq(&vp->pci, true);
 	/* Requests the driver queued before the snapshot are served now. */
@@ -687,12 +716,13 @@ static const struct dev_ops vp_ops = {
     .state_size = sizeof(struct vp_state),
     .save = vp_save,
     .restore = vp_restore,
+    .check = vp_check,
     .destroy = vp_destroy,
 };
 
 static struct virtio_pci *vp_of(struct dev *d)
 {
-	return d != NULL && d->ops == &vp_ops ? (struct virtio_pci *)d : NULL;
+	return d != NULL && d->ops->save == vp_save ? (struct virtio_pci *)d : NULL;
 }
 
 struct virtio_pci *virtio_pci_find(struct vm *vm, const char *name)
@@ -840,7 +870,9 @@ int virtio_pci_create(struct vm *vm, const struct virtio_dev_info *info, void *p
 	p->bar_moved = vp_bar_moved;
 	p->master_changed = vp_master_changed;
 	p->dev.name = xstrdup(info->name);
-	p->dev.ops = &vp_ops;
+	vp->ops = vp_ops;
+	vp->ops.state_size = sizeof(struct vp_state) + info->state_size;
+	p->dev.ops = &vp->ops;
 	pthread_mutex_lock(&vp->lock);
 	vp_reset_locked(vp);
 	pthread_mutex_unlock(&vp->lock);

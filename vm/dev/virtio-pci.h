@@ -67,6 +67,13 @@ struct virtio_dev_info {
 	void (*reset)(struct virtio_pci *vp);
 	/* Frees priv after the queue threads ended. May be NULL. */
 	void (*destroy)(struct virtio_pci *vp);
+	/* Snapshots: the model's own state (state_size bytes, a plain struct)
+	 * after the transport's. check validates it as guest input, restore
+	 * applies it (checked) after the transport's reset. May be 0/NULL. */
+	size_t state_size;
+	void (*save)(struct virtio_pci *vp, void *state);
+	int (*check)(struct virtio_pci *vp, const void *state, struct tv_err *err);
+	void (*restore)(struct virtio_pci *vp, const void *state);
 };
 
 /* Creates the device on the VM's PCI bus; priv is the model's. */
@@ -104,6 +111,9 @@ size_t virtio_console_input(struct vm *vm, const void *bytes, size_t len);
  * pci_create): one virtio-blk per cfg->disks entry, then the console and
  * the entropy source. */
 int virtio_blk_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err);
+/* The image behind disk n (cfg->disks[n]), or NULL: for snapshots, with
+ * the devices quiesced (virtio_pci_quiesce). */
+struct blk *virtio_blk_disk(struct vm *vm, unsigned n);
 int virtio_console_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err);
 int virtio_rng_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err);
 
