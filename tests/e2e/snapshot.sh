@@ -43,8 +43,24 @@ console() { # a fresh console client in the tmux session c
 	tm new-session -d -s c -x 100 -y 30 \
 		"env TERMVISOR_HOME='$TERMVISOR_HOME' ASAN_OPTIONS='$asan_opts' '$TV' console lab; sleep 600"
 }
-vm_pid() { "$TV" status lab --json 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*/\1/p'; }
-snap() { "$TV" snapshot "$@" >"$TERMVISOR_HOME/snap.out" 2>&1 || { sed 's/^/# /' "$TERMVISOR_HOME/snap.out"; return 1; }; }
+vm_pid() { head -n1 "$TERMVISOR_HOME/run/lab.pid" 2>/dev/null | tr -dc 0-9; }
+# A snapshot command, bounded: when it fails, what it said and the end of the
+# VM's log; when it hangs, also where the VM process's threads are.
+snap() {
+	timeout 60 "$TV" snapshot "$@" >"$TERMVISOR_HOME/snap.out" 2>&1 && return 0
+	local rc=$?
+	echo "# termvisor snapshot $* (status $rc):"
+	sed 's/^/#   /' "$TERMVISOR_HOME/snap.out"
+	tail -n 15 "$data/vm.log" | sed 's/^/#   vm.log: /'
+	if [ $rc -eq 124 ]; then
+		command -v gdb >/dev/null &&
+			gdb -p "$(vm_pid)" -batch -ex 'thread apply all bt' 2>/dev/null |
+			grep '^#\|^Thread' | head -n 80 | sed 's/^/#   /'
+		t_fail "termvisor snapshot $* answers within 60 s"
+		t_done # the rest would only wait on a VM that does not answer
+	fi
+	return 1
+}
 # The counter on the screen now (the last "count: N").
 count_now() { screen | grep -o 'count: [0-9]*' | tail -n1 | cut -d' ' -f2; }
 cleanup() {
