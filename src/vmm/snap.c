@@ -435,6 +435,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 		    (cf = console_file_read(console, CONSOLE_NPORTS, &call->err)) == NULL)
 			goto refused;
 	}
+	vmm_log(v, "rollback to %s: checked%s", tag, discard ? "" : "; saving the state before");
 	if (!discard) {
 		snprintf(desc, sizeof(desc), "before rollback to '%s'", tag);
 		if (take(v, &st, NULL, desc, true, &autotake, &call->err) < 0) {
@@ -473,6 +474,9 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 		if (was_running && vm_pause(v->vm, &call->err) < 0)
 			goto refused;
 		vmm_drain_output(v);
+		if (autotake.id)
+			vmm_log(v, "rollback to %s: the state before is %s (%.1f ms); restoring", tag,
+				autotake.tag, autotake.total_ns / 1e6);
 		uint64_t r0 = monotonic_ns();
 		if (vm_snapshot_restore(v->vm, dir, d.n ? tag : NULL, &call->err) < 0) {
 			/* Checked and still failed: the machine is not whole any more. */
