@@ -25,7 +25,7 @@ t_home
 sock=$TERMVISOR_HOME/tmux.sock
 data=$TERMVISOR_HOME/data/lab
 disk=$data/disk.qcow2
-tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
+tm() { timeout 20 "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
 screen() { tm capture-pane -t c -p; }
 # Waits up to 30 s for text on the console's screen.
 wait_for() {
@@ -69,6 +69,8 @@ cleanup() {
 	t_cleanup
 }
 trap cleanup EXIT
+t0=$(date +%s)
+note() { echo "# [$(($(date +%s) - t0)) s] $*"; }
 "$TV" help 2>&1 | grep -q '^  snapshot ' || t_skip_all "this termvisor has no snapshot command yet"
 
 t_demo_vm lab "$demo" || exit 1
@@ -80,6 +82,7 @@ type_line "note set alpha"
 t_check "note alpha saved" wait_for "note saved (5 bytes)"
 
 # A snapshot while the counter runs.
+note "take while count runs"
 type_line "count"
 wait_for "count: [1-9]" >/dev/null
 c0=$(count_now)
@@ -94,6 +97,7 @@ wait_for "stopped at" >/dev/null
 type_line "note set bravo-bb"
 wait_for "note saved (8 bytes)" >/dev/null
 later=$(screen | grep -o 'stopped at [0-9]*' | tail -n1 | cut -d' ' -f3)
+note "rollback to s1 (counter stopped at $later)"
 t_check "rollback to s1 (the state before saved automatically)" snap rollback lab s1
 t_check "the reply names the automatic snapshot" grep -q "auto-" "$TERMVISOR_HOME/snap.out"
 t_check "the console shows the old screen: the counter, not the later commands" \
@@ -109,6 +113,7 @@ type_line "note get"
 t_check "the note is alpha again" wait_for "note: alpha"
 
 # Two children of s1, switched between ten times.
+note "children"
 type_line "note set c1-note-xyz"
 wait_for "note saved (11 bytes)" >/dev/null
 t_check "take c1" snap take lab c1
@@ -130,6 +135,7 @@ done
 t_check "ten switches between c1 and c2, each with its own note (stopped at round $i)" $ok
 
 # A hundred rollbacks in a row: nothing grows.
+note "100 rollbacks"
 pid=$(vm_pid)
 usage() { # RSS in KiB, open files, snapshot bytes on disk
 	echo "$(awk '/^VmRSS/ {print $2}' /proc/"$pid"/status) $(ls /proc/"$pid"/fd | wc -l) $(du -s --block-size=1 "$data/snapshots" | cut -f1)"
@@ -150,6 +156,7 @@ type_line "note get"
 t_check "the guest still answers, on c1" wait_for "note: c1-note-xyz"
 
 # A stopped VM rolled back starts where the snapshot was.
+note "stopped VM"
 "$TV" stop lab --force >/dev/null
 t_check "rollback of the stopped VM to c2" snap rollback lab c2
 "$TV" start lab >/dev/null
@@ -159,6 +166,7 @@ type_line "note get"
 t_check "with c2's note" wait_for "note: c2-note-uvwxyz"
 
 # kill -9 during takes and rollbacks: only whole snapshots remain.
+note "kills"
 whole() { # every snapshot the index names has its files; nothing half-made lists
 	local ok=0
 	while read -r id mem; do
@@ -202,4 +210,5 @@ t_check "qemu-img snapshot -l lists s1, c1 and c2" \
 t_check "and exactly the tags of the tree" \
 	[ "$(awk 'NR > 2 {print $2}' <<<"$tags" | sort | tr '\n' ' ')" = \
 	"$(sed -n 's/^snapshot .*tag=\([^ ]*\).*/\1/p' "$data/snapshots/index" | sort | tr '\n' ' ')" ]
+note "done"
 t_done
