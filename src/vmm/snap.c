@@ -423,6 +423,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 
 	if ((rec = target(call, &st, tag, sizeof(tag))) == NULL)
 		return VERB_ERROR;
+	vmm_log(v, "rollback to %s: checking it", tag);
 	id = rec->id;
 	disks_get(v, &d);
 	dir = snapstore_path(&st, id);

@@ -53,8 +53,13 @@ snap() {
 	sed 's/^/#   /' "$TERMVISOR_HOME/snap.out"
 	tail -n 15 "$data/vm.log" | sed 's/^/#   vm.log: /'
 	if [ $rc -eq 124 ]; then
+		local pid t
+		pid=$(vm_pid)
+		for t in /proc/"$pid"/task/*; do
+			echo "#   thread $(cat "$t/comm"): syscall $(cut -d' ' -f1 "$t/syscall") wchan $(cat "$t/wchan")"
+		done
 		command -v gdb >/dev/null &&
-			gdb -p "$(vm_pid)" -batch -ex 'thread apply all bt' 2>/dev/null |
+			timeout 120 gdb -nx -p "$pid" -batch -ex 'thread apply all bt' 2>/dev/null |
 			grep '^#\|^Thread' | head -n 80 | sed 's/^/#   /'
 		t_fail "termvisor snapshot $* answers within 60 s"
 		t_done # the rest would only wait on a VM that does not answer
