@@ -423,10 +423,16 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 
 	if ((rec = target(call, &st, tag, sizeof(tag))) == NULL)
 		return VERB_ERROR;
-	vmm_log(v, "rollback to %s: checking it", tag);
 	id = rec->id;
 	disks_get(v, &d);
 	dir = snapstore_path(&st, id);
+	/* The vCPUs are held from the check to the end: the engine's check
+	 * reads the vCPUs' capabilities, which waits for a running vCPU to
+	 * leave the guest (forever, when the guest halts with no timer). */
+	was_running = !vm_paused(v->vm);
+	p0 = monotonic_ns();
+	if (was_running && vm_pause(v->vm, &call->err) < 0)
+		goto refused;
 	/* Everything about the target is checked before anything changes. */
 	if (rec->memory) {
 		if (vm_snapshot_check(v->vm, dir, d.n ? tag : NULL, &call->err) < 0)
@@ -436,7 +442,6 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 		    (cf = console_file_read(console, CONSOLE_NPORTS, &call->err)) == NULL)
 			goto refused;
 	}
-	vmm_log(v, "rollback to %s: checked%s", tag, discard ? "" : "; saving the state before");
 	if (!discard) {
 		snprintf(desc, sizeof(desc), "before rollback to '%s'", tag);
 		if (take(v, &st, NULL, desc, true, &autotake, &call->err) < 0) {
@@ -452,15 +457,8 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 	}
 	if (!rec->memory) {
 		/* Disks only: as they were, and the guest boots afresh on them. */
-		was_running = !vm_paused(v->vm);
-		if (was_running && vm_pause(v->vm, &call->err) < 0)
+		if (d.n > 0 && vm_disk_snapshot(v->vm, VM_DISK_SNAP_APPLY, tag, NULL, &call->err) < 0)
 			goto refused;
-		if (d.n > 0 && vm_disk_snapshot(v->vm, VM_DISK_SNAP_APPLY, tag, NULL, &call->err) < 0) {
-			struct tv_err e2;
-			if (was_running && vm_resume(v->vm, &e2) < 0)
-				vmm_log(v, "rollback to %s: cannot resume: %s", tag, e2.msg);
-			goto refused;
-		}
 		vmm_log(v, "rollback to %s (disks only): the guest boots again", tag);
 		if (vmm_machine_restart(v, &call->err) < 0) {
 			tv_err_prefix(&call->err, "the disks were reverted to %s, but the guest "
@@ -470,14 +468,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 		}
 		rebooted = true;
 	} else {
-		was_running = !vm_paused(v->vm);
-		p0 = monotonic_ns();
-		if (was_running && vm_pause(v->vm, &call->err) < 0)
-			goto refused;
 		vmm_drain_output(v);
-		if (autotake.id)
-			vmm_log(v, "rollback to %s: the state before is %s (%.1f ms); restoring", tag,
-				autotake.tag, autotake.total_ns / 1e6);
 		uint64_t r0 = monotonic_ns();
 		if (vm_snapshot_restore(v->vm, dir, d.n ? tag : NULL, &call->err) < 0) {
 			/* Checked and still failed: the machine is not whole any more. */
@@ -504,8 +495,9 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 	}
 	if (autotake.id)
 		pruned = prune(v, &st);
-	vmm_log(v, "rolled back to %s%s%s", tag, autotake.id ? "; the state before is " : "",
-		autotake.id ? autotake.tag : "");
+	vmm_log(v, "rolled back to %s in %.1f ms (guest held %.1f ms)%s%s", tag,
+		(monotonic_ns() - t0) / 1e6, pause_ns / 1e6,
+		autotake.id ? "; the state before is " : "", autotake.id ? autotake.tag : "");
 	reply_begin(&r, "rollback");
 	reply_id(&r, "id", id);
 	reply_str(&r, "tag", tag);
@@ -529,6 +521,11 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 	vr = reply_send(&r, call);
 	goto out;
 refused:
+	if (was_running && vm_paused(v->vm)) {
+		struct tv_err e2;
+		if (vm_resume(v->vm, &e2) < 0)
+			vmm_log(v, "rollback to %s: cannot resume: %s", tag, e2.msg);
+	}
 	tv_err_prefix(&call->err, "rollback of VM %s to %s refused, the VM is as it was: ", v->name,
 		      tag);
 out:
