@@ -45,7 +45,8 @@ console() { # a fresh console client in the tmux session c
 }
 vm_pid() { head -n1 "$TERMVISOR_HOME/run/lab.pid" 2>/dev/null | tr -dc 0-9; }
 # A snapshot command, bounded: when it fails, what it said and the end of the
-# VM's log; when it hangs, also where the VM process's threads are.
+# VM's log; when it hangs, also the system call each of the VM process's
+# threads waits in.
 snap() {
 	timeout 60 "$TV" snapshot "$@" >"$TERMVISOR_HOME/snap.out" 2>&1 && return 0
 	local rc=$?
@@ -58,9 +59,6 @@ snap() {
 		for t in /proc/"$pid"/task/*; do
 			echo "#   thread $(cat "$t/comm"): syscall $(cut -d' ' -f1 "$t/syscall") wchan $(cat "$t/wchan")"
 		done
-		command -v gdb >/dev/null &&
-			timeout 120 gdb -nx -p "$pid" -batch -ex 'thread apply all bt' 2>/dev/null |
-			grep '^#\|^Thread' | head -n 80 | sed 's/^/#   /'
 		t_fail "termvisor snapshot $* answers within 60 s"
 		t_done # the rest would only wait on a VM that does not answer
 	fi
@@ -69,7 +67,9 @@ snap() {
 # The counter on the screen now (the last "count: N").
 count_now() { screen | grep -o 'count: [0-9]*' | tail -n1 | cut -d' ' -f2; }
 cleanup() {
-	"$TV" stop lab --force >/dev/null 2>&1
+	local pid
+	pid=$(vm_pid)
+	timeout 10 "$TV" stop lab --force >/dev/null 2>&1 || { [ -n "$pid" ] && kill -9 "$pid"; }
 	tm kill-server 2>/dev/null
 	t_cleanup
 }
