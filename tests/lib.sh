@@ -34,3 +34,17 @@ t_wait_stopped() {
 	done
 	return 1
 }
+# t_demo_vm NAME KERNEL: defines VM NAME in $TERMVISOR_HOME running KERNEL (the
+# demo guest) with 1 vCPU, 64 MiB, its console on ttyS0 and a 16 MiB qcow2
+# disk, disk.qcow2 in its data directory.
+t_demo_vm() {
+	mkdir -p "$TERMVISOR_HOME/vms" "$TERMVISOR_HOME/data/$1"
+	"${QEMU_IMG:-qemu-img}" create -q -f qcow2 "$TERMVISOR_HOME/data/$1/disk.qcow2" 16M || return 1
+	cat >"$TERMVISOR_HOME/vms/$1.conf" <<EOF
+cpus = 1;
+memory = "64M";
+kernel = "$2";
+cmdline = "console=ttyS0";
+disks = ( { file = "disk.qcow2"; format = "qcow2"; } );
+EOF
+}

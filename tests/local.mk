@@ -37,6 +37,20 @@ tests_unit_test_protocol_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_protocol_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-protocol
 
+# A snapshot's console file: screens come back whole; bad files are refused.
+check_PROGRAMS += tests/unit/test-console-file
+tests_unit_test_console_file_SOURCES = tests/unit/test-console-file.c
+tests_unit_test_console_file_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_console_file_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-console-file
+
+# The engine's command line: every setting comes back, the restore included.
+check_PROGRAMS += tests/unit/test-vmm-args
+tests_unit_test_vmm_args_SOURCES = tests/unit/test-vmm-args.c
+tests_unit_test_vmm_args_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vmm_args_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-vmm-args
+
 TESTS += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
 EXTRA_DIST += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
 
@@ -57,6 +71,10 @@ DETACH_TESTS = tests/e2e/detach.sh tests/e2e/hostile-socket.sh tests/e2e/autosta
 	tests/e2e/guest-ends.sh tests/e2e/start-errors.sh
 TESTS += $(DETACH_TESTS)
 EXTRA_DIST += $(DETACH_TESTS)
+# Machine snapshots of a running VM end to end (the demo guest: its counter,
+# its note, its screen; switching children; 100 rollbacks; kill -9).
+TESTS += tests/e2e/snapshot.sh
+EXTRA_DIST += tests/e2e/snapshot.sh
 
 check_PROGRAMS += tests/unit/test-acpi tests/unit/test-decompress
 tests_unit_test_acpi_SOURCES = tests/unit/test-acpi.c

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "src/core/settings.h"
 #include "src/vmm/vmm.h"
 #include "vm/layout.h"
 
@@ -33,6 +34,9 @@ enum {
 	OPT_DETACH,
 	OPT_REPORT_FD,
 	OPT_DEBUG_EXIT,
+	OPT_RESTORE,
+	OPT_RESTORE_TAG,
+	OPT_KEEP_AUTOMATIC,
 };
 
 static const struct option engine_opts[] = {
@@ -54,6 +58,9 @@ static const struct option engine_opts[] = {
 	{"detach", no_argument, NULL, OPT_DETACH},
 	{"report-fd", required_argument, NULL, OPT_REPORT_FD},
 	{"debug-exit", no_argument, NULL, OPT_DEBUG_EXIT},
+	{"restore", required_argument, NULL, OPT_RESTORE},
+	{"restore-tag", required_argument, NULL, OPT_RESTORE_TAG},
+	{"keep-automatic", required_argument, NULL, OPT_KEEP_AUTOMATIC},
 	{0},
 };
 
@@ -119,6 +126,12 @@ char **vmm_argv(const struct vmm_opts *o, const char *prog)
 		argv_add(&a, "--verbose");
 	if (c->debug_exit)
 		argv_add(&a, "--debug-exit");
+	argv_opt(&a, "--restore", o->restore_dir);
+	argv_opt(&a, "--restore-tag", o->restore_tag);
+	if (o->keep_automatic_set) {
+		snprintf(num, sizeof(num), "%u", o->keep_automatic);
+		argv_opt(&a, "--keep-automatic", num);
+	}
 	return a.v;
 }
 
@@ -202,6 +215,15 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 		case OPT_VERBOSE: o->cfg.verbose = true; break;
 		case OPT_DEBUG_EXIT: o->cfg.debug_exit = true; break;
 		case OPT_NAME: o->name = optarg; break;
+		case OPT_RESTORE: o->restore_dir = optarg; break;
+		case OPT_RESTORE_TAG: o->restore_tag = optarg; break;
+		case OPT_KEEP_AUTOMATIC:
+			if (number(optarg, SETTINGS_KEEP_AUTOMATIC_MAX, &v) < 0)
+				return tv_errf(err, "--keep-automatic: expected 0 to %d",
+					       SETTINGS_KEEP_AUTOMATIC_MAX);
+			o->keep_automatic = (unsigned)v;
+			o->keep_automatic_set = true;
+			break;
 		case OPT_DETACH: o->detach = true; break;
 		case OPT_REPORT_FD:
 			if (number(optarg, 1u << 20, &v) < 0)
@@ -214,6 +236,8 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 	}
 	if (optind != argc || o->cfg.kernel == NULL)
 		return tv_errf(err, "expected --kernel FILE and options only");
+	if (o->restore_tag != NULL && o->restore_dir == NULL)
+		return tv_errf(err, "--restore-tag needs --restore DIR");
 	return 0;
 }
 

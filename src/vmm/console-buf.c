@@ -1,10 +1,16 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <vterm.h>
+#include <zlib.h>
 
 #include "src/vmm/console-buf.h"
+#include "src/vmm/vtguard.h"
 #include "common/util.h"
 
 /* One scrollback line, already rendered as terminal output. */
@@ -225,21 +231,34 @@ static const VTermScreenCallbacks screen_cbs = {
 	.sb_pushline = on_sb_pushline,
 };
 
-struct console_buf *console_buf_new(int rows, int cols, size_t scrollback_lines)
+/* A blank screen of rows x cols with the cursor at home. */
+static void screen_open(struct console_buf *cb, int rows, int cols)
 {
-	struct console_buf *cb = xcalloc(1, sizeof(*cb));
-
 	cb->rows = rows;
 	cb->cols = cols;
 	cb->cursor_visible = true;
-	cb->sb_cap = scrollback_lines;
-	cb->sb = xcalloc(scrollback_lines ? scrollback_lines : 1, sizeof(*cb->sb));
 	cb->vt = vterm_new(rows, cols);
 	vterm_set_utf8(cb->vt, 1);
 	cb->screen = vterm_obtain_screen(cb->vt);
 	vterm_screen_set_callbacks(cb->screen, &screen_cbs, cb);
 	vterm_screen_enable_altscreen(cb->screen, 1);
 	vterm_screen_reset(cb->screen, 1);
+}
+
+static void scrollback_clear(struct console_buf *cb)
+{
+	for (size_t i = 0; i < cb->sb_len; i++)
+		free(sb_at(cb, i)->bytes);
+	cb->sb_len = cb->sb_head = cb->sb_bytes = 0;
+}
+
+struct console_buf *console_buf_new(int rows, int cols, size_t scrollback_lines)
+{
+	struct console_buf *cb = xcalloc(1, sizeof(*cb));
+
+	cb->sb_cap = scrollback_lines;
+	cb->sb = xcalloc(scrollback_lines ? scrollback_lines : 1, sizeof(*cb->sb));
+	screen_open(cb, rows, cols);
 	return cb;
 }
 
@@ -247,8 +266,7 @@ void console_buf_free(struct console_buf *cb)
 {
 	if (cb == NULL)
 		return;
-	for (size_t i = 0; i < cb->sb_len; i++)
-		free(sb_at(cb, i)->bytes);
+	scrollback_clear(cb);
 	free(cb->sb);
 	vterm_free(cb->vt);
 	free(cb);
@@ -262,8 +280,15 @@ void console_buf_feed(struct console_buf *cb, const void *bytes, size_t len)
 
 void console_buf_resize(struct console_buf *cb, int rows, int cols)
 {
+	/* The scroll region goes back to the whole screen first, as xterm does on
+	 * a resize: libvterm 0.1.4 keeps a region below the new last row, and
+	 * its next scroll moves a negative number of lines (a crash the control
+	 * socket's fuzz target found). The cursor is kept (DECSC, DECRC). */
+	static const char full_region[] = "\0337\033[r\0338";
+
 	if (rows == cb->rows && cols == cb->cols)
 		return;
+	console_buf_feed(cb, full_region, sizeof(full_region) - 1);
 	vterm_set_size(cb->vt, rows, cols);
 	vterm_screen_flush_damage(cb->screen);
 	cb->rows = rows;
@@ -362,4 +387,234 @@ size_t console_buf_scrollback_len(const struct console_buf *cb)
 size_t console_buf_scrollback_bytes(const struct console_buf *cb)
 {
 	return cb->sb_bytes;
+}
+
+void console_buf_replace(struct console_buf *cb, int rows, int cols, const void *render, size_t len)
+{
+	struct vtguard guard;
+	uint8_t *safe = xmalloc(len ? len : 1);
+
+	vterm_free(cb->vt);
+	scrollback_clear(cb);
+	screen_open(cb, rows, cols);
+	/* The bytes may come from a file: they pass the guard, as the guest's do. */
+	memset(&guard, 0, sizeof(guard));
+	len = vtguard_filter(&guard, render, len, safe);
+	console_buf_feed(cb, safe, len);
+	free(safe);
+}
+
+/* ---- the console file of a snapshot ---- */
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static uint32_t crc(const uint8_t *p, size_t len)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+
+	/* zlib takes at most UINT_MAX bytes a call. */
+	while (len > 0) {
+		uInt n = (uInt)MIN(len, (size_t)1 << 30);
+		c = crc32(c, p, n);
+		p += n;
+		len -= n;
+	}
+	return (uint32_t)c;
+}
+
+int console_buf_save_file(struct console_buf *const cbs[], unsigned n, const char *path,
+			  struct tv_err *err)
+{
+	struct proto_buf out = {0};
+	uint8_t head[CONSOLE_FILE_HEAD], ent[CONSOLE_FILE_ENTRY], tail[4];
+	int fd, rc = 0;
+
+	memcpy(head, CONSOLE_FILE_MAGIC, 8);
+	put_le(head + 8, CONSOLE_FILE_VERSION, 4);
+	put_le(head + 12, n, 4);
+	proto_buf_append(&out, head, sizeof(head));
+	for (unsigned i = 0; i < n; i++) {
+		struct proto_buf screen = {0};
+		const struct console_buf *cb = cbs[i];
+
+		/* Rendered for a terminal of the screen's own height: fed to a
+		 * fresh screen of that size it gives back screen and scrollback. */
+		if (cb != NULL)
+			console_buf_render(cb, cb->rows, &screen);
+		put_le(ent, cb ? (uint64_t)cb->rows : 0, 2);
+		put_le(ent + 2, cb ? (uint64_t)cb->cols : 0, 2);
+		put_le(ent + 4, 0, 4);
+		put_le(ent + 8, screen.len, 8);
+		proto_buf_append(&out, ent, sizeof(ent));
+		proto_buf_append(&out, screen.data, screen.len);
+		proto_buf_free(&screen);
+	}
+	put_le(tail, crc(out.data, out.len), 4);
+	proto_buf_append(&out, tail, sizeof(tail));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		rc = tv_errno(err, "%s", path);
+	else if (write_full(fd, out.data, out.len) < 0 || fsync(fd) < 0)
+		rc = tv_errno(err, "%s: cannot write", path);
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = tv_errno(err, "%s: cannot write", path);
+	proto_buf_free(&out);
+	return rc;
+}
+
+/* Reads the whole file, at most CONSOLE_FILE_MAX bytes. */
+static uint8_t *slurp(const char *path, size_t *len, struct tv_err *err)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return tv_errno(err, "%s", path), NULL;
+	if (fstat(fd, &st) < 0) {
+		tv_errno(err, "%s", path);
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > CONSOLE_FILE_MAX) {
+		tv_errf(err, "%s: not a console file (%s)", path,
+			S_ISREG(st.st_mode) ? "larger than 256 MiB" : "not a regular file");
+		close(fd);
+		return NULL;
+	}
+	*len = (size_t)st.st_size;
+	buf = xmalloc(*len ? *len : 1);
+	if (read_full(fd, buf, *len) < 0) {
+		tv_errno(err, "%s: cannot read", path);
+		free(buf);
+		buf = NULL;
+	}
+	close(fd);
+	return buf;
+}
+
+struct console_file {
+	uint8_t *buf; /* the whole file */
+	unsigned n;
+	struct {
+		int rows, cols; /* 0x0: no screen kept */
+		const uint8_t *bytes;
+		size_t len;
+	} ent[CONSOLE_FILE_MAX_CONSOLES];
+};
+
+void console_file_free(struct console_file *cf)
+{
+	if (cf == NULL)
+		return;
+	free(cf->buf);
+	free(cf);
+}
+
+struct console_file *console_file_read(const char *path, unsigned n, struct tv_err *err)
+{
+	struct console_file *cf;
+	size_t len, off;
+	uint8_t *buf = slurp(path, &len, err);
+	uint64_t version, count;
+
+	if (buf == NULL)
+		return NULL;
+	cf = xcalloc(1, sizeof(*cf));
+	cf->buf = buf;
+	cf->n = n;
+	if (len < CONSOLE_FILE_HEAD + 4 || memcmp(buf, CONSOLE_FILE_MAGIC, 8) != 0) {
+		tv_errf(err, "%s: not a console file (magic)", path);
+		goto bad;
+	}
+	version = get_le(buf + 8, 4);
+	if (version != CONSOLE_FILE_VERSION) {
+		tv_errf(err, "%s: version %llu%s (this termvisor reads %u)", path,
+			(unsigned long long)version,
+			version > CONSOLE_FILE_VERSION ? ", from a newer termvisor" : "",
+			CONSOLE_FILE_VERSION);
+		goto bad;
+	}
+	if (get_le(buf + len - 4, 4) != crc(buf, len - 4)) {
+		tv_errf(err, "%s: checksum mismatch (the file is damaged)", path);
+		goto bad;
+	}
+	count = get_le(buf + 12, 4);
+	if (count != n || n > CONSOLE_FILE_MAX_CONSOLES) {
+		tv_errf(err, "%s: consoles: %llu, this VM has %u", path, (unsigned long long)count, n);
+		goto bad;
+	}
+	off = CONSOLE_FILE_HEAD;
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *e = buf + off;
+		int rows, cols;
+		uint64_t blen;
+
+		if (len - 4 - off < CONSOLE_FILE_ENTRY) {
+			tv_errf(err, "%s: console %u: truncated", path, i);
+			goto bad;
+		}
+		rows = (int)get_le(e, 2);
+		cols = (int)get_le(e + 2, 2);
+		blen = get_le(e + 8, 8);
+		off += CONSOLE_FILE_ENTRY;
+		if (blen > len - 4 - off) {
+			tv_errf(err, "%s: console %u: length %llu beyond the end of the file", path, i,
+				(unsigned long long)blen);
+			goto bad;
+		}
+		if (!(rows == 0 && cols == 0) &&
+		    (rows < PROTO_MIN_DIM || rows > PROTO_MAX_DIM || cols < PROTO_MIN_DIM ||
+		     cols > PROTO_MAX_DIM)) {
+			tv_errf(err, "%s: console %u: size %dx%d (want %d..%d rows and columns)", path,
+				i, rows, cols, PROTO_MIN_DIM, PROTO_MAX_DIM);
+			goto bad;
+		}
+		cf->ent[i].rows = rows;
+		cf->ent[i].cols = cols;
+		cf->ent[i].bytes = e + CONSOLE_FILE_ENTRY;
+		cf->ent[i].len = (size_t)blen;
+		off += (size_t)blen;
+	}
+	if (off != len - 4) {
+		tv_errf(err, "%s: %zu bytes after the last console", path, len - 4 - off);
+		goto bad;
+	}
+	return cf;
+bad:
+	console_file_free(cf);
+	return NULL;
+}
+
+void console_file_apply(const struct console_file *cf, struct console_buf *const cbs[], unsigned n)
+{
+	for (unsigned i = 0; i < n && i < cf->n; i++)
+		if (cbs[i] != NULL && cf->ent[i].rows > 0)
+			console_buf_replace(cbs[i], cf->ent[i].rows, cf->ent[i].cols, cf->ent[i].bytes,
+					    cf->ent[i].len);
+}
+
+int console_buf_load_file(struct console_buf *const cbs[], unsigned n, const char *path,
+			  struct tv_err *err)
+{
+	struct console_file *cf = console_file_read(path, n, err);
+
+	if (cf == NULL)
+		return -1;
+	console_file_apply(cf, cbs, n);
+	console_file_free(cf);
+	return 0;
 }

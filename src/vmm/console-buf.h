@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/err.h"
 #include "src/core/protocol.h"
 
 #define CONSOLE_DEFAULT_ROWS 24
@@ -39,6 +40,39 @@ void console_buf_size(const struct console_buf *cb, int *rows, int *cols);
  * they land in the terminal's own scrollback), then the screen's rows, then
  * the cursor is placed. */
 void console_buf_render(const struct console_buf *cb, int term_rows, struct proto_buf *out);
+
+/* Makes cb a fresh screen of rows x cols fed with render, the output of
+ * console_buf_render(other, other's rows): other's screen, scrollback and
+ * cursor come back (what a render does not carry stays at its default: the
+ * pen, modes, scroll region, the alternate screen). The bytes pass a fresh
+ * guard (vtguard.h) first, so they may come from a file. */
+void console_buf_replace(struct console_buf *cb, int rows, int cols, const void *render, size_t len);
+
+/* The console file of a machine snapshot (termvisor-snapshot(5)), all
+ * little-endian: "TVCONSOL", u32 version, u32 number of consoles, then per
+ * console u16 rows, u16 cols, u32 0, u64 length and that many bytes of its
+ * render (0x0 and no bytes: the VM kept no screen for it), then the CRC-32
+ * (zlib's) of everything before it. */
+#define CONSOLE_FILE_MAGIC "TVCONSOL"
+#define CONSOLE_FILE_VERSION 1u
+#define CONSOLE_FILE_HEAD 16
+#define CONSOLE_FILE_ENTRY 16
+#define CONSOLE_FILE_MAX (256 << 20)
+#define CONSOLE_FILE_MAX_CONSOLES 8
+/* Writes the n screens (NULL: none kept) to path, created, and fsyncs it. */
+int console_buf_save_file(struct console_buf *const cbs[], unsigned n, const char *path,
+			  struct tv_err *err);
+/* A console file read and checked whole (magic, version, checksum, sizes,
+ * lengths) for a VM of n consoles; NULL with a message that names the file
+ * and the field. */
+struct console_file *console_file_read(const char *path, unsigned n, struct tv_err *err);
+/* Replaces each of the n screens (NULL ones, and those the file kept none
+ * for, are left alone) with its saved one. */
+void console_file_apply(const struct console_file *cf, struct console_buf *const cbs[], unsigned n);
+void console_file_free(struct console_file *cf);
+/* Read, then apply: on error nothing changed. */
+int console_buf_load_file(struct console_buf *const cbs[], unsigned n, const char *path,
+			  struct tv_err *err);
 
 /* UTF-8 text of a screen row, trailing blanks removed (for tests and status). */
 size_t console_buf_row_text(const struct console_buf *cb, int row, char *buf, size_t len);

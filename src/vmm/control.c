@@ -427,6 +427,21 @@ void control_console_output(struct control *c, unsigned port, const void *bytes,
 	}
 }
 
+void control_redraw(struct control *c)
+{
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct control_client *cl = c->clients[i];
+		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead)
+			continue;
+		/* A lagging client is redrawn anyway once it has caught up. */
+		if (cl->lagging)
+			continue;
+		put_replay(c, cl);
+		if (client_write(cl) < 0)
+			cl->dead = true;
+	}
+}
+
 void control_event(struct control *c, uint8_t event, const char *text)
 {
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {

@@ -56,6 +56,9 @@ void control_handle(struct control *c, const struct pollfd *pfd, size_t n);
 /* Guest output of one console, already through the guard (vtguard.h): into
  * that console's screen and out to the clients attached to it. */
 void control_console_output(struct control *c, unsigned port, const void *bytes, size_t len);
+/* Every attached client gets its console drawn again from the screen, as on
+ * attach (the screens were replaced: a rollback). */
+void control_redraw(struct control *c);
 /* The console a client is attached to (its input goes there). */
 unsigned control_client_port(const struct control_client *cl);
 /* Tells every client (after its hello) what happened. */

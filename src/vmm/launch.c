@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "src/core/machine.h"
 #include "src/core/runtime.h"
+#include "src/core/settings.h"
 #include "src/vmm/vmm.h"
 
 /* Linked statically, this program maps no shared library: only the code the
@@ -37,10 +38,29 @@ static void exec_engine(const struct vmm_opts *o)
 	free(path);
 }
 
+/* What the VM process needs of termvisor.conf (the engine does not read it):
+ * how many automatic snapshots a named VM keeps. A settings file with errors
+ * is the commands' to report; the VM keeps the default. */
+static void settings_for_vm(struct vmm_opts *o)
+{
+	struct tv_settings s;
+	struct tv_paths p;
+	struct tv_err err;
+
+	if (o->name == NULL || o->keep_automatic_set || paths_init(&p, &err) < 0)
+		return;
+	if (settings_load(&p, &s, &err) == 0) {
+		o->keep_automatic = s.snapshot_keep_automatic;
+		o->keep_automatic_set = true;
+	}
+	paths_free(&p);
+}
+
 int vmm_run(struct vmm_opts *o)
 {
 	const char *env = getenv("TERMVISOR_ENGINE");
 
+	settings_for_vm(o);
 	if ((env != NULL && *env != '\0') || !self_static())
 		exec_engine(o);
 	return vmm_main(o);
@@ -92,6 +112,7 @@ int vmm_start(const struct tv_paths *p, const struct vmdef *def, pid_t *pid, str
 	memcpy(o.disks, m.disks, sizeof(o.disks));
 	o.cfg.disks = o.disks;
 	o.name = def->name;
+	settings_for_vm(&o);
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		machine_free(&m);
 		return tv_errno(err, "pipe");

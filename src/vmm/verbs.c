@@ -57,10 +57,24 @@ static enum verb_result verb_resume(struct verb_call *call)
 	return VERB_OK;
 }
 
+/* A verb ended the run (a rollback that could not boot the guest again):
+ * nothing is left to act on. */
+static bool machine_gone(struct verb_call *call)
+{
+	struct vmm *v = call->vm;
+
+	if (v->vm != NULL)
+		return false;
+	tv_errf(&call->err, "VM %s has ended", v->name);
+	return true;
+}
+
 static enum verb_result verb_stop(struct verb_call *call)
 {
 	uint32_t timeout_ms;
 
+	if (machine_gone(call))
+		return VERB_ERROR;
 	proto_get_u32(call->f, &timeout_ms);
 	return vmm_begin_stop(call->vm, timeout_ms, &call->err) < 0 ? VERB_ERROR : VERB_OK;
 }
@@ -69,6 +83,8 @@ static enum verb_result verb_force_off(struct verb_call *call)
 {
 	struct vmm *v = call->vm;
 
+	if (machine_gone(call))
+		return VERB_ERROR;
 	vmm_log(v, "forced off");
 	vm_request_stop(v->vm);
 	return VERB_OK;
@@ -76,6 +92,8 @@ static enum verb_result verb_force_off(struct verb_call *call)
 
 static enum verb_result verb_input(struct verb_call *call)
 {
+	if (((struct vmm *)call->vm)->vm == NULL)
+		return VERB_SILENT;
 	vmm_input(call->vm, control_client_port(call->cl), call->f->payload, call->f->len);
 	return VERB_SILENT;
 }
@@ -174,6 +192,42 @@ const struct verb vmm_verbs[] = {
 		.attach = VA_ATTACHED,
 		.handler = control_verb_detach,
 		.help = "Stop receiving the console.",
+	},
+	{
+		.type = PROTO_SNAPSHOT_TAKE,
+		.name = "snapshot-take",
+		.payload = VP_BYTES,
+		.states = VS_LIVE,
+		.attach = VA_ANY,
+		.handler = vmm_verb_snapshot_take,
+		.help = "Snapshot the whole machine (tag=, description=, automatic=1); reply: figures.",
+	},
+	{
+		.type = PROTO_SNAPSHOT_ROLLBACK,
+		.name = "snapshot-rollback",
+		.payload = VP_BYTES,
+		.states = VS_LIVE,
+		.attach = VA_ANY,
+		.handler = vmm_verb_snapshot_rollback,
+		.help = "Put the machine back to snapshot tag=, saving it first unless discard=1.",
+	},
+	{
+		.type = PROTO_SNAPSHOT_DELETE,
+		.name = "snapshot-delete",
+		.payload = VP_BYTES,
+		.states = VS_LIVE,
+		.attach = VA_ANY,
+		.handler = vmm_verb_snapshot_delete,
+		.help = "Delete snapshot tag= (its children stay whole).",
+	},
+	{
+		.type = PROTO_SNAPSHOT_RENAME,
+		.name = "snapshot-rename",
+		.payload = VP_BYTES,
+		.states = VS_LIVE,
+		.attach = VA_ANY,
+		.handler = vmm_verb_snapshot_rename,
+		.help = "Rename snapshot tag= to new= (its disks' snapshots too).",
 	},
 	{.type = 0},
 };

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "src/core/protocol.h"
+#include "src/core/snapstore.h"
 #include "src/vmm/console-buf.h"
 #include "src/vmm/control.h"
 #include "src/vmm/vmm.h"
@@ -63,6 +64,13 @@ struct vmm {
 	uint64_t stop_deadline_ns;
 	int signal;             /* foreground: the signal that ends the run */
 	bool quit;              /* foreground: Ctrl-a x */
+	bool ended;             /* a verb ended the run (the machine is gone) */
+	/* Snapshots (snap.c). */
+	char dropped[SNAP_TAG_MAX + 1]; /* the disk snapshot tag last dropped in
+				 * this verb (the engine drops on every disk at once) */
+	char *restore_dir;      /* restore from this snapshot before the start */
+	char *restore_tag;      /* its disks' snapshot to revert to, or NULL */
+	uint64_t pending_restore; /* the store's pending restore being done, or 0 */
 };
 
 void vmm_log(struct vmm *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -75,5 +83,23 @@ int vmm_begin_stop(struct vmm *v, uint32_t timeout_ms, struct tv_err *err);
 void vmm_input(struct vmm *v, unsigned port, const void *bytes, size_t len);
 /* A client's console choice (enum proto_console) as a port. */
 unsigned vmm_port(const struct vmm *v, uint8_t console);
+/* Reads everything the guest printed so far onto the screens and clients. */
+void vmm_drain_output(struct vmm *v);
+/* Every client attached to a console, and the terminal of a foreground VM,
+ * gets its console drawn again from the screen (after a rollback). */
+void vmm_redraw(struct vmm *v);
+/* A new machine from the configuration in place of the old one: not started
+ * (rebuild), or started (restart, as after a guest reset). */
+int vmm_machine_rebuild(struct vmm *v, struct tv_err *err);
+int vmm_machine_restart(struct vmm *v, struct tv_err *err);
+
+/* Snapshots (snap.c): the verbs, and the restore at start-up (before the
+ * machine is built, then before it starts). */
+enum verb_result vmm_verb_snapshot_take(struct verb_call *call);
+enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call);
+enum verb_result vmm_verb_snapshot_delete(struct verb_call *call);
+enum verb_result vmm_verb_snapshot_rename(struct verb_call *call);
+int vmm_snapshot_startup(struct vmm *v, struct tv_err *err);
+int vmm_snapshot_pending(struct vmm *v, struct tv_err *err);
 
 #endif

@@ -59,7 +59,7 @@ uint8_t vmm_state(void *vm)
 {
 	struct vmm *v = vm;
 
-	if (v->stopping)
+	if (v->stopping || v->vm == NULL)
 		return PROTO_STATE_STOPPING;
 	return vm_paused(v->vm) ? PROTO_STATE_PAUSED : PROTO_STATE_RUNNING;
 }
@@ -155,6 +155,11 @@ static void drain_all_output(struct vmm *v)
 	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
 		while (drain_output(v, i) > 0)
 			;
+}
+
+void vmm_drain_output(struct vmm *v)
+{
+	drain_all_output(v);
 }
 
 unsigned vmm_port(const struct vmm *v, uint8_t console)
@@ -269,6 +274,20 @@ static void term_switch(struct vmm *v)
 	snprintf(note, sizeof(note), "\r\n[termvisor: console %s; Ctrl-a c switches]\r\n",
 		 console_port_name(to));
 	(void)write_full(2, note, strlen(note));
+}
+
+void vmm_redraw(struct vmm *v)
+{
+	if (v->ctl)
+		control_redraw(v->ctl);
+	if (v->term.on && v->con[v->term.shown].cb != NULL) {
+		struct proto_buf screen = {0};
+		int rows, cols;
+		term_size(v, &rows, &cols);
+		console_buf_render(v->con[v->term.shown].cb, rows, &screen);
+		(void)write_full(1, screen.data, screen.len);
+		proto_buf_free(&screen);
+	}
 }
 
 /* Typed bytes, with the Ctrl-a escapes taken out on a terminal. */
@@ -411,11 +430,18 @@ static void machine_free(struct vmm *v)
 	drain_all_output(v);
 }
 
-/* The guest reset the machine: boot it again, as a machine would. */
-static int machine_restart(struct vmm *v, struct tv_err *err)
+int vmm_machine_rebuild(struct vmm *v, struct tv_err *err)
 {
 	machine_free(v);
-	if (machine_new(v, err) < 0)
+	return machine_new(v, err);
+}
+
+/* The guest reset the machine: boot it again, as a machine would. Its memory
+ * is new, so the next snapshot's image is full (a new struct vm has no base);
+ * "here" in the tree stays, as the disks descend from it. */
+int vmm_machine_restart(struct vmm *v, struct tv_err *err)
+{
+	if (vmm_machine_rebuild(v, err) < 0)
 		return -1;
 	return vm_start(v->vm, err);
 }
@@ -467,6 +493,8 @@ static void run_loop(struct vmm *v)
 			term_read(v);
 		if (v->ctl)
 			control_handle(v->ctl, pfd + P_CONTROL, n);
+		if (v->ended)
+			return; /* a verb ended the run; it said why */
 		input_flush(v);
 		if (v->quit || v->signal)
 			return;
@@ -480,7 +508,7 @@ static void run_loop(struct vmm *v)
 		if (vm_exit_reason(v->vm) == VM_EXIT_REBOOT && !v->stopping && !v->o->reboot_exit) {
 			struct tv_err err;
 			vmm_log(v, "the guest reset the machine; booting again");
-			if (machine_restart(v, &err) == 0)
+			if (vmm_machine_restart(v, &err) == 0)
 				continue;
 			vmm_log(v, "cannot boot again: %s", err.msg);
 			if (v->term.on)
@@ -659,7 +687,8 @@ static int setup(struct vmm *v, struct tv_err *err)
 	}
 	o->cfg.console = (struct console_sink){.output = on_guest_output, .ctx = v};
 	o->cfg.disks = o->disks;
-	if (machine_new(v, err) < 0)
+	if (vmm_snapshot_startup(v, err) < 0 || machine_new(v, err) < 0 ||
+	    vmm_snapshot_pending(v, err) < 0)
 		return -1;
 	if (o->name != NULL) {
 		struct control_conf cc = {.name = o->name, .verbs = vmm_verbs, .vm = v,
@@ -700,6 +729,8 @@ static void teardown(struct vmm *v, bool crashed)
 		proto_buf_free(&v->con[i].input);
 	}
 	free(v->sock);
+	free(v->restore_dir);
+	free(v->restore_tag);
 	if (v->have_paths)
 		paths_free(&v->paths);
 	if (v->sigfd >= 0)

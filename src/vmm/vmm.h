@@ -52,6 +52,13 @@ struct vmm_opts {
 			    * reported on report_fd ("0", or "1" and the message) */
 	int report_fd;
 	bool reboot_exit;  /* a guest reset ends the run (status 5) */
+	const char *restore_dir; /* a snapshot directory (termvisor-snapshot(5))
+			    * to restore the machine from instead of booting */
+	const char *restore_tag; /* its disks' internal snapshot to revert
+			    * them to; NULL: the disks are as they should be */
+	bool keep_automatic_set; /* else SNAP_KEEP_AUTOMATIC_DEFAULT */
+	unsigned keep_automatic; /* automatic snapshots kept: snapshot_keep_automatic
+			    * in termvisor.conf, which the launcher reads */
 };
 
 /* Runs the VM in this process until it ends; returns the exit status. */

@@ -41,15 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$TERMVISOR_HOME/vms" "$TERMVISOR_HOME/data/lab"
-"$QEMU_IMG" create -q -f qcow2 "$TERMVISOR_HOME/data/lab/disk.qcow2" 16M || exit 1
-cat >"$TERMVISOR_HOME/vms/lab.conf" <<EOF
-cpus = 1;
-memory = "64M";
-kernel = "$demo";
-cmdline = "console=ttyS0";
-disks = ( { file = "disk.qcow2"; format = "qcow2"; } );
-EOF
+t_demo_vm lab "$demo" || exit 1
 
 # Started from a terminal that then goes away.
 run_in starter "'$TV' start lab --attach"

@@ -100,6 +100,20 @@ static enum verb_result fake_input(struct verb_call *call)
 	return VERB_SILENT;
 }
 
+/* Snapshot verbs: the payload's tag comes back in a typed reply. */
+static enum verb_result fake_snapshot(struct verb_call *call)
+{
+	char tag[64], reply[128];
+	int n;
+
+	if (proto_kv_get(call->f->payload, call->f->len, "tag", tag, sizeof(tag)) < 0)
+		return tv_errf(&call->err, "no tag"), VERB_ERROR;
+	n = snprintf(reply, sizeof(reply), "{\"op\": \"0x%04x\", \"tag\": \"%s\"}", call->f->type,
+		     tag);
+	proto_put_frame(call->out, PROTO_SNAPSHOT_REPLY, reply, (size_t)n);
+	return VERB_REPLIED;
+}
+
 static uint8_t fake_state(void *vm)
 {
 	struct fixture *fx = vm;
@@ -118,6 +132,8 @@ static void fake_verbs_init(void)
 		{PROTO_STATUS, fake_status}, {PROTO_PAUSE, fake_pause},
 		{PROTO_RESUME, fake_resume}, {PROTO_STOP, fake_stop},
 		{PROTO_FORCE_OFF, fake_force_off}, {PROTO_INPUT, fake_input},
+		{PROTO_SNAPSHOT_TAKE, fake_snapshot}, {PROTO_SNAPSHOT_ROLLBACK, fake_snapshot},
+		{PROTO_SNAPSHOT_DELETE, fake_snapshot}, {PROTO_SNAPSHOT_RENAME, fake_snapshot},
 	};
 	size_t n = 0;
 
@@ -422,8 +438,10 @@ static void test_malformed_payloads(void **state)
 	assert_int_equal(expect_error(fd, &in), PROTO_E_MALFORMED);
 	raw_send(fd, 0x4242, "zz", 2);
 	assert_int_equal(expect_error(fd, &in), PROTO_E_UNKNOWN);
-	raw_send(fd, 0x0021, NULL, 0);
+	raw_send(fd, PROTO_SNAPSHOT_LAST, NULL, 0); /* reserved for snapshots, not a verb yet */
 	assert_int_equal(expect_error(fd, &in), PROTO_E_UNSUPPORTED);
+	raw_send(fd, PROTO_SNAPSHOT_ROLLBACK, "discard=1\n", 10); /* no tag: the handler refuses */
+	assert_int_equal(expect_error(fd, &in), PROTO_E_FAILED);
 	raw_send(fd, PROTO_OK, NULL, 0); /* a reply type sent as a request */
 	assert_int_equal(expect_error(fd, &in), PROTO_E_UNKNOWN);
 	raw_send(fd, PROTO_INPUT, "ls\r", 3);
@@ -436,6 +454,10 @@ static void test_malformed_payloads(void **state)
 	struct proto_frame f;
 	uint8_t p[64];
 	assert_int_equal(raw_recv(fd, &in, &f, p, sizeof(p)), PROTO_OK);
+	/* A snapshot verb's key=value payload reaches its handler; its reply is typed. */
+	raw_send(fd, PROTO_SNAPSHOT_TAKE, "description=x\ntag=s1\n", 21);
+	assert_int_equal(raw_recv(fd, &in, &f, p, sizeof(p)), PROTO_SNAPSHOT_REPLY);
+	assert_non_null(memmem(p, f.len, "\"tag\": \"s1\"", 11));
 	assert_int_equal(fx->stops, 1);
 	close(fd);
 	proto_buf_free(&in);

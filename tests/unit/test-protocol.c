@@ -296,7 +296,9 @@ static void test_names(void **state)
 	assert_string_equal(proto_type_name(PROTO_STOP), "stop");
 	assert_string_equal(proto_type_name(PROTO_FORCE_OFF), "force-off");
 	assert_string_equal(proto_type_name(PROTO_STATUS_REPLY), "status-reply");
-	assert_string_equal(proto_type_name(0x0021), "snapshot");
+	assert_string_equal(proto_type_name(PROTO_SNAPSHOT_ROLLBACK), "snapshot-rollback");
+	assert_string_equal(proto_type_name(PROTO_SNAPSHOT_LAST), "snapshot"); /* reserved */
+	assert_string_equal(proto_type_name(PROTO_SNAPSHOT_REPLY), "snapshot reply");
 	assert_string_equal(proto_type_name(0x7777), "unknown");
 	assert_string_equal(proto_error_name(PROTO_E_TOO_BIG), "message too big");
 	assert_string_equal(proto_error_name(12345), "error");
@@ -491,6 +493,25 @@ static void test_vtguard(void **state)
 	console_buf_free(cb);
 }
 
+/* A guest's scroll region below the last row of a smaller window: the
+ * resize takes the region back to the whole screen, so the next scrolls stay
+ * inside (libvterm 0.1.4 would move a negative number of lines). */
+static void test_console_resize_below_scroll_region(void **state)
+{
+	static const char scrolls[] = "\n\n\n\n\n\033[S\033[5S\033[T\033M\033[L\033[5M\033Dend";
+	struct console_buf *cb = console_buf_new(24, 80, 10);
+	char row[32];
+
+	console_buf_feed(cb, "\033[5;20r\033[20;1Hin region", 20);
+	console_buf_resize(cb, 3, 10);
+	console_buf_feed(cb, scrolls, strlen(scrolls));
+	console_buf_resize(cb, 24, 80);
+	console_buf_feed(cb, "\r\nstill here", 12);
+	console_buf_row_text(cb, 3, row, sizeof(row));
+	assert_string_equal(row, "still here");
+	console_buf_free(cb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_console_render_taller_terminal),
 		cmocka_unit_test(test_vtguard),
 		cmocka_unit_test(test_kv_lines),
+		cmocka_unit_test(test_console_resize_below_scroll_region),
 	};
 
 	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
