@@ -361,6 +361,7 @@ class Termvisor:
     def stop(self):
         try:
             self.con.kill()
+            self.con = None  # closed: cli() must not read it any more
             self.cli("stop", self.vm, "--force", timeout=60)
             self.cli("delete", self.vm, "--yes", timeout=60)
         except (Failed, OSError) as e:
