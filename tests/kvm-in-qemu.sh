@@ -74,7 +74,7 @@ work=$(mktemp -d "$build/kvm-in-qemu.XXXXXX")
 # would hold whatever lock its caller took around this script for its whole
 # hour.
 qemu=
-trap '[ -z "$qemu" ] || kill $qemu 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -z "$qemu" ] || kill $qemu 2>/dev/null || true; rm -rf "$work"' EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
