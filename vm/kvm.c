@@ -231,6 +231,29 @@ static uint64_t host_memory(void)
 
 #define RAM_HUGE_FROM (16 * MIB)
 
+/* Address space for guest RAM starting on a 2 MiB boundary, as the guest's
+ * physical addresses do: KVM maps a huge page into the guest's second-level
+ * page tables only where host and guest addresses agree modulo 2 MiB, and the
+ * host's transparent huge pages need aligned ranges too. Without it every
+ * 4 KiB page the guest touches first is its own fault (measured in the nested
+ * machine: a guest writing 1 GiB took 14.3 s on termvisor against 1.6 s under
+ * QEMU, which aligns its RAM the same way). */
+static void *ram_reserve(uint64_t size)
+{
+	const uint64_t align = 2 * MIB;
+	uint8_t *p = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			  -1, 0);
+	uintptr_t head;
+
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	head = (align - ((uintptr_t)p & (align - 1))) & (align - 1);
+	if (head != 0)
+		munmap(p, head);
+	munmap(p + head + size, align - head);
+	return p + head;
+}
+
 static int mem_map(struct vm *vm, struct tv_err *err)
 {
 	uint64_t size = vm->cfg.memory;
@@ -255,7 +278,18 @@ static int mem_map(struct vm *vm, struct tv_err *err)
 		}
 		flags = MAP_SHARED;
 	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	p = ram_reserve(size);
+	if (p != MAP_FAILED) {
+		void *r = p;
+
+		p = mmap(r, size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
+		if (p == MAP_FAILED) {
+			int e = errno;
+
+			munmap(r, size);
+			errno = e;
+		}
+	}
 	if (fd >= 0)
 		close(fd);
 	if (p == MAP_FAILED) {

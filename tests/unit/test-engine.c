@@ -187,6 +187,24 @@ static void test_no_debug_exit(void **state)
 	vm_free(vm);
 }
 
+/* Guest RAM starts on a 2 MiB boundary in the host, as guest physical
+ * addresses do, so KVM can map it with huge pages (and the host back it with
+ * them): otherwise each 4 KiB the guest touches first costs its own fault. */
+static void test_ram_aligned(void **state)
+{
+	struct capture c;
+	struct vm *vm;
+
+	need_kvm(state);
+	vm = guest_new("timer", 1, &c);
+	for (unsigned i = 0; i < vm_mem(vm)->nregions; i++) {
+		const struct gmem_region *r = &vm_mem(vm)->regions[i];
+
+		assert_int_equal((uintptr_t)r->hva % (2 << 20), r->gpa % (2 << 20));
+	}
+	vm_free(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_console_input),
 		cmocka_unit_test(test_dev_overlap),
 		cmocka_unit_test(test_no_debug_exit),
+		cmocka_unit_test(test_ram_aligned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
