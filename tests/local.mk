@@ -148,3 +148,14 @@ tests_unit_test_snapstore_SOURCES = tests/unit/test-snapstore.c
 tests_unit_test_snapstore_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_snapstore_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-snapstore
+
+# Reading the VM process's JSON replies.
+check_PROGRAMS += tests/unit/test-json
+tests_unit_test_json_SOURCES = tests/unit/test-json.c
+tests_unit_test_json_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_json_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-json
+
+# Clones of a running VM, resumed from a machine snapshot (the demo guest on /dev/kvm).
+TESTS += tests/e2e/clone.sh
+EXTRA_DIST += tests/e2e/clone.sh

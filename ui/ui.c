@@ -269,7 +269,12 @@ static void ui_delete(struct ui *u)
 	if (u->sel >= u->cat.n)
 		return;
 	name = u->cat.v[u->sel].name;
-	snprintf(q, sizeof(q), "Delete VM '%s' with its disks and snapshots?", name);
+	int n = u->cat.v[u->sel].ok ? vmdisk_snapshot_count(&u->cat.v[u->sel].def) : -1;
+	if (n >= 0)
+		snprintf(q, sizeof(q), "Delete VM '%s' with its disks and %d snapshot%s?", name, n,
+			 n == 1 ? "" : "s");
+	else
+		snprintf(q, sizeof(q), "Delete VM '%s' with its disks and snapshots?", name);
 	if (!ask_confirm(q))
 		return;
 	if (vm_delete(&u->paths, name, &err) < 0)

@@ -7,6 +7,7 @@
  * in DATA/.bases/, where every linked clone of the same snapshot shares it.
  * The base never changes, whatever the source does afterwards, so the source
  * keeps running (or rolling back) while its clones use the base. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -27,6 +28,8 @@
 #include "src/core/vmdisk.h"
 #include "src/core/vmops.h"
 #include "vm/block/block.h"
+#include "vm/memimg.h"
+#include "vm/snapshot.h"
 #include "common/util.h"
 
 #define BASES_DIR ".bases" /* VM names never start with '.' */
@@ -37,6 +40,7 @@ struct clone_job {
 	struct vmdef sdef, ddef; /* the source's definition; the clone's */
 	const struct snap_record *rec; /* --snapshot, or NULL */
 	bool linked;
+	bool resume;		 /* the clone resumes the snapshot's machine state */
 	char *ddata;		 /* DATA/NEW */
 };
 
@@ -227,7 +231,85 @@ static int copy_boot_file(struct clone_job *j, const char *rel, struct tv_err *e
 	return rc;
 }
 
-static int clone_vm(struct clone_job *j, struct tv_err *err)
+/* The source snapshot's files for the clone's own snapshot: the memory image
+ * flattened (it may be layered on images the clone does not get), the rest
+ * (state, console) copied. */
+static int copy_machine_files(struct clone_job *j, const char *from, const char *to,
+			      struct tv_err *err)
+{
+	DIR *d = opendir(from);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL)
+		return tv_errno(err, "cannot read %s", from);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "journal") == 0)
+			continue;
+		char *a = xasprintf("%s/%s", from, de->d_name), *b = xasprintf("%s/%s", to, de->d_name);
+		struct stat sb;
+		if (lstat(a, &sb) == 0 && S_ISREG(sb.st_mode))
+			rc = strcmp(de->d_name, VM_SNAPSHOT_MEMORY) == 0 ? memimg_flatten(a, b, err)
+									: copy_file(a, b, 0644, err);
+		free(a);
+		free(b);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* A clone of a snapshot that holds the machine's state gets that snapshot as
+ * its own (its disks, already at TAG, get the internal snapshot TAG), marked
+ * pending-restore: its first start resumes where the source was. */
+static int clone_machine(struct clone_job *j, const struct snapstore *sst, struct tv_err *err)
+{
+	char **disks = xcalloc(j->ddef.ndisks + 1, sizeof(char *));
+	size_t n = 0;
+	struct snapstore st;
+	struct snap_txn t;
+	int rc = -1;
+
+	for (size_t i = 0; i < j->ddef.ndisks; i++)
+		if (!j->ddef.disks[i].readonly && j->ddef.disks[i].format == DISK_FORMAT_QCOW2)
+			disks[n++] = vmdef_path(&j->ddef, j->ddef.disks[i].file);
+	char *desc = xasprintf("%s of VM %s%s%s", j->rec->tag, j->src,
+			       j->rec->description[0] ? ": " : "", j->rec->description);
+	desc[SNAP_DESC_MAX < strlen(desc) ? SNAP_DESC_MAX : strlen(desc)] = 0;
+	char *from = snapstore_path(sst, j->rec->id);
+	if (snapstore_open(&st, j->ddata, SNAPSTORE_LOCK, NULL, err) < 0)
+		goto out;
+	if (snapstore_begin(&st, j->rec->tag, desc, true, false, (const char *const *)disks, n, &t,
+			    err) < 0)
+		goto close;
+	rc = copy_machine_files(j, from, t.dir, err);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct blk *b;
+		rc = blk_open(&b, disks[i], "qcow2", 0, err);
+		if (rc == 0) {
+			rc = blk_snapshot_create(b, j->rec->tag, 0, 0, err);
+			if (blk_close(b, rc < 0 ? NULL : err) < 0)
+				rc = -1;
+		}
+	}
+	uint64_t id = t.rec.id;
+	if (rc < 0 || snapstore_commit(&t, err) < 0) {
+		snapstore_abort(&t);
+		rc = -1;
+		goto close;
+	}
+	rc = snapstore_set_here(&st, id, true, err);
+close:
+	snapstore_close(&st);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(disks[i]);
+	free(disks);
+	free(desc);
+	free(from);
+	return rc;
+}
+
+static int clone_vm(struct clone_job *j, const struct snapstore *sst, struct tv_err *err)
 {
 	char *dconf = paths_vm_conf(j->p, j->dst);
 	int rc = -1;
@@ -244,6 +326,8 @@ static int clone_vm(struct clone_job *j, struct tv_err *err)
 		if (clone_disk(j, i, err) < 0)
 			goto out;
 	if (copy_boot_file(j, j->sdef.kernel, err) < 0 || copy_boot_file(j, j->sdef.initrd, err) < 0)
+		goto out;
+	if (j->resume && clone_machine(j, sst, err) < 0)
 		goto out;
 	/* A fresh identity: its own name, generated MAC addresses, no autostart. */
 	free(j->ddef.name);
@@ -330,7 +414,10 @@ static int cmd_clone_exec(const struct cmd_entry *self, int argc, char **argv)
 			j.src, j.src, j.src, j.dst);
 		goto out;
 	}
-	rc = clone_vm(&j, &err);
+	/* A network card's MAC address lives in the guest's memory too: such a
+	 * clone boots afresh, so that it gets its own. */
+	j.resume = j.rec && j.rec->memory && j.ddef.nnets == 0;
+	rc = clone_vm(&j, &st, &err);
 out:
 	if (rc < 0) {
 		fprintf(stderr, "termvisor clone: %s\n", err.msg);
@@ -338,8 +425,13 @@ out:
 		printf("cloned VM %s%s%s%s into %s (%s)\n", j.src, tag ? " at snapshot '" : "",
 		       tag ? tag : "", tag ? "'" : "", j.dst,
 		       j.linked ? "linked: its disks are overlays on read-only bases" : "full copy");
-		if (j.rec && j.rec->memory)
-			printf("%s boots afresh: the snapshot's machine state is not cloned\n", j.dst);
+		if (j.resume)
+			printf("%s resumes where %s was at '%s' when it first starts\n", j.dst,
+			       j.src, tag);
+		else if (j.rec && j.rec->memory)
+			printf("%s boots afresh (it has a network card, whose MAC address is new); "
+			       "the snapshot's machine state is not cloned\n",
+			       j.dst);
 		for (size_t i = 0; i < j.ddef.nnets; i++)
 			if (j.ddef.nets[i].nforwards) {
 				printf("note: %s keeps the host port forwards of %s; running both at "

@@ -21,6 +21,8 @@
 #include "src/core/vmdef.h"
 #include "src/core/vmops.h"
 #include "vm/block/block.h"
+#include "vm/memimg.h"
+#include "vm/snapshot.h"
 #include "common/util.h"
 
 /* The VM a subcommand works on. */
@@ -149,12 +151,40 @@ static int need_qcow2(const struct snap_vm *v, struct tv_err *err)
 	return 0;
 }
 
+/* A tag that some disk already uses (a snapshot made with another tool) is
+ * refused: undoing a failed take drops the tag from every disk. */
+static int disks_lack_tag(const struct snap_vm *v, const char *tag, struct tv_err *err)
+{
+	for (size_t i = 0; i < v->ndisks; i++) {
+		struct blk_snapshot *list = NULL;
+		struct blk *b;
+		int n = 0, rc;
+		if (blk_open(&b, v->disks[i], "qcow2", BLK_READONLY, err) < 0)
+			return -1;
+		rc = blk_snapshot_list(b, &list, &n, err);
+		for (int k = 0; rc == 0 && k < n; k++)
+			if (strcmp(list[k].name, tag) == 0)
+				rc = tv_errf(err,
+					     "%s already holds an internal snapshot named '%s' "
+					     "that is not one of termvisor's; pick another tag, or "
+					     "delete it (qemu-img snapshot -d %s %s)",
+					     v->disks[i], tag, tag, v->disks[i]);
+		blk_snapshot_list_free(list, n);
+		blk_close(b, NULL);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* A disk-only snapshot of a stopped VM, under the store's lock. */
 static int take_stopped(struct snap_vm *v, struct snapstore *st, const char *tag,
 			const char *desc, bool automatic, struct tv_err *err)
 {
 	struct snap_txn t;
 
+	if (snapstore_find(st, tag) == NULL && disks_lack_tag(v, tag, err) < 0)
+		return -1;
 	if (snapstore_begin(st, tag, desc, false, automatic, disk_list(v), v->ndisks, &t, err) < 0)
 		return -1;
 	if (disks_do(v, DISK_CREATE, tag, err) < 0 || snapstore_commit(&t, err) < 0) {
@@ -166,78 +196,11 @@ static int take_stopped(struct snap_vm *v, struct snapstore *st, const char *tag
 
 /* ---- a running VM: one verb and its JSON reply ---- */
 
-/* The value of key in a flat JSON object, as text (strings unquoted, basic
- * escapes decoded; \u escapes become '?'); -1 when absent or malformed. The
- * reply comes from another process: every read is bounded by len. */
-static int json_get(const char *js, size_t len, const char *key, char *out, size_t outlen)
-{
-	size_t i = 0, klen = strlen(key);
-	int depth = 0;
-
-	while (i < len) {
-		char c = js[i];
-		if (c == '{' || c == '[') {
-			depth++;
-			i++;
-		} else if (c == '}' || c == ']') {
-			depth--;
-			i++;
-		} else if (c == '"') {
-			size_t s = ++i;
-			while (i < len && js[i] != '"')
-				i += js[i] == '\\' ? 2 : 1;
-			if (i >= len)
-				return -1;
-			size_t e = i++;
-			size_t j = i;
-			while (j < len && (js[j] == ' ' || js[j] == '\t' || js[j] == '\n'))
-				j++;
-			if (depth != 1 || j >= len || js[j] != ':' || e - s != klen ||
-			    memcmp(js + s, key, klen) != 0)
-				continue;
-			/* The value. */
-			j++;
-			while (j < len && (js[j] == ' ' || js[j] == '\t' || js[j] == '\n'))
-				j++;
-			size_t o = 0;
-			if (j < len && js[j] == '"') {
-				for (j++; j < len && js[j] != '"'; j++) {
-					char ch = js[j];
-					if (ch == '\\' && j + 1 < len) {
-						ch = js[++j];
-						ch = ch == 'n' ? '\n' : ch == 't' ? '\t' : ch == 'u' ? '?' : ch;
-						if (js[j] == 'u')
-							j += j + 4 < len ? 4 : 0;
-					}
-					if (o + 1 < outlen)
-						out[o++] = ch;
-				}
-				if (j >= len)
-					return -1;
-			} else {
-				while (j < len && js[j] != ',' && js[j] != '}' && js[j] != ' ' &&
-				       js[j] != '\n') {
-					if (o + 1 < outlen)
-						out[o++] = js[j];
-					j++;
-				}
-				if (o == 0)
-					return -1;
-			}
-			out[o < outlen ? o : outlen - 1] = 0;
-			return 0;
-		} else {
-			i++;
-		}
-	}
-	return -1;
-}
-
 static bool json_num(const char *js, size_t len, const char *key, double *v)
 {
 	char buf[64], *end;
 
-	if (json_get(js, len, key, buf, sizeof(buf)) < 0)
+	if (json_flat_get(js, len, key, buf, sizeof(buf)) < 0)
 		return false;
 	*v = strtod(buf, &end);
 	return *end == 0 && end != buf;
@@ -258,39 +221,61 @@ static void human_bytes(double b, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", b, units[u]);
 }
 
-/* The figures a reply carries, ", "-separated after the first. */
-static void print_figures(const char *js, size_t len)
+/* What the VM process did, from its reply (keys in src/core/snapstore.h);
+ * absent figures are left out. */
+static void print_reply(const struct snap_vm *v, uint16_t type, const char *js, size_t len)
 {
-	const char *sep = ": ";
-	char text[128], size[32];
-	double v;
+	char tag[SNAP_TAG_MAX + 1] = "?", text[256], size[32];
+	double x, y;
 
-	if (json_num(js, len, "memory_bytes", &v)) {
-		human_bytes(v, size, sizeof(size));
-		printf("%s%s of memory written", sep, size);
-		sep = ", ";
+	json_flat_get(js, len, "tag", tag, sizeof(tag));
+	switch (type) {
+	case PROTO_SNAPSHOT_TAKE:
+		printf("took snapshot '%s' of VM %s", tag, v->name);
+		if (json_num(js, len, "memory_bytes", &x)) {
+			human_bytes(x, size, sizeof(size));
+			printf(": %s of memory written", size);
+			if (json_flat_get(js, len, "full", text, sizeof(text)) == 0)
+				printf(" (%s)", strcmp(text, "true") == 0 ? "a full image"
+									  : "the pages changed since");
+			if (json_num(js, len, "pause_ns", &y))
+				printf(", guest paused %.1f ms", y / 1e6);
+		}
+		break;
+	case PROTO_SNAPSHOT_ROLLBACK:
+		printf("rolled back VM %s to snapshot '%s'", v->name, tag);
+		if (json_num(js, len, "total_ns", &x))
+			printf(" in %.1f ms", x / 1e6);
+		if (json_num(js, len, "pause_ns", &y))
+			printf(" (guest paused %.1f ms)", y / 1e6);
+		if (json_flat_get(js, len, "automatic", text, sizeof(text)) == 0 &&
+		    strcmp(text, "null") != 0)
+			printf("; the state before was saved as '%s'", text);
+		if (json_flat_get(js, len, "rebooted", text, sizeof(text)) == 0 &&
+		    strcmp(text, "true") == 0)
+			printf("; a disk-only snapshot: the disks were reverted and the guest booted "
+			       "afresh");
+		break;
+	case PROTO_SNAPSHOT_DELETE:
+		printf("deleted snapshot '%s' of VM %s", tag, v->name);
+		if (json_num(js, len, "freed_bytes", &x)) {
+			human_bytes(x, size, sizeof(size));
+			printf(" (%s freed)", size);
+		}
+		break;
+	case PROTO_SNAPSHOT_RENAME:
+		json_flat_get(js, len, "old_tag", text, sizeof(text));
+		printf("renamed snapshot '%s' of VM %s to '%s'", text, v->name, tag);
+		break;
 	}
-	if (json_num(js, len, "state_bytes", &v)) {
-		human_bytes(v, size, sizeof(size));
-		printf("%s%s of device state", sep, size);
-		sep = ", ";
-	}
-	if (json_num(js, len, "pause_ns", &v)) {
-		printf("%sguest paused %.1f ms", sep, v / 1e6);
-		sep = ", ";
-	}
-	if (json_get(js, len, "automatic", text, sizeof(text)) == 0 && strcmp(text, "null") != 0) {
-		printf("%sthe state before was saved as '%s'", sep, text);
-		sep = ", ";
-	}
-	if (json_num(js, len, "pruned", &v) && v > 0)
-		printf("%s%.0f old automatic snapshot%s deleted", sep, v, v == 1 ? "" : "s");
+	if (json_num(js, len, "pruned", &x) && x > 0)
+		printf("; %.0f old automatic snapshot%s deleted", x, x == 1 ? "" : "s");
 	printf("\n");
 }
 
-/* Sends the verb; prints "<done> ... of VM NAME" with the reply's figures. */
+/* Sends the verb and prints what the reply says was done. */
 static int send_verb(struct snap_vm *v, uint16_t type, struct proto_buf *payload,
-		     const char *what, struct tv_err *err)
+		     struct tv_err *err)
 {
 	struct tv_client *c = client_connect(&v->paths, v->name, err);
 	struct proto_frame reply;
@@ -309,17 +294,12 @@ static int send_verb(struct snap_vm *v, uint16_t type, struct proto_buf *payload
 		return tv_errf(err, "VM %s answered with %s, not a snapshot reply", v->name,
 			       proto_type_name(reply.type));
 	}
-	const char *js = (const char *)rp;
-	char tag[SNAP_TAG_MAX + 1] = "";
-	json_get(js, reply.len, "tag", tag, sizeof(tag));
-	printf("%s '%s' of VM %s", what, tag, v->name);
-	print_figures(js, reply.len);
+	print_reply(v, type, (const char *)rp, reply.len);
 	free(rp);
 	return 0;
 }
 
-static int live_verb(struct snap_vm *v, uint16_t type, const char *what, const char *const *kv,
-		     struct tv_err *err)
+static int live_verb(struct snap_vm *v, uint16_t type, const char *const *kv, struct tv_err *err)
 {
 	struct proto_buf b = {0};
 	int rc = 0;
@@ -328,7 +308,7 @@ static int live_verb(struct snap_vm *v, uint16_t type, const char *what, const c
 		if (kv[i + 1] != NULL && proto_kv_put(&b, kv[i], kv[i + 1]) < 0)
 			rc = tv_errf(err, "%s: must be one line", kv[i]);
 	if (rc == 0)
-		rc = send_verb(v, type, &b, what, err);
+		rc = send_verb(v, type, &b, err);
 	proto_buf_free(&b);
 	return rc;
 }
@@ -356,7 +336,7 @@ static int snap_take(struct snap_vm *v, int argc, char **argv, const struct snap
 	if (v->live) {
 		/* No tag: the VM process proposes one under its lock. */
 		const char *kv[] = {"tag", tag, "description", o->description, NULL};
-		return live_verb(v, PROTO_SNAPSHOT_TAKE, "took snapshot", kv, err);
+		return live_verb(v, PROTO_SNAPSHOT_TAKE, kv, err);
 	}
 	if (need_qcow2(v, err) < 0 || open_store(v, &st, true, err) < 0)
 		return -1;
@@ -384,7 +364,7 @@ static int snap_rollback(struct snap_vm *v, int argc, char **argv, const struct 
 		return tv_errf(err, "rollback: expected NAME TAG");
 	if (v->live) {
 		const char *kv[] = {"tag", argv[1], "discard", o->discard ? "1" : NULL, NULL};
-		return live_verb(v, PROTO_SNAPSHOT_ROLLBACK, "rolled back to snapshot", kv, err);
+		return live_verb(v, PROTO_SNAPSHOT_ROLLBACK, kv, err);
 	}
 	if (settings_load(&v->paths, &set, err) < 0 || need_qcow2(v, err) < 0 ||
 	    open_store(v, &st, true, err) < 0)
@@ -435,7 +415,7 @@ static int snap_delete(struct snap_vm *v, int argc, char **argv, const struct sn
 		return tv_errf(err, "delete: expected NAME TAG");
 	if (v->live) {
 		const char *kv[] = {"tag", argv[1], NULL};
-		return live_verb(v, PROTO_SNAPSHOT_DELETE, "deleted snapshot", kv, err);
+		return live_verb(v, PROTO_SNAPSHOT_DELETE, kv, err);
 	}
 	if (open_store(v, &st, true, err) < 0)
 		return -1;
@@ -472,7 +452,7 @@ static int snap_rename(struct snap_vm *v, int argc, char **argv, const struct sn
 		return -1;
 	if (v->live) {
 		const char *kv[] = {"tag", argv[1], "new", argv[2], NULL};
-		return live_verb(v, PROTO_SNAPSHOT_RENAME, "renamed snapshot", kv, err);
+		return live_verb(v, PROTO_SNAPSHOT_RENAME, kv, err);
 	}
 	if (open_store(v, &st, true, err) < 0)
 		return -1;
@@ -482,15 +462,7 @@ static int snap_rename(struct snap_vm *v, int argc, char **argv, const struct sn
 		tv_errf(err, "VM %s already has a snapshot named '%s'", v->name, argv[2]);
 		goto out;
 	}
-	if (v->ndisks > 0) {
-		/* The disks' internal snapshots carry the tag too (qemu-img shows it);
-		 * renaming them waits for blk_snapshot_rename. */
-		tv_errf(err,
-			"renaming the snapshots of a stopped VM with disks is not supported by this "
-			"build yet (the disks' internal snapshots keep the tag)");
-		goto out;
-	}
-	rc = snapstore_rename(&st, argv[1], argv[2], err);
+	rc = snapstore_rename_disks(&st, argv[1], argv[2], disk_list(v), v->ndisks, err);
 	if (rc == 0)
 		printf("renamed snapshot '%s' of VM %s to '%s'\n", argv[1], v->name, argv[2]);
 out:
@@ -685,6 +657,56 @@ static void show_disks(const struct snap_vm *v, const char *tag, bool json)
 	}
 }
 
+/* What a machine snapshot's state file and memory image say (read and
+ * checked, no VM needed); a damaged file is reported, not fatal to show. */
+static void show_machine(const struct snapstore *st, const struct snap_record *r, bool json)
+{
+	char *dir = snapstore_path(st, r->id), *mem = xasprintf("%s/%s", dir, VM_SNAPSHOT_MEMORY);
+	struct vm_snapshot_info si;
+	struct memimg_info mi;
+	struct tv_err e1, e2;
+	bool have_state = vm_snapshot_read_info(dir, &si, &e1) == 0;
+	bool have_mem = memimg_info(mem, &mi, &e2) == 0;
+	char size[32];
+
+	if (json) {
+		printf(", \"machine\": ");
+		if (have_state)
+			printf("{\"version\": %u, \"cpus\": %u, \"memory_bytes\": %" PRIu64
+			       ", \"devices\": %u, \"disks\": %u}",
+			       si.version, si.cpus, si.memory, si.ndevices, si.ndisks);
+		else
+			json_string(stdout, e1.msg);
+		printf(", \"memory_image\": ");
+		if (have_mem)
+			printf("{\"pages\": %" PRIu64 ", \"disk_bytes\": %" PRIu64
+			       ", \"layered\": %s}",
+			       mi.pages, mi.disk_bytes, mi.has_parent ? "true" : "false");
+		else
+			json_string(stdout, e2.msg);
+	} else {
+		if (have_state) {
+			format_size(si.memory, size, sizeof(size));
+			printf("  machine     %u vCPU%s, %s of RAM, %u devices, %u disk%s (state file "
+			       "version %u)\n",
+			       si.cpus, si.cpus == 1 ? "" : "s", size, si.ndevices, si.ndisks,
+			       si.ndisks == 1 ? "" : "s", si.version);
+		} else {
+			printf("  machine     unreadable: %s\n", e1.msg);
+		}
+		if (have_mem) {
+			format_size(mi.disk_bytes, size, sizeof(size));
+			printf("  memory      %" PRIu64 " pages held, %s on disk, %s\n", mi.pages, size,
+			       mi.has_parent ? "layered on an older snapshot's image"
+					     : "a full image");
+		} else {
+			printf("  memory      unreadable: %s\n", e2.msg);
+		}
+	}
+	free(mem);
+	free(dir);
+}
+
 static int snap_show(struct snap_vm *v, int argc, char **argv, const struct snap_opts *o,
 		     struct tv_err *err)
 {
@@ -701,6 +723,8 @@ static int snap_show(struct snap_vm *v, int argc, char **argv, const struct snap
 	}
 	if (o->json) {
 		json_record(&st, r, true);
+		if (r->memory)
+			show_machine(&st, r, true);
 		printf(", \"disks\": [");
 		show_disks(v, r->tag, true);
 		printf("]}\n");
@@ -730,6 +754,8 @@ static int snap_show(struct snap_vm *v, int argc, char **argv, const struct snap
 						     : "yes");
 		printf("  size        %s (its directory %s)\n", size, dir);
 		printf("  description %s\n", r->description[0] ? r->description : "-");
+		if (r->memory)
+			show_machine(&st, r, false);
 		show_disks(v, r->tag, false);
 		free(kids);
 		free(dir);
@@ -792,10 +818,13 @@ static int cmd_snapshot_exec(const struct cmd_entry *self, int argc, char **argv
 	}
 	/* Each option belongs to one subcommand. */
 	const char *sub = subcommands[i].name;
-	if ((o.description && strcmp(sub, "take")) || (o.tree && strcmp(sub, "list")) ||
-	    (o.json && strcmp(sub, "list") && strcmp(sub, "show")) ||
-	    (o.discard && strcmp(sub, "rollback")))
-		return cmd_usage_error(self, "%s: an option it does not take", sub);
+	const char *wrong = o.description && strcmp(sub, "take")		? "--description"
+			    : o.tree && strcmp(sub, "list")			? "--tree"
+			    : o.json && strcmp(sub, "list") && strcmp(sub, "show") ? "--json"
+			    : o.discard && strcmp(sub, "rollback")		? "--discard"
+										: NULL;
+	if (wrong)
+		return cmd_usage_error(self, "%s does not take %s", sub, wrong);
 	if (optind >= argc)
 		return cmd_usage_error(self, "%s: expected a VM name", sub);
 	if (vm_load(&v, argv[optind], &err) < 0) {

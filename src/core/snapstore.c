@@ -19,9 +19,12 @@
 #include "src/core/fsutil.h"
 #include "src/core/paths.h"
 #include "vm/block/block.h"
+#include "vm/memimg.h"
+#include "vm/snapshot.h"
 #include "common/util.h"
 
 #define INDEX_FILE "index"
+#define SNAP_MEMORY_FILE VM_SNAPSHOT_MEMORY
 #define INDEX_TMP "index.tmp"
 #define LOCK_FILE "lock"
 #define JOURNAL_FILE "journal"
@@ -292,8 +295,8 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
-/* One "snapshot k=v ..." line (after the keyword), modified in place. */
-static int parse_record(char *s, struct snap_record *r, const char *file, unsigned line,
+/* The fields of a snapshot line; on failure r->description may be left set. */
+static int parse_fields(char *s, struct snap_record *r, const char *file, unsigned line,
 			struct tv_err *err)
 {
 	enum { K_ID, K_PARENT, K_CREATED, K_MEMORY, K_AUTO, K_TAG, K_DESC, K_N };
@@ -362,21 +365,26 @@ static int parse_record(char *s, struct snap_record *r, const char *file, unsign
 		}
 	}
 	for (int k = 0; k < K_N; k++)
-		if (!seen[k] && k != K_DESC) {
-			free(r->description);
-			r->description = NULL;
+		if (!seen[k] && k != K_DESC)
 			return index_err(err, file, line, "snapshot: the field %s is missing",
 					 keys[k]);
-		}
 	if (r->description == NULL)
 		r->description = xstrdup("");
-	if (r->parent >= r->id) {
-		free(r->description);
-		r->description = NULL;
+	if (r->parent >= r->id)
 		return index_err(err, file, line,
 				 "parent: a parent is older than its child, so its id is smaller");
-	}
 	return 0;
+}
+
+/* One "snapshot k=v ..." line (after the keyword), modified in place. */
+static int parse_record(char *s, struct snap_record *r, const char *file, unsigned line,
+			struct tv_err *err)
+{
+	if (parse_fields(s, r, file, line, err) == 0)
+		return 0;
+	free(r->description);
+	r->description = NULL;
+	return -1;
 }
 
 static const struct snap_record *find_id(const struct snap_record *recs, size_t n, uint64_t id)
@@ -604,8 +612,9 @@ static int write_index(struct snapstore *st, struct tv_err *err)
 
 /* ---- journals and recovery ---- */
 
-static int write_journal(const char *dir, const char *tag, char *const *disks, size_t ndisks,
-			 struct tv_err *err)
+/* new_tag: a rename in progress (NULL otherwise). */
+static int write_journal(const char *dir, const char *tag, const char *new_tag,
+			 char *const *disks, size_t ndisks, struct tv_err *err)
 {
 	size_t len = 0, cap = 256;
 	char *buf = xmalloc(cap);
@@ -615,6 +624,11 @@ static int write_journal(const char *dir, const char *tag, char *const *disks, s
 	put_text(&buf, &len, &cap, "%s %d\ntag ", JOURNAL_MAGIC, SNAP_JOURNAL_VERSION);
 	put_escaped(&buf, &len, &cap, tag);
 	put_text(&buf, &len, &cap, "\n");
+	if (new_tag) {
+		put_text(&buf, &len, &cap, "new ");
+		put_escaped(&buf, &len, &cap, new_tag);
+		put_text(&buf, &len, &cap, "\n");
+	}
 	for (size_t i = 0; i < ndisks; i++) {
 		put_text(&buf, &len, &cap, "disk ");
 		put_escaped(&buf, &len, &cap, disks[i]);
@@ -627,6 +641,7 @@ static int write_journal(const char *dir, const char *tag, char *const *disks, s
 
 struct journal {
 	char tag[SNAP_TAG_MAX + 1];
+	char new_tag[SNAP_TAG_MAX + 1]; /* "" unless a rename */
 	char *disks[JOURNAL_MAX_DISKS];
 	size_t ndisks;
 };
@@ -672,6 +687,12 @@ static int read_journal(const char *dir, struct journal *j, struct tv_err *err)
 				goto out;
 			}
 			strcpy(j->tag, sp);
+		} else if (strcmp(l, "new") == 0) {
+			if (unescape(sp) < 0 || snapstore_tag_check(sp, NULL) < 0) {
+				index_err(err, file, line, "new: not a snapshot tag");
+				goto out;
+			}
+			strcpy(j->new_tag, sp);
 		} else if (strcmp(l, "disk") == 0) {
 			if (unescape(sp) < 0 || sp[0] != '/' || j->ndisks == JOURNAL_MAX_DISKS) {
 				index_err(err, file, line, "disk: not an absolute path");
@@ -696,8 +717,11 @@ out:
 	return rc;
 }
 
-/* The default: a stopped VM's image, opened here. */
-static int drop_disk_file(void *ctx, const char *disk, const char *tag, struct tv_err *err)
+/* The default disk ops: on a stopped VM's image, opened here, the internal
+ * snapshot tag is deleted (new_tag NULL) or renamed to new_tag. An image
+ * without that snapshot, or no image at all, is left as it is. */
+static int disk_file_op(const char *disk, const char *tag, const char *new_tag,
+			struct tv_err *err)
 {
 	struct blk_snapshot *list = NULL;
 	struct blk *b;
@@ -713,7 +737,8 @@ static int drop_disk_file(void *ctx, const char *disk, const char *tag, struct t
 	}
 	for (int i = 0; i < n; i++)
 		if (strcmp(list[i].name, tag) == 0) {
-			rc = blk_snapshot_delete(b, tag, err);
+			rc = new_tag ? blk_snapshot_rename(b, tag, new_tag, err)
+				     : blk_snapshot_delete(b, tag, err);
 			break;
 		}
 	blk_snapshot_list_free(list, n);
@@ -722,12 +747,26 @@ static int drop_disk_file(void *ctx, const char *disk, const char *tag, struct t
 	return rc;
 }
 
+static int rename_disks(struct snapstore *st, const char *tag, const char *new_tag,
+			char *const *disks, size_t ndisks, struct tv_err *err)
+{
+	for (size_t i = 0; i < ndisks; i++) {
+		int rc = st->disk_ops.rename
+				 ? st->disk_ops.rename(st->disk_ops.ctx, disks[i], tag, new_tag, err)
+				 : disk_file_op(disks[i], tag, new_tag, err);
+		if (rc < 0)
+			return tv_err_prefix(err, "renaming disk snapshot '%s' to '%s': ", tag,
+					     new_tag);
+	}
+	return 0;
+}
+
 static int drop_disks(struct snapstore *st, const char *tag, char *const *disks, size_t ndisks,
 		      struct tv_err *err)
 {
 	for (size_t i = 0; i < ndisks; i++) {
 		int rc = st->disk_ops.drop ? st->disk_ops.drop(st->disk_ops.ctx, disks[i], tag, err)
-					   : drop_disk_file(NULL, disks[i], tag, err);
+					   : disk_file_op(disks[i], tag, NULL, err);
 		if (rc < 0)
 			return tv_err_prefix(err, "dropping disk snapshot '%s': ", tag);
 	}
@@ -745,6 +784,8 @@ static int discard_dir(struct snapstore *st, const char *dir, struct tv_err *err
 		return tv_err_prefix(err, "cannot recover %s: ", dir);
 	if (rc == 1) {
 		rc = drop_disks(st, j.tag, j.disks, j.ndisks, err);
+		if (rc == 0 && j.new_tag[0])
+			rc = drop_disks(st, j.new_tag, j.disks, j.ndisks, err);
 		journal_free(&j);
 		if (rc < 0)
 			return tv_err_prefix(err, "cannot recover %s: ", dir);
@@ -752,6 +793,41 @@ static int discard_dir(struct snapstore *st, const char *dir, struct tv_err *err
 	if (remove_tree(dir) < 0)
 		return tv_errno(err, "cannot remove %s", dir);
 	return 0;
+}
+
+static int write_index(struct snapstore *st, struct tv_err *err);
+
+/* A committed snapshot whose rename was cut short: finished (roll forward).
+ * Its journal went in before any disk was renamed. */
+static int finish_rename(struct snapstore *st, uint64_t id, struct tv_err *err)
+{
+	char *dir = snapstore_path(st, id), *file = xasprintf("%s/%s", dir, JOURNAL_FILE);
+	struct snap_record *r = (struct snap_record *)snapstore_get(st, id);
+	struct journal j;
+	int rc = read_journal(dir, &j, err);
+
+	if (rc <= 0 || j.new_tag[0] == 0) {
+		/* None, or the take's own journal left by a commit cut short. */
+		if (rc == 1)
+			journal_free(&j);
+		if (rc == 1)
+			unlink(file);
+		goto out;
+	}
+	rc = rename_disks(st, j.tag, j.new_tag, j.disks, j.ndisks, err);
+	if (rc == 0 && strcmp(r->tag, j.tag) == 0 && snapstore_find(st, j.new_tag) == NULL) {
+		strcpy(r->tag, j.new_tag);
+		rc = write_index(st, err);
+	}
+	journal_free(&j);
+	if (rc == 0 && unlink(file) < 0)
+		rc = tv_errno(err, "cannot remove %s", file);
+out:
+	if (rc < 0)
+		tv_err_prefix(err, "cannot finish the rename in %s: ", dir);
+	free(file);
+	free(dir);
+	return rc < 0 ? -1 : 0;
 }
 
 /* Under the lock, with the index just read: whatever a dead writer left. */
@@ -775,8 +851,14 @@ static int recover(struct snapstore *st, struct tv_err *err)
 			}
 			continue;
 		}
-		if (!tmp && snapstore_get(st, id) != NULL)
+		if (!tmp && snapstore_get(st, id) != NULL) {
+			char *j = xasprintf("%s/%s/%s", st->dir, n, JOURNAL_FILE);
+			bool journaled = access(j, F_OK) == 0;
+			free(j);
+			if (journaled && (rc = finish_rename(st, id, err)) == 0)
+				rewinddir(d);
 			continue;
+		}
 		char *p = xasprintf("%s/%s", st->dir, n);
 		rc = discard_dir(st, p, err);
 		free(p);
@@ -968,7 +1050,7 @@ int snapstore_begin(struct snapstore *st, const char *tag, const char *descripti
 		tv_errno(err, "cannot create %s", t->dir);
 		goto fail;
 	}
-	if (fsync_dir(st->dir, err) < 0 || write_journal(t->dir, tag, t->disks, ndisks, err) < 0) {
+	if (fsync_dir(st->dir, err) < 0 || write_journal(t->dir, tag, NULL, t->disks, ndisks, err) < 0) {
 		remove_tree(t->dir);
 		goto fail;
 	}
@@ -1075,19 +1157,29 @@ static struct snap_record *find_mut(struct snapstore *st, const char *tag, struc
 	return NULL;
 }
 
-int snapstore_rename(struct snapstore *st, const char *tag, const char *new_tag,
-		     struct tv_err *err)
+/* 1: rename tag to new_tag (*rp is its record); 0: nothing to do; -1: refused. */
+static int rename_check(struct snapstore *st, const char *tag, const char *new_tag,
+			struct snap_record **rp, struct tv_err *err)
 {
-	struct snap_record *r;
-	char old[SNAP_TAG_MAX + 1];
-
-	if (need_lock(st, err) < 0 || (r = find_mut(st, tag, err)) == NULL ||
+	if (need_lock(st, err) < 0 || (*rp = find_mut(st, tag, err)) == NULL ||
 	    snapstore_tag_check(new_tag, err) < 0)
 		return -1;
 	if (strcmp(tag, new_tag) == 0)
 		return 0;
 	if (snapstore_find(st, new_tag) != NULL)
 		return tv_errf(err, "a snapshot named '%s' already exists", new_tag);
+	return 1;
+}
+
+int snapstore_rename(struct snapstore *st, const char *tag, const char *new_tag,
+		     struct tv_err *err)
+{
+	struct snap_record *r;
+	char old[SNAP_TAG_MAX + 1];
+	int rc = rename_check(st, tag, new_tag, &r, err);
+
+	if (rc <= 0)
+		return rc;
 	strcpy(old, r->tag);
 	strcpy(r->tag, new_tag);
 	if (write_index(st, err) < 0) {
@@ -1097,22 +1189,86 @@ int snapstore_rename(struct snapstore *st, const char *tag, const char *new_tag,
 	return 0;
 }
 
-/* The memory images of the children of r stay whole without r. Until the
- * memory images can be rewritten without their parent (memimg_unparent),
- * deleting a snapshot with memory under which another snapshot with memory
- * was taken is refused rather than leaving that one broken. */
-static int children_keep_memory(const struct snapstore *st, const struct snap_record *r,
-				struct tv_err *err)
+int snapstore_rename_disks(struct snapstore *st, const char *tag, const char *new_tag,
+			   const char *const *disks, size_t ndisks, struct tv_err *err)
 {
+	struct snap_record *r;
+	char *dir, *file;
+	int rc = rename_check(st, tag, new_tag, &r, err);
+
+	if (rc <= 0)
+		return rc;
+	if (ndisks > JOURNAL_MAX_DISKS)
+		return tv_errf(err, "%zu disks: a snapshot covers at most %d", ndisks,
+			       JOURNAL_MAX_DISKS);
+	dir = snapstore_path(st, r->id);
+	file = xasprintf("%s/%s", dir, JOURNAL_FILE);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		rc = tv_errno(err, "cannot create %s", dir);
+	else
+		rc = write_journal(dir, tag, new_tag, (char *const *)disks, ndisks, err);
+	if (rc == 0 && rename_disks(st, tag, new_tag, (char *const *)disks, ndisks, err) < 0) {
+		/* Back as it was, so the journal can go. */
+		struct tv_err e2;
+		if (rename_disks(st, new_tag, tag, (char *const *)disks, ndisks, &e2) == 0)
+			unlink(file);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = snapstore_rename(st, tag, new_tag, err);
+	if (rc == 0)
+		unlink(file); /* left, the next lock would find the rename done */
+	free(file);
+	free(dir);
+	return rc;
+}
+
+static char *memory_path(const struct snapstore *st, uint64_t id)
+{
+	char t[SNAP_ID_DIGITS + 1];
+
+	snapstore_id_text(id, t);
+	return xasprintf("%s/%s/%s", st->dir, t, SNAP_MEMORY_FILE);
+}
+
+/* Every memory image layered on r's (its children's, normally) is rewritten
+ * to hold what it took from r's, so it stays whole without it. Done before
+ * the delete's commit point: a rewritten image is whole with or without r. */
+static int unparent_dependents(struct snapstore *st, const struct snap_record *r,
+			       struct tv_err *err)
+{
+	struct memimg_info mine, info;
+	char rel[SNAP_ID_DIGITS + 16];
+	char *path;
+	bool have_id;
+	int rc = 0;
+
 	if (!r->memory)
 		return 0;
-	for (size_t i = 0; i < st->nrecs; i++)
-		if (st->recs[i].parent == r->id && st->recs[i].memory)
-			return tv_errf(err,
-				       "snapshot '%s' cannot be deleted yet: the memory image of "
-				       "its child '%s' is built on it",
-				       r->tag, st->recs[i].tag);
-	return 0;
+	path = memory_path(st, r->id);
+	have_id = memimg_info(path, &mine, NULL) == 0;
+	free(path);
+	snprintf(rel, sizeof(rel), "../%016" PRIx64 "/%s", r->id, SNAP_MEMORY_FILE);
+	for (size_t i = 0; i < st->nrecs && rc == 0; i++) {
+		const struct snap_record *o = &st->recs[i];
+		if (o == r || !o->memory)
+			continue;
+		path = memory_path(st, o->id);
+		if (access(path, F_OK) == 0) {
+			rc = memimg_info(path, &info, err);
+			if (rc == 0 && info.has_parent &&
+			    ((have_id && memcmp(info.parent_id, mine.id, MEMIMG_ID_LEN) == 0) ||
+			     strcmp(info.parent, rel) == 0))
+				rc = memimg_unparent(path, err);
+			if (rc < 0)
+				tv_err_prefix(err,
+					      "snapshot '%s' is not deleted: the memory of '%s', "
+					      "built on it, cannot be made whole without it: ",
+					      r->tag, o->tag);
+		}
+		free(path);
+	}
+	return rc;
 }
 
 int snapstore_delete(struct snapstore *st, const char *tag, const char *const *disks,
@@ -1123,7 +1279,7 @@ int snapstore_delete(struct snapstore *st, const char *tag, const char *const *d
 	int rc = -1;
 
 	if (need_lock(st, err) < 0 || (r = find_mut(st, tag, err)) == NULL ||
-	    children_keep_memory(st, r, err) < 0)
+	    unparent_dependents(st, r, err) < 0)
 		return -1;
 	strcpy(name, r->tag); /* tag may point into the records, which move */
 	tag = name;
@@ -1136,7 +1292,7 @@ int snapstore_delete(struct snapstore *st, const char *tag, const char *const *d
 		tv_errno(err, "cannot create %s", dir);
 		goto out;
 	}
-	if (write_journal(dir, r->tag, (char *const *)disks, ndisks, err) < 0)
+	if (write_journal(dir, r->tag, NULL, (char *const *)disks, ndisks, err) < 0)
 		goto out;
 
 	/* The commit point: the index without it, its children re-parented. */
@@ -1191,8 +1347,6 @@ int snapstore_prune_automatic(struct snapstore *st, unsigned keep, const char *c
 				continue;
 			n++;
 			if (r->id == st->here || r->id == st->pending_restore)
-				continue;
-			if (children_keep_memory(st, r, NULL) < 0)
 				continue;
 			if (oldest == NULL || r->created < oldest->created ||
 			    (r->created == oldest->created && r->id < oldest->id))

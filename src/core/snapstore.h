@@ -31,10 +31,12 @@
  *	                               this line)
  *	           values are %XX-escaped (bytes below 0x21, '%', 0x7f); unknown keys in
  *	           a snapshot line are ignored, a newer version is refused
- *	journal    in .tmp-ID/ (and in ID/ while it is being deleted): what the disks
- *	           may hold for it, written and fsynced before any disk is touched:
+ *	journal    in .tmp-ID/ (and in ID/ while it is being deleted or renamed):
+ *	           what the disks may hold for it, written and fsynced before any
+ *	           disk is touched:
  *	             termvisor-snapshot-journal 1
  *	             tag TAG
+ *	             new TAG           (only for a rename: the new tag)
  *	             disk PATH         (one line per disk, absolute)
  *
  * Take:   lock; snapstore_begin (.tmp-ID/ and its journal); the caller writes
@@ -50,7 +52,8 @@
  * to commit or abort, so anything left then is from a writer that died):
  * every .tmp-ID/ and every ID/ that the index does not name has the disk
  * snapshots its journal names dropped (through snapstore_disk_ops), then is
- * removed.
+ * removed; an ID/ the index names whose journal has a new line has its
+ * rename finished (disks, then index).
  *
  * Pending restore (stopped VMs): rolling a stopped VM back to a snapshot that
  * holds memory reverts its disks and records the snapshot as here and as
@@ -102,6 +105,11 @@ struct snap_record {
 struct snapstore_disk_ops {
 	int (*drop)(void *ctx, const char *disk, const char *tag, struct tv_err *err);
 	void *ctx;
+	/* snapstore_rename_disks and the recovery of a rename cut short; NULL:
+	 * the default (blk_snapshot_rename on the image opened here). A disk
+	 * without a snapshot named tag is not an error. */
+	int (*rename)(void *ctx, const char *disk, const char *tag, const char *new_tag,
+		      struct tv_err *err);
 };
 
 struct snapstore {
@@ -177,6 +185,11 @@ int snapstore_set_here(struct snapstore *st, uint64_t id, bool pending, struct t
 /* Only the index: the caller renames the disks' snapshots first. */
 int snapstore_rename(struct snapstore *st, const char *tag, const char *new_tag,
 		     struct tv_err *err);
+/* The index and the disks' snapshots (through disk_ops.rename), safe against
+ * a crash: a journal naming tag, new_tag and the disks goes into ID/ first,
+ * then the disks, then the index; the next lock finishes a rename cut short. */
+int snapstore_rename_disks(struct snapstore *st, const char *tag, const char *new_tag,
+			   const char *const *disks, size_t ndisks, struct tv_err *err);
 /* Deletes the snapshot tag as described above: children stay whole
  * (re-parented; their memory images made independent of it); disks (the VM's
  * disk images, absolute) are journaled and their snapshots dropped through

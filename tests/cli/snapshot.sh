@@ -16,6 +16,7 @@ write() { "$QEMU_IO" -c "write -P $2 0 256k" "$1" >/dev/null; }  # IMAGE PATTERN
 holds() { "$QEMU_IO" -c "read -P $2 0 256k" "$1" >/dev/null 2>&1; } # IMAGE PATTERN
 clean() { "$QEMU_IMG" check -q "$1"; }
 disk_tags() { "$QEMU_IMG" snapshot -l "$1" | awk 'NR > 2 { print $2 }' | sort; }
+lacks() { ! grep -qx "$1" <<<"$2"; } # LINE TEXT
 listed_tags() { "$TV" snapshot list "$1" --json | grep -o '"tag": "[^"]*"' | cut -d'"' -f4 | sort; }
 
 write "$img" 0x11
@@ -41,6 +42,12 @@ t_check "the flat list marks here and names parents" grep -q "^\* *snap-2 .* dis
 t_check "a tag in use is refused" bash -c "! '$TV' snapshot take lab1 base 2>/dev/null"
 msg=$("$TV" snapshot take lab1 'a b' 2>&1)
 t_check "a bad tag is refused, naming the character" grep -q "snapshot tag 'a b' has the character ' '" <<<"$msg"
+"$QEMU_IMG" snapshot -c by-hand "$img"
+msg=$("$TV" snapshot take lab1 by-hand 2>&1)
+t_check "a tag that a disk holds from another tool is refused, naming the disk" \
+	grep -q "disk.qcow2 already holds an internal snapshot named 'by-hand' that is not one of termvisor's" <<<"$msg"
+t_check "and that snapshot is left alone" grep -qx by-hand <<<"$(disk_tags "$img")"
+"$QEMU_IMG" snapshot -d by-hand "$img"
 msg=$("$TV" snapshot rollback lab1 nosuch 2>&1)
 t_check "an unknown tag is named" grep -q "VM lab1 has no snapshot named 'nosuch'" <<<"$msg"
 msg=$("$TV" snapshot frob lab1 2>&1)
@@ -81,15 +88,56 @@ t_check "list --json names here and each parent" \
 	grep -q '"here": "base"' <<<"$json"
 t_check "list --json: snap-2's parent is base" grep -q '"tag": "snap-2", .*"parent": "base"' <<<"$json"
 
-msg=$("$TV" snapshot rename lab1 snap-2 experiment 2>&1)
-if grep -q "not supported by this build" <<<"$msg"; then
-	t_ok "rename of a stopped VM's disk snapshots is refused until the disks can rename # SKIP"
-else
-	t_check "rename" grep -q "renamed snapshot 'snap-2' of VM lab1 to 'experiment'" <<<"$msg"
-	t_check "rename: the disk's snapshot too" grep -q "^experiment$" <<<"$(disk_tags "$img")"
-	t_check "rename: the tree" grep -q "experiment" <<<"$("$TV" snapshot list lab1 --tree)"
-	"$TV" snapshot rename lab1 experiment snap-2 >/dev/null
-fi
+out=$("$TV" snapshot rename lab1 snap-2 experiment)
+t_check "rename says so" grep -q "renamed snapshot 'snap-2' of VM lab1 to 'experiment'" <<<"$out"
+t_check "the disk's snapshot is renamed too" [ "$(disk_tags "$img" | tr '\n' ' ')" = "auto-1 base experiment " ]
+t_check "the tree shows the new tag in place" grep -q "^\`-- experiment  (" <<<"$("$TV" snapshot list lab1 --tree)"
+"$TV" snapshot rollback lab1 experiment --discard >/dev/null
+t_check "the renamed snapshot rolls back" holds "$img" 0x33
+t_check "renaming to a tag in use is refused" bash -c "! '$TV' snapshot rename lab1 experiment base 2>/dev/null"
+"$TV" snapshot rename lab1 experiment snap-2 >/dev/null
+t_check "the image is clean after renames" clean "$img"
+
+# A stopped VM rolled back to a snapshot that holds the machine's state (made
+# here by marking a disk-only one, as a running VM would have taken it): the
+# disks revert now, and the index asks the next start to restore the machine.
+idx=$data/lab1/snapshots/index
+reindex() { # sed script: edits the index and gives it its checksum again
+	sed -e '/^checksum /d' -e "$1" "$idx" >"$idx.new"
+	local crc
+	crc=$(gzip -c <"$idx.new" | tail -c8 | head -c4 | od -An -tx4 | tr -d ' \n')
+	echo "checksum $crc" >>"$idx.new"
+	mv "$idx.new" "$idx"
+}
+write "$img" 0x77
+"$TV" snapshot take lab1 machine >/dev/null
+reindex '/ tag=machine /s/memory=no/memory=yes/'
+write "$img" 0x78
+out=$("$TV" snapshot rollback lab1 machine --discard)
+t_check "rollback to a machine snapshot of a stopped VM: restored at the next start" \
+	grep -q "the machine state 'machine' holds is restored when lab1 next starts" <<<"$out"
+t_check "its disks are reverted now" holds "$img" 0x77
+t_check "the tree says so" grep -q "machine  (.*machine.*)  <- you are here (its machine state is restored at the next start)" \
+	<<<"$("$TV" snapshot list lab1 --tree)"
+t_check "the index records it" grep -q "^pending-restore $(grep -o 'id=[0-9a-f]* parent=[^ ]* created=[0-9]* memory=yes' "$idx" | cut -c4-19)$" "$idx"
+t_check "list --json too" grep -q '"tag": "machine", .*"pending_restore": true' <<<"$("$TV" snapshot list lab1 --json)"
+show=$("$TV" snapshot show lab1 machine)
+t_check "show of a machine snapshot whose state file is missing says so, naming it" \
+	grep -q "machine     unreadable: .*/state" <<<"$show"
+"$TV" snapshot take lab1 after >/dev/null
+t_check "a take clears it" grep -q "^pending-restore -$" "$idx"
+"$TV" snapshot delete lab1 after >/dev/null
+"$TV" snapshot delete lab1 machine >/dev/null
+
+# A damaged index is refused, naming the file and line, and nothing is changed.
+cp "$idx" "$idx.good"
+sed -i 's/tag=base /tag=bass /' "$idx"
+msg=$("$TV" snapshot list lab1 2>&1)
+t_check "a damaged index is refused with the file and line" \
+	grep -q "snapshots/index:[0-9]*: checksum: the file says" <<<"$msg"
+t_check "a take is refused too" bash -c "! '$TV' snapshot take lab1 x 2>/dev/null"
+t_check "and the disk has no snapshot x" lacks x "$(disk_tags "$img")"
+mv "$idx.good" "$idx"
 
 # Automatic snapshots are pruned by snapshot_keep_automatic.
 echo "snapshot_keep_automatic = 2;" >"$TERMVISOR_HOME/termvisor.conf"
@@ -112,17 +160,21 @@ t_check "and nothing is listed" grep -q "VM raw1 has no snapshots" <<<"$("$TV" s
 # With strace the kill lands on a random state-changing system call of the
 # run; without it, after a random delay.
 calls=write,pwrite64,pwritev,fsync,fdatasync,rename,renameat,renameat2,mkdir,mkdirat,unlink,unlinkat,rmdir,ftruncate,fallocate,flock
-killed_run() { # take|delete TAG: termvisor snapshot take|delete lab1 TAG, killed somewhere
+killed_run() { # take|delete|rename TAG [NEW]: termvisor snapshot ... lab1 TAG [NEW], killed somewhere
+	local kind=$1
+	shift
 	if command -v strace >/dev/null; then
 		local log=$TERMVISOR_HOME/strace.log
 		# A run of the same kind first, to see which calls it makes.
-		if [ "$1" = take ]; then
+		if [ "$kind" = take ]; then
 			strace -f -qq -o "$log" -e trace=$calls "$TV" snapshot take lab1 probe >/dev/null 2>&1
-			"$TV" snapshot delete lab1 probe >/dev/null 2>&1
 		else
 			"$TV" snapshot take lab1 probe >/dev/null 2>&1
-			strace -f -qq -o "$log" -e trace=$calls "$TV" snapshot delete lab1 probe >/dev/null 2>&1
+			strace -f -qq -o "$log" -e trace=$calls "$TV" snapshot "$kind" lab1 probe \
+				$([ "$kind" = rename ] && echo probe2) >/dev/null 2>&1
 		fi
+		"$TV" snapshot delete lab1 probe >/dev/null 2>&1
+		"$TV" snapshot delete lab1 probe2 >/dev/null 2>&1
 		mapfile -t seq < <(sed -n 's/^[0-9]* *\([a-z0-9_]*\)(.*/\1/p' "$log")
 		local n=${#seq[@]} r name k
 		r=$((RANDOM % (n > 0 ? n : 1)))
@@ -130,10 +182,10 @@ killed_run() { # take|delete TAG: termvisor snapshot take|delete lab1 TAG, kille
 		k=$(printf '%s\n' "${seq[@]:0:r+1}" | grep -cx "$name")
 		# (In a shell of its own, whose "Killed" goes where its output goes.)
 		bash -c '"$@"; true' - strace -f -qq -o /dev/null \
-			-e inject="$name:signal=KILL:when=$k" "$TV" snapshot "$1" lab1 "$2" >/dev/null 2>&1
-		echo "# run $i: $1 $2 killed at $name #$k of $n calls"
+			-e inject="$name:signal=KILL:when=$k" "$TV" snapshot "$kind" "$@" >/dev/null 2>&1
+		echo "# run $i: $kind $* killed at $name #$k of $n calls"
 	else
-		"$TV" snapshot "$1" lab1 "$2" >/dev/null 2>&1 &
+		"$TV" snapshot "$kind" "$@" >/dev/null 2>&1 &
 		local pid=$!
 		sleep "0.00$((RANDOM % 10))"
 		kill -9 $pid 2>/dev/null
@@ -143,15 +195,18 @@ killed_run() { # take|delete TAG: termvisor snapshot take|delete lab1 TAG, kille
 }
 whole=1 exact=1 images=1 tmps=1
 for i in $(seq 1 20); do
-	if [ $((i % 2)) = 1 ]; then
-		killed_run take "k$i"
-	else
-		"$TV" snapshot take lab1 "d$i" >/dev/null
-		killed_run delete "d$i"
-	fi
-	# Listed means whole: the disk holds every listed tag.
+	case $((i % 3)) in
+	1) killed_run take lab1 "k$i" ;;
+	2) "$TV" snapshot take lab1 "d$i" >/dev/null
+	   killed_run delete lab1 "d$i" ;;
+	0) "$TV" snapshot take lab1 "r$i" >/dev/null
+	   killed_run rename lab1 "r$i" "renamed$i" ;;
+	esac
+	# Listed means whole: the disk holds every listed tag (a rename cut short
+	# is finished by the next change, below).
 	missing=$(comm -23 <(listed_tags lab1) <(disk_tags "$img"))
-	[ -z "$missing" ] || { whole=0; echo "# run $i: listed but not on the disk: $missing"; }
+	[ -z "$missing" ] || [ $((i % 3)) = 0 ] ||
+		{ whole=0; echo "# run $i: listed but not on the disk: $missing"; }
 	# The next change recovers what the killed run left.
 	"$TV" snapshot take lab1 recover >/dev/null && "$TV" snapshot delete lab1 recover >/dev/null
 	[ "$(listed_tags lab1)" = "$(disk_tags "$img")" ] ||
@@ -159,7 +214,7 @@ for i in $(seq 1 20); do
 	clean "$img" || { images=0; echo "# run $i: qemu-img check fails"; }
 	ls -A "$data/lab1/snapshots" | grep -q '^\.tmp-' && { tmps=0; echo "# run $i: .tmp left"; }
 done
-t_check "20 killed takes and deletes: only whole snapshots listed" [ $whole = 1 ]
+t_check "20 killed takes, deletes and renames: only whole snapshots listed" [ $whole = 1 ]
 t_check "after recovery the disk holds exactly the listed snapshots" [ $exact = 1 ]
 t_check "and qemu-img check finds the image clean each time" [ $images = 1 ]
 t_check "and no temporary directory is left" [ $tmps = 1 ]
@@ -192,12 +247,33 @@ t_check "writes to one linked clone stay in its overlay" holds "$data/linked2/di
 t_check "the overlay is clean" clean "$data/linked1/disk.qcow2"
 "$TV" snapshot rollback lab1 snap-2 --discard >/dev/null
 t_check "the source rolling back leaves the base alone" holds "$data/linked2/disk.qcow2" 0x11
+# A clone of a snapshot holding the machine's state gets it as its own, to be
+# restored at its first start (the state file here is a stand-in: the files are
+# copied as they are, and the VM process checks them when it starts).
+write "$img" 0x79
+"$TV" snapshot take lab1 mach >/dev/null
+reindex '/ tag=mach /s/memory=no/memory=yes/'
+mdir=$("$TV" snapshot show lab1 mach --json | grep -o '"directory": "[^"]*"' | cut -d'"' -f4)
+head -c 5000 /dev/urandom >"$mdir/state"
+out=$("$TV" clone lab1 resumed --snapshot mach)
+t_check "a clone of a machine snapshot says it resumes" \
+	grep -q "resumed resumes where lab1 was at 'mach' when it first starts" <<<"$out"
+t_check "its tree holds the snapshot, to be restored at its first start" \
+	grep -q '"tag": "mach", .*"memory": true, .*"here": true, "pending_restore": true' \
+	<<<"$("$TV" snapshot list resumed --json)"
+rdir=$("$TV" snapshot show resumed mach --json | grep -o '"directory": "[^"]*"' | cut -d'"' -f4)
+t_check "with the snapshot's files" cmp -s "$mdir/state" "$rdir/state"
+t_check "its disk holds the snapshot's data" holds "$data/resumed/disk.qcow2" 0x79
+t_check "and the internal snapshot of the same tag" [ "$(disk_tags "$data/resumed/disk.qcow2")" = mach ]
+t_check "its disk is clean" clean "$data/resumed/disk.qcow2"
+"$TV" snapshot delete lab1 mach >/dev/null
+
 msg=$("$TV" clone lab1 full1 2>&1)
 t_check "a clone name in use is refused" grep -q "VM 'full1' already exists" <<<"$msg"
 msg=$("$TV" clone lab1 x --snapshot nosuch 2>&1)
 t_check "an unknown snapshot is named" grep -q "no snapshot named 'nosuch'" <<<"$msg"
 t_check "nothing is left of a failed clone" [ ! -e "$data/x" ] && [ ! -e "$TERMVISOR_HOME/vms/x.conf" ]
-t_check "list shows the clones" [ "$("$TV" list | grep -c '^\(full\|linked\)[12] ')" = 4 ]
+t_check "list shows the clones" [ "$("$TV" list | grep -c '^\(full[12]\|linked[12]\|resumed\) ')" = 5 ]
 t_check "list counts lab1's snapshots" grep -q "^lab1 .* $(listed_tags lab1 | wc -l)$" <<<"$("$TV" list)"
 
 n=$(listed_tags lab1 | wc -l)

@@ -7,3 +7,5 @@ TESTS += tests/fuzz/control.sh
 EXTRA_DIST += tests/fuzz/control.sh tests/fuzz/fuzz-control.c
 TESTS += tests/fuzz/snapstate.sh
 EXTRA_DIST += tests/fuzz/snapstate.sh tests/fuzz/fuzz-snapstate.c
+TESTS += tests/fuzz/snapindex.sh
+EXTRA_DIST += tests/fuzz/snapindex.sh tests/fuzz/fuzz-snapindex.c

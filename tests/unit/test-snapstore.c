@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "src/core/snapstore.h"
 #include "src/core/fsutil.h"
 #include "vm/block/block.h"
+#include "vm/memimg.h"
 #include "common/util.h"
 
 struct fixture {
@@ -433,7 +435,7 @@ static void test_delete_reparents(void **state)
 	struct fixture *f = *state;
 	struct snapstore st;
 	struct drops drops = {0};
-	struct snapstore_disk_ops ops = {record_drop, &drops};
+	struct snapstore_disk_ops ops = {.drop = record_drop, .ctx = &drops};
 	struct tv_err err;
 	const char *disks[] = {"/vm/disk0.qcow2", "/vm/disk1.qcow2"};
 
@@ -516,7 +518,7 @@ static void test_prune(void **state)
 	open_locked(f, &st);
 	take(&st, "manual", NULL, false, false, f->disk);
 	for (int i = 1; i <= 5; i++) {
-		char tag[16];
+		char tag[32];
 		snprintf(tag, sizeof(tag), "auto-%d", i);
 		take(&st, tag, NULL, false, true, f->disk);
 	}
@@ -643,6 +645,118 @@ static void test_du(void **state)
 	snapstore_close(&st);
 }
 
+/* Rename carries the disks' snapshots along; one cut short after the
+ * journal and the disk (before the index) is finished by the next lock. */
+static void test_rename_disks(void **state)
+{
+	struct fixture *f = *state;
+	struct snapstore st;
+	struct tv_err err;
+	const char *disks[] = {f->disk};
+
+	open_locked(f, &st);
+	uint64_t a = take(&st, "a", NULL, false, false, f->disk);
+	take(&st, "b", NULL, false, false, f->disk);
+	assert_int_equal(snapstore_rename_disks(&st, "a", "b", disks, 1, &err), -1);
+	assert_non_null(strstr(err.msg, "'b' already exists"));
+	assert_int_equal(snapstore_rename_disks(&st, "a", "first", disks, 1, &err), 0);
+	assert_true(disk_has_snapshot(f->disk, "first"));
+	assert_false(disk_has_snapshot(f->disk, "a"));
+	assert_string_equal(snapstore_get(&st, a)->tag, "first");
+	char *dir = snapstore_path(&st, a);
+	assert_false(exists(dir, "journal"));
+	snapstore_close(&st);
+
+	/* Cut short: the journal written, the disk renamed, the index not. */
+	char *journal = xasprintf("%s/journal", dir);
+	FILE *fp = fopen(journal, "w");
+	fprintf(fp, "termvisor-snapshot-journal 1\ntag first\nnew renamed\ndisk %s\n", f->disk);
+	fclose(fp);
+	struct blk *b;
+	assert_int_equal(blk_open(&b, f->disk, "qcow2", 0, &err), 0);
+	assert_int_equal(blk_snapshot_rename(b, "first", "renamed", &err), 0);
+	blk_close(b, NULL);
+	assert_int_equal(snapstore_open(&st, f->dir, 0, NULL, &err), 0);
+	assert_non_null(snapstore_find(&st, "first")); /* not finished by a reader */
+	snapstore_close(&st);
+	open_locked(f, &st);
+	assert_null(snapstore_find(&st, "first"));
+	assert_int_equal(snapstore_find(&st, "renamed")->id, a);
+	assert_true(disk_has_snapshot(f->disk, "renamed"));
+	assert_false(exists(dir, "journal"));
+
+	/* Cut short before the disk: finished the same way. */
+	fp = fopen(journal, "w");
+	fprintf(fp, "termvisor-snapshot-journal 1\ntag renamed\nnew again\ndisk %s\n", f->disk);
+	fclose(fp);
+	snapstore_close(&st);
+	open_locked(f, &st);
+	assert_int_equal(snapstore_find(&st, "again")->id, a);
+	assert_true(disk_has_snapshot(f->disk, "again"));
+	assert_false(disk_has_snapshot(f->disk, "renamed"));
+	snapstore_close(&st);
+	free(journal);
+	free(dir);
+}
+
+/* A memory image layered on the deleted snapshot's is made whole first: the
+ * child's memory still checks and restores to what it held. */
+static void test_delete_unparents_memory(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t size = 4 << 20, pages = size / 4096;
+	/* A mapping of its own, as guest RAM is: a restore maps over it. */
+	uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *want = xmalloc(size);
+	uint64_t *changed = xcalloc((pages + 63) / 64, 8);
+	struct memimg_mem *m = memimg_mem_new(ram, size, false);
+	struct snapstore st;
+	struct snap_txn t;
+	struct tv_err err;
+
+	open_locked(f, &st);
+	for (uint64_t pg = 0; pg < pages; pg += 3)
+		ram[pg * 4096] = (uint8_t)(pg + 1);
+	assert_int_equal(snapstore_begin(&st, "parent", NULL, true, false, NULL, 0, &t, &err), 0);
+	char *path = xasprintf("%s/memory", t.dir);
+	assert_int_equal(memimg_mem_save(m, path, NULL, NULL, &err), 0);
+	free(path);
+	assert_int_equal(snapstore_commit(&t, &err), 0);
+	/* The child holds only the pages changed since. */
+	for (uint64_t pg = 0; pg < pages; pg += 7) {
+		ram[pg * 4096 + 1] = 0x5a;
+		changed[pg / 64] |= 1ULL << (pg % 64);
+	}
+	memcpy(want, ram, size);
+	assert_int_equal(snapstore_begin(&st, "child", NULL, true, false, NULL, 0, &t, &err), 0);
+	uint64_t child = t.rec.id;
+	path = xasprintf("%s/memory", t.dir);
+	assert_int_equal(memimg_mem_save(m, path, changed, NULL, &err), 0);
+	free(path);
+	assert_int_equal(snapstore_commit(&t, &err), 0);
+	path = xasprintf("%s/%016llx/memory", f->snapdir, (unsigned long long)child);
+	struct memimg_info info;
+	assert_int_equal(memimg_info(path, &info, &err), 0);
+	assert_true(info.has_parent);
+
+	if (snapstore_delete(&st, "parent", NULL, 0, &err) < 0)
+		fail_msg("delete: %s", err.msg);
+	assert_int_equal(memimg_info(path, &info, &err), 0);
+	assert_false(info.has_parent);
+	if (memimg_check(path, size, &err) < 0)
+		fail_msg("check: %s", err.msg);
+	memset(ram, 0, size);
+	if (memimg_mem_restore(m, path, &err) < 0)
+		fail_msg("restore: %s", err.msg);
+	assert_memory_equal(ram, want, size);
+	snapstore_close(&st);
+	memimg_mem_free(m);
+	free(path);
+	free(changed);
+	free(want);
+	munmap(ram, size);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +771,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_du, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_disks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_unparents_memory, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("snapstore", tests, NULL, NULL);
