@@ -7,9 +7,9 @@ libtvvm_a_SOURCES += vm/vm.h vm/vm-int.h vm/layout.h vm/console.h vm/kvm.c vm/vc
 libtvvm_a_SOURCES += vm/decompress.c vm/decompress.h vm/sha256.c vm/sha256.h
 libtvvm_a_SOURCES += vm/acpi.c vm/acpi.h
 # Guest memory images of machine snapshots.
-libtvvm_a_SOURCES += vm/memimg.c vm/memimg.h
+libtvvm_a_SOURCES += vm/memimg.c vm/memimg-file.c vm/memimg.h vm/memimg-int.h
 check_PROGRAMS += tests/unit/test-memimg
-tests_unit_test_memimg_SOURCES = tests/unit/test-memimg.c
+tests_unit_test_memimg_SOURCES = tests/unit/test-memimg.c tests/unit/guest-console.h
 tests_unit_test_memimg_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_memimg_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-memimg

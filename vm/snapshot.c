@@ -364,6 +364,7 @@ static int check_state(struct vm *vm, const struct snap_file *f, struct tv_err *
 {
 	struct vcpu_caps k;
 	char want[32], have[32];
+	bool was_paused;
 	int rc;
 
 	if (f->info.cpus != vm->ncpus)
@@ -376,7 +377,15 @@ static int check_state(struct vm *vm, const struct snap_file *f, struct tv_err *
 	}
 	if (check_devices(vm, f, err) < 0)
 		return -1;
-	if (caps_load(vm, &k, err) < 0)
+	/* A vCPU ioctl waits while that vCPU is in KVM_RUN, which an idle
+	 * guest may not leave for long: the vCPUs hold still for the probe
+	 * (their state is not touched). */
+	was_paused = vm_paused(vm);
+	vm_pause(vm, NULL);
+	rc = caps_load(vm, &k, err);
+	if (!was_paused)
+		vm_resume(vm, NULL);
+	if (rc < 0)
 		return -1;
 	rc = check_vcpus(vm, f, &k, err);
 	caps_free(&k);
@@ -617,6 +626,18 @@ static void release(struct vm *vm, bool was_paused)
 		vm_resume(vm, NULL);
 }
 
+/* A restore that failed after the checks passed (KVM refused a value it
+ * alone validates, an I/O error) has changed part of the machine: it must
+ * not run on half old, half new. The run ends with the reason. */
+static void halfway(struct vm *vm, struct tv_err *err)
+{
+	char *msg = xasprintf("snapshot restore failed halfway, the machine is inconsistent: %s",
+			      err != NULL ? err->msg : "");
+
+	vm_request_exit(vm, VM_EXIT_HOST_ERROR, 0, msg);
+	free(msg);
+}
+
 static char *join(const char *dir, const char *name)
 {
 	return xasprintf("%s/%s", dir, name);
@@ -628,7 +649,7 @@ int vm_snapshot_take(struct vm *vm, const char *dir, const char *disk_tag,
 	struct vm_snapshot_stats s;
 	char *state = join(dir, VM_SNAPSHOT_STATE), *mem = join(dir, VM_SNAPSHOT_MEMORY);
 	bool was_paused, state_done = false, disks_done = false, mem_tried = false;
-	uint64_t t0;
+	uint64_t t0, t[3];
 	int rc = -1;
 
 	memset(&s, 0, sizeof(s));
@@ -643,21 +664,30 @@ int vm_snapshot_take(struct vm *vm, const char *dir, const char *disk_tag,
 	}
 	t0 = monotonic_ns();
 	hold(vm, &was_paused);
+	t[0] = monotonic_ns();
 	if (disk_tag != NULL && disks_qcow2(vm, err) < 0)
 		goto release;
 	if (state_save(vm, dir, disk_tag != NULL ? (unsigned)vm->cfg.ndisks : 0, &s.state_bytes,
 		       err) < 0)
 		goto release;
 	state_done = true;
+	t[1] = monotonic_ns();
 	/* Disks before memory: a memory image that was written becomes the
 	 * VM's base, so it is the one step never undone. */
 	if (disk_tag != NULL && disks_op(vm, VM_DISK_SNAP_CREATE, disk_tag, NULL, err) < 0)
 		goto release;
 	disks_done = disk_tag != NULL;
+	t[2] = monotonic_ns();
 	mem_tried = true;
 	if (memimg_save(vm, mem, &s.mem, err) < 0)
 		goto release;
 	rc = 0;
+	if (vm->cfg.verbose)
+		fprintf(stderr,
+			"termvisor: snapshot: pause %.1f ms, state %.1f ms, disks %.1f ms, "
+			"memory %.1f ms\n",
+			(t[0] - t0) / 1e6, (t[1] - t[0]) / 1e6, (t[2] - t[1]) / 1e6,
+			(monotonic_ns() - t[2]) / 1e6);
 release:
 	if (rc < 0) {
 		if (state_done)
@@ -726,6 +756,8 @@ int vm_snapshot_restore(struct vm *vm, const char *dir, const char *disk_tag, st
 		rc = disks_op(vm, VM_DISK_SNAP_APPLY, disk_tag, NULL, err);
 	if (rc == 0)
 		rc = restore_devices(vm, &f, err);
+	if (rc < 0)
+		halfway(vm, err);
 	release(vm, was_paused);
 	free(mem);
 	snap_free(&f);
@@ -779,6 +811,8 @@ int vm_snapshot_load_state(struct vm *vm, const char *dir, struct tv_err *err)
 	rc = state_restore(vm, &f, err);
 	if (rc == 0)
 		rc = restore_devices(vm, &f, err);
+	if (rc < 0)
+		halfway(vm, err);
 	release(vm, was_paused);
 	snap_free(&f);
 	return rc;

@@ -59,7 +59,9 @@ int vm_snapshot_check(struct vm *vm, const char *dir, const char *disk_tag, stru
 /* Restores the snapshot in dir into vm (running, paused or not yet started;
  * afterwards in the same run state): checks it first (vm_snapshot_check) and
  * leaves vm untouched when that fails; then memory, vCPUs, irqchip, PIT,
- * clock, devices, and the disks reverted to disk_tag. */
+ * clock, devices, and the disks reverted to disk_tag. A failure after the
+ * checks passed (KVM refusing a value only it validates, an I/O error) ends
+ * the VM's run (VM_EXIT_HOST_ERROR): it never runs on half restored. */
 int vm_snapshot_restore(struct vm *vm, const char *dir, const char *disk_tag, struct tv_err *err);
 
 /* Reads the state file's header (no VM needed; used by `snapshot show` and

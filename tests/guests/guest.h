@@ -86,6 +86,10 @@ void lapic_enable(void);
 void ioapic_route(unsigned pin, unsigned vector);
 unsigned apic_id(void);
 
+/* Wakes every AP (INIT-SIPI-SIPI; each runs ap_main) and waits a while for
+ * *up, which the APs count up, to reach want. */
+void start_aps(volatile unsigned *up, unsigned want);
+
 int guest_main(struct hvm_start_info *si);
 void ap_main(unsigned index);
 

@@ -189,3 +189,29 @@ __attribute__((weak)) void ap_main(unsigned index)
 {
 	(void)index;
 }
+
+static void lapic_icr(uint32_t lo)
+{
+	lapic_write(0x310, 0);
+	lapic_write(0x300, lo);
+	while (lapic_read(0x300) & (1 << 12))
+		pause();
+}
+
+extern char ap_tramp_start[], ap_tramp_end[];
+
+void start_aps(volatile unsigned *up, unsigned want)
+{
+	volatile char *dst = (volatile char *)0x10000;
+
+	for (char *p = ap_tramp_start; p < ap_tramp_end; p++)
+		*dst++ = *p;
+	lapic_enable();
+	lapic_icr(0xc4500); /* INIT, all but self */
+	lapic_icr(0xc4610); /* SIPI, vector 0x10: start at 0x10000 */
+	for (unsigned long i = 0; i < 20000000UL && *up < want; i++) {
+		if (i == 200000)
+			lapic_icr(0xc4610); /* the second SIPI of the protocol */
+		pause();
+	}
+}

@@ -41,9 +41,12 @@ TEST_GUESTS += tests/guests/snap.elf
 TESTS += tests/guests/acpi.sh
 EXTRA_DIST += tests/guests/acpi.sh
 
+# Memory images restored under a running guest (tests/unit/test-memimg).
+TEST_GUESTS += tests/guests/memsnap.elf
+
 # The engine API (pause/resume, stop, console input, device ranges) on the guests.
 check_PROGRAMS += tests/unit/test-engine
-tests_unit_test_engine_SOURCES = tests/unit/test-engine.c
+tests_unit_test_engine_SOURCES = tests/unit/test-engine.c tests/unit/guest-console.h
 tests_unit_test_engine_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_engine_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-engine

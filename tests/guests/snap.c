@@ -13,7 +13,6 @@
 #define MAX_CPUS     64
 #define LINES	     600
 
-extern char ap_tramp_start[], ap_tramp_end[];
 static volatile unsigned ap_up;
 static volatile uint64_t lapic_ticks[MAX_CPUS];
 static volatile uint64_t pit_ticks;
@@ -49,14 +48,6 @@ void ap_main(unsigned index)
 		sti_hlt();
 }
 
-static void icr(uint32_t lo)
-{
-	lapic_write(0x310, 0);
-	lapic_write(0x300, lo);
-	while (lapic_read(0x300) & (1 << 12))
-		pause();
-}
-
 int guest_main(struct hvm_start_info *si)
 {
 	uint64_t seen[MAX_CPUS] = {0}, last_pit = 0;
@@ -72,18 +63,8 @@ int guest_main(struct hvm_start_info *si)
 	idt_set_handler(LAPIC_VECTOR, on_lapic);
 	pic_mask_all();
 	lapic_enable();
-	if (n > 1) {
-		volatile char *dst = (volatile char *)0x10000;
-		for (char *p = ap_tramp_start; p < ap_tramp_end; p++)
-			*dst++ = *p;
-		icr(0xc4500); /* INIT, all but self */
-		icr(0xc4610); /* SIPI: start at 0x10000 */
-		for (unsigned long i = 0; i < 20000000UL && ap_up < n - 1; i++) {
-			if (i == 200000)
-				icr(0xc4610);
-			pause();
-		}
-	}
+	if (n > 1)
+		start_aps(&ap_up, n - 1);
 	ioapic_route(2, PIT_VECTOR);
 	outb(0x43, 0x34); /* channel 0, lo/hi, rate generator: 100 Hz */
 	outb(0x40, 11932 & 0xff);

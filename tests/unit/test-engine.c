@@ -18,41 +18,7 @@
 #include "vm/dev/dev.h"
 #include "common/util.h"
 #include "vm/vm.h"
-
-struct capture {
-	pthread_mutex_t lock;
-	char buf[8192];
-	size_t len;
-};
-
-static void capture_out(void *ctx, unsigned port, const void *bytes, size_t len)
-{
-	struct capture *c = ctx;
-
-	pthread_mutex_lock(&c->lock);
-	len = MIN(len, sizeof(c->buf) - 1 - c->len);
-	memcpy(c->buf + c->len, bytes, len);
-	c->len += len;
-	c->buf[c->len] = 0;
-	pthread_mutex_unlock(&c->lock);
-}
-
-static bool captured(struct capture *c, const char *s)
-{
-	bool found;
-
-	pthread_mutex_lock(&c->lock);
-	found = strstr(c->buf, s) != NULL;
-	pthread_mutex_unlock(&c->lock);
-	return found;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
+#include "tests/unit/guest-console.h"
 
 /* The test guests end through the debug-exit port, which only a VM made
  * with debug_exit has. */

@@ -4,6 +4,8 @@
  * the host's); chains, unparent and flatten give the same memory; damaged,
  * newer or mismatched files are refused naming the file and the field. */
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,6 +24,8 @@
 #include "vm/dev/virtio-queue.h"
 #include "vm/mem.h"
 #include "vm/memimg.h"
+#include "vm/vm.h"
+#include "tests/unit/guest-console.h"
 
 #define PG 4096ULL
 
@@ -30,6 +35,8 @@ struct fix {
 	uint64_t size;
 	struct memimg_mem *m;
 	struct guest_mem gm;
+	struct vm *vm;	    /* a KVM test's, freed by the teardown when it fails */
+	struct capture cap; /* its console (outlives a failed test's frame) */
 };
 
 static uint8_t *ram_new(uint64_t size)
@@ -75,6 +82,7 @@ static int teardown(void **state)
 	struct fix *f = *state;
 	char *cmd = xasprintf("rm -rf '%s'", f->dir);
 
+	vm_free(f->vm);
 	fix_close(f);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
@@ -706,6 +714,52 @@ static double restore_ms(struct fix *f, uint64_t size)
 	return ms;
 }
 
+/* A guest that uses all of 256 MiB, then changes 1%, 10% and all of it
+ * between snapshots: the save of a layer follows what changed. Printed. */
+static void test_save_time_by_change(void **state)
+{
+	struct fix *f = *state;
+	struct fix g = {.ram = NULL};
+	static const unsigned pct[] = {1, 10, 100};
+	uint64_t size = 256ULL << 20, npages = size / PG, *changed, t;
+	struct memimg_save_stats st;
+	char *path;
+
+	fix_open(&g, size);
+	changed = changed_new(&g);
+	fill(g.ram, 0, npages, 1);
+	path = img(f, "full");
+	t = monotonic_ns();
+	save_ok(&g, path, NULL, &st);
+	printf("# 256 MiB all in use: full save %.1f ms, %llu MiB on disk\n",
+	       (monotonic_ns() - t) / 1e6, (unsigned long long)(st.disk_bytes >> 20));
+	assert_int_equal(st.pages_written, npages);
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t n = npages * pct[i] / 100;
+		char name[16];
+		snprintf(name, sizeof(name), "p%u", pct[i]);
+		memset(changed, 0, (npages + 63) / 64 * 8);
+		/* Spread over the RAM, as a guest's changes are. */
+		for (uint64_t k = 0; k < n; k++) {
+			uint64_t pg = k * npages / n;
+			fill(g.ram, pg, 1, (uint8_t)(i + 7));
+			mark(changed, pg, 1);
+		}
+		free(path);
+		path = img(f, name);
+		t = monotonic_ns();
+		save_ok(&g, path, changed, &st);
+		printf("# %u%% changed: %s save %.1f ms, %llu MiB on disk\n", pct[i],
+		       st.full ? "full" : "layer", (monotonic_ns() - t) / 1e6,
+		       (unsigned long long)(st.disk_bytes >> 20));
+		/* 100% is over the cap (RAM/2 in layers): a full image. */
+		assert_int_equal(st.full, pct[i] == 100);
+	}
+	free(path);
+	free(changed);
+	fix_close(&g);
+}
+
 static void test_restore_time_flat(void **state)
 {
 	struct fix *f = *state;
@@ -713,6 +767,242 @@ static void test_restore_time_flat(void **state)
 
 	/* Printed, not asserted: timings on a shared host vary. */
 	printf("# check + restore of a sparse image: 1 GiB %.2f ms, 4 GiB %.2f ms\n", one, four);
+}
+
+/* ---- on KVM: the engine's memory under a running guest ---- */
+
+#define GUEST_RAM   (64ULL << 20) /* the virtio guest's, compared page by page */
+#define MEMSNAP_RAM (1ULL << 30)
+
+static struct vm *guest_new(const char *elf, uint64_t memory, const char *cmdline,
+			    const struct vm_disk *disk, struct capture *c)
+{
+	char *kernel = xasprintf("%s/tests/guests/%s", TV_BUILDDIR, elf);
+	struct vm_config cfg = {
+	    .cpus = 1,
+	    .memory = memory,
+	    .kernel = kernel,
+	    .cmdline = cmdline,
+	    .disks = disk,
+	    .ndisks = disk != NULL,
+	    .console = {.output = capture_out, .ctx = c},
+	    .debug_exit = true,
+	};
+	struct tv_err err;
+	struct vm *vm = NULL;
+
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	if (vm_new(&vm, &cfg, &err) < 0)
+		fail_msg("%s", err.msg);
+	free(kernel);
+	return vm;
+}
+
+static uint8_t *guest_ram(struct vm *vm)
+{
+	uint8_t *c = xmalloc(GUEST_RAM);
+
+	assert_int_equal(gmem_read(vm_mem(vm), 0, c, GUEST_RAM), 0);
+	return c;
+}
+
+static void assert_guest_ram(struct vm *vm, const uint8_t *want)
+{
+	uint8_t *now = guest_ram(vm);
+
+	for (uint64_t pg = 0; pg < GUEST_RAM / PG; pg++)
+		if (memcmp(now + pg * PG, want + pg * PG, PG) != 0)
+			fail_msg("guest page %llu differs from the saved memory",
+				 (unsigned long long)pg);
+	free(now);
+}
+
+static uint64_t counter_of(struct vm *vm)
+{
+	uint64_t v;
+
+	assert_int_equal(gmem_read(vm_mem(vm), 0x800000, &v, 8), 0);
+	return v;
+}
+
+static bool wait_until(bool (*cond)(void *), void *arg, unsigned ms)
+{
+	for (unsigned i = 0; i < ms; i++) {
+		if (cond(arg))
+			return true;
+		sleep_ms(1);
+	}
+	return cond(arg);
+}
+
+struct counter_wait {
+	struct vm *vm;
+	uint64_t above;
+};
+
+static bool counter_above(void *arg)
+{
+	struct counter_wait *w = arg;
+
+	return counter_of(w->vm) > w->above;
+}
+
+/* The end of the run within ms, or a failure saying what the guest printed
+ * (a guest that never sees its memory change would run on). */
+static void wait_exit(struct vm *vm, struct capture *c, unsigned ms)
+{
+	struct pollfd p = {.fd = vm_exit_fd(vm), .events = POLLIN};
+
+	if (poll(&p, 1, (int)ms) == 1)
+		return;
+	vm_request_stop(vm);
+	vm_wait(vm);
+	fail_msg("the guest did not end within %u ms; counter %llu; it printed: %s", ms,
+		 (unsigned long long)counter_of(vm), c->buf);
+}
+
+static bool kvm_missing(void)
+{
+	return access("/dev/kvm", R_OK | W_OK) != 0;
+}
+
+/* Guest writes, found by KVM's dirty log, and a restore under a running
+ * guest: KVM maps the image's pages in place of the old ones (no new memory
+ * slots), and the guest reads the old value. */
+static void test_kvm_guest_reads_old_memory(void **state)
+{
+	struct fix *f = *state;
+	char *a, *b, want[96];
+	struct counter_wait w;
+	struct memimg_save_stats st;
+	struct capture *c = &f->cap;
+	struct tv_err err;
+	struct vm *vm;
+	uint64_t c1, c2, t;
+
+	if (kvm_missing())
+		skip();
+	a = img(f, "a");
+	b = img(f, "b");
+	f->vm = vm = guest_new("memsnap.elf", MEMSNAP_RAM, NULL, NULL, c);
+	assert_int_equal(vm_start(vm, &err), 0);
+	w = (struct counter_wait){vm, 1000};
+	assert_true(wait_until(counter_above, &w, 20000));
+	assert_int_equal(vm_pause(vm, &err), 0);
+	c1 = counter_of(vm);
+	printf("# KVM: counting, paused at %llu\n", (unsigned long long)c1);
+	t = monotonic_ns();
+	if (memimg_save(vm, a, &st, &err) < 0)
+		fail_msg("%s", err.msg);
+	printf("# KVM, 1 GiB guest: full save %.2f ms, %llu pages, %llu KiB on disk\n",
+	       (monotonic_ns() - t) / 1e6, (unsigned long long)st.pages_written,
+	       (unsigned long long)(st.disk_bytes >> 10));
+	assert_true(st.full);
+	assert_int_equal(vm_resume(vm, &err), 0);
+	w.above = c1 + 1000;
+	printf("# KVM: resumed\n");
+	assert_true(wait_until(counter_above, &w, 20000));
+	assert_int_equal(vm_pause(vm, &err), 0);
+	c2 = counter_of(vm);
+	t = monotonic_ns();
+	if (memimg_save(vm, b, &st, &err) < 0)
+		fail_msg("%s", err.msg);
+	printf("# KVM: diff save %.2f ms, %llu pages\n", (monotonic_ns() - t) / 1e6,
+	       (unsigned long long)st.pages_written);
+	assert_false(st.full);
+	assert_true(st.pages_written >= 1 && st.pages_written < 64);
+	t = monotonic_ns();
+	if (memimg_check(a, MEMSNAP_RAM, &err) < 0 || memimg_restore(vm, a, &err) < 0)
+		fail_msg("%s", err.msg);
+	printf("# KVM: check + restore %.2f ms\n", (monotonic_ns() - t) / 1e6);
+	printf("# KVM: counter %llu at the first save, %llu at the second\n",
+	       (unsigned long long)c1, (unsigned long long)c2);
+	fflush(stdout);
+	assert_true(counter_of(vm) == c1);
+	assert_int_equal(vm_resume(vm, &err), 0);
+	wait_exit(vm, c, 30000);
+	assert_int_equal(vm_exit_reason(vm), VM_EXIT_DEBUG);
+	assert_int_equal(vm_exit_code(vm), 0);
+	snprintf(want, sizeof(want), " back to %llu\n", (unsigned long long)c1);
+	if (!captured(c, want))
+		fail_msg("expected \"%s\" in: %s", want, c->buf);
+	/* The diff layer holds the counter's page: back to c2. */
+	if (memimg_restore(vm, b, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_true(counter_of(vm) == c2);
+	vm_free(vm);
+	f->vm = NULL;
+	free(a);
+	free(b);
+}
+
+/* virtio-blk writes guest memory from the host (reads from the disk, the
+ * used ring): the diff must hold those pages too. The guest's memory is
+ * saved before it starts and after its disk pass; restoring each gives that
+ * memory back, and the guest, whose registers are at the second save, runs
+ * on to the end of its checks. */
+static void test_kvm_device_writes_in_diff(void **state)
+{
+	struct fix *f = *state;
+	char *a, *b, *diskp;
+	struct vm_disk disk = {.format = "raw"};
+	struct memimg_save_stats st;
+	uint8_t *m1, *m2;
+	struct capture *c = &f->cap;
+	struct tv_err err;
+	struct vm *vm;
+	int fd;
+
+	if (kvm_missing())
+		skip();
+	a = img(f, "a");
+	b = img(f, "b");
+	disk.path = diskp = xasprintf("%s/disk.raw", f->dir);
+	fd = open(diskp, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0 && ftruncate(fd, 4 << 20) == 0);
+	close(fd);
+	f->vm = vm = guest_new("virtio/virtio-guest.elf", GUEST_RAM, "quick nozero", &disk, c);
+	m1 = guest_ram(vm);
+	if (memimg_save(vm, a, &st, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_true(st.full);
+	printf("# KVM: the virtio guest saved before it starts: %llu pages\n",
+	       (unsigned long long)st.pages_written);
+	assert_int_equal(vm_start(vm, &err), 0);
+	for (unsigned i = 0; i < 120000 && !captured(c, "words checked"); i++)
+		sleep_ms(1);
+	if (!captured(c, "words checked"))
+		fail_msg("no disk pass in 120 s; the guest printed: %s", c->buf);
+	assert_true(captured(c, "words checked, 0 bad"));
+	assert_int_equal(vm_pause(vm, &err), 0);
+	printf("# KVM: the guest read its disk; paused\n");
+	sleep_ms(500); /* requests in flight complete (the VM process quiesces) */
+	m2 = guest_ram(vm);
+	if (memimg_save(vm, b, &st, &err) < 0)
+		fail_msg("%s", err.msg);
+	printf("# KVM, virtio-blk pass of 4 MiB: diff of %llu pages\n",
+	       (unsigned long long)st.pages_written);
+	assert_false(st.full);
+	if (memimg_restore(vm, a, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_guest_ram(vm, m1);
+	printf("# KVM: the first image restored\n");
+	if (memimg_restore(vm, b, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_guest_ram(vm, m2);
+	assert_int_equal(vm_resume(vm, &err), 0);
+	wait_exit(vm, c, 120000);
+	assert_int_equal(vm_exit_reason(vm), VM_EXIT_DEBUG);
+	if (vm_exit_code(vm) != 0 || !captured(c, "virtio: ok"))
+		fail_msg("the guest failed after the restore: %s", c->buf);
+	vm_free(vm);
+	f->vm = NULL;
+	free(m1);
+	free(m2);
+	free(diskp);
+	free(a);
+	free(b);
 }
 
 int main(void)
@@ -732,9 +1022,16 @@ int main(void)
 	    T(test_full_again),
 	    T(test_shared_memory_file),
 	    T(test_refuses_damaged),
+	    T(test_save_time_by_change),
 	    T(test_restore_time_flat),
+	    T(test_kvm_guest_reads_old_memory),
+	    T(test_kvm_device_writes_in_diff),
 	    // clang-format on
 	};
 
+	setvbuf(stdout, NULL, _IOLBF, 0); /* progress reaches the log as it happens */
+	/* MEMIMG_TESTS=test_kvm* runs those only (the nested KVM machine). */
+	if (getenv("MEMIMG_TESTS") != NULL)
+		cmocka_set_test_filter(getenv("MEMIMG_TESTS"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/crc32c.h"
 #include "common/err.h"
 #include "common/util.h"
 
@@ -82,6 +83,22 @@ static void test_err_messages(void **state)
 	assert_int_equal(tv_errf(NULL, "ignored"), -1);
 }
 
+/* The snapshot files' checksum (termvisor-snapshot(5) gives the check value):
+ * the standard CRC-32C, the same in one call or in pieces, at any alignment. */
+static void test_crc32c(void **state)
+{
+	uint8_t buf[4096 + 16];
+
+	assert_int_equal(crc32c(0, "123456789", 9), 0xe3069283);
+	assert_int_equal(crc32c(0, "", 0), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	for (size_t off = 0; off < 8; off++) {
+		uint32_t whole = crc32c(0, buf + off, 4096);
+		assert_int_equal(crc32c(crc32c(0, buf + off, 1000), buf + off + 1000, 3096), whole);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -89,6 +106,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size_rejects),
 		cmocka_unit_test(test_format_size_round_trips),
 		cmocka_unit_test(test_err_messages),
+		cmocka_unit_test(test_crc32c),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
