@@ -196,13 +196,13 @@ static char *save_parent(struct memimg_mem *m, const char *path, uint64_t change
 	*why = "the VM has no base image";
 	if (m->base_fd < 0)
 		return NULL;
-	*why = "the base image was deleted or is not in a sibling directory";
+	*why = "the base image is gone or not in a sibling directory";
 	bp = base_locate(m);
 	rel = bp ? sibling_path(path, bp) : NULL;
 	free(bp);
 	if (rel == NULL)
 		return NULL;
-	*why = "the chain would be too long";
+	*why = "the chain is at its cap (16 layers, or RAM/2 in layers)";
 	if (m->base.depth + 1 >= MEMIMG_MAX_LAYERS ||
 	    m->base.layer_pages + changed_pages > m->npages / 2) {
 		free(rel);
@@ -285,6 +285,7 @@ int memimg_mem_save(struct memimg_mem *m, const char *path, const uint64_t *kvm_
 		st->full = rel == NULL;
 		st->pages_written = h.pages;
 		st->depth = h.depth;
+		st->full_why = rel == NULL ? why : NULL;
 		if (fstat(fd, &sb) == 0)
 			st->disk_bytes = (uint64_t)sb.st_blocks * 512;
 	}

@@ -36,6 +36,9 @@ struct memimg_save_stats {
 	uint64_t pages_written; /* pages held by the image */
 	uint64_t disk_bytes;    /* blocks the file takes on disk */
 	unsigned depth;         /* layers below it (0 for a full image) */
+	const char *full_why;   /* a full image: why not a layer (a constant
+				 * string: "the VM has no base image", ...); NULL
+				 * for a layer */
 };
 
 struct memimg_info {

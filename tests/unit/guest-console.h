@@ -4,11 +4,17 @@
 #define TV_TEST_GUEST_CONSOLE_H
 
 #include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
+#include <cmocka.h>
+
 #include "common/util.h"
+#include "vm/vm.h"
 
 struct capture {
 	pthread_mutex_t lock;
@@ -44,6 +50,21 @@ static inline void sleep_ms(unsigned ms)
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
+}
+
+/* The VM of cfg, its console captured in c; fails the test when it cannot
+ * be made. */
+static inline struct vm *guest_vm_new(struct vm_config *cfg, struct capture *c)
+{
+	struct tv_err err;
+	struct vm *vm = NULL;
+
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	cfg->console = (struct console_sink){.output = capture_out, .ctx = c};
+	if (vm_new(&vm, cfg, &err) < 0)
+		fail_msg("%s", err.msg);
+	return vm;
 }
 
 #endif

@@ -30,16 +30,10 @@ static struct vm *guest_new_port(const char *name, unsigned cpus, struct capture
 		.cpus = cpus,
 		.memory = 64 << 20,
 		.kernel = kernel,
-		.console = {.output = capture_out, .ctx = c},
 		.debug_exit = debug_exit,
 	};
-	struct tv_err err;
-	struct vm *vm = NULL;
+	struct vm *vm = guest_vm_new(&cfg, c);
 
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_init(&c->lock, NULL);
-	if (vm_new(&vm, &cfg, &err) < 0)
-		fail_msg("%s", err.msg);
 	free(kernel);
 	return vm;
 }

@@ -531,6 +531,7 @@ static void test_full_again(void **state)
 	mark(changed, 0, 1);
 	save_ok(f, path, changed, &st);
 	assert_true(st.full);
+	assert_non_null(strstr(st.full_why, "sibling"));
 	free(path);
 	for (unsigned i = 0; i < MEMIMG_MAX_LAYERS + 1; i++) {
 		char name[16];
@@ -542,6 +543,7 @@ static void test_full_again(void **state)
 		/* i = 0 follows the full image elsewhere (not a sibling). */
 		assert_int_equal(st.full, i == 0 || i == MEMIMG_MAX_LAYERS);
 		assert_int_equal(st.depth, i == MEMIMG_MAX_LAYERS ? 0 : i);
+		assert_true((st.full_why != NULL) == st.full);
 		free(path);
 	}
 	want = copy_of(f);
@@ -549,6 +551,7 @@ static void test_full_again(void **state)
 	mark(changed, 100, f->size / PG / 2);
 	save_ok(f, path, changed, &st);
 	assert_true(st.full);
+	assert_non_null(strstr(st.full_why, "cap"));
 	/* After a restore the memory is no longer anonymous: the full image
 	 * comes from the chain's pages, zero ones left out. */
 	restore_ok(f, path);
@@ -785,16 +788,10 @@ static struct vm *guest_new(const char *elf, uint64_t memory, const char *cmdlin
 	    .cmdline = cmdline,
 	    .disks = disk,
 	    .ndisks = disk != NULL,
-	    .console = {.output = capture_out, .ctx = c},
 	    .debug_exit = true,
 	};
-	struct tv_err err;
-	struct vm *vm = NULL;
+	struct vm *vm = guest_vm_new(&cfg, c);
 
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_init(&c->lock, NULL);
-	if (vm_new(&vm, &cfg, &err) < 0)
-		fail_msg("%s", err.msg);
 	free(kernel);
 	return vm;
 }
@@ -867,11 +864,15 @@ static bool kvm_missing(void)
 	return access("/dev/kvm", R_OK | W_OK) != 0;
 }
 
-/* Guest writes, found by KVM's dirty log, and a restore under a running
- * guest: KVM maps the image's pages in place of the old ones (no new memory
- * slots), and the guest reads the old value. */
+/* Guest writes, found by KVM's dirty log, a host write found by the host's
+ * marks, and a restore under a running guest: KVM maps the image's pages in
+ * place of the old ones (no new memory slots), and the guest reads the old
+ * value. */
+#define HOST_WRITTEN 0x2000000 /* 32 MiB: a page memsnap never touches */
+
 static void test_kvm_guest_reads_old_memory(void **state)
 {
+	uint8_t host_page[PG], page[PG];
 	struct fix *f = *state;
 	char *a, *b, want[96];
 	struct counter_wait w;
@@ -899,6 +900,9 @@ static void test_kvm_guest_reads_old_memory(void **state)
 	       (monotonic_ns() - t) / 1e6, (unsigned long long)st.pages_written,
 	       (unsigned long long)(st.disk_bytes >> 10));
 	assert_true(st.full);
+	/* A host write, as a device makes: KVM's log does not see it. */
+	memset(host_page, 0xa5, sizeof(host_page));
+	assert_int_equal(gmem_write(vm_mem(vm), HOST_WRITTEN, host_page, sizeof(host_page)), 0);
 	assert_int_equal(vm_resume(vm, &err), 0);
 	w.above = c1 + 1000;
 	printf("# KVM: resumed\n");
@@ -927,21 +931,28 @@ static void test_kvm_guest_reads_old_memory(void **state)
 	snprintf(want, sizeof(want), " back to %llu\n", (unsigned long long)c1);
 	if (!captured(c, want))
 		fail_msg("expected \"%s\" in: %s", want, c->buf);
-	/* The diff layer holds the counter's page: back to c2. */
+	/* The diff layer holds the counter's page (the guest's write, from
+	 * KVM's log) and the host's page (from the host's marks). */
 	if (memimg_restore(vm, b, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_true(counter_of(vm) == c2);
+	assert_int_equal(gmem_read(vm_mem(vm), HOST_WRITTEN, page, sizeof(page)), 0);
+	assert_memory_equal(page, host_page, sizeof(page));
 	vm_free(vm);
 	f->vm = NULL;
 	free(a);
 	free(b);
 }
 
-/* virtio-blk writes guest memory from the host (reads from the disk, the
- * used ring): the diff must hold those pages too. The guest's memory is
- * saved before it starts and after its disk pass; restoring each gives that
- * memory back, and the guest, whose registers are at the second save, runs
- * on to the end of its checks. */
+/* A guest driving virtio-blk (the host writes its disk reads and the used
+ * rings into guest memory) between two saves: its memory is saved before it
+ * starts and after its disk pass; restoring each gives that memory back, and
+ * the guest, whose registers are at the second save, runs on to the end of
+ * its checks. This guest also writes every page its device writes (buffers
+ * it filled for the write pass, rings it cleared after the first save), so
+ * the host's own marks are pinned by test_diff_holds_changed_pages and
+ * test_virtqueue_marks_host_writes: with the marks off those fail, this one
+ * still passes (tried in the nested machine). */
 static void test_kvm_device_writes_in_diff(void **state)
 {
 	struct fix *f = *state;
@@ -970,11 +981,11 @@ static void test_kvm_device_writes_in_diff(void **state)
 	printf("# KVM: the virtio guest saved before it starts: %llu pages\n",
 	       (unsigned long long)st.pages_written);
 	assert_int_equal(vm_start(vm, &err), 0);
-	for (unsigned i = 0; i < 120000 && !captured(c, "words checked"); i++)
+	/* The console comes a byte at a time: wait for the line's end. */
+	for (unsigned i = 0; i < 120000 && !captured(c, " bad, checksum "); i++)
 		sleep_ms(1);
-	if (!captured(c, "words checked"))
-		fail_msg("no disk pass in 120 s; the guest printed: %s", c->buf);
-	assert_true(captured(c, "words checked, 0 bad"));
+	if (!captured(c, "words checked, 0 bad, checksum "))
+		fail_msg("no clean disk pass in 120 s; the guest printed: %s", c->buf);
 	assert_int_equal(vm_pause(vm, &err), 0);
 	printf("# KVM: the guest read its disk; paused\n");
 	sleep_ms(500); /* requests in flight complete (the VM process quiesces) */
