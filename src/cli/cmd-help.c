@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <string.h>
 
 #include "src/cli/cmd.h"
 #include "src/vmm/verbs.h"
@@ -22,8 +23,12 @@ static void help_all(void)
 		printf("  %-10s %s\n", cmd_at(i)->name, cmd_at(i)->summary);
 	printf("\nRun 'termvisor help COMMAND' for a command's options; see termvisor(1).\n"
 	       "\nA running VM's control socket takes these verbs (termvisor-protocol(7)):\n");
+	int width = 10;
 	for (const struct verb *v = vmm_verbs; v->type != 0; v++)
-		printf("  %-10s %s\n", v->name, v->help);
+		if ((int)strlen(v->name) > width)
+			width = (int)strlen(v->name);
+	for (const struct verb *v = vmm_verbs; v->type != 0; v++)
+		printf("  %-*s %s\n", width, v->name, v->help);
 }
 
 static int cmd_help_exec(const struct cmd_entry *self, int argc, char **argv)
