@@ -20,19 +20,7 @@
 #include "common/util.h"
 #include "src/core/fsutil.h"
 #include "src/core/snapstore.h"
-
-static char dir[4096];
-
-static void setup(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	if (dir[0] != 0)
-		return;
-	snprintf(dir, sizeof(dir), "%s/tv-fuzz-index.XXXXXX", t && *t ? t : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		abort();
-}
+#include "tests/fuzz/scratch.h"
 
 static void put(const char *path, const uint8_t *data, size_t size, bool sum)
 {
@@ -91,12 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct snapstore_disk_ops ops = {.drop = fake_drop, .rename = fake_rename};
 	struct snapstore st;
 	struct tv_err err;
+	const char *dir = fuzz_scratch_dir("index");
 	char *snaps, *path;
 	uint8_t flags;
 
 	if (size == 0)
 		return 0;
-	setup();
 	flags = data[0];
 	data++;
 	size--;

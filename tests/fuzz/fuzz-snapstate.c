@@ -15,29 +15,16 @@
 #include "common/util.h"
 #include "vm/snapshot.h"
 #include "vm/snapstate.h"
-
-static char dir[4096];
-
-/* One directory for every input, under $TMPDIR (the runner's own). */
-static void setup(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	if (dir[0] != 0)
-		return;
-	snprintf(dir, sizeof(dir), "%s/tv-fuzz-snap.XXXXXX", t && *t ? t : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		abort();
-}
+#include "tests/fuzz/scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	const char *dir = fuzz_scratch_dir("snap");
 	char path[4200];
 	struct vm_snapshot_info info;
 	struct tv_err err;
 	int fd;
 
-	setup();
 	snprintf(path, sizeof(path), "%s/%s", dir, VM_SNAPSHOT_STATE);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write_full(fd, data, size) < 0)

@@ -9,9 +9,10 @@
 #include <unistd.h>
 
 #include "src/core/vmdef.h"
+#include "tests/fuzz/scratch.h"
 
-static char dir[64];
-static char in[128], out1[128], out2[128];
+static const char *dir;
+static char in[4200], out1[4200], out2[4200];
 
 static void quiet(void *ctx, const char *msg)
 {
@@ -21,13 +22,9 @@ static void quiet(void *ctx, const char *msg)
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	if (dir[0] != 0)
+	if (dir != NULL)
 		return;
-	snprintf(dir, sizeof(dir), "%s/tv-fuzzdef.XXXXXX", tmp != NULL ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		abort();
+	dir = fuzz_scratch_dir("vmdef");
 	snprintf(in, sizeof(in), "%s/lab.conf", dir);
 	snprintf(out1, sizeof(out1), "%s/lab-a.conf", dir);
 	snprintf(out2, sizeof(out2), "%s/lab-b.conf", dir);

@@ -1,4 +1,5 @@
 # tests/fuzz: libFuzzer targets, built and run for a bounded time by a script.
+EXTRA_DIST += tests/fuzz/scratch.h
 EXTRA_DIST += tests/fuzz/standalone.h
 EXTRA_DIST += tests/fuzz/lib.sh
 TESTS += tests/fuzz/qcow2.sh
