@@ -6,6 +6,7 @@
 # paths, VM definitions and the catalog of them, runtime files, the control
 # protocol and its client, settings, templates, JSON output.
 libtvsrc_a_SOURCES += src/core/paths.c src/core/paths.h src/core/vmdef.c src/core/vmdef.h \
+	src/core/cfgfile.c src/core/cfgfile.h \
 	src/core/catalog.c src/core/catalog.h src/core/runtime.c src/core/runtime.h \
 	src/core/vmdisk.c src/core/vmdisk.h src/core/fsutil.c src/core/fsutil.h \
 	src/core/json.c src/core/json.h src/core/vmops.c src/core/vmops.h \

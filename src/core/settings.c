@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "src/core/cfgfile.h"
 #include "src/core/settings.h"
 #include "src/core/snapstore.h"
 #include "common/util.h"
@@ -39,9 +40,8 @@ int settings_load(const struct tv_paths *p, struct tv_settings *s, struct tv_err
 		return 0;
 	}
 	config_init(&cfg);
-	if (!config_read_file(&cfg, file)) {
-		rc = tv_errf(err, "%s:%d: %s", file, config_error_line(&cfg),
-			     config_error_text(&cfg));
+	if (cfgfile_read(&cfg, file, err) < 0) {
+		rc = -1;
 		goto out;
 	}
 	set = config_lookup(&cfg, "console_escape");

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "src/core/cfgfile.h"
 #include "src/core/datadir.h"
 #include "src/core/template.h"
 #include "common/util.h"
@@ -41,14 +42,8 @@ static int load_dir(const char *dir, const char *name, struct template *t, struc
 
 	memset(t, 0, sizeof(*t));
 	config_init(&cfg);
-	if (config_read_file(&cfg, file) != CONFIG_TRUE) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			tv_errno(err, "%s: cannot read", file);
-		else
-			tv_errf(err, "%s:%d: %s", file, config_error_line(&cfg),
-				config_error_text(&cfg));
+	if (cfgfile_read(&cfg, file, err) < 0)
 		goto out;
-	}
 	t->name = xstrdup(name);
 	t->dir = xstrdup(dir);
 	t->description = conf_str(&cfg, "description");

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/core/cfgfile.h"
 #include "src/core/paths.h"
 #include "src/core/vmdef.h"
 #include "common/util.h"
@@ -420,14 +421,8 @@ int vmdef_load(const char *file, const char *datadir, struct vmdef *d, vmdef_war
 		return -1;
 	}
 	config_init(&cfg);
-	if (config_read_file(&cfg, file) != CONFIG_TRUE) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			tv_errno(err, "%s: cannot read", file);
-		else
-			tv_errf(err, "%s:%d: %s", config_error_file(&cfg) ?: file,
-				config_error_line(&cfg), config_error_text(&cfg));
+	if (cfgfile_read(&cfg, file, err) < 0)
 		goto out;
-	}
 	rc = parse_root(&p, config_root_setting(&cfg), d);
 out:
 	config_destroy(&cfg);

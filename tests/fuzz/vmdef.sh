@@ -8,7 +8,7 @@
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzdef.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
-SRCS=("$S/src/core/vmdef.c" "$S/src/core/paths.c" "$S/common/util.c" "$S/common/err.c")
+SRCS=("$S/src/core/vmdef.c" "$S/src/core/cfgfile.c" "$S/src/core/paths.c" "$S/common/util.c" "$S/common/err.c")
 CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir")
 LIBS=(-lconfig)
 
@@ -24,6 +24,7 @@ done
 printf 'cpus = 999;\nmemory = "1T";\n' >"$D/corpus/big"
 printf 'disks = ( { file = "../../etc/passwd"; format = "raw"; } );\n' >"$D/corpus/path"
 printf 'name = "other";\nkernel = 7;\nmemory = "12Q";\n' >"$D/corpus/types"
+printf '@include "/"\n' >"$D/corpus/include-dir" # libconfig exits on a directory
 printf '@include "/etc/passwd"\ncmdline = "%s";\n' "$(head -c 5000 /dev/zero | tr '\0' x)" >"$D/corpus/long"
 printf 'net = ( { mode = "user"; forward = ( "tcp:127.0.0.1:2222:22", "udp::x:y" ); mac = "52:54:00:12:34:56"; } );\n' \
 	>"$D/corpus/net"

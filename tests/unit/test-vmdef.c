@@ -329,6 +329,27 @@ static void test_forward_syntax(void **state)
 	assert_false(vmdef_forward_valid(""));
 }
 
+/* @include: relative to the definition's own directory; a directory, a
+ * missing file or endless nesting is refused naming the line (libconfig
+ * itself would end the whole process on a directory). */
+static void test_include(void **state)
+{
+	struct vmdef d;
+	struct tv_err err;
+	char *common = write_def("common", "cpus = 3;\nmemory = \"96M\";\n");
+
+	free(common);
+	assert_int_equal(load("inc", "@include \"common.conf\"\nkernel = \"k\";\n", &d, &err), 0);
+	assert_int_equal(d.cpus, 3);
+	assert_true(d.memory == 96ULL << 20);
+	vmdef_free(&d);
+	expect_error("kernel = \"k\";\n@include \"/\"\n", 2, "@include \"/\": expected a regular file");
+	expect_error("@include \"nowhere.conf\"\n", 1, "@include \"nowhere.conf\": No such file");
+	free(write_def("loop", "@include \"loop.conf\"\n"));
+	assert_int_equal(load("bad", "@include \"loop.conf\"\n", &d, &err), -1);
+	assert_non_null(strstr(err.msg, "nested more than 10 deep"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_save_round_trip),
 		cmocka_unit_test(test_save_refuses_invalid),
 		cmocka_unit_test(test_forward_syntax),
+		cmocka_unit_test(test_include),
 	};
 	return cmocka_run_group_tests_name("vmdef", tests, setup, teardown);
 }
