@@ -3,7 +3,8 @@
 # busybox root on a qcow2 disk) boots to its login prompt, root logs in, the
 # shell sees the vCPUs, the root file system on virtio-blk, the entropy device
 # and the virtio console, writes a file that reaches the disk, and `poweroff`
-# ends the VM with exit status 0 through ACPI. The disk then passes qemu-img
+# ends the VM with exit status 0 through ACPI. On termvisor's engine (the
+# default run) a machine snapshot is taken at the shell and rolled back to. The disk then passes qemu-img
 # check and holds the file.
 #
 # TV_SHELL_ENGINE=qemu runs the same guest and checks under QEMU emulating
@@ -201,6 +202,34 @@ if [ "$engine" = termvisor ]; then
 	*) t_check "the disk uses io_uring, the default, or says why not ($rings rings${note:+; $note})" \
 		test "$rings" -gt 0 -a -z "$note" -o "$rings" -eq 0 -a -n "$note" ;;
 	esac
+fi
+# A machine snapshot at the shell (termvisor's engine, 2 vCPUs: the default
+# run): after a rollback the shell answers at once, the file changed since is
+# as it was, and the guest's clock goes on from the snapshot (kvmclock and the
+# TSC restored): not before it, no jump ahead, and a sleep still ends.
+if [ "$engine" = termvisor ] && [ -z "$aio" ]; then
+	run 'echo before >/root/state; date +%s'
+	t0=$got
+	out=$("$TV" snapshot take deb at-shell 2>&1)
+	rc=$?
+	echo "# $out"
+	t_check "a snapshot of the running Linux guest is taken (status $rc)" test $rc -eq 0
+	run 'echo after >/root/state; cat /root/state'
+	t_check "the guest changes its file after the snapshot" test "$got" = after
+	rolled=$(date +%s%N)
+	out=$("$TV" snapshot rollback deb at-shell --discard 2>&1)
+	rc=$?
+	echo "# $out"
+	t_check "the guest is rolled back to it (status $rc)" test $rc -eq 0
+	run 'cat /root/state; date +%s; a=$(cut -d. -f1 /proc/uptime); sleep 2; b=$(cut -d. -f1 /proc/uptime); echo $((b - a))'
+	echo "# after the rollback: the shell answered in $((($(date +%s%N) - rolled) / 1000000)) ms" \
+		"(the command included a 2 s sleep); state, date, uptime step: $(echo $got)"
+	set -- $got
+	t_check "the file is as it was at the snapshot (got ${1:-nothing})" test "${1:-}" = before
+	t_check "the guest's date goes on from the snapshot's ($t0 -> ${2:-nothing}): not back, not far ahead" \
+		test "${2:-0}" -ge "$t0" -a "${2:-0}" -le $((t0 + 60))
+	t_check "a 2 s sleep in the guest ends and its uptime moves 2-4 s (got ${3:-nothing})" \
+		test "${3:-0}" -ge 2 -a "${3:-0}" -le 4
 fi
 printf 'poweroff\n' >&3
 wait_for 'no such log line' 120
