@@ -128,14 +128,21 @@ static void test_help_lists_every_verb(void **state)
 
 	assert_non_null(verbs);
 	for (const struct verb *v = vmm_verbs; v->type != 0; v++) {
-		char line[256];
-		snprintf(line, sizeof(line), "\n  %-10s %s\n", v->name, v->help);
-		if (strstr(verbs, line) == NULL)
+		char name[80], help[256];
+		const char *at;
+
+		/* "  NAME", blanks to the column, then the help line. */
+		snprintf(name, sizeof(name), "\n  %s ", v->name);
+		snprintf(help, sizeof(help), "%s\n", v->help);
+		at = strstr(verbs, name);
+		if (at != NULL)
+			at += strlen(name) + strspn(at + strlen(name), " ");
+		if (at == NULL || strncmp(at, help, strlen(help)) != 0)
 			fail_msg("`termvisor help` does not list verb %s", v->name);
 		if (v->command != NULL) {
-			snprintf(line, sizeof(line), "\n  %-10s ", v->command);
-			assert_non_null(strstr(out, line));
-			assert_true(strstr(out, line) < verbs);
+			snprintf(name, sizeof(name), "\n  %-10s ", v->command);
+			assert_non_null(strstr(out, name));
+			assert_true(strstr(out, name) < verbs);
 		}
 	}
 	free(out);
