@@ -608,7 +608,9 @@ static int vp_restore_check(struct virtio_pci *vp, const struct vp_state *s, str
 	if (s->nqueues != vp->info.nqueues)
 		return tv_errf(err, "%s: state has %u queues, the device %u", n, s->nqueues,
 			       vp->info.nqueues);
-	if ((s->driver_features & ~device_features(vp)) != 0)
+	/* Before FEATURES_OK the driver may have written anything (the device
+	 * refuses it at FEATURES_OK); after it, only what was offered. */
+	if ((s->status & VIRTIO_STATUS_FEATURES_OK) && (s->driver_features & ~device_features(vp)) != 0)
 		return tv_errf(err, "%s: saved features 0x%llx were never offered", n,
 			       (unsigned long long)s->driver_features);
 	for (unsigned i = 0; i < s->nqueues; i++) {
