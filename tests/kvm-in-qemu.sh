@@ -8,7 +8,8 @@
 #
 #   usage: tests/kvm-in-qemu.sh [BUILD_DIR] [TEST...]
 #   (default: build/ and every test script that needs /dev/kvm, plus
-#   tests/unit/test-engine; env KVM_IN_QEMU_TIMEOUT, seconds, default 3600;
+#   tests/unit/test-engine, test-snapshot and test-memimg; env
+#   KVM_IN_QEMU_TIMEOUT, seconds, default 3600;
 #   KVM_IN_QEMU_COMMAND, a command to run there instead of the tests;
 #   KVM_IN_QEMU_THREADS, single or multi: one machine for all the tests, with
 #   QEMU's TCG on one host thread for all emulated CPUs or on one per CPU
@@ -50,7 +51,9 @@ else
 	# The debian-minimal guest to a root shell and back, twice: 2 vCPUs with
 	# the disk on io_uring, 1 vCPU with the disk on I/O threads.
 	tests="$tests tests/linux/debian-shell.sh tests/linux/debian-shell-threads.sh"
-	tests="$tests tests/unit/test-engine"
+	# The unit tests with cases that need /dev/kvm: the engine, machine
+	# snapshots, memory images.
+	tests="$tests tests/unit/test-engine tests/unit/test-snapshot tests/unit/test-memimg"
 fi
 case ${KVM_IN_QEMU_THREADS:-} in '' | single | multi) ;; *) die "KVM_IN_QEMU_THREADS=$KVM_IN_QEMU_THREADS: expected multi or single" ;; esac
 # Built here, on the host's own CPUs: emulated, compiling is slow.
