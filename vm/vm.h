@@ -26,6 +26,7 @@
 #include "vm/console.h"
 #include "common/err.h"
 #include "vm/mem.h"
+#include "vm/net/net.h"
 
 struct vm;
 
@@ -84,6 +85,8 @@ struct vm_config {
 				  * only, off by default */
 	const struct vm_disk *disks;
 	size_t ndisks;
+	const struct vm_nic *nics; /* virtio-net devices, one per NIC (vm/net/net.h) */
+	size_t nnics;
 	struct console_sink console; /* guest serial output */
 	bool verbose;            /* engine notes (timings, exits) to stderr */
 };

@@ -35,6 +35,8 @@ enum proto_type {
 	PROTO_INPUT = 0x0008,     /* bytes for the guest's serial port */
 	PROTO_WINSIZE = 0x0009,   /* u16 rows, u16 cols */
 	PROTO_DETACH = 0x000a,    /* empty */
+	PROTO_SUBSCRIBE = 0x000b, /* empty: EVENT frames from now on without
+				   * attaching (the interface's model) */
 	/* Snapshots of a live VM. Payload: "key=value" lines (proto_kv_get);
 	 * reply: PROTO_SNAPSHOT_REPLY. The tree itself is read from the index
 	 * on disk (src/core/snapstore.h), so listing needs no verb. The rest
@@ -76,6 +78,8 @@ enum proto_event {
 	PROTO_EV_RESUMED = 2,
 	PROTO_EV_STOPPING = 3, /* power button pressed; text: seconds before forcing */
 	PROTO_EV_EXITED = 4,   /* text: why; the server hangs up after it */
+	PROTO_EV_SNAPSHOT = 5, /* the snapshot tree changed; text: "take TAG",
+				* "rollback TAG", "delete TAG", "rename OLD NEW" */
 };
 
 enum proto_vm_state {

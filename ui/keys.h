@@ -1,0 +1,53 @@
+/* The one key table: context, key, action, help. The footer and the help view
+ * are generated from it, and termvisor.conf rebinds any key:
+ *
+ *	keys = { list = { take = "t"; rollback = "r"; }; console = { release = "C-g"; }; };
+ *
+ * Key names: a character ("t", "T", "/"), "C-x" (control), "M-x" (alt),
+ * "Enter", "Esc", "Tab", "BTab", "Space", "Up", "Down", "Left", "Right",
+ * "PgUp", "PgDn", "Home", "End", "Del", "F1".."F12". */
+#ifndef TV_UI_KEYS_H
+#define TV_UI_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+
+struct binding {
+	const char *context; /* a view's name, "global" (any view but a focused
+			      * console), or "overlay" */
+	int key;             /* a character, or KEY_* | KEYS_FKEY; see keys_parse */
+	const char *action;  /* what the view's action() receives; where a
+			      * control-socket verb exists, the verb's name */
+	const char *help;    /* short text for the footer and the help view */
+	bool footer;         /* shown in the footer */
+};
+
+/* Key codes: characters are themselves; ncurses KEY_* are ORed with KEYS_NC;
+ * Alt (Esc prefix) is ORed with KEYS_META. */
+#define KEYS_NC 0x100000
+#define KEYS_META 0x200000
+
+struct keytable {
+	struct binding *b;
+	size_t n;
+};
+
+/* The defaults. */
+void keys_defaults(struct keytable *t);
+void keys_free(struct keytable *t);
+/* Rebinds action in context to key name; fails naming the key or action. */
+int keys_bind(struct keytable *t, const char *context, const char *action, const char *key,
+	      struct tv_err *err);
+/* The action bound to key in context (then "global" unless the context is
+ * "console"), or NULL. */
+const char *keys_lookup(const struct keytable *t, const char *context, int key);
+/* "t", "C-g", "Enter"... for help text. */
+const char *keys_name(int key, char *buf, size_t len);
+int keys_parse(const char *name, int *key, struct tv_err *err);
+/* The footer for a context: "t take  r rollback ..." cut to cols. */
+void keys_footer(const struct keytable *t, const char *context, int cols, char *buf,
+		 size_t len);
+
+#endif
