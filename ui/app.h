@@ -33,6 +33,11 @@ struct view *app_console(struct app *a, const char *name);
 void app_message(struct app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void app_dirty(struct app *a);
 
+/* Hands the terminal to a foreground child ($EDITOR: endwin, the consoles keep
+ * being read into their panes) and takes it back, redrawing everything. */
+void app_suspend(struct app *a);
+void app_resume(struct app *a);
+
 /* Background jobs: a termvisor subcommand (argv without the program name)
  * run as a child process while the interface goes on; its last output line is
  * shown as progress in the message bar. done gets the exit status and all of
