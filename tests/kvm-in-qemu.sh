@@ -15,6 +15,9 @@
 #   QEMU's TCG on one host thread for all emulated CPUs or on one per CPU
 #   (unset: the tests that boot Linux to its shell in a multi-threaded
 #   machine, the others in a single-threaded one; a command: multi);
+#   KVM_IN_QEMU_LOCK, a file locked while the machine runs, so that runs
+#   started side by side on one host wait for each other rather than share
+#   its CPUs (default /tmp/tv-nested-run.lock; empty: no lock);
 #   KVM_IN_QEMU_APPEND, parameters for the machine's kernel; KVM_IN_QEMU_SMP,
 #   its CPUs, default as many as here; KVM_IN_QEMU_CPU, QEMU's -cpu;
 #   KVM_IN_QEMU_MEM, its memory, default 4G (benchmarks of large guests
@@ -54,6 +57,12 @@ else
 	# The unit tests with cases that need /dev/kvm: the engine, machine
 	# snapshots, memory images.
 	tests="$tests tests/unit/test-engine tests/unit/test-snapshot tests/unit/test-memimg"
+fi
+# One nested machine at a time on this host: two would starve each other's
+# emulated CPUs into soft lockups.
+if [ -n "${KVM_IN_QEMU_LOCK-/tmp/tv-nested-run.lock}" ] && command -v flock >/dev/null; then
+	exec 8>>"${KVM_IN_QEMU_LOCK-/tmp/tv-nested-run.lock}"
+	flock -n 8 || { echo "kvm-in-qemu: waiting for another nested machine on this host" >&2; flock 8; }
 fi
 case ${KVM_IN_QEMU_THREADS:-} in '' | single | multi) ;; *) die "KVM_IN_QEMU_THREADS=$KVM_IN_QEMU_THREADS: expected multi or single" ;; esac
 # Built here, on the host's own CPUs: emulated, compiling is slow.
