@@ -10,6 +10,7 @@ libtvsrc_a_SOURCES += src/core/paths.c src/core/paths.h src/core/vmdef.c src/cor
 	src/core/catalog.c src/core/catalog.h src/core/runtime.c src/core/runtime.h \
 	src/core/vmdisk.c src/core/vmdisk.h src/core/fsutil.c src/core/fsutil.h \
 	src/core/json.c src/core/json.h src/core/vmops.c src/core/vmops.h \
+	src/core/bases.c src/core/bases.h \
 	src/core/datadir.c src/core/datadir.h src/core/template.c src/core/template.h \
 	src/core/protocol.c src/core/protocol.h src/core/client.c src/core/client.h \
 	src/core/settings.c src/core/settings.h \

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "src/cli/cmd.h"
+#include "src/core/bases.h"
 #include "src/core/fsutil.h"
 #include "src/core/paths.h"
 #include "src/core/runtime.h"
@@ -31,8 +32,6 @@
 #include "vm/memimg.h"
 #include "vm/snapshot.h"
 #include "common/util.h"
-
-#define BASES_DIR ".bases" /* VM names never start with '.' */
 
 struct clone_job {
 	const struct tv_paths *p;
@@ -129,14 +128,12 @@ out:
  * never meets an old base), or once per clone of a current state. */
 static char *linked_base(struct clone_job *j, size_t i, const char *from, struct tv_err *err)
 {
-	char *dir = xasprintf("%s/%s", j->p->data_dir, BASES_DIR), *abs, *base, *tmp;
+	char *dir = bases_dir(j->p, err), *abs, *base, *tmp;
 	const char *file = strrchr(j->sdef.disks[i].file, '/');
 
 	file = file ? file + 1 : j->sdef.disks[i].file;
-	if (paths_mkdir(dir, 0755, err) < 0) {
-		free(dir);
+	if (dir == NULL)
 		return NULL;
-	}
 	/* The overlay names its base by this path: absolute, so it holds from anywhere. */
 	abs = realpath(dir, NULL);
 	if (abs == NULL) {
@@ -312,7 +309,7 @@ out:
 static int clone_vm(struct clone_job *j, const struct snapstore *sst, struct tv_err *err)
 {
 	char *dconf = paths_vm_conf(j->p, j->dst);
-	int rc = -1;
+	int rc = -1, lock = -1;
 
 	if (mkdir(j->ddata, 0755) < 0) {
 		if (errno == EEXIST)
@@ -322,6 +319,10 @@ static int clone_vm(struct clone_job *j, const struct snapstore *sst, struct tv_
 		free(dconf);
 		return -1;
 	}
+	/* A base is not in use until the clone's definition names its overlay:
+	 * hold off the removal of unused bases until then. */
+	if (j->linked && (lock = bases_lock(j->p, false, err)) < 0)
+		goto out;
 	for (size_t i = 0; i < j->ddef.ndisks; i++)
 		if (clone_disk(j, i, err) < 0)
 			goto out;
@@ -342,6 +343,7 @@ static int clone_vm(struct clone_job *j, const struct snapstore *sst, struct tv_
 out:
 	if (rc < 0)
 		remove_tree(j->ddata);
+	bases_unlock(lock);
 	free(dconf);
 	return rc;
 }

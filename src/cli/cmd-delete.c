@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "src/cli/cmd.h"
+#include "src/core/bases.h"
 #include "src/core/paths.h"
 #include "src/core/vmops.h"
 #include "src/core/runtime.h"
@@ -24,6 +25,23 @@ static char *snapshots_text(const char *data)
 	return xasprintf("%d snapshot%s", n, n == 1 ? "" : "s");
 }
 
+/* The linked-clone bases that the deleted VM was the last to use. The VM is
+ * gone either way: a failure here is reported, not an error of the delete. */
+static void remove_unused_bases(const struct tv_paths *p)
+{
+	struct tv_err e;
+	char **gone;
+	size_t n;
+
+	if (bases_gc(p, &gone, &n, &e) < 0) {
+		fprintf(stderr, "termvisor delete: linked-clone bases kept: %s\n", e.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("removed the base %s/%s, which no VM uses any more\n", BASES_DIR, gone[i]);
+	bases_names_free(gone, n);
+}
+
 static int delete_vm(const struct tv_paths *p, const char *name, bool yes, struct tv_err *err)
 {
 	char *data = paths_vm_data(p, name), *snaps = snapshots_text(data);
@@ -39,8 +57,10 @@ static int delete_vm(const struct tv_paths *p, const char *name, bool yes, struc
 	}
 	if (rc == 0)
 		rc = vm_delete(p, name, err);
-	if (rc == 0)
+	if (rc == 0) {
 		printf("deleted VM '%s' and %s\n", name, snaps);
+		remove_unused_bases(p);
+	}
 	free(snaps);
 	free(data);
 	return rc;

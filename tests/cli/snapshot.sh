@@ -280,4 +280,18 @@ n=$(listed_tags lab1 | wc -l)
 out=$("$TV" delete lab1 --yes)
 t_check "delete says how many snapshots go" grep -q "^deleted VM 'lab1' and $n snapshots$" <<<"$out"
 t_check "the linked clones still read their base" holds "$data/linked2/disk.qcow2" 0x11
+t_check "and their base is kept" [ -f "$b1" ]
+out=$("$TV" delete linked1 --yes)
+t_check "deleting one of two linked clones keeps their base" [ -f "$b1" ] && ! grep -q "removed the base" <<<"$out"
+nbases=$(find "$data/.bases" -type f ! -name .lock | wc -l)
+out=$("$TV" delete linked2 --yes)
+t_check "deleting the last clone of a base removes it, saying so" [ ! -e "$b1" ] && grep -q "^removed the base .bases/${b1##*/}, which no VM uses any more$" <<<"$out"
+t_check "and no other base" [ "$(find "$data/.bases" -type f ! -name .lock | wc -l)" = $((nbases - 1)) ]
+# A base whose clone's definition cannot be read is kept: nothing in use is
+# ever removed on a guess.
+"$TV" clone resumed linked3 --linked >/dev/null
+b3=$("$QEMU_IMG" info "$data/linked3/disk.qcow2" | sed -n 's/^backing file: //p')
+echo 'cpus = "many";' >>"$TERMVISOR_HOME/vms/linked3.conf"
+out=$("$TV" delete full1 --yes 2>&1)
+t_check "a broken definition keeps the bases, saying why" [ -f "$b3" ] && grep -q "linked-clone bases kept: .*linked3.conf" <<<"$out"
 t_done
