@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bytes.h"
 #include "common/crc32c.h"
 #include "vm/memimg-int.h"
 
@@ -41,33 +42,6 @@ enum {
 
 /* ---- the trailer ---- */
 
-static void put32(uint8_t *b, size_t off, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(b + off, &v, 4);
-}
-
-static void put64(uint8_t *b, size_t off, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(b + off, &v, 8);
-}
-
-static uint32_t get32(const uint8_t *b, size_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, b + off, 4);
-	return le32toh(v);
-}
-
-static uint64_t get64(const uint8_t *b, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, b + off, 8);
-	return le64toh(v);
-}
 
 static uint64_t trailer_off(uint64_t ram_size)
 {
@@ -88,22 +62,22 @@ static void hdr_encode(const struct hdr *h, uint8_t *b)
 {
 	memset(b, 0, HDR_BLOCK);
 	memcpy(b + H_MAGIC, MAGIC, 8);
-	put32(b, H_VERSION, h->version);
-	put32(b, H_HDR_SIZE, HDR_SIZE);
-	put32(b, H_FLAGS, h->flags);
-	put32(b, H_PAGE_SIZE, PAGE);
-	put32(b, H_DEPTH, h->depth);
-	put64(b, H_RAM_SIZE, h->ram_size);
-	put64(b, H_PAGES, h->pages);
-	put64(b, H_LAYER_PAGES, h->layer_pages);
-	put64(b, H_BITMAP_OFF, h->bitmap_off);
-	put64(b, H_BITMAP_BYTES, h->bitmap_bytes);
-	put32(b, H_BITMAP_CRC, h->bitmap_crc);
-	put32(b, H_DATA_CRC, h->data_crc);
+	put_le32(b + H_VERSION, h->version);
+	put_le32(b + H_HDR_SIZE, HDR_SIZE);
+	put_le32(b + H_FLAGS, h->flags);
+	put_le32(b + H_PAGE_SIZE, PAGE);
+	put_le32(b + H_DEPTH, h->depth);
+	put_le64(b + H_RAM_SIZE, h->ram_size);
+	put_le64(b + H_PAGES, h->pages);
+	put_le64(b + H_LAYER_PAGES, h->layer_pages);
+	put_le64(b + H_BITMAP_OFF, h->bitmap_off);
+	put_le64(b + H_BITMAP_BYTES, h->bitmap_bytes);
+	put_le32(b + H_BITMAP_CRC, h->bitmap_crc);
+	put_le32(b + H_DATA_CRC, h->data_crc);
 	memcpy(b + H_ID, h->id, MEMIMG_ID_LEN);
 	memcpy(b + H_PARENT_ID, h->parent_id, MEMIMG_ID_LEN);
 	memcpy(b + H_PARENT, h->parent, strnlen(h->parent, PARENT_MAX - 1));
-	put32(b, H_HDR_CRC, crc32c(0, b, HDR_SIZE));
+	put_le32(b + H_HDR_CRC, crc32c(0, b, HDR_SIZE));
 }
 
 /* A parent path names a file in a sibling directory: "../DIR/FILE". */
@@ -131,7 +105,7 @@ static int hdr_decode(const uint8_t *b, const char *path, struct hdr *h, struct 
 	if (memcmp(b + H_MAGIC, MAGIC, 8) != 0)
 		return tv_errf(err, "%s: trailer field magic: not \"%s\": not a memory image", path,
 			       MAGIC);
-	h->version = get32(b, H_VERSION);
+	h->version = get_le32(b + H_VERSION);
 	if (h->version > VERSION)
 		return tv_errf(err,
 			       "%s: trailer field version: %" PRIu32
@@ -139,33 +113,33 @@ static int hdr_decode(const uint8_t *b, const char *path, struct hdr *h, struct 
 			       path, h->version, VERSION);
 	if (h->version == 0)
 		return tv_errf(err, "%s: trailer field version: 0 (corrupt)", path);
-	hs = get32(b, H_HDR_SIZE);
+	hs = get_le32(b + H_HDR_SIZE);
 	if (hs != HDR_SIZE)
 		return tv_errf(err, "%s: trailer field header_size: %" PRIu32 ", expected %d", path,
 			       hs, HDR_SIZE);
 	memcpy(tmp, b, HDR_SIZE);
-	put32(tmp, H_HDR_CRC, 0);
+	put_le32(tmp + H_HDR_CRC, 0);
 	crc = crc32c(0, tmp, HDR_SIZE);
-	if (crc != get32(b, H_HDR_CRC))
+	if (crc != get_le32(b + H_HDR_CRC))
 		return tv_errf(err,
 			       "%s: trailer field header_crc: 0x%08" PRIx32
 			       " but the header sums to 0x%08" PRIx32 ": corrupt",
-			       path, get32(b, H_HDR_CRC), crc);
-	if (get32(b, H_PAGE_SIZE) != PAGE)
+			       path, get_le32(b + H_HDR_CRC), crc);
+	if (get_le32(b + H_PAGE_SIZE) != PAGE)
 		return tv_errf(err, "%s: trailer field page_size: %" PRIu32 ", expected %" PRIu64,
-			       path, get32(b, H_PAGE_SIZE), PAGE);
-	h->flags = get32(b, H_FLAGS);
+			       path, get_le32(b + H_PAGE_SIZE), PAGE);
+	h->flags = get_le32(b + H_FLAGS);
 	if (h->flags & ~FLAG_PARENT)
 		return tv_errf(err, "%s: trailer field flags: 0x%" PRIx32 " has unknown bits", path,
 			       h->flags);
-	h->depth = get32(b, H_DEPTH);
-	h->ram_size = get64(b, H_RAM_SIZE);
-	h->pages = get64(b, H_PAGES);
-	h->layer_pages = get64(b, H_LAYER_PAGES);
-	h->bitmap_off = get64(b, H_BITMAP_OFF);
-	h->bitmap_bytes = get64(b, H_BITMAP_BYTES);
-	h->bitmap_crc = get32(b, H_BITMAP_CRC);
-	h->data_crc = get32(b, H_DATA_CRC);
+	h->depth = get_le32(b + H_DEPTH);
+	h->ram_size = get_le64(b + H_RAM_SIZE);
+	h->pages = get_le64(b + H_PAGES);
+	h->layer_pages = get_le64(b + H_LAYER_PAGES);
+	h->bitmap_off = get_le64(b + H_BITMAP_OFF);
+	h->bitmap_bytes = get_le64(b + H_BITMAP_BYTES);
+	h->bitmap_crc = get_le32(b + H_BITMAP_CRC);
+	h->data_crc = get_le32(b + H_DATA_CRC);
 	memcpy(h->id, b + H_ID, MEMIMG_ID_LEN);
 	memcpy(h->parent_id, b + H_PARENT_ID, MEMIMG_ID_LEN);
 	memcpy(h->parent, b + H_PARENT, PARENT_MAX);

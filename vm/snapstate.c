@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/bytes.h"
 #include "common/util.h"
 #include "vm/snapstate.h"
 
@@ -48,28 +49,6 @@ uint32_t snap_crc32(uint32_t crc, const void *buf, size_t len)
 	return crc;
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* ---- writer ---- */
 
 static void *snapw_grow(struct snap_writer *w, size_t n)
@@ -95,10 +74,10 @@ static uint8_t *part_begin(struct snap_writer *w, uint32_t type, uint32_t index,
 {
 	uint8_t *h = snapw_grow(w, SNAP_PART_HDR_SIZE + (size_t)len);
 
-	put32(h, type);
-	put32(h + 4, index);
-	put32(h + 8, len);
-	put32(h + 12, 0);
+	put_le32(h, type);
+	put_le32(h + 4, index);
+	put_le32(h + 8, len);
+	put_le32(h + 12, 0);
 	w->nparts++;
 	return h;
 }
@@ -109,7 +88,7 @@ static void part_seal(struct snap_writer *w, uint32_t len)
 	uint8_t *h = w->buf + w->len - len - SNAP_PART_HDR_SIZE;
 	uint32_t crc = snap_crc32(0, h, 12);
 
-	put32(h + 12, snap_crc32(crc, h + SNAP_PART_HDR_SIZE, len));
+	put_le32(h + 12, snap_crc32(crc, h + SNAP_PART_HDR_SIZE, len));
 }
 
 void snapw_part(struct snap_writer *w, uint32_t type, uint32_t index, const void *data,
@@ -132,7 +111,7 @@ void snapw_device(struct snap_writer *w, uint32_t index, const char *name, const
 	p[0] = (uint8_t)nlen;
 	p[1] = (uint8_t)(nlen >> 8);
 	p[2] = p[3] = 0;
-	put32(p + 4, state_size);
+	put_le32(p + 4, state_size);
 	memcpy(p + SNAP_DEV_HDR_SIZE, name, nlen);
 	if (state_size > 0)
 		memcpy(p + SNAP_DEV_HDR_SIZE + nlen, state, state_size);
@@ -147,17 +126,17 @@ void snapw_finish(struct snap_writer *w, const struct vm_snapshot_info *info)
 	h = w->buf;
 	memset(h, 0, SNAP_HDR_SIZE);
 	memcpy(h, SNAP_MAGIC, 8);
-	put32(h + 8, SNAP_VERSION);
-	put32(h + 12, SNAP_HDR_SIZE);
-	put32(h + 16, info->cpus);
-	put32(h + 20, info->ndevices);
-	put64(h + 24, info->memory);
-	put32(h + 32, info->ndisks);
-	put32(h + 36, w->nparts);
-	put64(h + 40, info->taken_ns);
-	put64(h + 48, info->guest_ns);
-	put32(h + 56, 0); /* flags */
-	put32(h + 60, snap_crc32(0, h, 60));
+	put_le32(h + 8, SNAP_VERSION);
+	put_le32(h + 12, SNAP_HDR_SIZE);
+	put_le32(h + 16, info->cpus);
+	put_le32(h + 20, info->ndevices);
+	put_le64(h + 24, info->memory);
+	put_le32(h + 32, info->ndisks);
+	put_le32(h + 36, w->nparts);
+	put_le64(h + 40, info->taken_ns);
+	put_le64(h + 48, info->guest_ns);
+	put_le32(h + 56, 0); /* flags */
+	put_le32(h + 60, snap_crc32(0, h, 60));
 }
 
 int snapw_write(struct snap_writer *w, const char *path, struct tv_err *err)
@@ -243,10 +222,10 @@ static int next_part(struct cursor *c, uint32_t type, uint32_t index, struct sna
 		return tv_errf(c->err, "%s: truncated at offset %zu: %s (part %" PRIu32 ") missing",
 			       f->path, c->off, label, c->seen);
 	h = f->buf + c->off;
-	t = get32(h);
-	i = get32(h + 4);
-	len = get32(h + 8);
-	crc = get32(h + 12);
+	t = get_le32(h);
+	i = get_le32(h + 4);
+	len = get_le32(h + 8);
+	crc = get_le32(h + 12);
 	if (t != type || i != index) {
 		part_label(got, sizeof(got), t, i);
 		return tv_errf(c->err,
@@ -284,7 +263,7 @@ static int check_vcpu_part(struct cursor *c, unsigned cpu, const struct snap_par
 
 	switch (p->type) {
 	case SNAP_P_MP_STATE: {
-		uint32_t s = get32(p->data);
+		uint32_t s = get_le32(p->data);
 		if (s > KVM_MP_STATE_SUSPENDED)
 			return tv_errf(c->err, "%s: vCPU %u %s: field mp_state %" PRIu32 " unknown",
 				       path, cpu, name, s);
@@ -316,17 +295,17 @@ static int check_vcpu_part(struct cursor *c, unsigned cpu, const struct snap_par
 		break;
 	}
 	case SNAP_P_TSC_KHZ:
-		if (get32(p->data + 4) != 0 || get32(p->data) > 100000000)
+		if (get_le32(p->data + 4) != 0 || get_le32(p->data) > 100000000)
 			return tv_errf(c->err, "%s: vCPU %u %s: field tsc_khz %" PRIu32 " out of range",
-				       path, cpu, name, get32(p->data));
+				       path, cpu, name, get_le32(p->data));
 		break;
 	case SNAP_P_MSRS: {
 		uint32_t n;
 		if (p->len < 8)
 			return tv_errf(c->err, "%s: vCPU %u %s: field length %" PRIu32 " below 8",
 				       path, cpu, name, p->len);
-		n = get32(p->data);
-		if (n > SNAP_MAX_MSRS || get32(p->data + 4) != 0)
+		n = get_le32(p->data);
+		if (n > SNAP_MAX_MSRS || get_le32(p->data + 4) != 0)
 			return tv_errf(c->err, "%s: vCPU %u %s: field count %" PRIu32 " (at most %u)",
 				       path, cpu, name, n, SNAP_MAX_MSRS);
 		if (p->len != 8 + 16 * (uint64_t)n)
@@ -335,7 +314,7 @@ static int check_vcpu_part(struct cursor *c, unsigned cpu, const struct snap_par
 				       " MSRs (%" PRIu64 " bytes)",
 				       path, cpu, name, p->len, n, 8 + 16 * (uint64_t)n);
 		for (uint32_t i = 0; i < n; i++)
-			if (get32(p->data + 8 + 16 * i + 4) != 0)
+			if (get_le32(p->data + 8 + 16 * i + 4) != 0)
 				return tv_errf(c->err, "%s: vCPU %u %s: MSR %" PRIu32 ": field reserved not 0",
 					       path, cpu, name, i);
 		break;
@@ -369,7 +348,7 @@ static int check_device(struct cursor *c, const struct snap_part *p, struct snap
 		return tv_errf(c->err, "%s: device %" PRIu32 ": field length %" PRIu32 " below %d", path,
 			       p->index, p->len, SNAP_DEV_HDR_SIZE);
 	nlen = (uint32_t)p->data[0] | (uint32_t)p->data[1] << 8;
-	size = get32(p->data + 4);
+	size = get_le32(p->data + 4);
 	if (p->data[2] != 0 || p->data[3] != 0)
 		return tv_errf(c->err, "%s: device %" PRIu32 ": field reserved not 0", path, p->index);
 	if (nlen == 0 || nlen > SNAP_DEV_NAME_MAX)
@@ -408,7 +387,7 @@ static int parse_header(struct snap_file *f, struct tv_err *err)
 			       f->path, f->len, SNAP_HDR_SIZE);
 	if (memcmp(h, SNAP_MAGIC, 8) != 0)
 		return tv_errf(err, "%s: field magic: not a termvisor state file", f->path);
-	version = get32(h + 8);
+	version = get_le32(h + 8);
 	if (version > SNAP_VERSION)
 		return tv_errf(err,
 			       "%s: field version: %" PRIu32
@@ -416,22 +395,22 @@ static int parse_header(struct snap_file *f, struct tv_err *err)
 			       f->path, version, SNAP_VERSION);
 	if (version != SNAP_VERSION)
 		return tv_errf(err, "%s: field version: %" PRIu32 " unknown", f->path, version);
-	if (snap_crc32(0, h, 60) != get32(h + 60))
+	if (snap_crc32(0, h, 60) != get_le32(h + 60))
 		return tv_errf(err, "%s: header field crc32: checksum mismatch (the header is damaged)",
 			       f->path);
-	hsize = get32(h + 12);
+	hsize = get_le32(h + 12);
 	if (hsize != SNAP_HDR_SIZE)
 		return tv_errf(err, "%s: field header_size %" PRIu32 ", expected %d", f->path, hsize,
 			       SNAP_HDR_SIZE);
 	in->version = version;
-	in->cpus = get32(h + 16);
-	in->ndevices = get32(h + 20);
-	in->memory = get64(h + 24);
-	in->ndisks = get32(h + 32);
-	f->nparts = get32(h + 36);
-	in->taken_ns = get64(h + 40);
-	in->guest_ns = get64(h + 48);
-	flags = get32(h + 56);
+	in->cpus = get_le32(h + 16);
+	in->ndevices = get_le32(h + 20);
+	in->memory = get_le64(h + 24);
+	in->ndisks = get_le32(h + 32);
+	f->nparts = get_le32(h + 36);
+	in->taken_ns = get_le64(h + 40);
+	in->guest_ns = get_le64(h + 48);
+	flags = get_le32(h + 56);
 	if (in->cpus < 1 || in->cpus > SNAP_MAX_CPUS)
 		return tv_errf(err, "%s: field cpus %u: expected 1 to %d", f->path, in->cpus,
 			       SNAP_MAX_CPUS);
