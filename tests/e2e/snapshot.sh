@@ -9,7 +9,8 @@
 #   - a hundred rollbacks in a row: the VM process's memory, open files and
 #     the snapshots' disk use do not grow;
 #   - a stopped VM rolled back starts where the snapshot was;
-#   - the VM process killed (kill -9) during a take and during a rollback: the
+#   - the VM process killed (kill -9) during a take, a rollback and the delete
+#     of a snapshot whose child's memory image is a layer on it: the
 #     tree lists only whole snapshots, what was half written is gone at the
 #     next start, and the disk passes qemu-img check with the snapshots'
 #     tags listed.
@@ -192,13 +193,21 @@ qcheck() { # no corruption (leaks from a killed writer allowed until the next op
 	[ $rc -eq 0 ] || [ $rc -eq 3 ]
 }
 kills_ok=true
-for i in 1 2 3 4; do
-	pid=$(vm_pid)
-	if [ $((i % 2)) -eq 1 ]; then
-		"$TV" snapshot take lab "k$i" >/dev/null 2>&1 &
-	else
-		"$TV" snapshot rollback lab c1 >/dev/null 2>&1 &
+parents=
+for i in 1 2 3 4 5 6; do
+	if [ $((i % 3)) -eq 0 ]; then
+		# A delete of a snapshot whose child's memory image is a layer on
+		# it: the child's layer is made whole before the parent goes.
+		"$TV" snapshot take lab "p$i" >/dev/null && "$TV" snapshot take lab "q$i" >/dev/null ||
+			{ kills_ok=false; echo "# takes before kill $i failed"; }
+		parents="$parents q$i"
 	fi
+	pid=$(vm_pid)
+	case $((i % 3)) in
+	1) "$TV" snapshot take lab "k$i" >/dev/null 2>&1 & ;;
+	2) "$TV" snapshot rollback lab c1 >/dev/null 2>&1 & ;;
+	0) "$TV" snapshot delete lab "p$i" >/dev/null 2>&1 & ;;
+	esac
 	sleep "0.0$((RANDOM % 10))"
 	kill -9 "$pid"
 	wait
@@ -207,7 +216,13 @@ for i in 1 2 3 4; do
 	qcheck || { kills_ok=false; echo "# after kill $i: qemu-img check failed"; }
 	"$TV" start lab >/dev/null || { kills_ok=false; echo "# after kill $i: no start"; }
 done
-t_check "kill -9 during takes and rollbacks leaves only whole snapshots and sound disks" $kills_ok
+t_check "kill -9 during takes, rollbacks and deletes leaves only whole snapshots and sound disks" $kills_ok
+# The children of the snapshots whose delete was cut short still restore.
+children_ok=true
+for q in $parents; do
+	snap rollback lab "$q" --discard || children_ok=false
+done
+t_check "each child of a snapshot killed while being deleted rolls back ($parents)" $children_ok
 t_check "the next start left no half-made snapshot" \
 	bash -c "! ls -a '$data/snapshots' | grep -q '^\.tmp-'"
 "$TV" stop lab --force >/dev/null
