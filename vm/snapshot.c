@@ -205,6 +205,65 @@ static int save_vcpu(struct vm *vm, struct vcpu *c, const struct vcpu_caps *k,
 			sizeof(ev), err);
 }
 
+/* The CPUID entries vCPU 0 has (set once, before it first ran). */
+static struct kvm_cpuid2 *vcpu0_cpuid(struct vm *vm, struct tv_err *err)
+{
+	struct kvm_cpuid2 *c = xcalloc(1, sizeof(*c) + SNAP_MAX_CPUID * sizeof(c->entries[0]));
+
+	c->nent = SNAP_MAX_CPUID;
+	if (ioctl(vm_vcpu_fd(vm, 0), KVM_GET_CPUID2, c) < 0) {
+		tv_errno(err, "vCPU 0: KVM_GET_CPUID2");
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Every CPUID entry the snapshot's guest saw must read the same here. */
+static int check_cpuid(struct vm *vm, const struct snap_file *f, struct tv_err *err)
+{
+	static const char *const reg[] = {"EAX", "EBX", "ECX", "EDX"};
+	size_t n = f->cpuid.len / sizeof(struct kvm_cpuid_entry2);
+	struct kvm_cpuid2 *cur;
+	int rc = 0;
+
+	if (n == 0)
+		return 0; /* a version 1 file: taken before CPUID was kept */
+	cur = vcpu0_cpuid(vm, err);
+	if (cur == NULL)
+		return -1;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct kvm_cpuid_entry2 e;
+		const struct kvm_cpuid_entry2 *h = NULL;
+		memcpy(&e, f->cpuid.data + i * sizeof(e), sizeof(e));
+		for (uint32_t k = 0; k < cur->nent && h == NULL; k++)
+			if (cur->entries[k].function == e.function && cur->entries[k].index == e.index)
+				h = &cur->entries[k];
+		if (h == NULL) {
+			rc = tv_errf(err,
+				     "%s: CPUID leaf 0x%" PRIx32 ".%" PRIu32
+				     ": this host's CPU has no such leaf; restore the snapshot on "
+				     "a host with the CPU and kernel it was taken on",
+				     f->path, e.function, e.index);
+			break;
+		}
+		const uint32_t was[] = {e.eax, e.ebx, e.ecx, e.edx},
+			       now[] = {h->eax, h->ebx, h->ecx, h->edx};
+		for (int r = 0; r < 4; r++)
+			if (was[r] != now[r]) {
+				rc = tv_errf(err,
+					     "%s: CPUID leaf 0x%" PRIx32 ".%" PRIu32
+					     " %s 0x%08" PRIx32 ", this host gives 0x%08" PRIx32
+					     ": the snapshot was taken on another CPU or kernel; "
+					     "restore it on a host with the same ones",
+					     f->path, e.function, e.index, reg[r], was[r], now[r]);
+				break;
+			}
+	}
+	free(cur);
+	return rc;
+}
+
 static int save_vm(struct vm *vm, struct snap_writer *w, uint64_t *clock_ns, struct tv_err *err)
 {
 	struct kvm_pit_state2 pit;
@@ -226,6 +285,15 @@ static int save_vm(struct vm *vm, struct snap_writer *w, uint64_t *clock_ns, str
 			return tv_errno(err, "KVM_GET_IRQCHIP %u", chip);
 		snapw_part(w, SNAP_P_IRQCHIP, chip, &ic, sizeof(ic));
 	}
+	/* What the guest was told of its CPU, so that a restore on another CPU
+	 * or kernel is refused rather than leaving the guest using features
+	 * it no longer has. */
+	struct kvm_cpuid2 *cpuid = vcpu0_cpuid(vm, err);
+	if (cpuid == NULL)
+		return -1;
+	snapw_part(w, SNAP_P_CPUID, 0, cpuid->entries,
+		   (uint32_t)(cpuid->nent * sizeof(cpuid->entries[0])));
+	free(cpuid);
 	return 0;
 }
 
@@ -378,11 +446,13 @@ static int check_state(struct vm *vm, const struct snap_file *f, struct tv_err *
 	if (check_devices(vm, f, err) < 0)
 		return -1;
 	/* A vCPU ioctl waits while that vCPU is in KVM_RUN, which an idle
-	 * guest may not leave for long: the vCPUs hold still for the probe
+	 * guest may not leave for long: the vCPUs hold still for the probes
 	 * (their state is not touched). */
 	was_paused = vm_paused(vm);
 	vm_pause(vm, NULL);
-	rc = caps_load(vm, &k, err);
+	rc = check_cpuid(vm, f, err);
+	if (rc == 0)
+		rc = caps_load(vm, &k, err);
 	if (!was_paused)
 		vm_resume(vm, NULL);
 	if (rc < 0)

@@ -23,7 +23,7 @@ static const char *const part_names[] = {
 	[SNAP_P_XCRS] = "XCRS",		[SNAP_P_DEBUGREGS] = "DEBUGREGS",
 	[SNAP_P_LAPIC] = "LAPIC",	[SNAP_P_TSC_KHZ] = "TSC_KHZ",
 	[SNAP_P_MSRS] = "MSRS",		[SNAP_P_EVENTS] = "VCPU_EVENTS",
-	[SNAP_P_PIT2] = "PIT2",		[SNAP_P_CLOCK] = "CLOCK",
+	[SNAP_P_PIT2] = "PIT2",		[SNAP_P_CLOCK] = "CLOCK", [SNAP_P_CPUID] = "CPUID",
 	[SNAP_P_IRQCHIP] = "IRQCHIP",	[SNAP_P_DEVICE] = "DEVICE",
 	[SNAP_P_END] = "END",
 };
@@ -393,7 +393,7 @@ static int parse_header(struct snap_file *f, struct tv_err *err)
 			       "%s: field version: %" PRIu32
 			       " is newer than this termvisor reads (%d): update termvisor",
 			       f->path, version, SNAP_VERSION);
-	if (version != SNAP_VERSION)
+	if (version != SNAP_VERSION && version != 1)
 		return tv_errf(err, "%s: field version: %" PRIu32 " unknown", f->path, version);
 	if (snap_crc32(0, h, 60) != get_le32(h + 60))
 		return tv_errf(err, "%s: header field crc32: checksum mismatch (the header is damaged)",
@@ -427,11 +427,12 @@ static int parse_header(struct snap_file *f, struct tv_err *err)
 			       f->path, in->memory);
 	if (flags != 0)
 		return tv_errf(err, "%s: field flags 0x%" PRIx32 ": expected 0", f->path, flags);
-	if (f->nparts != in->cpus * SNAP_VCPU_PARTS + SNAP_VM_PARTS + in->ndevices + 1)
+	uint32_t want = in->cpus * SNAP_VCPU_PARTS + SNAP_VM_PARTS + (version >= 2) +
+			in->ndevices + 1;
+	if (f->nparts != want)
 		return tv_errf(err,
-			       "%s: field parts %" PRIu32 ": %u vCPUs and %u devices make %u",
-			       f->path, f->nparts, in->cpus, in->ndevices,
-			       in->cpus * SNAP_VCPU_PARTS + SNAP_VM_PARTS + in->ndevices + 1);
+			       "%s: field parts %" PRIu32 ": %u vCPUs and %u devices make %" PRIu32,
+			       f->path, f->nparts, in->cpus, in->ndevices, want);
 	return 0;
 }
 
@@ -467,6 +468,17 @@ int snap_parse(struct snap_file *f, const char *path, uint8_t *buf, size_t len, 
 		if (ic.chip_id != chip)
 			return tv_errf(err, "%s: IRQCHIP %u: field chip_id %" PRIu32 ", expected %u",
 				       path, chip, ic.chip_id, chip);
+	}
+	if (f->info.version >= 2) {
+		if (next_part(&c, SNAP_P_CPUID, 0, &f->cpuid) < 0)
+			return -1;
+		if (f->cpuid.len == 0 || f->cpuid.len % sizeof(struct kvm_cpuid_entry2) != 0 ||
+		    f->cpuid.len / sizeof(struct kvm_cpuid_entry2) > SNAP_MAX_CPUID)
+			return tv_errf(err,
+				       "%s: CPUID: field length %" PRIu32
+				       ": expected 1 to %d entries of %zu bytes",
+				       path, f->cpuid.len, SNAP_MAX_CPUID,
+				       sizeof(struct kvm_cpuid_entry2));
 	}
 	for (unsigned i = 0; i < f->info.ndevices; i++) {
 		struct snap_part p;

@@ -22,7 +22,7 @@
 #include "vm/snapshot.h"
 
 #define SNAP_MAGIC	   "TVSTATE" /* 8 bytes with its NUL */
-#define SNAP_VERSION	   1
+#define SNAP_VERSION	   2 /* 2: the CPUID part; version 1 files are still read */
 #define SNAP_HDR_SIZE	   64
 #define SNAP_PART_HDR_SIZE 16
 #define SNAP_DEV_HDR_SIZE  8
@@ -35,6 +35,7 @@
 #define SNAP_XSAVE_MIN	   4096
 #define SNAP_XSAVE_MAX	   (64u << 10)
 #define SNAP_MAX_MSRS	   1024
+#define SNAP_MAX_CPUID	   256
 #define SNAP_DEV_NAME_MAX  63
 #define SNAP_DEV_STATE_MAX (1u << 20)
 
@@ -52,6 +53,7 @@ enum snap_part_type {
 	SNAP_P_PIT2 = 16,
 	SNAP_P_CLOCK,
 	SNAP_P_IRQCHIP,
+	SNAP_P_CPUID, /* the CPUID entries vCPU 0 had (struct kvm_cpuid_entry2 each) */
 	SNAP_P_DEVICE = 32,
 	SNAP_P_END = 255,
 };
@@ -82,6 +84,7 @@ struct snap_file {
 	uint32_t nparts;
 	struct snap_part *vcpu; /* cpus * SNAP_VCPU_PARTS, in type order */
 	struct snap_part vm[SNAP_VM_PARTS];
+	struct snap_part cpuid; /* len 0 in a version 1 file, which has none */
 	struct snap_dev *devs;	/* info.ndevices */
 };
 

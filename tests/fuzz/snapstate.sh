@@ -23,7 +23,7 @@ VCPU = [(1, 4), (2, 144), (3, 312), (4, None), (5, 392), (6, 128), (7, 1024), (8
 def part(t, i, payload):
     h = struct.pack("<III", t, i, len(payload))
     return h + struct.pack("<I", zlib.crc32(payload, zlib.crc32(h))) + payload
-def state(cpus, devices, nmsrs=3, xsave=4096):
+def state(cpus, devices, nmsrs=3, xsave=4096, version=2):
     body = b""
     for c in range(cpus):
         for t, n in VCPU:
@@ -38,17 +38,21 @@ def state(cpus, devices, nmsrs=3, xsave=4096):
     body += part(16, 0, bytes(112)) + part(17, 0, bytes(48))
     for chip in range(3):
         body += part(18, chip, struct.pack("<I", chip) + bytes(516))
+    if version >= 2:
+        body += part(19, 0, struct.pack("<IIIIIIII", 0, 0, 0, 0xd, 0x756e6547, 0x6c65746e,
+                                        0x49656e69, 0) + bytes(8))
     for i, (name, st) in enumerate(devices):
         body += part(32, i, struct.pack("<HHI", len(name), 0, len(st)) + name + st)
     body += part(255, 0, b"")
-    nparts = cpus * 10 + 5 + len(devices) + 1
-    h = b"TVSTATE\0" + struct.pack("<IIIIQIIQQI", 1, 64, cpus, len(devices), 64 << 20, 0,
+    nparts = cpus * 10 + 5 + (version >= 2) + len(devices) + 1
+    h = b"TVSTATE\0" + struct.pack("<IIIIQIIQQI", version, 64, cpus, len(devices), 64 << 20, 0,
                                     nparts, 1, 2, 0)
     return h + struct.pack("<I", zlib.crc32(h)) + body
 seeds = {
     "one": state(1, [(b"serial0", b"x" * 40), (b"debug-exit", b"")]),
     "two": state(2, [(b"rtc", bytes(144))], nmsrs=0, xsave=4160),
     "nodev": state(1, []),
+    "version1": state(1, [(b"serial0", b"x" * 40)], version=1),
 }
 for k, v in seeds.items():
     open(f"{d}/{k}", "wb").write(v)
@@ -73,7 +77,7 @@ int main(int argc, char **argv)
 }
 C
 	{ t_fail "the read_info helper builds"; t_done; }
-for s in one two nodev; do
+for s in one two nodev version1; do
 	mkdir "$D/$s.d" && cp "$D/corpus/$s" "$D/$s.d/state"
 	out=$("$D/info" "$D/$s.d")
 	echo "# $s: $out"

@@ -291,6 +291,10 @@ static struct snap_writer sample(void)
 		ic.chip_id = chip;
 		snapw_part(&w, SNAP_P_IRQCHIP, chip, &ic, sizeof(ic));
 	}
+	{
+		struct kvm_cpuid_entry2 leaf0 = {.function = 0, .eax = 0xd};
+		snapw_part(&w, SNAP_P_CPUID, 0, &leaf0, sizeof(leaf0));
+	}
 	snapw_device(&w, 0, "serial0", "abcd", 4);
 	snapw_device(&w, 1, "debug-exit", NULL, 0);
 	snapw_finish(&w, &info);
@@ -629,6 +633,37 @@ static void test_refused(void **state)
 		write_state(s.dir, bad, len);
 		assert_int_equal(vm_snapshot_load_state(vm, s.dir, &err), -1);
 		assert_has(err.msg, "/state: device 0: serial0", "receive queue out of range");
+		assert_still_runs(vm, &c);
+		free(bad);
+	}
+	/* A snapshot taken where the CPU said something else (the vendor
+	 * string of leaf 0 changed, checksums intact): refused, naming the
+	 * leaf and register, before anything changed. */
+	{
+		uint8_t *bad = xmalloc(len);
+		uint8_t *p = NULL;
+		size_t off = SNAP_HDR_SIZE;
+		uint32_t l, crc, ebx;
+		memcpy(bad, buf, len);
+		while (off + SNAP_PART_HDR_SIZE <= len) {
+			memcpy(&l, bad + off + 8, 4);
+			if (bad[off] == SNAP_P_CPUID)
+				p = bad + off;
+			off += SNAP_PART_HDR_SIZE + l;
+		}
+		assert_non_null(p);
+		memcpy(&l, p + 8, 4);
+		assert_true(l >= sizeof(struct kvm_cpuid_entry2));
+		struct kvm_cpuid_entry2 e;
+		memcpy(&e, p + SNAP_PART_HDR_SIZE, sizeof(e));
+		assert_int_equal(e.function, 0); /* KVM lists leaf 0 first */
+		ebx = e.ebx ^ 0x20202020;
+		memcpy(p + SNAP_PART_HDR_SIZE + offsetof(struct kvm_cpuid_entry2, ebx), &ebx, 4);
+		crc = snap_crc32(snap_crc32(0, p, 12), p + SNAP_PART_HDR_SIZE, l);
+		memcpy(p + 12, &crc, 4);
+		write_state(s.dir, bad, len);
+		assert_int_equal(vm_snapshot_load_state(vm, s.dir, &err), -1);
+		assert_has(err.msg, "/state: CPUID leaf 0x0.0 EBX", "another CPU or kernel");
 		assert_still_runs(vm, &c);
 		free(bad);
 	}
