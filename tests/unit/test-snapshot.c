@@ -549,6 +549,35 @@ static void refused_by_other(unsigned cpus, uint64_t memory, const char *dir, co
 /* Restores that must be refused: another vCPU count, another memory size,
  * damaged or newer files. Each names the file and the field; the VM keeps
  * running as if nothing was asked. */
+/* The part of this type (a device: of this name) in a state file. */
+static uint8_t *part_of(uint8_t *buf, size_t len, uint32_t type, const char *dev)
+{
+	size_t off = SNAP_HDR_SIZE;
+	uint32_t l;
+
+	while (off + SNAP_PART_HDR_SIZE <= len) {
+		uint8_t *p = buf + off;
+		memcpy(&l, p + 8, 4);
+		if (p[0] == type &&
+		    (dev == NULL ||
+		     memcmp(p + SNAP_PART_HDR_SIZE + SNAP_DEV_HDR_SIZE, dev, strlen(dev)) == 0))
+			return p;
+		off += SNAP_PART_HDR_SIZE + l;
+	}
+	fail_msg("no part of type %" PRIu32 " in the state file", type);
+	return NULL;
+}
+
+/* A part's checksum made good again after its payload was changed. */
+static void part_recrc(uint8_t *p)
+{
+	uint32_t l, crc;
+
+	memcpy(&l, p + 8, 4);
+	crc = snap_crc32(snap_crc32(0, p, 12), p + SNAP_PART_HDR_SIZE, l);
+	memcpy(p + 12, &crc, 4);
+}
+
 static void test_refused(void **state)
 {
 	struct capture c;
@@ -612,24 +641,13 @@ static void test_refused(void **state)
 	 * changed, naming the device. */
 	{
 		uint8_t *bad = xmalloc(len);
-		uint8_t *p = NULL;
-		size_t off = SNAP_HDR_SIZE;
-		uint32_t l, crc;
+		uint8_t *p;
 		memcpy(bad, buf, len);
-		while (off + SNAP_PART_HDR_SIZE <= len) {
-			memcpy(&l, bad + off + 8, 4);
-			if (bad[off] == SNAP_P_DEVICE &&
-			    memcmp(bad + off + SNAP_PART_HDR_SIZE + SNAP_DEV_HDR_SIZE, "serial0", 7) == 0)
-				p = bad + off;
-			off += SNAP_PART_HDR_SIZE + l;
-		}
-		assert_non_null(p);
-		memcpy(&l, p + 8, 4);
+		p = part_of(bad, len, SNAP_P_DEVICE, "serial0");
 		/* struct serial_state: 12 bytes of registers, then rx_head. */
 		p[SNAP_PART_HDR_SIZE + SNAP_DEV_HDR_SIZE + 7 + 12] = 0xff;
 		p[SNAP_PART_HDR_SIZE + SNAP_DEV_HDR_SIZE + 7 + 13] = 0xff;
-		crc = snap_crc32(snap_crc32(0, p, 12), p + SNAP_PART_HDR_SIZE, l);
-		memcpy(p + 12, &crc, 4);
+		part_recrc(p);
 		write_state(s.dir, bad, len);
 		assert_int_equal(vm_snapshot_load_state(vm, s.dir, &err), -1);
 		assert_has(err.msg, "/state: device 0: serial0", "receive queue out of range");
@@ -641,26 +659,16 @@ static void test_refused(void **state)
 	 * leaf and register, before anything changed. */
 	{
 		uint8_t *bad = xmalloc(len);
-		uint8_t *p = NULL;
-		size_t off = SNAP_HDR_SIZE;
-		uint32_t l, crc, ebx;
-		memcpy(bad, buf, len);
-		while (off + SNAP_PART_HDR_SIZE <= len) {
-			memcpy(&l, bad + off + 8, 4);
-			if (bad[off] == SNAP_P_CPUID)
-				p = bad + off;
-			off += SNAP_PART_HDR_SIZE + l;
-		}
-		assert_non_null(p);
-		memcpy(&l, p + 8, 4);
-		assert_true(l >= sizeof(struct kvm_cpuid_entry2));
+		uint8_t *p;
+		uint32_t ebx;
 		struct kvm_cpuid_entry2 e;
+		memcpy(bad, buf, len);
+		p = part_of(bad, len, SNAP_P_CPUID, NULL);
 		memcpy(&e, p + SNAP_PART_HDR_SIZE, sizeof(e));
 		assert_int_equal(e.function, 0); /* KVM lists leaf 0 first */
 		ebx = e.ebx ^ 0x20202020;
 		memcpy(p + SNAP_PART_HDR_SIZE + offsetof(struct kvm_cpuid_entry2, ebx), &ebx, 4);
-		crc = snap_crc32(snap_crc32(0, p, 12), p + SNAP_PART_HDR_SIZE, l);
-		memcpy(p + 12, &crc, 4);
+		part_recrc(p);
 		write_state(s.dir, bad, len);
 		assert_int_equal(vm_snapshot_load_state(vm, s.dir, &err), -1);
 		assert_has(err.msg, "/state: CPUID leaf 0x0.0 EBX", "another CPU or kernel");
