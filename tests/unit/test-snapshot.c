@@ -565,7 +565,7 @@ static uint8_t *part_of(uint8_t *buf, size_t len, uint32_t type, const char *dev
 		off += SNAP_PART_HDR_SIZE + l;
 	}
 	fail_msg("no part of type %" PRIu32 " in the state file", type);
-	return NULL;
+	abort(); /* fail_msg does not return */
 }
 
 /* A part's checksum made good again after its payload was changed. */
