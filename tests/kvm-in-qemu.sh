@@ -15,6 +15,8 @@
 #   QEMU's TCG on one host thread for all emulated CPUs or on one per CPU
 #   (unset: the tests that boot Linux to its shell in a multi-threaded
 #   machine, the others in a single-threaded one; a command: multi);
+#   KVM_IN_QEMU_GROUPS, which of the two machines below to run (default
+#   "single multi");
 #   KVM_IN_QEMU_LOCK, a file locked while the machine runs, so that runs
 #   started side by side on one host wait for each other rather than share
 #   its CPUs (default /tmp/tv-nested-run.lock; empty: no lock);
@@ -57,6 +59,11 @@ else
 	# The unit tests with cases that need /dev/kvm: the engine, machine
 	# snapshots, memory images.
 	tests="$tests tests/unit/test-engine tests/unit/test-snapshot tests/unit/test-memimg"
+fi
+# KVM_IN_QEMU_LIST=1: only print the tests, for ./dev check.
+if [ "${KVM_IN_QEMU_LIST:-0}" = 1 ]; then
+	echo $tests
+	exit 0
 fi
 # One nested machine at a time on this host: two would starve each other's
 # emulated CPUs into soft lockups.
@@ -122,8 +129,8 @@ done
 # program can cause. So tests that fail are run once more when they are at
 # most three (more is a breakage, not this), the end of the first run's log
 # shown; a machine that ends without a result (its kernel died or locked
-# up) is started once more; both say so in
-# the output. KVM_IN_QEMU_RETRY=0 turns this off.
+# up) is started once more for the tests that did not pass in it; both say
+# so in the output. KVM_IN_QEMU_RETRY=0 turns this off.
 # The machine gives the tests a tmpfs on /tmp; a tree that lives under the
 # host's /tmp (a fresh clone there, say) is bound back into it.
 keep=
@@ -227,8 +234,17 @@ machine() {
 		grep -v 'kvm-in-qemu:' "$work/console.log" | grep -v '^[[:space:]]*$' | tail -n 60 |
 			sed 's/^/kvm-in-qemu: console: /' || true
 		[ ! -s "$work/status" ] && [ $attempt = 1 ] && [ $retry = 1 ] || break
+		# The tests that passed keep their results (make check writes a
+		# test's .trs when it ends): only the others run again.
+		local left= t
+		for t in $tests; do
+			grep -qE '^:test-result: (PASS|SKIP)' "$build/$t.trs" 2>/dev/null || left="$left $t"
+		done
 		echo "kvm-in-qemu: the machine ended without a result after $(($(date +%s) - start)) s" \
-			"(its kernel's last words above); starting it once more"
+			"(its kernel's last words above); starting it once more for:$left"
+		[ -n "$left" ] || { echo 0 >"$work/status"; break; }
+		tests=${left# } cmd="make -s -k check TESTS='${left# }'"
+		write_inside
 	done
 	if [ -s "$work/status" ]; then
 		rc=$(cat "$work/status")
@@ -270,7 +286,8 @@ for t in $tests; do
 		single="$single $t"
 	fi
 done
-for threads in single multi; do
+for threads in ${KVM_IN_QEMU_GROUPS:-single multi}; do
+	case $threads in single | multi) ;; *) die "KVM_IN_QEMU_GROUPS=$KVM_IN_QEMU_GROUPS: expected single and/or multi" ;; esac
 	group=${!threads}
 	[ -n "$group" ] || continue
 	tests=$group

@@ -141,6 +141,10 @@ EXTRA_DIST += tests/linux/debian-minimal-tui.sh
 # runs the tests.
 check-programs: all-am $(check_PROGRAMS) $(check_SCRIPTS) $(check_DATA)
 .PHONY: check-programs
+# The test list, for ./dev check (which runs those needing /dev/kvm elsewhere).
+print-tests:
+	@echo $(TESTS)
+.PHONY: print-tests
 
 # The snapshot tree on disk: commit, abort, recovery, the index, pruning, names.
 check_PROGRAMS += tests/unit/test-snapstore
