@@ -34,6 +34,12 @@ def frame(t, p=b""):
 
 def attach_once(path):
     """Seconds from connect to the end of the replay (its final cursor sequence)."""
+    dt, n, _ = attach_replay(path)
+    return dt, n
+
+
+def attach_replay(path):
+    """attach_once, with the replay's bytes."""
     t0 = time.perf_counter()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
@@ -41,7 +47,11 @@ def attach_once(path):
     buf = b""
     console = b""
     while True:
-        buf += s.recv(65536)
+        data = s.recv(65536)
+        if not data:
+            s.close()
+            raise OSError("the VM process hung up before its replay ended")
+        buf += data
         while len(buf) >= 8:
             n, t, _ = struct.unpack(">IHH", buf[:8])
             if len(buf) < 8 + n:
@@ -54,7 +64,7 @@ def attach_once(path):
             break
     dt = time.perf_counter() - t0
     s.close()
-    return dt, len(console)
+    return dt, len(console), console
 
 
 def pty_until(argv, needle, env=None, timeout=5.0):

@@ -4,3 +4,4 @@ EXTRA_DIST += bench/console-attach.sh bench/console-attach.py
 EXTRA_DIST += bench/boot.sh bench/boot.py bench/first-byte.S
 EXTRA_DIST += bench/virtio-blk.sh
 EXTRA_DIST += bench/snapshot.sh bench/snapshot.py
+EXTRA_DIST += bench/many.sh bench/many.py
