@@ -208,26 +208,25 @@ static int save_vcpu(struct vm *vm, struct vcpu *c, const struct vcpu_caps *k,
 /* The CPUID entries vCPU 0 has (set once, before it first ran). */
 static struct kvm_cpuid2 *vcpu0_cpuid(struct vm *vm, struct tv_err *err)
 {
-	struct kvm_cpuid2 probe = {.nent = 0}, *c;
-	int fd = vm_vcpu_fd(vm, 0);
+	struct kvm_cpuid2 *c = xmalloc(sizeof(*c) + SNAP_MAX_CPUID * sizeof(c->entries[0]));
+	struct kvm_cpuid_entry2 unused;
 
-	/* The count first: a successful KVM_GET_CPUID2 leaves nent as the
-	 * caller gave it on some kernels (6.1), so the entries past the real
-	 * ones could not be told from a leaf 0 of zeros. Too small a count
-	 * fails with E2BIG and the real one. */
-	if (ioctl(fd, KVM_GET_CPUID2, &probe) == 0 || errno != E2BIG || probe.nent == 0 ||
-	    probe.nent > SNAP_MAX_CPUID) {
-		tv_errf(err, "vCPU 0: KVM_GET_CPUID2 gave no count of its entries (%u)", probe.nent);
-		return NULL;
-	}
-	c = xcalloc(1, sizeof(*c) + probe.nent * sizeof(c->entries[0]));
-	c->nent = probe.nent;
-	if (ioctl(fd, KVM_GET_CPUID2, c) < 0) {
+	/* A successful KVM_GET_CPUID2 leaves nent as the caller gave it on
+	 * some kernels (6.1), and says the count on none when it fails: the
+	 * entries it did not write keep a pattern no entry has (leaf
+	 * 0xffffffff, every bit set). */
+	memset(&unused, 0xff, sizeof(unused));
+	memset(c->entries, 0xff, SNAP_MAX_CPUID * sizeof(c->entries[0]));
+	c->nent = SNAP_MAX_CPUID;
+	if (ioctl(vm_vcpu_fd(vm, 0), KVM_GET_CPUID2, c) < 0) {
 		tv_errno(err, "vCPU 0: KVM_GET_CPUID2");
 		free(c);
 		return NULL;
 	}
-	c->nent = probe.nent;
+	uint32_t n = 0;
+	while (n < c->nent && n < SNAP_MAX_CPUID && memcmp(&c->entries[n], unused, sizeof(unused)) != 0)
+		n++;
+	c->nent = n;
 	return c;
 }
 
