@@ -224,7 +224,7 @@ static struct kvm_cpuid2 *vcpu0_cpuid(struct vm *vm, struct tv_err *err)
 		return NULL;
 	}
 	uint32_t n = 0;
-	while (n < c->nent && n < SNAP_MAX_CPUID && memcmp(&c->entries[n], unused, sizeof(unused)) != 0)
+	while (n < c->nent && n < SNAP_MAX_CPUID && memcmp(&c->entries[n], &unused, sizeof(unused)) != 0)
 		n++;
 	c->nent = n;
 	return c;
