@@ -28,6 +28,10 @@ libtvcli_a_SOURCES += src/cli/cmd.c src/cli/cmd.h src/cli/cmd-help.c \
 	src/cli/cmd-start.c src/cli/cmd-stop.c \
 	src/cli/cmd-status.c src/cli/cmd-console.c src/cli/cmd-autostart.c \
 	src/cli/cmd-img.c src/cli/cmd-run.c src/cli/cmd-snapshot.c src/cli/cmd-clone.c
+# src/lab: private lab networks, the switch a VM process starts on demand
+# (lab_ensure_switch) and `termvisor lab-switch`.
+libtvsrc_a_SOURCES += src/lab/lab.c src/lab/lab.h src/lab/switch.c
+libtvcli_a_SOURCES += src/cli/cmd-lab-switch.c
 # The VM process of `termvisor run`: the engine without the interface's libraries.
 pkglibexec_PROGRAMS = termvisor-engine
 termvisor_engine_SOURCES = src/vmm/engine-main.c

@@ -159,3 +159,11 @@ TESTS += tests/unit/test-json
 # Clones of a running VM, resumed from a machine snapshot (the demo guest on /dev/kvm).
 TESTS += tests/e2e/clone.sh
 EXTRA_DIST += tests/e2e/clone.sh
+
+# Lab networks: the switch (learning, flooding, isolation, hostile datagrams)
+# and the tap backend's errors, on the host.
+check_PROGRAMS += tests/unit/test-labswitch
+tests_unit_test_labswitch_SOURCES = tests/unit/test-labswitch.c
+tests_unit_test_labswitch_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_labswitch_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-labswitch
