@@ -167,3 +167,12 @@ tests_unit_test_labswitch_SOURCES = tests/unit/test-labswitch.c
 tests_unit_test_labswitch_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_labswitch_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-labswitch
+
+# The demo guest's network stack, built for the host: checksums, ARP, ICMP,
+# UDP, DHCP and the TCP echo service, and hostile frames dropped.
+check_PROGRAMS += tests/unit/test-demo-net
+tests_unit_test_demo_net_SOURCES = tests/unit/test-demo-net.c share/demo/netstack.c \
+	share/demo/netstack.h
+tests_unit_test_demo_net_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_demo_net_LDADD = $(CMOCKA_LIBS)
+TESTS += tests/unit/test-demo-net
