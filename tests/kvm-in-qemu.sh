@@ -57,6 +57,8 @@ else
 	# The unit tests with cases that need /dev/kvm: the engine, machine
 	# snapshots, memory images.
 	tests="$tests tests/unit/test-engine tests/unit/test-snapshot tests/unit/test-memimg"
+	# Lab networks: demo VMs on two lab networks (one folder deeper than the scan).
+	tests="$tests tests/guests/net/lab.sh"
 fi
 # One nested machine at a time on this host: two would starve each other's
 # emulated CPUs into soft lockups.

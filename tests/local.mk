@@ -176,3 +176,8 @@ tests_unit_test_demo_net_SOURCES = tests/unit/test-demo-net.c share/demo/netstac
 tests_unit_test_demo_net_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_demo_net_LDADD = $(CMOCKA_LIBS)
 TESTS += tests/unit/test-demo-net
+
+# Lab networks with termvisor's own VMs (the demo guest's net command; needs
+# /dev/kvm, listed in tests/kvm-in-qemu.sh).
+TESTS += tests/guests/net/lab.sh
+EXTRA_DIST += tests/guests/net/lab.sh
