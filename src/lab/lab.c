@@ -1,5 +1,6 @@
 /* Finding, starting and running a lab network's switch (see lab.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #define LAB_NAME_MAX 64
 #define LAB_SOCKBUF (4 << 20)
+#define LAB_START_WAIT_MS 10000 /* a switch starting on an emulated machine is slow */
 
 static char *lab_dir(const struct tv_paths *p)
 {
@@ -120,7 +122,7 @@ int lab_switch_run(const struct tv_paths *p, const char *name, unsigned linger_s
 		   struct lab_stats *stats, struct tv_err *err)
 {
 	char path[108];
-	int fd, lk, rc;
+	int fd = -1, lk = -1, rc;
 
 	if (lab_socket_path(p, name, path, sizeof(path), err) < 0)
 		return -1;
@@ -138,60 +140,84 @@ int lab_switch_run(const struct tv_paths *p, const char *name, unsigned linger_s
 	return rc < 0 ? tv_errf(err, "lab network %s: out of memory", name) : 0;
 }
 
-/* The background switch: a grandchild of the caller, in its own session, with
- * nothing of the caller's open but its socket and lock. */
-static void lab_daemon(int fd, int lk)
+/* Whether a switch serves path: a datagram socket connects only to a bound one
+ * (a dead switch's file refuses). */
+static bool lab_socket_live(const char *path)
 {
-	struct lab_stats stats = {0};
-	int null = open("/dev/null", O_RDWR);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool live;
 
-	if (null >= 0) {
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
+	if (fd < 0)
+		return false;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return live;
+}
+
+/* Starts `lab-switch NAME` from this very program (termvisor, or the VM
+ * process's termvisor-engine, which knows that command too) as a grandchild
+ * in a session of its own, with nothing of ours open: exec drops the caller's
+ * memory (a VM's RAM) at once, and init reaps it. Between fork and exec only
+ * async-signal-safe calls: the caller may have threads. */
+static int lab_spawn(const char *name, struct tv_err *err)
+{
+	char *const argv[] = {"termvisor", "lab-switch", (char *)name, NULL};
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return tv_errno(err, "lab network %s: starting its switch", name);
+	if (pid == 0) {
+		setsid();
+		if (fork() == 0) {
+			int null = open("/dev/null", O_RDWR);
+			if (null >= 0) {
+				dup2(null, 0);
+				dup2(null, 1);
+				dup2(null, 2);
+			}
+			close_range(3, ~0u, 0);
+			execv("/proc/self/exe", argv);
+		}
+		_exit(0);
 	}
-	/* 3 and 4 are ours: move the descriptors there, close everything else */
-	if (fd != 3) {
-		if (lk == 3)
-			lk = dup(lk);
-		dup2(fd, 3);
-	}
-	if (lk != 4)
-		dup2(lk, 4);
-	close_range(5, ~0u, 0);
-	lab_signals();
-	lab_switch_loop(3, LAB_LINGER_S, &lab_stop, &stats);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
 }
 
 int lab_ensure_switch(const struct tv_paths *p, const char *name, char *sockpath, size_t len,
 		      struct tv_err *err)
 {
-	int fd, lk, rc, status;
-	pid_t pid;
-
 	if (lab_socket_path(p, name, sockpath, len, err) < 0)
 		return -1;
-	rc = lab_bind(p, name, sockpath, &fd, &lk, err);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0; /* 1: a switch serves it already */
-	pid = fork();
-	if (pid < 0) {
-		unlink(sockpath);
-		close(fd);
-		close(lk);
-		return tv_errno(err, "lab network %s: starting its switch", name);
+	if (lab_socket_live(sockpath))
+		return 0;
+	/* Two VMs starting at once may both spawn one: the second finds the lock
+	 * taken and ends, and both find the first's socket. */
+	if (lab_spawn(name, err) < 0)
+		return -1;
+	for (int i = 0; i < LAB_START_WAIT_MS / 10; i++) {
+		if (lab_socket_live(sockpath))
+			return 0;
+		usleep(10000);
 	}
-	if (pid == 0) {
-		setsid();
-		if (fork() == 0) {
-			lab_daemon(fd, lk);
-			unlink(sockpath);
-		}
-		_exit(0);
-	}
-	close(fd);
-	close(lk); /* the switch holds its own copy of the lock */
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return 0;
+	return tv_errf(err, "lab network %s: its switch did not start within %d s (%s)", name,
+		       LAB_START_WAIT_MS / 1000, sockpath);
+}
+
+int lab_switch_spawned(int argc, char **argv)
+{
+	struct tv_paths paths = {0};
+	struct lab_stats st = {0};
+	struct tv_err err;
+	int rc;
+
+	if (argc != 3 || paths_init(&paths, &err) < 0)
+		return 2;
+	rc = lab_switch_run(&paths, argv[2], LAB_LINGER_S, &st, &err) < 0 ? 1 : 0;
+	paths_free(&paths);
+	return rc;
 }

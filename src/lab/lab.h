@@ -35,7 +35,8 @@ int lab_socket_path(const struct tv_paths *p, const char *name, char *sockpath, 
 		    struct tv_err *err);
 
 /* Makes sure network name's switch runs, starting it in the background when
- * none does, and gives its socket's path. */
+ * none does (this program run as `lab-switch NAME`, see lab_switch_spawned),
+ * and gives its socket's path. */
 int lab_ensure_switch(const struct tv_paths *p, const char *name, char *sockpath, size_t len,
 		      struct tv_err *err);
 
@@ -44,6 +45,11 @@ int lab_ensure_switch(const struct tv_paths *p, const char *name, char *sockpath
  * switch serves the network. */
 int lab_switch_run(const struct tv_paths *p, const char *name, unsigned linger_s,
 		   struct lab_stats *stats, struct tv_err *err);
+
+/* The main of a program that lab_ensure_switch runs as `lab-switch NAME`
+ * (argv[1] is "lab-switch"): the switch, quietly, ending LAB_LINGER_S after
+ * its last member left. Returns the exit status. */
+int lab_switch_spawned(int argc, char **argv);
 
 /* The switch itself on a bound socket (src/lab/switch.c), for lab_switch_run
  * and the background switch. Returns when idle for linger_s seconds or when
