@@ -1,8 +1,7 @@
 /* The lab switch: one datagram socket, members known by their source address,
- * a table of learnt MAC addresses. It allocates nothing after its start (the
- * background switch is forked from a threaded VM process) and never blocks on
- * a member: a member whose queue is full loses that frame, as on a real
- * network. */
+ * a table of learnt MAC addresses, all in fixed tables allocated once. It
+ * never blocks on a member: a member whose queue is full loses that frame, as
+ * on a real network. */
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
