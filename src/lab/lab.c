@@ -15,6 +15,7 @@
 
 #include "common/util.h"
 #include "src/lab/lab.h"
+#include "vm/net/net.h"
 
 #define LAB_NAME_MAX 64
 #define LAB_SOCKBUF (4 << 20)
@@ -218,6 +219,24 @@ int lab_switch_spawned(int argc, char **argv)
 	if (argc != 3 || paths_init(&paths, &err) < 0)
 		return 2;
 	rc = lab_switch_run(&paths, argv[2], LAB_LINGER_S, &st, &err) < 0 ? 1 : 0;
+	paths_free(&paths);
+	return rc;
+}
+
+int lab_nics_prepare(struct vm_nic *nics, unsigned n, struct tv_err *err)
+{
+	struct tv_paths paths = {0};
+	int rc = 0;
+
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		struct vm_nic *nic = &nics[i];
+		if (nic->mode != NET_MODE_LAB || nic->lab_socket[0])
+			continue;
+		if (!paths.runtime_dir && paths_init(&paths, err) < 0)
+			return -1;
+		rc = lab_ensure_switch(&paths, nic->lab_name, nic->lab_socket,
+				       sizeof(nic->lab_socket), err);
+	}
 	paths_free(&paths);
 	return rc;
 }

@@ -46,6 +46,11 @@ int lab_ensure_switch(const struct tv_paths *p, const char *name, char *sockpath
 int lab_switch_run(const struct tv_paths *p, const char *name, unsigned linger_s,
 		   struct lab_stats *stats, struct tv_err *err);
 
+/* For the VM process, before it opens its NICs' backends: every lab NIC
+ * without a socket gets its network's, the switch started when none runs. */
+struct vm_nic;
+int lab_nics_prepare(struct vm_nic *nics, unsigned n, struct tv_err *err);
+
 /* The main of a program that lab_ensure_switch runs as `lab-switch NAME`
  * (argv[1] is "lab-switch"): the switch, quietly, ending LAB_LINGER_S after
  * its last member left. Returns the exit status. */

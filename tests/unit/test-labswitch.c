@@ -231,6 +231,29 @@ static void test_one_switch_per_network(void **state)
 	free(cmd);
 }
 
+/* What the VM process does before opening its NICs. */
+static void test_nics_prepare(void **state)
+{
+	struct vm_nic nics[3] = {{.mode = NET_MODE_USER}, {.mode = NET_MODE_LAB},
+				 {.mode = NET_MODE_LAB}};
+	struct tv_err err;
+	char want[108];
+
+	snprintf(nics[1].lab_name, sizeof(nics[1].lab_name), "D");
+	snprintf(nics[2].lab_name, sizeof(nics[2].lab_name), "A");
+	assert_int_equal(lab_nics_prepare(nics, 3, &err), 0);
+	assert_string_equal(nics[0].lab_socket, "");
+	assert_int_equal(lab_socket_path(&paths, "D", want, sizeof(want), &err), 0);
+	assert_string_equal(nics[1].lab_socket, want);
+	assert_string_equal(nics[2].lab_socket, path_a);
+	int d = member(nics[1].lab_socket); /* its switch runs */
+	close(d);
+	snprintf(nics[1].lab_name, sizeof(nics[1].lab_name), "no/slash");
+	nics[1].lab_socket[0] = 0;
+	assert_int_equal(lab_nics_prepare(nics, 2, &err), -1);
+	assert_non_null(strstr(err.msg, "lab network name"));
+}
+
 static void test_names(void **state)
 {
 	struct tv_err err;
@@ -383,6 +406,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_member_death),
 		cmocka_unit_test(test_hostile_datagrams),
 		cmocka_unit_test(test_one_switch_per_network),
+		cmocka_unit_test(test_nics_prepare),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_linger),
 		cmocka_unit_test(test_lab_backend),
