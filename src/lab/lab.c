@@ -223,12 +223,12 @@ int lab_switch_spawned(int argc, char **argv)
 	return rc;
 }
 
-int lab_nics_prepare(struct vm_nic *nics, unsigned n, struct tv_err *err)
+int lab_nics_prepare(struct vm_nic *nics, size_t n, struct tv_err *err)
 {
 	struct tv_paths paths = {0};
 	int rc = 0;
 
-	for (unsigned i = 0; i < n && rc == 0; i++) {
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct vm_nic *nic = &nics[i];
 		if (nic->mode != NET_MODE_LAB || nic->lab_socket[0])
 			continue;

@@ -49,7 +49,7 @@ int lab_switch_run(const struct tv_paths *p, const char *name, unsigned linger_s
 /* For the VM process, before it opens its NICs' backends: every lab NIC
  * without a socket gets its network's, the switch started when none runs. */
 struct vm_nic;
-int lab_nics_prepare(struct vm_nic *nics, unsigned n, struct tv_err *err);
+int lab_nics_prepare(struct vm_nic *nics, size_t n, struct tv_err *err);
 
 /* The main of a program that lab_ensure_switch runs as `lab-switch NAME`
  * (argv[1] is "lab-switch"): the switch, quietly, ending LAB_LINGER_S after
