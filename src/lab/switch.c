@@ -1,21 +1,33 @@
-/* The lab switch: one datagram socket, members known by their source address,
- * a table of learnt MAC addresses, all in fixed tables allocated once. It
- * never blocks on a member: a member whose queue is full loses that frame, as
- * on a real network. */
+/* The lab switch: one datagram socket that every member sends to, members
+ * known by their source address, a table of learnt MAC addresses.
+ *
+ * Frames go to each member through a socket of the switch's own connected to
+ * that member, with a short queue of its own: a member that stops reading (a
+ * stopped process, a guest that never gives its NIC buffers) fills only its
+ * own socket and queue and loses its own frames, while the others go on. */
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "src/lab/lab.h"
 #include "vm/net/net.h"
 
 #define ETH_HLEN 14
 #define NO_MEMBER (-1)
+#define LAB_QUEUE_FRAMES 256	   /* frames waiting for one member, at most */
+#define LAB_QUEUE_BYTES (1 << 20) /* and their bytes */
+
+struct lab_frame {
+	struct lab_frame *next;
+	size_t len;
+	uint8_t data[];
+};
 
 struct lab_member {
 	bool used;
@@ -23,6 +35,10 @@ struct lab_member {
 	struct sockaddr_un addr;
 	socklen_t alen;
 	uint64_t heard_ns;
+	int fd; /* connected to the member: frames to it leave here */
+	struct lab_frame *head, *tail;
+	unsigned queued;
+	size_t queued_bytes;
 };
 
 struct lab_mac {
@@ -64,7 +80,14 @@ static int member_add(struct lab_switch *sw, const struct sockaddr_un *a, sockle
 		struct lab_member *m = &sw->members[i];
 		if (m->used)
 			continue;
-		*m = (struct lab_member){.used = true, .alen = alen};
+		int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return NO_MEMBER;
+		if (connect(fd, (const struct sockaddr *)a, alen) < 0) {
+			close(fd); /* gone already */
+			return NO_MEMBER;
+		}
+		*m = (struct lab_member){.used = true, .alen = alen, .fd = fd};
 		memcpy(&m->addr, a, alen);
 		sw->nmembers++;
 		sw->st->members_joined++;
@@ -73,12 +96,21 @@ static int member_add(struct lab_switch *sw, const struct sockaddr_un *a, sockle
 	return NO_MEMBER;
 }
 
-/* A member left: its addresses are forgotten, so frames for them flood again. */
+/* A member left: its queue and socket go, its addresses are forgotten, so
+ * frames for them flood again. */
 static void member_drop(struct lab_switch *sw, int i)
 {
-	if (!sw->members[i].used)
+	struct lab_member *m = &sw->members[i];
+
+	if (!m->used)
 		return;
-	sw->members[i].used = false;
+	while (m->head) {
+		struct lab_frame *f = m->head;
+		m->head = f->next;
+		free(f);
+	}
+	close(m->fd);
+	m->used = false;
 	sw->nmembers--;
 	sw->st->members_left++;
 	for (unsigned k = 0; k < LAB_MACS_MAX; k++)
@@ -120,19 +152,53 @@ static void mac_learn(struct lab_switch *sw, const uint8_t mac[6], int member, u
 	e->seen_ns = now;
 }
 
+/* Sends what waits for member i while its socket takes it; false when the
+ * member is gone. */
+static bool member_flush(struct lab_switch *sw, int i)
+{
+	struct lab_member *m = &sw->members[i];
+
+	while (m->head) {
+		struct lab_frame *f = m->head;
+		if (send(m->fd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			if (errno == EAGAIN || errno == ENOBUFS || errno == ENOMEM || errno == EINTR)
+				return true; /* it reads slowly: wait for POLLOUT */
+			member_drop(sw, i); /* its socket is gone (ECONNREFUSED) */
+			return false;
+		}
+		sw->st->frames_out++;
+		m->head = f->next;
+		m->queued--;
+		m->queued_bytes -= f->len;
+		free(f);
+	}
+	m->tail = NULL;
+	return true;
+}
+
+/* Queues the frame for member to and sends what its socket takes; a full
+ * queue loses the frame, as a real switch's port would. */
 static void deliver(struct lab_switch *sw, int to, size_t len)
 {
 	struct lab_member *m = &sw->members[to];
+	struct lab_frame *f;
 
-	if (sendto(sw->fd, sw->frame, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-		   (const struct sockaddr *)&m->addr, m->alen) == (ssize_t)len) {
-		sw->st->frames_out++;
+	if (m->queued >= LAB_QUEUE_FRAMES || m->queued_bytes + len > LAB_QUEUE_BYTES ||
+	    (f = malloc(sizeof(*f) + len)) == NULL) {
+		sw->st->dropped_busy++;
 		return;
 	}
-	if (errno == EAGAIN || errno == ENOBUFS || errno == ENOMEM || errno == EINTR)
-		sw->st->dropped_busy++; /* its queue is full: this frame is lost */
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->data, sw->frame, len);
+	if (m->tail)
+		m->tail->next = f;
 	else
-		member_drop(sw, to); /* its socket is gone (ECONNREFUSED, ENOENT) */
+		m->head = f;
+	m->tail = f;
+	m->queued++;
+	m->queued_bytes += len;
+	member_flush(sw, to);
 }
 
 static void forward(struct lab_switch *sw, int from, size_t len, uint64_t now)
@@ -207,22 +273,33 @@ static void expire(struct lab_switch *sw, uint64_t now)
 
 int lab_switch_loop(int fd, unsigned linger_s, volatile int *stop, struct lab_stats *stats)
 {
-	struct lab_switch *sw = mmap(NULL, sizeof(*sw), PROT_READ | PROT_WRITE,
-				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct lab_switch *sw = calloc(1, sizeof(*sw));
 	uint64_t empty_since = now_ns();
 
-	if (sw == MAP_FAILED)
+	if (sw == NULL)
 		return -1;
 	sw->fd = fd;
 	sw->st = stats;
 	for (unsigned k = 0; k < LAB_MACS_MAX; k++)
 		sw->macs[k].member = NO_MEMBER;
 	while (!*stop) {
-		struct pollfd pfd = {fd, POLLIN, 0};
+		struct pollfd pfd[1 + LAB_MEMBERS_MAX] = {{fd, POLLIN, 0}};
+		int who[1 + LAB_MEMBERS_MAX], n = 1;
 		uint64_t now;
 
-		if (poll(&pfd, 1, 1000) > 0)
-			drain(sw);
+		for (int i = 0; i < LAB_MEMBERS_MAX; i++) {
+			if (sw->members[i].used && sw->members[i].head) {
+				pfd[n] = (struct pollfd){sw->members[i].fd, POLLOUT, 0};
+				who[n++] = i;
+			}
+		}
+		if (poll(pfd, (nfds_t)n, 1000) > 0) {
+			for (int k = 1; k < n; k++)
+				if (pfd[k].revents)
+					member_flush(sw, who[k]);
+			if (pfd[0].revents & POLLIN)
+				drain(sw);
+		}
 		now = now_ns();
 		expire(sw, now);
 		if (sw->nmembers)
@@ -230,6 +307,8 @@ int lab_switch_loop(int fd, unsigned linger_s, volatile int *stop, struct lab_st
 		else if (linger_s && now - empty_since >= linger_s * 1000000000ull)
 			break;
 	}
-	munmap(sw, sizeof(*sw));
+	for (int i = 0; i < LAB_MEMBERS_MAX; i++)
+		member_drop(sw, i);
+	free(sw);
 	return 0;
 }
