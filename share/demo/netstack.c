@@ -465,8 +465,15 @@ static void tcp_input(struct netstack *s, const uint8_t *eth, uint32_t src, uint
 	uint8_t flags = t[13];
 	const uint8_t *data = t + hlen;
 	size_t dlen = len - hlen;
-	int ours = s->tcp.state >= NS_TCP_SYN_RCVD && src == s->tcp.peer &&
-		   sport == s->tcp.peer_port;
+	int ours;
+
+	/* A new connection while the last one waits for its final ACK: that ACK
+	 * no longer matters (a peer that closes and connects again at once). */
+	if (s->tcp.state == NS_TCP_LAST_ACK && dport == s->tcp.port &&
+	    (flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+	    (src != s->tcp.peer || sport != s->tcp.peer_port))
+		s->tcp.state = NS_TCP_LISTEN;
+	ours = s->tcp.state >= NS_TCP_SYN_RCVD && src == s->tcp.peer && sport == s->tcp.peer_port;
 
 	if (s->tcp.state == NS_TCP_CLOSED || dport != s->tcp.port ||
 	    (s->tcp.state != NS_TCP_LISTEN && !ours)) {
