@@ -181,3 +181,6 @@ TESTS += tests/unit/test-demo-net
 # /dev/kvm, listed in tests/kvm-in-qemu.sh).
 TESTS += tests/guests/net/lab.sh
 EXTRA_DIST += tests/guests/net/lab.sh
+# `termvisor lab-switch` in the foreground.
+TESTS += tests/cli/lab-switch.sh
+EXTRA_DIST += tests/cli/lab-switch.sh
