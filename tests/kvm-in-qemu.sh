@@ -147,6 +147,8 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 for m in $names; do insmod /mods/\$m.ko || echo "kvm-in-qemu: insmod \$m failed"; done
 [ -c /dev/kvm ] || echo "kvm-in-qemu: no /dev/kvm in the machine"
+# Loopback up: tests reach a guest's port forwards and host services on 127.0.0.1.
+ip link set lo up || echo "kvm-in-qemu: no loopback interface"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /mnt ||
 	echo "kvm-in-qemu: cannot mount the host's files"
 mount -t proc proc /mnt/proc

@@ -88,7 +88,7 @@ def user(a, tap):
         tap.check(got == b"again\n", "a second connection is served after the first closed",
                   got)
         con.send(b"q")
-        out = con.expect(rb"net: echo stopped \((\d+) bytes echoed\)", CMD_S)
+        out = con.expect(rb"net: echo stopped \((\d+) bytes echoed\)\n", CMD_S)
         tap.check(int(out.group(1)) == len(data) + 6, "the guest counts what it echoed",
                   out.group(0))
         con.expect(re.escape(PROMPT), CMD_S)
@@ -114,7 +114,7 @@ def user(a, tap):
         start(con, "net recv 5555")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(b"to the guest", ("127.0.0.1", a.recv_port))
-        m = con.expect(rb"net: (got .* from \S+|nothing)", CMD_S)
+        m = con.expect(rb"net: (got .* from \S+|nothing)\n", CMD_S)
         tap.check(m.group(1).startswith(b"got to the guest from 10.0.2."),
                   "net recv prints a host datagram", m.group(0))
         con.expect(re.escape(PROMPT), CMD_S)
@@ -146,10 +146,10 @@ def lab(a, tap):
         start(ma, "net recv 4000")
         start(mc, "net recv 4000")
         out = mb.command("net send 192.168.50.1 4000 hello-a", CMD_S)
-        m = ma.expect(rb"net: (got \S+ from \S+|nothing)", CMD_S)
+        m = ma.expect(rb"net: (got \S+ from \S+|nothing)\n", CMD_S)
         tap.check(m.group(1) == b"got hello-a from 192.168.50.2",
                   "a datagram from b reaches a on lab1", (out, m.group(0)))
-        m = mc.expect(rb"net: (got \S+ from \S+|nothing)", CMD_S)
+        m = mc.expect(rb"net: (got \S+ from \S+|nothing)\n", CMD_S)
         tap.check(m.group(1) == b"nothing", "c on lab2 sees nothing of it", m.group(0))
         for con in (ma, mc):
             con.expect(re.escape(PROMPT), CMD_S)
@@ -157,10 +157,10 @@ def lab(a, tap):
         start(mb, "net recv 4001")
         start(mc, "net recv 4001")
         ma.command("net send 192.168.50.255 4001 to-all", CMD_S)
-        m = mb.expect(rb"net: (got \S+ from \S+|nothing)", CMD_S)
+        m = mb.expect(rb"net: (got \S+ from \S+|nothing)\n", CMD_S)
         tap.check(m.group(1) == b"got to-all from 192.168.50.1",
                   "a broadcast from a reaches b", m.group(0))
-        m = mc.expect(rb"net: (got \S+ from \S+|nothing)", CMD_S)
+        m = mc.expect(rb"net: (got \S+ from \S+|nothing)\n", CMD_S)
         tap.check(m.group(1) == b"nothing", "c on lab2 does not see the broadcast",
                   m.group(0))
         for con in (mb, mc):
