@@ -5,11 +5,11 @@
 #include "demo.h"
 #include "netstack.h"
 
-#define ARP_TRIES    3
-#define PING_TRIES   3
-#define DHCP_TRIES   3
-#define RECV_WAIT_S  5
-#define TX_SPIN	     100000
+#define ARP_TRIES   3
+#define PING_TRIES  3
+#define DHCP_TRIES  3
+#define RECV_WAIT_S 5
+#define TX_SPIN	    100000
 
 static struct netstack st;
 static int st_ready;
@@ -282,8 +282,8 @@ static void net_recv(const char *arg)
 		return;
 	}
 	for (size_t i = 0; i < st.udp_len; i++) /* the peer's bytes, made printable */
-		text[i] = st.udp_data[i] >= 0x20 && st.udp_data[i] < 0x7f ? (char)st.udp_data[i]
-									     : '.';
+		text[i] =
+		    st.udp_data[i] >= 0x20 && st.udp_data[i] < 0x7f ? (char)st.udp_data[i] : '.';
 	text[st.udp_len] = 0;
 	ip_format(st.udp_from, from, sizeof(from));
 	printf("net: got %s from %s\n", text, from);

@@ -25,7 +25,6 @@
 
 static const uint8_t mac_broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-
 uint16_t ns_csum(const void *data, size_t len, uint32_t sum)
 {
 	const uint8_t *p = data;
@@ -43,8 +42,7 @@ uint16_t ns_csum(const void *data, size_t len, uint32_t sum)
 /* The pseudo header's part of a UDP or TCP checksum. */
 static uint32_t pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, size_t len)
 {
-	return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto +
-	       (uint32_t)len;
+	return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + (uint32_t)len;
 }
 
 static void eth_send(struct netstack *s, const uint8_t dst[6], uint16_t type, size_t len)
@@ -142,8 +140,8 @@ int ns_resolve_known(struct netstack *s, uint32_t ip, uint8_t mac[6])
 {
 	uint32_t hop = next_hop(s, ip);
 
-	if (ip == IP_BROADCAST || (s->mask && (ip | s->mask) == IP_BROADCAST &&
-				   (ip & s->mask) == (s->ip & s->mask))) {
+	if (ip == IP_BROADCAST ||
+	    (s->mask && (ip | s->mask) == IP_BROADCAST && (ip & s->mask) == (s->ip & s->mask))) {
 		memcpy(mac, mac_broadcast, 6);
 		return 1;
 	}
@@ -176,8 +174,7 @@ int ns_resolve(struct netstack *s, uint32_t ip, uint8_t mac[6])
 
 /* ---- ICMP ---- */
 
-int ns_send_ping(struct netstack *s, const uint8_t mac[6], uint32_t dst, uint16_t id,
-		 uint16_t seq)
+int ns_send_ping(struct netstack *s, const uint8_t mac[6], uint32_t dst, uint16_t id, uint16_t seq)
 {
 	uint8_t *icmp = l4_out(s);
 	static const char pattern[] = "termvisor demo ping 0123456789abcdef";
@@ -197,8 +194,8 @@ int ns_send_ping(struct netstack *s, const uint8_t mac[6], uint32_t dst, uint16_
 	return 0;
 }
 
-static void icmp_input(struct netstack *s, const uint8_t *eth, uint32_t src,
-		       const uint8_t *icmp, size_t len)
+static void icmp_input(struct netstack *s, const uint8_t *eth, uint32_t src, const uint8_t *icmp,
+		       size_t len)
 {
 	if (len < ICMP_HLEN || ns_csum(icmp, len, 0) != 0) {
 		s->dropped++;
@@ -411,7 +408,8 @@ static void tcp_reset(struct netstack *s, const uint8_t *eth, uint32_t src, cons
 	if (flags & TCP_RST)
 		return;
 	if (flags & TCP_ACK)
-		tcp_send(s, eth + 6, src, ns_get16(t + 2), ns_get16(t), ns_get32(t + 8), 0, TCP_RST, 0, 0);
+		tcp_send(s, eth + 6, src, ns_get16(t + 2), ns_get16(t), ns_get32(t + 8), 0, TCP_RST,
+			 0, 0);
 	else
 		tcp_send(s, eth + 6, src, ns_get16(t + 2), ns_get16(t), 0,
 			 ns_get32(t + 4) + (uint32_t)dlen + ((flags & TCP_SYN) ? 1 : 0),

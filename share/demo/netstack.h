@@ -21,10 +21,20 @@ int memcmp(const void *a, const void *b, size_t n);
 /* IPv4 addresses are kept in host order: 10.0.2.15 is 0x0a00020f. */
 #define NS_IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
 
-enum ns_dhcp_state { NS_DHCP_IDLE, NS_DHCP_SELECTING, NS_DHCP_REQUESTING, NS_DHCP_BOUND,
-		     NS_DHCP_REFUSED };
-enum ns_tcp_state { NS_TCP_CLOSED, NS_TCP_LISTEN, NS_TCP_SYN_RCVD, NS_TCP_ESTABLISHED,
-		    NS_TCP_LAST_ACK };
+enum ns_dhcp_state {
+	NS_DHCP_IDLE,
+	NS_DHCP_SELECTING,
+	NS_DHCP_REQUESTING,
+	NS_DHCP_BOUND,
+	NS_DHCP_REFUSED
+};
+enum ns_tcp_state {
+	NS_TCP_CLOSED,
+	NS_TCP_LISTEN,
+	NS_TCP_SYN_RCVD,
+	NS_TCP_ESTABLISHED,
+	NS_TCP_LAST_ACK
+};
 
 struct netstack {
 	uint8_t mac[6];
@@ -44,8 +54,8 @@ struct netstack {
 	uint32_t ping_from;
 
 	/* UDP */
-	uint16_t udp_echo_port;	  /* 0: no echo service */
-	uint16_t udp_recv_port;	  /* 0: nobody waits */
+	uint16_t udp_echo_port; /* 0: no echo service */
+	uint16_t udp_recv_port; /* 0: nobody waits */
 	int udp_got;
 	uint32_t udp_from;
 	uint16_t udp_from_port;
@@ -106,8 +116,7 @@ int ns_resolve_known(struct netstack *s, uint32_t ip, uint8_t mac[6]);
 
 int ns_send_udp(struct netstack *s, const uint8_t mac[6], uint32_t dst, uint16_t sport,
 		uint16_t dport, const void *data, size_t len);
-int ns_send_ping(struct netstack *s, const uint8_t mac[6], uint32_t dst, uint16_t id,
-		 uint16_t seq);
+int ns_send_ping(struct netstack *s, const uint8_t mac[6], uint32_t dst, uint16_t id, uint16_t seq);
 
 /* DHCP: starts over with a DISCOVER; ns_input does the rest (REQUEST on an
  * offer, the address on the ACK). */

@@ -44,10 +44,10 @@ static const char *vnet_init(const struct pci_dev *d)
 		return err;
 	memset(vnq, 0, sizeof(vnq));
 	for (unsigned i = 0; i < 2; i++) {
-		q[i] = (struct virtio_queue){vnq[i].r.desc, &vnq[i].r.avail, &vnq[i].r.used, 0, 0,
-					     0, 0};
-		err = virtio_queue_setup(&regs, i, VQ_MAX,
-					 i == RX && msix ? 0 : VIRTIO_NO_VECTOR, &q[i]);
+		q[i] = (struct virtio_queue){
+		    vnq[i].r.desc, &vnq[i].r.avail, &vnq[i].r.used, 0, 0, 0, 0};
+		err = virtio_queue_setup(&regs, i, VQ_MAX, i == RX && msix ? 0 : VIRTIO_NO_VECTOR,
+					 &q[i]);
 		if (err)
 			return i == RX ? "receive queue missing" : "transmit queue missing";
 	}
@@ -95,8 +95,8 @@ int vnet_send(const void *frame, size_t len)
 	slot = tx_next % q[TX].size;
 	memset(vnq[TX].buf[slot], 0, NET_HDR_LEN);
 	memcpy(vnq[TX].buf[slot] + NET_HDR_LEN, frame, len);
-	r->desc[slot] = (struct vq_desc){(uint64_t)vnq[TX].buf[slot],
-					 (uint32_t)(NET_HDR_LEN + len), 0, 0};
+	r->desc[slot] =
+	    (struct vq_desc){(uint64_t)vnq[TX].buf[slot], (uint32_t)(NET_HDR_LEN + len), 0, 0};
 	ring_publish(r, q[TX].size, slot);
 	tx_next++;
 	virtio_notify(&q[TX]);

@@ -9,8 +9,8 @@
 static int cmd_lab_switch_exec(const struct cmd_entry *self, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"linger", required_argument, NULL, 'l'},
-		{0},
+	    {"linger", required_argument, NULL, 'l'},
+	    {0},
 	};
 	struct tv_paths paths = {0};
 	struct lab_stats st = {0};
@@ -60,13 +60,13 @@ static int cmd_lab_switch_exec(const struct cmd_entry *self, int argc, char **ar
 }
 
 const struct cmd_entry cmd_lab_switch_entry = {
-	.name = "lab-switch",
-	.alias = NULL,
-	.usage = "NAME [--linger S]",
-	.summary = "Run the switch of private lab network NAME in the foreground.",
-	.options = "  --linger S    end S seconds after the last member left (default 30;\n"
-		   "                0: run until interrupted)\n"
-		   "VMs start the switch of their lab networks themselves; run it by hand to\n"
-		   "watch it, or to let QEMU guests join first (termvisor-net(7)).\n",
-	.exec = cmd_lab_switch_exec,
+    .name = "lab-switch",
+    .alias = NULL,
+    .usage = "NAME [--linger S]",
+    .summary = "Run the switch of private lab network NAME in the foreground.",
+    .options = "  --linger S    end S seconds after the last member left (default 30;\n"
+	       "                0: run until interrupted)\n"
+	       "VMs start the switch of their lab networks themselves; run it by hand to\n"
+	       "watch it, or to let QEMU guests join first (termvisor-net(7)).\n",
+    .exec = cmd_lab_switch_exec,
 };

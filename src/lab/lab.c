@@ -17,8 +17,8 @@
 #include "src/lab/lab.h"
 #include "vm/net/net.h"
 
-#define LAB_NAME_MAX 64
-#define LAB_SOCKBUF (4 << 20)
+#define LAB_NAME_MAX	  64
+#define LAB_SOCKBUF	  (4 << 20)
 #define LAB_START_WAIT_MS 10000 /* a switch starting on an emulated machine is slow */
 
 static char *lab_dir(const struct tv_paths *p)

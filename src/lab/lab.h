@@ -16,17 +16,17 @@
 #include "common/err.h"
 #include "src/core/paths.h"
 
-#define LAB_MEMBERS_MAX 64
-#define LAB_MACS_MAX 1024
-#define LAB_MAC_AGE_S 300     /* a learnt address is forgotten after this */
-#define LAB_KEEPALIVE_S 5     /* members send a keepalive this often */
-#define LAB_MEMBER_SILENT_S 30 /* a member that sent keepalives and fell silent leaves */
-#define LAB_LINGER_S 30       /* the switch exits this long after its last member left */
+#define LAB_MEMBERS_MAX	    64
+#define LAB_MACS_MAX	    1024
+#define LAB_MAC_AGE_S	    300 /* a learnt address is forgotten after this */
+#define LAB_KEEPALIVE_S	    5	/* members send a keepalive this often */
+#define LAB_MEMBER_SILENT_S 30	/* a member that sent keepalives and fell silent leaves */
+#define LAB_LINGER_S	    30	/* the switch exits this long after its last member left */
 
 /* What one switch did, printed when `termvisor lab-switch` ends. */
 struct lab_stats {
-	uint64_t frames_in, frames_out, flooded, dropped_runt, dropped_oversized,
-		dropped_busy, members_joined, members_left;
+	uint64_t frames_in, frames_out, flooded, dropped_runt, dropped_oversized, dropped_busy,
+	    members_joined, members_left;
 };
 
 /* The network's socket and lock paths; -1 when the name is not valid or the

@@ -18,10 +18,10 @@
 #include "src/lab/lab.h"
 #include "vm/net/net.h"
 
-#define ETH_HLEN 14
-#define NO_MEMBER (-1)
+#define ETH_HLEN	 14
+#define NO_MEMBER	 (-1)
 #define LAB_QUEUE_FRAMES 256	   /* frames waiting for one member, at most */
-#define LAB_QUEUE_BYTES (1 << 20) /* and their bytes */
+#define LAB_QUEUE_BYTES	 (1 << 20) /* and their bytes */
 
 struct lab_frame {
 	struct lab_frame *next;
@@ -161,9 +161,10 @@ static bool member_flush(struct lab_switch *sw, int i)
 	while (m->head) {
 		struct lab_frame *f = m->head;
 		if (send(m->fd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-			if (errno == EAGAIN || errno == ENOBUFS || errno == ENOMEM || errno == EINTR)
+			if (errno == EAGAIN || errno == ENOBUFS || errno == ENOMEM ||
+			    errno == EINTR)
 				return true; /* it reads slowly: wait for POLLOUT */
-			member_drop(sw, i); /* its socket is gone (ECONNREFUSED) */
+			member_drop(sw, i);  /* its socket is gone (ECONNREFUSED) */
 			return false;
 		}
 		sw->st->frames_out++;
@@ -251,8 +252,8 @@ static void drain(struct lab_switch *sw)
 	for (unsigned budget = 0; budget < 256; budget++) {
 		struct sockaddr_un a;
 		struct iovec iov = {sw->frame, sizeof(sw->frame)};
-		struct msghdr msg = {.msg_name = &a, .msg_namelen = sizeof(a), .msg_iov = &iov,
-				     .msg_iovlen = 1};
+		struct msghdr msg = {
+		    .msg_name = &a, .msg_namelen = sizeof(a), .msg_iov = &iov, .msg_iovlen = 1};
 		ssize_t n = recvmsg(sw->fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0)
 			return;

@@ -45,7 +45,6 @@ static int reset(void **state)
 	return 0;
 }
 
-
 static uint32_t pseudo(uint32_t src, uint32_t dst, uint8_t proto, size_t len)
 {
 	return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + (uint32_t)len;
@@ -102,7 +101,7 @@ static void test_checksum(void **state)
 	uint8_t odd[3] = {0x01, 0x02, 0x03};
 
 	assert_int_equal(ns_csum(d, sizeof(d), 0), 0x220d);
-	assert_int_equal(ns_csum(odd, 3, 0), (uint16_t)~(0x0102 + 0x0300));
+	assert_int_equal(ns_csum(odd, 3, 0), (uint16_t) ~(0x0102 + 0x0300));
 	assert_int_equal(ns_csum(d, 0, 0), 0xffff);
 }
 
@@ -222,7 +221,7 @@ static void test_hostile_ip(void **state)
 	ns_put16(f + 14 + 10, 0);
 	ns_put16(f + 14 + 10, ns_csum(f + 14, 20, 0));
 	ns_input(&s, f, len);
-	ns_input(&s, f, 5);		    /* shorter than an Ethernet header */
+	ns_input(&s, f, 5); /* shorter than an Ethernet header */
 	ns_input(&s, f, 0);
 	ns_input(&s, f, NS_FRAME_MAX + 60); /* larger than any frame it takes */
 	len = peer_ip(f, guest_mac, PEER, GUEST, 1, icmp, sizeof(icmp));
@@ -356,7 +355,7 @@ static void test_tcp_echo(void **state)
 	assert_int_equal(t[13], 0x12); /* SYN, ACK */
 	assert_int_equal(ns_get32(t + 4), 1000);
 	assert_int_equal(ns_get32(t + 8), 501);
-	assert_int_equal(t[20], 2); /* the MSS option */
+	assert_int_equal(t[20], 2);				  /* the MSS option */
 	ns_input(&s, f, tcp_seg(f, 7777, 501, 1001, 0x10, NULL)); /* ACK */
 	assert_int_equal(s.tcp.state, NS_TCP_ESTABLISHED);
 	ns_input(&s, f, tcp_seg(f, 7777, 501, 1001, 0x18, "ping me")); /* data */
@@ -453,15 +452,15 @@ static void test_mangled_frames(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_checksum, reset),
-		cmocka_unit_test_setup(test_parse_ip, reset),
-		cmocka_unit_test_setup(test_arp, reset),
-		cmocka_unit_test_setup(test_ping, reset),
-		cmocka_unit_test_setup(test_hostile_ip, reset),
-		cmocka_unit_test_setup(test_udp, reset),
-		cmocka_unit_test_setup(test_dhcp, reset),
-		cmocka_unit_test_setup(test_tcp_echo, reset),
-		cmocka_unit_test_setup(test_mangled_frames, reset),
+	    cmocka_unit_test_setup(test_checksum, reset),
+	    cmocka_unit_test_setup(test_parse_ip, reset),
+	    cmocka_unit_test_setup(test_arp, reset),
+	    cmocka_unit_test_setup(test_ping, reset),
+	    cmocka_unit_test_setup(test_hostile_ip, reset),
+	    cmocka_unit_test_setup(test_udp, reset),
+	    cmocka_unit_test_setup(test_dhcp, reset),
+	    cmocka_unit_test_setup(test_tcp_echo, reset),
+	    cmocka_unit_test_setup(test_mangled_frames, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,8 +72,7 @@ static struct sockaddr_un switch_of[1024];
 
 static ssize_t to_switch(int fd, const void *data, size_t len)
 {
-	return sendto(fd, data, len, 0, (struct sockaddr *)&switch_of[fd],
-		      sizeof(switch_of[fd]));
+	return sendto(fd, data, len, 0, (struct sockaddr *)&switch_of[fd], sizeof(switch_of[fd]));
 }
 
 /* A member as a VM's lab backend makes one: bound by the kernel, sending to
@@ -234,7 +233,7 @@ static void test_hostile_datagrams(void **state)
 	assert_int_equal(to_switch(a1, f, 13), 13);	       /* truncated header */
 	assert_int_equal(to_switch(a1, f, 1), 1);	       /* one byte */
 	assert_int_equal(to_switch(a1, "", 0), 0);	       /* zero-length: a keepalive */
-	assert_int_equal(poll(&pfd, 1, 300), 0);		    /* none of it reached a2 */
+	assert_int_equal(poll(&pfd, 1, 300), 0);	       /* none of it reached a2 */
 	send_frame(a1, 1, bcast, "after-junk");
 	assert_true(got(a2, "after-junk", 1000));
 	/* an unbound sender is nobody: nothing it sends is forwarded */
@@ -271,8 +270,8 @@ static void test_one_switch_per_network(void **state)
 /* What the VM process does before opening its NICs. */
 static void test_nics_prepare(void **state)
 {
-	struct vm_nic nics[3] = {{.mode = NET_MODE_USER}, {.mode = NET_MODE_LAB},
-				 {.mode = NET_MODE_LAB}};
+	struct vm_nic nics[3] = {
+	    {.mode = NET_MODE_USER}, {.mode = NET_MODE_LAB}, {.mode = NET_MODE_LAB}};
 	struct tv_err err;
 	char want[108];
 
@@ -439,16 +438,16 @@ static void test_tap_errors(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_learn_flood_isolate),
-		cmocka_unit_test(test_member_death),
-		cmocka_unit_test(test_stuck_member),
-		cmocka_unit_test(test_hostile_datagrams),
-		cmocka_unit_test(test_one_switch_per_network),
-		cmocka_unit_test(test_nics_prepare),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_linger),
-		cmocka_unit_test(test_lab_backend),
-		cmocka_unit_test(test_tap_errors),
+	    cmocka_unit_test(test_learn_flood_isolate),
+	    cmocka_unit_test(test_member_death),
+	    cmocka_unit_test(test_stuck_member),
+	    cmocka_unit_test(test_hostile_datagrams),
+	    cmocka_unit_test(test_one_switch_per_network),
+	    cmocka_unit_test(test_nics_prepare),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_linger),
+	    cmocka_unit_test(test_lab_backend),
+	    cmocka_unit_test(test_tap_errors),
 	};
 	/* lab_ensure_switch runs this program as the switch, as it runs the VM
 	 * process's */

@@ -19,8 +19,8 @@
 #include "vm/net/net.h"
 #include "vm/net/rxhold.h"
 
-#define LAB_KEEPALIVE_MS 5000 /* LAB_KEEPALIVE_S of src/lab/lab.h */
-#define LAB_SEND_TRIES 40     /* a frame waits up to 40 x 250 us for room at the switch */
+#define LAB_KEEPALIVE_MS  5000 /* LAB_KEEPALIVE_S of src/lab/lab.h */
+#define LAB_SEND_TRIES	  40   /* a frame waits up to 40 x 250 us for room at the switch */
 #define LAB_SEND_PAUSE_NS 250000
 
 struct lab_backend {
@@ -40,8 +40,10 @@ static uint64_t now_ms(void)
 
 static ssize_t lab_sendmsg(struct lab_backend *l, const struct iovec *iov, int iovcnt)
 {
-	struct msghdr msg = {.msg_name = &l->sw, .msg_namelen = sizeof(l->sw),
-			     .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+	struct msghdr msg = {.msg_name = &l->sw,
+			     .msg_namelen = sizeof(l->sw),
+			     .msg_iov = (struct iovec *)iov,
+			     .msg_iovlen = (size_t)iovcnt};
 
 	return sendmsg(l->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
@@ -95,7 +97,9 @@ static ssize_t lab_read(int fd, uint8_t *frame, size_t size)
 		char buf[CMSG_SPACE(sizeof(struct ucred))];
 	} ctl;
 	struct iovec iov = {frame, size};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
 			     .msg_controllen = sizeof(ctl.buf)};
 	ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
@@ -138,13 +142,13 @@ static void lab_free(struct net_backend *b)
 }
 
 static const struct net_backend_ops lab_ops = {
-	.mode = "lab",
-	.send = lab_send,
-	.pollfds = lab_pollfds,
-	.ready = lab_ready,
-	.rx_ready = lab_rx_ready,
-	.info = lab_info,
-	.free = lab_free,
+    .mode = "lab",
+    .send = lab_send,
+    .pollfds = lab_pollfds,
+    .ready = lab_ready,
+    .rx_ready = lab_rx_ready,
+    .info = lab_info,
+    .free = lab_free,
 };
 
 int net_lab_open(const struct vm_nic *nic, struct net_backend **out, struct tv_err *err)
@@ -153,8 +157,8 @@ int net_lab_open(const struct vm_nic *nic, struct net_backend **out, struct tv_e
 	struct sockaddr_un self = {.sun_family = AF_UNIX};
 	int size = 4 << 20, on = 1;
 
-	if (!nic->lab_socket[0] || strnlen(nic->lab_socket, sizeof(nic->lab_socket)) >=
-					   sizeof(l->sw.sun_path))
+	if (!nic->lab_socket[0] ||
+	    strnlen(nic->lab_socket, sizeof(nic->lab_socket)) >= sizeof(l->sw.sun_path))
 		return tv_errf(err, "lab network %s: no switch socket given", nic->lab_name);
 	l = xcalloc(1, sizeof(*l));
 	l->b.ops = &lab_ops;

@@ -52,7 +52,8 @@ static int tap_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
-	if (len < NET_ETH_HLEN || len > NET_FRAME_MAX || writev(t->fd, iov, iovcnt) != (ssize_t)len) {
+	if (len < NET_ETH_HLEN || len > NET_FRAME_MAX ||
+	    writev(t->fd, iov, iovcnt) != (ssize_t)len) {
 		b->tx_dropped++;
 		return -1;
 	}
@@ -96,13 +97,13 @@ static void tap_free(struct net_backend *b)
 }
 
 static const struct net_backend_ops tap_ops = {
-	.mode = "tap",
-	.send = tap_send,
-	.pollfds = tap_pollfds,
-	.ready = tap_ready,
-	.rx_ready = tap_rx_ready,
-	.info = tap_info,
-	.free = tap_free,
+    .mode = "tap",
+    .send = tap_send,
+    .pollfds = tap_pollfds,
+    .ready = tap_ready,
+    .rx_ready = tap_rx_ready,
+    .info = tap_info,
+    .free = tap_free,
 };
 
 /* Puts the tap on the bridge (which needs CAP_NET_ADMIN; a tap already on
@@ -121,8 +122,7 @@ static int tap_bridge(const struct vm_nic *nic, struct tv_err *err)
 	if (rc == 0 || errno == EBUSY)
 		return 0;
 	if (errno == ENODEV || errno == EINVAL)
-		return tv_errf(err, "tap %s: bridge %s: no such bridge", nic->ifname,
-			       nic->bridge);
+		return tv_errf(err, "tap %s: bridge %s: no such bridge", nic->ifname, nic->bridge);
 	return tv_errf(err,
 		       "tap %s: cannot put it on bridge %s (%s); as root, run once: "
 		       "ip link set %s master %s",
