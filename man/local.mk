@@ -7,3 +7,5 @@ man_MANS += man/termvisor-img.1
 EXTRA_DIST += man/termvisor-img.1
 man_MANS += man/termvisor-snapshot.5
 EXTRA_DIST += man/termvisor-snapshot.5
+man_MANS += man/termvisor-net.7
+EXTRA_DIST += man/termvisor-net.7

@@ -16,6 +16,10 @@ libtvsrc_a_SOURCES += src/core/paths.c src/core/paths.h src/core/vmdef.c src/cor
 	src/core/settings.c src/core/settings.h \
 	src/core/machine.c src/core/machine.h \
 	src/core/snapstore.c src/core/snapstore.h
+# src/lab: private lab networks, the switch a VM process starts on demand
+# (lab_nics_prepare, lab_ensure_switch) and `termvisor lab-switch`.
+libtvsrc_a_SOURCES += src/lab/lab.c src/lab/lab.h src/lab/switch.c
+libtvcli_a_SOURCES += src/cli/cmd-lab-switch.c
 # src/vmm: the VM process: its main loop, the control socket, the console
 # screen and the guard on the guest's output.
 libtvsrc_a_SOURCES += src/vmm/console-buf.c src/vmm/console-buf.h \

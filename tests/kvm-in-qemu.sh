@@ -59,6 +59,8 @@ else
 	# The unit tests with cases that need /dev/kvm: the engine, machine
 	# snapshots, memory images.
 	tests="$tests tests/unit/test-engine tests/unit/test-snapshot tests/unit/test-memimg"
+	# Lab networks: demo VMs on two lab networks (one folder deeper than the scan).
+	tests="$tests tests/guests/net/lab.sh"
 fi
 # KVM_IN_QEMU_LIST=1: only print the tests, for ./dev check.
 if [ "${KVM_IN_QEMU_LIST:-0}" = 1 ]; then
@@ -152,6 +154,8 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 for m in $names; do insmod /mods/\$m.ko || echo "kvm-in-qemu: insmod \$m failed"; done
 [ -c /dev/kvm ] || echo "kvm-in-qemu: no /dev/kvm in the machine"
+# Loopback up: tests reach a guest's port forwards and host services on 127.0.0.1.
+ip link set lo up || echo "kvm-in-qemu: no loopback interface"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /mnt ||
 	echo "kvm-in-qemu: cannot mount the host's files"
 mount -t proc proc /mnt/proc

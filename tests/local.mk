@@ -163,3 +163,28 @@ TESTS += tests/unit/test-json
 # Clones of a running VM, resumed from a machine snapshot (the demo guest on /dev/kvm).
 TESTS += tests/e2e/clone.sh
 EXTRA_DIST += tests/e2e/clone.sh
+
+# Lab networks: the switch (learning, flooding, isolation, hostile datagrams)
+# and the tap backend's errors, on the host.
+check_PROGRAMS += tests/unit/test-labswitch
+tests_unit_test_labswitch_SOURCES = tests/unit/test-labswitch.c
+tests_unit_test_labswitch_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_labswitch_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-labswitch
+
+# The demo guest's network stack, built for the host: checksums, ARP, ICMP,
+# UDP, DHCP and the TCP echo service, and hostile frames dropped.
+check_PROGRAMS += tests/unit/test-demo-net
+tests_unit_test_demo_net_SOURCES = tests/unit/test-demo-net.c share/demo/netstack.c \
+	share/demo/netstack.h
+tests_unit_test_demo_net_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_demo_net_LDADD = $(CMOCKA_LIBS)
+TESTS += tests/unit/test-demo-net
+
+# Lab networks with termvisor's own VMs (the demo guest's net command; needs
+# /dev/kvm, listed in tests/kvm-in-qemu.sh).
+TESTS += tests/guests/net/lab.sh
+EXTRA_DIST += tests/guests/net/lab.sh
+# `termvisor lab-switch` in the foreground.
+TESTS += tests/cli/lab-switch.sh
+EXTRA_DIST += tests/cli/lab-switch.sh

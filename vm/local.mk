@@ -16,3 +16,6 @@ TESTS += tests/unit/test-memimg
 # Machine snapshots: the state file (format and parser apart, for the fuzz
 # target) and the KVM side of take and restore.
 libtvvm_a_SOURCES += vm/snapshot.c vm/snapshot.h vm/snapstate.c vm/snapstate.h
+# Network backends for lab networks (src/lab's switch) and host tap devices.
+libtvvm_a_SOURCES += vm/net/lab.c vm/net/tap.c vm/net/tap.h vm/net/rxhold.c \
+	vm/net/rxhold.h

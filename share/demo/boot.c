@@ -161,6 +161,7 @@ void kmain(uint32_t start_info)
 	irq_init();
 	acpi_power_button_init();
 	vblk_probe();
+	vnet_probe();
 	banner();
 	boot_tsc_prompt = rdtsc();
 	shell();

@@ -120,6 +120,7 @@ int console_getc(void)
 		if (!idle && tsc_per_ms()) /* uptime no longer needs the tick */
 			idle = 1, timer_idle(1);
 		irq_wait();
+		net_idle_poll();
 	}
 	if (idle)
 		timer_idle(0);

@@ -226,6 +226,48 @@ const char *pci_method(void);
 uint64_t pci_bar(const struct pci_dev *d, unsigned bar);
 uint64_t pci_bar_assign(const struct pci_dev *d, unsigned bar);
 
+/* virtio_pci.c: the modern virtio PCI transport the drivers share */
+#define VIRTIO_NO_VECTOR 0xffff
+struct virtio_regs {
+	uint64_t common, notify, devcfg; /* the transport's regions */
+	uint32_t notify_mul;
+};
+struct vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+/* A split virtqueue of at most VQ_MAX entries (the drivers ask for no more). */
+#define VQ_MAX 16
+struct vring {
+	struct vq_desc desc[VQ_MAX];
+	struct {
+		uint16_t flags, idx, ring[VQ_MAX], used_event;
+	} avail __attribute__((aligned(4)));
+	struct {
+		uint16_t flags, idx;
+		struct {
+			uint32_t id, len;
+		} ring[VQ_MAX];
+		uint16_t avail_event;
+	} used __attribute__((aligned(4)));
+};
+struct virtio_queue {
+	struct vq_desc *desc;
+	void *avail, *used;
+	uint64_t notify;
+	uint16_t size, index;
+	int msix; /* completions interrupt through MSI-X entry 0 */
+};
+int virtio_msix_setup(const struct pci_dev *d);
+const char *virtio_caps_find(const struct pci_dev *d, struct virtio_regs *r);
+const char *virtio_negotiate(const struct virtio_regs *r, uint32_t want, uint32_t *got);
+const char *virtio_queue_setup(const struct virtio_regs *r, unsigned q, uint16_t max,
+			       uint16_t vector, struct virtio_queue *vq);
+void virtio_driver_ok(const struct virtio_regs *r);
+void virtio_failed(const struct virtio_regs *r);
+void virtio_notify(const struct virtio_queue *vq);
+
 #define VBLK_MAX 4
 struct vq;
 struct vblk {
@@ -233,8 +275,9 @@ struct vblk {
 	struct pci_dev pci;
 	uint64_t sectors;
 	const char *error;
-	uint64_t common, notify, devcfg; /* the transport's regions */
-	uint16_t qsize, used_seen;
+	struct virtio_regs regs;
+	struct virtio_queue q;
+	uint16_t used_seen;
 	int msix; /* completions interrupt through MSI-X entry 0 */
 	struct vq *vq;
 };
@@ -242,6 +285,22 @@ extern struct vblk disks[VBLK_MAX]; /* disks[0] keeps the notes */
 extern unsigned ndisks;
 void vblk_probe(void);
 int vblk_rw(struct vblk *b, int write, uint64_t sector, void *buf);
+
+/* virtio_net.c: the first virtio-net device, polled; net.c: the `net` command */
+struct vnet {
+	int present;
+	struct pci_dev pci;
+	const char *error;
+	uint8_t mac[6];
+	uint64_t frames_in, frames_out, dropped_in;
+};
+extern struct vnet nic;
+void vnet_probe(void);
+int vnet_send(const void *frame, size_t len); /* 0, or -1 when the queue is full */
+/* Hands every received frame to fn; returns how many. */
+unsigned vnet_poll(void (*fn)(const uint8_t *frame, size_t len));
+void net_idle_poll(void); /* answers ARP and pings while the shell waits for a key */
+void cmd_net(const char *arg);
 
 /* user.S: runs fn(arg) at CPL 3 on stack, returns what fn passed to user_exit */
 uint64_t user_run(uint64_t (*fn)(uint64_t), uint64_t arg, void *stack_top, uint64_t *slot);

@@ -81,6 +81,14 @@ static void cmd_info(const char *arg)
 		else
 			printf(" unusable: %s\n", b->error);
 	}
+	if (nic.present)
+		printf(C_BOLD "network:" C_RESET " virtio-net at PCI %02x:%02x.%u, MAC "
+		       "%02x:%02x:%02x:%02x:%02x:%02x (the net command)\n",
+		       nic.pci.bus, nic.pci.dev, nic.pci.fn, nic.mac[0], nic.mac[1], nic.mac[2],
+		       nic.mac[3], nic.mac[4], nic.mac[5]);
+	else if (nic.error)
+		printf(C_BOLD "network:" C_RESET " virtio-net at PCI %02x:%02x.%u unusable: %s\n",
+		       nic.pci.bus, nic.pci.dev, nic.pci.fn, nic.error);
 	if (acpi.found)
 		printf(C_BOLD "ACPI:" C_RESET "    OEM %s, IOAPIC %lx, PM1a_CNT %x%s\n", acpi.oem,
 		       acpi.ioapic, acpi.pm1a_cnt,
@@ -415,6 +423,7 @@ static const struct command commands[] = {
 	{"note", "set TEXT|get", "keep a line of text on the virtio disk", cmd_note},
 	{"cpus", "", "run work at CPL 3 on every vCPU", cmd_cpus},
 	{"dirty", "SIZE|N%", "write a new pattern over that much RAM", cmd_dirty},
+	{"net", "SUB ...", "the network: dhcp, ip, ping, send, recv, *-echo", cmd_net},
 	{"reboot", "", "reset the machine", cmd_reboot},
 	{"poweroff", "", "switch the machine off (ACPI S5)", cmd_poweroff},
 	{"clear", "", "clear the screen", cmd_clear},

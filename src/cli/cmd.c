@@ -16,6 +16,7 @@ extern const struct cmd_entry cmd_templates_entry;
 extern const struct cmd_entry cmd_run_entry;
 extern const struct cmd_entry cmd_img_entry;
 extern const struct cmd_entry cmd_snapshot_entry, cmd_clone_entry;
+extern const struct cmd_entry cmd_lab_switch_entry;
 extern const struct cmd_entry cmd_start_entry, cmd_stop_entry, cmd_status_entry,
 	cmd_console_entry, cmd_autostart_entry;
 
@@ -33,6 +34,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_snapshot_entry,
 	&cmd_clone_entry,
 	&cmd_img_entry,
+	&cmd_lab_switch_entry,
 	&cmd_help_entry,
 	NULL,
 };

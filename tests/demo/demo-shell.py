@@ -147,7 +147,8 @@ def run_checks(con, tap, has_disk, ncpus, cmdline, ndisks):
 
     out = con.command("help")
     tap.check(all(c in out for c in (b"info", b"uptime", b"count", b"note", b"cpus",
-                                      b"reboot", b"poweroff")), "help lists every command", out)
+                                      b"net", b"reboot", b"poweroff")),
+              "help lists every command", out)
 
     out = con.command("info")
     m = re.search(rb"vCPUs:\s+(\d+)", out)

@@ -2,13 +2,8 @@
 # The demo guest against the peer: the same shell session on QEMU's PC machine (booted
 # through PVH by qboot, which starts in a fraction of SeaBIOS's time), so the guest is
 # checked on a machine other than ours; then the ACPI power button.
-. "$top_srcdir/tests/lib.sh"
-t_need_kvm
-qemu=$(command -v qemu-system-x86_64) || t_skip_all "qemu-system-x86_64 is not installed"
-bios=/usr/share/qemu/qboot.rom
-[ -f "$bios" ] || t_skip_all "$bios is missing"
-t_home
-demo=$top_builddir/share/demo/demo.elf
+. "$top_srcdir/tests/demo/qemu-pc.sh"
+t_need_kvm # (qemu-pc.sh skips without it)
 disk=$TERMVISOR_HOME/demo.qcow2
 "$QEMU_IMG" create -q -f qcow2 "$disk" 16M || exit 1
 pc=("$qemu" -enable-kvm -M pc -bios "$bios" -smp 2 -m 64 -display none -net none
