@@ -159,3 +159,10 @@ TESTS += tests/unit/test-json
 # Clones of a running VM, resumed from a machine snapshot (the demo guest on /dev/kvm).
 TESTS += tests/e2e/clone.sh
 EXTRA_DIST += tests/e2e/clone.sh
+
+# The snapshot tree's rows in the interface: branches, dates, marks, deletes, 200 snapshots.
+check_PROGRAMS += tests/unit/test-snaptree
+tests_unit_test_snaptree_SOURCES = tests/unit/test-snaptree.c
+tests_unit_test_snaptree_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_snaptree_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-snaptree
