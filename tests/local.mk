@@ -166,3 +166,10 @@ tests_unit_test_snaptree_SOURCES = tests/unit/test-snaptree.c
 tests_unit_test_snaptree_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_snaptree_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-snaptree
+
+# Editing a definition in $EDITOR the way visudo does (scripts as the editor).
+check_PROGRAMS += tests/unit/test-editdef
+tests_unit_test_editdef_SOURCES = tests/unit/test-editdef.c
+tests_unit_test_editdef_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_editdef_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-editdef
