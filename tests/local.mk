@@ -173,3 +173,9 @@ tests_unit_test_editdef_SOURCES = tests/unit/test-editdef.c
 tests_unit_test_editdef_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_editdef_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-editdef
+
+# Snapshots by keyboard in the interface at 80x24 (the demo guest on /dev/kvm):
+# take with t, the tree with T, roll back with r and y, rename, delete, a
+# stopped VM's disk-only snapshot.
+TESTS += tests/e2e/tui-snapshots.sh
+EXTRA_DIST += tests/e2e/tui-snapshots.sh

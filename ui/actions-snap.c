@@ -140,17 +140,20 @@ static void reply_text(const struct snapop *op, const char *js, size_t len, char
 			ADD(", guest paused %.1f ms", y / 1e6);
 		break;
 	case SNAPOP_ROLLBACK:
+		/* What matters first: the message bar may be 80 columns. */
 		ADD("rolled %s back to '%s'", op->vm, tag);
-		if ((x = figure(js, len, "total_ns")) >= 0)
-			ADD(" in %.1f ms", x / 1e6);
-		if ((y = figure(js, len, "pause_ns")) >= 0)
-			ADD(" (guest paused %.1f ms)", y / 1e6);
 		if (json_flat_get(js, len, "automatic", other, sizeof(other)) == 0 &&
 		    strcmp(other, "null") != 0)
 			ADD("; the state before is '%s'", other);
 		if (json_flat_get(js, len, "rebooted", other, sizeof(other)) == 0 &&
 		    strcmp(other, "true") == 0)
 			ADD("; disk-only: the guest booted afresh");
+		if ((x = figure(js, len, "total_ns")) >= 0)
+			ADD(" (%.1f ms", x / 1e6);
+		if (x >= 0 && (y = figure(js, len, "pause_ns")) >= 0)
+			ADD(", guest paused %.1f ms", y / 1e6);
+		if (x >= 0)
+			ADD(")");
 		break;
 	case SNAPOP_DELETE:
 		ADD("deleted snapshot '%s' of %s", tag, op->vm);

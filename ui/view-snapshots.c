@@ -152,8 +152,14 @@ static void pad(WINDOW *w, int n)
 		waddch(w, ' ');
 }
 
+/* The words beside the tag of the "you are here" row. */
+static const char *here_mark(const struct snaptree_row *r)
+{
+	return r->pending ? " (here, restored at start)" : " (you are here)";
+}
+
 /* The columns that fit, dropped in this order as the window narrows:
- * description, auto, size, kind, then the date shortens and goes. */
+ * description, auto, size, the date's year, kind, the date. */
 struct columns {
 	int tag, date, kind, autom, size, desc;
 	bool long_date;
@@ -167,7 +173,8 @@ static void columns_fit(const struct tree *t, int cols, struct columns *c)
 
 	for (size_t i = 0; i < t->rows.n; i++) {
 		const struct snaptree_row *r = &t->rows.rows[i];
-		int n = r->prefix_cols + (int)strlen(r->tag);
+		int n = r->prefix_cols + (int)strlen(r->tag) +
+			(r->here ? (int)strlen(here_mark(r)) : 0);
 		if (n > want)
 			want = n;
 	}
@@ -184,12 +191,12 @@ static void columns_fit(const struct tree *t, int cols, struct columns *c)
 		c->autom = 0;
 	if (FIXED() > cols)
 		c->size = 0;
-	if (FIXED() > cols)
-		c->kind = 0;
 	if (FIXED() > cols) {
 		c->date = 11;
 		c->long_date = false;
 	}
+	if (FIXED() > cols)
+		c->kind = 0;
 	if (FIXED() > cols)
 		c->date = 0;
 	if (FIXED() > cols)
@@ -242,7 +249,7 @@ static void draw_row(struct tree *t, WINDOW *w, int y, const struct snaptree_row
 	used = put_cols(w, r->prefix, c->tag);
 	used += put_cols(w, r->tag, c->tag - used);
 	if (r->here) {
-		const char *mark = r->pending ? " (here, restored at start)" : " (you are here)";
+		const char *mark = here_mark(r);
 		if (used + (int)strlen(mark) <= c->tag)
 			used += put_cols(w, mark, c->tag - used);
 		else if (used + 7 <= c->tag)
