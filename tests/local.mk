@@ -179,3 +179,13 @@ TESTS += tests/unit/test-editdef
 # stopped VM's disk-only snapshot.
 TESTS += tests/e2e/tui-snapshots.sh
 EXTRA_DIST += tests/e2e/tui-snapshots.sh
+
+# The snapshot tree view, the snapshot actions and the definition editor
+# against stand-ins for the application object, the overlays and the model
+# (their sources built into the test: ui/app.c is not needed).
+check_PROGRAMS += tests/unit/test-view-snapshots
+tests_unit_test_view_snapshots_SOURCES = tests/unit/test-view-snapshots.c ui/view-snapshots.c \
+	ui/actions-snap.c ui/editdef.c
+tests_unit_test_view_snapshots_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_view_snapshots_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-view-snapshots

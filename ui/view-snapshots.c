@@ -159,7 +159,8 @@ static const char *here_mark(const struct snaptree_row *r)
 }
 
 /* The columns that fit, dropped in this order as the window narrows:
- * description, auto, size, the date's year, kind, the date. */
+ * description, auto, size, the date's year; then the tags' column narrows
+ * down to TAG_MIN; then kind and the date go. */
 struct columns {
 	int tag, date, kind, autom, size, desc;
 	bool long_date;
@@ -186,8 +187,6 @@ static void columns_fit(const struct tree *t, int cols, struct columns *c)
 #define FIXED() (c->tag + (c->date ? c->date + 1 : 0) + (c->kind ? c->kind + 1 : 0) + \
 		 (c->autom ? c->autom + 1 : 0) + (c->size ? c->size + 1 : 0))
 	if (FIXED() > cols)
-		c->tag = MAX(TAG_MIN, cols - (FIXED() - c->tag));
-	if (FIXED() > cols)
 		c->autom = 0;
 	if (FIXED() > cols)
 		c->size = 0;
@@ -195,6 +194,9 @@ static void columns_fit(const struct tree *t, int cols, struct columns *c)
 		c->date = 11;
 		c->long_date = false;
 	}
+	/* Then the tags' column narrows (the mark shortens to "(here)"). */
+	if (FIXED() > cols)
+		c->tag = MAX(TAG_MIN, cols - (FIXED() - c->tag));
 	if (FIXED() > cols)
 		c->kind = 0;
 	if (FIXED() > cols)
