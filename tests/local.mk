@@ -189,3 +189,11 @@ tests_unit_test_view_snapshots_SOURCES = tests/unit/test-view-snapshots.c ui/vie
 tests_unit_test_view_snapshots_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_view_snapshots_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-view-snapshots
+
+# A running VM's events to a subscribed client (the demo guest on /dev/kvm),
+# heard with a small client that prints them.
+check_PROGRAMS += tests/e2e/tv-events
+tests_e2e_tv_events_SOURCES = tests/e2e/tv-events.c
+tests_e2e_tv_events_LDADD = $(TV_ALL) $(TV_LIBS)
+TESTS += tests/e2e/subscribe.sh
+EXTRA_DIST += tests/e2e/subscribe.sh
