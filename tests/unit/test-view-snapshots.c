@@ -233,6 +233,13 @@ static int do_delete(struct snapstore *st, const char *tag, const char *unused)
 	return snapstore_delete(st, tag, NULL, 0, &err);
 }
 
+static int do_rename(struct snapstore *st, const char *tag, const char *new_tag)
+{
+	struct tv_err err;
+
+	return snapstore_rename(st, tag, new_tag, &err);
+}
+
 static int setup(void **state)
 {
 	struct tv_err err;
@@ -558,6 +565,11 @@ static void test_rename(void **state)
 	A.form_done(A.ov_ctx, true, A.fields, 1);
 	assert_int_equal(A.verb, PROTO_SNAPSHOT_RENAME);
 	assert_string_equal(A.payload, "tag=a\nnew=alpha\n");
+	/* The VM process renames it; the cursor follows the new name. */
+	store_do(do_rename, "a", "alpha");
+	A.reply(A.op_ctx, 0, (const uint8_t *)"{\"tag\": \"alpha\"}", 16, NULL);
+	assert_string_equal(A.message, "renamed snapshot 'a' of lab to 'alpha'");
+	assert_string_equal(cursor_tag(v, 24, 80), "alpha");
 }
 
 /* `t` from the list: a proposed name that Enter accepts; what follows a
