@@ -77,7 +77,7 @@ t_check "the second note is saved" wait_count "note saved (3 bytes)" 2
 keys C-g
 
 keys T
-t_check "T opens the tree with the 'you are here' mark" wait_for "snap-1 (you are here)"
+t_check "T opens the tree with the 'you are here' mark" wait_for "snap-1 (.*here)"
 t_check "the tree shows the snapshot's kind" wait_for "snap-1 .*machine"
 keys r
 t_check "r asks which snapshot" wait_for "Roll demo back"
@@ -95,20 +95,20 @@ keys C-g
 
 keys T
 t_check "the tree again: the automatic snapshot under snap-1" wait_for "auto-1"
-t_check "with here still on snap-1" wait_for "snap-1 (you are here)"
+t_check "with here still on snap-1" wait_for "snap-1 (.*here)"
 keys R
 t_check "R asks for the new name" wait_for "Rename snapshot 'snap-1'"
 keys C-u "first" Enter
 t_check "the snapshot is renamed" wait_for "renamed snapshot 'snap-1' of demo to 'first'"
 t_check "termvisor snapshot list shows the new name" bash -c "'$TV' snapshot list demo | grep -q '^\\* *first '"
-t_check "the tree shows it with the mark" wait_for "first (you are here)"
+t_check "the tree shows it with the mark" wait_for "first (.*here)"
 keys Down D
 t_check "D names the snapshot and its children" wait_for "Delete snapshot 'auto-1'.*"
 t_check "the question says it has no children" wait_for "no children"
 keys y
 t_check "y deletes it" wait_for "deleted snapshot 'auto-1' of demo"
 t_check "termvisor snapshot list no longer has it" bash -c "! '$TV' snapshot list demo | grep -q auto-1"
-t_check "the cursor went back to the row above" wait_for "first (you are here)"
+t_check "the cursor went back to the row above" wait_for "first (.*here)"
 
 # A stopped VM: its snapshots are disk-only, made by a job.
 keys Escape
