@@ -188,3 +188,41 @@ EXTRA_DIST += tests/guests/net/lab.sh
 # `termvisor lab-switch` in the foreground.
 TESTS += tests/cli/lab-switch.sh
 EXTRA_DIST += tests/cli/lab-switch.sh
+
+# The snapshot tree's rows in the interface: branches, dates, marks, deletes, 200 snapshots.
+check_PROGRAMS += tests/unit/test-snaptree
+tests_unit_test_snaptree_SOURCES = tests/unit/test-snaptree.c
+tests_unit_test_snaptree_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_snaptree_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-snaptree
+
+# Editing a definition in $EDITOR the way visudo does (scripts as the editor).
+check_PROGRAMS += tests/unit/test-editdef
+tests_unit_test_editdef_SOURCES = tests/unit/test-editdef.c
+tests_unit_test_editdef_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_editdef_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-editdef
+
+# Snapshots by keyboard in the interface at 80x24 (the demo guest on /dev/kvm):
+# take with t, the tree with T, roll back with r and y, rename, delete, a
+# stopped VM's disk-only snapshot.
+TESTS += tests/e2e/tui-snapshots.sh
+EXTRA_DIST += tests/e2e/tui-snapshots.sh
+
+# The snapshot tree view, the snapshot actions and the definition editor
+# against stand-ins for the application object, the overlays and the model
+# (their sources built into the test: ui/app.c is not needed).
+check_PROGRAMS += tests/unit/test-view-snapshots
+tests_unit_test_view_snapshots_SOURCES = tests/unit/test-view-snapshots.c ui/view-snapshots.c \
+	ui/actions-snap.c ui/editdef.c
+tests_unit_test_view_snapshots_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_view_snapshots_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-view-snapshots
+
+# A running VM's events to a subscribed client (the demo guest on /dev/kvm),
+# heard with a small client that prints them.
+check_PROGRAMS += tests/e2e/tv-events
+tests_e2e_tv_events_SOURCES = tests/e2e/tv-events.c
+tests_e2e_tv_events_LDADD = $(TV_ALL) $(TV_LIBS)
+TESTS += tests/e2e/subscribe.sh
+EXTRA_DIST += tests/e2e/subscribe.sh

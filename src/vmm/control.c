@@ -22,6 +22,7 @@ struct control_client {
 	bool closing; /* a fatal protocol error: send what is queued, then hang up */
 	bool dead;    /* to be closed by the main loop (never closed from a callback) */
 	bool lagging; /* console output skipped; redrawn once its backlog is sent */
+	bool subscribed; /* EVENT frames without being attached (SUBSCRIBE) */
 	uint16_t rows; /* its window, for redraws */
 	unsigned port; /* the console it is attached to */
 	struct proto_buf in, out;
@@ -229,6 +230,13 @@ enum verb_result control_verb_winsize(struct verb_call *call)
 enum verb_result control_verb_detach(struct verb_call *call)
 {
 	call->cl->attach = NOT_ATTACHED;
+	return VERB_OK;
+}
+
+/* Asking again changes nothing: a client is subscribed or it is not. */
+enum verb_result control_verb_subscribe(struct verb_call *call)
+{
+	call->cl->subscribed = true;
 	return VERB_OK;
 }
 
@@ -442,11 +450,19 @@ void control_redraw(struct control *c)
 	}
 }
 
+/* Events go to those who asked for them: attached clients and subscribers.
+ * EXITED goes to everyone, since it explains the hang-up that follows (a
+ * `termvisor stop` waits for it without either). */
+static bool wants_event(const struct control_client *cl, uint8_t event)
+{
+	return cl->subscribed || cl->attach != NOT_ATTACHED || event == PROTO_EV_EXITED;
+}
+
 void control_event(struct control *c, uint8_t event, const char *text)
 {
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *cl = c->clients[i];
-		if (cl == NULL || !cl->hello || cl->closing || cl->dead)
+		if (cl == NULL || !cl->hello || cl->closing || cl->dead || !wants_event(cl, event))
 			continue;
 		proto_put_event(&cl->out, event, text);
 		if (client_write(cl) < 0)

@@ -61,7 +61,8 @@ void control_console_output(struct control *c, unsigned port, const void *bytes,
 void control_redraw(struct control *c);
 /* The console a client is attached to (its input goes there). */
 unsigned control_client_port(const struct control_client *cl);
-/* Tells every client (after its hello) what happened. */
+/* Tells the clients that want events (attached or subscribed; every client
+ * after its hello for PROTO_EV_EXITED) what happened. */
 void control_event(struct control *c, uint8_t event, const char *text);
 /* Tries for up to timeout_ms to send what is queued (before the process ends). */
 void control_flush(struct control *c, int timeout_ms);
@@ -73,5 +74,6 @@ enum verb_result control_verb_hello(struct verb_call *call);
 enum verb_result control_verb_attach(struct verb_call *call);
 enum verb_result control_verb_winsize(struct verb_call *call);
 enum verb_result control_verb_detach(struct verb_call *call);
+enum verb_result control_verb_subscribe(struct verb_call *call);
 
 #endif

@@ -176,6 +176,22 @@ static enum verb_result reply_send(struct reply *r, struct verb_call *call)
 	return VERB_REPLIED;
 }
 
+/* ---- the event ---- */
+
+/* Every subscribed or attached client hears that the tree changed (after the
+ * asker's reply, which is queued first): "take TAG", "rollback TAG",
+ * "delete TAG", "rename OLD NEW". */
+static void tree_changed(struct vmm *v, const char *op, const char *tag, const char *new_tag)
+{
+	char text[16 + 2 * (SNAP_TAG_MAX + 1)];
+
+	if (v->ctl == NULL)
+		return;
+	snprintf(text, sizeof(text), "%s %s%s%s", op, tag, new_tag ? " " : "",
+		 new_tag ? new_tag : "");
+	control_event(v->ctl, PROTO_EV_SNAPSHOT, text);
+}
+
 /* ---- the payload ---- */
 
 /* A key's value; "" when absent. -1 with a message when it does not fit. */
@@ -400,7 +416,9 @@ enum verb_result vmm_verb_snapshot_take(struct verb_call *call)
 	reply_begin(&r, "take");
 	reply_take(&r, &res);
 	reply_u64(&r, "pruned", pruned);
-	return reply_send(&r, call);
+	reply_send(&r, call);
+	tree_changed(v, "take", res.tag, NULL);
+	return VERB_REPLIED;
 }
 
 /* ---- rollback ---- */
@@ -519,6 +537,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 	reply_u64(&r, "pause_ns", pause_ns);
 	reply_u64(&r, "total_ns", monotonic_ns() - t0);
 	vr = reply_send(&r, call);
+	tree_changed(v, "rollback", tag, NULL);
 	goto out;
 refused:
 	if (was_running && vm_paused(v->vm)) {
@@ -569,6 +588,7 @@ enum verb_result vmm_verb_snapshot_delete(struct verb_call *call)
 	reply_u64(&r, "freed_bytes", bytes);
 	reply_id(&r, "here", st.here);
 	vr = reply_send(&r, call);
+	tree_changed(v, "delete", tag, NULL);
 out:
 	disks_free(&d);
 	snapstore_close(&st);
@@ -610,7 +630,9 @@ enum verb_result vmm_verb_snapshot_rename(struct verb_call *call)
 	reply_id(&r, "id", id);
 	reply_str(&r, "tag", new_tag);
 	reply_str(&r, "old_tag", tag);
-	return reply_send(&r, call);
+	reply_send(&r, call);
+	tree_changed(v, "rename", tag, new_tag);
+	return VERB_REPLIED;
 fail:
 	snapstore_close(&st);
 	return VERB_ERROR;

@@ -194,6 +194,15 @@ const struct verb vmm_verbs[] = {
 		.help = "Stop receiving the console.",
 	},
 	{
+		.type = PROTO_SUBSCRIBE,
+		.name = "subscribe",
+		.payload = VP_EMPTY,
+		.states = VS_ANY,
+		.attach = VA_ANY,
+		.handler = control_verb_subscribe,
+		.help = "Receive the VM's events (state changes, snapshots) without attaching.",
+	},
+	{
 		.type = PROTO_SNAPSHOT_TAKE,
 		.name = "snapshot-take",
 		.payload = VP_BYTES,

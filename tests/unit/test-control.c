@@ -65,6 +65,7 @@ static enum verb_result fake_pause(struct verb_call *call)
 
 	fx->paused = true;
 	fx->pauses++;
+	control_event(call->ctl, PROTO_EV_PAUSED, "");
 	return VERB_OK;
 }
 
@@ -73,6 +74,7 @@ static enum verb_result fake_resume(struct verb_call *call)
 	struct fixture *fx = call->vm;
 
 	fx->paused = false;
+	control_event(call->ctl, PROTO_EV_RESUMED, "");
 	return VERB_OK;
 }
 
@@ -111,6 +113,10 @@ static enum verb_result fake_snapshot(struct verb_call *call)
 	n = snprintf(reply, sizeof(reply), "{\"op\": \"0x%04x\", \"tag\": \"%s\"}", call->f->type,
 		     tag);
 	proto_put_frame(call->out, PROTO_SNAPSHOT_REPLY, reply, (size_t)n);
+	/* As the VM process does: the reply first, then the event for all. */
+	snprintf(reply, sizeof(reply), "%s %s",
+		 call->f->type == PROTO_SNAPSHOT_TAKE ? "take" : "delete", tag);
+	control_event(call->ctl, PROTO_EV_SNAPSHOT, reply);
 	return VERB_REPLIED;
 }
 
@@ -576,6 +582,89 @@ static void test_slow_client_skips_then_redraws(void **state)
 	proto_buf_free(&seen);
 }
 
+/* Events reach subscribed and attached clients, and no one else: the
+ * interface's model follows every VM with one quiet connection each. */
+static void test_subscribe_gets_events(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in_sub = {0}, in_plain = {0}, in_act = {0};
+	struct proto_frame f;
+	uint8_t p[512], ev;
+	char text[128];
+	int sub = raw_connect(fx), plain = raw_connect(fx), act = raw_connect(fx);
+
+	raw_hello(sub, &in_sub);
+	raw_hello(plain, &in_plain);
+	raw_hello(act, &in_act);
+	/* A SUBSCRIBE with a payload is refused, and subscribes nobody. */
+	raw_send(plain, PROTO_SUBSCRIBE, "x", 1);
+	assert_int_equal(expect_error(plain, &in_plain), PROTO_E_MALFORMED);
+	raw_send(sub, PROTO_SUBSCRIBE, NULL, 0);
+	assert_int_equal(raw_recv(sub, &in_sub, &f, p, sizeof(p)), PROTO_OK);
+	/* Twice is the same as once: one OK, and later one event per change. */
+	raw_send(sub, PROTO_SUBSCRIBE, NULL, 0);
+	assert_int_equal(raw_recv(sub, &in_sub, &f, p, sizeof(p)), PROTO_OK);
+
+	/* Another client acts; the subscriber hears of it. */
+	raw_send(act, PROTO_PAUSE, NULL, 0);
+	assert_int_equal(raw_recv(act, &in_act, &f, p, sizeof(p)), PROTO_OK);
+	assert_int_equal(raw_recv(sub, &in_sub, &f, p, sizeof(p)), PROTO_EVENT);
+	assert_int_equal(proto_get_event(&f, &ev, text, sizeof(text)), 0);
+	assert_int_equal(ev, PROTO_EV_PAUSED);
+	raw_send(act, PROTO_RESUME, NULL, 0);
+	assert_int_equal(raw_recv(act, &in_act, &f, p, sizeof(p)), PROTO_OK);
+	raw_send(act, PROTO_SNAPSHOT_TAKE, "tag=s1\n", 7);
+	assert_int_equal(raw_recv(act, &in_act, &f, p, sizeof(p)), PROTO_SNAPSHOT_REPLY);
+	assert_int_equal(raw_recv(sub, &in_sub, &f, p, sizeof(p)), PROTO_EVENT);
+	assert_int_equal(proto_get_event(&f, &ev, text, sizeof(text)), 0);
+	assert_int_equal(ev, PROTO_EV_RESUMED);
+	assert_int_equal(raw_recv(sub, &in_sub, &f, p, sizeof(p)), PROTO_EVENT);
+	assert_int_equal(proto_get_event(&f, &ev, text, sizeof(text)), 0);
+	assert_int_equal(ev, PROTO_EV_SNAPSHOT);
+	assert_string_equal(text, "take s1");
+
+	/* The subscriber acting itself gets its reply first, then the event. */
+	raw_send(sub, PROTO_SNAPSHOT_DELETE, "tag=s1\n", 7);
+	assert_int_equal(raw_recv(sub, &in_sub, &f, p, sizeof(p)), PROTO_SNAPSHOT_REPLY);
+	assert_int_equal(raw_recv(sub, &in_sub, &f, p, sizeof(p)), PROTO_EVENT);
+	assert_int_equal(proto_get_event(&f, &ev, text, sizeof(text)), 0);
+	assert_string_equal(text, "delete s1");
+
+	/* Neither the client that only said hello nor the one that acted
+	 * without subscribing got any event: their next frame answers their
+	 * next request. */
+	raw_send(plain, PROTO_STATUS, NULL, 0);
+	assert_int_equal(raw_recv(plain, &in_plain, &f, p, sizeof(p)), PROTO_STATUS_REPLY);
+	raw_send(act, PROTO_STATUS, NULL, 0);
+	assert_int_equal(raw_recv(act, &in_act, &f, p, sizeof(p)), PROTO_STATUS_REPLY);
+	/* Nor does a subscription attach: no console output reaches it. */
+	guest_says(fx, "console text\r\n");
+	assert_server_alive(fx);
+	raw_send(sub, PROTO_STATUS, NULL, 0);
+	assert_int_equal(raw_recv(sub, &in_sub, &f, p, sizeof(p)), PROTO_STATUS_REPLY);
+	assert_int_equal(in_sub.len, 0);
+
+	/* An attached client gets events too, between its console frames. */
+	raw_send(act, PROTO_ATTACH, "\0\0\0\x18\0\x50", 6);
+	assert_int_equal(raw_recv(act, &in_act, &f, p, sizeof(p)), PROTO_ATTACHED);
+	raw_send(sub, PROTO_PAUSE, NULL, 0);
+	int type;
+	while ((type = raw_recv(act, &in_act, &f, p, sizeof(p))) == PROTO_CONSOLE)
+		;
+	assert_int_equal(type, PROTO_EVENT);
+	assert_int_equal(proto_get_event(&f, &ev, text, sizeof(text)), 0);
+	assert_int_equal(ev, PROTO_EV_PAUSED);
+	/* Subscribing is allowed while paused, as in any state. */
+	raw_send(plain, PROTO_SUBSCRIBE, NULL, 0);
+	assert_int_equal(raw_recv(plain, &in_plain, &f, p, sizeof(p)), PROTO_OK);
+	close(sub);
+	close(plain);
+	close(act);
+	proto_buf_free(&in_sub);
+	proto_buf_free(&in_plain);
+	proto_buf_free(&in_act);
+}
+
 static void test_too_many_clients(void **state)
 {
 	struct fixture *fx = *state;
@@ -615,6 +704,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_payloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_replays_then_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_client_skips_then_redraws, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subscribe_gets_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_clients, setup, teardown),
 	};
 

@@ -177,6 +177,8 @@ static void test_payload_checks(void **state)
 	check(PROTO_ATTACH, attach_mode, 6, -1, "attach: expected mode 0 or 1");
 	check(PROTO_INPUT, NULL, 0, 0, NULL);
 	check(PROTO_INPUT, &x, 1, 0, NULL);
+	check(PROTO_SUBSCRIBE, NULL, 0, 0, NULL);
+	check(PROTO_SUBSCRIBE, &x, 1, -1, "subscribe: expected no payload");
 }
 
 static void test_states_text(void **state)
