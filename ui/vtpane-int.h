@@ -20,7 +20,7 @@ struct vtcell {
 /* A line pushed off the screen. Trailing blank cells are not kept: cells
  * from len up to cols read as blanks. */
 struct vtline {
-	int cols, len;
+	int cols, len, cap; /* cap: cells allocated, kept when the slot is reused */
 	struct vtcell *cells;
 	uint32_t *extra; /* combining characters, NULL for most lines */
 };

@@ -138,9 +138,15 @@ static void line_store(struct vtline *l, int cols, const VTermScreenCell *cells)
 				cells[i].chars[j];
 		     j++)
 			nextra++;
-	l->cells = len ? xreallocarray(l->cells, (size_t)len, sizeof(*l->cells)) : (free(l->cells), NULL);
-	free(l->extra);
-	l->extra = nextra ? xcalloc((size_t)nextra, sizeof(*l->extra)) : NULL;
+	if (len > l->cap || len < l->cap / 4) { /* grow, or give back most of a long line's room */
+		l->cap = len;
+		l->cells = len ? xreallocarray(l->cells, (size_t)len, sizeof(*l->cells))
+			       : (free(l->cells), NULL);
+	}
+	if (l->extra || nextra) {
+		free(l->extra);
+		l->extra = nextra ? xcalloc((size_t)nextra, sizeof(*l->extra)) : NULL;
+	}
 	for (int i = 0; i < len; i++) {
 		const VTermScreenCell *c = &cells[i];
 		struct vtcell *d = &l->cells[i];
