@@ -7,7 +7,8 @@
 #      of the same bytes in a pane of the same size to an attached client;
 #      the median of RUNS runs each, alternating.
 #  (b) key-to-screen latency while a child floods the pane: from the key's
-#      read in the pane's loop to the draw showing the guest's echo.
+#      read in the pane's loop to the draw showing the guest's echo, which
+#      waits behind the flood its pipe holds (64 KiB, then 16 KiB).
 #  (c) CPU of the pane program over 10 s with nothing to do.
 # The driver measures the pane alone, not the whole interface.
 set -e
@@ -24,7 +25,7 @@ B="tmux -L tvbench-b-$$ -f $tmp/tmux.conf"
 trap '$A kill-server 2>/dev/null; $B kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 term=tmux-256color
 infocmp "$term" >/dev/null 2>&1 || term=screen-256color
-printf 'set -g default-terminal %s\nset -g status off\nset -g history-limit 5000\n' "$term" >"$tmp/tmux.conf"
+printf 'set -g default-terminal %s\nset -g status off\nset -g history-limit 5000\nset -g exit-empty off\n' "$term" >"$tmp/tmux.conf"
 python3 "$top/bench/console-data.py" $((mb * 1000000)) "$tmp/data"
 
 ticks() { # utime + stime of a process, in clock ticks
@@ -67,19 +68,23 @@ done
 echo "(a) ${mb} MB at 80x24, CPU seconds (median of $runs): pane $(median <"$tmp/tv") [$(paste -sd' ' "$tmp/tv")]," \
 	"tmux server $(median <"$tmp/tmux") [$(paste -sd' ' "$tmp/tmux")]"
 
-$A new-session -d -x 80 -y 24 -s lat "$drive latency $tmp/lat; $A wait-for -S lat-done"
-sleep 1
-for _ in $(seq 300); do
-	$A send-keys -t lat k
-	sleep 0.03
-done
-sleep 0.5
-$A send-keys -t lat q
-$A wait-for lat-done
-grep '^lat' "$tmp/lat" | awk '{ print $2 }' | sort -n >"$tmp/lats"
-awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.5); if (i < 1) i = 1;
-	printf "(b) key to screen while flooding: %d keys, median %.2f ms, p99 %.2f ms, max %.2f ms\n",
-		NR, v[int((NR + 1) / 2)], v[i], v[NR] }' "$tmp/lats"
+latency() { # latency LABEL [PIPE_BYTES]
+	$A new-session -d -x 80 -y 24 -s lat "$drive latency $tmp/lat $2; $A wait-for -S lat-done"
+	sleep 1
+	for _ in $(seq 300); do
+		$A send-keys -t lat k
+		sleep 0.03
+	done
+	sleep 0.5
+	$A send-keys -t lat q
+	$A wait-for lat-done
+	grep '^lat' "$tmp/lat" | awk '{ print $2 }' | sort -n >"$tmp/lats"
+	awk -v l="$1" '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.5); if (i < 1) i = 1;
+		printf "(b) key to screen while flooding, %s: %d keys, median %.2f ms, p99 %.2f ms, max %.2f ms\n",
+			l, NR, v[int((NR + 1) / 2)], v[i], v[NR] }' "$tmp/lats"
+}
+latency "64 KiB pipe"
+latency "16 KiB pipe" 16384
 
 pane_run idle "$drive idle 10 $tmp/idle"
 awk '/^cpu/ { printf "(c) idle 10 s: %.3f CPU seconds (%.3f%% of a CPU)\n", $2 + $3, ($2 + $3) * 10 }' "$tmp/idle"

@@ -1,10 +1,12 @@
 /* The console pane alone, on the terminal it runs in, for bench/console.sh:
  *   vtdrive feed FILE REPORT the file's bytes through the pane, then exit
- *   vtdrive latency REPORT   a child floods the pane; each key typed is sent
- *                            to the child, which echoes it on the top row
- *                            (kept out of the flood's scroll region); the
- *                            time from the key's read to the draw showing
- *                            its echo is recorded
+ *   vtdrive latency REPORT [PIPE]   a child floods the pane through a pipe
+ *                            (of PIPE bytes; default the system's 64 KiB):
+ *                            each key typed is sent to the child, which
+ *                            echoes it on the top row (kept out of the
+ *                            flood's scroll region) behind what the pipe
+ *                            holds; the time from the key's read to the
+ *                            draw showing its echo is recorded
  *   vtdrive idle SECONDS REPORT   nothing to do for SECONDS
  * The loop is the one the interface's console view needs: guest output is
  * read in batches and fed, and the screen is drawn once input has drained
@@ -27,10 +29,10 @@
 
 #define FRAME_MS 8.0
 #define BATCH (64 * 1024)
-/* After a key, output is drawn batch by batch (and batches are smaller)
+/* After a key, output is drawn after every read (of at most TYPING_BATCH)
  * for this long, so the echo is not held for a frame behind the flood. */
 #define TYPING_MS 50.0
-#define TYPING_BATCH (8 * 1024)
+#define TYPING_BATCH (16 * 1024)
 
 static double now_ms(void)
 {
@@ -103,14 +105,14 @@ int main(int argc, char **argv)
 			perror(argv[2]);
 			return 1;
 		}
-	} else if (strcmp(mode, "latency") != 0 || argc != 3) {
-		fprintf(stderr, "usage: vtdrive feed FILE REPORT, vtdrive latency REPORT, "
+	} else if (strcmp(mode, "latency") != 0 || argc < 3 || argc > 4) {
+		fprintf(stderr, "usage: vtdrive feed FILE REPORT, vtdrive latency REPORT [PIPE], "
 				"vtdrive idle SECONDS REPORT\n");
 		return 2;
 	}
-	rep = fopen(argv[argc - 1], "w");
+	rep = fopen(strcmp(mode, "latency") == 0 ? argv[2] : argv[3], "w");
 	if (rep == NULL) {
-		perror(argv[argc - 1]);
+		perror("vtdrive: report");
 		return 1;
 	}
 	setlocale(LC_ALL, "");
@@ -119,6 +121,8 @@ int main(int argc, char **argv)
 
 		if (pipe(kp) < 0 || pipe(op) < 0)
 			return 1;
+		if (argc == 4 && fcntl(op[1], F_SETPIPE_SZ, atoi(argv[3])) < 0)
+			perror("vtdrive: pipe size");
 		child = fork();
 		if (child == 0) {
 			close(kp[1]);
