@@ -28,10 +28,10 @@
 #include "ui/vtpane.h"
 
 #define FRAME_MS 8.0
-#define BATCH (64 * 1024)
+#define BATCH	 (64 * 1024)
 /* After a key, output is drawn after every read (of at most TYPING_BATCH)
  * for this long, so the echo is not held for a frame behind the flood. */
-#define TYPING_MS 50.0
+#define TYPING_MS    50.0
 #define TYPING_BATCH (16 * 1024)
 
 static double now_ms(void)
@@ -55,7 +55,8 @@ static void report_cpu(FILE *f)
  * the echo of each key it is sent. */
 static void guest(int keys, int out)
 {
-	static const char *const colours[] = {"31", "1;32", "38;5;208", "38;2;90;160;255", "7", "4;33"};
+	static const char *const colours[] = {"31", "1;32", "38;5;208", "38;2;90;160;255",
+					      "7",  "4;33"};
 	char buf[8192], key;
 	unsigned long n = 0, echoed = 0;
 
@@ -71,13 +72,15 @@ static void guest(int keys, int out)
 		if (pf[0].revents & (POLLIN | POLLHUP)) {
 			if (read(keys, &key, 1) != 1)
 				_exit(0);
-			len = (size_t)snprintf(buf, sizeof(buf), "\0337\033[1;1H\033[2Kecho %lu\0338", ++echoed);
+			len = (size_t)snprintf(buf, sizeof(buf),
+					       "\0337\033[1;1H\033[2Kecho %lu\0338", ++echoed);
 		} else {
 			while (len < sizeof(buf) - 200) {
-				len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-							"\033[%sm%06lu\033[m the guest floods its console "
-							"\xe6\xbc\xa2\xe5\xad\x97 %lu\r\n",
-							colours[n % 6], n, n * 7919);
+				len += (size_t)snprintf(
+				    buf + len, sizeof(buf) - len,
+				    "\033[%sm%06lu\033[m the guest floods its console "
+				    "\xe6\xbc\xa2\xe5\xad\x97 %lu\r\n",
+				    colours[n % 6], n, n * 7919);
 				n++;
 			}
 		}
@@ -154,7 +157,8 @@ int main(int argc, char **argv)
 		if (idle_s > 0)
 			timeout = t >= end ? 0 : (int)(end - t) + 1;
 		if (vtpane_dirty(p))
-			timeout = t - last_draw >= FRAME_MS ? 0 : (int)(FRAME_MS - (t - last_draw)) + 1;
+			timeout =
+			    t - last_draw >= FRAME_MS ? 0 : (int)(FRAME_MS - (t - last_draw)) + 1;
 		if (idle_s > 0 && t >= end)
 			break;
 		if (poll(pf, data >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
@@ -178,7 +182,8 @@ int main(int argc, char **argv)
 			size_t got = 0, batch = typing ? TYPING_BATCH : BATCH;
 
 			while (got < batch) {
-				ssize_t n = read(data, buf, batch - got < 16384 ? batch - got : 16384);
+				ssize_t n =
+				    read(data, buf, batch - got < 16384 ? batch - got : 16384);
 				if (n <= 0) {
 					eof = n == 0;
 					break;

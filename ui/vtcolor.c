@@ -8,10 +8,9 @@
 #include "common/util.h"
 
 static const uint8_t basic16[16][3] = {
-	{0, 0, 0},       {205, 0, 0},   {0, 205, 0},   {205, 205, 0},
-	{0, 0, 238},     {205, 0, 205}, {0, 205, 205}, {229, 229, 229},
-	{127, 127, 127}, {255, 0, 0},   {0, 255, 0},   {255, 255, 0},
-	{92, 92, 255},   {255, 0, 255}, {0, 255, 255}, {255, 255, 255},
+    {0, 0, 0},	   {205, 0, 0},	    {0, 205, 0},     {205, 205, 0},   {0, 0, 238}, {205, 0, 205},
+    {0, 205, 205}, {229, 229, 229}, {127, 127, 127}, {255, 0, 0},     {0, 255, 0}, {255, 255, 0},
+    {92, 92, 255}, {255, 0, 255},   {0, 255, 255},   {255, 255, 255},
 };
 static const uint8_t cube_level[6] = {0, 95, 135, 175, 215, 255};
 
@@ -58,7 +57,8 @@ int vtcolor_nearest(uint8_t r, uint8_t g, uint8_t b, int first, int last)
 
 		vtcolor_palette_rgb(i, rgb);
 		d = dist2(rgb, r, g, b);
-		d += 2 * (chroma(rgb[0], rgb[1], rgb[2]) - c) * (chroma(rgb[0], rgb[1], rgb[2]) - c);
+		d +=
+		    2 * (chroma(rgb[0], rgb[1], rgb[2]) - c) * (chroma(rgb[0], rgb[1], rgb[2]) - c);
 		if (best_d < 0 || d < best_d) {
 			best = i;
 			best_d = d;
@@ -119,10 +119,14 @@ int vtcolor_map(const VTermColor *c, enum vtcolor_class cls)
 		rgb[2] = c->rgb.blue;
 	}
 	switch (cls) {
-	case VTCOLOR_DIRECT: return pack_rgb(rgb[0], rgb[1], rgb[2]);
-	case VTCOLOR_256: return vtcolor_nearest_256(rgb[0], rgb[1], rgb[2]);
-	case VTCOLOR_16: return vtcolor_nearest(rgb[0], rgb[1], rgb[2], 0, 15);
-	default: return vtcolor_nearest(rgb[0], rgb[1], rgb[2], 0, 7);
+	case VTCOLOR_DIRECT:
+		return pack_rgb(rgb[0], rgb[1], rgb[2]);
+	case VTCOLOR_256:
+		return vtcolor_nearest_256(rgb[0], rgb[1], rgb[2]);
+	case VTCOLOR_16:
+		return vtcolor_nearest(rgb[0], rgb[1], rgb[2], 0, 15);
+	default:
+		return vtcolor_nearest(rgb[0], rgb[1], rgb[2], 0, 7);
 	}
 }
 

@@ -12,10 +12,10 @@
 
 /* What the terminal shows, from COLORS (and NO_COLOR in the environment). */
 enum vtcolor_class {
-	VTCOLOR_NONE,   /* monochrome, or NO_COLOR set: attributes only */
-	VTCOLOR_8,      /* the 8 basic colours */
-	VTCOLOR_16,     /* basic and bright */
-	VTCOLOR_256,    /* xterm's palette: 16 + 6x6x6 cube + 24 greys */
+	VTCOLOR_NONE,	/* monochrome, or NO_COLOR set: attributes only */
+	VTCOLOR_8,	/* the 8 basic colours */
+	VTCOLOR_16,	/* basic and bright */
+	VTCOLOR_256,	/* xterm's palette: 16 + 6x6x6 cube + 24 greys */
 	VTCOLOR_DIRECT, /* 24-bit: ncurses colour numbers are 0xRRGGBB */
 };
 
