@@ -1,5 +1,6 @@
 /* The console pane: libvterm's screen, a scrollback ring, and the drawing of
  * both into an ncurses window, row by row as they change. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
@@ -190,6 +191,11 @@ static void line_cell(const struct vtline *l, int col, VTermScreenCell *c)
 	c->bg = s->bg;
 }
 
+static bool line_is_wide(const struct vtline *l, int col)
+{
+	return col < l->len && CH_WIDTH(l->cells[col].ch) == 2;
+}
+
 static void shift_lines(struct vtpane *p) /* the oldest line is gone */
 {
 	p->match_line--;
@@ -229,8 +235,16 @@ static int on_sb_popline(int cols, VTermScreenCell *cells, void *user)
 	if (p->sb_len == 0)
 		return 0;
 	l = sb_at(p, p->sb_len - 1);
-	for (int i = 0; i < cols; i++)
+	for (int i = 0; i < cols; i++) {
 		line_cell(l, i, &cells[i]);
+		/* libvterm 0.1.4 steps by the width and marks the cell after a
+		 * wide one: a wide character in the last column (the line was
+		 * wider) would be marked past the row. */
+		if (cells[i].width != 2 || i == cols - 1)
+			cells[i].width = 1;
+		if (cells[i].width == 1 && i == cols - 1 && line_is_wide(l, i))
+			blank_cell(&cells[i]);
+	}
 	p->sb_len--;
 	if ((size_t)p->offset > p->sb_len)
 		p->offset = (int)p->sb_len;
@@ -260,7 +274,7 @@ struct vtpane *vtpane_new(int rows, int cols, size_t scrollback_lines, vtpane_ou
 	struct vtpane *p = xcalloc(1, sizeof(*p));
 
 	p->rows = rows < 1 ? 1 : rows;
-	p->cols = cols < 1 ? 1 : cols;
+	p->cols = cols < 2 ? 2 : cols; /* see vtpane_resize */
 	p->row_dirty = xcalloc((size_t)p->rows, 1);
 	p->vt = vterm_new(p->rows, p->cols);
 	vterm_set_utf8(p->vt, 1);
@@ -314,6 +328,25 @@ void vtpane_feed(struct vtpane *p, const char *bytes, size_t len)
 	vterm_screen_flush_damage(p->screen);
 }
 
+/* libvterm 0.1.4 moves the cursor up by the lines a shrinking screen
+ * pushes into the scrollback, past the top when the cursor was above them
+ * (after DECALN filled the screen, say), and its next erase writes outside
+ * the screen. The cursor goes back inside, and is saved there. */
+static void keep_cursor_inside(struct vtpane *p)
+{
+	VTermPos pos;
+	char cup[32];
+	int n;
+
+	vterm_state_get_cursorpos(vterm_obtain_state(p->vt), &pos);
+	if (pos.row >= 0 && pos.row < p->rows && pos.col >= 0 && pos.col < p->cols)
+		return;
+	pos.row = pos.row < 0 ? 0 : pos.row >= p->rows ? p->rows - 1 : pos.row;
+	pos.col = pos.col < 0 ? 0 : pos.col >= p->cols ? p->cols - 1 : pos.col;
+	n = snprintf(cup, sizeof(cup), "\033[%d;%dH\0337", pos.row + 1, pos.col + 1);
+	vterm_input_write(p->vt, cup, (size_t)n);
+}
+
 void vtpane_resize(struct vtpane *p, int rows, int cols)
 {
 	/* The scroll region and margins go back to the whole screen first, as
@@ -322,7 +355,11 @@ void vtpane_resize(struct vtpane *p, int rows, int cols)
 	 * cursor is saved and restored around it. */
 	static const char full_region[] = "\0337\033[s\033[r\0338";
 
-	if (rows < 1 || cols < 1 || (rows == p->rows && cols == p->cols))
+	if (rows < 1 || cols < 1)
+		return;
+	if (cols < 2)
+		cols = 2; /* libvterm 0.1.4 writes a wide character past a 1-column screen */
+	if (rows == p->rows && cols == p->cols)
 		return;
 	vterm_input_write(p->vt, full_region, sizeof(full_region) - 1);
 	p->rows = rows;
@@ -330,6 +367,7 @@ void vtpane_resize(struct vtpane *p, int rows, int cols)
 	free(p->row_dirty);
 	p->row_dirty = xcalloc((size_t)rows, 1);
 	vterm_set_size(p->vt, rows, cols);
+	keep_cursor_inside(p);
 	vterm_screen_flush_damage(p->screen);
 	if ((size_t)p->offset > p->sb_len)
 		p->offset = (int)p->sb_len;

@@ -435,6 +435,35 @@ static void test_resize_with_scroll_region(void **state)
 	vtpane_free(p);
 }
 
+/* Resizes that libvterm 0.1.4 got wrong, found by fuzzing the pane (ASan):
+ * each crashed it before the pane worked around it. */
+static void test_resize_flaws(void **state)
+{
+	struct vtpane *p = vtpane_new(24, 80, 100, capture, NULL);
+
+	/* A wide character in the last column of a line pulled back from the
+	 * scrollback into a narrower screen (DL on the top row pushes it). */
+	feed(p, "\x1b[1;9H\xf0\x9f\x98\x80\x1b[M");
+	assert_int_equal(vtpane_scrollback_len(p), 1);
+	vtpane_resize(p, 40, 9);
+	assert_int_equal(vtpane_scrollback_len(p), 0);
+	assert_string_equal(row(p, 0), "");
+	feed(p, "\x1b[K");
+	vtpane_resize(p, 24, 80);
+	/* A full screen (DECALN) shrinking: the cursor went above the top. */
+	feed(p, "\x1b#8");
+	vtpane_resize(p, 6, 10);
+	feed(p, "\x1b[Kok");
+	assert_string_equal(row(p, 5), "EEEEEEEEEE");
+	/* A wide character on a screen one column wide: the pane keeps two. */
+	vtpane_resize(p, 1, 1);
+	feed(p, "\xe6\xbc\xa2\xe6\xbc\xa2");
+	vtpane_resize(p, 24, 80);
+	feed(p, "\x1b[2J\x1b[Hstill here");
+	assert_string_equal(row(p, 0), "still here");
+	vtpane_free(p);
+}
+
 static void test_alternate_screen(void **state)
 {
 	struct vtpane *p = vtpane_new(3, 20, 100, capture, NULL);
@@ -721,6 +750,8 @@ static void test_hostile_input(void **state)
 		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\x07",
 		"\xf4\x90\x80\x80\xff\xfe\xc0\xaf\xed\xa0\x80",
 		"\x1b[38;2;999;999;999;48;5;9999m\x1b[58;5;1m",
+		"\r\nx\xe6\xbc\xa2\x1b[90b", /* libvterm 0.1.4 wrote past its screen */
+		"\r\n\xe6\xbc\xa2\x1b\tPL\x1b[b", /* the same through a DCS */
 	};
 	unsigned seed = 18;
 	char buf[4096];
@@ -772,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_scrollback_10000_lines),
 		cmocka_unit_test(test_resize_keeps_scrollback),
 		cmocka_unit_test(test_resize_with_scroll_region),
+		cmocka_unit_test(test_resize_flaws),
 		cmocka_unit_test(test_alternate_screen),
 		cmocka_unit_test(test_search),
 		cmocka_unit_test(test_copy_mode_selection),
