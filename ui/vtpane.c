@@ -331,7 +331,9 @@ void vtpane_feed(struct vtpane *p, const char *bytes, size_t len)
 /* libvterm 0.1.4 moves the cursor up by the lines a shrinking screen
  * pushes into the scrollback, past the top when the cursor was above them
  * (after DECALN filled the screen, say), and its next erase writes outside
- * the screen. The cursor goes back inside, and is saved there. */
+ * the screen; and its saved cursor (DECSC) keeps a place the screen may no
+ * longer have, which DECRC would bring back. The cursor goes back inside,
+ * and is saved there. */
 static void keep_cursor_inside(struct vtpane *p)
 {
 	VTermPos pos;
@@ -339,8 +341,10 @@ static void keep_cursor_inside(struct vtpane *p)
 	int n;
 
 	vterm_state_get_cursorpos(vterm_obtain_state(p->vt), &pos);
-	if (pos.row >= 0 && pos.row < p->rows && pos.col >= 0 && pos.col < p->cols)
+	if (pos.row >= 0 && pos.row < p->rows && pos.col >= 0 && pos.col < p->cols) {
+		vterm_input_write(p->vt, "\0337", 2);
 		return;
+	}
 	pos.row = pos.row < 0 ? 0 : pos.row >= p->rows ? p->rows - 1 : pos.row;
 	pos.col = pos.col < 0 ? 0 : pos.col >= p->cols ? p->cols - 1 : pos.col;
 	n = snprintf(cup, sizeof(cup), "\033[%d;%dH\0337", pos.row + 1, pos.col + 1);

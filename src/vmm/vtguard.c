@@ -46,6 +46,10 @@ size_t vtguard_filter(struct vtguard *g, const uint8_t *in, size_t len, uint8_t 
 	for (size_t i = 0; i < len; i++) {
 		uint8_t c = in[i];
 
+		/* libvterm decodes UTF-8 first: a character inside a sequence
+		 * may end it and be drawn, unseen by the text path below. */
+		if (c >= 0x80 && g->state != GROUND)
+			g->rep_ok = false;
 		if (c == 0x1b) {
 			g->state = ESCAPE;
 		} else if ((g->state == ESCAPE && c == '[') ||

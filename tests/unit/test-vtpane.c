@@ -752,6 +752,7 @@ static void test_hostile_input(void **state)
 		"\x1b[38;2;999;999;999;48;5;9999m\x1b[58;5;1m",
 		"\r\nx\xe6\xbc\xa2\x1b[90b", /* libvterm 0.1.4 wrote past its screen */
 		"\r\n\xe6\xbc\xa2\x1b\tPL\x1b[b", /* the same through a DCS */
+		"\r\n70\x1b[;?0\xf0\x9f\x98\x80\x1b[99b", /* and drawn inside a CSI */
 	};
 	unsigned seed = 18;
 	char buf[4096];
