@@ -788,6 +788,60 @@ static void test_hostile_input(void **state)
 	term_close(&t);
 }
 
+/* Output built from pieces of escape sequences and characters of every
+ * width, between resizes, searches, copy-mode moves and draws: what found
+ * the libvterm flaws the pane and the guard work around. */
+static void test_random_operations(void **state)
+{
+	static const char *const pieces[] = {
+		"\x1b[", ";", "?", "0", "1", "9", "99999", "m", "H", "J", "K", "r", "s", "L", "M",
+		"P", "@", "S", "T", "b", "h", "l", "\x1b]2;", "\x07", "\r\n", "\n", "x",
+		"\xe6\xbc\xa2", "\xf0\x9f\x98\x80", "e\xcc\x81", "\x1b[?1049h", "\x1b[?1049l",
+		"\x1b[?69h", "\x1b" "7", "\x1b" "8", "\x1b#8", "\x1b[38;2;1;2;3m", "\x1b[48;5;200m",
+		"\t", "\b", "\x1b[ q", "\x1b" "c", "\xff", "\xc3", "\x1bP", "\x1b\\",
+	};
+	struct term t;
+	char buf[2048];
+
+	assert_true(term_open(&t, "xterm-256color", 30, 100));
+	for (unsigned seed = 1; seed <= 3; seed++) {
+		struct vtpane *p = vtpane_new(24, 80, 300, capture, NULL);
+		unsigned r = seed;
+
+		for (int it = 0; it < 1500; it++) {
+			size_t n = 0;
+			char *text;
+
+			while (n < 1000) {
+				const char *s = pieces[rand_r(&r) % (sizeof(pieces) / sizeof(pieces[0]))];
+				memcpy(buf + n, s, strlen(s));
+				n += strlen(s);
+			}
+			vtpane_feed(p, buf, n);
+			switch (rand_r(&r) % 10) {
+			case 0: vtpane_resize(p, 1 + rand_r(&r) % 40, 1 + rand_r(&r) % 120); break;
+			case 1: vtpane_search(p, rand_r(&r) % 2 ? "x" : "\xe6\xbc\xa2", rand_r(&r) % 2 ? 1 : -1); break;
+			case 2: vtpane_copy_start(p); vtpane_copy_select(p, (enum vtpane_select)(rand_r(&r) % 3)); break;
+			case 3: vtpane_copy_move(p, rand_r(&r) % 61 - 30, rand_r(&r) % 201 - 100); break;
+			case 4:
+				text = vtpane_selection_text(p);
+				free(text);
+				break;
+			case 5: vtpane_copy_end(p); break;
+			case 6: vtpane_scroll(p, rand_r(&r) % 41 - 20); break;
+			default: break;
+			}
+			vtpane_draw(p, t.w);
+		}
+		vtpane_resize(p, 24, 80);
+		feed(p, "\x1b" "c\x1b[?69l\x1b[r\x1b[2J\x1b[Hok");
+		vtpane_copy_end(p);
+		assert_string_equal(row(p, 0), "ok");
+		vtpane_free(p);
+	}
+	term_close(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -814,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_cursor_shape),
 		cmocka_unit_test(test_color_pair_exhaustion),
 		cmocka_unit_test(test_hostile_input),
+		cmocka_unit_test(test_random_operations),
 	};
 	setlocale(LC_ALL, "C.UTF-8");
 	return cmocka_run_group_tests_name("vtpane", tests, NULL, NULL);
