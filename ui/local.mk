@@ -1,5 +1,5 @@
 # ui/: the ncurses front end.
-libtvui_a_SOURCES += ui/ui.c ui/ui.h ui/vtpane.c ui/vtpane.h ui/widgets.c ui/widgets.h
+libtvui_a_SOURCES += ui/ui.c ui/ui.h ui/vtpane.c ui/vtpane.h ui/vtpane-int.h ui/vtcopy.c ui/vtcursor.c ui/vtcolor.c ui/vtcolor.h ui/widgets.c ui/widgets.h
 # The snapshot tree's rows (pure logic, no ncurses).
 libtvui_a_SOURCES += ui/snaptree.c ui/snaptree.h
 # Editing a definition the way visudo does, apart from the screen.

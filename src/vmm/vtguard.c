@@ -1,18 +1,17 @@
 #include "src/vmm/vtguard.h"
 
-enum { GROUND, ESCAPE, CSI };
+enum { GROUND, ESCAPE, CSI, STRING };
 
-/* Characters that surely take a cell: REP may repeat them. Anything else
+/* Characters that surely take one cell: REP may repeat them. Anything else
  * (combining marks, zero-width spaces, scripts this list does not know)
  * makes a following REP unsafe, which costs at worst a few repeated
- * characters not drawn. */
+ * characters not drawn. Wide characters (CJK, Hangul) are not on the list:
+ * libvterm 0.1.4 repeating one from an odd column writes past its screen. */
 static bool has_width(uint32_t cp)
 {
-	return (cp >= 0xa0 && cp < 0x300) ||     /* Latin */
-	       (cp >= 0x370 && cp < 0x483) ||    /* Greek, Cyrillic */
-	       (cp >= 0x2500 && cp < 0x2600) ||  /* box drawing, blocks, shapes */
-	       (cp >= 0x3040 && cp < 0xa000) ||  /* kana, CJK */
-	       (cp >= 0xac00 && cp < 0xd7a4);    /* Hangul */
+	return (cp >= 0xa0 && cp < 0x300) ||    /* Latin */
+	       (cp >= 0x370 && cp < 0x483) ||   /* Greek, Cyrillic */
+	       (cp >= 0x2500 && cp < 0x2600);   /* box drawing, blocks, shapes */
 }
 
 /* Text in the ground state: ASCII, or UTF-8 decoded far enough to judge. */
@@ -47,6 +46,10 @@ size_t vtguard_filter(struct vtguard *g, const uint8_t *in, size_t len, uint8_t 
 	for (size_t i = 0; i < len; i++) {
 		uint8_t c = in[i];
 
+		/* libvterm decodes UTF-8 first: a character inside a sequence
+		 * may end it and be drawn, unseen by the text path below. */
+		if (c >= 0x80 && g->state != GROUND)
+			g->rep_ok = false;
 		if (c == 0x1b) {
 			g->state = ESCAPE;
 		} else if ((g->state == ESCAPE && c == '[') ||
@@ -57,8 +60,18 @@ size_t vtguard_filter(struct vtguard *g, const uint8_t *in, size_t len, uint8_t 
 		} else if (c == 0x18 || c == 0x1a) {
 			g->state = GROUND; /* CAN, SUB: abort any sequence */
 		} else if (g->state == ESCAPE) {
-			if (c >= 0x30 && c <= 0x7e)
+			if (c == 'P' || c == ']' || c == 'X' || c == '^' || c == '_') {
+				/* A string (DCS, OSC, SOS, PM, APC): its text is not
+				 * drawn, so it is no character for REP to repeat. */
+				g->state = STRING;
+				g->rep_ok = false;
+			} else if (c >= 0x30 && c <= 0x7e) {
 				g->state = GROUND; /* the escape's final byte */
+			}
+		} else if (g->state == STRING) {
+			if (c == 0x07) /* BEL ends it, ESC \\ too (above); not an
+					* 8-bit ST, which may be part of a character */
+				g->state = GROUND;
 		} else if (g->state == CSI) {
 			if (c == ';' || c == ':') {
 				if (g->seps >= VTGUARD_MAX_SEPARATORS)

@@ -4,9 +4,12 @@
  *   - a CSI sequence with more than 16 parameters ("\033[;;;...;m") writes
  *     past its argument array: the guard drops the separators beyond that;
  *   - REP ("\033[5b", repeat the last character) loops forever when no
- *     character of non-zero width came before it: the guard cancels such a
- *     REP (its final byte becomes CAN, which aborts a sequence in libvterm
- *     and in terminals alike);
+ *     character of non-zero width came before it, and writes past the
+ *     screen repeating a wide character from an odd column: the guard
+ *     cancels a REP that does not follow a character known to take one
+ *     cell, printed outside any string (DCS, OSC...) whose text libvterm
+ *     does not draw (its final byte becomes CAN, which aborts a sequence in
+ *     libvterm and in terminals alike);
  *   - huge numeric parameters reach arithmetic that goes negative (a
  *     negative-size memmove was seen): the guard keeps at most 4 digits of
  *     each parameter, more than any real screen needs.

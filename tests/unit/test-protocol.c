@@ -467,6 +467,15 @@ static void test_vtguard(void **state)
 		{"x\033[5b", "x\033[5b"},
 		{"x\033[31m\033[H\033[5b", "x\033[31m\033[H\033[5b"},
 		{"\xe2\x94\x80\033[20b", "\xe2\x94\x80\033[20b"}, /* a box line */
+		/* A wide character repeated from an odd column wrote past the screen. */
+		{"x\xe6\xbc\xa2\033[90b", "x\xe6\xbc\xa2\033[90\x18"},
+		/* Text in a string is not drawn: the last character is still the
+		 * wide one (libvterm ends a DCS at the ESC of a CSI). */
+		{"\xe6\xbc\xa2\033\tPL\033[b", "\xe6\xbc\xa2\033\tPL\033[\x18"},
+		{"\xe6\xbc\xa2\033]2;x\a\033[b", "\xe6\xbc\xa2\033]2;x\a\033[\x18"},
+		{"\033]2;x\ay\033[3b", "\033]2;x\ay\033[3b"},
+		/* A character inside a CSI, which libvterm draws. */
+		{"70\033[;?0\xf0\x9f\x98\x80\033[99b", "70\033[;?0\xf0\x9f\x98\x80\033[99\x18"},
 		/* Parameters keep at most 4 digits each. */
 		{"\033[0857012479;12345@", "\033[0857;1234@"},
 		{"\033[24;80H", "\033[24;80H"},
