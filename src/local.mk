@@ -33,4 +33,4 @@ pkglibexec_PROGRAMS = termvisor-engine
 termvisor_engine_SOURCES = src/vmm/engine-main.c
 termvisor_engine_LDFLAGS = $(AM_LDFLAGS) $(ENGINE_LDFLAGS)
 termvisor_engine_LDADD = libtvsrc.a libtvvm.a libtvcommon.a $(ENGINE_VTERM_LIBS) \
-	$(ZLIB_LIBS) $(LZMA_LIBS) $(LZ4_LIBS) $(ZSTD_LIBS) $(PTHREAD_CFLAGS) -lm
+	$(ZLIB_LIBS) $(LZMA_LIBS) $(LZ4_LIBS) $(ZSTD_LIBS) $(SLIRP_LIBS) $(PTHREAD_CFLAGS) -lm

@@ -91,6 +91,10 @@ int net_user_open(const struct vm_nic *nic, struct net_backend **out, struct tv_
 int net_lab_open(const struct vm_nic *nic, struct net_backend **out, struct tv_err *err);
 int net_tap_open(const struct vm_nic *nic, struct net_backend **out, struct tv_err *err);
 
+/* "user", "lab", "tap"; parse returns -1 for anything else. */
+const char *net_mode_name(enum net_mode m);
+int net_mode_parse(const char *s, enum net_mode *out);
+
 /* "tcp:127.0.0.1:2222:22", "tcp::2222:22" or "udp:5353:53" (host address
  * optional); errors name the text and the part that is wrong. */
 int net_forward_parse(const char *text, struct net_forward *f, struct tv_err *err);
