@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The network in definitions and on the command line: a new VM gets user
+# networking with a MAC made once and kept, a clone gets a MAC of its own,
+# `termvisor ssh` goes through the forward to port 22 as ssh_user (and names
+# the VM when there is none), and `run --net` refuses bad text naming it.
+. "$(dirname "$0")/../lib.sh"
+t_home
+
+"$TV" create web --disk 16M >/dev/null || { echo "cannot create web"; exit 1; }
+conf=$TERMVISOR_HOME/vms/web.conf
+t_check "a new VM gets the user network" grep -q 'mode = "user";' "$conf"
+mac=$(sed -n 's/^ *mac = "\(.*\)";$/\1/p' "$conf")
+t_check "with a MAC of termvisor's prefix, stored in its definition (got ${mac:-nothing})" \
+	grep -qE '^52:54:00(:[0-9a-f]{2}){3}$' <<<"$mac"
+"$TV" create web2 --disk 16M >/dev/null
+mac2=$(sed -n 's/^ *mac = "\(.*\)";$/\1/p' "$TERMVISOR_HOME/vms/web2.conf")
+t_check "another VM gets another MAC ($mac, $mac2)" test "$mac" != "$mac2"
+
+if [ -n "${QEMU_IMG:-}" ]; then
+	"$TV" clone web twin >/dev/null 2>&1
+	macc=$(sed -n 's/^ *mac = "\(.*\)";$/\1/p' "$TERMVISOR_HOME/vms/twin.conf")
+	t_check "a clone gets a MAC of its own ($mac, ${macc:-nothing})" \
+		test -n "$macc" -a "$macc" != "$mac"
+fi
+
+out=$("$TV" ssh web 2>&1)
+rc=$?
+t_check "ssh without a forward to port 22 fails naming the VM (status $rc: $out)" \
+	test $rc -eq 1 && grep -q "VM web has no forward to its port 22" <<<"$out"
+
+sed -i 's/^\( *\)mode = "user";$/&\n\1forward = ( "udp::5353:53", "tcp::2222:22" );/' "$conf"
+printf 'ssh_user = "student";\n' >>"$conf"
+# A stand-in ssh that shows what it was given.
+mkdir -p "$TERMVISOR_HOME/bin"
+printf '#!/bin/sh\necho "ssh $*"\n' >"$TERMVISOR_HOME/bin/ssh"
+chmod +x "$TERMVISOR_HOME/bin/ssh"
+out=$(PATH=$TERMVISOR_HOME/bin:$PATH "$TV" ssh web uname -a 2>&1)
+t_check "ssh goes to the forward's port on loopback as ssh_user (got: $out)" \
+	test "$out" = "ssh -p 2222 -l student 127.0.0.1 uname -a"
+
+sed -i 's/"tcp::2222:22"/"tcp::99999:22"/' "$conf"
+out=$("$TV" ssh web 2>&1)
+t_check "a bad forward is named with its file and line (got: $out)" \
+	grep -q "web.conf:[0-9]*: net\[0\].forward: forward \"tcp::99999:22\": host port \"99999\"" <<<"$out"
+
+out=$("$TV" run --kernel /nonexistent --net user,forward=tcp::0:22 2>&1)
+rc=$?
+t_check "run --net with a bad forward is a usage error naming it (status $rc: $out)" \
+	test $rc -eq 2 && grep -q 'host port "0"' <<<"$out"
+out=$("$TV" run --kernel /nonexistent --net bridge 2>&1)
+t_check "run --net with an unknown mode names the choices (got: $out)" \
+	grep -q "expected user, lab or tap" <<<"$out"
+t_done
