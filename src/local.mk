@@ -28,7 +28,7 @@ libtvcli_a_SOURCES += src/cli/cmd.c src/cli/cmd.h src/cli/cmd-help.c \
 	src/cli/cmd-start.c src/cli/cmd-stop.c \
 	src/cli/cmd-status.c src/cli/cmd-console.c src/cli/cmd-autostart.c \
 	src/cli/cmd-img.c src/cli/cmd-run.c src/cli/cmd-snapshot.c src/cli/cmd-clone.c \
-	src/cli/cmd-ssh.c
+	src/cli/cmd-ssh.c src/cli/netinfo.c src/cli/netinfo.h
 # The VM process of `termvisor run`: the engine without the interface's libraries.
 pkglibexec_PROGRAMS = termvisor-engine
 termvisor_engine_SOURCES = src/vmm/engine-main.c

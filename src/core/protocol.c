@@ -80,6 +80,7 @@ const char *proto_type_name(uint16_t type)
 		{PROTO_CONSOLE, "console"},
 		{PROTO_EVENT, "event"},
 		{PROTO_SNAPSHOT_REPLY, "snapshot reply"},
+		{PROTO_NET_REPLY, "net-reply"},
 	};
 
 	const struct verb *v = verb_find(vmm_verbs, type);

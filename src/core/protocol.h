@@ -35,6 +35,7 @@ enum proto_type {
 	PROTO_INPUT = 0x0008,     /* bytes for the guest's serial port */
 	PROTO_WINSIZE = 0x0009,   /* u16 rows, u16 cols */
 	PROTO_DETACH = 0x000a,    /* empty */
+	PROTO_NET_INFO = 0x000c,  /* empty; reply: PROTO_NET_REPLY */
 	PROTO_SUBSCRIBE = 0x000b, /* empty: EVENT frames from now on without
 				   * attaching (the interface's model) */
 	/* Snapshots of a live VM. Payload: "key=value" lines (proto_kv_get);
@@ -57,6 +58,8 @@ enum proto_type {
 	PROTO_CONSOLE = 0x8005,      /* console bytes: the replay first, then live output */
 	PROTO_EVENT = 0x8006,        /* u8 event, UTF-8 text */
 	PROTO_SNAPSHOT_REPLY = 0x8007, /* UTF-8 JSON object: what was done, with figures */
+	PROTO_NET_REPLY = 0x8008,    /* "key=value" lines: nics=N, then per NIC nicI.mode,
+				      * nicI.mac, nicI.address, nicI.forwards */
 };
 
 enum proto_error {

@@ -23,6 +23,9 @@ if [ -n "${QEMU_IMG:-}" ]; then
 		test -n "$macc" -a "$macc" != "$mac"
 fi
 
+out=$("$TV" status web --json)
+t_check "status --json of a stopped VM lists its NIC: mode, MAC, no address (got: $out)" \
+	grep -q "\"nics\": \[{\"mode\": \"user\", \"mac\": \"$mac\", \"address\": null, \"forwards\": \[\]}\]" <<<"$out"
 out=$("$TV" ssh web 2>&1)
 rc=$?
 t_check "ssh without a forward to port 22 fails naming the VM (status $rc: $out)" \
@@ -37,6 +40,12 @@ chmod +x "$TERMVISOR_HOME/bin/ssh"
 out=$(PATH=$TERMVISOR_HOME/bin:$PATH "$TV" ssh web uname -a 2>&1)
 t_check "ssh goes to the forward's port on loopback as ssh_user (got: $out)" \
 	test "$out" = "ssh -p 2222 -l student 127.0.0.1 uname -a"
+
+out=$("$TV" list --json)
+t_check "list --json carries the forwards (got: $out)" \
+	grep -q "\"forwards\": \[\"udp:127.0.0.1:5353:53\", \"tcp:127.0.0.1:2222:22\"\]" <<<"$out"
+out=$("$TV" status web)
+t_check "status shows the NIC (got: $out)" grep -q "^net0: *user $mac forwards udp:127.0.0.1:5353:53 tcp:127.0.0.1:2222:22$" <<<"$out"
 
 sed -i 's/"tcp::2222:22"/"tcp::99999:22"/' "$conf"
 out=$("$TV" ssh web 2>&1)

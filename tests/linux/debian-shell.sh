@@ -228,6 +228,9 @@ if [ "$engine" = termvisor ]; then
 	run "printf '#!/bin/sh\\n[ \"\$1\" = bound ] && ifconfig \$interface \$ip netmask \$subnet up && route add default gw \$router && echo lease \$ip gw \$router\\n' >/tmp/dhcp; chmod +x /tmp/dhcp; udhcpc -i eth0 -n -q -t 5 -T 2 -s /tmp/dhcp 2>/dev/null | grep lease"
 	t_check "DHCP gives the guest 10.0.2.15 with the gateway 10.0.2.2 (got ${got:-nothing})" \
 		test "$got" = "lease 10.0.2.15 gw 10.0.2.2"
+	out=$("$TV" status deb --json)
+	t_check "status --json shows the lease and the forward ($out)" \
+		grep -q "\"mac\": \"$mac\", \"address\": \"10.0.2.15\", \"forwards\": \[\"tcp:127.0.0.1:$fport:8080\"\]" <<<"$out"
 	mkdir -p "$TERMVISOR_HOME/www" && echo served-by-host >"$TERMVISOR_HOME/www/mark"
 	hport=$((20000 + (RANDOM + 7) % 20000))
 	python3 -m http.server "$hport" --bind 127.0.0.1 --directory "$TERMVISOR_HOME/www" >/dev/null 2>&1 &
