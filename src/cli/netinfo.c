@@ -7,43 +7,17 @@
 #include "src/core/protocol.h"
 #include "common/util.h"
 
-/* Appends word to the space-separated list in buf, when it fits whole. */
-static void append_word(char *buf, size_t len, const char *word)
-{
-	size_t l = strlen(buf), n = strlen(word);
-
-	if (l + (l > 0) + n < len) {
-		if (l > 0)
-			buf[l++] = ' ';
-		memcpy(buf + l, word, n + 1);
-	}
-}
-
 static char *netinfo_from_def(const struct vmdef *d)
 {
+	struct vm_nic nics[NET_NICS_MAX];
 	struct proto_buf b = {0};
-	char key[48], val[NET_FORWARDS_MAX * 40], *text;
-	size_t n = d != NULL ? d->nnets : 0;
+	size_t n = 0;
+	char *text;
 
-	snprintf(val, sizeof(val), "%zu", n);
-	proto_kv_put(&b, "nics", val);
-	for (size_t i = 0; i < n; i++) {
-		struct vm_nic nic;
-		char mac[18];
-
-		if (vmdef_nic(d, i, &nic, NULL) < 0)
-			continue;
-		snprintf(key, sizeof(key), "nic%zu.mode", i);
-		proto_kv_put(&b, key, net_mode_name(nic.mode));
-		net_mac_format(nic.mac, mac, sizeof(mac));
-		snprintf(key, sizeof(key), "nic%zu.mac", i);
-		proto_kv_put(&b, key, mac);
-		val[0] = '\0';
-		for (size_t j = 0; j < d->nets[i].nforwards; j++)
-			append_word(val, sizeof(val), d->nets[i].forwards[j]);
-		snprintf(key, sizeof(key), "nic%zu.forwards", i);
-		proto_kv_put(&b, key, val);
-	}
+	for (size_t i = 0; d != NULL && i < d->nnets && n < NET_NICS_MAX; i++)
+		if (vmdef_nic(d, i, &nics[n], NULL) == 0)
+			n++;
+	proto_kv_put_nics(&b, nics, n, NULL);
 	text = xstrndup_len((const char *)b.data, b.len);
 	proto_buf_free(&b);
 	return text;

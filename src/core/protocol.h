@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vm/net/net.h"
+
 #define PROTO_VERSION 1
 #define PROTO_HDR_LEN 8
 #define PROTO_MAX_PAYLOAD 65536
@@ -182,6 +184,11 @@ int proto_kv_put(struct proto_buf *b, const char *key, const char *value);
 /* Copies the value of key (the first line "key=...") into buf; returns its
  * length, -1 when absent, -2 when it does not fit or holds a NUL. */
 int proto_kv_get(const void *payload, size_t len, const char *key, char *buf, size_t buflen);
+
+/* The net-info reply's lines for n NICs; addr[i] is NIC i's address (its
+ * DHCP lease), or addr is NULL when none is known. */
+void proto_kv_put_nics(struct proto_buf *b, const struct vm_nic *nics, size_t n,
+		       const char (*addr)[64]);
 
 /* Terminal sizes the protocol accepts. */
 #define PROTO_MIN_DIM 2

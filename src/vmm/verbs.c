@@ -34,50 +34,18 @@ static enum verb_result verb_status(struct verb_call *call)
 	return VERB_REPLIED;
 }
 
-/* Appends word to the space-separated list in buf, when it fits whole. */
-static void append_word(char *buf, size_t len, const char *word)
-{
-	size_t l = strlen(buf), n = strlen(word);
-
-	if (l + (l > 0) + n < len) {
-		if (l > 0)
-			buf[l++] = ' ';
-		memcpy(buf + l, word, n + 1);
-	}
-}
-
 /* Each NIC: what the VM was started with, and its backend's state (the
  * DHCP lease the user network handed out). */
 static enum verb_result verb_net_info(struct verb_call *call)
 {
 	struct vmm *v = call->vm;
 	const struct vm_config *c = &v->o->cfg;
+	char addr[NET_NICS_MAX][64] = {{0}};
 	struct proto_buf b = {0};
-	char key[48], val[NET_FORWARDS_MAX * 40], one[48];
 
-	snprintf(val, sizeof(val), "%zu", c->nnics);
-	proto_kv_put(&b, "nics", val);
-	for (size_t i = 0; i < c->nnics; i++) {
-		const struct vm_nic *n = &c->nics[i];
-
-		snprintf(key, sizeof(key), "nic%zu.mode", i);
-		proto_kv_put(&b, key, net_mode_name(n->mode));
-		net_mac_format(n->mac, one, sizeof(one));
-		snprintf(key, sizeof(key), "nic%zu.mac", i);
-		proto_kv_put(&b, key, one);
-		val[0] = '\0';
-		if (v->vm != NULL)
-			virtio_net_info(v->vm, (unsigned)i, val, sizeof(val));
-		snprintf(key, sizeof(key), "nic%zu.address", i);
-		proto_kv_put(&b, key, val);
-		val[0] = '\0';
-		for (unsigned j = 0; j < n->nforwards && j < NET_FORWARDS_MAX; j++) {
-			net_forward_format(&n->forwards[j], one, sizeof(one));
-			append_word(val, sizeof(val), one);
-		}
-		snprintf(key, sizeof(key), "nic%zu.forwards", i);
-		proto_kv_put(&b, key, val);
-	}
+	for (size_t i = 0; i < c->nnics && i < NET_NICS_MAX && v->vm != NULL; i++)
+		virtio_net_info(v->vm, (unsigned)i, addr[i], sizeof(addr[i]));
+	proto_kv_put_nics(&b, c->nics, MIN(c->nnics, NET_NICS_MAX), addr);
 	proto_put_frame(call->out, PROTO_NET_REPLY, b.data, b.len);
 	proto_buf_free(&b);
 	return VERB_REPLIED;
