@@ -12,7 +12,7 @@ TESTS += tests/unit/test-virtqueue
 # PCI bus and the virtio devices on it.
 libtvvm_a_SOURCES += vm/dev/pci.c vm/dev/pci.h vm/dev/virtio-pci.c vm/dev/virtio-pci.h \
 	vm/dev/virtio-blk.c vm/dev/virtio-rng.c vm/dev/virtio-console.c \
-	vm/dev/virtio-net.c vm/dev/virtio-net.h
+	vm/dev/virtio-net.c vm/dev/virtio-net-queue.c vm/dev/virtio-net.h
 check_PROGRAMS += tests/unit/test-pci
 tests_unit_test_pci_SOURCES = tests/unit/test-pci.c
 tests_unit_test_pci_CFLAGS = $(TEST_CFLAGS)
