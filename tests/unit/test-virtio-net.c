@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/vring.h"
 #include "vm/dev/virtio-net.h"
 
 #define RAM_SIZE 0x40000
@@ -55,34 +56,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void put_desc(struct fix *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	uint8_t *d = f->ram + DESC + 16 * i;
-
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-}
-
-static void offer(struct fix *f, uint16_t head)
-{
-	uint16_t slot = f->avail_idx % QSIZE;
-
-	memcpy(f->ram + AVAIL + 4 + 2 * slot, &head, 2);
-	f->avail_idx++;
-	memcpy(f->ram + AVAIL + 2, &f->avail_idx, 2);
-}
-
-static uint16_t rd16(struct fix *f, uint64_t gpa)
-{
-	uint16_t v;
-
-	memcpy(&v, f->ram + gpa, 2);
-	return v;
-}
-
 static uint32_t used_len(struct fix *f, unsigned i)
 {
 	uint32_t v;
@@ -105,9 +78,9 @@ static void tx_frame(struct fix *f, const uint8_t *hdr, size_t flen)
 	memcpy(f->ram + BUF, hdr, VIRTIO_NET_HDR_LEN);
 	for (size_t i = 0; i < flen; i++)
 		f->ram[BUF + 0x1000 + i] = (uint8_t)(i * 7);
-	put_desc(f, 0, BUF, VIRTIO_NET_HDR_LEN, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(f, 1, BUF + 0x1000, (uint32_t)flen, 0, 0);
-	offer(f, 0);
+	vring_put_desc(f->ram + DESC, 0, BUF, VIRTIO_NET_HDR_LEN, VIRTQ_DESC_F_NEXT, 1);
+	vring_put_desc(f->ram + DESC, 1, BUF + 0x1000, (uint32_t)flen, 0, 0);
+	vring_offer(f->ram + AVAIL, QSIZE, &f->avail_idx, 0);
 }
 
 static int tx(struct fix *f, bool csum, size_t *len)
@@ -126,7 +99,7 @@ static void test_tx_frame(void **state)
 	assert_int_equal(tx(f, false, &len), 1);
 	assert_int_equal(len, 60);
 	assert_memory_equal(f->buf + VIRTIO_NET_HDR_LEN, f->ram + BUF + 0x1000, 60);
-	assert_int_equal(rd16(f, USED + 2), 1);
+	assert_int_equal(vring_rd16(f->ram + USED + 2), 1);
 	assert_int_equal(used_len(f, 0), 0);
 	assert_int_equal(f->st.tx_frames, 1);
 }
@@ -186,7 +159,7 @@ static void test_tx_hostile_frames(void **state)
 	assert_int_equal(f->st.tx_dropped, 5);
 	assert_int_equal(f->st.tx_frames, 0);
 	/* Every chain went back to the driver. */
-	assert_int_equal(rd16(f, USED + 2), 5);
+	assert_int_equal(vring_rd16(f->ram + USED + 2), 5);
 	assert_false(f->q.broken);
 }
 
@@ -195,16 +168,16 @@ static void test_tx_loop_and_outside(void **state)
 	struct fix *f = *state;
 	size_t len = 0;
 
-	put_desc(f, 0, BUF, 100, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(f, 1, BUF, 100, VIRTQ_DESC_F_NEXT, 0);
-	offer(f, 0);
+	vring_put_desc(f->ram + DESC, 0, BUF, 100, VIRTQ_DESC_F_NEXT, 1);
+	vring_put_desc(f->ram + DESC, 1, BUF, 100, VIRTQ_DESC_F_NEXT, 0);
+	vring_offer(f->ram + AVAIL, QSIZE, &f->avail_idx, 0);
 	assert_int_equal(tx(f, false, &len), -1);
 	assert_true(f->q.broken);
 
 	vq_start(&f->q, &f->mem, QSIZE, DESC, AVAIL, USED, false, false);
 	f->avail_idx = 0;
-	put_desc(f, 2, RAM_SIZE - 8, 100, 0, 0);
-	offer(f, 2);
+	vring_put_desc(f->ram + DESC, 2, RAM_SIZE - 8, 100, 0, 0);
+	vring_offer(f->ram + AVAIL, QSIZE, &f->avail_idx, 2);
 	assert_int_equal(tx(f, false, &len), -1);
 	assert_non_null(strstr(f->q.why, "outside"));
 }
@@ -222,8 +195,8 @@ static int rx(struct fix *f, bool mrg, const uint8_t *frame, size_t len)
 
 static void rx_buffer(struct fix *f, unsigned i, uint32_t len)
 {
-	put_desc(f, i, BUF + 0x1000 * i, len, VIRTQ_DESC_F_WRITE, 0);
-	offer(f, (uint16_t)i);
+	vring_put_desc(f->ram + DESC, i, BUF + 0x1000 * i, len, VIRTQ_DESC_F_WRITE, 0);
+	vring_offer(f->ram + AVAIL, QSIZE, &f->avail_idx, (uint16_t)i);
 }
 
 static void test_rx_one_buffer(void **state)
@@ -235,12 +208,12 @@ static void test_rx_one_buffer(void **state)
 	memset(f->ram + BUF, 0xAA, 0x1000);
 	rx_buffer(f, 0, 2048);
 	assert_int_equal(rx(f, false, frame, sizeof(frame)), 1);
-	assert_int_equal(rd16(f, USED + 2), 1);
+	assert_int_equal(vring_rd16(f->ram + USED + 2), 1);
 	assert_int_equal(used_len(f, 0), VIRTIO_NET_HDR_LEN + 1514);
 	/* Header: no flags, no GSO, num_buffers 1. */
 	assert_int_equal(f->ram[BUF], 0);
 	assert_int_equal(f->ram[BUF + 1], 0);
-	assert_int_equal(rd16(f, BUF + 10), 1);
+	assert_int_equal(vring_rd16(f->ram + BUF + 10), 1);
 	assert_memory_equal(f->ram + BUF + VIRTIO_NET_HDR_LEN, frame, sizeof(frame));
 	assert_int_equal(f->ram[BUF + VIRTIO_NET_HDR_LEN + 1514], 0xAA);
 	assert_int_equal(f->st.rx_frames, 1);
@@ -257,11 +230,11 @@ static void test_rx_mergeable(void **state)
 	/* Not enough room yet: nothing is taken, the driver keeps both. */
 	assert_int_equal(rx(f, true, frame, sizeof(frame)), 0);
 	assert_int_equal(f->q.last_avail, 0);
-	assert_int_equal(rd16(f, USED + 2), 0);
+	assert_int_equal(vring_rd16(f->ram + USED + 2), 0);
 	rx_buffer(f, 2, 600);
 	assert_int_equal(rx(f, true, frame, sizeof(frame)), 1);
-	assert_int_equal(rd16(f, USED + 2), 3);
-	assert_int_equal(rd16(f, BUF + 10), 3); /* num_buffers */
+	assert_int_equal(vring_rd16(f->ram + USED + 2), 3);
+	assert_int_equal(vring_rd16(f->ram + BUF + 10), 3); /* num_buffers */
 	assert_int_equal(used_len(f, 0), 600);
 	assert_int_equal(used_len(f, 1), 600);
 	assert_int_equal(used_len(f, 2), VIRTIO_NET_HDR_LEN + 1514 - 1200);
@@ -280,7 +253,7 @@ static void test_rx_no_buffers(void **state)
 
 	for (int i = 0; i < 1000; i++)
 		assert_int_equal(rx(f, true, frame, sizeof(frame)), 0);
-	assert_int_equal(rd16(f, USED + 2), 0);
+	assert_int_equal(vring_rd16(f->ram + USED + 2), 0);
 	assert_int_equal(f->st.rx_frames, 0);
 }
 
@@ -297,18 +270,18 @@ static void test_rx_hostile_buffers(void **state)
 	assert_int_equal(rx(f, false, frame, sizeof(frame)), 2);
 	assert_int_equal(used_len(f, 0), 0);
 	/* A receive buffer the device may not write. */
-	put_desc(f, 1, BUF + 0x1000, 2048, 0, 0);
-	offer(f, 1);
+	vring_put_desc(f->ram + DESC, 1, BUF + 0x1000, 2048, 0, 0);
+	vring_offer(f->ram + AVAIL, QSIZE, &f->avail_idx, 1);
 	assert_int_equal(rx(f, true, frame, sizeof(frame)), 2);
 	/* Too small even for the header. */
 	rx_buffer(f, 2, 4);
 	assert_int_equal(rx(f, true, frame, sizeof(frame)), 2);
 	/* A second buffer that is not writable ends the frame: both go back. */
 	rx_buffer(f, 3, 600);
-	put_desc(f, 4, BUF + 0x4000, 600, 0, 0);
-	offer(f, 4);
+	vring_put_desc(f->ram + DESC, 4, BUF + 0x4000, 600, 0, 0);
+	vring_offer(f->ram + AVAIL, QSIZE, &f->avail_idx, 4);
 	assert_int_equal(rx(f, true, frame, sizeof(frame)), 2);
-	assert_int_equal(rd16(f, USED + 2), 5);
+	assert_int_equal(vring_rd16(f->ram + USED + 2), 5);
 	assert_int_equal(used_head(f, 3), 3);
 	assert_int_equal(used_len(f, 3), 0);
 	/* Frames no Ethernet carries. */
@@ -316,8 +289,8 @@ static void test_rx_hostile_buffers(void **state)
 	assert_int_equal(f->st.rx_dropped, 5);
 	assert_false(f->q.broken);
 	/* A buffer outside guest memory breaks the queue. */
-	put_desc(f, 5, RAM_SIZE - 16, 2048, VIRTQ_DESC_F_WRITE, 0);
-	offer(f, 5);
+	vring_put_desc(f->ram + DESC, 5, RAM_SIZE - 16, 2048, VIRTQ_DESC_F_WRITE, 0);
+	vring_offer(f->ram + AVAIL, QSIZE, &f->avail_idx, 5);
 	assert_int_equal(rx(f, true, frame, sizeof(frame)), -1);
 	assert_true(f->q.broken);
 }

@@ -5,7 +5,7 @@ libtvvm_a_SOURCES += vm/dev/acpi-pm.c vm/dev/acpi-pm.h
 # virtio: split virtqueues (guest rings checked as hostile input).
 libtvvm_a_SOURCES += vm/dev/virtio-queue.c vm/dev/virtio-queue.h
 check_PROGRAMS += tests/unit/test-virtqueue
-tests_unit_test_virtqueue_SOURCES = tests/unit/test-virtqueue.c
+tests_unit_test_virtqueue_SOURCES = tests/unit/test-virtqueue.c tests/unit/vring.h
 tests_unit_test_virtqueue_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_virtqueue_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-virtqueue
@@ -19,7 +19,7 @@ tests_unit_test_pci_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_pci_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-pci
 check_PROGRAMS += tests/unit/test-virtio-net
-tests_unit_test_virtio_net_SOURCES = tests/unit/test-virtio-net.c
+tests_unit_test_virtio_net_SOURCES = tests/unit/test-virtio-net.c tests/unit/vring.h
 tests_unit_test_virtio_net_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_virtio_net_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-virtio-net
