@@ -1,6 +1,6 @@
 # vm/net: network backends (the user-mode network on libslirp) and the text
 # forms of forwards and MACs.
-libtvvm_a_SOURCES += vm/net/net.h vm/net/net.c vm/net/user.c
+libtvvm_a_SOURCES += vm/net/net.h vm/net/net.c vm/net/backend.c vm/net/user.c
 check_PROGRAMS += tests/unit/test-net
 tests_unit_test_net_SOURCES = tests/unit/test-net.c
 tests_unit_test_net_CFLAGS = $(TEST_CFLAGS)
