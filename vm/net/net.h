@@ -7,7 +7,8 @@
  * Modes: "user" (vm/net/user.c, libslirp: NAT, DHCP, DNS, forwards, no
  * privileges), "lab" (vm/net/lab.c, a named layer-2 network through the
  * user's switch process, src/lab/), "tap" (vm/net/tap.c, a host tap device).
- * A new mode (passt) is one more file and one more row in net_modes[]. */
+ * A new mode (passt) is one more file and one more row in net_modes[]
+ * (vm/net/backend.c). */
 #ifndef TV_NET_H
 #define TV_NET_H
 
