@@ -73,14 +73,16 @@ if [ -n "$aio" ]; then
 fi
 
 # The VM's network (termvisor's engine): the user network its definition got
-# at create, with a host port forwarded to the guest's port 8080.
+# at create (or one added here), with a host port forwarded to the guest's
+# port 8080; its MAC as `status` reports it.
 if [ "$engine" = termvisor ]; then
 	conf=$TERMVISOR_HOME/vms/deb.conf
 	fport=$((20000 + RANDOM % 20000))
-	sed -i "s/^\( *\)mode = \"user\";\$/&\n\1forward = ( \"tcp::$fport:8080\" );/" "$conf"
-	mac=$(sed -n 's/^ *mac = "\(.*\)";$/\1/p' "$conf")
+	grep -q '^ *mode = "user";$' "$conf" || printf 'net = ( { mode = "user"; } );\n' >>"$conf"
+	sed -i "s/^\( *\)mode = \"user\";\$/&\n\1forward = ( \"tcp::$fport:8080\" );/; s/{ mode = \"user\"; }/{ mode = \"user\"; forward = ( \"tcp::$fport:8080\" ); }/" "$conf"
+	mac=$("$TV" status deb --json | grep -o '"mac": "[0-9a-f:]*"' | head -n1 | cut -d'"' -f4)
 	grep -q "forward = ( \"tcp::$fport:8080\" );" "$conf" && [ -n "$mac" ] ||
-		{ sed 's/^/# /' "$conf"; t_fail "create gives the VM a user network with a MAC"; t_done; }
+		{ sed 's/^/# /' "$conf"; t_fail "the VM has a user network with a MAC and a forward"; t_done; }
 fi
 
 log=$TERMVISOR_HOME/console.log
