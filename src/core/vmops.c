@@ -169,10 +169,6 @@ int vm_create(const struct tv_paths *p, const char *name, const struct vm_create
 		if (drc < 0)
 			goto out;
 	}
-	/* User networking unless the template says otherwise; the MAC is made
-	 * once, here, and kept in the definition. */
-	if (d.nnets == 0)
-		vmdef_add_default_net(&d);
 	rc = vmdef_save(&d, conf, err);
 out:
 	if (rc < 0 && made_data)

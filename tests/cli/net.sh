@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The network in definitions and on the command line: a new VM gets user
-# networking with a MAC made once and kept, a clone gets a MAC of its own,
+# The network in definitions and on the command line: a NIC's MAC is derived
+# from the VM's name when the definition has none, a clone gets one of its own,
 # `termvisor ssh` goes through the forward to port 22 as ssh_user (and names
 # the VM when there is none), and `run --net` refuses bad text naming it.
 . "$(dirname "$0")/../lib.sh"
@@ -8,18 +8,22 @@ t_home
 
 "$TV" create web --disk 16M >/dev/null || { echo "cannot create web"; exit 1; }
 conf=$TERMVISOR_HOME/vms/web.conf
-t_check "a new VM gets the user network" grep -q 'mode = "user";' "$conf"
-mac=$(sed -n 's/^ *mac = "\(.*\)";$/\1/p' "$conf")
-t_check "with a MAC of termvisor's prefix, stored in its definition (got ${mac:-nothing})" \
+out=$("$TV" status web --json)
+t_check "a VM without a net setting has no NIC (got: $out)" grep -q '"nics": \[\]' <<<"$out"
+printf 'net = ( { mode = "user"; } );\n' >>"$conf"
+mac=$("$TV" status web --json | grep -o '"mac": "[0-9a-f:]*"' | cut -d'"' -f4)
+t_check "a NIC without a MAC gets one of termvisor's prefix (got ${mac:-nothing})" \
 	grep -qE '^52:54:00(:[0-9a-f]{2}){3}$' <<<"$mac"
+t_check "the same at the next look" test "$("$TV" status web --json | grep -o '"mac": "[0-9a-f:]*"' | cut -d'"' -f4)" = "$mac"
 "$TV" create web2 --disk 16M >/dev/null
-mac2=$(sed -n 's/^ *mac = "\(.*\)";$/\1/p' "$TERMVISOR_HOME/vms/web2.conf")
+printf 'net = ( { mode = "user"; } );\n' >>"$TERMVISOR_HOME/vms/web2.conf"
+mac2=$("$TV" status web2 --json | grep -o '"mac": "[0-9a-f:]*"' | cut -d'"' -f4)
 t_check "another VM gets another MAC ($mac, $mac2)" test "$mac" != "$mac2"
 
 if [ -n "${QEMU_IMG:-}" ]; then
 	"$TV" clone web twin >/dev/null 2>&1
 	macc=$(sed -n 's/^ *mac = "\(.*\)";$/\1/p' "$TERMVISOR_HOME/vms/twin.conf")
-	t_check "a clone gets a MAC of its own ($mac, ${macc:-nothing})" \
+	t_check "a clone gets a MAC of its own, kept in its definition ($mac, ${macc:-nothing})" \
 		test -n "$macc" -a "$macc" != "$mac"
 fi
 
@@ -31,7 +35,7 @@ rc=$?
 t_check "ssh without a forward to port 22 fails naming the VM (status $rc: $out)" \
 	test $rc -eq 1 && grep -q "VM web has no forward to its port 22" <<<"$out"
 
-sed -i 's/^\( *\)mode = "user";$/&\n\1forward = ( "udp::5353:53", "tcp::2222:22" );/' "$conf"
+sed -i 's/{ mode = "user"; }/{ mode = "user"; forward = ( "udp::5353:53", "tcp::2222:22" ); }/' "$conf"
 printf 'ssh_user = "student";\n' >>"$conf"
 # A stand-in ssh that shows what it was given.
 mkdir -p "$TERMVISOR_HOME/bin"
