@@ -32,10 +32,11 @@ libtvcli_a_SOURCES += src/cli/cmd.c src/cli/cmd.h src/cli/cmd-help.c \
 	src/cli/attach.c src/cli/attach.h \
 	src/cli/cmd-start.c src/cli/cmd-stop.c \
 	src/cli/cmd-status.c src/cli/cmd-console.c src/cli/cmd-autostart.c \
-	src/cli/cmd-img.c src/cli/cmd-run.c src/cli/cmd-snapshot.c src/cli/cmd-clone.c
+	src/cli/cmd-img.c src/cli/cmd-run.c src/cli/cmd-snapshot.c src/cli/cmd-clone.c \
+	src/cli/cmd-ssh.c src/cli/netinfo.c src/cli/netinfo.h
 # The VM process of `termvisor run`: the engine without the interface's libraries.
 pkglibexec_PROGRAMS = termvisor-engine
 termvisor_engine_SOURCES = src/vmm/engine-main.c
 termvisor_engine_LDFLAGS = $(AM_LDFLAGS) $(ENGINE_LDFLAGS)
 termvisor_engine_LDADD = libtvsrc.a libtvvm.a libtvcommon.a $(ENGINE_VTERM_LIBS) \
-	$(ZLIB_LIBS) $(LZMA_LIBS) $(LZ4_LIBS) $(ZSTD_LIBS) $(PTHREAD_CFLAGS) -lm
+	$(ZLIB_LIBS) $(LZMA_LIBS) $(LZ4_LIBS) $(ZSTD_LIBS) $(SLIRP_LIBS) $(PTHREAD_CFLAGS) -lm

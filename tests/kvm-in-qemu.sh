@@ -56,6 +56,9 @@ else
 	# The debian-minimal guest to a root shell and back, twice: 2 vCPUs with
 	# the disk on io_uring, 1 vCPU with the disk on I/O threads.
 	tests="$tests tests/linux/debian-shell.sh tests/linux/debian-shell-threads.sh"
+	# The demo guest on the user network (in a folder of its own, so not
+	# found above).
+	tests="$tests tests/guests/net/user-net.sh"
 	# The unit tests with cases that need /dev/kvm: the engine, machine
 	# snapshots, memory images.
 	tests="$tests tests/unit/test-engine tests/unit/test-snapshot tests/unit/test-memimg"

@@ -21,9 +21,9 @@ EXTRA_DIST += tests/lib.sh
 EXTRA_DIST += tests/kvm-in-qemu.sh
 
 TESTS += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh \
-	tests/cli/snapshot.sh
+	tests/cli/snapshot.sh tests/cli/net.sh
 EXTRA_DIST += tests/cli/list.sh tests/cli/create-delete.sh tests/cli/examples.sh tests/cli/templates.sh \
-	tests/cli/snapshot.sh
+	tests/cli/snapshot.sh tests/cli/net.sh
 
 check_PROGRAMS += tests/unit/test-vtpane
 tests_unit_test_vtpane_SOURCES = tests/unit/test-vtpane.c

@@ -306,6 +306,14 @@ out:
 	return rc;
 }
 
+static bool shares_network(const struct vmdef *d)
+{
+	for (size_t i = 0; i < d->nnets; i++)
+		if (d->nets[i].mode != NET_MODE_USER)
+			return true;
+	return false;
+}
+
 static int clone_vm(struct clone_job *j, const struct snapstore *sst, struct tv_err *err)
 {
 	char *dconf = paths_vm_conf(j->p, j->dst);
@@ -334,8 +342,13 @@ static int clone_vm(struct clone_job *j, const struct snapstore *sst, struct tv_
 	free(j->ddef.name);
 	j->ddef.name = xstrdup(j->dst);
 	for (size_t i = 0; i < j->ddef.nnets; i++) {
+		uint8_t mac[6];
+		char text[18];
+
+		net_mac_generate(mac);
+		net_mac_format(mac, text, sizeof(text));
 		free(j->ddef.nets[i].mac);
-		j->ddef.nets[i].mac = NULL;
+		j->ddef.nets[i].mac = xstrdup(text);
 	}
 	j->ddef.autostart = false;
 	/* The definition last: the clone is listed only once it is whole. */
@@ -416,9 +429,11 @@ static int cmd_clone_exec(const struct cmd_entry *self, int argc, char **argv)
 			j.src, j.src, j.src, j.dst);
 		goto out;
 	}
-	/* A network card's MAC address lives in the guest's memory too: such a
-	 * clone boots afresh, so that it gets its own. */
-	j.resume = j.rec && j.rec->memory && j.ddef.nnets == 0;
+	/* A network card's MAC address lives in the guest's memory too: a clone
+	 * sharing a network with others (lab, tap) boots afresh, so that it
+	 * uses its own. On the user network each VM is alone, so the running
+	 * guest may keep the old one until it reboots. */
+	j.resume = j.rec && j.rec->memory && !shares_network(&j.ddef);
 	rc = clone_vm(&j, &st, &err);
 out:
 	if (rc < 0) {
@@ -431,7 +446,8 @@ out:
 			printf("%s resumes where %s was at '%s' when it first starts\n", j.dst,
 			       j.src, tag);
 		else if (j.rec && j.rec->memory)
-			printf("%s boots afresh (it has a network card, whose MAC address is new); "
+			printf("%s boots afresh (it has a lab or tap network card, whose MAC address "
+			       "is new); "
 			       "the snapshot's machine state is not cloned\n",
 			       j.dst);
 		for (size_t i = 0; i < j.ddef.nnets; i++)

@@ -7,6 +7,7 @@
 #include "src/core/catalog.h"
 #include "src/cli/cmd.h"
 #include "src/core/json.h"
+#include "src/cli/netinfo.h"
 #include "src/core/vmdisk.h"
 #include "src/core/runtime.h"
 #include "common/util.h"
@@ -113,6 +114,11 @@ static void list_json(const struct tv_paths *p, const struct catalog *c)
 			printf("], \"snapshots\": %d", nsnap);
 		else
 			printf("], \"snapshots\": null");
+		char *net = netinfo_get(p, e->name, st.state == VM_RUNNING || st.state == VM_PAUSED,
+					&e->def);
+		printf(", \"nics\": ");
+		netinfo_json(stdout, net);
+		free(net);
 		printf(", \"autostart\": %s, \"description\": ", e->def.autostart ? "true" : "false");
 		json_string(stdout, e->def.description);
 		printf("}");

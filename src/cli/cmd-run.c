@@ -121,7 +121,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		{"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'i'},
 		{"append", required_argument, NULL, 'a'}, {"cpus", required_argument, NULL, 'c'},
 		{"memory", required_argument, NULL, 'm'}, {"disk", required_argument, NULL, 'd'},
-		{"on-reboot", required_argument, NULL, 'r'},
+		{"on-reboot", required_argument, NULL, 'r'}, {"net", required_argument, NULL, 'n'},
 		{"no-extract", no_argument, NULL, 'X'},
 		{"debug-exit", no_argument, NULL, 'D'},
 		{"verbose", no_argument, NULL, 'v'},	  {"help", no_argument, NULL, 'h'},
@@ -130,6 +130,9 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 	const char *cpus = NULL;
 	struct vm_disk disks[VMDEF_MAX_DISKS];
 	size_t ndisks = 0;
+	struct vm_nic nics[NET_NICS_MAX];
+	size_t nnics = 0;
+	struct tv_err nerr;
 	struct vmm_opts o;
 	struct machine m;
 	const char *name = NULL;
@@ -137,7 +140,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	machine_init(&m);
-	while ((ch = getopt_long(argc, argv, "k:i:a:c:m:d:r:vhX", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "k:i:a:c:m:d:r:n:vhX", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': kernel = optarg; break;
 		case 'i': initrd = optarg; break;
@@ -150,6 +153,14 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 			if (disk_parse(self, optarg, &disks[ndisks]) != 0)
 				return TV_EXIT_USAGE;
 			ndisks++;
+			break;
+		case 'n':
+			if (nnics == NET_NICS_MAX)
+				return cmd_usage_error(self, "at most %d network interfaces",
+						       NET_NICS_MAX);
+			if (vmm_net_parse(optarg, &nics[nnics], &nerr) < 0)
+				return cmd_usage_error(self, "%s", nerr.msg);
+			nnics++;
 			break;
 		case 'r':
 			if (strcmp(optarg, "exit") == 0)
@@ -199,6 +210,10 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		memcpy(m.disks, disks, sizeof(disks));
 		m.cfg.ndisks = ndisks;
 	}
+	if (nnics > 0) { /* --net replaces the definition's interfaces */
+		memcpy(m.nics, nics, sizeof(nics));
+		m.cfg.nnics = nnics;
+	}
 	if (m.cfg.kernel == NULL) {
 		fprintf(stderr, "termvisor run: VM %s has no kernel; give one with --kernel FILE\n",
 			argv[optind]);
@@ -207,6 +222,8 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		o.cfg = m.cfg;
 		memcpy(o.disks, m.disks, sizeof(o.disks));
 		o.cfg.disks = o.disks;
+		memcpy(o.nics, m.nics, sizeof(o.nics));
+		o.cfg.nics = o.nics;
 		o.name = name;
 		rc = vmm_run(&o);
 	}
@@ -218,7 +235,7 @@ const struct cmd_entry cmd_run_entry = {
 	.name = "run",
 	.usage = "[NAME] [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--cpus N] "
 		 "[--memory SIZE] [--disk FILE[,format=F][,readonly][,aio=A][,serial=S]]... "
-		 "[--on-reboot restart|exit] [--no-extract] [--debug-exit]",
+		 "[--net MODE[,forward=F]...]... [--on-reboot restart|exit] [--no-extract] [--debug-exit]",
 	.summary = "Run a VM in the foreground with its serial console on this terminal.",
 	.options = "  -k, --kernel FILE      bzImage, or ELF vmlinux/guest with a PVH note\n"
 		   "  -i, --initrd FILE      initial ramdisk\n"
@@ -229,6 +246,11 @@ const struct cmd_entry cmd_run_entry = {
 		   "                         a virtio disk (repeatable); aio: how its data\n"
 		   "                         moves (default io_uring); serial: what the guest\n"
 		   "                         reads as its serial (default tvdisk0, tvdisk1...)\n"
+		   "  -n, --net user[,forward=tcp:[ADDR]:HOSTPORT:GUESTPORT]...[,mac=M]\n"
+		   "                         a virtio NIC (repeatable; replaces the VM's own):\n"
+		   "                         user: NAT with DHCP (10.0.2.15), forwards listen\n"
+		   "                         on 127.0.0.1 unless ADDR is given; also\n"
+		   "                         lab,name=LAB and tap,ifname=IF[,bridge=BR]\n"
 		   "  -r, --on-reboot restart|exit   what a guest reset does (default restart)\n"
 		   "      --no-extract       boot a bzImage through its own 64-bit entry, not\n"
 		   "                         through PVH from its payload extracted on the host\n"

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "src/core/client.h"
+#include "src/cli/netinfo.h"
 #include "src/cli/cmd.h"
 #include "src/core/json.h"
 #include "src/core/runtime.h"
@@ -13,12 +14,13 @@
 #define LOG_TAIL_LINES 10
 
 static void print_text(const char *name, const struct vm_status *vs, const struct proto_status *ps,
-		       const char *tail)
+		       const char *tail, const char *net)
 {
 	char mem[32];
 
 	if (ps == NULL) {
 		printf("name:     %s\nstate:    %s\n", name, vm_state_name(vs->state));
+		netinfo_text(stdout, net);
 		if (tail)
 			printf("log (last lines):\n%s\n", tail);
 		return;
@@ -31,13 +33,16 @@ static void print_text(const char *name, const struct vm_status *vs, const struc
 	printf("cpus:     %" PRIu32 "\n", ps->cpus);
 	printf("memory:   %s\n", mem);
 	printf("console:  %ux%u, %u attached\n", ps->cols, ps->rows, ps->clients);
+	netinfo_text(stdout, net);
 }
 
 static void print_json(const char *name, const struct vm_status *vs,
-		       const struct proto_status *ps, const char *tail)
+		       const struct proto_status *ps, const char *tail, const char *net)
 {
 	printf("{\"version\": 1, \"name\": ");
 	json_string(stdout, name);
+	printf(", \"nics\": ");
+	netinfo_json(stdout, net);
 	if (ps == NULL) {
 		printf(", \"state\": \"%s\", \"pid\": null, \"uptime\": null, \"log_tail\": ",
 		       vm_state_name(vs->state));
@@ -59,7 +64,9 @@ static int cmd_status_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct proto_status ps;
 	struct vm_status vs;
 	struct tv_err err;
-	char *conf, *tail = NULL;
+	char *conf, *data, *tail = NULL, *net;
+	struct vmdef def;
+	bool have_def;
 	bool json = false, live;
 	int ch, rc = TV_EXIT_OK;
 
@@ -92,10 +99,17 @@ static int cmd_status_exec(const struct cmd_entry *self, int argc, char **argv)
 	}
 	if (vs.state == VM_CRASHED)
 		tail = vm_log_tail(&paths, argv[optind], LOG_TAIL_LINES);
+	data = paths_vm_data(&paths, argv[optind]);
+	have_def = vmdef_load(conf, data, &def, NULL, NULL, &err) == 0;
+	free(data);
+	net = netinfo_get(&paths, argv[optind], live, have_def ? &def : NULL);
+	if (have_def)
+		vmdef_free(&def);
 	if (json)
-		print_json(argv[optind], &vs, live ? &ps : NULL, tail);
+		print_json(argv[optind], &vs, live ? &ps : NULL, tail, net);
 	else
-		print_text(argv[optind], &vs, live ? &ps : NULL, tail);
+		print_text(argv[optind], &vs, live ? &ps : NULL, tail, net);
+	free(net);
 out:
 	free(tail);
 	free(conf);
@@ -108,7 +122,8 @@ const struct cmd_entry cmd_status_entry = {
 	.alias = NULL,
 	.usage = "NAME [--json]",
 	.summary = "Show a VM's state; a running VM answers on its control socket.",
-	.options = "  --json   one JSON object: name, state, pid, uptime, cpus, memory,\n"
+	.options = "  --json   one JSON object: name, nics (mode, mac, address, forwards), state,\n"
+		   "           pid, uptime, cpus, memory,\n"
 		   "           console {rows, cols, attached}; log_tail for a stopped VM\n",
 	.exec = cmd_status_exec,
 };

@@ -18,7 +18,7 @@ extern const struct cmd_entry cmd_img_entry;
 extern const struct cmd_entry cmd_snapshot_entry, cmd_clone_entry;
 extern const struct cmd_entry cmd_lab_switch_entry;
 extern const struct cmd_entry cmd_start_entry, cmd_stop_entry, cmd_status_entry,
-	cmd_console_entry, cmd_autostart_entry;
+	cmd_console_entry, cmd_autostart_entry, cmd_ssh_entry;
 
 static const struct cmd_entry *const cmd_table[] = {
 	&cmd_list_entry,
@@ -30,6 +30,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_stop_entry,
 	&cmd_status_entry,
 	&cmd_console_entry,
+	&cmd_ssh_entry,
 	&cmd_autostart_entry,
 	&cmd_snapshot_entry,
 	&cmd_clone_entry,

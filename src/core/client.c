@@ -155,6 +155,8 @@ static bool answers(const struct proto_frame *f, uint16_t req)
 		return req == PROTO_ATTACH;
 	case PROTO_SNAPSHOT_REPLY:
 		return req >= PROTO_SNAPSHOT_FIRST && req <= PROTO_SNAPSHOT_LAST;
+	case PROTO_NET_REPLY:
+		return req == PROTO_NET_INFO;
 	}
 	return false;
 }
@@ -393,6 +395,23 @@ int client_verb(const struct tv_paths *p, const char *name, uint16_t type, const
 	rc = client_request(c, type, payload, len, NULL, NULL, err);
 	client_close(c);
 	return rc;
+}
+
+char *client_oneshot_net_info(const struct tv_paths *p, const char *name, struct tv_err *err)
+{
+	struct tv_client *c = client_connect(p, name, err);
+	struct proto_frame f;
+	uint8_t *payload = NULL;
+	char *text = NULL;
+
+	if (c == NULL)
+		return NULL;
+	if (client_request(c, PROTO_NET_INFO, NULL, 0, &f, &payload, err) == 0) {
+		text = xstrndup_len((const char *)f.payload, f.len);
+		free(payload);
+	}
+	client_close(c);
+	return text;
 }
 
 int client_oneshot_status(const struct tv_paths *p, const char *name, struct proto_status *st,

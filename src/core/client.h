@@ -93,6 +93,9 @@ int client_pump(struct tv_client *c, struct tv_err *err);
 
 int client_oneshot_status(const struct tv_paths *p, const char *name, struct proto_status *st,
 			  struct tv_err *err);
+/* The VM's network interfaces (the NET_INFO reply's "key=value" lines,
+ * proto_kv_get), or NULL with err. Free it. */
+char *client_oneshot_net_info(const struct tv_paths *p, const char *name, struct tv_err *err);
 
 /* Sends one raw frame (for tests and tools that speak the protocol directly). */
 int client_send_frame(struct tv_client *c, uint16_t type, const void *payload, size_t len,

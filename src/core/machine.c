@@ -10,6 +10,7 @@ void machine_init(struct machine *m)
 	m->cfg.cpus = 1;
 	m->cfg.memory = 512ULL << 20;
 	m->cfg.disks = m->disks;
+	m->cfg.nics = m->nics;
 }
 
 char *machine_own(struct machine *m, char *s)
@@ -43,6 +44,13 @@ int machine_from_def(struct machine *m, const struct tv_paths *p, const struct v
 		    def->disks[i].serial ? machine_own(m, xstrdup(def->disks[i].serial)) : NULL;
 	}
 	m->cfg.ndisks = def->ndisks;
+	if (def->nnets > NET_NICS_MAX)
+		return tv_errf(err, "VM %s has %zu network interfaces; at most %d", def->name,
+			       def->nnets, NET_NICS_MAX);
+	for (size_t i = 0; i < def->nnets; i++)
+		if (vmdef_nic(def, i, &m->nics[i], err) < 0)
+			return tv_err_prefix(err, "VM %s: ", def->name);
+	m->cfg.nnics = def->nnets;
 	m->cfg.debug_exit = def->debug_exit;
 	if (p != NULL)
 		m->cfg.kernel_cache = machine_own(m, xstrdup(p->cache_dir));

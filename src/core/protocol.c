@@ -80,6 +80,7 @@ const char *proto_type_name(uint16_t type)
 		{PROTO_CONSOLE, "console"},
 		{PROTO_EVENT, "event"},
 		{PROTO_SNAPSHOT_REPLY, "snapshot reply"},
+		{PROTO_NET_REPLY, "net-reply"},
 	};
 
 	const struct verb *v = verb_find(vmm_verbs, type);
@@ -433,4 +434,43 @@ int proto_kv_get(const void *payload, size_t len, const char *key, char *buf, si
 		p = eol + 1;
 	}
 	return -1;
+}
+
+/* Appends word to the space-separated list in buf, when it fits whole. */
+static void append_word(char *buf, size_t len, const char *word)
+{
+	size_t l = strlen(buf), n = strlen(word);
+
+	if (l + (l > 0) + n < len) {
+		if (l > 0)
+			buf[l++] = ' ';
+		memcpy(buf + l, word, n + 1);
+	}
+}
+
+void proto_kv_put_nics(struct proto_buf *b, const struct vm_nic *nics, size_t n,
+		       const char (*addr)[64])
+{
+	char key[48], val[NET_FORWARDS_MAX * 40], one[96];
+
+	snprintf(val, sizeof(val), "%zu", n);
+	proto_kv_put(b, "nics", val);
+	for (size_t i = 0; i < n; i++) {
+		const struct vm_nic *nic = &nics[i];
+
+		snprintf(key, sizeof(key), "nic%zu.mode", i);
+		proto_kv_put(b, key, net_mode_name(nic->mode));
+		net_mac_format(nic->mac, one, sizeof(one));
+		snprintf(key, sizeof(key), "nic%zu.mac", i);
+		proto_kv_put(b, key, one);
+		snprintf(key, sizeof(key), "nic%zu.address", i);
+		proto_kv_put(b, key, addr != NULL ? addr[i] : "");
+		val[0] = '\0';
+		for (unsigned j = 0; j < nic->nforwards && j < NET_FORWARDS_MAX; j++) {
+			net_forward_format(&nic->forwards[j], one, sizeof(one));
+			append_word(val, sizeof(val), one);
+		}
+		snprintf(key, sizeof(key), "nic%zu.forwards", i);
+		proto_kv_put(b, key, val);
+	}
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vm/net/net.h"
+
 #define PROTO_VERSION 1
 #define PROTO_HDR_LEN 8
 #define PROTO_MAX_PAYLOAD 65536
@@ -35,6 +37,7 @@ enum proto_type {
 	PROTO_INPUT = 0x0008,     /* bytes for the guest's serial port */
 	PROTO_WINSIZE = 0x0009,   /* u16 rows, u16 cols */
 	PROTO_DETACH = 0x000a,    /* empty */
+	PROTO_NET_INFO = 0x000c,  /* empty; reply: PROTO_NET_REPLY */
 	PROTO_SUBSCRIBE = 0x000b, /* empty: EVENT frames from now on without
 				   * attaching (the interface's model) */
 	/* Snapshots of a live VM. Payload: "key=value" lines (proto_kv_get);
@@ -57,6 +60,8 @@ enum proto_type {
 	PROTO_CONSOLE = 0x8005,      /* console bytes: the replay first, then live output */
 	PROTO_EVENT = 0x8006,        /* u8 event, UTF-8 text */
 	PROTO_SNAPSHOT_REPLY = 0x8007, /* UTF-8 JSON object: what was done, with figures */
+	PROTO_NET_REPLY = 0x8008,    /* "key=value" lines: nics=N, then per NIC nicI.mode,
+				      * nicI.mac, nicI.address, nicI.forwards */
 };
 
 enum proto_error {
@@ -179,6 +184,11 @@ int proto_kv_put(struct proto_buf *b, const char *key, const char *value);
 /* Copies the value of key (the first line "key=...") into buf; returns its
  * length, -1 when absent, -2 when it does not fit or holds a NUL. */
 int proto_kv_get(const void *payload, size_t len, const char *key, char *buf, size_t buflen);
+
+/* The net-info reply's lines for n NICs; addr[i] is NIC i's address (its
+ * DHCP lease), or addr is NULL when none is known. */
+void proto_kv_put_nics(struct proto_buf *b, const struct vm_nic *nics, size_t n,
+		       const char (*addr)[64]);
 
 /* Terminal sizes the protocol accepts. */
 #define PROTO_MIN_DIM 2

@@ -12,8 +12,22 @@
 #include "src/core/paths.h"
 #include "src/core/vmdef.h"
 #include "common/util.h"
+#include "vm/sha256.h"
 
 #define DEFAULT_MEMORY (512ULL << 20)
+
+/* A login name ssh will take: letters, digits, '.', '_', '-', not leading '-'. */
+static bool ssh_user_valid(const char *u)
+{
+	size_t n = strlen(u);
+
+	if (n == 0 || n > 32 || u[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)u[i]) && strchr("._-", u[i]) == NULL)
+			return false;
+	return true;
+}
 
 /* Parsing context: the file for messages, and where warnings go. */
 struct parse {
@@ -239,28 +253,82 @@ static int parse_disks(struct parse *p, const config_setting_t *s, struct vmdef 
 static int parse_forwards(struct parse *p, const config_setting_t *s, const char *field,
 			  struct vmdef_net *n)
 {
-	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-		n->forwards = xcalloc(1, sizeof(char *));
-		n->forwards[0] = xstrdup(config_setting_get_string(s));
-		n->nforwards = 1;
-	} else if (is_list(s)) {
-		int count = config_setting_length(s);
-		n->forwards = xcalloc((size_t)count, sizeof(char *));
-		for (int i = 0; i < count; i++) {
-			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-			if (config_setting_type(e) != CONFIG_TYPE_STRING)
-				return fail(p, e, field, "expected strings like \"tcp:2222-:22\"");
-			n->forwards[n->nforwards++] = xstrdup(config_setting_get_string(e));
+	int count = 1;
+
+	if (is_list(s))
+		count = config_setting_length(s);
+	else if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(p, s, field, "expected a list like ( \"tcp:127.0.0.1:2222:22\" )");
+	if (count > NET_FORWARDS_MAX)
+		return fail(p, s, field, "%d forwards, expected at most %d", count,
+			    NET_FORWARDS_MAX);
+	n->forwards = xcalloc((size_t)count, sizeof(char *));
+	for (int i = 0; i < count; i++) {
+		const config_setting_t *e = is_list(s) ? config_setting_get_elem(s, (unsigned)i) : s;
+		struct net_forward f;
+		struct tv_err why;
+		char text[96];
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail(p, e, field, "expected strings like \"tcp:127.0.0.1:2222:22\"");
+		if (net_forward_parse(config_setting_get_string(e), &f, &why) < 0)
+			return fail(p, e, field, "%s", why.msg);
+		for (size_t j = 0; j < n->nforwards; j++) {
+			struct net_forward g;
+
+			net_forward_parse(n->forwards[j], &g, NULL);
+			if (strcmp(g.proto, f.proto) == 0 && g.host_port == f.host_port &&
+			    strcmp(g.host_addr, f.host_addr[0] ? f.host_addr : "127.0.0.1") == 0)
+				return fail(p, e, field, "\"%s\": host port %u is forwarded twice",
+					    config_setting_get_string(e), f.host_port);
 		}
-	} else {
-		return fail(p, s, field, "expected a list like [ \"tcp:2222-:22\" ]");
+		net_forward_format(&f, text, sizeof(text));
+		n->forwards[n->nforwards++] = xstrdup(text);
 	}
-	for (size_t i = 0; i < n->nforwards; i++)
-		if (!vmdef_forward_valid(n->forwards[i]))
-			return fail(p, s, field,
-				    "\"%s\": expected PROTO:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT "
-				    "like \"tcp:2222-:22\"",
-				    n->forwards[i]);
+	return 0;
+}
+
+/* Each key of a NIC's group, and the modes it belongs to. */
+static int parse_net_key(struct parse *p, const config_setting_t *e, const char *sub,
+			 const char *key, struct vmdef_net *n, bool *have_mode)
+{
+	if (strcmp(key, "mode") == 0 || strcmp(key, "type") == 0) { /* type: the older name */
+		if (config_setting_type(e) != CONFIG_TYPE_STRING ||
+		    net_mode_parse(config_setting_get_string(e), &n->mode) < 0)
+			return fail(p, e, sub, "expected \"user\", \"lab\" or \"tap\"");
+		*have_mode = true;
+	} else if (strcmp(key, "mac") == 0) {
+		if (get_string(p, e, sub, &n->mac) < 0)
+			return -1;
+		if (!vmdef_mac_valid(n->mac))
+			return fail(p, e, sub,
+				    "expected a unicast MAC address like \"52:54:00:12:34:56\", not "
+				    "\"%s\"",
+				    n->mac);
+	} else if (strcmp(key, "ifname") == 0 || strcmp(key, "bridge") == 0) {
+		char **v = key[0] == 'i' ? &n->ifname : &n->bridge;
+
+		if (get_string(p, e, sub, v) < 0)
+			return -1;
+		if (strlen(*v) == 0 || strlen(*v) > 15 || strchr(*v, '/') != NULL ||
+		    strchr(*v, ' ') != NULL)
+			return fail(p, e, sub,
+				    "expected an interface name of 1 to 15 characters, not \"%s\"",
+				    *v);
+	} else if (strcmp(key, "name") == 0) {
+		if (get_string(p, e, sub, &n->name) < 0)
+			return -1;
+		if (!vmdef_lab_name_valid(n->name))
+			return fail(p, e, sub,
+				    "expected a lab network name of 1 to 63 letters, digits, '-', "
+				    "'_' or '.', not \"%s\"",
+				    n->name);
+	} else if (strcmp(key, "forward") == 0) {
+		return parse_forwards(p, e, sub, n);
+	} else {
+		warn(p, e, "%s: unknown setting '%s' (known: mode, mac, forward, name, ifname, bridge)",
+		     sub, key);
+	}
 	return 0;
 }
 
@@ -268,56 +336,32 @@ static int parse_net(struct parse *p, const config_setting_t *s, struct vmdef_ne
 		     unsigned idx)
 {
 	char field[48];
-	bool have_type = false;
+	bool have_mode = false;
 
 	snprintf(field, sizeof(field), "net[%u]", idx);
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return fail(p, s, field, "expected a group like { type = \"user\"; }");
+		return fail(p, s, field, "expected a group like { mode = \"user\"; }");
 	for (int i = 0; i < config_setting_length(s); i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const char *key = config_setting_name(e);
 		char sub[64];
+
 		snprintf(sub, sizeof(sub), "%s.%s", field, key);
-		if (strcmp(key, "type") == 0) {
-			const char *v = config_setting_type(e) == CONFIG_TYPE_STRING
-						? config_setting_get_string(e)
-						: "";
-			if (strcmp(v, "user") == 0)
-				n->type = NET_USER;
-			else if (strcmp(v, "tap") == 0)
-				n->type = NET_TAP;
-			else
-				return fail(p, e, sub, "expected \"user\" or \"tap\"");
-			have_type = true;
-		} else if (strcmp(key, "mac") == 0) {
-			if (get_string(p, e, sub, &n->mac) < 0)
-				return -1;
-			if (!vmdef_mac_valid(n->mac))
-				return fail(p, e, sub,
-					    "expected a unicast MAC address like "
-					    "\"52:54:00:12:34:56\", not \"%s\"",
-					    n->mac);
-		} else if (strcmp(key, "ifname") == 0) {
-			if (get_string(p, e, sub, &n->ifname) < 0)
-				return -1;
-			if (strlen(n->ifname) == 0 || strlen(n->ifname) > 15 ||
-			    strchr(n->ifname, '/') != NULL)
-				return fail(p, e, sub,
-					    "expected an interface name of 1 to 15 characters");
-		} else if (strcmp(key, "forward") == 0) {
-			if (parse_forwards(p, e, sub, n) < 0)
-				return -1;
-		} else {
-			warn(p, e, "%s: unknown setting '%s' (known: type, mac, ifname, forward)",
-			     field, key);
-		}
+		if (parse_net_key(p, e, sub, key, n, &have_mode) < 0)
+			return -1;
 	}
-	if (!have_type)
-		return fail(p, s, field, "expected type = \"user\" or \"tap\"");
-	if (n->type == NET_TAP && n->ifname == NULL)
-		return fail(p, s, field, "a tap interface needs ifname = \"tap0\" (or another)");
-	if (n->type == NET_TAP && n->nforwards > 0)
-		return fail(p, s, field, "forward applies to type \"user\" only");
+	if (!have_mode)
+		return fail(p, s, field, "expected mode = \"user\", \"lab\" or \"tap\"");
+	if (n->mode == NET_MODE_TAP && n->ifname == NULL)
+		return fail(p, s, field, "mode \"tap\" needs ifname = \"tv-lab1\" (or another)");
+	if (n->mode == NET_MODE_LAB && n->name == NULL)
+		return fail(p, s, field, "mode \"lab\" needs name = \"lab1\" (or another)");
+	if (n->mode != NET_MODE_USER && n->nforwards > 0)
+		return fail(p, s, field, "forward applies to mode \"user\" only");
+	if (n->mode != NET_MODE_TAP && (n->ifname != NULL || n->bridge != NULL))
+		return fail(p, s, field, "ifname and bridge apply to mode \"tap\" only");
+	if (n->mode != NET_MODE_LAB && n->name != NULL)
+		return fail(p, s, field, "name applies to mode \"lab\" only");
 	return 0;
 }
 
@@ -326,7 +370,7 @@ static int parse_nets(struct parse *p, const config_setting_t *s, struct vmdef *
 	int n;
 
 	if (!is_list(s))
-		return fail(p, s, "net", "expected a list like ( { type = \"user\"; } )");
+		return fail(p, s, "net", "expected a list like ( { mode = \"user\"; } )");
 	n = config_setting_length(s);
 	if (n > VMDEF_MAX_NETS)
 		return fail(p, s, "net", "%d interfaces, expected at most %d", n, VMDEF_MAX_NETS);
@@ -392,10 +436,17 @@ static int parse_root(struct parse *p, const config_setting_t *root, struct vmde
 			rc = get_bool(p, s, "autostart", &d->autostart);
 		} else if (strcmp(key, "debug_exit") == 0) {
 			rc = get_bool(p, s, "debug_exit", &d->debug_exit);
+		} else if (strcmp(key, "ssh_user") == 0) {
+			rc = get_string(p, s, "ssh_user", &d->ssh_user);
+			if (rc == 0 && !ssh_user_valid(d->ssh_user))
+				rc = fail(p, s, "ssh_user",
+					  "expected a user name of letters, digits, '.', '_' or '-', "
+					  "not \"%s\"",
+					  d->ssh_user);
 		} else {
 			warn(p, s,
 			     "unknown setting '%s' (known: name, description, cpus, memory, kernel, "
-			     "initrd, cmdline, disks, net, autostart, debug_exit)",
+			     "initrd, cmdline, disks, net, autostart, debug_exit, ssh_user)",
 			     key);
 		}
 		if (rc < 0)
@@ -454,12 +505,15 @@ void vmdef_free(struct vmdef *d)
 	free(d->disks);
 	for (size_t i = 0; i < d->nnets; i++) {
 		free(d->nets[i].ifname);
+		free(d->nets[i].bridge);
+		free(d->nets[i].name);
 		free(d->nets[i].mac);
 		for (size_t j = 0; j < d->nets[i].nforwards; j++)
 			free(d->nets[i].forwards[j]);
 		free(d->nets[i].forwards);
 	}
 	free(d->nets);
+	free(d->ssh_user);
 	free(d->file);
 	free(d->datadir);
 	memset(d, 0, sizeof(*d));
@@ -484,9 +538,23 @@ int vmdef_validate(const struct vmdef *d, struct tv_err *err)
 	for (size_t i = 0; i < d->ndisks; i++)
 		if (d->disks[i].file == NULL || d->disks[i].file[0] == '\0')
 			return tv_errf(err, "disks[%zu]: expected a file name", i);
-	for (size_t i = 0; i < d->nnets; i++)
-		if (d->nets[i].mac && !vmdef_mac_valid(d->nets[i].mac))
+	if (d->nnets > VMDEF_MAX_NETS)
+		return tv_errf(err, "net: expected at most %d interfaces", VMDEF_MAX_NETS);
+	for (size_t i = 0; i < d->nnets; i++) {
+		const struct vmdef_net *n = &d->nets[i];
+
+		if (n->mac && !vmdef_mac_valid(n->mac))
 			return tv_errf(err, "net[%zu].mac: expected a unicast MAC address", i);
+		if (n->mode == NET_MODE_LAB && (n->name == NULL || !vmdef_lab_name_valid(n->name)))
+			return tv_errf(err, "net[%zu].name: expected a lab network name", i);
+		if (n->mode == NET_MODE_TAP && n->ifname == NULL)
+			return tv_errf(err, "net[%zu].ifname: mode \"tap\" needs an interface", i);
+		for (size_t j = 0; j < n->nforwards; j++)
+			if (net_forward_parse(n->forwards[j], &(struct net_forward){0}, err) < 0)
+				return tv_err_prefix(err, "net[%zu].forward: ", i);
+	}
+	if (d->ssh_user && !ssh_user_valid(d->ssh_user))
+		return tv_errf(err, "ssh_user: expected a user name, not \"%s\"", d->ssh_user);
 	return 0;
 }
 
@@ -524,19 +592,24 @@ static void build_config(const struct vmdef *d, config_t *cfg)
 		for (size_t i = 0; i < d->nnets; i++) {
 			const struct vmdef_net *n = &d->nets[i];
 			config_setting_t *g = config_setting_add(list, NULL, CONFIG_TYPE_GROUP);
-			add_string(g, "type", net_type_name(n->type));
-			add_string(g, "ifname", n->ifname);
+			add_string(g, "mode", net_mode_name(n->mode));
 			add_string(g, "mac", n->mac);
+			add_string(g, "name", n->name);
+			add_string(g, "ifname", n->ifname);
+			add_string(g, "bridge", n->bridge);
 			if (n->nforwards > 0) {
 				config_setting_t *a =
-					config_setting_add(g, "forward", CONFIG_TYPE_ARRAY);
+					config_setting_add(g, "forward", CONFIG_TYPE_LIST);
 				for (size_t j = 0; j < n->nforwards; j++)
-					config_setting_set_string_elem(a, -1, n->forwards[j]);
+					config_setting_set_string(
+						config_setting_add(a, NULL, CONFIG_TYPE_STRING),
+						n->forwards[j]);
 			}
 		}
 	}
 	config_setting_set_bool(config_setting_add(root, "autostart", CONFIG_TYPE_BOOL),
 				d->autostart);
+	add_string(root, "ssh_user", d->ssh_user);
 	if (d->debug_exit) /* test machines only: left out when off */
 		config_setting_set_bool(config_setting_add(root, "debug_exit", CONFIG_TYPE_BOOL),
 					true);
@@ -632,11 +705,6 @@ int disk_aio_parse(const char *s, enum vm_disk_aio *out)
 	return 0;
 }
 
-const char *net_type_name(enum net_type t)
-{
-	return t == NET_TAP ? "tap" : "user";
-}
-
 bool vmdef_mac_valid(const char *mac)
 {
 	unsigned first;
@@ -656,70 +724,66 @@ bool vmdef_mac_valid(const char *mac)
 	return (first & 1) == 0; /* multicast addresses cannot name one NIC */
 }
 
-static bool parse_port(const char **s, char stop)
+bool vmdef_lab_name_valid(const char *name)
 {
-	const char *p = *s;
-	unsigned long v = 0;
+	size_t n = strlen(name);
 
-	if (!isdigit((unsigned char)*p))
+	if (n == 0 || n > 63 || name[0] == '.')
 		return false;
-	while (isdigit((unsigned char)*p)) {
-		v = v * 10 + (unsigned long)(*p++ - '0');
-		if (v > 65535)
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && strchr("-_.", name[i]) == NULL)
 			return false;
-	}
-	if (v == 0 || *p != stop)
-		return false;
-	*s = p;
 	return true;
 }
 
-static bool parse_addr(const char **s)
+void vmdef_add_default_net(struct vmdef *d)
 {
-	const char *p = *s;
-	int dots = 0, digits = 0;
+	uint8_t mac[6];
+	char text[18];
 
-	while (*p && *p != ':') {
-		if (*p == '.') {
-			if (digits == 0)
-				return false;
-			dots++;
-			digits = 0;
-		} else if (isdigit((unsigned char)*p) && digits < 3) {
-			digits++;
-		} else {
-			return false;
-		}
-		p++;
-	}
-	if (p == *s) /* empty: any address */
-		goto ok;
-	if (dots != 3 || digits == 0)
-		return false;
-ok:
-	if (*p != ':')
-		return false;
-	*s = p + 1;
-	return true;
+	d->nets = xreallocarray(d->nets, d->nnets + 1, sizeof(*d->nets));
+	memset(&d->nets[d->nnets], 0, sizeof(d->nets[0]));
+	net_mac_generate(mac);
+	net_mac_format(mac, text, sizeof(text));
+	d->nets[d->nnets].mode = NET_MODE_USER;
+	d->nets[d->nnets].mac = xstrdup(text);
+	d->nnets++;
 }
 
-bool vmdef_forward_valid(const char *fwd)
+int vmdef_nic(const struct vmdef *d, size_t i, struct vm_nic *nic, struct tv_err *err)
 {
-	const char *p = fwd, *dash;
+	const struct vmdef_net *n = &d->nets[i];
 
-	if (strncmp(p, "tcp:", 4) != 0 && strncmp(p, "udp:", 4) != 0)
-		return false;
-	p += 4;
-	dash = strchr(p, '-');
-	if (dash == NULL)
-		return false;
-	/* Host side: [ADDR:]PORT before the dash. */
-	if (memchr(p, ':', (size_t)(dash - p)) != NULL && !parse_addr(&p))
-		return false;
-	if (!parse_port(&p, '-'))
-		return false;
-	p++;
-	if (!parse_addr(&p))
-		return false;
-	return parse_port(&p, '\0');
+	memset(nic, 0, sizeof(*nic));
+	nic->mode = n->mode;
+	if (n->mac != NULL) {
+		if (net_mac_parse(n->mac, nic->mac, err) < 0)
+			return tv_err_prefix(err, "net[%zu].mac: ", i);
+	} else {
+		/* Stable across starts: from the VM's name and the NIC's place. */
+		uint8_t h[SHA256_DIGEST_LEN];
+		char *seed = xasprintf("%s/%zu", d->name, i);
+		struct sha256 sh;
+
+		sha256_init(&sh);
+		sha256_update(&sh, seed, strlen(seed));
+		sha256_final(&sh, h);
+		free(seed);
+		nic->mac[0] = 0x52;
+		nic->mac[1] = 0x54;
+		nic->mac[2] = 0x00;
+		memcpy(nic->mac + 3, h, 3);
+	}
+	for (size_t j = 0; j < n->nforwards && j < NET_FORWARDS_MAX; j++) {
+		if (net_forward_parse(n->forwards[j], &nic->forwards[j], err) < 0)
+			return tv_err_prefix(err, "net[%zu].forward: ", i);
+		nic->nforwards++;
+	}
+	if (n->name != NULL)
+		snprintf(nic->lab_name, sizeof(nic->lab_name), "%s", n->name);
+	if (n->ifname != NULL)
+		snprintf(nic->ifname, sizeof(nic->ifname), "%s", n->ifname);
+	if (n->bridge != NULL)
+		snprintf(nic->bridge, sizeof(nic->bridge), "%s", n->bridge);
+	return 0;
 }

@@ -16,10 +16,9 @@
 #define VMDEF_MAX_MEMORY (1ULL << 40)
 #define VMDEF_MAX_CMDLINE 4096
 #define VMDEF_MAX_DISKS 16
-#define VMDEF_MAX_NETS 8
+#define VMDEF_MAX_NETS NET_NICS_MAX
 
 enum disk_format { DISK_FORMAT_QCOW2, DISK_FORMAT_RAW };
-enum net_type { NET_USER, NET_TAP };
 
 struct vmdef_disk {
 	char *file; /* as written: relative to the VM's data directory unless absolute */
@@ -30,11 +29,13 @@ struct vmdef_disk {
 };
 
 struct vmdef_net {
-	enum net_type type;
-	char *ifname;     /* tap only */
-	char *mac;        /* "52:54:00:..." or NULL for a generated one */
-	char **forwards;  /* user only: "tcp:2222-:22" host port forwards */
+	enum net_mode mode; /* vm/net/net.h: user, lab or tap */
+	char *mac;          /* "52:54:00:..."; NULL: one derived from the VM's name */
+	char **forwards;    /* user only: "tcp:127.0.0.1:2222:22", as net_forward_format writes them */
 	size_t nforwards;
+	char *name;         /* lab only: the lab network's name */
+	char *ifname;       /* tap only */
+	char *bridge;       /* tap only, or NULL */
 };
 
 struct vmdef {
@@ -51,6 +52,7 @@ struct vmdef {
 	size_t nnets;
 	bool autostart;
 	bool debug_exit; /* the debug-exit port, for test machines */
+	char *ssh_user;  /* `termvisor ssh` logs in as this user, or NULL (ssh's default) */
 	char *file;    /* the definition file it came from, or NULL */
 	char *datadir; /* where relative paths point */
 };
@@ -87,11 +89,15 @@ int disk_format_from_name(const char *file, enum disk_format *out);
  * anything else. */
 const char *disk_aio_name(enum vm_disk_aio a);
 int disk_aio_parse(const char *s, enum vm_disk_aio *out);
-const char *net_type_name(enum net_type t);
-
 /* "52:54:00:12:34:56": six hex pairs, unicast. */
 bool vmdef_mac_valid(const char *mac);
-/* "tcp:2222-:22", "udp:127.0.0.1:5353-:53", "tcp:8080-10.0.2.15:80". */
-bool vmdef_forward_valid(const char *fwd);
+/* A lab network's name: 1 to 63 letters, digits, '-', '_' or '.', not
+ * starting with '.'. */
+bool vmdef_lab_name_valid(const char *name);
+/* A new VM's network: one NIC on the user network with a fresh MAC. */
+void vmdef_add_default_net(struct vmdef *d);
+/* NIC i of d as the engine takes it (the MAC derived from the VM's name
+ * when the definition has none, lab_socket left empty). */
+int vmdef_nic(const struct vmdef *d, size_t i, struct vm_nic *nic, struct tv_err *err);
 
 #endif

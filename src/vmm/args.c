@@ -37,6 +37,7 @@ enum {
 	OPT_RESTORE,
 	OPT_RESTORE_TAG,
 	OPT_KEEP_AUTOMATIC,
+	OPT_NET,
 };
 
 static const struct option engine_opts[] = {
@@ -61,6 +62,7 @@ static const struct option engine_opts[] = {
 	{"restore", required_argument, NULL, OPT_RESTORE},
 	{"restore-tag", required_argument, NULL, OPT_RESTORE_TAG},
 	{"keep-automatic", required_argument, NULL, OPT_KEEP_AUTOMATIC},
+	{"net", required_argument, NULL, OPT_NET},
 	{0},
 };
 
@@ -117,6 +119,12 @@ char **vmm_argv(const struct vmm_opts *o, const char *prog)
 				 o->disks[i].aio == VM_AIO_THREADS ? "threads" : "io_uring");
 		argv_opt(&a, "--disk-serial", o->disks[i].serial);
 	}
+	for (size_t i = 0; i < c->nnics && i < NET_NICS_MAX; i++) {
+		char *net = vmm_net_format(&o->nics[i]);
+
+		argv_opt(&a, "--net", net);
+		free(net);
+	}
 	argv_opt(&a, "--kernel-cache", c->kernel_cache);
 	if (o->reboot_exit)
 		argv_add(&a, "--on-reboot-exit");
@@ -166,6 +174,7 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 	o->cfg.cpus = 1;
 	o->cfg.memory = 512 * MIB;
 	o->cfg.disks = o->disks;
+	o->cfg.nics = o->nics;
 	o->report_fd = -1;
 	optind = 1;
 	opterr = 0;
@@ -209,6 +218,14 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 			else
 				return tv_errf(err, "--disk-aio: expected threads or io_uring");
 			break;
+		case OPT_NET:
+			if (o->cfg.nnics == NET_NICS_MAX)
+				return tv_errf(err, "--net: at most %d network interfaces",
+					       NET_NICS_MAX);
+			if (vmm_net_parse(optarg, &o->nics[o->cfg.nnics], err) < 0)
+				return -1;
+			o->cfg.nnics++;
+			break;
 		case OPT_KERNEL_CACHE: o->cfg.kernel_cache = optarg; break;
 		case OPT_REBOOT_EXIT: o->reboot_exit = true; break;
 		case OPT_NO_EXTRACT: o->cfg.bzimage_entry = true; break;
@@ -239,6 +256,113 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 	if (o->restore_tag != NULL && o->restore_dir == NULL)
 		return tv_errf(err, "--restore-tag needs --restore DIR");
 	return 0;
+}
+
+/* One key=value of a --net text into nic; -1 for an unknown key. */
+static int net_option(const char *text, const char *tok, struct vm_nic *nic, bool *have_mac,
+		      struct tv_err *err)
+{
+	const char *v = strchr(tok, '=');
+	size_t klen = v != NULL ? (size_t)(v - tok) : strlen(tok);
+	char *field = NULL;
+	size_t cap = 0;
+
+	if (v == NULL)
+		return tv_errf(err, "--net %s: \"%s\": expected KEY=VALUE", text, tok);
+	v++;
+	if (klen == 3 && strncmp(tok, "mac", 3) == 0) {
+		*have_mac = true;
+		return net_mac_parse(v, nic->mac, err) < 0 ? tv_err_prefix(err, "--net %s: ", text)
+							  : 0;
+	}
+	if (klen == 7 && strncmp(tok, "forward", 7) == 0) {
+		if (nic->mode != NET_MODE_USER)
+			return tv_errf(err, "--net %s: forward applies to mode user only", text);
+		if (nic->nforwards == NET_FORWARDS_MAX)
+			return tv_errf(err, "--net %s: at most %d forwards", text, NET_FORWARDS_MAX);
+		if (net_forward_parse(v, &nic->forwards[nic->nforwards], err) < 0)
+			return tv_err_prefix(err, "--net %s: ", text);
+		nic->nforwards++;
+		return 0;
+	}
+	if (klen == 4 && strncmp(tok, "name", 4) == 0 && nic->mode == NET_MODE_LAB)
+		field = nic->lab_name, cap = sizeof(nic->lab_name);
+	else if (klen == 6 && strncmp(tok, "ifname", 6) == 0 && nic->mode == NET_MODE_TAP)
+		field = nic->ifname, cap = sizeof(nic->ifname);
+	else if (klen == 6 && strncmp(tok, "bridge", 6) == 0 && nic->mode == NET_MODE_TAP)
+		field = nic->bridge, cap = sizeof(nic->bridge);
+	else if (klen == 6 && strncmp(tok, "socket", 6) == 0 && nic->mode == NET_MODE_LAB)
+		field = nic->lab_socket, cap = sizeof(nic->lab_socket);
+	if (field == NULL)
+		return tv_errf(err,
+			       "--net %s: unknown option \"%.*s\" (user: mac, forward; lab: mac, "
+			       "name; tap: mac, ifname, bridge)",
+			       text, (int)klen, tok);
+	if (*v == '\0' || strlen(v) >= cap)
+		return tv_errf(err, "--net %s: %.*s: expected 1 to %zu characters", text, (int)klen,
+			       tok, cap - 1);
+	snprintf(field, cap, "%s", v);
+	return 0;
+}
+
+int vmm_net_parse(const char *text, struct vm_nic *nic, struct tv_err *err)
+{
+	char *copy = xstrdup(text), *save = NULL;
+	char *tok = strtok_r(copy, ",", &save);
+	bool have_mac = false;
+	int rc = 0;
+
+	memset(nic, 0, sizeof(*nic));
+	if (tok == NULL || net_mode_parse(tok, &nic->mode) < 0)
+		rc = tv_errf(err, "--net %s: expected user, lab or tap first (like "
+				  "user,forward=tcp::2222:22)",
+			     text);
+	while (rc == 0 && (tok = strtok_r(NULL, ",", &save)) != NULL)
+		rc = net_option(text, tok, nic, &have_mac, err);
+	if (rc == 0 && nic->mode == NET_MODE_LAB && nic->lab_name[0] == '\0')
+		rc = tv_errf(err, "--net %s: lab needs name=LAB", text);
+	if (rc == 0 && nic->mode == NET_MODE_TAP && nic->ifname[0] == '\0')
+		rc = tv_errf(err, "--net %s: tap needs ifname=IFACE", text);
+	if (rc == 0 && !have_mac)
+		net_mac_generate(nic->mac);
+	free(copy);
+	return rc;
+}
+
+char *vmm_net_format(const struct vm_nic *nic)
+{
+	char mac[18], fwd[96];
+	char *s, *t;
+
+	net_mac_format(nic->mac, mac, sizeof(mac));
+	s = xasprintf("%s,mac=%s", net_mode_name(nic->mode), mac);
+	for (unsigned i = 0; i < nic->nforwards && i < NET_FORWARDS_MAX; i++) {
+		net_forward_format(&nic->forwards[i], fwd, sizeof(fwd));
+		t = xasprintf("%s,forward=%s", s, fwd);
+		free(s);
+		s = t;
+	}
+	if (nic->lab_name[0]) {
+		t = xasprintf("%s,name=%s", s, nic->lab_name);
+		free(s);
+		s = t;
+	}
+	if (nic->lab_socket[0]) {
+		t = xasprintf("%s,socket=%s", s, nic->lab_socket);
+		free(s);
+		s = t;
+	}
+	if (nic->ifname[0]) {
+		t = xasprintf("%s,ifname=%s", s, nic->ifname);
+		free(s);
+		s = t;
+	}
+	if (nic->bridge[0]) {
+		t = xasprintf("%s,bridge=%s", s, nic->bridge);
+		free(s);
+		s = t;
+	}
+	return s;
 }
 
 char *vmm_engine_path(void)

@@ -111,6 +111,8 @@ int vmm_start(const struct tv_paths *p, const struct vmdef *def, pid_t *pid, str
 	o.cfg = m.cfg;
 	memcpy(o.disks, m.disks, sizeof(o.disks));
 	o.cfg.disks = o.disks;
+	memcpy(o.nics, m.nics, sizeof(o.nics));
+	o.cfg.nics = o.nics;
 	o.name = def->name;
 	settings_for_vm(&o);
 	if (pipe2(fds, O_CLOEXEC) < 0) {

@@ -9,6 +9,7 @@
 #include "src/vmm/control.h"
 #include "src/vmm/verbs.h"
 #include "src/vmm/vmm-int.h"
+#include "vm/dev/virtio-pci.h"
 
 static enum verb_result verb_status(struct verb_call *call)
 {
@@ -30,6 +31,23 @@ static enum verb_result verb_status(struct verb_call *call)
 	st.cols = (uint16_t)cols;
 	snprintf(st.name, sizeof(st.name), "%s", v->name);
 	proto_put_status(call->out, &st);
+	return VERB_REPLIED;
+}
+
+/* Each NIC: what the VM was started with, and its backend's state (the
+ * DHCP lease the user network handed out). */
+static enum verb_result verb_net_info(struct verb_call *call)
+{
+	struct vmm *v = call->vm;
+	const struct vm_config *c = &v->o->cfg;
+	char addr[NET_NICS_MAX][64] = {{0}};
+	struct proto_buf b = {0};
+
+	for (size_t i = 0; i < c->nnics && i < NET_NICS_MAX && v->vm != NULL; i++)
+		virtio_net_info(v->vm, (unsigned)i, addr[i], sizeof(addr[i]));
+	proto_kv_put_nics(&b, c->nics, MIN(c->nnics, NET_NICS_MAX), addr);
+	proto_put_frame(call->out, PROTO_NET_REPLY, b.data, b.len);
+	proto_buf_free(&b);
 	return VERB_REPLIED;
 }
 
@@ -116,6 +134,15 @@ const struct verb vmm_verbs[] = {
 		.attach = VA_ANY,
 		.handler = verb_status,
 		.help = "The VM's state, pid, vCPUs, memory, start time, uptime, clients, console size.",
+	},
+	{
+		.type = PROTO_NET_INFO,
+		.name = "net-info",
+		.payload = VP_EMPTY,
+		.states = VS_ANY,
+		.attach = VA_ANY,
+		.handler = verb_net_info,
+		.help = "Each network interface's mode, MAC, address (its DHCP lease) and forwards.",
 	},
 	{
 		.type = PROTO_PAUSE,

@@ -46,6 +46,7 @@ enum {
 struct vmm_opts {
 	struct vm_config cfg; /* cfg.disks points at disks[] */
 	struct vm_disk disks[VMDEF_MAX_DISKS];
+	struct vm_nic nics[NET_NICS_MAX]; /* cfg.nics points here */
 	const char *name;  /* a defined VM: its lock, runtime files and control
 			    * socket; NULL for a VM without a definition */
 	bool detach;       /* in the background: output to vm.log, start-up
@@ -70,6 +71,14 @@ int vmm_main(struct vmm_opts *o);
 char **vmm_argv(const struct vmm_opts *o, const char *prog);
 void vmm_argv_free(char **argv);
 int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err);
+/* A NIC as `run --net` and the engine's command line write it:
+ * MODE[,mac=M][,forward=F]...[,name=LAB][,ifname=TAP][,bridge=BR], e.g.
+ * "user,forward=tcp::2222:22". Without mac= a fresh MAC is made. Errors name
+ * the part that is wrong. */
+int vmm_net_parse(const char *text, struct vm_nic *nic, struct tv_err *err);
+/* The same text, mac= always written. Free it. */
+char *vmm_net_format(const struct vm_nic *nic);
+
 /* termvisor-engine: $TERMVISOR_ENGINE, else beside this executable, else in
  * pkglibexecdir. Free it. */
 char *vmm_engine_path(void);

@@ -1,7 +1,7 @@
 /* libFuzzer target for the device models a guest reaches: the machine's
  * devices (vm/dev/dev.c's dev_machine table: 8250, i8042, RTC, debug-exit,
- * ACPI PM, PCI with its configuration space, virtio-pci with the console and
- * the entropy source) are created on a VM without KVM, then the input is
+ * ACPI PM, PCI with its configuration space, virtio-pci with the console,
+ * the entropy source and a network card on the user network) are created on a VM without KVM, then the input is
  * played as a guest would: port and MMIO reads and writes of any size and
  * value, in any order, to the ranges the devices claimed (BARs move as the
  * guest programs them), with guest RAM filled from the input for the queues
@@ -123,6 +123,11 @@ static struct vm *machine_new(void)
 	vm->kvm_fd = vm->fd = -1;
 	vm->ncpus = vm->cfg.cpus = 1;
 	vm->cfg.memory = FUZZ_RAM;
+	/* One NIC on the user network (no forwards): its queues are fuzzed
+	 * through the transport like the others'. */
+	static const struct vm_nic nic = {.mode = NET_MODE_USER, .mac = {0x52, 0x54, 0, 1, 2, 3}};
+	vm->cfg.nics = &nic;
+	vm->cfg.nnics = 1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	bus_init(&vm->pio);

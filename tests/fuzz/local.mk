@@ -16,3 +16,5 @@ TESTS += tests/fuzz/snapstate.sh
 EXTRA_DIST += tests/fuzz/snapstate.sh tests/fuzz/fuzz-snapstate.c
 TESTS += tests/fuzz/snapindex.sh
 EXTRA_DIST += tests/fuzz/snapindex.sh tests/fuzz/fuzz-snapindex.c
+TESTS += tests/fuzz/virtio-net.sh
+EXTRA_DIST += tests/fuzz/virtio-net.sh tests/fuzz/fuzz-virtio-net.c

@@ -8,7 +8,8 @@
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzdef.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
-SRCS=("$S/src/core/vmdef.c" "$S/src/core/cfgfile.c" "$S/src/core/paths.c" "$S/common/util.c" "$S/common/err.c")
+SRCS=("$S/src/core/vmdef.c" "$S/src/core/cfgfile.c" "$S/src/core/paths.c" "$S/common/util.c" "$S/common/err.c"
+	"$S/vm/net/net.c" "$S/vm/sha256.c")
 CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir")
 LIBS=(-lconfig)
 

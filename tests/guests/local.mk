@@ -27,7 +27,8 @@ GUEST_TESTS = tests/guests/serial.sh tests/guests/smp.sh tests/guests/timer.sh \
 	tests/guests/reboot.sh tests/guests/triple.sh tests/guests/user.sh \
 	tests/guests/run-errors.sh tests/guests/poweroff.sh \
 	tests/guests/run-name.sh tests/guests/console-keys.sh tests/guests/run-engine.sh \
-	tests/guests/run-start-same.sh tests/guests/kernel-cache.sh tests/guests/run-guard.sh
+	tests/guests/run-start-same.sh tests/guests/kernel-cache.sh tests/guests/run-guard.sh \
+	tests/guests/net/user-net.sh
 TESTS += $(GUEST_TESTS)
 EXTRA_DIST += $(GUEST_TESTS) tests/guests/mkbzimage.py
 # CMOS RTC interrupts (IRQ 8).

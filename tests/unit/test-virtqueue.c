@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/vring.h"
 #include "vm/dev/virtio-queue.h"
 
 #define RAM_SIZE  0x10000
@@ -53,39 +54,21 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void put_desc_at(uint8_t *table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-			uint16_t next)
-{
-	uint8_t *d = table + 16 * i;
-
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-}
-
 static void put_desc(struct fix *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
 		     uint16_t next)
 {
-	put_desc_at(f->ram + DESC, i, addr, len, flags, next);
+	vring_put_desc(f->ram + DESC, i, addr, len, flags, next);
 }
 
 /* Offers chain head to the device. */
 static void offer(struct fix *f, uint16_t head)
 {
-	uint16_t slot = f->avail_idx % QSIZE;
-
-	memcpy(f->ram + AVAIL + 4 + 2 * slot, &head, 2);
-	f->avail_idx++;
-	memcpy(f->ram + AVAIL + 2, &f->avail_idx, 2);
+	vring_offer(f->ram + AVAIL, QSIZE, &f->avail_idx, head);
 }
 
 static uint16_t rd16(struct fix *f, uint64_t gpa)
 {
-	uint16_t v;
-
-	memcpy(&v, f->ram + gpa, 2);
-	return v;
+	return vring_rd16(f->ram + gpa);
 }
 
 static void expect_broken(struct fix *f, const char *why)
@@ -275,9 +258,9 @@ static void test_indirect_ok(void **state)
 	struct fix *f = *state;
 	uint8_t *t = f->ram + BUF + 0x1000;
 
-	put_desc_at(t, 0, BUF, 16, VIRTQ_DESC_F_NEXT, 2);
-	put_desc_at(t, 2, BUF + 0x200, 4096, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
-	put_desc_at(t, 1, BUF + 0x300, 1, VIRTQ_DESC_F_WRITE, 0);
+	vring_put_desc(t, 0, BUF, 16, VIRTQ_DESC_F_NEXT, 2);
+	vring_put_desc(t, 2, BUF + 0x200, 4096, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+	vring_put_desc(t, 1, BUF + 0x300, 1, VIRTQ_DESC_F_WRITE, 0);
 	put_desc(f, 6, BUF + 0x1000, 3 * 16, VIRTQ_DESC_F_INDIRECT, 0);
 	offer(f, 6);
 	assert_int_equal(vq_pop(&f->q, &f->r), 1);
@@ -292,7 +275,7 @@ static void test_indirect_in_indirect(void **state)
 	struct fix *f = *state;
 	uint8_t *t = f->ram + BUF + 0x1000;
 
-	put_desc_at(t, 0, BUF + 0x1000, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	vring_put_desc(t, 0, BUF + 0x1000, 16, VIRTQ_DESC_F_INDIRECT, 0);
 	put_desc(f, 0, BUF + 0x1000, 16, VIRTQ_DESC_F_INDIRECT, 0);
 	offer(f, 0);
 	expect_broken(f, "inside an indirect");
@@ -303,7 +286,7 @@ static void test_indirect_not_negotiated(void **state)
 	struct fix *f = *state;
 
 	assert_int_equal(vq_start(&f->q, &f->mem, QSIZE, DESC, AVAIL, USED, false, false), 0);
-	put_desc_at(f->ram + BUF, 0, BUF + 0x100, 8, 0, 0);
+	vring_put_desc(f->ram + BUF, 0, BUF + 0x100, 8, 0, 0);
 	put_desc(f, 0, BUF, 16, VIRTQ_DESC_F_INDIRECT, 0);
 	offer(f, 0);
 	expect_broken(f, "not negotiated");
@@ -313,7 +296,7 @@ static void test_indirect_with_next(void **state)
 {
 	struct fix *f = *state;
 
-	put_desc_at(f->ram + BUF, 0, BUF + 0x100, 8, 0, 0);
+	vring_put_desc(f->ram + BUF, 0, BUF + 0x100, 8, 0, 0);
 	put_desc(f, 0, BUF, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
 	offer(f, 0);
 	expect_broken(f, "not alone");
@@ -323,7 +306,7 @@ static void test_indirect_after_direct(void **state)
 {
 	struct fix *f = *state;
 
-	put_desc_at(f->ram + BUF, 0, BUF + 0x100, 8, 0, 0);
+	vring_put_desc(f->ram + BUF, 0, BUF + 0x100, 8, 0, 0);
 	put_desc(f, 0, BUF + 0x200, 8, VIRTQ_DESC_F_NEXT, 1);
 	put_desc(f, 1, BUF, 16, VIRTQ_DESC_F_INDIRECT, 0);
 	offer(f, 0);
@@ -371,8 +354,8 @@ static void test_indirect_loop(void **state)
 	struct fix *f = *state;
 	uint8_t *t = f->ram + BUF + 0x1000;
 
-	put_desc_at(t, 0, BUF, 8, VIRTQ_DESC_F_NEXT, 1);
-	put_desc_at(t, 1, BUF, 8, VIRTQ_DESC_F_NEXT, 0);
+	vring_put_desc(t, 0, BUF, 8, VIRTQ_DESC_F_NEXT, 1);
+	vring_put_desc(t, 1, BUF, 8, VIRTQ_DESC_F_NEXT, 0);
 	put_desc(f, 0, BUF + 0x1000, 32, VIRTQ_DESC_F_INDIRECT, 0);
 	offer(f, 0);
 	expect_broken(f, "loops");
@@ -384,7 +367,7 @@ static void test_indirect_link_out_of_table(void **state)
 	uint8_t *t = f->ram + BUF + 0x1000;
 
 	/* The ring has 8 entries but the table only 2: link 5 is out of range. */
-	put_desc_at(t, 0, BUF, 8, VIRTQ_DESC_F_NEXT, 5);
+	vring_put_desc(t, 0, BUF, 8, VIRTQ_DESC_F_NEXT, 5);
 	put_desc(f, 0, BUF + 0x1000, 32, VIRTQ_DESC_F_INDIRECT, 0);
 	offer(f, 0);
 	expect_broken(f, "link out of range");
@@ -397,7 +380,7 @@ static void test_chain_longer_than_queue(void **state)
 
 	/* An indirect table of 64 linked entries on an 8-entry queue. */
 	for (unsigned i = 0; i < 64; i++)
-		put_desc_at(t, i, BUF, 8, i < 63 ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+		vring_put_desc(t, i, BUF, 8, i < 63 ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
 	put_desc(f, 0, BUF + 0x1000, 64 * 16, VIRTQ_DESC_F_INDIRECT, 0);
 	offer(f, 0);
 	expect_broken(f, "longer than the queue");

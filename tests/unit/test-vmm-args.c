@@ -36,6 +36,13 @@ static void test_roundtrip(void **state)
 	o.cfg.ndisks = 1;
 	o.disks[0].path = "/d/disk one.qcow2";
 	o.disks[0].format = "qcow2";
+	/* Two NICs: every field comes back, the MAC included. */
+	o.cfg.nnics = 2;
+	o.cfg.nics = o.nics;
+	assert_int_equal(vmm_net_parse("user,mac=52:54:00:00:00:07,forward=tcp:0.0.0.0:8080:80",
+				       &o.nics[0], &err),
+			 0);
+	assert_int_equal(vmm_net_parse("tap,ifname=tv-lab1,bridge=br0", &o.nics[1], &err), 0);
 	o.name = "lab";
 	o.restore_dir = "/data/lab/snapshots/0000000000000003";
 	o.restore_tag = "s1";
@@ -49,6 +56,10 @@ static void test_roundtrip(void **state)
 	assert_int_equal(back.cfg.memory, 64 << 20);
 	assert_int_equal(back.cfg.ndisks, 1);
 	assert_string_equal(back.disks[0].path, o.disks[0].path);
+	assert_int_equal(back.cfg.nnics, 2);
+	assert_ptr_equal(back.cfg.nics, back.nics);
+	assert_memory_equal(&back.nics[0], &o.nics[0], sizeof(o.nics[0]));
+	assert_memory_equal(&back.nics[1], &o.nics[1], sizeof(o.nics[1]));
 	assert_string_equal(back.name, "lab");
 	assert_string_equal(back.restore_dir, o.restore_dir);
 	assert_string_equal(back.restore_tag, "s1");

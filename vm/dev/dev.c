@@ -21,6 +21,7 @@ const dev_create_fn dev_machine[] = {
 	virtio_blk_create,
 	virtio_console_create,
 	virtio_rng_create,
+	virtio_net_create,
 	NULL,
 };
 

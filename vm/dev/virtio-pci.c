@@ -83,6 +83,17 @@ void *virtio_pci_priv(struct virtio_pci *vp)
 	return vp->priv;
 }
 
+uint64_t virtio_pci_features(struct virtio_pci *vp)
+{
+	uint64_t f = 0;
+
+	pthread_mutex_lock(&vp->lock);
+	if (vp->status & VIRTIO_STATUS_FEATURES_OK)
+		f = vp->driver_features;
+	pthread_mutex_unlock(&vp->lock);
+	return f;
+}
+
 struct vm *virtio_pci_vm(struct virtio_pci *vp)
 {
 	return vp->pci.dev.vm;
@@ -205,6 +216,31 @@ static void *queue_thread(void *arg)
 		queue_run(vp, q);
 	}
 	return NULL;
+}
+
+int virtio_pci_queue_fd(struct virtio_pci *vp, unsigned q)
+{
+	return q < vp->info.nqueues ? vp->q[q].kick_fd : -1;
+}
+
+struct vq *virtio_pci_queue_lock(struct virtio_pci *vp, unsigned qi)
+{
+	struct virtio_queue *q;
+
+	if (qi >= vp->info.nqueues)
+		return NULL;
+	q = &vp->q[qi];
+	pthread_mutex_lock(&q->lock);
+	if (!queue_live(vp, q)) {
+		pthread_mutex_unlock(&q->lock);
+		return NULL;
+	}
+	return &q->vq;
+}
+
+void virtio_pci_queue_unlock(struct virtio_pci *vp, unsigned q)
+{
+	pthread_mutex_unlock(&vp->q[q].lock);
 }
 
 /* ---- reset ---- */
@@ -501,6 +537,8 @@ static void vp_destroy(struct dev *d)
 	if (vp->stop_fd >= 0 && write(vp->stop_fd, &one, sizeof(one)) < 0) {
 		/* cannot fail on a fresh eventfd */
 	}
+	if (vp->info.stop != NULL)
+		vp->info.stop(vp);
 	for (unsigned i = 0; i < vp->info.nqueues; i++) {
 		if (vp->q[i].thread_started)
 			pthread_join(vp->q[i].thread, NULL);
@@ -886,7 +924,7 @@ int virtio_pci_create(struct vm *vm, const struct virtio_dev_info *info, void *p
 	for (unsigned i = 0; i < info->nqueues; i++)
 		if (vp->q[i].kick_fd < 0)
 			return tv_errno(err, "%s: eventfd", info->name);
-	if (vp_start_threads(vp, err) != 0)
+	if (!info->own_thread && vp_start_threads(vp, err) != 0)
 		return -1;
 	if (out != NULL)
 		*out = vp;

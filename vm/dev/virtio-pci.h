@@ -17,6 +17,7 @@
 #include "vm/dev/pci.h"
 #include "vm/dev/virtio-queue.h"
 
+#define VIRTIO_ID_NET	  1
 #define VIRTIO_ID_BLOCK	  2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG	  4
@@ -74,12 +75,21 @@ struct virtio_dev_info {
 	void (*save)(struct virtio_pci *vp, void *state);
 	int (*check)(struct virtio_pci *vp, const void *state, struct tv_err *err);
 	void (*restore)(struct virtio_pci *vp, const void *state);
+	/* A model that serves its queues from a thread of its own (virtio-net,
+	 * whose thread also polls the network backend): the transport starts no
+	 * queue threads and queue_notify is never called; the model polls
+	 * virtio_pci_queue_fd and takes each queue with virtio_pci_queue_lock.
+	 * stop ends that thread at teardown, before the notifiers close. */
+	bool own_thread;
+	void (*stop)(struct virtio_pci *vp);
 };
 
 /* Creates the device on the VM's PCI bus; priv is the model's. */
 int virtio_pci_create(struct vm *vm, const struct virtio_dev_info *info, void *priv,
 		      struct virtio_pci **out, struct tv_err *err);
 void *virtio_pci_priv(struct virtio_pci *vp);
+/* The features the driver accepted (0 until FEATURES_OK). */
+uint64_t virtio_pci_features(struct virtio_pci *vp);
 struct vm *virtio_pci_vm(struct virtio_pci *vp);
 
 /* After pushing used buffers on queue q: interrupts the driver when it
@@ -92,6 +102,16 @@ void virtio_pci_set_broken(struct virtio_pci *vp, const char *why);
 bool virtio_pci_queue_ready(struct virtio_pci *vp, unsigned q);
 /* Wakes queue q's thread as if the driver had notified it. */
 void virtio_pci_kick(struct virtio_pci *vp, unsigned q);
+
+/* own_thread models: queue q's notifier (an eventfd, non-blocking; read
+ * it before looking at the ring). */
+int virtio_pci_queue_fd(struct virtio_pci *vp, unsigned q);
+/* own_thread models: queue q with its lock held when guest memory may be
+ * touched (driver up, queue enabled, bus mastering on, not quiesced), else
+ * NULL. Unlock with virtio_pci_queue_unlock. Take at most one queue at a
+ * time: the snapshot code takes them all in index order. */
+struct vq *virtio_pci_queue_lock(struct virtio_pci *vp, unsigned q);
+void virtio_pci_queue_unlock(struct virtio_pci *vp, unsigned q);
 
 /* The device registered under name (e.g. "virtio-blk0"), or NULL. */
 struct virtio_pci *virtio_pci_find(struct vm *vm, const char *name);
@@ -116,5 +136,9 @@ int virtio_blk_create(struct vm *vm, const struct vm_config *cfg, struct tv_err 
 struct blk *virtio_blk_disk(struct vm *vm, unsigned n);
 int virtio_console_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err);
 int virtio_rng_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err);
+/* One virtio-net per cfg->nics entry, each with its backend (vm/net/net.h). */
+int virtio_net_create(struct vm *vm, const struct vm_config *cfg, struct tv_err *err);
+/* NIC n's backend state for `status` (its DHCP lease), or "". */
+void virtio_net_info(struct vm *vm, unsigned n, char *buf, size_t len);
 
 #endif

@@ -201,6 +201,11 @@ int vq_pop(struct vq *q, struct vq_req *r)
 	return 1;
 }
 
+void vq_unpop(struct vq *q, uint16_t n)
+{
+	q->last_avail = (uint16_t)(q->last_avail - n);
+}
+
 void vq_push(struct vq *q, uint16_t head, uint32_t len)
 {
 	uint8_t *e;

@@ -72,6 +72,9 @@ void vq_reset(struct vq *q);
 /* Takes the next available chain: 1 with r filled, 0 when none is
  * available (or *go is false), -1 when the queue is (now) broken. */
 int vq_pop(struct vq *q, struct vq_req *r);
+/* Gives back the last n chains taken and not pushed (a receive that needs
+ * more buffers than the driver has posted so far): vq_pop takes them again. */
+void vq_unpop(struct vq *q, uint16_t n);
 /* Returns a chain to the driver with len bytes written into its writable
  * segments. */
 void vq_push(struct vq *q, uint16_t head, uint32_t len);

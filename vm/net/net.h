@@ -7,7 +7,8 @@
  * Modes: "user" (vm/net/user.c, libslirp: NAT, DHCP, DNS, forwards, no
  * privileges), "lab" (vm/net/lab.c, a named layer-2 network through the
  * user's switch process, src/lab/), "tap" (vm/net/tap.c, a host tap device).
- * A new mode (passt) is one more file and one more row in net_modes[]. */
+ * A new mode (passt) is one more file and one more row in net_modes[]
+ * (vm/net/backend.c). */
 #ifndef TV_NET_H
 #define TV_NET_H
 
@@ -90,6 +91,10 @@ int net_backend_open(const struct vm_nic *nic, struct net_backend **out, struct 
 int net_user_open(const struct vm_nic *nic, struct net_backend **out, struct tv_err *err);
 int net_lab_open(const struct vm_nic *nic, struct net_backend **out, struct tv_err *err);
 int net_tap_open(const struct vm_nic *nic, struct net_backend **out, struct tv_err *err);
+
+/* "user", "lab", "tap"; parse returns -1 for anything else. */
+const char *net_mode_name(enum net_mode m);
+int net_mode_parse(const char *s, enum net_mode *out);
 
 /* "tcp:127.0.0.1:2222:22", "tcp::2222:22" or "udp:5353:53" (host address
  * optional); errors name the text and the part that is wrong. */
