@@ -16,6 +16,7 @@
 #include "config.h"
 #include "common/util.h"
 #include "src/core/runtime.h"
+#include "src/lab/lab.h"
 #include "src/vmm/vmm-int.h"
 #include "vm/dev/acpi-pm.h"
 
@@ -687,6 +688,9 @@ static int setup(struct vmm *v, struct tv_err *err)
 	}
 	o->cfg.console = (struct console_sink){.output = on_guest_output, .ctx = v};
 	o->cfg.disks = o->disks;
+	/* Lab NICs: their switch's socket, the switch started when none runs. */
+	if (lab_nics_prepare(o->nics, o->cfg.nnics, err) < 0)
+		return -1;
 	if (vmm_snapshot_startup(v, err) < 0 || machine_new(v, err) < 0 ||
 	    vmm_snapshot_pending(v, err) < 0)
 		return -1;

@@ -8,7 +8,8 @@ D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzdev.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
 SRCS=("$S"/vm/dev/*.c "$S/vm/mem.c" "$S"/vm/block/*.c "$S/common/util.c" "$S/common/err.c"
-	"$S/vm/net/net.c" "$S/vm/net/backend.c" "$S/vm/net/user.c")
+	"$S/vm/net/net.c" "$S/vm/net/backend.c" "$S/vm/net/user.c" "$S/vm/net/lab.c"
+	"$S/vm/net/tap.c" "$S/vm/net/rxhold.c")
 CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir" -pthread)
 LIBS=(-luring -lz -lzstd -pthread $(pkg-config --libs slirp))
 

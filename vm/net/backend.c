@@ -8,8 +8,8 @@ static const struct {
 	int (*open)(const struct vm_nic *nic, struct net_backend **out, struct tv_err *err);
 } net_modes[] = {
 	{NET_MODE_USER, "user", net_user_open},
-	{NET_MODE_LAB, "lab", NULL},
-	{NET_MODE_TAP, "tap", NULL},
+	{NET_MODE_LAB, "lab", net_lab_open},
+	{NET_MODE_TAP, "tap", net_tap_open},
 };
 
 int net_backend_open(const struct vm_nic *nic, struct net_backend **out, struct tv_err *err)
