@@ -159,3 +159,15 @@ TESTS += tests/unit/test-json
 # Clones of a running VM, resumed from a machine snapshot (the demo guest on /dev/kvm).
 TESTS += tests/e2e/clone.sh
 EXTRA_DIST += tests/e2e/clone.sh
+
+# The interface's layouts for many terminal sizes, and its key table (every
+# action reachable, one action per key, footer and help from the table,
+# rebinding from termvisor.conf).
+check_PROGRAMS += tests/unit/test-layout tests/unit/test-keys
+tests_unit_test_layout_SOURCES = tests/unit/test-layout.c
+tests_unit_test_layout_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_layout_LDADD = $(TEST_LDADD)
+tests_unit_test_keys_SOURCES = tests/unit/test-keys.c
+tests_unit_test_keys_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_keys_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-layout tests/unit/test-keys
