@@ -51,8 +51,8 @@ tests_unit_test_vmm_args_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vmm_args_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-vmm-args
 
-TESTS += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
-EXTRA_DIST += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
+TESTS += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh tests/e2e/tui-workstation.sh
+EXTRA_DIST += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh tests/e2e/tui-workstation.sh
 
 check_PROGRAMS += tests/unit/test-control
 tests_unit_test_control_SOURCES = tests/unit/test-control.c

@@ -75,6 +75,8 @@ const char *app_context(const struct app *a)
 
 /* Tabs. */
 
+static void follow_selection(struct app *a);
+
 static int tab_index(const struct app *a, const char *kind, const char *title)
 {
 	for (size_t i = 0; i < a->ntabs; i++)
@@ -131,8 +133,10 @@ void app_close_tab(struct app *a, struct view *v)
 		if (a->last >= (int)i)
 			a->last--;
 		if (a->cur == (int)i) {
+			/* Back to what the list's selection shows. */
 			a->cur = -1;
-			show_tab(a, a->last >= 0 && a->last < (int)a->ntabs ? a->last : -1);
+			a->focus_pane = false;
+			follow_selection(a);
 		} else if (a->cur > (int)i) {
 			a->cur--;
 		}
@@ -885,9 +889,16 @@ static int theme_entry(void *ctx, const char *section, const char *name, const c
 		       where, name);
 }
 
+/* The theme's pairs are the last ones, clear of those the console panes hand
+ * out from 1 up (ui/vtpane.c). */
+static short theme_pair(enum app_color c)
+{
+	return (short)(COLOR_PAIRS - (int)c);
+}
+
 int app_color(const struct app *a, enum app_color c)
 {
-	return a->color && c > 0 && c < COLOR_COUNT ? COLOR_PAIR(c) : 0;
+	return a->color && c > 0 && c < COLOR_COUNT ? COLOR_PAIR(theme_pair(c)) : 0;
 }
 
 int app_state_attr(const struct app *a, int state)
@@ -923,8 +934,12 @@ static void colors_init(struct app *a)
 		return;
 	start_color();
 	use_default_colors();
+	if (COLOR_PAIRS < 2 * COLOR_COUNT) {
+		a->color = false;
+		return;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(theme); i++)
-		init_pair((short)theme[i].c, theme[i].fg, -1);
+		init_pair(theme_pair(theme[i].c), theme[i].fg, -1);
 }
 
 /* First run: with no VM defined at all, the demo VM is made and started so

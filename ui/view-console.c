@@ -246,7 +246,7 @@ static void console_ready(struct view *v, const struct pollfd *pfd, int n)
 		return;
 	if (client_pump(c->c, &err) < 0) {
 		if (!c->ended)
-			snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
+			snprintf(c->reason, sizeof(c->reason), "VM ended: %s", err.msg);
 		c->ended = true;
 		hang_up(c);
 		c->dirty = true;

@@ -197,6 +197,81 @@ static void test_rebind_errors(void **state)
 	keys_free(&t);
 }
 
+/* The key list of termvisor(1), from the table: one .TP per action with all
+ * its keys, by context, between two marker comments. */
+static char *man_block(const struct keytable *t)
+{
+	static const char *const contexts[] = {"global", "list", "console", "snapshots", "help"};
+	static const char *const titles[] = {
+		"Everywhere but in a focused console", "In the VM list",
+		"In a focused console (every other key goes to the guest)", "In the snapshot tree",
+		"In the help"};
+	size_t cap = 16384, len = 0;
+	char *out = malloc(cap);
+
+	out[0] = '\0';
+	for (size_t c = 0; c < ARRAY_SIZE(contexts); c++) {
+		len += (size_t)snprintf(out + len, cap - len, ".SS \"%s\"\n", titles[c]);
+		for (size_t i = 0; i < t->n; i++) {
+			const struct binding *b = &t->b[i];
+			char keys[96] = "", kn[32];
+			bool first = strcmp(b->context, contexts[c]) == 0;
+			for (size_t j = 0; j < i && first; j++)
+				first = strcmp(t->b[j].context, b->context) != 0 ||
+					strcmp(t->b[j].action, b->action) != 0;
+			if (!first)
+				continue;
+			for (size_t j = i; j < t->n; j++) {
+				size_t kl = strlen(keys);
+				if (strcmp(t->b[j].context, b->context) == 0 &&
+				    strcmp(t->b[j].action, b->action) == 0)
+					snprintf(keys + kl, sizeof(keys) - kl, "%s%s", kl ? ", " : "",
+						 keys_name(t->b[j].key, kn, sizeof(kn)));
+			}
+			len += (size_t)snprintf(out + len, cap - len,
+						".TP 18\n.BR \"%s\" \" (%s)\"\n%s\n", keys,
+						b->action, b->help);
+		}
+	}
+	assert_true(len < cap - 1);
+	return out;
+}
+
+/* termvisor(1) lists every key as the table has it. */
+static void test_man_page(void **state)
+{
+	const char *begin = ".\\\" Keys: from ui/keys.c (tests/unit/test-keys checks them)\n";
+	const char *end = ".\\\" End of the keys\n";
+	struct keytable t;
+	char *man, *want, *from, *to;
+	FILE *f = fopen(TV_SRCDIR "/man/termvisor.1", "r");
+	size_t n;
+
+	assert_non_null(f);
+	man = calloc(1, 1 << 20);
+	n = fread(man, 1, (1 << 20) - 1, f);
+	fclose(f);
+	man[n] = '\0';
+	keys_defaults(&t);
+	want = man_block(&t);
+	from = strstr(man, begin);
+	to = from ? strstr(from, end) : NULL;
+	if (from == NULL || to == NULL ||
+	    strncmp(from + strlen(begin), want, (size_t)(to - from - strlen(begin))) != 0 ||
+	    strlen(want) != (size_t)(to - from - strlen(begin))) {
+		FILE *o = fopen("termvisor.1.keys", "w");
+		if (o) {
+			fputs(want, o);
+			fclose(o);
+		}
+		fail_msg("man/termvisor.1's key list differs from the table; what it should "
+			 "read between its markers is in termvisor.1.keys");
+	}
+	free(want);
+	free(man);
+	keys_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_footer_and_help),
 		cmocka_unit_test(test_rebind),
 		cmocka_unit_test(test_rebind_errors),
+		cmocka_unit_test(test_man_page),
 	};
 
 	return cmocka_run_group_tests_name("keys", tests, NULL, NULL);
