@@ -407,9 +407,9 @@ static void start_done(void *ctx, int status, const char *output)
 		snprintf(title, sizeof(title), "%s not started", s->name);
 		overlay_message(a, title, *msg ? msg : "the start failed");
 		app_message(a, "%s not started", s->name);
-	} else {
-		app_message(a, "%s started", s->name);
 	}
+	/* A start that worked shows in the list (and leaves the message line,
+	 * a welcome say, alone). */
 	free(s);
 }
 
@@ -592,8 +592,10 @@ static void draw(struct app *a)
 		relayout(a);
 		a->chrome_dirty = true;
 	}
-	list_dirty = a->all_dirty || gen != a->model_gen || a->list->ops->dirty(a->list);
-	pane_dirty = a->all_dirty || pane->ops->dirty(pane) || (pane == a->details && gen != a->model_gen);
+	/* dirty() first: a console attaches there when its VM has come up. */
+	list_dirty = a->list->ops->dirty(a->list) || a->all_dirty || gen != a->model_gen;
+	pane_dirty = pane->ops->dirty(pane) || a->all_dirty ||
+		     (pane == a->details && gen != a->model_gen);
 	if (gen != a->model_gen)
 		a->chrome_dirty = true;
 	any = list_dirty || pane_dirty || a->chrome_dirty;

@@ -234,6 +234,8 @@ static void draw_fields(struct app *a, struct overlay *o, WINDOW *w, int y0, int
 		int y = y0 + (int)i * step;
 		const char *v = o->f[i].value;
 		int len = (int)strlen(v), from = len > vw ? len - vw : 0;
+		if (y >= getmaxy(w) - 1)
+			break; /* a screen too small for the form */
 		if (vx > 2)
 			mvwaddnstr(w, y, 2, o->f[i].label, vx - 3);
 		wattron(w, i == o->cur ? A_REVERSE : A_UNDERLINE);

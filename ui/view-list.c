@@ -372,7 +372,7 @@ static bool list_action(struct view *v, const char *action)
 		app_message(a, "%s", vm->error);
 	else if (strcmp(action, "console") == 0) {
 		if (is_live || vm->state == MODEL_STARTING)
-			app_focus_pane(a);
+			app_open_tab(a, view_console_new(a, name, PROTO_CONSOLE_PRIMARY));
 		else
 			app_start_vm(a, name, true);
 	} else if (strcmp(action, "start") == 0) {
