@@ -350,27 +350,21 @@ static bool same_action(const struct binding *a, const struct binding *b)
 	return strcmp(a->context, b->context) == 0 && strcmp(a->action, b->action) == 0;
 }
 
-/* The help text of every context, one line per action with all its keys. */
-char *keys_help_text(const struct keytable *t)
+void keys_each_action(const struct keytable *t, keys_each_fn fn, void *ctx)
 {
 	static const char *const contexts[] = {"global", "list", "console", "snapshots", "help"};
 	static const char *const titles[] = {
-		"Everywhere but a focused console", "The VM list",
-		"A focused console (every other key goes to the guest)", "The snapshot tree",
-		"This help"};
-	size_t cap = 4096, len = 0;
-	char *out = xmalloc(cap);
+		"Everywhere but in a focused console", "In the VM list",
+		"In a focused console (every other key goes to the guest)", "In the snapshot tree",
+		"In the help"};
 
-	out[0] = '\0';
 	for (size_t c = 0; c < ARRAY_SIZE(contexts); c++) {
-		append(&out, &len, &cap, c ? "\n" : "");
-		append(&out, &len, &cap, titles[c]);
-		append(&out, &len, &cap, ":\n");
+		fn(ctx, titles[c], NULL, NULL);
 		for (size_t i = 0; i < t->n; i++) {
 			const struct binding *b = &t->b[i];
-			char keys[96] = "", kn[32], line[256];
+			char keys[96] = "", kn[32];
 			bool first = strcmp(b->context, contexts[c]) == 0 && b->key != KEYS_UNBOUND;
-			/* An action once, on the line of its first key. */
+			/* An action once, where its first key is. */
 			for (size_t j = 0; j < i && first; j++)
 				first = !same_action(&t->b[j], b) || t->b[j].key == KEYS_UNBOUND;
 			if (!first)
@@ -381,9 +375,34 @@ char *keys_help_text(const struct keytable *t)
 					snprintf(keys + kl, sizeof(keys) - kl, "%s%s", kl ? ", " : "",
 						 keys_name(t->b[j].key, kn, sizeof(kn)));
 			}
-			snprintf(line, sizeof(line), "  %-14s %-12s %s\n", keys, b->action, b->help);
-			append(&out, &len, &cap, line);
+			fn(ctx, titles[c], keys, b);
 		}
 	}
-	return out;
+}
+
+struct text {
+	char *out;
+	size_t len, cap;
+};
+
+static void help_line(void *ctx, const char *title, const char *keys, const struct binding *b)
+{
+	struct text *t = ctx;
+	char line[256];
+
+	if (keys)
+		snprintf(line, sizeof(line), "  %-14s %-12s %s\n", keys, b->action, b->help);
+	else
+		snprintf(line, sizeof(line), "%s%s:\n", t->len ? "\n" : "", title);
+	append(&t->out, &t->len, &t->cap, line);
+}
+
+/* The help text of every context, one line per action with all its keys. */
+char *keys_help_text(const struct keytable *t)
+{
+	struct text text = {xmalloc(4096), 0, 4096};
+
+	text.out[0] = '\0';
+	keys_each_action(t, help_line, &text);
+	return text.out;
 }

@@ -60,6 +60,12 @@ int keys_load(struct keytable *t, const char *file, struct tv_err *err);
 int keys_check(const struct keytable *t, struct tv_err *err);
 /* The first key of action in context, or -1. */
 int keys_key_of(const struct keytable *t, const char *context, const char *action);
+/* Walks the table by context: fn(title, NULL, NULL) opens a context, then
+ * fn(title, keys, b) for each action once, keys naming all of its keys
+ * ("Up, k"). */
+typedef void (*keys_each_fn)(void *ctx, const char *title, const char *keys,
+			     const struct binding *b);
+void keys_each_action(const struct keytable *t, keys_each_fn fn, void *ctx);
 /* Every binding by context, for the help view and termvisor(1) (free it). */
 char *keys_help_text(const struct keytable *t);
 

@@ -115,7 +115,9 @@ static void test_footer_and_help(void **state)
 		snprintf(line, sizeof(line), "%s", keys_name(t.b[i].key, kn, sizeof(kn)));
 		assert_non_null(strstr(help, line));
 	}
-	assert_non_null(strstr(help, "k, Up") ? NULL : strstr(help, "Up, k"));
+	/* An action's keys on one line, in the table's order. */
+	assert_non_null(strstr(help, "  Up, k          up "));
+	assert_non_null(strstr(help, "In the VM list:\n"));
 	free(help);
 	/* Rebound, the footer and the help follow. */
 	assert_int_equal(keys_bind(&t, "list", "start", "S", NULL), 0);
@@ -197,44 +199,32 @@ static void test_rebind_errors(void **state)
 	keys_free(&t);
 }
 
+struct roff {
+	char *out;
+	size_t len, cap;
+};
+
+static void roff_line(void *ctx, const char *title, const char *keys, const struct binding *b)
+{
+	struct roff *r = ctx;
+
+	if (keys)
+		r->len += (size_t)snprintf(r->out + r->len, r->cap - r->len,
+					   ".TP 18\n.BR \"%s\" \" (%s)\"\n%s\n", keys, b->action,
+					   b->help);
+	else
+		r->len += (size_t)snprintf(r->out + r->len, r->cap - r->len, ".SS \"%s\"\n", title);
+	assert_true(r->len < r->cap - 1);
+}
+
 /* The key list of termvisor(1), from the table: one .TP per action with all
- * its keys, by context, between two marker comments. */
+ * its keys, by context. */
 static char *man_block(const struct keytable *t)
 {
-	static const char *const contexts[] = {"global", "list", "console", "snapshots", "help"};
-	static const char *const titles[] = {
-		"Everywhere but in a focused console", "In the VM list",
-		"In a focused console (every other key goes to the guest)", "In the snapshot tree",
-		"In the help"};
-	size_t cap = 16384, len = 0;
-	char *out = malloc(cap);
+	struct roff r = {calloc(1, 16384), 0, 16384};
 
-	out[0] = '\0';
-	for (size_t c = 0; c < ARRAY_SIZE(contexts); c++) {
-		len += (size_t)snprintf(out + len, cap - len, ".SS \"%s\"\n", titles[c]);
-		for (size_t i = 0; i < t->n; i++) {
-			const struct binding *b = &t->b[i];
-			char keys[96] = "", kn[32];
-			bool first = strcmp(b->context, contexts[c]) == 0;
-			for (size_t j = 0; j < i && first; j++)
-				first = strcmp(t->b[j].context, b->context) != 0 ||
-					strcmp(t->b[j].action, b->action) != 0;
-			if (!first)
-				continue;
-			for (size_t j = i; j < t->n; j++) {
-				size_t kl = strlen(keys);
-				if (strcmp(t->b[j].context, b->context) == 0 &&
-				    strcmp(t->b[j].action, b->action) == 0)
-					snprintf(keys + kl, sizeof(keys) - kl, "%s%s", kl ? ", " : "",
-						 keys_name(t->b[j].key, kn, sizeof(kn)));
-			}
-			len += (size_t)snprintf(out + len, cap - len,
-						".TP 18\n.BR \"%s\" \" (%s)\"\n%s\n", keys,
-						b->action, b->help);
-		}
-	}
-	assert_true(len < cap - 1);
-	return out;
+	keys_each_action(t, roff_line, &r);
+	return r.out;
 }
 
 /* termvisor(1) lists every key as the table has it. */
