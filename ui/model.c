@@ -209,7 +209,8 @@ static void probe(struct mvm *v, const struct catalog_entry *e)
 	case VM_RUNNING:
 	case VM_PAUSED:
 		v->pub.state = st.state == VM_PAUSED ? MODEL_PAUSED : MODEL_RUNNING;
-		v->pub.pid = (uint32_t)st.pid;
+		if (st.pid) /* none in the pid file yet: STATUS says */
+			v->pub.pid = (uint32_t)st.pid;
 		v->starting = false;
 		if (v->c == NULL)
 			connect_vm(v);

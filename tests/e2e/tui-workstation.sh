@@ -96,13 +96,14 @@ scenario() { # ROWS COLS, then the size it is resized to
 	t_check "$at reopened, the same consoles are tabs" w "1:demo .*2:web"
 	# Idle, nothing is drawn and nothing polled: CPU ticks (1/100 s) in 5 s.
 	sleep 2
-	local pid t0 t1
-	pid=$(tm list-panes -t ui -F '#{pane_pid}')
+	local pane pid t0 t1
+	pane=$(tm list-panes -t ui -F '#{pane_pid}')
+	pid=$(pgrep -P "$pane" -f "$TV" || echo "$pane") # the shell may run it as a child
 	t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 	sleep 5
 	t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 	t_check "$at idle beside two running VMs the interface takes $((t1 - t0)) ticks in 5 s" \
-		[ $((t1 - t0)) -le 5 ]
+		[ "$(cat "/proc/$pid/comm")" = termvisor ] && [ $((t1 - t0)) -le 5 ]
 	tm send-keys -t ui 2
 	t_check "$at with their screens" w "note saved (1 bytes)"
 
