@@ -695,8 +695,14 @@ static void on_key(struct app *a, int key, wint_t ch, bool is_key)
 		a->message[0] = '\0';
 		a->chrome_dirty = true;
 	}
+	if ((key & KEYS_META) && (a->ov || (!keys_lookup(&a->keys, ctx, key) && !is_console(target)))) {
+		/* Esc typed just before a key, not Alt: each on its own. */
+		on_key(a, KEY_ESC, KEY_ESC, false);
+		on_key(a, key & ~KEYS_META, ch, is_key);
+		return;
+	}
 	if (a->ov) {
-		overlay_key(a, key & KEYS_META ? KEY_ESC : (int)ch, is_key);
+		overlay_key(a, (int)ch, is_key);
 		return;
 	}
 	/* Enter is Enter however the terminal sends it. */
@@ -895,7 +901,10 @@ static int theme_entry(void *ctx, const char *section, const char *name, const c
  * out from 1 up (ui/vtpane.c). */
 static short theme_pair(enum app_color c)
 {
-	return (short)(COLOR_PAIRS - (int)c);
+	/* Attributes hold pairs below 256 (COLOR_PAIR), whatever the terminal has. */
+	int top = COLOR_PAIRS < 256 ? COLOR_PAIRS : 256;
+
+	return (short)(top - (int)c);
 }
 
 int app_color(const struct app *a, enum app_color c)

@@ -68,4 +68,31 @@ t_check "the box's lines stay inside 80 columns" \
 	bash -c "'$TMUX_BIN' -S '$T_TMUX_SOCK' capture-pane -t narrow -p | LC_ALL=C.UTF-8 wc -L | grep -qx '[0-7][0-9]\\|80'"
 t_check "the box is closed on its right side on every line" \
 	bash -c "'$TMUX_BIN' -S '$T_TMUX_SOCK' capture-pane -t narrow -p | grep '│' | grep -vc '│.*│' | grep -qx 0"
+
+# Keys and colours from termvisor.conf; NO_COLOR.
+tm kill-server 2>/dev/null
+colours() { t_screen "$1" -e | grep -cE $'\e\\[([0-9;]*;)?(3[0-8]|4[0-8]|9[0-7]|10[0-7])[;m]'; }
+tm new-session -d -s plain -x 100 -y 30 "env NO_COLOR=1 TERMVISOR_HOME='$TERMVISOR_HOME' '$TV'; sleep 5"
+t_wait_for plain "broken *broken" 5 >/dev/null
+t_check "NO_COLOR=1 draws no colour" [ "$(colours plain)" -eq 0 ]
+printf 'keys = { list = { create = "N"; }; };\ntheme = { broken = "magenta"; };\n' \
+	>"$TERMVISOR_HOME/termvisor.conf"
+tm new-session -d -s conf -x 100 -y 30 "env TERMVISOR_HOME='$TERMVISOR_HOME' '$TV'; sleep 5"
+t_wait_for conf "broken *broken" 5 >/dev/null
+t_check "colours are drawn otherwise" [ "$(colours conf)" -gt 0 ]
+t_check "in the theme's colour (magenta: 35)" bash -c "'$TMUX_BIN' -S '$T_TMUX_SOCK' capture-pane -t conf -p -e | grep -q $'\e\\[35mbroken'"
+t_check "the footer shows the rebound key" t_wait_for conf "N create" 5
+tm send-keys -t conf n
+sleep 0.3
+t_check "the old key does nothing" bash -c "! '$TMUX_BIN' -S '$T_TMUX_SOCK' capture-pane -t conf -p | grep -q 'New VM'"
+tm send-keys -t conf N
+t_check "the new one opens the form" t_wait_for conf "New VM" 5
+tm send-keys -t conf Escape '?'
+t_check "the help opens" t_wait_for conf "Keys (rebind them" 5
+for _ in $(seq 20); do tm send-keys -t conf j; done
+t_check "and lists the rebound key" t_wait_for conf "N  *create  *new VM" 5
+printf 'keys = { list = { create = "Ctrl-n"; }; };\n' >"$TERMVISOR_HOME/termvisor.conf"
+tm new-session -d -s bad -x 100 -y 30 "env TERMVISOR_HOME='$TERMVISOR_HOME' '$TV'; sleep 5"
+t_check "a bad key name is refused, naming the file, line and key" \
+	t_wait_for bad "termvisor.conf:1: keys.list.create: unknown key name \"Ctrl-n\"" 5
 t_done
