@@ -601,8 +601,10 @@ static void draw(struct app *a)
 	any = list_dirty || pane_dirty || a->chrome_dirty;
 	if (!any)
 		return;
-	if (a->all_dirty)
+	if (a->all_dirty) { /* what no region covers any more is blanked */
+		werase(stdscr);
 		wnoutrefresh(stdscr);
+	}
 	if (a->chrome_dirty) {
 		draw_header(a);
 		draw_tabs(a);
@@ -621,7 +623,6 @@ static void draw(struct app *a)
 	a->model_gen = gen;
 	a->all_dirty = a->chrome_dirty = false;
 	if (a->ov) {
-		touchwin(stdscr);
 		overlay_draw(a);
 	} else {
 		int r, c;
