@@ -190,6 +190,7 @@ static void connect_vm(struct mvm *v)
 		       : st.state == PROTO_STATE_STOPPING ? MODEL_STOPPING
 							  : MODEL_RUNNING;
 	v->starting = false;
+	bump(v); /* the VM's socket answers: consoles can attach */
 }
 
 /* The runtime files say what the VM does; a live one gets its connection. */

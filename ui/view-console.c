@@ -20,6 +20,9 @@ struct console_view {
 	struct vtpane *pane;
 	int rows, cols; /* the pane's screen, without the title line */
 	uint32_t pid;   /* the VM process attached to */
+	uint64_t failed_gen; /* the model's generation when attaching failed: not
+			      * again until the model changes (its own connection
+			      * is made once the VM's socket answers) */
 	bool ended;
 	char reason[TV_ERR_MAX + 16];
 	bool dirty;
@@ -83,13 +86,14 @@ static void attach(struct console_view *c, const struct model_vm *vm)
 			  &err) < 0)
 		goto fail;
 	c->pid = vm->pid;
+	c->failed_gen = 0;
 	c->ended = false;
 	c->reason[0] = '\0';
 	c->dirty = true;
 	return;
 fail:
 	hang_up(c);
-	c->pid = vm->pid; /* not again until the VM process changes */
+	c->failed_gen = model_generation(app_model(c->v.app));
 	c->ended = true;
 	snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
 	c->dirty = true;
@@ -101,7 +105,10 @@ static void follow_vm(struct console_view *c)
 	const struct model_vm *vm = model_find(app_model(c->v.app), c->v.title);
 	bool up = vm && (vm->state == MODEL_RUNNING || vm->state == MODEL_PAUSED);
 
-	if (up && vm->pid && vm->pid != c->pid)
+	/* c->pid is set when an attach works: a new VM process is attached
+	 * to, an attach that failed is tried again once the model changed. */
+	if (up && vm->pid && vm->pid != c->pid &&
+	    c->failed_gen != model_generation(app_model(c->v.app)))
 		attach(c, vm);
 }
 
