@@ -48,3 +48,30 @@ cmdline = "console=ttyS0";
 disks = ( { file = "disk.qcow2"; format = "qcow2"; } );
 EOF
 }
+# Terminals through tmux (after t_home): t_tmux_init skips the test without
+# tmux; tm runs tmux on the test's own server; t_screen SESSION [ARGS] prints
+# what a session shows (capture-pane ARGS: -e keeps the colours);
+# t_wait_for SESSION TEXT [SECONDS] waits for TEXT (a grep pattern), 30 s
+# unless told (deadlines for emulated machines; a pass takes what it
+# takes), showing the screen when it does not come; t_type SESSION TEXT
+# types a line. T_ASAN_OPTS: for programs that die with their terminal (in a
+# sanitizer build LeakSanitizer's exit-time scan of such a process was seen
+# to spin forever, reparented to init; leaks are the unit tests' business).
+t_tmux_init() {
+	TMUX_BIN=${TMUX_BIN:-$(command -v tmux)}
+	[ -x "$TMUX_BIN" ] || t_skip_all "tmux is not installed"
+	T_TMUX_SOCK=$TERMVISOR_HOME/tmux.sock
+	T_ASAN_OPTS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+}
+tm() { timeout 20 "$TMUX_BIN" -S "$T_TMUX_SOCK" -f /dev/null "$@"; }
+t_screen() { tm capture-pane -t "$1" -p "${@:2}"; }
+t_wait_for() {
+	local i
+	for ((i = 0; i < ${3:-30} * 10; i++)); do
+		t_screen "$1" | grep -q -- "$2" && return 0
+		sleep 0.1
+	done
+	echo "# $1 while waiting for '$2':" && t_screen "$1" | sed 's/^/# /'
+	return 1
+}
+t_type() { tm send-keys -t "$1" "$2" Enter; }

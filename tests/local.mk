@@ -51,8 +51,8 @@ tests_unit_test_vmm_args_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vmm_args_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-vmm-args
 
-TESTS += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
-EXTRA_DIST += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh
+TESTS += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh tests/e2e/tui-workstation.sh
+EXTRA_DIST += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh tests/e2e/tui-workstation.sh
 
 check_PROGRAMS += tests/unit/test-control
 tests_unit_test_control_SOURCES = tests/unit/test-control.c
@@ -226,3 +226,15 @@ tests_e2e_tv_events_SOURCES = tests/e2e/tv-events.c
 tests_e2e_tv_events_LDADD = $(TV_ALL) $(TV_LIBS)
 TESTS += tests/e2e/subscribe.sh
 EXTRA_DIST += tests/e2e/subscribe.sh
+
+# The interface's layouts for many terminal sizes, and its key table (every
+# action reachable, one action per key, footer and help from the table,
+# rebinding from termvisor.conf).
+check_PROGRAMS += tests/unit/test-layout tests/unit/test-keys
+tests_unit_test_layout_SOURCES = tests/unit/test-layout.c
+tests_unit_test_layout_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_layout_LDADD = $(TEST_LDADD)
+tests_unit_test_keys_SOURCES = tests/unit/test-keys.c
+tests_unit_test_keys_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_keys_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-layout tests/unit/test-keys

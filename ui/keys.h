@@ -5,7 +5,7 @@
  *
  * Key names: a character ("t", "T", "/"), "C-x" (control), "M-x" (alt),
  * "Enter", "Esc", "Tab", "BTab", "Space", "Up", "Down", "Left", "Right",
- * "PgUp", "PgDn", "Home", "End", "Del", "F1".."F12". */
+ * "PgUp", "PgDn", "S-PgUp", "S-PgDn", "Home", "End", "Del", "F1".."F12". */
 #ifndef TV_UI_KEYS_H
 #define TV_UI_KEYS_H
 
@@ -17,7 +17,7 @@
 struct binding {
 	const char *context; /* a view's name, "global" (any view but a focused
 			      * console), or "overlay" */
-	int key;             /* a character, or KEY_* | KEYS_FKEY; see keys_parse */
+	int key;             /* a character, or KEY_* | KEYS_NC; see keys_parse */
 	const char *action;  /* what the view's action() receives; where a
 			      * control-socket verb exists, the verb's name */
 	const char *help;    /* short text for the footer and the help view */
@@ -28,6 +28,8 @@ struct binding {
  * Alt (Esc prefix) is ORed with KEYS_META. */
 #define KEYS_NC 0x100000
 #define KEYS_META 0x200000
+/* An action whose key was given to another by termvisor.conf. */
+#define KEYS_UNBOUND (-1)
 
 struct keytable {
 	struct binding *b;
@@ -49,5 +51,22 @@ int keys_parse(const char *name, int *key, struct tv_err *err);
 /* The footer for a context: "t take  r rollback ..." cut to cols. */
 void keys_footer(const struct keytable *t, const char *context, int cols, char *buf,
 		 size_t len);
+
+/* termvisor.conf's keys group (src/core/settings.h), then keys_check;
+ * errors name the file, line, key or action. A missing file changes nothing. */
+int keys_load(struct keytable *t, const char *file, struct tv_err *err);
+/* Every default action still has a key, and no key has two actions in one
+ * context. */
+int keys_check(const struct keytable *t, struct tv_err *err);
+/* The first key of action in context, or -1. */
+int keys_key_of(const struct keytable *t, const char *context, const char *action);
+/* Walks the table by context: fn(title, NULL, NULL) opens a context, then
+ * fn(title, keys, b) for each action once, keys naming all of its keys
+ * ("Up, k"). */
+typedef void (*keys_each_fn)(void *ctx, const char *title, const char *keys,
+			     const struct binding *b);
+void keys_each_action(const struct keytable *t, keys_each_fn fn, void *ctx);
+/* Every binding by context, for the help view and termvisor(1) (free it). */
+char *keys_help_text(const struct keytable *t);
 
 #endif

@@ -1,12 +1,13 @@
-# ui/: the ncurses front end.
-libtvui_a_SOURCES += ui/ui.c ui/ui.h ui/vtpane.c ui/vtpane.h ui/vtpane-int.h ui/vtcopy.c ui/vtcursor.c ui/vtcolor.c ui/vtcolor.h ui/widgets.c ui/widgets.h
-# The snapshot tree's rows (pure logic, no ncurses).
-libtvui_a_SOURCES += ui/snaptree.c ui/snaptree.h
-# Editing a definition the way visudo does, apart from the screen.
-libtvui_a_SOURCES += ui/editloop.c ui/editloop.h
-# The snapshot tree view, the snapshot actions and the definition editor: they
-# call the interface's application object (ui/app.c), so they are built here
-# (checked to compile) and linked into termvisor by adding them to
-# libtvui_a_SOURCES once ui/app.c is in the tree.
-noinst_LIBRARIES += libtvui_snap.a
-libtvui_snap_a_SOURCES = ui/view-snapshots.c ui/actions-snap.c ui/snapops.h ui/editdef.c
+# ui/: the ncurses front end (ui_main in ui/app.c).
+libtvui_a_SOURCES += ui/ui.h ui/app.c ui/app.h ui/app-int.h ui/layout.c ui/layout.h \
+	ui/keys.c ui/keys.h ui/overlay.c ui/overlay.h ui/model.c ui/model.h ui/view.h \
+	ui/view-list.c ui/view-details.c ui/view-help.c ui/view-console.c ui/actions.h
+# The console pane: libvterm's screen drawn into a window, scrollback, search,
+# copy mode, colours mapped to the terminal's class.
+libtvui_a_SOURCES += ui/vtpane.c ui/vtpane.h ui/vtpane-int.h ui/vtcopy.c ui/vtcursor.c \
+	ui/vtcolor.c ui/vtcolor.h
+# The snapshot tree (its rows are pure logic, no ncurses), its view and actions.
+libtvui_a_SOURCES += ui/snaptree.c ui/snaptree.h ui/view-snapshots.c ui/actions-snap.c \
+	ui/snapops.h
+# Editing a definition in $EDITOR the way visudo does (the loop apart from the screen).
+libtvui_a_SOURCES += ui/editloop.c ui/editloop.h ui/editdef.c

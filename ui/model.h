@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "src/core/catalog.h"
 #include "src/core/paths.h"
 #include "src/core/snapstore.h"
 
@@ -57,6 +58,12 @@ const struct snapstore *model_snapshots(struct model *m, const char *name, struc
 
 /* Re-read now (after an action this process did). */
 void model_refresh(struct model *m, const char *name);
+
+/* The definition as loaded (its error when broken), or NULL. */
+const struct catalog_entry *model_entry(const struct model *m, const char *name);
+/* This process is starting VM name (a job): shown as starting until the VM
+ * runs or the start fails (on false). */
+void model_set_starting(struct model *m, const char *name, bool starting);
 
 int model_pollfds(struct model *m, struct pollfd *pfd, int max);
 void model_ready(struct model *m, const struct pollfd *pfd, int n);

@@ -1,4 +1,6 @@
 #include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <stdlib.h>
@@ -72,5 +74,55 @@ int settings_load(const struct tv_paths *p, struct tv_settings *s, struct tv_err
 out:
 	config_destroy(&cfg);
 	free(file);
+	return rc;
+}
+
+static int group_entry(config_setting_t *e, const char *file, const char *group,
+		       const char *section, settings_entry_fn fn, void *ctx, struct tv_err *err)
+{
+	char where[PATH_MAX + 16];
+	const char *v = config_setting_get_string(e);
+
+	snprintf(where, sizeof(where), "%s:%d", file, config_setting_source_line(e));
+	if (v == NULL)
+		return tv_errf(err, "%s: %s.%s%s%s: expected a string in quotes", where, group,
+			       section ? section : "", section ? "." : "", config_setting_name(e));
+	return fn(ctx, section, config_setting_name(e), v, where, err);
+}
+
+int settings_group(const char *file, const char *group, bool sections, settings_entry_fn fn,
+		   void *ctx, struct tv_err *err)
+{
+	config_setting_t *g;
+	config_t cfg;
+	int rc = 0;
+
+	if (access(file, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	config_init(&cfg);
+	if (cfgfile_read(&cfg, file, err) < 0) {
+		config_destroy(&cfg);
+		return -1;
+	}
+	g = config_lookup(&cfg, group);
+	if (g != NULL && !config_setting_is_group(g))
+		rc = tv_errf(err, "%s:%d: %s: expected a group { ... }", file,
+			     config_setting_source_line(g), group);
+	for (int i = 0; rc == 0 && g != NULL && i < config_setting_length(g); i++) {
+		config_setting_t *e = config_setting_get_elem(g, (unsigned)i);
+		if (!sections) {
+			rc = group_entry(e, file, group, NULL, fn, ctx, err);
+			continue;
+		}
+		if (!config_setting_is_group(e)) {
+			rc = tv_errf(err, "%s:%d: %s.%s: expected a group { ... }", file,
+				     config_setting_source_line(e), group, config_setting_name(e));
+			break;
+		}
+		for (int j = 0; rc == 0 && j < config_setting_length(e); j++)
+			rc = group_entry(config_setting_get_elem(e, (unsigned)j), file, group,
+					 config_setting_name(e), fn, ctx, err);
+	}
+	config_destroy(&cfg);
 	return rc;
 }

@@ -9,26 +9,17 @@
 #     base while the source writes on, and its disk passes qemu-img check.
 . "$(dirname "$0")/../lib.sh"
 t_need_kvm
-TMUX_BIN=${TMUX_BIN:-$(command -v tmux)}
-[ -x "$TMUX_BIN" ] || t_skip_all "tmux is not installed"
 QEMU_IMG=${QEMU_IMG:-$(command -v qemu-img)}
 [ -x "$QEMU_IMG" ] || t_skip_all "qemu-img is not installed"
 demo=$top_builddir/share/demo/demo.elf
 [ -f "$demo" ] || t_skip_all "the demo guest is not built"
 t_home
-sock=$TERMVISOR_HOME/tmux.sock
-tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
-screen() { tm capture-pane -t "$1" -p; } # SESSION
-wait_for() { # SESSION TEXT: up to 30 s
-	for _ in $(seq 300); do
-		screen "$1" | grep -q -- "$2" && return 0
-		sleep 0.1
-	done
-	echo "# while waiting for '$2' on $1:" && screen "$1" | sed 's/^/# /'
-	return 1
-}
-type_line() { tm send-keys -t "$1" "$2" Enter; }
-asan_opts=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+t_tmux_init
+sock=$T_TMUX_SOCK
+screen() { t_screen "$1"; }            # SESSION
+wait_for() { t_wait_for "$1" "$2"; }   # SESSION TEXT: up to 30 s
+type_line() { t_type "$1" "$2"; }
+asan_opts=$T_ASAN_OPTS
 console() { # VM: a console client in the tmux session of the same name
 	tm kill-session -t "$1" 2>/dev/null
 	tm new-session -d -s "$1" -x 100 -y 30 \

@@ -5,29 +5,14 @@
 # and it starts again. Runs the demo guest on /dev/kvm.
 . "$(dirname "$0")/../lib.sh"
 t_need_kvm
-TMUX_BIN=${TMUX_BIN:-$(command -v tmux)}
-[ -x "$TMUX_BIN" ] || t_skip_all "tmux is not installed"
 demo=$top_builddir/share/demo/demo.elf
 [ -f "$demo" ] || t_skip_all "the demo guest is not built"
 t_home
-sock=$TERMVISOR_HOME/tmux.sock
-tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
-screen() { tm capture-pane -t "$1" -p; }
-# Waits up to 60 s for text on a tmux session's screen (a deadline for
-# emulated machines, as in tests/kvm-in-qemu.sh; a pass takes what it takes).
-wait_for() {
-	for _ in $(seq 600); do
-		screen "$1" | grep -q -- "$2" && return 0
-		sleep 0.1
-	done
-	echo "# $1 while waiting for '$2':" && screen "$1" | sed 's/^/# /'
-	return 1
-}
-# The console clients here die with their terminal (tmux kill-session). In a
-# sanitizer build, LeakSanitizer's exit-time scan of such a process was seen
-# to spin forever (its terminal gone, reparented to init), leaving it behind;
-# leaks are the unit tests' business, so it is off for these clients.
-asan_opts=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+t_tmux_init
+sock=$T_TMUX_SOCK
+screen() { t_screen "$1"; }
+wait_for() { t_wait_for "$1" "$2" 60; } # SESSION TEXT
+asan_opts=$T_ASAN_OPTS
 run_in() { # session, command: a pane that stays after the command (remain-on-exit)
 	tm new-session -d -s "$1" -x 100 -y 30 \
 		"env TERMVISOR_HOME='$TERMVISOR_HOME' ASAN_OPTIONS='$asan_opts' $2; echo \"[exit \$?]\"" \; \

@@ -16,29 +16,19 @@
 #     tags listed.
 . "$(dirname "$0")/../lib.sh"
 t_need_kvm
-TMUX_BIN=${TMUX_BIN:-$(command -v tmux)}
-[ -x "$TMUX_BIN" ] || t_skip_all "tmux is not installed"
 QEMU_IMG=${QEMU_IMG:-$(command -v qemu-img)}
 [ -x "$QEMU_IMG" ] || t_skip_all "qemu-img is not installed"
 demo=$top_builddir/share/demo/demo.elf
 [ -f "$demo" ] || t_skip_all "the demo guest is not built"
 t_home
-sock=$TERMVISOR_HOME/tmux.sock
+t_tmux_init
+sock=$T_TMUX_SOCK
 data=$TERMVISOR_HOME/data/lab
 disk=$data/disk.qcow2
-tm() { timeout 20 "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
-screen() { tm capture-pane -t c -p; }
-# Waits up to 30 s for text on the console's screen.
-wait_for() {
-	for _ in $(seq 300); do
-		screen | grep -q -- "$1" && return 0
-		sleep 0.1
-	done
-	echo "# while waiting for '$1':" && screen | sed 's/^/# /'
-	return 1
-}
-type_line() { tm send-keys -t c "$1" Enter; }
-asan_opts=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+screen() { t_screen c; }
+wait_for() { t_wait_for c "$1"; } # up to 30 s on the console's screen
+type_line() { t_type c "$1"; }
+asan_opts=$T_ASAN_OPTS
 console() { # a fresh console client in the tmux session c
 	tm kill-session -t c 2>/dev/null
 	tm new-session -d -s c -x 100 -y 30 \

@@ -1,52 +1,44 @@
 #!/usr/bin/env bash
 # The first-run experience through a real terminal: with no VM defined the
-# interface makes the demo VM, boots it and shows its console; the VM
-# keeps running when the interface quits, and a new interface sees its screen.
+# interface makes the demo VM, boots it and shows its console, focused; the
+# VM keeps running when the interface quits, and a new interface shows its
+# screen in the pane at once.
 . "$(dirname "$0")/../lib.sh"
-TMUX_BIN=${TMUX_BIN:-$(command -v tmux)}
-[ -x "$TMUX_BIN" ] || t_skip_all "tmux is not installed"
 t_need_kvm
 [ -f "$top_builddir/share/demo/demo.elf" ] || t_skip_all "the demo guest was not built"
 t_home
-sock=$TERMVISOR_HOME/tmux.sock
-tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
-screen() { tm capture-pane -t ui -p; }
-wait_for() { # text, seconds (deadlines for emulated machines too)
-	for _ in $(seq $((${2:-30} * 10))); do
-		screen | grep -q -- "$1" && return 0
-		sleep 0.1
-	done
-	echo "# screen while waiting for '$1':" && screen | sed 's/^/# /'
-	return 1
-}
+t_tmux_init
+wait_for() { t_wait_for ui "$1" "${2:-30}"; } # text, seconds (deadlines for emulated machines)
 open_ui() {
-	tm new-session -d -s ui -x 100 -y 30 "env TERMVISOR_HOME='$TERMVISOR_HOME' '$TV'" \; \
+	tm new-session -d -s ui -x 100 -y 30 \
+		"env TERMVISOR_HOME='$TERMVISOR_HOME' ASAN_OPTIONS='$T_ASAN_OPTS' '$TV'" \; \
 		set-option -wg remain-on-exit on
 }
 trap '"$TV" stop demo --force >/dev/null 2>&1; tm kill-server 2>/dev/null; t_cleanup' EXIT
 
 open_ui
-t_check "first run boots the demo VM and shows its console" wait_for "termvisor demo OS" 60
+t_check "first run greets the user" wait_for "Welcome: the demo VM was made and started"
+t_check "it boots the demo VM and shows its console" wait_for "termvisor demo OS" 60
 t_check "its definition exists" [ -f "$TERMVISOR_HOME/vms/demo.conf" ]
 t_check "the shell prompt appears" wait_for 'demo\$' 60
 tm send-keys -t ui "info" Enter
-t_check "typed commands reach the guest" wait_for "vCPUs: *2" 60
-tm send-keys -t ui C-]
-t_check "Ctrl-] returns to the list, where the VM runs" wait_for "demo .* running .* 2 *64M"
-t_check "with the welcome line" wait_for "Welcome"
+t_check "typed commands reach the guest (the console has the keyboard)" wait_for "vCPUs: *2" 60
+tm send-keys -t ui C-g
+t_check "C-g gives the keyboard back to the list, where the VM runs" \
+	wait_for "demo .* running .* 2 *64M"
+t_check "the console stays in the pane beside it" wait_for "vCPUs: *2"
 tm send-keys -t ui q
 sleep 0.5
 tm kill-server
 t_check "the VM keeps running after the interface quits" grep -q "^demo .* running" <<<"$("$TV" list)"
 
 open_ui
-wait_for "demo .* running" >/dev/null
-tm send-keys -t ui Enter
-t_check "a new interface shows the console as it was" wait_for "vCPUs: *2" 60
-tm send-keys -t ui C-]
-wait_for "demo .* running" >/dev/null
-tm send-keys -t ui F
-t_check "force off asks first" wait_for "Force the VM off"
+t_check "a new interface shows the console as it was, in the pane" wait_for "vCPUs: *2" 60
+tm send-keys -t ui Enter "help" Enter
+t_check "Enter focuses it" wait_for "keep a line of text on the virtio disk" 60
+tm send-keys -t ui C-g F
+t_check "force off asks first" wait_for "Force the VM 'demo' off"
 tm send-keys -t ui y
 t_check "then the VM is stopped" wait_for "demo .* stopped" 60
+t_check "and its pane says it ended" wait_for "demo  VM ended"
 t_done

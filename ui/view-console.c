@@ -1,0 +1,300 @@
+/* A live console in the pane: attached over the VM's control socket, its
+ * screen in a vtpane (ui/vtpane.h), the pane's size sent as the console's
+ * (PROTO_WINSIZE). A VM that ends leaves the pane readable with the reason;
+ * one that starts again is attached again. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/core/client.h"
+#include "ui/app-int.h"
+#include "ui/vtpane.h"
+#include "common/util.h"
+
+#define CONSOLE_SCROLLBACK 5000
+
+struct console_view {
+	struct view v;
+	int console; /* enum proto_console */
+	struct tv_client *c;
+	struct vtpane *pane;
+	int rows, cols; /* the pane's screen, without the title line */
+	uint32_t pid;   /* the VM process attached to */
+	uint64_t failed_gen; /* the model's generation when attaching failed: not
+			      * again until the model changes (its own connection
+			      * is made once the VM's socket answers) */
+	bool ended;
+	char reason[TV_ERR_MAX + 16];
+	bool dirty;
+	int cy, cx; /* the cursor after the last draw */
+};
+
+static struct console_view *cv(struct view *v)
+{
+	return v->priv;
+}
+
+static void to_guest(void *ctx, const char *bytes, size_t len)
+{
+	struct console_view *c = ctx;
+	struct tv_err err;
+
+	if (c->c && !c->ended && client_input(c->c, bytes, len, &err) < 0) {
+		c->ended = true;
+		snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
+		c->dirty = true;
+	}
+}
+
+static void on_console(void *ctx, const uint8_t *bytes, size_t len)
+{
+	vtpane_feed(cv(ctx)->pane, (const char *)bytes, len);
+}
+
+static void on_event(void *ctx, uint8_t event, const char *text)
+{
+	struct console_view *c = cv(ctx);
+
+	if (event == PROTO_EV_EXITED) {
+		c->ended = true;
+		snprintf(c->reason, sizeof(c->reason), "VM ended: %s", text);
+		c->dirty = true;
+	} else if (event == PROTO_EV_SNAPSHOT) {
+		c->dirty = true;
+	}
+}
+
+static const struct client_handlers handlers = {on_console, on_event};
+
+static void hang_up(struct console_view *c)
+{
+	if (c->c)
+		client_close(c->c);
+	c->c = NULL;
+}
+
+static void attach(struct console_view *c, const struct model_vm *vm)
+{
+	struct tv_err err;
+
+	hang_up(c);
+	c->c = client_connect(app_paths(c->v.app), c->v.title, &err);
+	if (c->c == NULL)
+		goto fail;
+	client_set_handlers(c->c, &handlers, &c->v);
+	if (client_attach(c->c, false, (uint8_t)c->console, (uint16_t)c->rows, (uint16_t)c->cols,
+			  &err) < 0)
+		goto fail;
+	c->pid = vm->pid;
+	c->failed_gen = 0;
+	c->ended = false;
+	c->reason[0] = '\0';
+	c->dirty = true;
+	return;
+fail:
+	hang_up(c);
+	c->failed_gen = model_generation(app_model(c->v.app));
+	c->ended = true;
+	snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
+	c->dirty = true;
+}
+
+/* Attached to the live VM process, whichever it is now. */
+static void follow_vm(struct console_view *c)
+{
+	const struct model_vm *vm = model_find(app_model(c->v.app), c->v.title);
+	bool up = vm && (vm->state == MODEL_RUNNING || vm->state == MODEL_PAUSED);
+
+	/* c->pid is set when an attach works: a new VM process is attached
+	 * to, an attach that failed is tried again once the model changed. */
+	if (up && vm->pid && vm->pid != c->pid &&
+	    c->failed_gen != model_generation(app_model(c->v.app)))
+		attach(c, vm);
+}
+
+static void console_draw(struct view *v, WINDOW *w, bool focused)
+{
+	struct console_view *c = cv(v);
+	const struct model_vm *vm = model_find(app_model(v->app), v->title);
+	int cols = getmaxx(w), rows = getmaxy(w);
+	char title[700], kn[32];
+	WINDOW *sub;
+
+	c->dirty = false;
+	if (rows < 1)
+		return;
+	if (c->ended)
+		snprintf(title, sizeof(title), " %s  %s", v->title, c->reason);
+	else if (c->c == NULL)
+		snprintf(title, sizeof(title), " %s  %s", v->title,
+			 vm && vm->state == MODEL_STARTING ? "starting..." : "not running");
+	else if (vtpane_scroll_offset(c->pane) > 0)
+		snprintf(title, sizeof(title), " %s  [scrolled back %d lines]", v->title,
+			 vtpane_scroll_offset(c->pane));
+	else if (focused)
+		snprintf(title, sizeof(title), " %s  console: keys go to the guest, %s gives them back",
+			 v->title,
+			 keys_name(keys_key_of(app_keys(v->app), "console", "release"), kn,
+				   sizeof(kn)));
+	else
+		snprintf(title, sizeof(title), " %s  console  %s", v->title,
+			 vm ? app_state_name((int)vm->state) : "");
+	wattron(w, focused ? A_REVERSE | A_BOLD : A_REVERSE);
+	mvwhline(w, 0, 0, ' ', cols);
+	mvwaddnstr(w, 0, 0, title, cols);
+	wattroff(w, A_REVERSE | A_BOLD);
+	if (rows < 2)
+		return;
+	sub = derwin(w, rows - 1, cols, 1, 0);
+	if (sub == NULL)
+		return;
+	vtpane_draw(c->pane, sub);
+	getyx(sub, c->cy, c->cx);
+	c->cy++;
+	delwin(sub);
+}
+
+static bool console_cursor(struct view *v, int *row, int *col)
+{
+	struct console_view *c = cv(v);
+
+	if (c->ended || c->c == NULL || vtpane_scroll_offset(c->pane) > 0)
+		return false;
+	*row = c->cy;
+	*col = c->cx;
+	return true;
+}
+
+static bool console_dirty(struct view *v)
+{
+	struct console_view *c = cv(v);
+
+	follow_vm(c);
+	return c->dirty || vtpane_dirty(c->pane);
+}
+
+static bool console_action(struct view *v, const char *action)
+{
+	struct console_view *c = cv(v);
+	int half = c->rows / 2 > 0 ? c->rows / 2 : 1;
+
+	if (strcmp(action, "scroll-up") == 0)
+		vtpane_scroll(c->pane, half);
+	else if (strcmp(action, "scroll-down") == 0)
+		vtpane_scroll(c->pane, -half);
+	else if (strcmp(action, "resize-send") == 0) {
+		char cmd[64];
+		int n = snprintf(cmd, sizeof(cmd), "stty rows %d cols %d\r", c->rows, c->cols);
+		if (c->c && !c->ended)
+			to_guest(c, cmd, (size_t)n);
+		else
+			app_message(v->app, "%s is not running", v->title);
+	} else
+		return false;
+	c->dirty = true;
+	return true;
+}
+
+static bool console_key(struct view *v, int ch, bool is_key)
+{
+	struct console_view *c = cv(v);
+
+	if (c->ended || c->c == NULL)
+		return false;
+	vtpane_scroll_reset(c->pane);
+	vtpane_key(c->pane, (unsigned)ch, is_key);
+	return true;
+}
+
+static void console_mouse(struct view *v, int row, int col, unsigned long bstate)
+{
+	struct console_view *c = cv(v);
+
+	if (bstate & BUTTON4_PRESSED)
+		vtpane_scroll(c->pane, 3);
+	else if (bstate & BUTTON5_PRESSED)
+		vtpane_scroll(c->pane, -3);
+	c->dirty = true;
+}
+
+static void console_resize(struct view *v, int rows, int cols)
+{
+	struct console_view *c = cv(v);
+	struct tv_err err;
+
+	rows = rows - 1 < PROTO_MIN_DIM ? PROTO_MIN_DIM : rows - 1;
+	cols = cols < PROTO_MIN_DIM ? PROTO_MIN_DIM : cols;
+	if (rows == c->rows && cols == c->cols)
+		return;
+	c->rows = rows;
+	c->cols = cols;
+	vtpane_resize(c->pane, rows, cols);
+	if (c->c && !c->ended)
+		client_winsize(c->c, (uint16_t)rows, (uint16_t)cols, &err);
+	c->dirty = true;
+}
+
+static int console_pollfds(struct view *v, struct pollfd *pfd, int max)
+{
+	struct console_view *c = cv(v);
+
+	if (c->c == NULL || max < 1)
+		return 0;
+	pfd[0] = (struct pollfd){.fd = client_fd(c->c), .events = POLLIN};
+	return 1;
+}
+
+static void console_ready(struct view *v, const struct pollfd *pfd, int n)
+{
+	struct console_view *c = cv(v);
+	struct tv_err err;
+
+	if (n < 1 || pfd[0].revents == 0 || c->c == NULL)
+		return;
+	if (client_pump(c->c, &err) < 0) {
+		if (!c->ended)
+			snprintf(c->reason, sizeof(c->reason), "VM ended: %s", err.msg);
+		c->ended = true;
+		hang_up(c);
+		c->dirty = true;
+	}
+}
+
+static void console_free(struct view *v)
+{
+	struct console_view *c = cv(v);
+
+	hang_up(c);
+	vtpane_free(c->pane);
+	free(c);
+}
+
+static const struct view_ops console_ops = {
+	.name = "console",
+	.draw = console_draw,
+	.action = console_action,
+	.key = console_key,
+	.mouse = console_mouse,
+	.resize = console_resize,
+	.pollfds = console_pollfds,
+	.ready = console_ready,
+	.dirty = console_dirty,
+	.cursor = console_cursor,
+	.free = console_free,
+};
+
+struct view *view_console_new(struct app *app, const char *name, int console)
+{
+	struct console_view *c = xcalloc(1, sizeof(*c));
+
+	c->v.ops = &console_ops;
+	c->v.app = app;
+	c->v.priv = c;
+	snprintf(c->v.title, sizeof(c->v.title), "%s", name);
+	c->console = console;
+	c->rows = 24;
+	c->cols = 80;
+	c->pane = vtpane_new(c->rows, c->cols, CONSOLE_SCROLLBACK, to_guest, c);
+	c->dirty = true;
+	return &c->v;
+}
