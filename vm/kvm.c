@@ -654,7 +654,8 @@ void vm_vcpu_finished(struct vm *vm)
 int vm_pause(struct vm *vm, struct tv_err *err)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (vm->paused) {
+	/* Paused by a device (vm_hold), the vCPUs may still be on their way. */
+	if (vm->paused && vm->parked >= vm->running) {
 		pthread_mutex_unlock(&vm->lock);
 		return 0;
 	}
@@ -690,23 +691,20 @@ bool vm_hold(struct vm *vm, const char *why)
 	bool first = false, ended;
 	unsigned gen;
 
-	pthread_mutex_lock(&vm->lock);
 	/* The pause and the reason at once: a resume from now on is the one
-	 * the request waits for. */
+	 * the request waits for. The vCPUs park on their own; waiting for
+	 * them here could wait for one that waits for this queue (a device
+	 * reset takes every queue's lock). */
+	pthread_mutex_lock(&vm->lock);
 	gen = vm->resumes;
 	vm->pause_req = true;
+	vm->paused = true;
 	if (vm->hold_why == NULL) {
 		vm->hold_why = xstrdup(why);
 		first = true;
 	}
 	pthread_mutex_unlock(&vm->lock);
 	kick_all(vm);
-	pthread_mutex_lock(&vm->lock);
-	while (vm->parked < vm->running && vm->reason == VM_EXIT_NONE && vm->resumes == gen)
-		pthread_cond_wait(&vm->cond, &vm->lock);
-	if (vm->resumes == gen)
-		vm->paused = true;
-	pthread_mutex_unlock(&vm->lock);
 	if (first)
 		(void)!write(vm->hold_efd, &one, sizeof(one));
 	pthread_mutex_lock(&vm->lock);

@@ -636,9 +636,11 @@ static void vblk_hold(struct vblk *vb, struct virtio_pci *vp, unsigned qi, struc
 {
 	while (n > 0) {
 		char why[256];
+		size_t at = strlen(vb->name) + 2; /* the message, in lower case as a line goes on */
 
 		snprintf(why, sizeof(why), "%s: %s", vb->name, strerror(held[0].error));
-		why[strlen(vb->name) + 2] = (char)tolower((unsigned char)why[strlen(vb->name) + 2]);
+		if (at < sizeof(why))
+			why[at] = (char)tolower((unsigned char)why[at]);
 		if (!vm_hold(virtio_pci_vm(vp), why))
 			return;
 		vblk_run_batch(vb, held, (unsigned)n);
