@@ -109,9 +109,10 @@ static void read_reason(const char *file, char *buf, size_t len)
 
 	if (fd >= 0)
 		close(fd);
-	buf[0] = '\0';
-	if (n <= 0)
+	if (n <= 0) {
+		buf[0] = '\0';
 		return;
+	}
 	for (ssize_t i = 0; i < n && buf[i] != '\n'; i++)
 		if ((unsigned char)buf[i] >= 0x20 && buf[i] != 0x7f)
 			buf[k++] = buf[i];
