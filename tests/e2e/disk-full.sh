@@ -21,19 +21,23 @@ mount -t tmpfs -o size=12M tv-disk-full "$small" 2>/dev/null || t_skip_all "cann
 sock=$TERMVISOR_HOME/tmux.sock
 tm() { "$TMUX_BIN" -S "$sock" -f /dev/null "$@"; }
 screen() { tm capture-pane -t "$1" -p; }
-wait_for() { # session, text: up to 60 s (emulated machines are slow)
+# Emulated machines are slow: up to 60 s for a command to succeed.
+within_60s() {
 	for _ in $(seq 600); do
-		screen "$1" | grep -q -- "$2" && return 0
+		"$@" && return 0
 		sleep 0.1
 	done
+	return 1
+}
+on_screen() { screen "$1" | grep -q -- "$2"; }
+in_status() { "$TV" status "$1" 2>/dev/null | grep -q -- "$2"; }
+wait_for() { # session, text
+	within_60s on_screen "$1" "$2" && return 0
 	echo "# $1 while waiting for '$2':" && screen "$1" | sed 's/^/# /'
 	return 1
 }
-wait_state() { # name, text in `status`: up to 60 s
-	for _ in $(seq 600); do
-		"$TV" status "$1" 2>/dev/null | grep -q -- "$2" && return 0
-		sleep 0.1
-	done
+wait_state() { # name, text in `status`
+	within_60s in_status "$1" "$2" && return 0
 	"$TV" status "$1" 2>&1 | sed 's/^/# /'
 	return 1
 }
