@@ -525,14 +525,7 @@ static void qcow2_close(struct blk *b)
 		 * grown ahead that no cluster came to use (nothing past
 		 * fresh_from was ever handed out), then the clean mark. */
 		if (qcow2_flush_locked(s, NULL) == 0) {
-			struct stat st;
-
-			/* Grown past that, or short of it: a fresh cluster whose
-			 * data write failed (a full disk) is mapped all the same
-			 * (it reads as zeros, as before the write); the file still
-			 * holds it whole, as a hole. */
-			if (s->grown_to > s->fresh_from ||
-			    (fstat(b->fd, &st) == 0 && (uint64_t)st.st_size < s->fresh_from))
+			if (s->grown_to > s->fresh_from)
 				(void)!ftruncate(b->fd, (off_t)s->fresh_from);
 			if (s->dirty_on_disk) {
 				s->incompat &= ~QCOW2_INCOMPAT_DIRTY;
