@@ -75,6 +75,10 @@ EXTRA_DIST += $(DETACH_TESTS)
 # its note, its screen; switching children; 100 rollbacks; kill -9).
 TESTS += tests/e2e/snapshot.sh
 EXTRA_DIST += tests/e2e/snapshot.sh
+# A full host disk pauses the VM, resume finishes the held writes (the demo
+# guest's disk on a small tmpfs; needs root to mount it).
+TESTS += tests/e2e/disk-full.sh
+EXTRA_DIST += tests/e2e/disk-full.sh
 
 check_PROGRAMS += tests/unit/test-acpi tests/unit/test-decompress
 tests_unit_test_acpi_SOURCES = tests/unit/test-acpi.c

@@ -536,7 +536,7 @@ int vm_new(struct vm **vmp, const struct vm_config *cfg, struct tv_err *err)
 {
 	struct vm *vm = xcalloc(1, sizeof(*vm));
 
-	vm->kvm_fd = vm->fd = -1;
+	vm->kvm_fd = vm->fd = vm->hold_efd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	bus_init(&vm->pio);
@@ -544,7 +544,8 @@ int vm_new(struct vm **vmp, const struct vm_config *cfg, struct tv_err *err)
 	config_copy(vm, cfg);
 	kick_signal_init();
 	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->exit_efd < 0) {
+	vm->hold_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->exit_efd < 0 || vm->hold_efd < 0) {
 		tv_errno(err, "eventfd");
 		vm_free(vm);
 		return -1;
@@ -653,7 +654,8 @@ void vm_vcpu_finished(struct vm *vm)
 int vm_pause(struct vm *vm, struct tv_err *err)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (vm->paused) {
+	/* Paused by a device (vm_hold), the vCPUs may still be on their way. */
+	if (vm->paused && vm->parked >= vm->running) {
 		pthread_mutex_unlock(&vm->lock);
 		return 0;
 	}
@@ -674,10 +676,60 @@ int vm_resume(struct vm *vm, struct tv_err *err)
 	pthread_mutex_lock(&vm->lock);
 	vm->pause_req = false;
 	vm->paused = false;
+	vm->resumes++;
+	free(vm->hold_why);
+	vm->hold_why = NULL;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	(void)err;
 	return 0;
+}
+
+bool vm_hold(struct vm *vm, const char *why)
+{
+	uint64_t one = 1;
+	bool first = false, ended;
+	unsigned gen;
+
+	/* The pause and the reason at once: a resume from now on is the one
+	 * the request waits for. The vCPUs park on their own; waiting for
+	 * them here could wait for one that waits for this queue (a device
+	 * reset takes every queue's lock). */
+	pthread_mutex_lock(&vm->lock);
+	gen = vm->resumes;
+	vm->pause_req = true;
+	vm->paused = true;
+	if (vm->hold_why == NULL) {
+		vm->hold_why = xstrdup(why);
+		first = true;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	kick_all(vm);
+	if (first)
+		(void)!write(vm->hold_efd, &one, sizeof(one));
+	pthread_mutex_lock(&vm->lock);
+	while (vm->resumes == gen && vm->reason == VM_EXIT_NONE)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	ended = vm->reason != VM_EXIT_NONE;
+	pthread_mutex_unlock(&vm->lock);
+	return !ended;
+}
+
+int vm_hold_fd(const struct vm *vm)
+{
+	return vm->hold_efd;
+}
+
+bool vm_hold_reason(const struct vm *vm, char *buf, size_t len)
+{
+	struct vm *v = (struct vm *)vm;
+	bool held;
+
+	pthread_mutex_lock(&v->lock);
+	held = v->hold_why != NULL;
+	snprintf(buf, len, "%s", held ? v->hold_why : "");
+	pthread_mutex_unlock(&v->lock);
+	return held;
 }
 
 bool vm_paused(const struct vm *vm)
@@ -801,6 +853,9 @@ void vm_free(struct vm *vm)
 	memimg_mem_free(vm->memimg);
 	if (vm->exit_efd >= 0)
 		close(vm->exit_efd);
+	if (vm->hold_efd >= 0)
+		close(vm->hold_efd);
+	free(vm->hold_why);
 	bus_free(&vm->pio);
 	bus_free(&vm->mmio);
 	free(vm->routes);

@@ -692,12 +692,19 @@ static bool tag_ok(const char *tag)
 
 /* ---- the API ---- */
 
-/* Pauses (remembering whether it was) and quiesces. */
-static void hold(struct vm *vm, bool *was_paused)
+/* Pauses (remembering whether it was) and quiesces; refused while a disk
+ * holds requests for a full host disk. */
+static int hold(struct vm *vm, bool *was_paused, struct tv_err *err)
 {
+	char why[256];
+
 	*was_paused = vm_paused(vm);
 	vm_pause(vm, NULL);
-	virtio_pci_quiesce(vm, true);
+	if (virtio_pci_quiesce(vm, true))
+		return 0;
+	vm_hold_reason(vm, why, sizeof(why));
+	return tv_errf(err, "the VM is paused (%s): free space on the host and resume it first",
+		       why);
 }
 
 static void release(struct vm *vm, bool was_paused)
@@ -744,7 +751,8 @@ int vm_snapshot_take(struct vm *vm, const char *dir, const char *disk_tag,
 		goto out;
 	}
 	t0 = monotonic_ns();
-	hold(vm, &was_paused);
+	if (hold(vm, &was_paused, err) < 0)
+		goto out;
 	t[0] = monotonic_ns();
 	if (disk_tag != NULL && disks_qcow2(vm, err) < 0)
 		goto release;
@@ -828,8 +836,11 @@ int vm_snapshot_restore(struct vm *vm, const char *dir, const char *disk_tag, st
 		snap_free(&f);
 		return -1;
 	}
+	if (hold(vm, &was_paused, err) < 0) {
+		snap_free(&f);
+		return -1;
+	}
 	mem = join(dir, VM_SNAPSHOT_MEMORY);
-	hold(vm, &was_paused);
 	rc = memimg_restore(vm, mem, err);
 	if (rc == 0)
 		rc = state_restore(vm, &f, err);
@@ -855,7 +866,8 @@ int vm_disk_snapshot(struct vm *vm, enum vm_disk_snap_op op, const char *tag, co
 		return tv_errf(err, "disk snapshot name: expected 1 to 1024 bytes");
 	if ((unsigned)op > VM_DISK_SNAP_RENAME)
 		return tv_errf(err, "disk snapshot: unknown operation %d", (int)op);
-	hold(vm, &was_paused);
+	if (hold(vm, &was_paused, err) < 0)
+		return -1;
 	rc = disks_op(vm, op, tag, new_tag, err);
 	release(vm, was_paused);
 	return rc;
@@ -869,7 +881,8 @@ int vm_snapshot_save_state(struct vm *vm, const char *dir, uint64_t *bytes, stru
 	if (vm_exit_reason(vm) != VM_EXIT_NONE)
 		return tv_errf(err, "the VM's run has ended (%s): nothing to snapshot",
 			       vm_exit_reason_name(vm_exit_reason(vm)));
-	hold(vm, &was_paused);
+	if (hold(vm, &was_paused, err) < 0)
+		return -1;
 	rc = state_save(vm, dir, 0, bytes, err);
 	release(vm, was_paused);
 	return rc;
@@ -888,7 +901,10 @@ int vm_snapshot_load_state(struct vm *vm, const char *dir, struct tv_err *err)
 		snap_free(&f);
 		return -1;
 	}
-	hold(vm, &was_paused);
+	if (hold(vm, &was_paused, err) < 0) {
+		snap_free(&f);
+		return -1;
+	}
 	rc = state_restore(vm, &f, err);
 	if (rc == 0)
 		rc = restore_devices(vm, &f, err);

@@ -72,6 +72,9 @@ struct vm {
 	bool started, pause_req, paused;
 	unsigned running; /* vCPU threads not yet finished */
 	unsigned parked;  /* vCPU threads waiting in a pause */
+	unsigned resumes; /* vm_resume calls: a held request waits for the next */
+	char *hold_why;   /* why a device holds the VM paused (vm_hold), or NULL */
+	int hold_efd;
 
 	/* Console input, per port (the UART for ttyS0, virtio-console for hvc0). */
 	console_input_fn cin[CONSOLE_NPORTS];

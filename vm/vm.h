@@ -38,6 +38,15 @@ enum vm_disk_aio {
 	VM_AIO_IO_URING, /* falls back to threads where io_uring is unavailable */
 };
 
+/* What a disk does when the host refuses a write (a full file system:
+ * ENOSPC, EDQUOT; or any I/O error): pause the VM and hold the request
+ * until it is resumed, then try again (the guest never sees the failure), or
+ * report the error to the guest. Failed reads are always reported. */
+enum vm_disk_on_error {
+	VM_ON_ERROR_PAUSE = 0,
+	VM_ON_ERROR_REPORT,
+};
+
 /* A disk for the virtio-blk device(s), which consume cfg->disks in order in
  * their dev_machine[] create function (vm/dev/dev.h). */
 struct vm_disk {
@@ -49,6 +58,7 @@ struct vm_disk {
 			     * GET_ID, /dev/disk/by-id): at most VM_DISK_SERIAL_MAX
 			     * printable characters; NULL: "tvdisk" and the disk's
 			     * index, never anything of the host's path */
+	enum vm_disk_on_error on_error;
 };
 
 #define VM_DISK_SERIAL_MAX 20
@@ -126,6 +136,19 @@ void vm_free(struct vm *vm);
 int vm_pause(struct vm *vm, struct tv_err *err);
 int vm_resume(struct vm *vm, struct tv_err *err);
 bool vm_paused(const struct vm *vm);
+
+/* For devices, from their own threads (never a vCPU's): a request the host
+ * cannot carry out now (a disk write on a full file system) is held. The
+ * VM pauses, why ("disk.qcow2: no space left on device") is kept, the hold
+ * descriptor becomes readable, and the caller waits until the VM is resumed
+ * (true: try the request again) or the run ends (false). */
+bool vm_hold(struct vm *vm, const char *why);
+/* Readable (an eventfd) once a device paused the VM with vm_hold; the
+ * VM's owner reads it to clear it, then looks at vm_hold_reason. */
+int vm_hold_fd(const struct vm *vm);
+/* Why a device holds the VM paused, copied into buf; false (buf "") when
+ * none does. vm_resume clears it. */
+bool vm_hold_reason(const struct vm *vm, char *buf, size_t len);
 
 /* Ends the run (VM_EXIT_STOPPED) from any thread, like pulling the plug. */
 void vm_request_stop(struct vm *vm);

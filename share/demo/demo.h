@@ -285,6 +285,10 @@ extern struct vblk disks[VBLK_MAX]; /* disks[0] keeps the notes */
 extern unsigned ndisks;
 void vblk_probe(void);
 int vblk_rw(struct vblk *b, int write, uint64_t sector, void *buf);
+/* len bytes (a multiple of 512) straight from or into buf, waiting up to
+ * timeout_s seconds (0: as long as it takes). */
+int vblk_rw_direct(struct vblk *b, int write, uint64_t sector, void *buf, uint32_t len,
+		   unsigned timeout_s);
 
 /* virtio_net.c: the first virtio-net device, polled; net.c: the `net` command */
 struct vnet {

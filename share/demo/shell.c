@@ -264,6 +264,55 @@ static void cmd_note(const char *arg)
 	}
 }
 
+/* fill N: N MiB of a pattern each sector's number sets, from 1 MiB into the
+ * disk on (past the note), 64 KiB a request, each waited for as long as the
+ * host takes (it may pause the machine on a full disk and go on later);
+ * "fill check N" reads them back. */
+#define FILL_FIRST 2048
+#define FILL_CHUNK 65536
+static uint8_t fill_buf[FILL_CHUNK] __attribute__((aligned(4096)));
+
+static uint64_t fill_word(uint64_t sector, uint32_t i)
+{
+	return (sector + i / 64) * 0x9e3779b97f4a7c15ULL + i % 64;
+}
+
+static void cmd_fill(const char *arg)
+{
+	int check = strncmp(arg, "check ", 6) == 0;
+	uint64_t mib = 0, sector = FILL_FIRST;
+	uint64_t *w = (uint64_t *)fill_buf;
+
+	for (const char *p = check ? arg + 6 : arg; *p >= '0' && *p <= '9' && mib <= 4096; p++)
+		mib = mib * 10 + (uint64_t)(*p - '0');
+	if (!mib || mib > 4096) {
+		printf("usage: fill N | fill check N   (N MiB, written from 1 MiB on)\n");
+		return;
+	}
+	if (!note_ready())
+		return;
+	for (uint64_t done = 0; done < mib << 20; done += FILL_CHUNK, sector += FILL_CHUNK / 512) {
+		int rc;
+
+		for (uint32_t i = 0; !check && i < FILL_CHUNK / 8; i++)
+			w[i] = fill_word(sector, i);
+		rc = vblk_rw_direct(&disks[0], !check, sector, fill_buf, FILL_CHUNK, 0);
+		if (rc) {
+			printf(C_RED "fill: %s failed at %lu KiB (%d)" C_RESET "\n",
+			       check ? "read" : "write", done >> 10, rc);
+			return;
+		}
+		for (uint32_t i = 0; check && i < FILL_CHUNK / 8; i++) {
+			if (w[i] != fill_word(sector, i)) {
+				printf(C_RED "fill: sector %lu does not read back" C_RESET "\n",
+				       sector + i / 64);
+				return;
+			}
+		}
+	}
+	printf(check ? "fill: %lu MiB read back intact\n" : "fill: wrote %lu MiB\n", mib);
+}
+
 static void cmd_cpus(const char *arg)
 {
 	smp_run();
@@ -421,6 +470,7 @@ static const struct command commands[] = {
 	{"date", "", "wall-clock time from the RTC", cmd_date},
 	{"count", "", "a running counter until a key is pressed", cmd_count},
 	{"note", "set TEXT|get", "keep a line of text on the virtio disk", cmd_note},
+	{"fill", "[check] N", "write N MiB of a pattern to the disk (or read it back)", cmd_fill},
 	{"cpus", "", "run work at CPL 3 on every vCPU", cmd_cpus},
 	{"dirty", "SIZE|N%", "write a new pattern over that much RAM", cmd_dirty},
 	{"net", "SUB ...", "the network: dhcp, ip, ping, send, recv, *-echo", cmd_net},

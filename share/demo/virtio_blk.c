@@ -63,8 +63,9 @@ void vblk_probe(void)
 }
 
 /* Waits for the device to return the request: halted until its MSI-X interrupt, or,
- * without one, a short spin and then the tick; gives up after 2 s. */
-static int vblk_wait(const struct vblk *b)
+ * without one, a short spin and then the tick; gives up after timeout_s seconds
+ * (0: never, for a host that may hold the request while the machine is paused). */
+static int vblk_wait(const struct vblk *b, unsigned timeout_s)
 {
 	volatile uint16_t *used = &b->vq->r.used.idx;
 
@@ -73,7 +74,7 @@ static int vblk_wait(const struct vblk *b)
 			return 0;
 		cpu_relax();
 	}
-	for (uint64_t until = ticks + 2 * DEMO_TICK_HZ; ticks < until;) {
+	for (uint64_t until = ticks + (uint64_t)timeout_s * DEMO_TICK_HZ; !timeout_s || ticks < until;) {
 		if (*used != b->used_seen)
 			return 0;
 		irq_wait(); /* the MSI-X completion, else the next tick */
@@ -86,27 +87,36 @@ int vblk_rw(struct vblk *b, int write, uint64_t sector, void *buf)
 {
 	struct vq *vq = b->vq;
 
-	if (!b->present || sector >= b->sectors)
-		return -1;
-	vq->req = (struct blk_req){write ? 1 : 0, 0, sector};
 	if (write)
 		memcpy(vq->data, buf, 512);
+	int rc = vblk_rw_direct(b, write, sector, vq->data, 512, 2);
+	if (rc == 0 && !write)
+		memcpy(buf, vq->data, 512);
+	return rc;
+}
+
+int vblk_rw_direct(struct vblk *b, int write, uint64_t sector, void *buf, uint32_t len,
+		   unsigned timeout_s)
+{
+	struct vq *vq = b->vq;
+
+	if (!b->present || sector >= b->sectors || len % 512 || len / 512 > b->sectors - sector)
+		return -1;
+	vq->req = (struct blk_req){write ? 1 : 0, 0, sector};
 	vq->status = 0xff;
 	vq->r.desc[0] = (struct vq_desc){(uint64_t)&vq->req, sizeof(vq->req), 1, 1};
-	vq->r.desc[1] = (struct vq_desc){(uint64_t)vq->data, 512, (uint16_t)(write ? 1 : 3), 2};
+	vq->r.desc[1] = (struct vq_desc){(uint64_t)buf, len, (uint16_t)(write ? 1 : 3), 2};
 	vq->r.desc[2] = (struct vq_desc){(uint64_t)&vq->status, 1, 2, 0};
 	vq->r.avail.ring[vq->r.avail.idx % b->q.size] = 0;
 	__asm__ volatile("mfence" ::: "memory");
 	vq->r.avail.idx++;
 	__asm__ volatile("mfence" ::: "memory");
 	virtio_notify(&b->q);
-	if (vblk_wait(b) < 0)
+	if (vblk_wait(b, timeout_s) < 0)
 		return -2;
 	b->used_seen++;
 	barrier();
 	if (vq->status != 0)
 		return -3;
-	if (!write)
-		memcpy(buf, vq->data, 512);
 	return 0;
 }

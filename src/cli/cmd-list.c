@@ -66,6 +66,8 @@ static void list_text(const struct tv_paths *p, const struct catalog *c)
 		       pid, up, e->def.cpus, mem, e->def.ndisks, snaps);
 		if (st.state == VM_CRASHED)
 			print_crash_tail(p, e->name);
+		else if (st.state == VM_PAUSED && st.reason[0])
+			printf("    | paused: %s\n", st.reason);
 	}
 }
 
@@ -88,6 +90,10 @@ static void list_json(const struct tv_paths *p, const struct catalog *c)
 		}
 		vm_status_probe(p, e->name, &st);
 		printf(", \"state\": \"%s\"", vm_state_name(st.state));
+		if (st.state == VM_PAUSED) {
+			printf(", \"reason\": ");
+			json_string(stdout, st.reason[0] ? st.reason : NULL);
+		}
 		if (st.state == VM_CRASHED) {
 			char *tail = vm_log_tail(p, e->name, 3);
 			printf(", \"log_tail\": ");

@@ -27,7 +27,8 @@ static void print_text(const char *name, const struct vm_status *vs, const struc
 	}
 	format_size(ps->memory, mem, sizeof(mem));
 	printf("name:     %s\n", name);
-	printf("state:    %s\n", proto_state_name(ps->state));
+	printf("state:    %s%s%s\n", proto_state_name(ps->state), ps->reason[0] ? ": " : "",
+	       ps->reason);
 	printf("pid:      %" PRIu32 "\n", ps->pid);
 	printf("uptime:   %" PRIu64 " s\n", ps->uptime_ms / 1000);
 	printf("cpus:     %" PRIu32 "\n", ps->cpus);
@@ -50,10 +51,12 @@ static void print_json(const char *name, const struct vm_status *vs,
 		printf("}\n");
 		return;
 	}
-	printf(", \"state\": \"%s\", \"pid\": %" PRIu32 ", \"uptime\": %" PRIu64
+	printf(", \"state\": \"%s\", \"reason\": ", proto_state_name(ps->state));
+	json_string(stdout, ps->reason[0] ? ps->reason : NULL);
+	printf(", \"pid\": %" PRIu32 ", \"uptime\": %" PRIu64
 	       ", \"cpus\": %" PRIu32 ", \"memory\": %" PRIu64
 	       ", \"console\": {\"rows\": %u, \"cols\": %u, \"attached\": %u}}\n",
-	       proto_state_name(ps->state), ps->pid, ps->uptime_ms / 1000, ps->cpus, ps->memory,
+	       ps->pid, ps->uptime_ms / 1000, ps->cpus, ps->memory,
 	       ps->rows, ps->cols, ps->clients);
 }
 
@@ -123,7 +126,7 @@ const struct cmd_entry cmd_status_entry = {
 	.usage = "NAME [--json]",
 	.summary = "Show a VM's state; a running VM answers on its control socket.",
 	.options = "  --json   one JSON object: name, nics (mode, mac, address, forwards), state,\n"
-		   "           pid, uptime, cpus, memory,\n"
+		   "           reason (why a VM paused itself, or null), pid, uptime, cpus, memory,\n"
 		   "           console {rows, cols, attached}; log_tail for a stopped VM\n",
 	.exec = cmd_status_exec,
 };

@@ -40,6 +40,7 @@ int machine_from_def(struct machine *m, const struct tv_paths *p, const struct v
 		m->disks[i].format = disk_format_name(def->disks[i].format);
 		m->disks[i].readonly = def->disks[i].readonly;
 		m->disks[i].aio = def->disks[i].aio;
+		m->disks[i].on_error = def->disks[i].on_error;
 		m->disks[i].serial =
 		    def->disks[i].serial ? machine_own(m, xstrdup(def->disks[i].serial)) : NULL;
 	}

@@ -262,14 +262,15 @@ void proto_put_hello_reply(struct proto_buf *b, const struct proto_hello *h)
 	put_code_text(b, PROTO_HELLO_REPLY, head, sizeof(head), h->program);
 }
 
-/* Status payload: fixed fields, then a length-prefixed name; bytes after the
- * name are ignored, so later versions can append fields. */
+/* Status payload: fixed fields, then a length-prefixed name, then a
+ * length-prefixed reason; bytes after those are ignored, so later versions
+ * can append fields. */
 #define STATUS_FIXED 41
 
 void proto_put_status(struct proto_buf *b, const struct proto_status *s)
 {
-	uint8_t p[STATUS_FIXED + PROTO_NAME_MAX];
-	size_t nlen = strnlen(s->name, PROTO_NAME_MAX);
+	uint8_t p[STATUS_FIXED + PROTO_NAME_MAX + 1 + PROTO_REASON_MAX];
+	size_t nlen = strnlen(s->name, PROTO_NAME_MAX), rlen = strnlen(s->reason, PROTO_REASON_MAX);
 
 	memset(p, 0, sizeof(p));
 	p[0] = s->state;
@@ -283,7 +284,9 @@ void proto_put_status(struct proto_buf *b, const struct proto_status *s)
 	put_be64(p + 32, s->uptime_ms);
 	p[40] = (uint8_t)nlen;
 	memcpy(p + STATUS_FIXED, s->name, nlen);
-	proto_put_frame(b, PROTO_STATUS_REPLY, p, STATUS_FIXED + nlen);
+	p[STATUS_FIXED + nlen] = (uint8_t)rlen;
+	memcpy(p + STATUS_FIXED + nlen + 1, s->reason, rlen);
+	proto_put_frame(b, PROTO_STATUS_REPLY, p, STATUS_FIXED + nlen + 1 + rlen);
 }
 
 /* Copies text from the wire, stopping at a NUL and replacing control
@@ -398,6 +401,12 @@ int proto_get_status(const struct proto_frame *f, struct proto_status *s)
 	s->started = get_be64(p + 24);
 	s->uptime_ms = get_be64(p + 32);
 	copy_text(s->name, sizeof(s->name), p + STATUS_FIXED, nlen);
+	if (f->len > STATUS_FIXED + nlen) {
+		size_t rlen = p[STATUS_FIXED + nlen];
+		if (rlen > PROTO_REASON_MAX || STATUS_FIXED + nlen + 1 + rlen > f->len)
+			return -1;
+		copy_text(s->reason, sizeof(s->reason), p + STATUS_FIXED + nlen + 1, rlen);
+	}
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #define PROTO_HDR_LEN 8
 #define PROTO_MAX_PAYLOAD 65536
 #define PROTO_NAME_MAX 64
+#define PROTO_REASON_MAX 200 /* why a VM is paused (proto_status.reason) */
 
 enum proto_type {
 	/* Requests. */
@@ -125,6 +126,10 @@ struct proto_status {
 	uint64_t started;     /* unix time, seconds */
 	uint64_t uptime_ms;
 	char name[PROTO_NAME_MAX + 1];
+	/* Why the VM paused itself ("disk.qcow2: no space left on device"),
+	 * or "" (running, or paused by a client). Sent after the name: older
+	 * clients do not read it, older servers do not send it. */
+	char reason[PROTO_REASON_MAX + 1];
 };
 
 struct proto_hello {

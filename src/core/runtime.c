@@ -100,6 +100,25 @@ static void clean_after_crash(const struct tv_paths *p, const char *name)
 	free(crashed);
 }
 
+/* The first line of a pause marker, control characters left out. */
+static void read_reason(const char *file, char *buf, size_t len)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+	size_t k = 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0) {
+		buf[0] = '\0';
+		return;
+	}
+	for (ssize_t i = 0; i < n && buf[i] != '\n'; i++)
+		if ((unsigned char)buf[i] >= 0x20 && buf[i] != 0x7f)
+			buf[k++] = buf[i];
+	buf[k] = '\0';
+}
+
 void vm_status_probe(const struct tv_paths *p, const char *name, struct vm_status *st)
 {
 	char *pidfile = paths_vm_runtime(p, name, "pid");
@@ -111,6 +130,8 @@ void vm_status_probe(const struct tv_paths *p, const char *name, struct vm_statu
 		/* No pid file yet: the VM process is still starting. */
 		time_t started = file_mtime(pidfile), now = time(NULL);
 		st->state = file_exists(pausefile) ? VM_PAUSED : VM_RUNNING;
+		if (st->state == VM_PAUSED)
+			read_reason(pausefile, st->reason, sizeof(st->reason));
 		st->pid = read_pid(pidfile);
 		st->uptime_s = started && now > started ? (uint64_t)(now - started) : 0;
 	} else if (file_exists(pidfile)) {
@@ -255,6 +276,24 @@ void vm_runtime_set_paused(const struct tv_paths *p, const char *name, bool paus
 	} else {
 		unlink(file);
 	}
+	free(file);
+}
+
+void vm_runtime_set_paused_why(const struct tv_paths *p, const char *name, const char *why)
+{
+	char *file = paths_vm_runtime(p, name, "paused");
+	char *tmp = xasprintf("%s.tmp", file);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	/* Whole or not at all: a reader never sees half a reason. */
+	if (fd >= 0) {
+		(void)!write(fd, why, strlen(why));
+		(void)!write(fd, "\n", 1);
+		close(fd);
+		if (rename(tmp, file) < 0)
+			unlink(tmp);
+	}
+	free(tmp);
 	free(file);
 }
 

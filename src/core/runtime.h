@@ -5,7 +5,8 @@
  *                 whole life: the lock, not a pid, says whether the VM is live
  *   NAME.pid      "PID\n", written once the VM runs, removed on a clean exit
  *   NAME.sock     the control socket (termvisor-protocol(7))
- *   NAME.paused   present while the vCPUs are paused
+ *   NAME.paused   present while the vCPUs are paused; holds why when the VM
+ *                 paused itself (a full disk), else empty
  *   NAME.crashed  left when a VM process died without cleaning up: the stale
  *                 pid file is renamed to it, so the crash is remembered until
  *                 the next start
@@ -20,6 +21,7 @@
 #include <sys/types.h>
 
 #include "src/core/paths.h"
+#include "src/core/protocol.h"
 
 enum vm_state { VM_STOPPED, VM_RUNNING, VM_PAUSED, VM_CRASHED };
 
@@ -27,6 +29,7 @@ struct vm_status {
 	enum vm_state state;
 	pid_t pid;          /* when running or paused */
 	uint64_t uptime_s;  /* when running or paused */
+	char reason[PROTO_REASON_MAX + 1]; /* paused: why the VM paused itself, or "" */
 };
 
 const char *vm_state_name(enum vm_state s);
@@ -51,6 +54,8 @@ int vm_lock_take(const struct tv_paths *p, const char *name, struct tv_err *err)
 /* Removes what a crash left (under the lock) and writes NAME.pid. */
 int vm_runtime_begin(const struct tv_paths *p, const char *name, struct tv_err *err);
 void vm_runtime_set_paused(const struct tv_paths *p, const char *name, bool paused);
+/* Paused by the VM itself, with why (one line). */
+void vm_runtime_set_paused_why(const struct tv_paths *p, const char *name, const char *why);
 /* Forgets a VM that is not live (its definition is being deleted): the crash
  * marker and the lock file go too, so a new VM of that name starts clean. */
 void vm_runtime_forget(const struct tv_paths *p, const char *name);

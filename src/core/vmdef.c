@@ -196,6 +196,10 @@ static int parse_disk(struct parse *p, const config_setting_t *s, struct vmdef_d
 				if (config_setting_type(e) != CONFIG_TYPE_STRING ||
 				    disk_aio_parse(config_setting_get_string(e), &d->aio) < 0)
 					return fail(p, e, sub, "expected \"threads\" or \"io_uring\"");
+			} else if (strcmp(key, "on_error") == 0) {
+				if (config_setting_type(e) != CONFIG_TYPE_STRING ||
+				    disk_on_error_parse(config_setting_get_string(e), &d->on_error) < 0)
+					return fail(p, e, sub, "expected \"pause\" or \"report\"");
 			} else if (strcmp(key, "serial") == 0) {
 				if (config_setting_type(e) != CONFIG_TYPE_STRING ||
 				    !vm_disk_serial_valid(config_setting_get_string(e)))
@@ -208,7 +212,7 @@ static int parse_disk(struct parse *p, const config_setting_t *s, struct vmdef_d
 			} else {
 				warn(p, e,
 				     "%s: unknown setting '%s' (known: file, format, readonly, aio, "
-				     "serial)",
+				     "serial, on_error)",
 				     field, key);
 			}
 		}
@@ -586,6 +590,8 @@ static void build_config(const struct vmdef *d, config_t *cfg)
 					d->disks[i].readonly);
 		add_string(g, "aio", disk_aio_name(d->disks[i].aio));
 		add_string(g, "serial", d->disks[i].serial);
+		if (d->disks[i].on_error != VM_ON_ERROR_PAUSE)
+			add_string(g, "on_error", disk_on_error_name(d->disks[i].on_error));
 	}
 	if (d->nnets > 0) {
 		list = config_setting_add(root, "net", CONFIG_TYPE_LIST);
@@ -700,6 +706,22 @@ int disk_aio_parse(const char *s, enum vm_disk_aio *out)
 		*out = VM_AIO_THREADS;
 	else if (strcmp(s, "io_uring") == 0)
 		*out = VM_AIO_IO_URING;
+	else
+		return -1;
+	return 0;
+}
+
+const char *disk_on_error_name(enum vm_disk_on_error e)
+{
+	return e == VM_ON_ERROR_REPORT ? "report" : "pause";
+}
+
+int disk_on_error_parse(const char *s, enum vm_disk_on_error *out)
+{
+	if (strcmp(s, "pause") == 0)
+		*out = VM_ON_ERROR_PAUSE;
+	else if (strcmp(s, "report") == 0)
+		*out = VM_ON_ERROR_REPORT;
 	else
 		return -1;
 	return 0;

@@ -26,6 +26,7 @@ struct vmdef_disk {
 	bool readonly;
 	enum vm_disk_aio aio; /* VM_AIO_DEFAULT unless the definition says */
 	char *serial;         /* the guest's serial for it, or NULL (the engine's default) */
+	enum vm_disk_on_error on_error; /* a write the host refuses: pause (default) or report */
 };
 
 struct vmdef_net {
@@ -89,6 +90,9 @@ int disk_format_from_name(const char *file, enum disk_format *out);
  * anything else. */
 const char *disk_aio_name(enum vm_disk_aio a);
 int disk_aio_parse(const char *s, enum vm_disk_aio *out);
+const char *disk_on_error_name(enum vm_disk_on_error e); /* "pause" / "report" */
+int disk_on_error_parse(const char *s, enum vm_disk_on_error *out);
+
 /* "52:54:00:12:34:56": six hex pairs, unicast. */
 bool vmdef_mac_valid(const char *mac);
 /* A lab network's name: 1 to 63 letters, digits, '-', '_' or '.', not

@@ -26,6 +26,7 @@ enum {
 	OPT_DISK_READONLY,
 	OPT_DISK_AIO,
 	OPT_DISK_SERIAL,
+	OPT_DISK_ON_ERROR,
 	OPT_KERNEL_CACHE,
 	OPT_REBOOT_EXIT,
 	OPT_NO_EXTRACT,
@@ -51,6 +52,7 @@ static const struct option engine_opts[] = {
 	{"disk-readonly", no_argument, NULL, OPT_DISK_READONLY},
 	{"disk-aio", required_argument, NULL, OPT_DISK_AIO},
 	{"disk-serial", required_argument, NULL, OPT_DISK_SERIAL},
+	{"disk-on-error", required_argument, NULL, OPT_DISK_ON_ERROR},
 	{"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
 	{"on-reboot-exit", no_argument, NULL, OPT_REBOOT_EXIT},
 	{"no-extract", no_argument, NULL, OPT_NO_EXTRACT},
@@ -118,6 +120,8 @@ char **vmm_argv(const struct vmm_opts *o, const char *prog)
 			argv_opt(&a, "--disk-aio",
 				 o->disks[i].aio == VM_AIO_THREADS ? "threads" : "io_uring");
 		argv_opt(&a, "--disk-serial", o->disks[i].serial);
+		if (o->disks[i].on_error == VM_ON_ERROR_REPORT)
+			argv_opt(&a, "--disk-on-error", "report");
 	}
 	for (size_t i = 0; i < c->nnics && i < NET_NICS_MAX; i++) {
 		char *net = vmm_net_format(&o->nics[i]);
@@ -203,12 +207,19 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 		case OPT_DISK_READONLY:
 		case OPT_DISK_AIO:
 		case OPT_DISK_SERIAL:
+		case OPT_DISK_ON_ERROR:
 			if (last == NULL)
 				return tv_errf(err, "a disk option before any --disk");
 			if (ch == OPT_DISK_FORMAT)
 				last->format = optarg;
 			else if (ch == OPT_DISK_SERIAL)
 				last->serial = optarg;
+			else if (ch == OPT_DISK_ON_ERROR && strcmp(optarg, "report") == 0)
+				last->on_error = VM_ON_ERROR_REPORT;
+			else if (ch == OPT_DISK_ON_ERROR && strcmp(optarg, "pause") == 0)
+				last->on_error = VM_ON_ERROR_PAUSE;
+			else if (ch == OPT_DISK_ON_ERROR)
+				return tv_errf(err, "--disk-on-error: expected pause or report");
 			else if (ch == OPT_DISK_READONLY)
 				last->readonly = true;
 			else if (strcmp(optarg, "threads") == 0)

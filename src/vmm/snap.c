@@ -218,13 +218,27 @@ static bool kv_flag(const struct verb_call *call, const char *key)
 
 /* The snapshot a verb names (tag=), in the store opened and locked for it;
  * NULL with the message (the store closed again) when there is none. */
+/* A disk holding requests (a full disk) keeps its queue busy until the VM
+ * is resumed: the snapshot could not wait for it to settle. */
+static int refuse_held(struct verb_call *call)
+{
+	struct vmm *v = call->vm;
+	char why[PROTO_REASON_MAX + 1];
+
+	if (v->vm == NULL || !vm_hold_reason(v->vm, why, sizeof(why)))
+		return 0;
+	return tv_errf(&call->err,
+		       "VM %s is paused (%s): free space on the host and resume it first",
+		       v->name, why);
+}
+
 static const struct snap_record *target(struct verb_call *call, struct snapstore *st, char *tag,
 					size_t len)
 {
 	struct vmm *v = call->vm;
 	const struct snap_record *rec;
 
-	if (kv(call, "tag", tag, len, &call->err) < 0)
+	if (refuse_held(call) < 0 || kv(call, "tag", tag, len, &call->err) < 0)
 		return NULL;
 	if (*tag == '\0')
 		return tv_errf(&call->err, "%s: which snapshot? (tag=)",
@@ -395,7 +409,7 @@ enum verb_result vmm_verb_snapshot_take(struct verb_call *call)
 	unsigned pruned = 0;
 	int rc;
 
-	if (kv(call, "tag", tag, sizeof(tag), &call->err) < 0 ||
+	if (refuse_held(call) < 0 || kv(call, "tag", tag, sizeof(tag), &call->err) < 0 ||
 	    kv(call, "description", desc, sizeof(desc), &call->err) < 0)
 		return VERB_ERROR;
 	if (*tag && snapstore_tag_check(tag, &call->err) < 0)

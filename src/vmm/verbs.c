@@ -30,6 +30,8 @@ static enum verb_result verb_status(struct verb_call *call)
 	st.rows = (uint16_t)rows;
 	st.cols = (uint16_t)cols;
 	snprintf(st.name, sizeof(st.name), "%s", v->name);
+	if (v->vm != NULL)
+		vm_hold_reason(v->vm, st.reason, sizeof(st.reason));
 	proto_put_status(call->out, &st);
 	return VERB_REPLIED;
 }

@@ -335,26 +335,37 @@ static void term_read(struct vmm *v)
 
 /* ---- stopping ---- */
 
+/* Stopping means forcing: the run ends now. */
+static int force_off(struct vmm *v, const char *why)
+{
+	vmm_log(v, "%s; forcing off", why);
+	v->stopping = true;
+	v->stop_deadline_ns = UINT64_MAX;
+	if (v->ctl)
+		control_event(v->ctl, PROTO_EV_STOPPING, "0");
+	vm_request_stop(v->vm);
+	return 0;
+}
+
 int vmm_begin_stop(struct vmm *v, uint32_t timeout_ms, struct tv_err *err)
 {
-	char text[64];
+	char why[PROTO_REASON_MAX + 1], text[PROTO_REASON_MAX + 64];
 	uint64_t deadline;
 
 	if (timeout_ms == 0)
 		timeout_ms = VMM_STOP_TIMEOUT_MS;
+	/* Requests a full disk holds would hold the guest's shutdown too (it
+	 * writes): off at once; what was written before is on the disk. */
+	if (vm_hold_reason(v->vm, why, sizeof(why))) {
+		snprintf(text, sizeof(text), "stopping while paused (%s)", why);
+		return force_off(v, text);
+	}
 	/* A paused guest cannot see the button. */
 	if (vm_paused(v->vm) && vm_resume(v->vm, err) == 0 && v->have_paths)
 		vm_runtime_set_paused(&v->paths, v->name, false);
-	if (acpi_pm_power_button(v->vm, err) < 0) {
-		/* Nothing to ask the guest with: stopping means forcing. */
-		vmm_log(v, "%s; forcing off", err->msg);
-		v->stopping = true;
-		v->stop_deadline_ns = UINT64_MAX;
-		if (v->ctl)
-			control_event(v->ctl, PROTO_EV_STOPPING, "0");
-		vm_request_stop(v->vm);
-		return 0;
-	}
+	/* Nothing to ask the guest with. */
+	if (acpi_pm_power_button(v->vm, err) < 0)
+		return force_off(v, err->msg);
 	deadline = monotonic_ns() + (uint64_t)timeout_ms * 1000000;
 	/* A second stop may shorten the wait, never lengthen it. */
 	if (!v->stopping || deadline < v->stop_deadline_ns)
@@ -405,6 +416,22 @@ static int setup_signals(struct vmm *v)
 	return v->sigfd;
 }
 
+/* A disk paused the VM (vm_hold): the state, the log and the clients say
+ * why. */
+static void on_hold(struct vmm *v)
+{
+	char why[PROTO_REASON_MAX + 1];
+	uint64_t n;
+
+	if (read(vm_hold_fd(v->vm), &n, sizeof(n)) < 0 || !vm_hold_reason(v->vm, why, sizeof(why)))
+		return;
+	if (v->have_paths)
+		vm_runtime_set_paused_why(&v->paths, v->name, why);
+	vmm_log(v, "paused: %s; free space and resume to go on", why);
+	if (v->ctl)
+		control_event(v->ctl, PROTO_EV_PAUSED, why);
+}
+
 /* ---- the machine ---- */
 
 static int machine_new(struct vmm *v, struct tv_err *err)
@@ -451,7 +478,7 @@ int vmm_machine_restart(struct vmm *v, struct tv_err *err)
 
 static void run_loop(struct vmm *v)
 {
-	enum { P_OUTPUT, P_EXIT = P_OUTPUT + CONSOLE_NPORTS, P_SIGNAL, P_STDIN, P_CONTROL };
+	enum { P_OUTPUT, P_EXIT = P_OUTPUT + CONSOLE_NPORTS, P_HOLD, P_SIGNAL, P_STDIN, P_CONTROL };
 	struct pollfd pfd[P_CONTROL + CONTROL_MAX_CLIENTS + 1];
 
 	for (;;) {
@@ -461,6 +488,7 @@ static void run_loop(struct vmm *v)
 		for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
 			pfd[P_OUTPUT + i] = (struct pollfd){.fd = v->con[i].pipe[0], .events = POLLIN};
 		pfd[P_EXIT] = (struct pollfd){.fd = vm_exit_fd(v->vm), .events = POLLIN};
+		pfd[P_HOLD] = (struct pollfd){.fd = vm_hold_fd(v->vm), .events = POLLIN};
 		pfd[P_SIGNAL] = (struct pollfd){.fd = v->sigfd, .events = POLLIN};
 		pfd[P_STDIN] = (struct pollfd){
 			.fd = v->term.on && v->term.stdin_open &&
@@ -488,6 +516,8 @@ static void run_loop(struct vmm *v)
 		for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
 			if (pfd[P_OUTPUT + i].revents & POLLIN)
 				drain_output(v, i);
+		if (pfd[P_HOLD].revents & POLLIN)
+			on_hold(v);
 		if (pfd[P_SIGNAL].revents & POLLIN)
 			handle_signal(v);
 		if (pfd[P_STDIN].revents)
@@ -687,6 +717,10 @@ static int setup(struct vmm *v, struct tv_err *err)
 		screens_new(v, rows, cols);
 	}
 	o->cfg.console = (struct console_sink){.output = on_guest_output, .ctx = v};
+	/* Nobody could resume an unnamed run: its disks report errors. */
+	if (o->name == NULL)
+		for (size_t i = 0; i < o->cfg.ndisks; i++)
+			o->disks[i].on_error = VM_ON_ERROR_REPORT;
 	o->cfg.disks = o->disks;
 	/* Lab NICs: their switch's socket, the switch started when none runs. */
 	if (lab_nics_prepare(o->nics, o->cfg.nnics, err) < 0)

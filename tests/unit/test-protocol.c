@@ -139,6 +139,7 @@ static void test_status_roundtrip(void **state)
 		.state = PROTO_STATE_PAUSED, .clients = 2, .pid = 4242, .cpus = 4,
 		.rows = 30, .cols = 100, .memory = 512ULL << 20, .started = 1700000000,
 		.uptime_ms = 123456789, .name = "lab1",
+		.reason = "disk.qcow2: no space left on device",
 	};
 	struct proto_status out;
 	struct proto_buf b = {0};
@@ -158,6 +159,7 @@ static void test_status_roundtrip(void **state)
 	assert_true(out.started == in.started);
 	assert_true(out.uptime_ms == in.uptime_ms);
 	assert_string_equal(out.name, "lab1");
+	assert_string_equal(out.reason, "disk.qcow2: no space left on device");
 	proto_buf_free(&b);
 }
 
@@ -176,8 +178,31 @@ static void test_status_rejects_short_and_bad_name(void **state)
 	assert_int_equal(proto_get_status(&f, &s), -1);
 	p[40] = 3;
 	memcpy(p + 41, "abc", 3);
+	/* A server from before the reason: none. */
 	assert_int_equal(proto_get_status(&f, &s), 0);
 	assert_string_equal(s.name, "abc");
+	assert_string_equal(s.reason, "");
+}
+
+/* The pause reason after the name: a length past the payload is refused,
+ * and an older client reading only the name still gets the rest right. */
+static void test_status_reason(void **state)
+{
+	struct proto_status in = {.state = PROTO_STATE_PAUSED, .name = "vm", .reason = "d: full"},
+			    out;
+	struct proto_buf b = {0};
+	struct proto_frame f;
+	size_t used;
+
+	(void)state;
+	proto_put_status(&b, &in);
+	assert_int_equal(parse_one(&b, &f, &used), 1);
+	assert_int_equal(f.len, 41 + 2 + 1 + 7);
+	assert_int_equal(proto_get_status(&f, &out), 0);
+	assert_string_equal(out.reason, "d: full");
+	((uint8_t *)f.payload)[41 + 2] = 8;
+	assert_int_equal(proto_get_status(&f, &out), -1);
+	proto_buf_free(&b);
 }
 
 static void test_error_roundtrip_and_sanitised(void **state)
@@ -533,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_console_split),
 		cmocka_unit_test(test_status_roundtrip),
 		cmocka_unit_test(test_status_rejects_short_and_bad_name),
+		cmocka_unit_test(test_status_reason),
 		cmocka_unit_test(test_error_roundtrip_and_sanitised),
 		cmocka_unit_test(test_attach_and_size_validation),
 		cmocka_unit_test(test_hello_and_event),

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1099,6 +1101,105 @@ static void test_grow_ahead(void **state)
 	free(shadow);
 }
 
+/* A host file system that runs out of room: writes past a file size limit
+ * fail as they would on a full disk (EFBIG here, ENOSPC there; the same
+ * paths). The failed write reports the system's error (the device pauses
+ * the VM on it), leaves the image consistent (no leaked cluster, nothing
+ * but the old or the new bytes in the range, as with any device's failed
+ * write), and the same write done again once there is room succeeds. */
+static void set_file_limit(uint64_t bytes)
+{
+	struct rlimit rl;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = bytes == 0 ? rl.rlim_max : (rlim_t)bytes;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static void full_disk_run(bool backed)
+{
+	char *path = tpath("full.qcow2"), *base = tpath("full-base.raw");
+	uint64_t size = 8 << 20, cs = 65536;
+	uint8_t *shadow = xcalloc(1, size), *data = xmalloc(3 * cs);
+	/* Fresh clusters past the end of the file: a whole cluster, a part
+	 * of one, and a run of three with partial ends. Over a backing file
+	 * the partial ones are merged with its data under the image's lock;
+	 * without, only the new bytes go out once the lock is released. */
+	static const struct {
+		uint64_t off, len;
+	} w[] = {{2 << 20, 65536}, {3 << 20, 4096}, {(4 << 20) + 512, 3 * 65536 - 1024}};
+	struct blk_create_opts o = {.cluster_size = cs};
+	struct blk_check_result res;
+	struct tv_err err;
+	struct stat st;
+	struct blk *b;
+
+	unlink(path);
+	unlink(base);
+	if (backed) {
+		fill_random(shadow, size);
+		must(blk_create(base, "raw", size, NULL, &err), &err);
+		must(blk_open(&b, base, "raw", 0, &err), &err);
+		must(blk_pwrite(b, shadow, size, 0, &err), &err);
+		must(blk_close(b, &err), &err);
+		o.backing = "full-base.raw";
+		o.backing_fmt = "raw";
+	}
+	must(blk_create(path, "qcow2", size, &o, &err), &err);
+	must(blk_open(&b, path, "qcow2", 0, &err), &err);
+	fill_random(shadow, 1 << 20);
+	must(blk_pwrite(b, shadow, 1 << 20, 0, &err), &err);
+	must(blk_flush(b, &err), &err);
+	for (size_t i = 0; i < ARRAY_SIZE(w); i++) {
+		uint8_t *old = xmalloc(w[i].len);
+
+		fill_random(data, w[i].len);
+		assert_int_equal(stat(path, &st), 0);
+		set_file_limit((uint64_t)st.st_size + 1024);
+		errno = 0;
+		assert_int_equal(blk_pwrite(b, data, w[i].len, w[i].off, &err), -1);
+		if (errno != EFBIG)
+			fail_msg("write %zu: expected EFBIG, got \"%s\" (errno %d)", i, err.msg,
+				 errno);
+		(void)blk_flush(b, NULL);
+		set_file_limit(0);
+		/* Before the retry: consistent, and nothing but old or new bytes. */
+		must(blk_check(b, 0, &res, &err), &err);
+		if (res.corruptions || res.leaks || res.check_errors)
+			fail_msg("write %zu: after the failure: %llu corruptions, %llu leaks", i,
+				 (unsigned long long)res.corruptions, (unsigned long long)res.leaks);
+		must(blk_pread(b, old, w[i].len, w[i].off, &err), &err);
+		for (uint64_t k = 0; k < w[i].len; k++)
+			if (old[k] != shadow[w[i].off + k] && old[k] != data[k])
+				fail_msg("write %zu: byte %llu after the failure is neither old nor new",
+					 i, (unsigned long long)k);
+		/* Room again: the same write goes through. */
+		must(blk_pwrite(b, data, w[i].len, w[i].off, &err), &err);
+		memcpy(shadow + w[i].off, data, w[i].len);
+		must(blk_flush(b, &err), &err);
+		free(old);
+	}
+	compare_all(b, shadow, size);
+	must(blk_close(b, &err), &err);
+	qemu_check(path);
+	qemu_read_back(path, shadow, size);
+	unlink(path);
+	unlink(base);
+	free(path);
+	free(base);
+	free(shadow);
+	free(data);
+}
+
+static void test_full_disk(void **state)
+{
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	full_disk_run(false);
+	full_disk_run(true);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
 static int setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tv-qcow2.XXXXXX",
@@ -1128,6 +1229,7 @@ int main(void)
 		cmocka_unit_test(test_compressed_write),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_grow_ahead),
+		cmocka_unit_test(test_full_disk),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_vmstate),

@@ -97,6 +97,12 @@ static void test_states(void **state)
 	vm_runtime_set_paused(&paths, "lab", true);
 	vm_status_probe(&paths, "lab", &st);
 	assert_int_equal(st.state, VM_PAUSED);
+	assert_string_equal(st.reason, "");
+	/* Paused by itself (a full disk): why, whole. */
+	vm_runtime_set_paused_why(&paths, "lab", "disk.qcow2: no space left on device");
+	vm_status_probe(&paths, "lab", &st);
+	assert_int_equal(st.state, VM_PAUSED);
+	assert_string_equal(st.reason, "disk.qcow2: no space left on device");
 
 	/* A second VM process for the same VM is refused, naming the first. */
 	assert_int_equal(vm_lock_take(&paths, "lab", &err), -1);

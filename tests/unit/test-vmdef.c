@@ -85,7 +85,7 @@ static void test_full_definition(void **state)
 			   "cmdline = \"console=ttyS0 root=/dev/vda\";\n"
 			   "disks = ( { file = \"root.qcow2\"; },\n"
 			   "          { file = \"data.img\"; readonly = true; aio = \"threads\";\n"
-			   "            serial = \"data-01\"; },\n"
+			   "            serial = \"data-01\"; on_error = \"report\"; },\n"
 			   "          { file = \"x.bin\"; format = \"raw\"; } );\n"
 			   "net = ( { mode = \"user\"; mac = \"52:54:00:12:34:56\";\n"
 			   "          forward = ( \"tcp::2222:22\", \"udp:0.0.0.0:5353:53\" ); },\n"
@@ -109,6 +109,8 @@ static void test_full_definition(void **state)
 	assert_true(d.disks[1].readonly);
 	assert_int_equal(d.disks[0].aio, VM_AIO_DEFAULT);
 	assert_int_equal(d.disks[1].aio, VM_AIO_THREADS);
+	assert_int_equal(d.disks[0].on_error, VM_ON_ERROR_PAUSE);
+	assert_int_equal(d.disks[1].on_error, VM_ON_ERROR_REPORT);
 	assert_null(d.disks[0].serial);
 	assert_string_equal(d.disks[1].serial, "data-01");
 	assert_int_equal(d.disks[2].format, DISK_FORMAT_RAW);
@@ -205,6 +207,8 @@ static void test_field_errors(void **state)
 		     "disks[0].readonly: expected true or false");
 	expect_error("disks = ( { file = \"a.qcow2\"; aio = \"native\"; } );\n", 1,
 		     "disks[0].aio: expected \"threads\" or \"io_uring\"");
+	expect_error("disks = ( { file = \"a.qcow2\"; on_error = \"stop\"; } );\n", 1,
+		     "disks[0].on_error: expected \"pause\" or \"report\"");
 	expect_error("disks = ( { file = \"a.qcow2\"; serial = \"123456789012345678901\"; } );\n",
 		     1, "disks[0].serial: expected 1 to 20 printable characters");
 	expect_error("disks = ( { file = \"a.qcow2\"; serial = \"two words\"; } );\n", 1,
@@ -297,6 +301,7 @@ static void test_save_round_trip(void **state)
 	d.disks[1].format = DISK_FORMAT_RAW;
 	d.disks[1].readonly = true;
 	d.disks[1].aio = VM_AIO_IO_URING;
+	d.disks[1].on_error = VM_ON_ERROR_REPORT;
 	d.disks[1].serial = xstrdup("ABCDEFGHIJKLMNOPQRST");
 	d.nets = xcalloc(1, sizeof(*d.nets));
 	d.nnets = 1;
@@ -322,6 +327,8 @@ static void test_save_round_trip(void **state)
 	assert_true(back.disks[1].readonly);
 	assert_int_equal(back.disks[0].aio, VM_AIO_DEFAULT);
 	assert_int_equal(back.disks[1].aio, VM_AIO_IO_URING);
+	assert_int_equal(back.disks[0].on_error, VM_ON_ERROR_PAUSE);
+	assert_int_equal(back.disks[1].on_error, VM_ON_ERROR_REPORT);
 	assert_null(back.disks[0].serial);
 	assert_string_equal(back.disks[1].serial, "ABCDEFGHIJKLMNOPQRST");
 	assert_int_equal(back.nnets, 2);

@@ -71,7 +71,11 @@ int blk_create(const char *path, const char *fmt, uint64_t size, const struct bl
 
 /* Data. Offsets and lengths are in bytes, any alignment; a request must lie
  * inside [0, blk_size). Reads of never-written areas return zeros (or the
- * backing file's data). */
+ * backing file's data). A write that the host refuses (a full disk: ENOSPC,
+ * EDQUOT, or any I/O error) returns -1 with errno saying why, and leaves the
+ * image consistent: the range reads as before, as written or a mix of the
+ * two (as after any device's failed write), no cluster leaks, and the same
+ * write can be done again once there is room. */
 int blk_pread(struct blk *b, void *buf, size_t len, uint64_t off, struct tv_err *err);
 int blk_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off, struct tv_err *err);
 /* Makes every completed write durable (metadata in a crash-safe order, then

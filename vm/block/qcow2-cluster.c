@@ -322,7 +322,7 @@ static int write_new_clusters(struct qcow2 *s, uint64_t *l2, uint64_t l2i, uint6
 	uint64_t end = in + bytes; /* relative to gbase */
 	bool zero_old = old_is_zero(s, l2, l2i, k, gbase);
 	uint8_t *tmp = NULL;
-	int rc = -1;
+	int rc = -1, saved;
 
 	host = qcow2_alloc_clusters(s, k, err);
 	if (!host)
@@ -373,7 +373,12 @@ map:
 	goto out;
 io:
 	tv_errno(err, "%s: write at %llu failed", s->b->path, (unsigned long long)host);
-	/* The clusters stay allocated and unreferenced: a leak, never damage. */
+	/* Nothing points to the clusters yet: they go back, so a full disk
+	 * leaves no leak behind (the request is retried whole). Should that
+	 * fail too they stay allocated and unreferenced: a leak, never damage. */
+	saved = errno;
+	(void)qcow2_refcount_update(s, host, k * cs, -1, NULL);
+	errno = saved;
 out:
 	free(tmp);
 	return rc;

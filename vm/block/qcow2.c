@@ -524,6 +524,13 @@ static void qcow2_close(struct blk *b)
 		/* The frees applied by the last flush, the part of the file
 		 * grown ahead that no cluster came to use (nothing past
 		 * fresh_from was ever handed out), then the clean mark. */
+		struct stat st;
+
+		/* A mapped cluster past the end of the file reads as zeros, but
+		 * qemu-img check calls it an error: the file takes it in, as a
+		 * hole (which needs no room on a full disk). */
+		if (s->short_tail && fstat(b->fd, &st) == 0 && (uint64_t)st.st_size < s->fresh_from)
+			(void)!ftruncate(b->fd, (off_t)s->fresh_from);
 		if (qcow2_flush_locked(s, NULL) == 0) {
 			if (s->grown_to > s->fresh_from)
 				(void)!ftruncate(b->fd, (off_t)s->fresh_from);
@@ -602,9 +609,11 @@ static int qcow2_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off
 	pthread_rwlock_unlock(&b->lock);
 	/* Data for fresh clusters goes out in parallel with other requests. */
 	for (size_t i = 0; i < wq.n; i++) {
-		if (rc == 0 && blk_data_pwrite(b, wq.r[i].buf, wq.r[i].len, wq.r[i].host) < 0)
+		if (rc == 0 && blk_data_pwrite(b, wq.r[i].buf, wq.r[i].len, wq.r[i].host) < 0) {
 			rc = tv_errno(err, "%s: write at %llu failed", b->path,
 				      (unsigned long long)wq.r[i].host);
+			s->short_tail = true;
+		}
 		__atomic_sub_fetch(&s->alloc_inflight, 1, __ATOMIC_ACQ_REL);
 	}
 	return rc;

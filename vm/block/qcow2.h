@@ -138,6 +138,8 @@ struct qcow2 {
 	bool deps_unsynced;
 	/* The file was grown ahead (fallocate) up to here; cut back at close. */
 	uint64_t grown_to;
+	bool short_tail; /* a fresh cluster's data write failed (a full disk): the
+			  * file may end before it; close makes it whole (a hole) */
 	bool no_grow_ahead;
 	bool dirty_on_disk; /* dirty bit written for this session */
 	bool in_repair;

@@ -11,7 +11,13 @@
  * at once (requests that follow each other in the file as one readv/writev)
  * and reaps them, and hands whatever needs the block layer's own
  * work (allocating writes, flush, discard, compressed or unallocated data)
- * to the threads way. */
+ * to the threads way.
+ *
+ * A write the host refuses (a full file system) is held, not failed, when
+ * the disk's on_error says pause: the VM pauses with the reason, the queue
+ * waits, and the request is done again at each resume until it goes
+ * through (vm_hold). */
+#include <ctype.h>
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
@@ -71,6 +77,9 @@
 
 #define VBLK_CFG_SIZE 60
 
+/* vblk_handle: the request waits for the VM to be resumed (vm_hold). */
+#define VBLK_HELD (-2)
+
 struct vblk;
 
 /* One request handed to a helper; a batch is done when left reaches 0. */
@@ -78,6 +87,7 @@ struct vblk_job {
 	struct vblk *vb;
 	struct vq_req *r;
 	int64_t used;
+	int error; /* VBLK_HELD: the host's errno */
 	unsigned *left;
 	pthread_cond_t *done;
 	struct vblk_job *next;
@@ -98,6 +108,8 @@ struct vblk {
 	pthread_t helpers[VBLK_HELPERS + 1];
 	unsigned nhelpers;
 	bool readonly;
+	enum vm_disk_on_error on_error;
+	char *name; /* the image's file name, for the reason of a pause */
 	unsigned nqueues;
 	uint64_t sectors;
 	char id[VBLK_ID_BYTES];
@@ -159,7 +171,7 @@ static bool in_range(const struct vblk *vb, uint64_t sector, uint64_t bytes)
  * not know, and for the unmap flag on a discard (it belongs to write-zeroes
  * only, where the device may deallocate); every range is checked before any
  * is carried out, so a refused request changes nothing. */
-static uint8_t do_ranges(struct vblk *vb, struct vq_req *r, uint32_t type)
+static uint8_t do_ranges(struct vblk *vb, struct vq_req *r, uint32_t type, bool *host_failed)
 {
 	uint64_t bytes = r->out_len - sizeof(struct vblk_hdr);
 	struct vblk_range rg[VBLK_MAX_DISCARD_SEGS];
@@ -194,27 +206,32 @@ static uint8_t do_ranges(struct vblk *vb, struct vq_req *r, uint32_t type)
 			rc = blk_discard(vb->blk, sector * VBLK_SECTOR, n * VBLK_SECTOR, NULL);
 		else
 			rc = blk_write_zeroes(vb->blk, sector * VBLK_SECTOR, n * VBLK_SECTOR, NULL);
-		if (rc != 0)
+		if (rc != 0) {
+			*host_failed = true;
 			return VIRTIO_BLK_S_IOERR;
+		}
 	}
 	return VIRTIO_BLK_S_OK;
 }
 
 /* Handles one request; returns the bytes written into its writable part
- * (data plus status byte), or -1 for a request framed so badly that the
- * device must stop (no header, or nowhere to put the status). */
-static int64_t vblk_handle(struct vblk *vb, struct vq_req *r)
+ * (data plus status byte), -1 for a request framed so badly that the
+ * device must stop (no header, or nowhere to put the status), or VBLK_HELD
+ * with *error set for a write the host refused that is to be held. */
+static int64_t vblk_handle(struct vblk *vb, struct vq_req *r, int *error)
 {
 	struct vblk_hdr h;
 	uint64_t data_in, data_out;
 	uint8_t status = VIRTIO_BLK_S_OK;
 	int64_t used = 1;
+	bool host_failed = false; /* a write, flush, discard the host refused */
 
 	if (r->out_len < sizeof(h) || r->in_len < 1)
 		return -1;
 	iov_to_buf(r->iov, r->nout, 0, &h, sizeof(h));
 	h.type = le32toh(h.type);
 	h.sector = le64toh(h.sector);
+	errno = 0;
 	data_in = r->in_len - 1;
 	data_out = r->out_len - sizeof(h);
 	switch (h.type) {
@@ -232,11 +249,11 @@ static int64_t vblk_handle(struct vblk *vb, struct vq_req *r)
 			status = VIRTIO_BLK_S_IOERR;
 		else if (rw_segments(vb, r->iov, r->nout, sizeof(h), data_out,
 				     h.sector * VBLK_SECTOR, blk_pwrite_seg) != 0)
-			status = VIRTIO_BLK_S_IOERR;
+			host_failed = true;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		if (!vb->readonly && blk_flush(vb->blk, NULL) != 0)
-			status = VIRTIO_BLK_S_IOERR;
+			host_failed = true;
 		break;
 	case VIRTIO_BLK_T_GET_ID: {
 		size_t n = MIN(data_in, (uint64_t)VBLK_ID_BYTES);
@@ -246,12 +263,18 @@ static int64_t vblk_handle(struct vblk *vb, struct vq_req *r)
 	}
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		status = do_ranges(vb, r, h.type);
+		status = do_ranges(vb, r, h.type, &host_failed);
 		break;
 	default:
 		status = VIRTIO_BLK_S_UNSUPP;
 		break;
 	}
+	if (host_failed && vb->on_error == VM_ON_ERROR_PAUSE) {
+		*error = errno != 0 ? errno : EIO;
+		return VBLK_HELD;
+	}
+	if (host_failed)
+		status = VIRTIO_BLK_S_IOERR;
 	iov_from_buf(r->iov + r->nout, r->nin, r->in_len - 1, &status, 1);
 	return used;
 }
@@ -270,7 +293,7 @@ static void *vblk_helper(void *arg)
 		j = vb->jobs;
 		vb->jobs = j->next;
 		pthread_mutex_unlock(&vb->pool_lock);
-		j->used = vblk_handle(vb, j->r);
+		j->used = vblk_handle(vb, j->r, &j->error);
 		pthread_mutex_lock(&vb->pool_lock);
 		if (--*j->left == 0)
 			pthread_cond_signal(j->done);
@@ -298,7 +321,7 @@ static void vblk_run_batch(struct vblk *vb, struct vblk_job *jobs, unsigned n)
 		}
 		pthread_cond_broadcast(&vb->pool_work);
 		pthread_mutex_unlock(&vb->pool_lock);
-		jobs[0].used = vblk_handle(vb, jobs[0].r);
+		jobs[0].used = vblk_handle(vb, jobs[0].r, &jobs[0].error);
 		pthread_mutex_lock(&vb->pool_lock);
 		while (left > 0)
 			pthread_cond_wait(&done, &vb->pool_lock);
@@ -307,7 +330,7 @@ static void vblk_run_batch(struct vblk *vb, struct vblk_job *jobs, unsigned n)
 		return;
 	}
 	for (unsigned i = 0; i < n; i++)
-		jobs[i].used = vblk_handle(vb, jobs[i].r);
+		jobs[i].used = vblk_handle(vb, jobs[i].r, &jobs[i].error);
 }
 
 /* ---- the io_uring way ---- */
@@ -529,8 +552,10 @@ static void vblk_uring_batch(struct vblk *vb, struct vblk_uring *u, struct vblk_
 	}
 	if (nslow > 0)
 		vblk_run_batch(vb, slow, nslow);
-	for (unsigned i = 0; i < nslow; i++)
+	for (unsigned i = 0; i < nslow; i++) {
 		jobs[idx[i]].used = slow[i].used;
+		jobs[idx[i]].error = slow[i].error;
+	}
 }
 
 static const char *vblk_uring_setup(struct vblk *vb)
@@ -582,12 +607,54 @@ static void vblk_uring_free(struct vblk *vb)
 }
 #endif
 
+/* Pushes the batch's done requests and keeps the held ones at the front of
+ * jobs; returns how many are held, or -1 when the queue broke. */
+static int vblk_complete(struct vblk_job *jobs, unsigned n, struct vq *vq)
+{
+	unsigned held = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (jobs[i].used == VBLK_HELD) {
+			jobs[held++] = jobs[i];
+			continue;
+		}
+		if (jobs[i].used < 0) {
+			vq->broken = true;
+			vq->why = "block request without a header or a status byte";
+			return -1;
+		}
+		vq_push(vq, jobs[i].r->head, (uint32_t)jobs[i].used);
+	}
+	return (int)held;
+}
+
+/* Requests the host refused: the VM pauses with the first one's reason,
+ * and they are done again at each resume until they go through. When the
+ * run ends instead, nobody waits for them. */
+static void vblk_hold(struct vblk *vb, struct virtio_pci *vp, unsigned qi, struct vq *vq,
+		      struct vblk_job *held, int n)
+{
+	while (n > 0) {
+		char why[256];
+		size_t at = strlen(vb->name) + 2; /* the message, in lower case as a line goes on */
+
+		snprintf(why, sizeof(why), "%s: %s", vb->name, strerror(held[0].error));
+		if (at < sizeof(why))
+			why[at] = (char)tolower((unsigned char)why[at]);
+		if (!vm_hold(virtio_pci_vm(vp), why))
+			return;
+		vblk_run_batch(vb, held, (unsigned)n);
+		n = vblk_complete(held, (unsigned)n, vq);
+		virtio_pci_queue_done(vp, qi, vq);
+	}
+}
+
 static void vblk_queue_notify(struct virtio_pci *vp, unsigned qi, struct vq *vq)
 {
 	struct vblk *vb = virtio_pci_priv(vp);
 	struct vq_req *reqs = &vb->reqs[(size_t)qi * VBLK_BATCH];
 	struct vblk_job jobs[VBLK_BATCH];
-	int rc = 1;
+	int rc = 1, held;
 
 	while (rc > 0) {
 		unsigned n = 0;
@@ -602,20 +669,16 @@ static void vblk_queue_notify(struct virtio_pci *vp, unsigned qi, struct vq *vq)
 			vblk_uring_batch(vb, &vb->uring[qi], jobs, n);
 		else
 			vblk_run_batch(vb, jobs, n);
-		for (unsigned i = 0; i < n; i++) {
-			if (jobs[i].used < 0) {
-				vq->broken = true;
-				vq->why = "block request without a header or a status byte";
-				rc = -1;
-				break;
-			}
-			vq_push(vq, jobs[i].r->head, (uint32_t)jobs[i].used);
-		}
+		held = vblk_complete(jobs, n, vq);
+		if (held < 0)
+			rc = -1;
 		/* Completions go out per batch: the driver can refill while the
 		 * next batch runs. */
 		virtio_pci_queue_done(vp, qi, vq);
 		if (vq->broken)
 			return;
+		if (held > 0)
+			vblk_hold(vb, vp, qi, vq, jobs, held);
 	}
 	if (vq->broken)
 		virtio_pci_queue_done(vp, qi, vq); /* reports it */
@@ -644,6 +707,7 @@ static void vblk_destroy(struct virtio_pci *vp)
 	if (vb->blk != NULL)
 		blk_close(vb->blk, NULL);
 	free(vb->reqs);
+	free(vb->name);
 	free(vb);
 }
 
@@ -725,6 +789,8 @@ static int vblk_create_one(struct vm *vm, const struct vm_disk *d, unsigned n, s
 		return tv_err_prefix(err, "disk %u: ", n);
 	}
 	vb->readonly = d->readonly || blk_is_readonly(vb->blk);
+	vb->on_error = d->on_error;
+	vb->name = xstrdup(strrchr(d->path, '/') ? strrchr(d->path, '/') + 1 : d->path);
 	vb->sectors = blk_size(vb->blk) / VBLK_SECTOR;
 	vb->nqueues = MAX(1u, MIN(vm_ncpus(vm), (unsigned)VBLK_MAX_QUEUES));
 	vb->reqs = xcalloc((size_t)vb->nqueues * VBLK_BATCH, sizeof(*vb->reqs));

@@ -770,20 +770,47 @@ struct virtio_pci *virtio_pci_find(struct vm *vm, const char *name)
 	return vp_of(dev_find(vm, name));
 }
 
-void virtio_pci_quiesce(struct vm *vm, bool quiesce)
+/* Every queue's lock, once its thread is done with the requests in flight;
+ * false (no lock taken) when a device holds requests for a full disk
+ * (vm_hold): their thread lets go only after a resume. */
+static bool lock_queues_settled(struct virtio_pci *vp)
+{
+	struct vm *vm = virtio_pci_vm(vp);
+
+	for (unsigned i = 0; i < vp->info.nqueues; i++) {
+		while (pthread_mutex_trylock(&vp->q[i].lock) != 0) {
+			if (vm_hold_reason(vm, NULL, 0)) {
+				while (i-- > 0)
+					pthread_mutex_unlock(&vp->q[i].lock);
+				return false;
+			}
+			usleep(1000);
+		}
+	}
+	return true;
+}
+
+bool virtio_pci_quiesce(struct vm *vm, bool quiesce)
 {
 	for (struct dev *d = dev_first(vm); d != NULL; d = d->next) {
 		struct virtio_pci *vp = vp_of(d);
 
 		if (vp == NULL)
 			continue;
-		lock_queues(vp);
+		if (!lock_queues_settled(vp)) {
+			if (quiesce)
+				virtio_pci_quiesce(vm, false); /* the devices done so far */
+			if (quiesce)
+				return false;
+			continue; /* never quiesced: it was holding already */
+		}
 		vp->quiesced = quiesce;
 		unlock_queues(vp);
 		if (!quiesce)
 			for (unsigned i = 0; i < vp->info.nqueues; i++)
 				virtio_pci_kick(vp, i);
 	}
+	return true;
 }
 
 static void add_vcap(struct pci_dev *p, uint8_t type, uint32_t off, uint32_t len, uint8_t cap_len)

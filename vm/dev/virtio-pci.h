@@ -119,8 +119,10 @@ struct virtio_pci *virtio_pci_find(struct vm *vm, const char *name);
  * flight and holds every virtio queue thread still, so device state and
  * disks can be saved or restored; quiesce (false) lets them run again and
  * looks at every queue once. Device state itself: the dev_ops save/restore
- * of each device, like any other. */
-void virtio_pci_quiesce(struct vm *vm, bool quiesce);
+ * of each device, like any other. Quiescing gives up (false, nothing held)
+ * when a disk holds requests the host refused (vm_hold): they wait for a
+ * resume. */
+bool virtio_pci_quiesce(struct vm *vm, bool quiesce);
 
 /* Bytes typed for the guest's virtio console (hvc0): queued (up to 4 KiB)
  * until the guest takes them; returns how many were taken (0 without a
