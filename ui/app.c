@@ -900,12 +900,12 @@ static int theme_entry(void *ctx, const char *section, const char *name, const c
 
 /* The theme's pairs are the last ones, clear of those the console panes hand
  * out from 1 up (ui/vtpane.c). */
+/* The theme's pairs are 1 to COLOR_COUNT - 1: the console panes allocate
+ * theirs from 16 up (ui/vtcolor.h), so neither overwrites the other. */
 static short theme_pair(enum app_color c)
 {
-	/* Attributes hold pairs below 256 (COLOR_PAIR), whatever the terminal has. */
-	int top = COLOR_PAIRS < 256 ? COLOR_PAIRS : 256;
-
-	return (short)(top - (int)c);
+	_Static_assert(COLOR_COUNT <= 16, "the theme's pairs must stay below the panes'");
+	return (short)c;
 }
 
 int app_color(const struct app *a, enum app_color c)
