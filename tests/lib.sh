@@ -64,12 +64,18 @@ t_tmux_init() {
 	T_ASAN_OPTS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 }
 tm() { timeout 20 "$TMUX_BIN" -S "$T_TMUX_SOCK" -f /dev/null "$@"; }
-t_screen() { tm capture-pane -t "$1" -p "${@:2}"; }
+# (POSIX sh: the guest tests source this file with /bin/sh.)
+t_screen() {
+	local pane=$1
+	shift
+	tm capture-pane -t "$pane" -p "$@"
+}
 t_wait_for() {
-	local i
-	for ((i = 0; i < ${3:-30} * 10; i++)); do
+	local i=0 n=$((${3:-30} * 10))
+	while [ $i -lt $n ]; do
 		t_screen "$1" | grep -q -- "$2" && return 0
 		sleep 0.1
+		i=$((i + 1))
 	done
 	echo "# $1 while waiting for '$2':" && t_screen "$1" | sed 's/^/# /'
 	return 1

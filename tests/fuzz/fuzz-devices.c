@@ -80,6 +80,20 @@ int vm_ioeventfd(struct vm *vm, int fd, uint64_t addr, unsigned len, bool pio, b
 	return tv_errf(err, "no ioeventfd in the fuzz target");
 }
 
+/* A disk write the host refused: the engine would pause the VM until it is
+ * resumed; here the run is over at once (false), as when the VM stops. */
+bool vm_hold(struct vm *vm, const char *why)
+{
+	return false;
+}
+
+bool vm_hold_reason(const struct vm *vm, char *buf, size_t len)
+{
+	if (len > 0)
+		buf[0] = '\0';
+	return false;
+}
+
 struct guest_mem *vm_mem(struct vm *vm)
 {
 	return &vm->mem;
