@@ -10,12 +10,14 @@ demo=$top_builddir/share/demo/demo.elf
 grep -q 'net: lease' "$demo" || t_skip_all "the demo guest has no net command yet"
 command -v python3 >/dev/null || t_skip_all "python3 is missing"
 t_home
-# Two host ports free a moment ago.
-read -r tport uport < <(python3 -c '
+# Two host ports free a moment ago. (No process substitution: the nested
+# machine's chroot has no /dev/fd.)
+ports=$(python3 -c '
 import socket
 s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
+read -r tport uport <<<"$ports"
 
 python3 - "$TV" "$demo" "$tport" "$uport" <<'PY'
 import os, pty, re, select, socket, sys, time
