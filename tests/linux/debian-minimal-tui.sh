@@ -43,8 +43,10 @@ tm send-keys -t ui root Enter
 t_check "root logs in (no password yet)" wait_for "root@.*:~#" 30
 tm send-keys -t ui "cat /proc/cpuinfo | grep -c ^processor; mount | grep ' / '" Enter
 t_check "a command answers: / is the ext4 disk on virtio-blk" wait_for "/dev/vda on / type ext4" 30
-tm send-keys -t ui C-]
-t_check "Ctrl-] returns to the list, where the VM runs" wait_for "deb .* running" 10
+tm send-keys -t ui C-g
+# The footer names the list's keys again once the console lets go.
+t_check "C-g gives the keyboard back to the list" wait_for " s start " 10
+t_check "where the VM runs" wait_for "deb .* running" 10
 tm send-keys -t ui F
 t_check "force off asks first" wait_for "Force the VM off" 10
 tm send-keys -t ui y
