@@ -273,7 +273,7 @@ machine() {
 # started here on 2026-12-06 died: its kernel panicked, or both its CPUs
 # locked up with "soft lockup" in under a minute, in the middle of the
 # detached-VM test). So the tests that need a Linux userspace run in a
-# multi-threaded machine of their own, bounded to 10 minutes, and the rest
+# multi-threaded machine of their own, bounded to 15 minutes, and the rest
 # in a single-threaded one; KVM_IN_QEMU_THREADS puts all in one of the two.
 linux_user="tests/linux/debian-shell.sh tests/linux/debian-shell-threads.sh tests/linux/debian-minimal-tui.sh tests/linux/bzimage-initrd.sh"
 rc_all=0
@@ -300,7 +300,7 @@ for threads in ${KVM_IN_QEMU_GROUPS:-single multi}; do
 	tests=$group
 	cmd="make -s -k check TESTS='${group# }'"
 	limit=${KVM_IN_QEMU_TIMEOUT:-3600}
-	[ $threads = single ] || [ -n "${KVM_IN_QEMU_THREADS:-}" ] || limit=$((limit < 600 ? limit : 600))
+	[ $threads = single ] || [ -n "${KVM_IN_QEMU_THREADS:-}" ] || limit=$((limit < 900 ? limit : 900))
 	machine "$threads" "$limit"
 	if [ "$rc" -ne 0 ] && { [ "$rc_all" -eq 0 ] || [ "$rc" -eq 125 ]; }; then rc_all=$rc; fi
 done
