@@ -60,11 +60,12 @@ def command(line, pattern, timeout=20):
     return expect(pattern, timeout)
 try:
     check(expect(rb"demo\$ ", 60) is not None, "the demo guest reaches its prompt", text)
-    m = command("net dhcp", rb"net: (lease \S+ gw \S+|dhcp failed)")
-    got = m.group(0).decode() if m else None
+    # (to the end of the line: an address read while it arrives is cut short)
+    m = command("net dhcp", rb"net: (lease \S+ gw \S+|dhcp failed)\n")
+    got = m.group(0).decode().strip() if m else None
     check(got == "net: lease 10.0.2.15 gw 10.0.2.2", "DHCP: lease 10.0.2.15 gw 10.0.2.2 (got %s)" % got, text)
-    m = command("net ping 10.0.2.2", rb"net: (reply from \S+|no reply)")
-    got = m.group(0).decode() if m else None
+    m = command("net ping 10.0.2.2", rb"net: (reply from \S+|no reply)\n")
+    got = m.group(0).decode().strip() if m else None
     check(got == "net: reply from 10.0.2.2", "the gateway answers a ping (got %s)" % got, text)
     for proto, port in (("tcp", tport), ("udp", uport)):
         os.write(fd, ("net %s-echo 7\r" % proto).encode())
