@@ -48,7 +48,7 @@ tm send-keys -t ui C-g
 t_check "C-g gives the keyboard back to the list" wait_for " s start " 10
 t_check "where the VM runs" wait_for "deb .* running" 10
 tm send-keys -t ui F
-t_check "force off asks first" wait_for "Force the VM off" 10
+t_check "force off asks first" wait_for "Force the VM .deb. off" 10
 tm send-keys -t ui y
 t_check "then the VM is stopped" wait_for "deb .* stopped" 20
 t_done
