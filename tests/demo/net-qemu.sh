@@ -4,8 +4,7 @@
 # datagrams both ways), then three QEMU guests on termvisor's lab switches through
 # QEMU's -netdev dgram (two on lab1 talk, the one on lab2 sees nothing).
 . "$top_srcdir/tests/demo/qemu-pc.sh"
-t_need_kvm # (qemu-pc.sh skips without it)
-pc="$qemu -enable-kvm -M pc -bios $bios -smp 1 -m 64 -display none -monitor none
+pc="$qemu $accel -M pc -bios $bios -smp 1 -m 64 -display none -monitor none
 	-chardev stdio,id=con,signal=off -serial chardev:con -kernel $demo"
 nic="virtio-net-pci,disable-legacy=on,romfile="
 ports=$(python3 -c 'import socket

@@ -3,10 +3,9 @@
 # through PVH by qboot, which starts in a fraction of SeaBIOS's time), so the guest is
 # checked on a machine other than ours; then the ACPI power button.
 . "$top_srcdir/tests/demo/qemu-pc.sh"
-t_need_kvm # (qemu-pc.sh skips without it)
 disk=$TERMVISOR_HOME/demo.qcow2
 "$QEMU_IMG" create -q -f qcow2 "$disk" 16M || exit 1
-pc=("$qemu" -enable-kvm -M pc -bios "$bios" -smp 2 -m 64 -display none -net none
+pc=("$qemu" $accel -M pc -bios "$bios" -smp 2 -m 64 -display none -net none
 	-chardev stdio,id=con,signal=off -serial chardev:con -kernel "$demo")
 shell=("$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --cpus 2)
 
