@@ -67,10 +67,36 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 mount -t tmpfs tmp /tmp
 hostname -F /etc/hostname
 ifconfig lo 127.0.0.1 up
-[ -e /sys/class/net/eth0 ] && udhcpc -b -q -i eth0 >/dev/null 2>&1
+# The first network card asks DHCP for an address. udhcpc is given the
+# interface up and a script that applies the lease: on a card that is down,
+# busybox's udhcpc never returns, and without a script a lease changes
+# nothing. It goes on in the background (renewing) once it has a lease or
+# after three tries.
+if [ -e /sys/class/net/eth0 ]; then
+	ifconfig eth0 up
+	udhcpc -b -t 3 -T 1 -i eth0 -s /etc/udhcpc.script -p /tmp/udhcpc.pid >/dev/null 2>&1
+fi
 echo "$(hostname) is up; log in as root (no password: set one with passwd)"
 RCS
 chmod +x "$root/etc/init.d/rcS"
+cat >"$root/etc/udhcpc.script" <<'DHCP'
+#!/bin/sh
+# Called by udhcpc: applies a DHCP lease to $interface.
+case $1 in
+deconfig) ifconfig "$interface" 0.0.0.0 up ;;
+bound | renew)
+	ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" ${broadcast:+broadcast "$broadcast"} up
+	if [ -n "$router" ]; then
+		while route del default gw 0.0.0.0 dev "$interface" 2>/dev/null; do :; done
+		for r in $router; do route add default gw "$r" dev "$interface"; done
+	fi
+	: >/etc/resolv.conf
+	for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+	;;
+esac
+exit 0
+DHCP
+chmod +x "$root/etc/udhcpc.script"
 echo "$TV_NAME" >"$root/etc/hostname"
 # Busybox's account lookups skip entries whose password field is empty (the
 # shell's \u, whoami and id then find no root), so the empty password lives
