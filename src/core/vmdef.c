@@ -760,16 +760,35 @@ bool vmdef_lab_name_valid(const char *name)
 
 void vmdef_add_default_net(struct vmdef *d)
 {
-	uint8_t mac[6];
-	char text[18];
+	struct vm_nic nic = {.mode = NET_MODE_USER};
+
+	net_mac_generate(nic.mac);
+	vmdef_add_net(d, &nic);
+}
+
+void vmdef_add_net(struct vmdef *d, const struct vm_nic *nic)
+{
+	struct vmdef_net *n;
+	char text[96];
 
 	d->nets = xreallocarray(d->nets, d->nnets + 1, sizeof(*d->nets));
-	memset(&d->nets[d->nnets], 0, sizeof(d->nets[0]));
-	net_mac_generate(mac);
-	net_mac_format(mac, text, sizeof(text));
-	d->nets[d->nnets].mode = NET_MODE_USER;
-	d->nets[d->nnets].mac = xstrdup(text);
-	d->nnets++;
+	n = &d->nets[d->nnets++];
+	memset(n, 0, sizeof(*n));
+	n->mode = nic->mode;
+	net_mac_format(nic->mac, text, sizeof(text));
+	n->mac = xstrdup(text);
+	if (nic->nforwards > 0)
+		n->forwards = xcalloc(nic->nforwards, sizeof(*n->forwards));
+	for (unsigned i = 0; i < nic->nforwards && i < NET_FORWARDS_MAX; i++) {
+		net_forward_format(&nic->forwards[i], text, sizeof(text));
+		n->forwards[n->nforwards++] = xstrdup(text);
+	}
+	if (nic->lab_name[0])
+		n->name = xstrdup(nic->lab_name);
+	if (nic->ifname[0])
+		n->ifname = xstrdup(nic->ifname);
+	if (nic->bridge[0])
+		n->bridge = xstrdup(nic->bridge);
 }
 
 int vmdef_nic(const struct vmdef *d, size_t i, struct vm_nic *nic, struct tv_err *err)

@@ -100,6 +100,8 @@ bool vmdef_mac_valid(const char *mac);
 bool vmdef_lab_name_valid(const char *name);
 /* A new VM's network: one NIC on the user network with a fresh MAC. */
 void vmdef_add_default_net(struct vmdef *d);
+/* Adds NIC nic (as `--net` gives it) to d's network cards. */
+void vmdef_add_net(struct vmdef *d, const struct vm_nic *nic);
 /* NIC i of d as the engine takes it (the MAC derived from the VM's name
  * when the definition has none, lab_socket left empty). */
 int vmdef_nic(const struct vmdef *d, size_t i, struct vm_nic *nic, struct tv_err *err);

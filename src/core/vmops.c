@@ -85,6 +85,10 @@ static int fill_def(const struct vm_create_args *a, struct vmdef *d, uint64_t *d
 	}
 	if (a->disk && d->ndisks == 0)
 		add_disk(d);
+	for (size_t i = 0; i < a->nnics; i++)
+		vmdef_add_net(d, &a->nics[i]);
+	if (a->nnics == 0 && !a->no_net)
+		vmdef_add_default_net(d);
 	return vmdef_validate(d, err);
 }
 

@@ -5,12 +5,17 @@
 #include <stdbool.h>
 
 #include "src/core/paths.h"
+#include "vm/net/net.h"
 
 /* What `termvisor create` takes; NULL fields keep the defaults. Sizes and
  * numbers are text, as the user typed them, so errors can quote them. */
 struct vm_create_args {
 	const char *cpus, *memory, *disk, *kernel, *initrd, *cmdline, *description;
 	const char *template; /* a template name, or NULL */
+	/* The network cards; none given: one on the user network, unless no_net. */
+	const struct vm_nic *nics;
+	size_t nnics;
+	bool no_net;
 };
 
 /* Makes the data directory, the disk and the definition, in that order; the
