@@ -91,6 +91,24 @@ if [[ " $tests " == *" tests/linux/"* ]]; then
 		echo "kvm-in-qemu: $(cat "$build/kvm-in-qemu.err"); the Linux tests will skip" >&2
 	rm -f "$build/kvm-in-qemu.err"
 fi
+# The Linux shell tests' VM, made here with `termvisor create --template
+# debian-minimal` (7 s on the host, 90 s in the emulated machine, where each
+# test made its own); they copy it (tests/lib.sh: t_debian_minimal).
+# debian-minimal.sh still creates its own there, checking what create makes.
+fixture=$build/tests/linux/fixture
+rm -rf "$fixture"
+if [[ " $tests " == *" tests/linux/debian-shell"* || " $tests " == *" tests/linux/debian-minimal-tui.sh "* ]] &&
+	ls "$cache"/linux-image-*-cloud-amd64_*.deb >/dev/null 2>&1; then
+	mkdir -p "$fixture/cache/debian-packages"
+	cp "$cache"/linux-image-*-cloud-amd64_*.deb "$fixture/cache/debian-packages/"
+	TERMVISOR_HOME=$fixture "$build/termvisor" create deb --template debian-minimal \
+		>"$fixture.log" 2>&1 || {
+		echo "kvm-in-qemu: termvisor create --template debian-minimal failed here; the tests make their own:" >&2
+		sed 's/^/kvm-in-qemu:   /' "$fixture.log" >&2
+		rm -rf "$fixture"
+	}
+	rm -f "$fixture.log"
+fi
 
 # In the build tree, which the machine shares (see /tmp below).
 work=$(mktemp -d "$build/kvm-in-qemu.XXXXXX")
@@ -262,6 +280,17 @@ machine() {
 	fi
 }
 
+# The group's slowest tests, from their logs' birth and last write (the
+# logs are written through 9p into the build tree here): where the time went.
+timings() {
+	local t f
+	for t in $1; do
+		f=$build/$t.log
+		[ -f "$f" ] || continue
+		echo "$(($(stat -c %Y "$f") - $(stat -c %W "$f"))) $t"
+	done | sort -rn | head -n 12 | awk '{ printf "kvm-in-qemu: %4d s %s\n", $1, $2 }'
+}
+
 # Which machine runs what. With one TCG thread for both CPUs the machine has
 # run the engine tests steadily since this harness came (2026-12-05; 28 tests
 # in 233 s on 2026-12-06), but a Linux guest on its KVM
@@ -302,6 +331,8 @@ for threads in ${KVM_IN_QEMU_GROUPS:-single multi}; do
 	limit=${KVM_IN_QEMU_TIMEOUT:-3600}
 	[ $threads = single ] || [ -n "${KVM_IN_QEMU_THREADS:-}" ] || limit=$((limit < 900 ? limit : 900))
 	machine "$threads" "$limit"
+	echo "kvm-in-qemu: the slowest tests in that machine:"
+	timings "$group"
 	if [ "$rc" -ne 0 ] && { [ "$rc_all" -eq 0 ] || [ "$rc" -eq 125 ]; }; then rc_all=$rc; fi
 done
 exit "$rc_all"

@@ -27,7 +27,7 @@ wait_for() { # text, seconds
 }
 trap '"$TV" stop deb --force >/dev/null 2>&1; tm kill-server 2>/dev/null; t_cleanup' EXIT
 
-out=$("$TV" create deb --template debian-minimal 2>&1)
+out=$(t_debian_minimal deb)
 t_check "the VM is created from the template" [ $? -eq 0 ]
 echo "$out" | tail -n 3 | sed 's/^/# /'
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # `termvisor create --template debian-minimal` builds a real Linux guest from the
-# host's Debian packages, and its kernel boots: the banner, the command line and
-# the initramfs handed over (RAMDISK) on the serial console. On hosts whose KVM
-# emulates guest kernel code the kernel stops later in early boot; the test
-# stops the VM once it has seen what it checks.
+# host's Debian packages: a kernel, an initramfs that loads the virtio drivers
+# in an order the kernel accepts, and an ext4 root disk that qemu-img accepts.
+# It needs no /dev/kvm, so it runs on every host. That the guest boots to a
+# shell is debian-shell.sh's part (termvisor's engine) and
+# debian-shell-qemu.sh's (QEMU, on any host).
 . "$(dirname "$0")/../lib.sh"
-t_need_kvm
 t_home
 command -v mkfs.ext4 >/dev/null || t_skip_all "mkfs.ext4 is missing (e2fsprogs)"
 [ -x /bin/busybox ] || t_skip_all "busybox-static is missing"
@@ -54,17 +54,4 @@ if [ -n "${QEMU_IMG:-}" ]; then
 fi
 t_check "list shows it" grep -q "^deb .* stopped .* 1 *256M *1 " <<<"$("$TV" list)"
 
-log=$TERMVISOR_HOME/console.log
-timeout 300 "$TV" run deb --append "console=ttyS0 earlyprintk=ttyS0 root=/dev/vda rw" \
-	</dev/null >"$log" 2>&1 &
-pid=$!
-while kill -0 $pid 2>/dev/null && ! grep -q 'RAMDISK: \[mem' "$log"; do
-	sleep 0.5
-done
-kill $pid 2>/dev/null
-wait $pid 2>/dev/null
-t_check "the kernel prints its banner" grep -q "Linux version 6\." "$log"
-t_check "with the VM's command line" grep -q "Command line: .*root=/dev/vda" "$log"
-t_check "and finds the initramfs" grep -q "RAMDISK: \[mem" "$log"
-grep -q "RAMDISK" "$log" || sed 's/^/# /' "$log" | tail -20
 t_done
