@@ -1,11 +1,31 @@
 /* A VM's details in the pane when it has no console open: its definition,
- * its state and why (a crash's last line, a broken definition's error). */
+ * its state and why (a crash's last line, a broken definition's error), and
+ * its network cards: from the definition, or, while it runs, from the VM
+ * (net-info), with the address its guest leased. The VM is asked again when
+ * it changed, and every few seconds while a card on the user network has no
+ * lease yet (a timerfd, only then: no timer otherwise). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "ui/app-int.h"
+#include "src/core/protocol.h"
 #include "common/util.h"
+
+#define NET_RETRY_S 3
+
+struct details {
+	struct view v;
+	char vm[80];         /* whose net-info kv holds */
+	uint64_t generation; /* of that VM when it was asked */
+	char *kv;            /* its last net-info reply, or NULL */
+	bool pending;        /* a request is out */
+	bool dirty;          /* a reply came */
+	bool waiting_lease;  /* a user card without an address: ask again */
+	int timer;           /* timerfd, armed while waiting_lease */
+};
 
 static void line(WINDOW *w, int *y, const char *label, const char *text)
 {
@@ -21,8 +41,86 @@ static void line(WINDOW *w, int *y, const char *label, const char *text)
 	(*y)++;
 }
 
+static void net_reply(void *ctx, int status, const uint8_t *payload, size_t len, const char *error)
+{
+	struct details *d = ctx;
+
+	(void)error;
+	d->pending = false;
+	d->dirty = true;
+	free(d->kv);
+	d->kv = status == 0 ? xstrndup_len((const char *)payload, len) : NULL;
+}
+
+/* Asks a live VM for its cards when it changed since the last answer. */
+static void net_ask(struct details *d, const struct model_vm *vm, bool again)
+{
+	bool live = vm->state == MODEL_RUNNING || vm->state == MODEL_PAUSED;
+
+	if (strcmp(d->vm, vm->name) != 0) {
+		snprintf(d->vm, sizeof(d->vm), "%s", vm->name);
+		free(d->kv);
+		d->kv = NULL;
+		d->generation = 0;
+	}
+	if (!live || d->pending || (!again && d->kv != NULL && d->generation == vm->generation))
+		return;
+	d->generation = vm->generation;
+	if (app_verb(d->v.app, vm->name, PROTO_NET_INFO, NULL, 0, net_reply, d) == 0)
+		d->pending = true;
+}
+
+static void kv_field(const char *kv, unsigned i, const char *name, char *buf, size_t len)
+{
+	char key[32];
+
+	snprintf(key, sizeof(key), "nic%u.%s", i, name);
+	if (proto_kv_get(kv, strlen(kv), key, buf, len) < 0)
+		buf[0] = '\0';
+}
+
+/* One line per card: "user 52:54:00:12:34:56 10.0.2.15, tcp:127.0.0.1:2222:22". */
+static void draw_nets(struct details *d, WINDOW *w, int *y, const struct vmdef *def, bool live)
+{
+	struct vm_nic nics[NET_NICS_MAX];
+	struct proto_buf b = {0};
+	const char *kv = live && d->kv != NULL ? d->kv : NULL;
+	char n[16], mode[8], mac[18], addr[64], fwds[NET_FORWARDS_MAX * 40], buf[600];
+	unsigned count;
+	size_t nn = 0;
+
+	if (kv == NULL) {
+		for (size_t i = 0; i < def->nnets && nn < NET_NICS_MAX; i++)
+			if (vmdef_nic(def, i, &nics[nn], NULL) == 0)
+				nn++;
+		proto_kv_put_nics(&b, nics, nn, NULL);
+		proto_buf_append(&b, "", 1);
+		kv = (const char *)b.data;
+	}
+	count = proto_kv_get(kv, strlen(kv), "nics", n, sizeof(n)) >= 0 ? (unsigned)atoi(n) : 0;
+	d->waiting_lease = false;
+	for (unsigned i = 0; i < count && i < NET_NICS_MAX; i++) {
+		kv_field(kv, i, "mode", mode, sizeof(mode));
+		kv_field(kv, i, "mac", mac, sizeof(mac));
+		kv_field(kv, i, "address", addr, sizeof(addr));
+		kv_field(kv, i, "forwards", fwds, sizeof(fwds));
+		if (live && strcmp(mode, "user") == 0 && addr[0] == '\0')
+			d->waiting_lease = true;
+		snprintf(buf, sizeof(buf), "%s%s%s %s%s%s%s%s", mode,
+			 i < def->nnets && def->nets[i].name ? " " : "",
+			 i < def->nnets && def->nets[i].name ? def->nets[i].name : "", mac,
+			 addr[0] ? " " : live && strcmp(mode, "user") == 0 ? " (no lease yet)" : "",
+			 addr, fwds[0] ? ", forwards " : "", fwds);
+		line(w, y, i ? "" : "network", buf);
+	}
+	if (count == 0)
+		line(w, y, "network", "none");
+	proto_buf_free(&b);
+}
+
 static void details_draw(struct view *v, WINDOW *w, bool focused)
 {
+	struct details *d = v->priv;
 	struct app *a = v->app;
 	const char *name = app_selected(a);
 	const struct model_vm *vm = name ? model_find(app_model(a), name) : NULL;
@@ -66,6 +164,8 @@ static void details_draw(struct view *v, WINDOW *w, bool focused)
 			 e->def.disks[i].readonly ? ", read-only" : "");
 		line(w, &y, i ? "" : "disks", buf);
 	}
+	net_ask(d, vm, false);
+	draw_nets(d, w, &y, &e->def, vm->state == MODEL_RUNNING || vm->state == MODEL_PAUSED);
 	snprintf(buf, sizeof(buf), "%u%s%s", vm->snapshots, vm->here[0] ? ", here: " : "",
 		 vm->here);
 	line(w, &y, "snapshots", buf);
@@ -74,30 +174,73 @@ static void details_draw(struct view *v, WINDOW *w, bool focused)
 		line(w, &y, "", "s starts it in the background; Enter starts it and shows its console");
 }
 
+/* Otherwise redrawn when the model or the selection changes. */
 static bool details_dirty(struct view *v)
 {
-	return false; /* redrawn when the model or the selection changes */
+	struct details *d = v->priv;
+	bool dirty = d->dirty;
+
+	d->dirty = false;
+	return dirty;
+}
+
+static int details_pollfds(struct view *v, struct pollfd *pfd, int max)
+{
+	struct details *d = v->priv;
+	struct itimerspec its = {.it_value.tv_sec = d->waiting_lease ? NET_RETRY_S : 0};
+	struct itimerspec cur;
+
+	if (d->timer < 0 || max < 1)
+		return 0;
+	/* Armed while a lease is awaited (and not re-armed while it runs). */
+	if (timerfd_gettime(d->timer, &cur) == 0 &&
+	    (cur.it_value.tv_sec == 0 && cur.it_value.tv_nsec == 0) != (its.it_value.tv_sec == 0))
+		timerfd_settime(d->timer, 0, &its, NULL);
+	pfd[0] = (struct pollfd){.fd = d->timer, .events = POLLIN};
+	return 1;
+}
+
+static void details_ready(struct view *v, const struct pollfd *pfd, int n)
+{
+	struct details *d = v->priv;
+	uint64_t ticks;
+	const struct model_vm *vm;
+
+	if (n < 1 || !(pfd[0].revents & POLLIN) || read(d->timer, &ticks, sizeof(ticks)) < 0)
+		return;
+	vm = d->vm[0] ? model_find(app_model(v->app), d->vm) : NULL;
+	if (vm != NULL && d->waiting_lease)
+		net_ask(d, vm, true);
 }
 
 static void details_free(struct view *v)
 {
-	free(v);
+	struct details *d = v->priv;
+
+	if (d->timer >= 0)
+		close(d->timer);
+	free(d->kv);
+	free(d);
 }
 
 static const struct view_ops details_ops = {
 	.name = "details",
 	.draw = details_draw,
 	.dirty = details_dirty,
+	.pollfds = details_pollfds,
+	.ready = details_ready,
 	.free = details_free,
 };
 
 struct view *view_details_new(struct app *app)
 {
-	struct view *v = xcalloc(1, sizeof(*v));
+	struct details *d = xcalloc(1, sizeof(*d));
+	struct view *v = &d->v;
 
 	v->ops = &details_ops;
 	v->app = app;
-	v->priv = v;
+	v->priv = d;
+	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	snprintf(v->title, sizeof(v->title), "details");
 	return v;
 }
