@@ -259,7 +259,11 @@ if [ -n "$net" ]; then
 	hport=$((20000 + (RANDOM + 7) % 20000))
 	python3 -m http.server "$hport" --bind 127.0.0.1 --directory "$TERMVISOR_HOME/www" >/dev/null 2>&1 &
 	httpd=$!
-	sleep 1
+	# (it may take seconds to listen where everything is emulated)
+	for _ in $(seq 100); do
+		timeout 1 bash -c "exec 5<>/dev/tcp/127.0.0.1/$hport" 2>/dev/null && break
+		sleep 0.2
+	done
 	# (busybox's nc: its static wget looks the service up through NSS and crashes)
 	run "printf 'GET /mark HTTP/1.0\\r\\n\\r\\n' | nc -w 10 10.0.2.2 $hport | tail -n 1"
 	kill $httpd 2>/dev/null
