@@ -85,7 +85,8 @@ static void draw_nets(struct details *d, WINDOW *w, int *y, const struct vmdef *
 	struct vm_nic nics[NET_NICS_MAX];
 	struct proto_buf b = {0};
 	const char *kv = live && d->kv != NULL ? d->kv : NULL;
-	char n[16], mode[8], mac[18], addr[64], fwds[NET_FORWARDS_MAX * 40], buf[600];
+	char n[16], mode[8], mac[18], addr[64], fwds[NET_FORWARDS_MAX * 40];
+	char buf[sizeof(fwds) + 256];
 	unsigned count;
 	size_t nn = 0;
 
