@@ -515,6 +515,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 		restore_ns = monotonic_ns() - r0;
 		if (cf != NULL)
 			screens_restore(v, cf);
+		vmm_console_sizes(v);
 		if (was_running && vm_resume(v->vm, &call->err) < 0) {
 			vmm_log(v, "rollback to %s: %s", tag, call->err.msg);
 			goto out;

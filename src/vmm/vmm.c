@@ -434,6 +434,27 @@ static void on_hold(struct vmm *v)
 
 /* ---- the machine ---- */
 
+void vmm_console_sizes(struct vmm *v)
+{
+	for (unsigned i = 0; i < CONSOLE_NPORTS && v->vm; i++)
+		if (v->con[i].rows > 0)
+			console_set_size(v->vm, i, (unsigned)v->con[i].rows,
+				       (unsigned)v->con[i].cols);
+}
+
+/* A read-write client's window is its console's size (control.h). */
+static void console_resized(void *vm, unsigned port, int rows, int cols)
+{
+	struct vmm *v = vm;
+
+	if (port >= CONSOLE_NPORTS)
+		return;
+	v->con[port].rows = rows;
+	v->con[port].cols = cols;
+	if (v->vm)
+		console_set_size(v->vm, port, (unsigned)rows, (unsigned)cols);
+}
+
 static int machine_new(struct vmm *v, struct tv_err *err)
 {
 	atomic_store(&v->dropping, false);
@@ -443,6 +464,7 @@ static int machine_new(struct vmm *v, struct tv_err *err)
 			tv_err_prefix(err, "VM %s: ", v->o->name);
 		return -1;
 	}
+	vmm_console_sizes(v);
 	return 0;
 }
 
@@ -712,6 +734,13 @@ static int setup(struct vmm *v, struct tv_err *err)
 			return tv_errno(err, "cannot set up the VM process (pipe)");
 	v->primary = primary_console(o->cfg.cmdline);
 	v->term.shown = v->primary;
+	/* In the foreground the terminal is every console's until a client
+	 * attaches. */
+	if (v->term.tty) {
+		term_size(v, &rows, &cols);
+		for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+			v->con[i].rows = rows, v->con[i].cols = cols;
+	}
 	if (o->name != NULL) {
 		term_size(v, &rows, &cols);
 		screens_new(v, rows, cols);
@@ -730,7 +759,8 @@ static int setup(struct vmm *v, struct tv_err *err)
 		return -1;
 	if (o->name != NULL) {
 		struct control_conf cc = {.name = o->name, .verbs = vmm_verbs, .vm = v,
-					  .state = vmm_state, .port = vmm_port_of};
+					  .state = vmm_state, .port = vmm_port_of,
+					  .resized = console_resized};
 		for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
 			cc.cb[i] = v->con[i].cb;
 		/* Clears what a crash left (the old socket among it) first. */
