@@ -79,9 +79,11 @@ t_check "run: typing reaches the UART" wait_for run "ttyS0 got 'typed at ttyS0'"
 tm send-keys -t run C-a c
 t_check "run: Ctrl-a c shows hvc0, with what the guest wrote there" \
 	wait_for run "hvc0: ready for input"
+tm resize-window -t run -x 160 -y 35
+sleep 1
 tm send-keys -t run "typed at hvc0" Enter
 t_check "run: keys go to the console shown" wait_for run "hvc0: got 'typed at hvc0'"
-t_check "run: hvc0's size is the terminal's (40x200)" \
-	wait_for run "hvc0: got 'typed at hvc0' size 40x200"
+t_check "run: hvc0's size follows the resized terminal (35x160)" \
+	wait_for run "hvc0: got 'typed at hvc0' size 35x160"
 t_check "run: the guest passed its checks and powered off (status 0)" wait_for run "run status 0"
 t_done
