@@ -127,6 +127,27 @@ static void follow_vm(struct console_view *c)
 		attach(c, vm);
 }
 
+/* Columns of UTF-8 text (a typed search may have any character). */
+static int text_cols(const char *s)
+{
+	mbstate_t st;
+	int n = 0;
+
+	memset(&st, 0, sizeof(st));
+	while (*s) {
+		wchar_t wc;
+		size_t k = mbrtowc(&wc, s, MB_CUR_MAX, &st);
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+			memset(&st, 0, sizeof(st));
+			k = 1;
+			wc = L'?';
+		}
+		n += wcwidth(wc) > 0 ? wcwidth(wc) : 0;
+		s += k;
+	}
+	return n;
+}
+
 static void console_draw(struct view *v, WINDOW *w, bool focused)
 {
 	struct console_view *c = cv(v);
@@ -138,12 +159,8 @@ static void console_draw(struct view *v, WINDOW *w, bool focused)
 	c->dirty = false;
 	if (rows < 1)
 		return;
-	if (c->ended)
-		snprintf(title, sizeof(title), " %s  %s", v->title, c->reason);
-	else if (c->c == NULL)
-		snprintf(title, sizeof(title), " %s  %s", v->title,
-			 vm && vm->state == MODEL_STARTING ? "starting..." : "not running");
-	else if (c->prompting)
+	/* Copy mode first: it has the keys, whether the VM runs or not. */
+	if (c->prompting)
 		snprintf(title, sizeof(title), " %s  search %s: %s", v->title,
 			 c->prompt_dir < 0 ? "back" : "forward", c->prompt);
 	else if (vtpane_copy_active(c->pane) && vtpane_scroll_offset(c->pane) > 0)
@@ -151,6 +168,11 @@ static void console_draw(struct view *v, WINDOW *w, bool focused)
 			 vtpane_scroll_offset(c->pane), c->note);
 	else if (vtpane_copy_active(c->pane))
 		snprintf(title, sizeof(title), " %s  [copy mode] %s", v->title, c->note);
+	else if (c->ended)
+		snprintf(title, sizeof(title), " %s  %s", v->title, c->reason);
+	else if (c->c == NULL)
+		snprintf(title, sizeof(title), " %s  %s", v->title,
+			 vm && vm->state == MODEL_STARTING ? "starting..." : "not running");
 	else if (vtpane_scroll_offset(c->pane) > 0)
 		snprintf(title, sizeof(title), " %s  [scrolled back %d lines]", v->title,
 			 vtpane_scroll_offset(c->pane));
@@ -165,7 +187,7 @@ static void console_draw(struct view *v, WINDOW *w, bool focused)
 	wattron(w, focused ? A_REVERSE | A_BOLD : A_REVERSE);
 	mvwhline(w, 0, 0, ' ', cols);
 	mvwaddnstr(w, 0, 0, title, cols);
-	c->prompt_col = (int)strlen(title) < cols ? (int)strlen(title) : cols - 1;
+	c->prompt_col = text_cols(title) < cols ? text_cols(title) : cols - 1;
 	wattroff(w, A_REVERSE | A_BOLD);
 	if (rows < 2)
 		return;
