@@ -282,7 +282,7 @@ static void copy_selection(struct console_view *c)
 	size_t len;
 
 	if (text == NULL) {
-		snprintf(c->note, sizeof(c->note), "no selection: %s starts one",
+		snprintf(c->note, sizeof(c->note), "select first: %s",
 			 keys_name(keys_key_of(app_keys(c->v.app), "copy", "select"), kn,
 				   sizeof(kn)));
 		return;
