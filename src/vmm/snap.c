@@ -713,6 +713,7 @@ int vmm_snapshot_pending(struct vmm *v, struct tv_err *err)
 		screens(v, cbs);
 		if (cf != NULL)
 			console_file_apply(cf, cbs, CONSOLE_NPORTS);
+		vmm_console_sizes(v); /* the terminal's, not the snapshot's */
 		vmm_redraw(v);
 		vmm_log(v, "restored from the snapshot in %s", v->restore_dir);
 	} else if (v->pending_restore == 0) {
