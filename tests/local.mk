@@ -223,6 +223,14 @@ tests_unit_test_view_snapshots_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_view_snapshots_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-view-snapshots
 
+# The console view's copy mode (search, selection, copy, paste) against
+# stand-ins for the application object, the model and the VM's connection.
+check_PROGRAMS += tests/unit/test-view-console
+tests_unit_test_view_console_SOURCES = tests/unit/test-view-console.c ui/view-console.c
+tests_unit_test_view_console_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_view_console_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-view-console
+
 # A running VM's events to a subscribed client (the demo guest on /dev/kvm),
 # heard with a small client that prints them.
 check_PROGRAMS += tests/e2e/tv-events

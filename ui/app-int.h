@@ -64,6 +64,9 @@ struct app {
 	char message[512];
 	bool message_error;
 
+	char *copied; /* copy mode's last selection (app_copy) */
+	size_t copied_len;
+
 	struct app_child *children;
 	size_t nchildren;
 

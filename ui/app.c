@@ -19,6 +19,7 @@
 #include "src/core/vmops.h"
 #include "ui/app-int.h"
 #include "ui/ui.h"
+#include "ui/vtpane.h"
 #include "common/util.h"
 
 #define MAX_POLL 256
@@ -58,6 +59,34 @@ void app_message(struct app *a, const char *fmt, ...)
 	a->chrome_dirty = true;
 }
 
+void app_copy(struct app *a, const char *text, size_t len)
+{
+	char *seq;
+
+	free(a->copied);
+	a->copied = xmalloc(len + 1);
+	memcpy(a->copied, text, len);
+	a->copied[len] = '\0';
+	a->copied_len = len;
+	/* Between two draws: ncurses has nothing pending, and the sequence
+	 * moves no cursor. */
+	fflush(stdout);
+	seq = vtpane_osc52(text, len, false);
+	(void)write_full(STDOUT_FILENO, seq, strlen(seq));
+	free(seq);
+	if (getenv("TMUX") != NULL) {
+		seq = vtpane_osc52(text, len, true);
+		(void)write_full(STDOUT_FILENO, seq, strlen(seq));
+		free(seq);
+	}
+}
+
+const char *app_pasted(const struct app *a, size_t *len)
+{
+	*len = a->copied_len;
+	return a->copied;
+}
+
 static struct view *shown(const struct app *a)
 {
 	return a->cur >= 0 && (size_t)a->cur < a->ntabs ? a->tabs[a->cur] : a->details;
@@ -70,7 +99,11 @@ static bool is_console(const struct view *v)
 
 const char *app_context(const struct app *a)
 {
-	return a->focus_pane && a->cur >= 0 ? shown(a)->ops->name : "list";
+	const struct view *v = shown(a);
+
+	if (!a->focus_pane || a->cur < 0)
+		return "list";
+	return v->ops->context ? v->ops->context((struct view *)v) : v->ops->name;
 }
 
 /* Tabs. */
@@ -1026,6 +1059,7 @@ static void app_free(struct app *a)
 	free_windows(a);
 	model_free(a->model);
 	keys_free(&a->keys);
+	free(a->copied);
 	for (int i = 0; i < 2; i++)
 		if (a->winch_pipe[i] >= 0)
 			close(a->winch_pipe[i]);

@@ -33,6 +33,14 @@ struct view *app_console(struct app *a, const char *name);
 void app_message(struct app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void app_dirty(struct app *a);
 
+/* Copy mode's clipboard: text (len bytes) goes to the user's terminal as an
+ * OSC 52 sequence (its clipboard, through SSH too; inside tmux both plain,
+ * which tmux takes into a buffer with set-clipboard on, and wrapped for its
+ * passthrough) and is kept for app_pasted. */
+void app_copy(struct app *a, const char *text, size_t len);
+/* The text copied last (NULL before any), and its length. */
+const char *app_pasted(const struct app *a, size_t *len);
+
 /* Hands the terminal to a foreground child ($EDITOR: endwin, the consoles keep
  * being read into their panes) and takes it back, redrawing everything. */
 void app_suspend(struct app *a);

@@ -65,6 +65,45 @@ static const struct binding defaults[] = {
 	{"console", META('w'), "resize-send", "type `stty rows R cols C` into the guest", false},
 	{"console", META('n'), "next-tab", "next tab", false},
 	{"console", META('p'), "prev-tab", "previous tab", false},
+	{"console", META('c'), "copy-mode", "copy mode: move through the scrollback, select, copy",
+	 true},
+	{"console", META('/'), "search", "copy mode, then search back through the scrollback",
+	 false},
+	{"console", META('v'), "paste", "type the text copied last into the guest", true},
+	/* A console's copy mode (like tmux's): keys move a cursor over the
+	 * scrollback, none goes to the guest. */
+	{"copy", NC(KEY_UP), "up", "cursor up (scrolls back at the top)", false},
+	{"copy", 'k', "up", "cursor up (scrolls back at the top)", false},
+	{"copy", NC(KEY_DOWN), "down", "cursor down", false},
+	{"copy", 'j', "down", "cursor down", false},
+	{"copy", NC(KEY_LEFT), "left", "cursor left", false},
+	{"copy", 'h', "left", "cursor left", false},
+	{"copy", NC(KEY_RIGHT), "right", "cursor right", false},
+	{"copy", 'l', "right", "cursor right", false},
+	{"copy", NC(KEY_PPAGE), "page-up", "a page back", false},
+	{"copy", CTRL('b'), "page-up", "a page back", false},
+	{"copy", NC(KEY_NPAGE), "page-down", "a page forward", false},
+	{"copy", CTRL('f'), "page-down", "a page forward", false},
+	{"copy", 'g', "top", "the oldest line", false},
+	{"copy", 'G', "bottom", "the newest line", false},
+	{"copy", '0', "line-start", "start of the line", false},
+	{"copy", NC(KEY_HOME), "line-start", "start of the line", false},
+	{"copy", '$', "line-end", "end of the line", false},
+	{"copy", NC(KEY_END), "line-end", "end of the line", false},
+	{"copy", ' ', "select", "start a selection here", true},
+	{"copy", 'v', "select", "start a selection here", false},
+	{"copy", 'V', "select-lines", "start a selection of whole lines", false},
+	{"copy", '\r', "copy", "copy the selection (your terminal's clipboard, OSC 52) and leave",
+	 true},
+	{"copy", 'y', "copy", "copy the selection (your terminal's clipboard, OSC 52) and leave",
+	 false},
+	{"copy", '/', "search-forward", "search forward (newer)", true},
+	{"copy", '?', "search-back", "search back (older)", true},
+	{"copy", 'n', "search-next", "the next match, in the search's direction", true},
+	{"copy", 'N', "search-prev", "the match the other way", false},
+	{"copy", 'q', "leave", "leave copy mode", true},
+	{"copy", 27, "leave", "leave copy mode", false},
+	{"copy", CTRL('g'), "leave", "leave copy mode", false},
 	/* The snapshot tree. */
 	{"snapshots", NC(KEY_UP), "up", "previous snapshot", false},
 	{"snapshots", 'k', "up", "previous snapshot", false},
@@ -218,7 +257,7 @@ int keys_bind(struct keytable *t, const char *context, const char *action, const
 	if (proto == NULL) {
 		if (!known_context(t, context))
 			return tv_errf(err, "unknown key context \"%s\": expected global, list, "
-					    "console, snapshots or help",
+					    "console, copy, snapshots or help",
 				       context);
 		return tv_errf(err, "unknown action \"%s\" in the %s keys (termvisor(1) lists them)",
 			       action, context);
@@ -244,12 +283,24 @@ int keys_bind(struct keytable *t, const char *context, const char *action, const
 	return 0;
 }
 
+/* A focused console and its modes keep every key the table does not give
+ * them: the guest's, copy mode's, a search being typed. */
+static bool takes_global(const char *context)
+{
+	static const char *const own[] = {"global", "console", "copy", "search"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++)
+		if (strcmp(context, own[i]) == 0)
+			return false;
+	return true;
+}
+
 const char *keys_lookup(const struct keytable *t, const char *context, int key)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (t->b[i].key == key && strcmp(t->b[i].context, context) == 0)
 			return t->b[i].action;
-	if (strcmp(context, "console") == 0 || strcmp(context, "global") == 0)
+	if (!takes_global(context))
 		return NULL;
 	return keys_lookup(t, "global", key);
 }
@@ -292,7 +343,7 @@ void keys_footer(const struct keytable *t, const char *context, int cols, char *
 	for (size_t i = 0; i < t->n; i++)
 		if (t->b[i].footer && strcmp(t->b[i].context, context) == 0)
 			footer_add(buf, len, &used, cols, &t->b[i], &full);
-	if (strcmp(context, "console") == 0)
+	if (!takes_global(context))
 		return;
 	for (size_t i = 0; i < t->n; i++)
 		if (t->b[i].footer && strcmp(t->b[i].context, "global") == 0 &&
@@ -352,11 +403,14 @@ static bool same_action(const struct binding *a, const struct binding *b)
 
 void keys_each_action(const struct keytable *t, keys_each_fn fn, void *ctx)
 {
-	static const char *const contexts[] = {"global", "list", "console", "snapshots", "help"};
+	static const char *const contexts[] = {"global", "list",      "console",
+					       "copy",   "snapshots", "help"};
 	static const char *const titles[] = {
 		"Everywhere but in a focused console", "In the VM list",
-		"In a focused console (every other key goes to the guest)", "In the snapshot tree",
-		"In the help"};
+		"In a focused console (every other key goes to the guest)",
+		"In a console's copy mode (a search is typed on its title line: Enter "
+		"searches, Esc cancels)",
+		"In the snapshot tree", "In the help"};
 
 	for (size_t c = 0; c < ARRAY_SIZE(contexts); c++) {
 		fn(ctx, titles[c], NULL, NULL);

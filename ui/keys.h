@@ -3,6 +3,10 @@
  *
  *	keys = { list = { take = "t"; rollback = "r"; }; console = { release = "C-g"; }; };
  *
+ * Contexts: global, list, console, copy (a console's copy mode), snapshots,
+ * help; "search" (a search being typed in copy mode) has no bindings: every
+ * key goes to the view.
+ *
  * Key names: a character ("t", "T", "/"), "C-x" (control), "M-x" (alt),
  * "Enter", "Esc", "Tab", "BTab", "Space", "Up", "Down", "Left", "Right",
  * "PgUp", "PgDn", "S-PgUp", "S-PgDn", "Home", "End", "Del", "F1".."F12". */
@@ -16,7 +20,7 @@
 
 struct binding {
 	const char *context; /* a view's name, "global" (any view but a focused
-			      * console), or "overlay" */
+			      * console), "copy" (a console's copy mode) */
 	int key;             /* a character, or KEY_* | KEYS_NC; see keys_parse */
 	const char *action;  /* what the view's action() receives; where a
 			      * control-socket verb exists, the verb's name */
@@ -43,7 +47,7 @@ void keys_free(struct keytable *t);
 int keys_bind(struct keytable *t, const char *context, const char *action, const char *key,
 	      struct tv_err *err);
 /* The action bound to key in context (then "global" unless the context is
- * "console"), or NULL. */
+ * "console", "copy" or "search", which keep their other keys), or NULL. */
 const char *keys_lookup(const struct keytable *t, const char *context, int key);
 /* "t", "C-g", "Enter"... for help text. */
 const char *keys_name(int key, char *buf, size_t len);

@@ -46,6 +46,9 @@ struct view_ops {
 	 * hide it. May be NULL (hidden). */
 	bool (*cursor)(struct view *v, int *row, int *col);
 	void (*free)(struct view *v);
+	/* The key-table context while the view has the keyboard, when it has
+	 * modes (a console's "copy" and "search"). May be NULL: the name. */
+	const char *(*context)(struct view *v);
 };
 
 struct view {

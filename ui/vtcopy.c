@@ -176,6 +176,41 @@ void vtpane_copy_move(struct vtpane *p, int lines, int cols)
 	vtpane_touch(p);
 }
 
+#define FAR (1 << 30) /* past any end: vtpane_copy_move stops there */
+
+bool vtpane_copy_action(struct vtpane *p, const char *action)
+{
+	static const struct {
+		const char *name;
+		int lines, cols; /* PAGE: a page of the pane's rows */
+	} moves[] = {
+	    {"up", -1, 0},	  {"down", 1, 0},	   {"left", 0, -1},
+	    {"right", 0, 1},	  {"top", -FAR, -FAR},	   {"bottom", FAR, -FAR},
+	    {"line-start", 0, -FAR}, {"line-end", 0, FAR}, {"page-up", -1, 0},
+	    {"page-down", 1, 0},
+	};
+
+	if (!p->copy)
+		return false;
+	if (strcmp(action, "select") == 0) {
+		vtpane_copy_select(p, VTPANE_SELECT_CHARS);
+		return true;
+	}
+	if (strcmp(action, "select-lines") == 0) {
+		vtpane_copy_select(p, VTPANE_SELECT_LINES);
+		return true;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(moves); i++)
+		if (strcmp(action, moves[i].name) == 0) {
+			int lines = moves[i].lines;
+			if (strncmp(action, "page-", 5) == 0)
+				lines *= p->rows > 1 ? p->rows - 1 : 1;
+			vtpane_copy_move(p, lines, moves[i].cols);
+			return true;
+		}
+	return false;
+}
+
 void vtpane_copy_select(struct vtpane *p, enum vtpane_select mode)
 {
 	if (!p->copy)

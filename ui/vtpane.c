@@ -268,6 +268,23 @@ static void on_output(const char *s, size_t len, void *user)
 		p->out(p->ctx, s, len);
 }
 
+void vtpane_paste(struct vtpane *p, const char *text, size_t len)
+{
+	size_t start = 0;
+
+	vterm_keyboard_start_paste(p->vt);
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && text[i] != '\n' && text[i] != 0x1b)
+			continue;
+		if (i > start)
+			on_output(text + start, i - start, p);
+		if (i < len && text[i] == '\n')
+			on_output("\r", 1, p);
+		start = i + 1;
+	}
+	vterm_keyboard_end_paste(p->vt);
+}
+
 struct vtpane *vtpane_new(int rows, int cols, size_t scrollback_lines, vtpane_output_fn out,
 			  void *ctx)
 {

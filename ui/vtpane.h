@@ -28,6 +28,12 @@ void vtpane_resize(struct vtpane *p, int rows, int cols);
 /* A key from wget_wch(): is_key says ch is a KEY_* code rather than a character. */
 void vtpane_key(struct vtpane *p, unsigned ch, bool is_key);
 
+/* Text typed into the guest as a terminal pastes it: line feeds become
+ * carriage returns (the Enter key), and the whole is bracketed (ESC [200~ ..
+ * ESC [201~) when the guest asked for bracketed paste (DECSET 2004), with
+ * any ESC inside the text dropped so the paste cannot end early. */
+void vtpane_paste(struct vtpane *p, const char *text, size_t len);
+
 /* Moves the view into the scrollback by lines (positive: older); 0 returns to the
  * live screen with vtpane_scroll_reset. */
 void vtpane_scroll(struct vtpane *p, int lines);
@@ -90,6 +96,11 @@ enum vtpane_select { VTPANE_SELECT_NONE, VTPANE_SELECT_CHARS, VTPANE_SELECT_LINE
 void vtpane_copy_start(struct vtpane *p);
 void vtpane_copy_move(struct vtpane *p, int lines, int cols);
 void vtpane_copy_select(struct vtpane *p, enum vtpane_select mode);
+/* Copy mode's moves and selections by their key-table action (ui/keys.c,
+ * context "copy"): up, down, left, right, page-up, page-down, top, bottom,
+ * line-start, line-end, select, select-lines. False for any other action,
+ * or outside copy mode. */
+bool vtpane_copy_action(struct vtpane *p, const char *action);
 /* Leaves copy mode, drops the selection and returns to the live screen. */
 void vtpane_copy_end(struct vtpane *p);
 bool vtpane_copy_active(const struct vtpane *p);

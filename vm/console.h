@@ -46,4 +46,13 @@ typedef size_t (*console_input_fn)(void *dev, const void *bytes, size_t len);
 void console_attach_input(struct vm *vm, unsigned port, console_input_fn fn, void *dev);
 void console_output(struct vm *vm, unsigned port, const void *bytes, size_t len);
 
+/* The size of the terminal that shows console port, for a guest that can be
+ * told: hvc0 through virtio-console's VIRTIO_CONSOLE_F_SIZE (the guest gets a
+ * configuration interrupt when it changes). The UART has no such way: its
+ * guest learns a size only from `stty`. A port without a device that takes
+ * it ignores it. Any thread. */
+void console_set_size(struct vm *vm, unsigned port, unsigned rows, unsigned cols);
+typedef void (*console_size_fn)(void *dev, unsigned rows, unsigned cols);
+void console_attach_size(struct vm *vm, unsigned port, console_size_fn fn, void *dev);
+
 #endif

@@ -823,6 +823,20 @@ void console_attach_input(struct vm *vm, unsigned port, console_input_fn fn, voi
 	vm->cin_dev[port] = dev;
 }
 
+void console_set_size(struct vm *vm, unsigned port, unsigned rows, unsigned cols)
+{
+	if (port < CONSOLE_NPORTS && vm->csize[port] != NULL)
+		vm->csize[port](vm->csize_dev[port], rows, cols);
+}
+
+void console_attach_size(struct vm *vm, unsigned port, console_size_fn fn, void *dev)
+{
+	if (port >= CONSOLE_NPORTS)
+		return;
+	vm->csize[port] = fn;
+	vm->csize_dev[port] = dev;
+}
+
 void console_output(struct vm *vm, unsigned port, const void *bytes, size_t len)
 {
 	if (vm->cfg.console.output != NULL)

@@ -79,6 +79,9 @@ struct vm {
 	/* Console input, per port (the UART for ttyS0, virtio-console for hvc0). */
 	console_input_fn cin[CONSOLE_NPORTS];
 	void *cin_dev[CONSOLE_NPORTS];
+	/* The terminal size per port, for devices that tell the guest (hvc0). */
+	console_size_fn csize[CONSOLE_NPORTS];
+	void *csize_dev[CONSOLE_NPORTS];
 
 	/* GSI routing table: the PICs' and the IOAPIC's pins (layout.h). */
 	struct kvm_irq_routing *routes;

@@ -37,6 +37,7 @@ struct control {
 	const struct verb *verbs;
 	void *vm;
 	uint8_t (*state)(void *vm);
+	void (*resized)(void *vm, unsigned port, int rows, int cols);
 	struct control_client *clients[CONTROL_MAX_CLIENTS];
 	/* Which client each pollfd after the first belongs to (set by control_pollfds). */
 	struct control_client *polled[CONTROL_MAX_CLIENTS];
@@ -78,6 +79,7 @@ struct control *control_new(const struct control_conf *conf, struct tv_err *err)
 	c->verbs = conf->verbs;
 	c->vm = conf->vm;
 	c->state = conf->state;
+	c->resized = conf->resized;
 	return c;
 }
 
@@ -183,6 +185,18 @@ static void put_replay(struct control *c, struct control_client *cl)
 	proto_buf_free(&screen);
 }
 
+/* The console's screen takes the size, and the guest is told it where it
+ * can be. */
+static void console_resized(struct control *c, unsigned port, uint16_t rows, uint16_t cols)
+{
+	int crows, ccols;
+
+	console_buf_resize(c->cb[port], rows, cols);
+	console_buf_size(c->cb[port], &crows, &ccols);
+	if (c->resized)
+		c->resized(c->vm, port, crows, ccols);
+}
+
 enum verb_result control_verb_attach(struct verb_call *call)
 {
 	struct control *c = call->ctl;
@@ -206,7 +220,7 @@ enum verb_result control_verb_attach(struct verb_call *call)
 	/* The console takes the size of the latest read-write client, as a
 	 * terminal takes the size of its window. */
 	if (mode == PROTO_ATTACH_RW)
-		console_buf_resize(c->cb[port], rows, cols);
+		console_resized(c, port, rows, cols);
 	console_buf_size(c->cb[port], &crows, &ccols);
 	cl->attach = mode;
 	cl->rows = rows;
@@ -222,7 +236,7 @@ enum verb_result control_verb_winsize(struct verb_call *call)
 
 	proto_get_size(call->f, &rows, &cols);
 	if (cl->attach == PROTO_ATTACH_RW)
-		console_buf_resize(call->ctl->cb[cl->port], rows, cols);
+		console_resized(call->ctl, cl->port, rows, cols);
 	cl->rows = rows;
 	return VERB_OK;
 }

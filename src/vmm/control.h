@@ -38,6 +38,9 @@ struct control_conf {
 	const struct verb *verbs;  /* the verb table: vmm_verbs, or a test's */
 	void *vm;                  /* handed to the verbs' handlers */
 	uint8_t (*state)(void *vm); /* the VM's PROTO_STATE_* now */
+	/* A read-write client gave a console its size (on attach, or WINSIZE):
+	 * the guest is told where it can be (hvc0). May be NULL. */
+	void (*resized)(void *vm, unsigned port, int rows, int cols);
 };
 
 struct control;

@@ -515,6 +515,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 		restore_ns = monotonic_ns() - r0;
 		if (cf != NULL)
 			screens_restore(v, cf);
+		vmm_console_sizes(v);
 		if (was_running && vm_resume(v->vm, &call->err) < 0) {
 			vmm_log(v, "rollback to %s: %s", tag, call->err.msg);
 			goto out;
@@ -712,6 +713,7 @@ int vmm_snapshot_pending(struct vmm *v, struct tv_err *err)
 		screens(v, cbs);
 		if (cf != NULL)
 			console_file_apply(cf, cbs, CONSOLE_NPORTS);
+		vmm_console_sizes(v); /* the terminal's, not the snapshot's */
 		vmm_redraw(v);
 		vmm_log(v, "restored from the snapshot in %s", v->restore_dir);
 	} else if (v->pending_restore == 0) {

@@ -27,6 +27,9 @@ struct vmm_console {
 				 * attach to it), else from the first switch */
 	struct proto_buf input; /* typed, not yet taken by the guest */
 	bool used;              /* the guest has written to it */
+	int rows, cols;         /* the size its guest was told (a read-write
+				 * client's window, the foreground terminal);
+				 * 0: none yet */
 };
 
 /* The terminal of a foreground VM. */
@@ -92,6 +95,9 @@ void vmm_redraw(struct vmm *v);
  * (rebuild), or started (restart, as after a guest reset). */
 int vmm_machine_rebuild(struct vmm *v, struct tv_err *err);
 int vmm_machine_restart(struct vmm *v, struct tv_err *err);
+/* The guest is told each console's size again where it can be (hvc0): a new
+ * machine, or one restored from a snapshot taken at another size. */
+void vmm_console_sizes(struct vmm *v);
 
 /* Snapshots (snap.c): the verbs, and the restore at start-up (before the
  * machine is built, then before it starts). */

@@ -379,6 +379,38 @@ int vmm_begin_stop(struct vmm *v, uint32_t timeout_ms, struct tv_err *err)
 	return 0;
 }
 
+void vmm_console_sizes(struct vmm *v)
+{
+	for (unsigned i = 0; i < CONSOLE_NPORTS && v->vm; i++)
+		if (v->con[i].rows > 0)
+			console_set_size(v->vm, i, (unsigned)v->con[i].rows,
+				       (unsigned)v->con[i].cols);
+}
+
+/* A read-write client's window is its console's size (control.h). */
+static void console_resized(void *vm, unsigned port, int rows, int cols)
+{
+	struct vmm *v = vm;
+
+	if (port >= CONSOLE_NPORTS)
+		return;
+	v->con[port].rows = rows;
+	v->con[port].cols = cols;
+	if (v->vm)
+		console_set_size(v->vm, port, (unsigned)rows, (unsigned)cols);
+}
+
+/* The foreground terminal was resized: each console's guest that can be
+ * told takes its size, as from a client's window. */
+static void term_resized(struct vmm *v)
+{
+	int rows, cols;
+
+	term_size(v, &rows, &cols);
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+		console_resized(v, i, rows, cols);
+}
+
 static void handle_signal(struct vmm *v)
 {
 	struct signalfd_siginfo si;
@@ -386,6 +418,10 @@ static void handle_signal(struct vmm *v)
 
 	if (read(v->sigfd, &si, sizeof(si)) != sizeof(si))
 		return;
+	if (si.ssi_signo == SIGWINCH) {
+		term_resized(v);
+		return;
+	}
 	vmm_log(v, "signal %u received", si.ssi_signo);
 	/* In the foreground a signal ends the run, as it ends any program
 	 * there; in the background it is a request to shut down, and asked
@@ -408,6 +444,8 @@ static int setup_signals(struct vmm *v)
 	sigaddset(&set, SIGINT);
 	if (v->term.on)
 		sigaddset(&set, SIGHUP); /* the terminal went away */
+	if (v->term.tty)
+		sigaddset(&set, SIGWINCH); /* hvc0's guest follows its size */
 	else
 		signal(SIGHUP, SIG_IGN);
 	/* Blocked before the engine makes its threads, so they inherit it. */
@@ -443,6 +481,7 @@ static int machine_new(struct vmm *v, struct tv_err *err)
 			tv_err_prefix(err, "VM %s: ", v->o->name);
 		return -1;
 	}
+	vmm_console_sizes(v);
 	return 0;
 }
 
@@ -712,6 +751,13 @@ static int setup(struct vmm *v, struct tv_err *err)
 			return tv_errno(err, "cannot set up the VM process (pipe)");
 	v->primary = primary_console(o->cfg.cmdline);
 	v->term.shown = v->primary;
+	/* In the foreground the terminal is every console's until a client
+	 * attaches. */
+	if (v->term.tty) {
+		term_size(v, &rows, &cols);
+		for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+			v->con[i].rows = rows, v->con[i].cols = cols;
+	}
 	if (o->name != NULL) {
 		term_size(v, &rows, &cols);
 		screens_new(v, rows, cols);
@@ -730,7 +776,8 @@ static int setup(struct vmm *v, struct tv_err *err)
 		return -1;
 	if (o->name != NULL) {
 		struct control_conf cc = {.name = o->name, .verbs = vmm_verbs, .vm = v,
-					  .state = vmm_state, .port = vmm_port_of};
+					  .state = vmm_state, .port = vmm_port_of,
+					  .resized = console_resized};
 		for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
 			cc.cb[i] = v->con[i].cb;
 		/* Clears what a crash left (the old socket among it) first. */

@@ -2,7 +2,7 @@
 # The first-run experience through a real terminal: with no VM defined the
 # interface makes the demo VM, boots it and shows its console, focused; the
 # VM keeps running when the interface quits, and a new interface shows its
-# screen in the pane at once.
+# screen in the pane at once; copy mode searches, copies (OSC 52) and pastes.
 . "$(dirname "$0")/../lib.sh"
 t_need_kvm
 [ -f "$top_builddir/share/demo/demo.elf" ] || t_skip_all "the demo guest was not built"
@@ -36,6 +36,34 @@ open_ui
 t_check "a new interface shows the console as it was, in the pane" wait_for "vCPUs: *2" 60
 tm send-keys -t ui Enter "help" Enter
 t_check "Enter focuses it" wait_for "keep a line of text on the virtio disk" 60
+
+# Copy mode in the focused console: a search back for what the guest printed,
+# a selection copied to the user's clipboard by OSC 52 (tmux, with
+# set-clipboard on, keeps it as a buffer), then typed into the guest.
+buffer_is() { # text: tmux's newest buffer within 10 s
+	for _ in $(seq 100); do
+		[ "$(tm show-buffer 2>/dev/null)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "# tmux's buffer: '$(tm show-buffer 2>&1)'"
+	return 1
+}
+tm set-option -s set-clipboard on
+tm send-keys -t ui M-c
+t_check "M-c enters copy mode (the pane's title says so)" wait_for "demo  \[copy mode\]"
+t_check "the footer shows copy mode's keys" wait_for "/ search-forward"
+tm send-keys -t ui /
+tm send-keys -t ui -l "zqzqx"
+tm send-keys -t ui Enter
+t_check "a search for what is not there says so" wait_for "\[copy mode\] not found"
+tm send-keys -t ui "?"
+tm send-keys -t ui -l "vCPUs:"
+tm send-keys -t ui Enter Space l l l l l Enter
+t_check "? finds what the guest printed, Space and l select it, Enter copies it (OSC 52)" \
+	buffer_is "vCPUs:"
+t_check "copying leaves copy mode" wait_for "console: keys go to the guest"
+tm send-keys -t ui M-v
+t_check "M-v types the copied text into the guest" wait_for 'demo\$ vCPUs:'
 tm send-keys -t ui C-g F
 t_check "force off asks first" wait_for "Force the VM 'demo' off"
 tm send-keys -t ui y

@@ -210,6 +210,22 @@ run 'cat /sys/class/misc/hw_random/rng_current'
 t_check "the entropy device is the virtio one" grep -q '^virtio' <<<"$got"
 run 'ls /dev/hvc0'
 t_check "the virtio console is there (hvc0)" grep -q '^/dev/hvc0$' <<<"$got"
+# hvc0's terminal takes the size of the window that shows it: the virtio
+# console's size (VIRTIO_CONSOLE_F_SIZE), which Linux applies to the tty its
+# getty holds open. QEMU's hvc0 has no window.
+if [ "$engine" = termvisor ] && command -v tmux >/dev/null; then
+	t_tmux_init
+	tm new-session -d -s hvc -x 111 -y 33 \
+		"env TERMVISOR_HOME='$TERMVISOR_HOME' ASAN_OPTIONS='$T_ASAN_OPTS' '$TV' console deb hvc0"
+	for _ in $(seq 20); do
+		run 'stty -F /dev/hvc0 size'
+		[ "$got" = "33 111" ] && break
+		sleep 1
+	done
+	t_check "hvc0's size is its window's, 33 rows of 111 columns (got ${got:-nothing})" \
+		test "$got" = "33 111"
+	tm kill-server 2>/dev/null
+fi
 run 'echo termvisor-was-here >/root/mark && sync && echo written'
 t_check "a file is written and synced to the disk" grep -q '^written$' <<<"$got"
 if [ "$engine" = termvisor ]; then

@@ -38,6 +38,8 @@ struct fixture {
 	struct proto_buf guest_in;
 	int stops, pauses;
 	bool paused;
+	int resizes, rows, cols; /* sizes the guest was told (conf.resized) */
+	unsigned port;
 };
 
 /* The stand-in's verbs: the VM process's own table, with each handler that
@@ -118,6 +120,18 @@ static enum verb_result fake_snapshot(struct verb_call *call)
 		 call->f->type == PROTO_SNAPSHOT_TAKE ? "take" : "delete", tag);
 	control_event(call->ctl, PROTO_EV_SNAPSHOT, reply);
 	return VERB_REPLIED;
+}
+
+static void fake_resized(void *vm, unsigned port, int rows, int cols)
+{
+	struct fixture *fx = vm;
+
+	pthread_mutex_lock(&fx->lock);
+	fx->resizes++;
+	fx->port = port;
+	fx->rows = rows;
+	fx->cols = cols;
+	pthread_mutex_unlock(&fx->lock);
 }
 
 static uint8_t fake_state(void *vm)
@@ -204,7 +218,7 @@ static int setup(void **state)
 	fake_verbs_init();
 	fx->ctl = control_new(&(struct control_conf){.path = fx->path, .name = "fake",
 						    .cb = {fx->cb}, .verbs = fake_verbs, .vm = fx,
-						    .state = fake_state},
+						    .state = fake_state, .resized = fake_resized},
 			      &err);
 	if (fx->ctl == NULL || pipe(fx->wake) < 0)
 		return -1;
@@ -535,6 +549,50 @@ static void test_attach_replays_then_streams(void **state)
 	proto_buf_free(&b.got);
 }
 
+/* The size the guest is told (the VM process tells hvc0's guest): a
+ * read-write client's window on attach and on WINSIZE; a read-only
+ * client's never. */
+static void expect_resizes(struct fixture *fx, int n, int rows, int cols)
+{
+	pthread_mutex_lock(&fx->lock);
+	assert_int_equal(fx->resizes, n);
+	if (n > 0) {
+		assert_int_equal(fx->port, CONSOLE_SERIAL);
+		assert_int_equal(fx->rows, rows);
+		assert_int_equal(fx->cols, cols);
+	}
+	pthread_mutex_unlock(&fx->lock);
+}
+
+static void test_sizes_reach_the_guest(void **state)
+{
+	struct fixture *fx = *state;
+	struct tv_err err;
+	struct sink a = {{0}}, b = {{0}};
+	struct tv_client *ro, *rw;
+	struct proto_status st;
+
+	ro = client_connect_path(fx->path, "fake", &err);
+	rw = client_connect_path(fx->path, "fake", &err);
+	assert_non_null(ro);
+	assert_non_null(rw);
+	client_set_handlers(ro, &sink_handlers, &a);
+	client_set_handlers(rw, &sink_handlers, &b);
+	assert_int_equal(client_attach(ro, true, PROTO_CONSOLE_PRIMARY, 30, 100, &err), 0);
+	assert_int_equal(client_winsize(ro, 31, 101, &err), 0);
+	assert_int_equal(client_status(ro, &st, &err), 0); /* after the WINSIZE */
+	expect_resizes(fx, 0, 0, 0);
+	assert_int_equal(client_attach(rw, false, PROTO_CONSOLE_PRIMARY, 33, 111, &err), 0);
+	expect_resizes(fx, 1, 33, 111);
+	assert_int_equal(client_winsize(rw, 40, 120, &err), 0);
+	assert_int_equal(client_status(rw, &st, &err), 0);
+	expect_resizes(fx, 2, 40, 120);
+	client_close(ro);
+	client_close(rw);
+	proto_buf_free(&a.got);
+	proto_buf_free(&b.got);
+}
+
 /* A client that does not keep up with the guest skips output instead of
  * making the VM process hold it all, and is redrawn once it catches up. */
 static void test_slow_client_skips_then_redraws(void **state)
@@ -702,6 +760,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_frame_then_hangup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_payloads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sizes_reach_the_guest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_replays_then_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_client_skips_then_redraws, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_gets_events, setup, teardown),

@@ -55,6 +55,86 @@ static void test_reachable(void **state)
 	keys_free(&t);
 }
 
+/* The footer of context (300 columns) has every item of want and not unwanted. */
+static void footer_has(const struct keytable *t, const char *context, const char *const *want,
+		       const char *unwanted)
+{
+	char buf[512];
+
+	keys_footer(t, context, 300, buf, sizeof(buf));
+	for (; *want; want++)
+		if (strstr(buf, *want) == NULL)
+			fail_msg("the %s footer \"%s\" lacks \"%s\"", context, buf, *want);
+	if (unwanted)
+		assert_null(strstr(buf, unwanted));
+}
+
+/* The console's copy mode, like tmux's: reached from a focused console,
+ * every promised key there, nothing of the list's or the global keys (q
+ * leaves copy mode instead of quitting), and a search being typed keeps
+ * every key. */
+static void test_copy_mode_keys(void **state)
+{
+	static const struct {
+		int key;
+		const char *action;
+	} want[] = {
+	    {KEY_UP | KEYS_NC, "up"},	   {'k', "up"},
+	    {KEY_DOWN | KEYS_NC, "down"},  {'j', "down"},
+	    {KEY_LEFT | KEYS_NC, "left"},  {'h', "left"},
+	    {KEY_RIGHT | KEYS_NC, "right"}, {'l', "right"},
+	    {KEY_PPAGE | KEYS_NC, "page-up"}, {KEY_NPAGE | KEYS_NC, "page-down"},
+	    {' ', "select"},		   {'v', "select"},
+	    {'\r', "copy"},		   {'y', "copy"},
+	    {'/', "search-forward"},	   {'?', "search-back"},
+	    {'n', "search-next"},	   {'N', "search-prev"},
+	    {'q', "leave"},		   {27, "leave"},
+	};
+	struct keytable t;
+	char *help;
+
+	keys_defaults(&t);
+	assert_string_equal(keys_lookup(&t, "console", KEYS_META | 'c'), "copy-mode");
+	assert_string_equal(keys_lookup(&t, "console", KEYS_META | 'v'), "paste");
+	assert_string_equal(keys_lookup(&t, "console", KEYS_META | '/'), "search");
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *got = keys_lookup(&t, "copy", want[i].key);
+		if (got == NULL || strcmp(got, want[i].action) != 0)
+			fail_msg("copy mode: key %d gives %s, expected %s", want[i].key,
+				 got ? got : "nothing", want[i].action);
+	}
+	assert_null(keys_lookup(&t, "copy", '1')); /* not tab 1 */
+	assert_null(keys_lookup(&t, "copy", 'z')); /* not zoom */
+	assert_null(keys_lookup(&t, "copy", 'x'));
+	for (int c = 0; c < 256; c++)
+		assert_null(keys_lookup(&t, "search", c));
+	/* The footer while in copy mode shows copy mode's keys only. */
+	footer_has(&t, "copy",
+		   (const char *const[]){"Space select", "Enter copy", "/ search-forward", "q leave",
+					 NULL},
+		   "quit");
+	footer_has(&t, "console", (const char *const[]){"M-c copy-mode", NULL}, NULL);
+	/* The help has them, under a title of their own. */
+	help = keys_help_text(&t);
+	assert_non_null(strstr(help, "In a console's copy mode"));
+	assert_non_null(strstr(help, "  Enter, y       copy "));
+	assert_non_null(strstr(help, "  M-c            copy-mode "));
+	free(help);
+	/* Rebound like any key; a copy key never takes a console key. */
+	assert_int_equal(keys_bind(&t, "copy", "select", "s", NULL), 0);
+	assert_int_equal(keys_bind(&t, "console", "copy-mode", "M-[", NULL), 0);
+	assert_string_equal(keys_lookup(&t, "copy", 's'), "select");
+	assert_null(keys_lookup(&t, "copy", ' '));
+	assert_null(keys_lookup(&t, "copy", 'v'));
+	assert_string_equal(keys_lookup(&t, "console", KEYS_META | '['), "copy-mode");
+	assert_null(keys_lookup(&t, "console", KEYS_META | 'c'));
+	assert_null(keys_lookup(&t, "console", 's'));
+	help = keys_help_text(&t);
+	assert_non_null(strstr(help, "  s              select"));
+	free(help);
+	keys_free(&t);
+}
+
 static void test_one_action_per_key(void **state)
 {
 	struct keytable t;
@@ -95,14 +175,10 @@ static void test_footer_and_help(void **state)
 	char *help;
 
 	keys_defaults(&t);
-	keys_footer(&t, "list", 300, buf, sizeof(buf));
-	assert_non_null(strstr(buf, "s start"));
-	assert_non_null(strstr(buf, "X stop"));
-	assert_non_null(strstr(buf, "q quit"));
-	assert_non_null(strstr(buf, "? help"));
-	keys_footer(&t, "console", 300, buf, sizeof(buf));
-	assert_non_null(strstr(buf, "C-g release"));
-	assert_null(strstr(buf, "quit")); /* not a console key */
+	footer_has(&t, "list", (const char *const[]){"s start", "X stop", "q quit", "? help", NULL},
+		   NULL);
+	footer_has(&t, "console", (const char *const[]){"C-g release", NULL},
+		   "quit"); /* not a console key */
 	for (int cols = 0; cols < 120; cols++) {
 		keys_footer(&t, "list", cols, buf, sizeof(buf));
 		assert_true(strlen(buf) <= (size_t)cols);
@@ -165,6 +241,14 @@ static void test_rebind(void **state)
 			 0);
 	assert_string_equal(keys_lookup(&t, "list", 'p'), "start");
 	assert_string_equal(keys_lookup(&t, "list", 's'), "pause");
+	keys_free(&t);
+	/* Copy mode's keys through termvisor.conf. */
+	assert_int_equal(load(&t, "keys = { copy = { leave = \"x\"; copy = \"Y\"; }; };\n", &err),
+			 0);
+	assert_string_equal(keys_lookup(&t, "copy", 'x'), "leave");
+	assert_string_equal(keys_lookup(&t, "copy", 'Y'), "copy");
+	assert_null(keys_lookup(&t, "copy", 'q'));
+	assert_null(keys_lookup(&t, "list", 'x'));
 	keys_free(&t);
 	/* No file, no change. */
 	keys_defaults(&t);
@@ -266,6 +350,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reachable),
+		cmocka_unit_test(test_copy_mode_keys),
 		cmocka_unit_test(test_one_action_per_key),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_footer_and_help),

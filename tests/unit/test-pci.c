@@ -628,6 +628,170 @@ static void test_console(void **state)
 	assert_memory_equal(f->ram + 0x9000, "ls\r", 3);
 }
 
+/* hvc0's size (VIRTIO_CONSOLE_F_SIZE): offered; cols and rows in the
+ * configuration space as the VM process gives them; a change moves the
+ * configuration generation on and, once the driver is up, raises a
+ * configuration interrupt (an unchanged or impossible size does neither);
+ * the first write to the port after a reset announces a size given before
+ * the driver came up; the UART's size goes nowhere. Snapshots keep the size,
+ * read the version before it (no size) and refuse a version 1 that claims
+ * one. */
+#define VCON_STATE_SIZE (16 + 4096) /* the model's part, last in the state */
+
+static uint32_t con_gen(struct fix *f, uint32_t b)
+{
+	bool c;
+
+	return mmio_rd(f, b + 0x15, 1, &c);
+}
+
+static void con_size(struct fix *f, uint32_t b, uint32_t *rows, uint32_t *cols)
+{
+	bool c;
+
+	*cols = mmio_rd(f, b + VIRTIO_BAR_DEVICE, 2, &c);
+	*rows = mmio_rd(f, b + VIRTIO_BAR_DEVICE + 2, 2, &c);
+}
+
+/* Status handshake with F_SIZE (bit 0) and VERSION_1 accepted. */
+static void con_negotiate(struct fix *f, uint32_t b, bool size)
+{
+	bool c;
+
+	mmio_wr(f, b + 0x14, 1, 0);
+	mmio_wr(f, b + 0x14, 1, 1 | 2);
+	mmio_wr(f, b + 0x08, 4, 0);
+	mmio_wr(f, b + 0x0C, 4, size ? 1 : 0);
+	mmio_wr(f, b + 0x08, 4, 1);
+	mmio_wr(f, b + 0x0C, 4, 1);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8);
+	assert_int_equal(mmio_rd(f, b + 0x14, 1, &c) & 8, 8);
+}
+
+static void con_tx_queue(struct fix *f, uint32_t b)
+{
+	mmio_wr(f, b + 0x16, 2, 1);
+	mmio_wr(f, b + 0x18, 2, 8);
+	mmio_wr(f, b + 0x20, 4, 0x5000);
+	mmio_wr(f, b + 0x28, 4, 0x6000);
+	mmio_wr(f, b + 0x30, 4, 0x7000);
+	mmio_wr(f, b + 0x1C, 2, 1);
+}
+
+static void test_console_size(void **state)
+{
+	struct fix *f = *state;
+	struct vm_config cfg = {0};
+	struct dev *d;
+	struct tv_err err;
+	uint8_t *saved, *bad;
+	uint32_t b, rows, cols, gen;
+	uint64_t txd[2] = {0x9100, 2};
+	size_t at;
+	bool c;
+
+	f->vm->cfg.console = (struct console_sink){.output = sink};
+	sink_len = 0;
+	assert_int_equal(virtio_console_create(f->vm, &cfg, &err), 0);
+	d = dev_find(f->vm, "virtio-console");
+	assert_non_null(d);
+	cfg_wr(f, 2, 4, 2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER);
+	b = cfg_rd(f, 2, 0x10, 4) & ~0xFu;
+	mmio_wr(f, b + 0x00, 4, 0);
+	assert_int_equal(mmio_rd(f, b + 0x04, 4, &c) & 1, 1); /* F_SIZE offered */
+
+	/* Not told yet: zero. Told before any driver: kept, no interrupt. */
+	con_size(f, b, &rows, &cols);
+	assert_int_equal(rows, 0);
+	assert_int_equal(cols, 0);
+	gen = con_gen(f, b);
+	console_set_size(f->vm, CONSOLE_HVC, 40, 120);
+	con_size(f, b, &rows, &cols);
+	assert_int_equal(rows, 40);
+	assert_int_equal(cols, 120);
+	assert_int_not_equal(con_gen(f, b), gen);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c), 0);
+
+	/* The driver comes up with F_SIZE; the first write to the port tells
+	 * it about the size it was given before. */
+	con_negotiate(f, b, true);
+	con_tx_queue(f, b);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c) & 2, 0);
+	memcpy(f->ram + 0x9100, "$ ", 2);
+	memcpy(f->ram + 0x5000, txd, sizeof(txd));
+	__atomic_store_n((uint16_t *)(f->ram + 0x6002), 1, __ATOMIC_RELEASE);
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY + VIRTIO_NOTIFY_MULT, 4, 1);
+	wait_used(f, 0x7000, 1);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c) & 2, 2);
+
+	/* A change while the driver is up: new values, a configuration
+	 * interrupt, the generation moves on. */
+	gen = con_gen(f, b);
+	console_set_size(f->vm, CONSOLE_HVC, 30, 100);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c), 2);
+	con_size(f, b, &rows, &cols);
+	assert_int_equal(rows, 30);
+	assert_int_equal(cols, 100);
+	assert_int_not_equal(con_gen(f, b), gen);
+	/* The same size again, an impossible one, the UART's: nothing. */
+	gen = con_gen(f, b);
+	console_set_size(f->vm, CONSOLE_HVC, 30, 100);
+	console_set_size(f->vm, CONSOLE_HVC, 0, 100);
+	console_set_size(f->vm, CONSOLE_HVC, 30, 70000);
+	console_set_size(f->vm, CONSOLE_SERIAL, 50, 160);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c), 0);
+	assert_int_equal(con_gen(f, b), gen);
+	con_size(f, b, &rows, &cols);
+	assert_int_equal(rows, 30);
+	assert_int_equal(cols, 100);
+
+	/* Snapshots: the size goes with the machine. */
+	saved = calloc(1, d->ops->state_size);
+	bad = calloc(1, d->ops->state_size);
+	at = d->ops->state_size - VCON_STATE_SIZE;
+	d->ops->save(d, saved);
+	console_set_size(f->vm, CONSOLE_HVC, 25, 80);
+	assert_int_equal(d->ops->restore(d, saved, &err), 0);
+	con_size(f, b, &rows, &cols);
+	assert_int_equal(rows, 30);
+	assert_int_equal(cols, 100);
+	/* Version 1 (no size) reads as a size never told. */
+	memcpy(bad, saved, d->ops->state_size);
+	memcpy(bad + at, (uint32_t[]){1}, 4);
+	memset(bad + at + 12, 0, 4);
+	assert_int_equal(d->ops->restore(d, bad, &err), 0);
+	con_size(f, b, &rows, &cols);
+	assert_int_equal(rows, 0);
+	assert_int_equal(cols, 0);
+	/* A version 1 with a size, half a size, a later version: refused. */
+	memcpy(bad + at + 12, saved + at + 12, 4);
+	assert_int_equal(d->ops->restore(d, bad, &err), -1);
+	assert_non_null(strstr(err.msg, "version 1"));
+	memcpy(bad, saved, d->ops->state_size);
+	memset(bad + at + 12, 0, 2); /* rows 0, cols 100 */
+	assert_int_equal(d->ops->restore(d, bad, &err), -1);
+	assert_non_null(strstr(err.msg, "console size"));
+	memcpy(bad, saved, d->ops->state_size);
+	memcpy(bad + at, (uint32_t[]){3}, 4);
+	assert_int_equal(d->ops->restore(d, bad, &err), -1);
+	assert_non_null(strstr(err.msg, "console state version 3"));
+	free(saved);
+	free(bad);
+
+	/* A driver without F_SIZE: no configuration interrupt at its first
+	 * write. */
+	con_negotiate(f, b, false);
+	con_tx_queue(f, b);
+	mmio_wr(f, b + 0x14, 1, 1 | 2 | 8 | 4);
+	(void)mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c);
+	memcpy(f->ram + 0x5000, txd, sizeof(txd));
+	__atomic_store_n((uint16_t *)(f->ram + 0x6002), 1, __ATOMIC_RELEASE);
+	mmio_wr(f, b + VIRTIO_BAR_NOTIFY + VIRTIO_NOTIFY_MULT, 4, 1);
+	wait_used(f, 0x7000, 1);
+	assert_int_equal(mmio_rd(f, b + VIRTIO_BAR_ISR, 1, &c) & 2, 0);
+}
+
 static char uart_buf[16];
 static size_t uart_len;
 
@@ -1244,6 +1408,7 @@ int main(void)
 	    T(test_blk_hostile_requests_threads),
 	    T(test_blk_hostile_requests_io_uring),
 	    T(test_console_input_routing),
+	    T(test_console_size),
 	    T(test_blk_aio_ways_agree),	  T(test_blk_rw_threads),
 	    T(test_blk_rw_io_uring),
 	    T(test_blk_discard_flags),

@@ -597,6 +597,101 @@ static void test_copy_mode_selection(void **state)
 	vtpane_free(p);
 }
 
+static void copy_actions(struct vtpane *p, const char *const *actions)
+{
+	for (; *actions; actions++)
+		if (!vtpane_copy_action(p, *actions))
+			fail_msg("copy mode refused %s", *actions);
+}
+
+/* Copy mode by the key table's actions (what the copy-mode keys do): pages
+ * and ends move through the scrollback, a selection made with them is
+ * highlighted and is the copied text, a search from copy mode moves the copy
+ * cursor to the match, other actions are refused. */
+static void test_copy_mode_actions(void **state)
+{
+	struct term t;
+	struct vtpane *p = vtpane_new(5, 30, 1000, capture, NULL);
+	char line[64], *text;
+	int r, c, first, n;
+
+	assert_true(term_open(&t, "xterm-256color", 5, 30));
+	for (int i = 0; i < 40; i++) {
+		snprintf(line, sizeof(line), "%s %d\r\n", i == 12 ? "needle here" : "hay", i);
+		feed(p, line);
+	}
+	assert_false(vtpane_copy_action(p, "up")); /* not in copy mode */
+	vtpane_copy_start(p);
+	assert_false(vtpane_copy_action(p, "frobnicate"));
+	assert_true(vtpane_copy_action(p, "page-up"));
+	assert_int_equal(vtpane_scroll_offset(p), 0); /* the cursor was at the bottom row */
+	vtpane_copy_cursor(p, &r, &c);
+	assert_int_equal(r, 0);
+	assert_true(vtpane_copy_action(p, "page-up")); /* now the view follows */
+	assert_true(vtpane_scroll_offset(p) >= 4);
+	vtpane_copy_cursor(p, &r, &c);
+	assert_true(r >= 0 && r < 5);
+	snprintf(line, sizeof(line), "hay %d", 40 - 4 - 4);
+	assert_string_equal(row(p, r), line);
+	assert_true(vtpane_copy_action(p, "top"));
+	assert_string_equal(row(p, 0), "hay 0");
+	vtpane_copy_cursor(p, &r, &c);
+	assert_int_equal(r, 0);
+	assert_int_equal(c, 0);
+	assert_true(vtpane_copy_action(p, "bottom"));
+	assert_int_equal(vtpane_scroll_offset(p), 0);
+	/* Search back from the copy cursor, then select from the match to the
+	 * end of its line. */
+	assert_int_equal(vtpane_search(p, "needle", VTPANE_OLDER), VTPANE_FOUND);
+	vtpane_copy_cursor(p, &r, &c);
+	assert_true(r >= 0);
+	assert_string_equal(row(p, r), "needle here 12");
+	assert_int_equal(c, 0);
+	copy_actions(p, (const char *const[]){"select", "right", "line-end", NULL});
+	text = vtpane_selection_text(p);
+	assert_string_equal(text, "needle here 12");
+	free(text);
+	/* The selection shows as highlighted cells on that row (the search's
+	 * match too, inside it). */
+	vtpane_draw(p, t.w);
+	assert_int_equal(highlighted_row(t.w, 5, 30, &first, &n), r);
+	assert_int_equal(first, 0);
+	assert_int_equal(n, 30); /* to the end of the line: the whole row */
+	copy_actions(p, (const char *const[]){"line-start", "down", "select-lines", "down", NULL});
+	text = vtpane_selection_text(p);
+	assert_string_equal(text, "hay 13\nhay 14");
+	free(text);
+	assert_true(vtpane_copy_action(p, "left")); /* at column 0: stays */
+	vtpane_copy_cursor(p, &r, &c);
+	assert_int_equal(c, 0);
+	vtpane_copy_end(p);
+	assert_false(vtpane_copy_action(p, "down"));
+	vtpane_free(p);
+	term_close(&t);
+}
+
+/* A paste types the text as a terminal would: Enter for each line feed,
+ * bracketed when the guest asked, never an ESC from the text. */
+static void test_paste(void **state)
+{
+	struct vtpane *p = vtpane_new(5, 20, 0, capture, NULL);
+
+	nsent = 0;
+	vtpane_paste(p, "ls\nwho", 6);
+	assert_int_equal(nsent, 6);
+	assert_memory_equal(sent, "ls\rwho", 6);
+	feed(p, "\x1b[?2004h");
+	nsent = 0;
+	vtpane_paste(p, "a\x1b[201~b\n", 9);
+	assert_int_equal(nsent, 20);
+	assert_memory_equal(sent, "\x1b[200~a[201~b\r\x1b[201~", 20);
+	feed(p, "\x1b[?2004l");
+	nsent = 0;
+	vtpane_paste(p, "", 0);
+	assert_int_equal(nsent, 0);
+	vtpane_free(p);
+}
+
 static void test_osc52(void **state)
 {
 	char *s = vtpane_osc52("hello", 5, false);
@@ -862,6 +957,8 @@ int main(void)
 		cmocka_unit_test(test_alternate_screen),
 		cmocka_unit_test(test_search),
 		cmocka_unit_test(test_copy_mode_selection),
+		cmocka_unit_test(test_copy_mode_actions),
+		cmocka_unit_test(test_paste),
 		cmocka_unit_test(test_osc52),
 		cmocka_unit_test(test_wheel_at_the_ends),
 		cmocka_unit_test(test_draws_only_changed_rows),

@@ -61,7 +61,7 @@ struct virtio_pci {
 	uint32_t dfselect, gfselect;
 	uint64_t driver_features;
 	uint8_t status; /* atomic loads outside the lock */
-	uint8_t config_gen;
+	uint8_t config_gen; /* atomic */
 	uint16_t msix_config; /* atomic loads outside the lock */
 	uint16_t queue_select;
 	uint8_t isr;	  /* atomic */
@@ -116,6 +116,15 @@ void virtio_pci_set_broken(struct virtio_pci *vp, const char *why)
 	if (vm_config(virtio_pci_vm(vp))->verbose)
 		fprintf(stderr, "termvisor: %s: device needs reset: %s\n", vp->pci.dev.name,
 			why != NULL ? why : "bad programming");
+	if (__atomic_load_n(&vp->status, __ATOMIC_ACQUIRE) & VIRTIO_STATUS_DRIVER_OK)
+		vp_interrupt(vp, __atomic_load_n(&vp->msix_config, __ATOMIC_RELAXED), ISR_CONFIG);
+}
+
+/* Atomics only: a queue thread may call this with its queue's lock held,
+ * and vp->lock comes before the queue locks. */
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+	__atomic_add_fetch(&vp->config_gen, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&vp->status, __ATOMIC_ACQUIRE) & VIRTIO_STATUS_DRIVER_OK)
 		vp_interrupt(vp, __atomic_load_n(&vp->msix_config, __ATOMIC_RELAXED), ISR_CONFIG);
 }
@@ -302,7 +311,7 @@ static void common_read(struct virtio_pci *vp, uint64_t off, void *data, unsigne
 	put(b, 0x10, vp->msix_config, 2);
 	put(b, 0x12, vp->info.nqueues, 2);
 	put(b, 0x14, vp->status | (vp->needs_reset ? VIRTIO_STATUS_NEEDS_RESET : 0), 1);
-	put(b, 0x15, vp->config_gen, 1);
+	put(b, 0x15, __atomic_load_n(&vp->config_gen, __ATOMIC_RELAXED), 1);
 	put(b, 0x16, vp->queue_select, 2);
 	if (q != NULL) {
 		put(b, 0x18, q->size, 2);

@@ -98,6 +98,10 @@ void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q, struct vq *vq);
 /* The device needs a reset (DEVICE_NEEDS_RESET plus a configuration
  * interrupt); why goes to the engine's verbose log. */
 void virtio_pci_set_broken(struct virtio_pci *vp, const char *why);
+/* The device's configuration space changed: the configuration generation
+ * moves on and a driver that is up gets a configuration interrupt. Any
+ * thread, queue locks held or not. */
+void virtio_pci_config_changed(struct virtio_pci *vp);
 /* Whether the driver is up (DRIVER_OK, no reset needed) with queue q enabled. */
 bool virtio_pci_queue_ready(struct virtio_pci *vp, unsigned q);
 /* Wakes queue q's thread as if the driver had notified it. */

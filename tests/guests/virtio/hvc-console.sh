@@ -5,7 +5,9 @@
 # Ctrl-a c switches the terminal of `termvisor run` between them. The virtio
 # test guest reads a line from the UART, then opens hvc0, writes to it and
 # reads a line from it; it echoes both and checks nothing typed for hvc0
-# reached the UART. (The guest ends its lines with a bare LF: the screen is
+# reached the UART. hvc0's echo says the size of hvc0's terminal
+# (VIRTIO_CONSOLE_F_SIZE): that of the window showing it, followed when the
+# window is resized. (The guest ends its lines with a bare LF: the screen is
 # read with wrapped lines joined.)
 . "${top_srcdir:-$(dirname "$0")/../../..}/tests/lib.sh"
 t_need_kvm
@@ -53,8 +55,12 @@ tm send-keys -t con "typed at ttyS0" Enter
 t_check "typing at the ttyS0 terminal reaches the UART" wait_for con "ttyS0 got 'typed at ttyS0'"
 tm new-session -d -s hvc -x 200 -y 40 "$envs '$TV' console hvc hvc0; echo \"[exit \$?]\""
 t_check "the hvc0 terminal shows the guest's hvc0 output" wait_for hvc "hvc0: ready for input"
+tm resize-window -t hvc -x 150 -y 30
+sleep 1
 tm send-keys -t hvc "typed at hvc0" Enter
 t_check "typing at the hvc0 terminal reaches hvc0" wait_for hvc "hvc0: got 'typed at hvc0'"
+t_check "the guest reads hvc0's size as its resized window's (30x150)" \
+	wait_for hvc "hvc0: got 'typed at hvc0' size 30x150"
 t_check "every guest check passed (nothing for hvc0 reached the UART)" wait_for con "virtio: ok"
 t_check "nothing of hvc0 showed on the ttyS0 terminal" \
 	sh -c "! '$TMUX_BIN' -S '$sock' capture-pane -t con -p -J | grep -q 'hvc0:'"
@@ -73,7 +79,11 @@ t_check "run: typing reaches the UART" wait_for run "ttyS0 got 'typed at ttyS0'"
 tm send-keys -t run C-a c
 t_check "run: Ctrl-a c shows hvc0, with what the guest wrote there" \
 	wait_for run "hvc0: ready for input"
+tm resize-window -t run -x 160 -y 35
+sleep 1
 tm send-keys -t run "typed at hvc0" Enter
 t_check "run: keys go to the console shown" wait_for run "hvc0: got 'typed at hvc0'"
+t_check "run: hvc0's size follows the resized terminal (35x160)" \
+	wait_for run "hvc0: got 'typed at hvc0' size 35x160"
 t_check "run: the guest passed its checks and powered off (status 0)" wait_for run "run status 0"
 t_done

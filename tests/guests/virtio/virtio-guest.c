@@ -15,7 +15,8 @@
  * Command line words: ecam (also check ECAM at 0xE0000000 against type-1),
  * intx, qd=N (requests in flight), bs=N (KiB per request), quick (one pass
  * only over the first 8 MiB), nozero (skip discard/write-zeroes), hvcecho
- * (read a line from the UART, then one from hvc0, echoing each), hvcreset
+ * (read a line from the UART, then one from hvc0, echoing each with the size
+ * hvc0's terminal has then, VIRTIO_CONSOLE_F_SIZE), hvcreset
  * (1 MiB to hvc0 in one buffer, then a reset at once), pcicfg (check each
  * device's VIRTIO_PCI_CAP_PCI_CFG window: 1, 2 and 4-byte reads and writes of
  * the common configuration, and windows out of bounds). Prints
@@ -843,9 +844,32 @@ static bool uart_line(char *line, unsigned cap, unsigned timeout_ms)
 	return false;
 }
 
+/* " size ROWSxCOLS" appended to msg at n; the new length. */
+static unsigned put_size(char *msg, unsigned n, unsigned rows, unsigned cols)
+{
+	unsigned v[2] = {rows, cols};
+
+	for (const char *p = " size "; *p; p++)
+		msg[n++] = *p;
+	for (unsigned k = 0; k < 2; k++) {
+		char digits[8];
+		unsigned nd = 0;
+
+		if (k == 1)
+			msg[n++] = 'x';
+		do
+			digits[nd++] = (char)('0' + v[k] % 10);
+		while ((v[k] /= 10) != 0 && nd < sizeof(digits));
+		while (nd > 0)
+			msg[n++] = digits[--nd];
+	}
+	return n;
+}
+
 /* "hvcecho": a line typed for the UART, then one for hvc0 once the guest has
  * written to it; each comes back as an echo, and the UART got nothing meant
- * for hvc0. */
+ * for hvc0. hvc0's echo says its terminal's size (rows x cols, from the
+ * configuration space, F_SIZE negotiated) when the line came. */
 static void console_echo_test(struct vdev *d, unsigned devi)
 {
 	static char rx[4][64], line[64], msg[96];
@@ -857,8 +881,9 @@ static void console_echo_test(struct vdev *d, unsigned devi)
 	gprintf("virtio: type a line for ttyS0\n");
 	check(uart_line(line, sizeof(line), 30000), "a line typed at the UART");
 	gprintf("virtio: ttyS0 got '%s'\n", line);
-	if (!vdev_init(d, 0, 2, true))
+	if (!vdev_init(d, 1, 2, true))
 		return;
+	check(d->features & 1, "virtio-console offers VIRTIO_CONSOLE_F_SIZE");
 	for (uint16_t i = 0; i < 4; i++) {
 		q->desc[i] = (struct desc){(uint64_t)(uintptr_t)rx[i], sizeof(rx[i]), 2, 0};
 		vq_add(q, i);
@@ -895,6 +920,8 @@ static void console_echo_test(struct vdev *d, unsigned devi)
 	for (const char *p = line; *p; p++)
 		msg[n++] = *p;
 	msg[n++] = '\'';
+	n = put_size(msg, n, *(volatile uint16_t *)(d->devcfg + 2),
+		     *(volatile uint16_t *)d->devcfg);
 	msg[n++] = '\n';
 	hvc_write(d, msg, n);
 	(void)devi;
