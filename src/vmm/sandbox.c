@@ -91,7 +91,7 @@ static const struct sc {
 	SC(getrandom), SC(uname), SC(getuid), SC(geteuid), SC(getgid), SC(getegid),
 	SC(getrlimit), SC(prlimit64), SC(sysinfo), SC(membarrier),
 #ifdef SANDBOX_SANITIZERS
-	SC(ptrace), SC(wait4), SC(waitid),
+	SC(ptrace), SC(wait4), SC(waitid), SC(getdents), /* the leak scan's tracer */
 #endif
 };
 
@@ -122,7 +122,7 @@ static const struct sc forbidden[] = {
 	SC(getpriority), SC(sched_getparam), SC(sched_getscheduler), SC(getpgid),
 	SC(setpgid), SC(getsid), SC(setsid), SC(rt_sigtimedwait), SC(rt_sigqueueinfo),
 	SC(rt_tgsigqueueinfo), SC(rt_sigsuspend), SC(pause), SC(alarm), SC(setitimer),
-	SC(getitimer), SC(timer_create), SC(futex_waitv), SC(get_robust_list),
+	SC(getitimer), SC(timer_create), SC(futex_waitv), SC(get_robust_list), SC(getdents),
 };
 
 const char *sandbox_syscall_name(long nr)

@@ -16,7 +16,9 @@
  * A forbidden call ends the process: a SIGSYS handler writes
  *   termvisor: sandbox: forbidden system call NAME (NR) in thread TID (COMM)
  * to stderr (the VM's log) and exits with SANDBOX_EXIT_STATUS. The pid file
- * stays behind, so the VM then reads as crashed (runtime.h).
+ * stays behind, so the VM then reads as crashed (runtime.h). A thread that
+ * blocks SIGSYS cannot run the handler (the kernel then kills the process
+ * without a word): threads that block signals leave SIGSYS out.
  *
  * The list of what is allowed is documented in termvisor(1) (SANDBOX). */
 #ifndef TV_SANDBOX_H

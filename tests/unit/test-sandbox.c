@@ -1,8 +1,10 @@
 /* The VM process's sandbox (src/vmm/sandbox.c), installed in forked children:
  * the work a VM process does goes on (files in an allowed directory, a
- * thread, a socket pair, a timer); a forbidden call (execve, a fork, an x32
- * call) ends the child with the line naming it on its stderr and the
- * sandbox's exit status; clone3 answers ENOSYS; where the kernel has
+ * thread, a socket pair, a timer, the exit handlers, a sanitizer's leak scan
+ * among them); a forbidden call (execve, from the main thread or from a
+ * thread that blocks every other signal; a fork; an x32 call) ends the child
+ * with the line naming it on its stderr and the sandbox's exit status;
+ * clone3 answers ENOSYS; where the kernel has
  * Landlock, a file outside the allowed paths cannot be opened. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +14,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +68,12 @@ static bool have_landlock(void)
 }
 
 /* Runs fn in a child that installed the sandbox (inside allowed, read and
- * write); returns its wait status, its stderr in out. */
+ * write); returns its wait status, its stderr in out. A child still there
+ * after 60 s (a sanitizer's exit-time scan stuck on a forbidden call) is
+ * killed and fails the test. */
 static int in_sandbox(int (*fn)(void), char *out, size_t len)
 {
-	int pfd[2], status = 0;
+	int pfd[2], status = 0, waited = 0;
 	size_t got = 0;
 	pid_t pid;
 
@@ -84,6 +90,7 @@ static int in_sandbox(int (*fn)(void), char *out, size_t len)
 		dup2(pfd[1], 2);
 		sandbox_allow(&s, inside, SANDBOX_READ_WRITE);
 		sandbox_allow(&s, "/nonexistent/left/out", SANDBOX_READ);
+		sandbox_allow(&s, "/proc/self", SANDBOX_READ); /* as the VM process */
 		if (sandbox_install(&s, note, sizeof(note), &err) < 0) {
 			dprintf(2, "install: %s\n", err.msg);
 			_exit(100);
@@ -93,7 +100,17 @@ static int in_sandbox(int (*fn)(void), char *out, size_t len)
 	}
 	close(pfd[1]);
 	for (;;) {
-		ssize_t n = read(pfd[0], out + got, len - 1 - got);
+		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&p, 1, 100) == 0) {
+			if (++waited < 600)
+				continue;
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("the sandboxed child did not end in 60 s");
+		}
+		n = read(pfd[0], out + got, len - 1 - got);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
@@ -150,6 +167,36 @@ static int try_execve(void)
 	return 50; /* not reached when confined */
 }
 
+/* An engine's device thread: every signal blocked but SIGSYS. */
+static void *thread_execve(void *arg)
+{
+	char *const argv[] = {"/bin/true", NULL};
+
+	execve(argv[0], argv, argv + 1);
+	return arg;
+}
+
+static int try_execve_in_thread(void)
+{
+	sigset_t all, old;
+	pthread_t t;
+
+	sigfillset(&all);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&t, NULL, thread_execve, NULL) != 0)
+		return 53;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_join(t, NULL);
+	return 54;
+}
+
+/* The end of a VM process: exit handlers (a sanitizer's leak scan) run. */
+static int exit_normally(void)
+{
+	exit(0);
+}
+
 static int try_fork(void)
 {
 	pid_t pid = fork();
@@ -191,6 +238,20 @@ static void test_allowed_work(void **state)
 	assert_null(strstr(out, "forbidden"));
 }
 
+static void test_exit_handlers(void **state)
+{
+	char out[4096];
+	int st;
+
+	(void)state;
+	st = in_sandbox(exit_normally, out, sizeof(out));
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		print_message("child stderr: %s\n", out);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_null(strstr(out, "forbidden"));
+}
+
 static void expect_forbidden(int (*fn)(void), const char *line)
 {
 	char out[1024];
@@ -208,6 +269,13 @@ static void test_execve(void **state)
 {
 	(void)state;
 	expect_forbidden(try_execve, "termvisor: sandbox: forbidden system call execve (59)");
+}
+
+static void test_execve_in_thread(void **state)
+{
+	(void)state;
+	expect_forbidden(try_execve_in_thread,
+			 "termvisor: sandbox: forbidden system call execve (59)");
 }
 
 static void test_fork(void **state)
@@ -256,6 +324,8 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_allowed_work),
 		cmocka_unit_test(test_execve),
+		cmocka_unit_test(test_execve_in_thread),
+		cmocka_unit_test(test_exit_handlers),
 		cmocka_unit_test(test_fork),
 		cmocka_unit_test(test_x32),
 		cmocka_unit_test(test_landlock),
