@@ -25,7 +25,7 @@ libtvcli_a_SOURCES += src/cli/cmd-lab-switch.c
 libtvsrc_a_SOURCES += src/vmm/console-buf.c src/vmm/console-buf.h \
 	src/vmm/vtguard.c src/vmm/vtguard.h src/vmm/control.c src/vmm/control.h \
 	src/vmm/verbs.c src/vmm/verbs.h src/vmm/vmm.c src/vmm/vmm.h src/vmm/vmm-int.h \
-	src/vmm/args.c src/vmm/launch.c src/vmm/snap.c
+	src/vmm/args.c src/vmm/launch.c src/vmm/snap.c src/vmm/sandbox.c src/vmm/sandbox.h
 # src/cli: the command line, one file per subcommand (listed in src/cli/cmd.c).
 libtvcli_a_SOURCES += src/cli/cmd.c src/cli/cmd.h src/cli/cmd-help.c \
 	src/cli/cmd-templates.c src/cli/cmd-list.c src/cli/cmd-create.c src/cli/cmd-delete.c \

@@ -41,7 +41,14 @@ t_home() {
 	export TERMVISOR_HOME
 	trap 't_cleanup' EXIT
 }
-t_cleanup() { [ -n "${TERMVISOR_HOME:-}" ] && rm -rf "$TERMVISOR_HOME"; }
+# A VM process its sandbox ended says so in its log: the line is kept in the
+# test's output, whether or not the test noticed.
+t_cleanup() {
+	[ -n "${TERMVISOR_HOME:-}" ] || return 0
+	cat "$TERMVISOR_HOME"/data/*/vm.log "$TERMVISOR_HOME"/data/*/vm.log.old 2>/dev/null |
+		grep -a "sandbox: forbidden" | sed 's/^/# vm.log: /' || true
+	rm -rf "$TERMVISOR_HOME"
+}
 # Waits up to 60 s for VM name to read as stopped (a guest that ends by itself).
 t_wait_stopped() {
 	for _ in $(seq 1 600); do

@@ -51,6 +51,12 @@ tests_unit_test_vmm_args_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vmm_args_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-vmm-args
 
+check_PROGRAMS += tests/unit/test-sandbox
+tests_unit_test_sandbox_SOURCES = tests/unit/test-sandbox.c
+tests_unit_test_sandbox_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_sandbox_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-sandbox
+
 TESTS += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh tests/e2e/tui-workstation.sh
 EXTRA_DIST += tests/e2e/tui-list.sh tests/e2e/tui-demo.sh tests/e2e/tui-workstation.sh
 

@@ -7,6 +7,7 @@
  *   3   the guest triple-faulted (a register dump goes to stderr)
  *   4   the guest crashed the vCPU (emulation/internal error, failed entry)
  *   5   the guest reset itself and --on-reboot exit was given
+ *   6   the VM process made a system call its sandbox forbids
  *   64+v  the guest wrote v (1..63, taken mod 64) to the debug-exit port
  *   128+n  stopped by signal n */
 #include <errno.h>
@@ -124,6 +125,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		{"on-reboot", required_argument, NULL, 'r'}, {"net", required_argument, NULL, 'n'},
 		{"no-extract", no_argument, NULL, 'X'},
 		{"debug-exit", no_argument, NULL, 'D'},
+		{"no-sandbox", no_argument, NULL, 'S'},
 		{"verbose", no_argument, NULL, 'v'},	  {"help", no_argument, NULL, 'h'},
 		{0}};
 	const char *kernel = NULL, *initrd = NULL, *append = NULL, *memory = NULL;
@@ -136,6 +138,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct vmm_opts o;
 	struct machine m;
 	const char *name = NULL;
+	bool no_sandbox = false;
 	int ch, rc;
 
 	memset(&o, 0, sizeof(o));
@@ -172,6 +175,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		case 'v': m.cfg.verbose = true; break;
 		case 'X': m.cfg.bzimage_entry = true; break;
 		case 'D': m.cfg.debug_exit = true; break;
+		case 'S': no_sandbox = true; break;
 		case 'h':
 			cmd_print_usage(self, stdout);
 			printf("\n%s", self->options);
@@ -225,6 +229,7 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 		memcpy(o.nics, m.nics, sizeof(o.nics));
 		o.cfg.nics = o.nics;
 		o.name = name;
+		o.no_sandbox = no_sandbox || m.no_sandbox;
 		rc = vmm_run(&o);
 	}
 	machine_free(&m);
@@ -235,7 +240,7 @@ const struct cmd_entry cmd_run_entry = {
 	.name = "run",
 	.usage = "[NAME] [--kernel FILE] [--initrd FILE] [--append CMDLINE] [--cpus N] "
 		 "[--memory SIZE] [--disk FILE[,format=F][,readonly][,aio=A][,serial=S]]... "
-		 "[--net MODE[,forward=F]...]... [--on-reboot restart|exit] [--no-extract] [--debug-exit]",
+		 "[--net MODE[,forward=F]...]... [--on-reboot restart|exit] [--no-extract] [--debug-exit] [--no-sandbox]",
 	.summary = "Run a VM in the foreground with its serial console on this terminal.",
 	.options = "  -k, --kernel FILE      bzImage, or ELF vmlinux/guest with a PVH note\n"
 		   "  -i, --initrd FILE      initial ramdisk\n"
@@ -256,10 +261,13 @@ const struct cmd_entry cmd_run_entry = {
 		   "                         through PVH from its payload extracted on the host\n"
 		   "      --debug-exit       give the guest the debug-exit port 0xF4 (test\n"
 		   "                         machines: a byte written there ends the run)\n"
+		   "      --no-sandbox       run without the VM process's sandbox (system\n"
+		   "                         call filter, Landlock), for debugging\n"
 		   "  -v, --verbose          engine notes on stderr\n"
 		   "Console keys: Ctrl-a x quits, Ctrl-a h helps, Ctrl-a a sends Ctrl-a.\n"
 		   "Exit status: 0 guest powered off, 1 host error or bad input, 2 usage,\n"
 		   "3 triple fault, 4 guest crash, 5 guest reset with --on-reboot exit,\n"
+		   "6 a forbidden system call (the sandbox ended the VM process),\n"
 		   "64+v debug-exit port value v (1-63, with --debug-exit), 128+n signal n.\n",
 	.exec = cmd_run_exec,
 };

@@ -14,12 +14,13 @@
 #define LOG_TAIL_LINES 10
 
 static void print_text(const char *name, const struct vm_status *vs, const struct proto_status *ps,
-		       const char *tail, const char *net)
+		       const char *tail, const char *why, const char *net)
 {
 	char mem[32];
 
 	if (ps == NULL) {
-		printf("name:     %s\nstate:    %s\n", name, vm_state_name(vs->state));
+		printf("name:     %s\nstate:    %s%s%s\n", name, vm_state_name(vs->state),
+		       why ? ": " : "", why ? why : "");
 		netinfo_text(stdout, net);
 		if (tail)
 			printf("log (last lines):\n%s\n", tail);
@@ -38,15 +39,17 @@ static void print_text(const char *name, const struct vm_status *vs, const struc
 }
 
 static void print_json(const char *name, const struct vm_status *vs,
-		       const struct proto_status *ps, const char *tail, const char *net)
+		       const struct proto_status *ps, const char *tail, const char *why,
+		       const char *net)
 {
 	printf("{\"version\": 1, \"name\": ");
 	json_string(stdout, name);
 	printf(", \"nics\": ");
 	netinfo_json(stdout, net);
 	if (ps == NULL) {
-		printf(", \"state\": \"%s\", \"pid\": null, \"uptime\": null, \"log_tail\": ",
-		       vm_state_name(vs->state));
+		printf(", \"state\": \"%s\", \"reason\": ", vm_state_name(vs->state));
+		json_string(stdout, why);
+		printf(", \"pid\": null, \"uptime\": null, \"log_tail\": ");
 		json_string(stdout, tail);
 		printf("}\n");
 		return;
@@ -67,7 +70,7 @@ static int cmd_status_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct proto_status ps;
 	struct vm_status vs;
 	struct tv_err err;
-	char *conf, *data, *tail = NULL, *net;
+	char *conf, *data, *tail = NULL, *why = NULL, *net;
 	struct vmdef def;
 	bool have_def;
 	bool json = false, live;
@@ -100,8 +103,12 @@ static int cmd_status_exec(const struct cmd_entry *self, int argc, char **argv)
 		rc = TV_EXIT_ERROR;
 		goto out;
 	}
-	if (vs.state == VM_CRASHED)
+	/* A crash's reason is its log's last line (the sandbox's report, the
+	 * engine's account), as the interface shows it. */
+	if (vs.state == VM_CRASHED) {
 		tail = vm_log_tail(&paths, argv[optind], LOG_TAIL_LINES);
+		why = vm_log_tail(&paths, argv[optind], 1);
+	}
 	data = paths_vm_data(&paths, argv[optind]);
 	have_def = vmdef_load(conf, data, &def, NULL, NULL, &err) == 0;
 	free(data);
@@ -109,12 +116,13 @@ static int cmd_status_exec(const struct cmd_entry *self, int argc, char **argv)
 	if (have_def)
 		vmdef_free(&def);
 	if (json)
-		print_json(argv[optind], &vs, live ? &ps : NULL, tail, net);
+		print_json(argv[optind], &vs, live ? &ps : NULL, tail, why, net);
 	else
-		print_text(argv[optind], &vs, live ? &ps : NULL, tail, net);
+		print_text(argv[optind], &vs, live ? &ps : NULL, tail, why, net);
 	free(net);
 out:
 	free(tail);
+	free(why);
 	free(conf);
 	paths_free(&paths);
 	return rc;

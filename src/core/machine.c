@@ -53,6 +53,7 @@ int machine_from_def(struct machine *m, const struct tv_paths *p, const struct v
 			return tv_err_prefix(err, "VM %s: ", def->name);
 	m->cfg.nnics = def->nnets;
 	m->cfg.debug_exit = def->debug_exit;
+	m->no_sandbox = def->sandbox_off;
 	if (p != NULL)
 		m->cfg.kernel_cache = machine_own(m, xstrdup(p->cache_dir));
 	return 0;

@@ -15,6 +15,7 @@ struct machine {
 	struct vm_config cfg; /* cfg.disks points at disks[] */
 	struct vm_disk disks[VMDEF_MAX_DISKS];
 	struct vm_nic nics[NET_NICS_MAX]; /* cfg.nics points here */
+	bool no_sandbox; /* the definition's sandbox = false */
 	/* Strings the config points at that this struct owns. */
 	char *owned[4 + 2 * VMDEF_MAX_DISKS];
 	size_t nowned;

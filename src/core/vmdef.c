@@ -440,6 +440,10 @@ static int parse_root(struct parse *p, const config_setting_t *root, struct vmde
 			rc = get_bool(p, s, "autostart", &d->autostart);
 		} else if (strcmp(key, "debug_exit") == 0) {
 			rc = get_bool(p, s, "debug_exit", &d->debug_exit);
+		} else if (strcmp(key, "sandbox") == 0) {
+			bool on = true;
+			rc = get_bool(p, s, "sandbox", &on);
+			d->sandbox_off = !on;
 		} else if (strcmp(key, "ssh_user") == 0) {
 			rc = get_string(p, s, "ssh_user", &d->ssh_user);
 			if (rc == 0 && !ssh_user_valid(d->ssh_user))
@@ -450,7 +454,7 @@ static int parse_root(struct parse *p, const config_setting_t *root, struct vmde
 		} else {
 			warn(p, s,
 			     "unknown setting '%s' (known: name, description, cpus, memory, kernel, "
-			     "initrd, cmdline, disks, net, autostart, debug_exit, ssh_user)",
+			     "initrd, cmdline, disks, net, autostart, debug_exit, sandbox, ssh_user)",
 			     key);
 		}
 		if (rc < 0)
@@ -619,6 +623,9 @@ static void build_config(const struct vmdef *d, config_t *cfg)
 	if (d->debug_exit) /* test machines only: left out when off */
 		config_setting_set_bool(config_setting_add(root, "debug_exit", CONFIG_TYPE_BOOL),
 					true);
+	if (d->sandbox_off) /* on unless said otherwise: left out when on */
+		config_setting_set_bool(config_setting_add(root, "sandbox", CONFIG_TYPE_BOOL),
+					false);
 }
 
 int vmdef_save(const struct vmdef *d, const char *file, struct tv_err *err)

@@ -53,6 +53,7 @@ struct vmdef {
 	size_t nnets;
 	bool autostart;
 	bool debug_exit; /* the debug-exit port, for test machines */
+	bool sandbox_off; /* sandbox = false: the VM process runs unconfined */
 	char *ssh_user;  /* `termvisor ssh` logs in as this user, or NULL (ssh's default) */
 	char *file;    /* the definition file it came from, or NULL */
 	char *datadir; /* where relative paths point */

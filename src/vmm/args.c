@@ -39,6 +39,7 @@ enum {
 	OPT_RESTORE_TAG,
 	OPT_KEEP_AUTOMATIC,
 	OPT_NET,
+	OPT_NO_SANDBOX,
 };
 
 static const struct option engine_opts[] = {
@@ -65,6 +66,7 @@ static const struct option engine_opts[] = {
 	{"restore-tag", required_argument, NULL, OPT_RESTORE_TAG},
 	{"keep-automatic", required_argument, NULL, OPT_KEEP_AUTOMATIC},
 	{"net", required_argument, NULL, OPT_NET},
+	{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	{0},
 };
 
@@ -138,6 +140,8 @@ char **vmm_argv(const struct vmm_opts *o, const char *prog)
 		argv_add(&a, "--verbose");
 	if (c->debug_exit)
 		argv_add(&a, "--debug-exit");
+	if (o->no_sandbox)
+		argv_add(&a, "--no-sandbox");
 	argv_opt(&a, "--restore", o->restore_dir);
 	argv_opt(&a, "--restore-tag", o->restore_tag);
 	if (o->keep_automatic_set) {
@@ -242,6 +246,7 @@ int vmm_args_parse(int argc, char **argv, struct vmm_opts *o, struct tv_err *err
 		case OPT_NO_EXTRACT: o->cfg.bzimage_entry = true; break;
 		case OPT_VERBOSE: o->cfg.verbose = true; break;
 		case OPT_DEBUG_EXIT: o->cfg.debug_exit = true; break;
+		case OPT_NO_SANDBOX: o->no_sandbox = true; break;
 		case OPT_NAME: o->name = optarg; break;
 		case OPT_RESTORE: o->restore_dir = optarg; break;
 		case OPT_RESTORE_TAG: o->restore_tag = optarg; break;

@@ -114,6 +114,7 @@ int vmm_start(const struct tv_paths *p, const struct vmdef *def, pid_t *pid, str
 	memcpy(o.nics, m.nics, sizeof(o.nics));
 	o.cfg.nics = o.nics;
 	o.name = def->name;
+	o.no_sandbox = m.no_sandbox;
 	settings_for_vm(&o);
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		machine_free(&m);
@@ -172,6 +173,12 @@ int vmm_start(const struct tv_paths *p, const struct vmdef *def, pid_t *pid, str
 
 int vmm_start_name(const struct tv_paths *p, const char *name, pid_t *pid, struct tv_err *err)
 {
+	return vmm_start_name_opts(p, name, false, pid, err);
+}
+
+int vmm_start_name_opts(const struct tv_paths *p, const char *name, bool no_sandbox, pid_t *pid,
+			struct tv_err *err)
+{
 	char *conf, *data;
 	struct vmdef def;
 	struct vm_status st;
@@ -193,6 +200,7 @@ int vmm_start_name(const struct tv_paths *p, const char *name, pid_t *pid, struc
 	} else {
 		rc = vmdef_load(conf, data, &def, NULL, NULL, err);
 		if (rc == 0) {
+			def.sandbox_off = def.sandbox_off || no_sandbox;
 			rc = vmm_start(p, &def, pid, err);
 			vmdef_free(&def);
 		}

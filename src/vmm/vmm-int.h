@@ -74,6 +74,8 @@ struct vmm {
 	char *restore_dir;      /* restore from this snapshot before the start */
 	char *restore_tag;      /* its disks' snapshot to revert to, or NULL */
 	uint64_t pending_restore; /* the store's pending restore being done, or 0 */
+	bool sandboxed;         /* the sandbox is installed (sandbox.h) */
+	bool selftest;          /* TERMVISOR_SANDBOX_SELFTEST=1 at start-up */
 };
 
 void vmm_log(struct vmm *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

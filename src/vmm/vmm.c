@@ -17,7 +17,9 @@
 #include "common/util.h"
 #include "src/core/runtime.h"
 #include "src/lab/lab.h"
+#include "src/vmm/sandbox.h"
 #include "src/vmm/vmm-int.h"
+#include "vm/block/block.h"
 #include "vm/dev/acpi-pm.h"
 
 /* Guest console output kept in vm.log per run, beyond which it is dropped
@@ -719,6 +721,93 @@ static int detach_setup(struct vmm *v, struct tv_err *err)
 	return 0;
 }
 
+/* ---- the sandbox ---- */
+
+/* A disk and, read only, every image of its backing chain (opened here
+ * without a lock: the VM holds the image). */
+static void allow_disk(struct sandbox *s, const struct vm_disk *d)
+{
+	struct tv_err e;
+	struct blk *b;
+
+	sandbox_allow(s, d->path, d->readonly ? SANDBOX_READ : SANDBOX_READ_WRITE);
+	if (blk_open(&b, d->path, d->format, BLK_SHARE, &e) < 0)
+		return; /* the VM opened it: nothing else to find */
+	for (const struct blk *k = blk_backing(b); k != NULL; k = blk_backing(k))
+		sandbox_allow(s, blk_path(k), SANDBOX_READ);
+	blk_close(b, &e);
+}
+
+/* Everything the VM process may open from now on, a new machine after a
+ * guest reset or a rollback included: its own files, the devices and the
+ * few host files the engine and the user network read. */
+static void sandbox_paths(struct vmm *v, struct sandbox *s)
+{
+	const struct vm_config *c = &v->o->cfg;
+
+	if (v->have_paths) {
+		char *data = paths_vm_data(&v->paths, v->name);
+		char *conf = paths_vm_conf(&v->paths, v->name);
+		sandbox_allow(s, data, SANDBOX_READ_WRITE); /* disks, snapshots, log */
+		sandbox_allow(s, conf, SANDBOX_READ);
+		sandbox_allow(s, v->paths.runtime_dir, SANDBOX_READ_WRITE);
+		free(data);
+		free(conf);
+	}
+	/* A guest reset boots the kernel again: a bzImage's vmlinux may be
+	 * extracted into the cache then. */
+	sandbox_allow(s, c->kernel, SANDBOX_READ);
+	sandbox_allow(s, c->initrd, SANDBOX_READ);
+	sandbox_allow(s, c->kernel_cache, SANDBOX_READ_WRITE);
+	sandbox_allow(s, c->memory_file, SANDBOX_READ_WRITE);
+	sandbox_allow(s, v->restore_dir, SANDBOX_READ);
+	for (size_t i = 0; i < c->ndisks; i++)
+		allow_disk(s, &c->disks[i]);
+	sandbox_allow(s, "/dev/kvm", SANDBOX_READ_WRITE);
+	sandbox_allow(s, "/dev/net/tun", SANDBOX_READ_WRITE);
+	sandbox_allow(s, "/dev/null", SANDBOX_READ_WRITE);
+	sandbox_allow(s, "/dev/urandom", SANDBOX_READ);
+	sandbox_allow(s, "/dev/random", SANDBOX_READ);
+	sandbox_allow(s, "/proc/self", SANDBOX_READ); /* pagemap, fd links */
+	sandbox_allow(s, "/proc/meminfo", SANDBOX_READ);
+	sandbox_allow(s, "/proc/self/exe", SANDBOX_READ); /* a sanitizer's symbols */
+	sandbox_allow(s, "/etc/resolv.conf", SANDBOX_READ); /* the user network's DNS */
+}
+
+static int confine(struct vmm *v, struct tv_err *err)
+{
+	struct sandbox s = {0};
+	char note[160];
+	int rc;
+
+	if (v->o->no_sandbox) {
+		vmm_log(v, "sandbox off (--no-sandbox or sandbox = false)");
+		return 0;
+	}
+	sandbox_paths(v, &s);
+	rc = sandbox_install(&s, note, sizeof(note), err);
+	sandbox_free(&s);
+	if (rc < 0)
+		return -1;
+	v->sandboxed = true;
+	vmm_log(v, "%s", note);
+	return 0;
+}
+
+/* TERMVISOR_SANDBOX_SELFTEST=1 (read at start-up, for the tests): once the
+ * VM runs, the process tries a call the sandbox forbids, so the report and
+ * the crash can be seen end to end. Only ever done when confined. */
+static void sandbox_selftest(struct vmm *v)
+{
+	char *const argv[] = {"/bin/true", NULL};
+
+	if (!v->selftest || !v->sandboxed)
+		return;
+	vmm_log(v, "sandbox self-test: trying execve /bin/true");
+	execve(argv[0], argv, argv + 1);
+	vmm_log(v, "sandbox self-test: execve came back: %s", strerror(errno));
+}
+
 static int setup(struct vmm *v, struct tv_err *err)
 {
 	struct vmm_opts *o = v->o;
@@ -792,6 +881,9 @@ static int setup(struct vmm *v, struct tv_err *err)
 	v->started = time(NULL);
 	v->started_ns = monotonic_ns();
 	v->stop_deadline_ns = UINT64_MAX;
+	/* Set up: confined from before the guest's first instruction. */
+	if (confine(v, err) < 0)
+		return -1;
 	term_raw(&v->term);
 	if (vm_start(v->vm, err) < 0)
 		return -1;
@@ -840,6 +932,8 @@ int vmm_main(struct vmm_opts *o)
 	v.term.on = !o->detach;
 	v.term.tty = v.term.on && isatty(0) == 1;
 	v.term.stdin_open = v.term.on;
+	v.selftest = getenv("TERMVISOR_SANDBOX_SELFTEST") != NULL &&
+		     strcmp(getenv("TERMVISOR_SANDBOX_SELFTEST"), "1") == 0;
 	if (setup(&v, &err) < 0) {
 		vmm_log(&v, "start failed: %s", err.msg);
 		if (o->detach)
@@ -853,6 +947,7 @@ int vmm_main(struct vmm_opts *o)
 	}
 	vmm_log(&v, "running");
 	report(&v, 0, NULL);
+	sandbox_selftest(&v);
 
 	run_loop(&v);
 	if (v.vm != NULL) {

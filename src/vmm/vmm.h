@@ -21,7 +21,8 @@
  *
  * Exit status (termvisor(1)): 0 the guest powered off, was forced off or quit
  * from the console; 1 host error; 3 triple fault; 4 guest crash; 5 guest reset
- * with reboot_exit; 64+v debug-exit value v; 128+n stopped by signal n. */
+ * with reboot_exit; 6 a forbidden system call (sandbox.h); 64+v debug-exit
+ * value v; 128+n stopped by signal n. */
 #ifndef TV_VMM_H
 #define TV_VMM_H
 
@@ -60,6 +61,8 @@ struct vmm_opts {
 	bool keep_automatic_set; /* else SNAP_KEEP_AUTOMATIC_DEFAULT */
 	unsigned keep_automatic; /* automatic snapshots kept: snapshot_keep_automatic
 			    * in termvisor.conf, which the launcher reads */
+	bool no_sandbox;   /* run unconfined (sandbox.h): --no-sandbox, or
+			    * sandbox = false in the definition */
 };
 
 /* Runs the VM in this process until it ends; returns the exit status. */
@@ -94,5 +97,9 @@ int vmm_start(const struct tv_paths *p, const struct vmdef *def, pid_t *pid, str
 /* Loads VM name's definition and starts it: `termvisor start`, the
  * interface. A VM that already runs is an error naming its pid. */
 int vmm_start_name(const struct tv_paths *p, const char *name, pid_t *pid, struct tv_err *err);
+/* The same; with no_sandbox (`start --no-sandbox`) the VM runs unconfined
+ * whatever its definition says. */
+int vmm_start_name_opts(const struct tv_paths *p, const char *name, bool no_sandbox, pid_t *pid,
+			struct tv_err *err);
 
 #endif

@@ -2,7 +2,9 @@
 # Detached VMs through real terminals (tmux): a VM outlives the terminal that
 # started it, later terminals attach and see the screen as it was, two clients
 # share one console, a killed VM process reads as crashed with its disk intact,
-# and it starts again. Runs the demo guest on /dev/kvm.
+# and it starts again. The VM process runs in its sandbox (seccomp filter,
+# no_new_privs) unless started with --no-sandbox, and a forbidden system call
+# ends it as crashed with the call named. Runs the demo guest on /dev/kvm.
 . "$(dirname "$0")/../lib.sh"
 t_need_kvm
 demo=$top_builddir/share/demo/demo.elf
@@ -37,6 +39,12 @@ pid=$(vm_pid)
 tm kill-session -t starter
 sleep 0.5
 t_check "the VM outlives the terminal that started it" kill -0 "${pid:-0}"
+t_check "the VM process runs under its system call filter (Seccomp: 2)" \
+	grep -q "^Seccomp:[[:space:]]*2$" "/proc/$pid/status"
+t_check "with no_new_privs" grep -q "^NoNewPrivs:[[:space:]]*1$" "/proc/$pid/status"
+t_check "its log says the sandbox is on" \
+	grep -q "sandbox on: system call filter" "$TERMVISOR_HOME/data/lab/vm.log"
+grep -h "sandbox on" "$TERMVISOR_HOME/data/lab/vm.log" | sed 's/^/# /' # Landlock's ABI, or none
 t_check "list shows it running with its pid" grep -q "^lab .* running *$pid " <<<"$("$TV" list)"
 t_check "start refuses a VM that already runs" \
 	bash -c "'$TV' start lab 2>&1 | grep -q 'already running'; [ \${PIPESTATUS[0]} -eq 1 ]"
@@ -91,8 +99,32 @@ t_check "its stale socket and pid file are gone" \
 rc=$?
 t_check "its disk passes qemu-img check (no corruption; leaks allowed), got $rc" \
 	test $rc -eq 0 -o $rc -eq 3
-t_check "it starts again" "$TV" start lab
+
+# A forbidden system call (the self-test makes the VM process try execve once
+# it runs): the process ends, the VM reads as crashed with the call named.
+TERMVISOR_SANDBOX_SELFTEST=1 "$TV" start lab >/dev/null
+for _ in $(seq 100); do
+	"$TV" list | grep -q "^lab .* crashed " && break
+	sleep 0.1
+done
+t_check "a forbidden system call ends the VM process: it shows as crashed" \
+	grep -q "^lab .* crashed " <<<"$("$TV" list)"
+t_check "status names the call as the reason" grep -q \
+	"^state: *crashed: termvisor: sandbox: forbidden system call execve (59) in thread" \
+	<<<"$("$TV" status lab)"
+t_check "so does list, under the VM" \
+	grep -q "^    | termvisor: sandbox: forbidden system call execve" <<<"$("$TV" list)"
+t_check "and the log" grep -q "^termvisor: sandbox: forbidden system call execve (59)" \
+	"$TERMVISOR_HOME/data/lab/vm.log"
+t_check "which has the self-test's note before it" \
+	grep -q "sandbox self-test: trying execve" "$TERMVISOR_HOME/data/lab/vm.log"
+
+t_check "it starts again (without its sandbox)" "$TV" start lab --no-sandbox
 t_check "and runs" grep -q "^lab .* running " <<<"$("$TV" list)"
+pid=$(vm_pid)
+t_check "without the system call filter (Seccomp: 0)" \
+	grep -q "^Seccomp:[[:space:]]*0$" "/proc/${pid:-0}/status"
+t_check "its log says the sandbox is off" grep -q "sandbox off" "$TERMVISOR_HOME/data/lab/vm.log"
 run_in again "'$TV' console lab"
 wait_for again 'demo\$' >/dev/null
 if screen again | grep -q "no disk"; then

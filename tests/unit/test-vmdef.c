@@ -93,7 +93,8 @@ static void test_full_definition(void **state)
 			   "        { type = \"lab\"; name = \"lab1\"; } );\n"
 			   "ssh_user = \"student\";\n"
 			   "autostart = true;\n"
-			   "debug_exit = true;\n";
+			   "debug_exit = true;\n"
+			   "sandbox = false;\n";
 
 	assert_int_equal(load("lab1", text, &d, &err), 0);
 	assert_string_equal(d.name, "lab1");
@@ -140,6 +141,7 @@ static void test_full_definition(void **state)
 	assert_string_equal(nic.lab_name, "lab1");
 	assert_true(d.autostart);
 	assert_true(d.debug_exit);
+	assert_true(d.sandbox_off);
 	assert_string_equal(warnings, "");
 
 	char *k = vmdef_path(&d, d.kernel), *i = vmdef_path(&d, d.initrd);
@@ -163,6 +165,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d.ndisks, 0);
 	assert_false(d.autostart);
 	assert_false(d.debug_exit); /* test machines only ask for it */
+	assert_false(d.sandbox_off); /* confined unless told */
 	vmdef_free(&d);
 }
 
@@ -196,6 +199,7 @@ static void test_field_errors(void **state)
 	expect_error("initrd = [1];\n", 1, "initrd: expected a string");
 	expect_error("autostart = \"yes\";\n", 1, "autostart: expected true or false");
 	expect_error("debug_exit = 1;\n", 1, "debug_exit: expected true or false");
+	expect_error("sandbox = \"off\";\n", 1, "sandbox: expected true or false");
 	expect_error("description = 3;\n", 1, "description: expected a string");
 	expect_error("disks = 5;\n", 1, "disks: expected a list");
 	expect_error("disks = ( { format = \"qcow2\"; } );\n", 1, "disks[0]: expected a file");
@@ -294,6 +298,7 @@ static void test_save_round_trip(void **state)
 	d.description = xstrdup("line one\nline two");
 	d.autostart = true;
 	d.debug_exit = true;
+	d.sandbox_off = true;
 	d.disks = xcalloc(2, sizeof(*d.disks));
 	d.ndisks = 2;
 	d.disks[0].file = xstrdup("disk.qcow2");
@@ -321,6 +326,7 @@ static void test_save_round_trip(void **state)
 	assert_string_equal(back.description, d.description);
 	assert_true(back.autostart);
 	assert_true(back.debug_exit);
+	assert_true(back.sandbox_off);
 	assert_int_equal(back.ndisks, 2);
 	assert_string_equal(back.disks[1].file, "/srv/iso.img");
 	assert_int_equal(back.disks[1].format, DISK_FORMAT_RAW);

@@ -48,6 +48,7 @@ static void test_roundtrip(void **state)
 	o.restore_tag = "s1";
 	o.keep_automatic_set = true;
 	o.keep_automatic = 0;
+	o.no_sandbox = true;
 	argv = vmm_argv(&o, "termvisor-engine");
 	assert_int_equal(vmm_args_parse(argc_of(argv), argv, &back, &err), 0);
 	assert_string_equal(back.cfg.kernel, o.cfg.kernel);
@@ -65,11 +66,13 @@ static void test_roundtrip(void **state)
 	assert_string_equal(back.restore_tag, "s1");
 	assert_true(back.keep_automatic_set);
 	assert_int_equal(back.keep_automatic, 0);
+	assert_true(back.no_sandbox);
 	vmm_argv_free(argv);
 
 	/* Without a snapshot, no restore options at all. */
 	o.restore_dir = o.restore_tag = NULL;
 	o.keep_automatic_set = false;
+	o.no_sandbox = false; /* confined: nothing on the command line says so */
 	argv = vmm_argv(&o, "termvisor-engine");
 	for (int i = 0; argv[i] != NULL; i++)
 		assert_null(strstr(argv[i], "--restore"));
@@ -77,6 +80,7 @@ static void test_roundtrip(void **state)
 	assert_null(back.restore_dir);
 	assert_null(back.restore_tag);
 	assert_false(back.keep_automatic_set);
+	assert_false(back.no_sandbox);
 	vmm_argv_free(argv);
 }
 
