@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# A guest cannot starve its VM's control: while the demo guest floods its
+# console, spins on both vCPUs and hammers the RTC's and the UART's ports at
+# once (`stress all`), `status` answers, a `console` attach shows the output,
+# `pause` takes effect (the output stops), `resume` lets it go on and `stop`
+# ends the VM, each within a second, timed through the real command line. The
+# times are printed as comments.
+. "$(dirname "$0")/../lib.sh"
+t_need_kvm
+demo=$top_builddir/share/demo/demo.elf
+[ -f "$demo" ] || t_skip_all "the demo guest is not built"
+t_home
+watch_pid=
+cleanup() {
+	[ -z "$watch_pid" ] || kill "$watch_pid" 2>/dev/null
+	"$TV" stop flood --force >/dev/null 2>&1
+	t_cleanup
+}
+trap cleanup EXIT
+LIMIT_MS=1000
+data=$TERMVISOR_HOME/data/flood
+out=$TERMVISOR_HOME/watch.out
+
+# Microseconds now, without a process (the nested machine is slow to fork).
+now() { T=${EPOCHREALTIME/./}; }
+# timed NAME COMMAND...: runs it, keeping its status in RC and its time in
+# milliseconds in MS, and prints the time.
+timed() {
+	local what=$1 t0
+	shift
+	now
+	t0=$T
+	"$@" >"$TERMVISOR_HOME/timed.out" 2>&1
+	RC=$?
+	now
+	MS=$(((T - t0) / 1000))
+	echo "# $what: $MS ms"
+}
+# wait_until SECONDS COMMAND...: polls COMMAND; MS is the time it took.
+wait_until() {
+	local limit=$(($1 * 1000000)) t0
+	shift
+	now
+	t0=$T
+	while ! "$@"; do
+		now
+		[ $((T - t0)) -lt $limit ] || return 1
+		sleep 0.02
+	done
+	now
+	MS=$(((T - t0) / 1000))
+}
+size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+grows() { [ "$(size "$out")" -gt "$1" ]; }
+
+t_demo_vm flood "$demo" || exit 1
+sed -i 's/^cpus = 1;/cpus = 2;/' "$TERMVISOR_HOME/vms/flood.conf"
+t_check "the VM starts in the background" "$TV" start flood
+t_check "the demo guest reaches its prompt" wait_until 60 grep -q 'demo.*\$' "$data/vm.log"
+
+# The same commands with the guest idle at its prompt, for comparison.
+timed "status, idle guest" "$TV" status flood
+timed "pause, idle guest" "$TV" pause flood
+timed "resume, idle guest" "$TV" resume flood
+t_check "pause and resume with the guest idle" grep -q '^state: *running' <<<"$("$TV" status flood)"
+
+# Console clients read their input from FIFOs the test holds open (no
+# terminal needed): the first types the command.
+mkfifo "$TERMVISOR_HOME/keys" "$TERMVISOR_HOME/none"
+exec 3<>"$TERMVISOR_HOME/keys" 4<>"$TERMVISOR_HOME/none"
+"$TV" console flood <&3 >/dev/null 2>&1 &
+typer=$!
+printf 'stress all\r' >&3
+t_check "stress all starts on 2 vCPUs" wait_until 30 grep -q 'stress all on 2 vCPUs' "$data/vm.log"
+t_check "the guest floods its console" wait_until 10 grep -q 'stress: line' "$data/vm.log"
+kill $typer 2>/dev/null
+wait $typer 2>/dev/null
+sleep 1 # the flood is under way
+
+for i in 1 2 3; do
+	timed "status $i" "$TV" status flood
+	t_check "status $i answers under the flood (state running, $MS ms)" \
+		grep -q '^state: *running' "$TERMVISOR_HOME/timed.out"
+	t_check "status $i answers within a second ($MS ms)" [ "$MS" -lt $LIMIT_MS ]
+done
+
+# A read-only client attached now: the screen, then the live flood.
+"$TV" console flood --read-only <&4 >"$out" 2>&1 &
+watch_pid=$!
+if wait_until 10 grep -q 'stress: line' "$out"; then
+	echo "# console attach: the first output after $MS ms"
+	t_check "console attach shows the output within a second ($MS ms)" [ "$MS" -lt $LIMIT_MS ]
+else
+	t_fail "console attach shows the guest's output"
+fi
+t_check "the attached console gets the live output" wait_until 5 grows "$(size "$out")"
+
+timed pause "$TV" pause flood
+t_check "pause succeeds under the flood" [ "$RC" -eq 0 ]
+t_check "pause takes effect within a second ($MS ms)" [ "$MS" -lt $LIMIT_MS ]
+timed "status while paused" "$TV" status flood
+t_check "status says paused ($MS ms)" grep -q '^state: *paused' "$TERMVISOR_HOME/timed.out"
+sleep 0.3 # what was on its way to the client
+before=$(size "$out")
+sleep 1
+after=$(size "$out")
+echo "# console output while paused: $before bytes, then $after bytes a second later"
+t_check "the console output stops while paused" [ "$after" -eq "$before" ]
+
+timed resume "$TV" resume flood
+t_check "resume succeeds and answers within a second ($MS ms)" [ "$RC" -eq 0 -a "$MS" -lt $LIMIT_MS ]
+if wait_until 5 grows "$after"; then
+	echo "# the output goes on $MS ms after the resume"
+	t_check "the flood goes on after the resume within a second ($MS ms)" [ "$MS" -lt $LIMIT_MS ]
+else
+	t_fail "the flood goes on after the resume"
+fi
+timed "status after the resume" "$TV" status flood
+t_check "status answers after the resume within a second ($MS ms)" [ "$MS" -lt $LIMIT_MS ]
+
+# The stress loop looks at the ACPI power button between rounds: a plain
+# stop (power button) ends it, as it would a guest that is only busy.
+timed stop "$TV" stop flood --timeout 10
+t_check "stop ends the VM under the flood" [ "$RC" -eq 0 ]
+t_check "stop returns within a second ($MS ms)" [ "$MS" -lt $LIMIT_MS ]
+t_check "the guest powered off on the button" grep -q "VM ended: the guest powered off" "$data/vm.log"
+t_check "the VM reads as stopped" grep -q "^flood .* stopped " <<<"$("$TV" list)"
+wait $watch_pid 2>/dev/null
+watch_pid=
+t_done
