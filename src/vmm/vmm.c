@@ -29,6 +29,11 @@
 /* The terminal is read only while the backlog is below this. */
 #define INPUT_READ_BELOW 4096
 #define ESCAPE_KEY 0x01 /* Ctrl-a, in the foreground */
+/* The vCPU threads run this much nicer than the VM process's control loop
+ * and the user's commands, which then keep answering (status, console,
+ * pause, stop) while a guest keeps every vCPU busy on a host with no CPU to
+ * spare; with CPUs to spare it changes nothing. */
+#define VCPU_NICE 5
 
 void vmm_log(struct vmm *v, const char *fmt, ...)
 {
@@ -798,6 +803,7 @@ static int setup(struct vmm *v, struct tv_err *err)
 		screens_new(v, rows, cols);
 	}
 	o->cfg.console = (struct console_sink){.output = on_guest_output, .ctx = v};
+	o->cfg.vcpu_nice = VCPU_NICE;
 	/* Nobody could resume an unnamed run: its disks report errors. */
 	if (o->name == NULL)
 		for (size_t i = 0; i < o->cfg.ndisks; i++)

@@ -10,9 +10,9 @@ t_need_kvm
 demo=$top_builddir/share/demo/demo.elf
 [ -f "$demo" ] || t_skip_all "the demo guest is not built"
 t_home
-watch_pid=
+watch_pid= typer=
 cleanup() {
-	[ -z "$watch_pid" ] || kill "$watch_pid" 2>/dev/null
+	for p in $watch_pid $typer; do kill "$p" 2>/dev/null; done
 	"$TV" stop flood --force >/dev/null 2>&1
 	t_cleanup
 }
@@ -58,24 +58,42 @@ sed -i 's/^cpus = 1;/cpus = 2;/' "$TERMVISOR_HOME/vms/flood.conf"
 t_check "the VM starts in the background" "$TV" start flood
 t_check "the demo guest reaches its prompt" wait_until 60 grep -q 'demo.*\$' "$data/vm.log"
 
-# The same commands with the guest idle at its prompt, for comparison.
+# Console clients read their input from FIFOs the test holds open (no
+# terminal needed). The same commands with the guest idle at its prompt
+# first, for comparison.
 timed "status, idle guest" "$TV" status flood
 timed "pause, idle guest" "$TV" pause flood
 timed "resume, idle guest" "$TV" resume flood
 t_check "pause and resume with the guest idle" grep -q '^state: *running' <<<"$("$TV" status flood)"
-
-# Console clients read their input from FIFOs the test holds open (no
-# terminal needed): the first types the command.
 mkfifo "$TERMVISOR_HOME/keys" "$TERMVISOR_HOME/none"
 exec 3<>"$TERMVISOR_HOME/keys" 4<>"$TERMVISOR_HOME/none"
+"$TV" console flood --read-only <&4 >"$out.idle" 2>&1 &
+idle_pid=$!
+wait_until 10 grep -q 'demo.*\$' "$out.idle" && echo "# console attach, idle guest: the prompt after $MS ms"
+kill $idle_pid
+
 "$TV" console flood <&3 >/dev/null 2>&1 &
 typer=$!
 printf 'stress all\r' >&3
 t_check "stress all starts on 2 vCPUs" wait_until 30 grep -q 'stress all on 2 vCPUs' "$data/vm.log"
 t_check "the guest floods its console" wait_until 10 grep -q 'stress: line' "$data/vm.log"
-kill $typer 2>/dev/null
-wait $typer 2>/dev/null
 sleep 1 # the flood is under way
+
+# Where the machine's CPU time goes under the flood: the VM process's threads
+# (main: its control loop) and the console client, over a second.
+vm_pid=$(cat "$TERMVISOR_HOME/run/flood.pid" 2>/dev/null)
+cpu_times() { # per thread of $vm_pid and the client: file, name, user and system ticks
+	for f in /proc/$vm_pid/task/*/stat; do
+		[ -r "$f" ] && echo "$f $(cat "${f%stat}comm" 2>/dev/null) $(cut -d' ' -f14,15 "$f")"
+	done
+	echo "client console-client $(cut -d' ' -f14,15 "/proc/$typer/stat" 2>/dev/null)"
+}
+c0=$(cpu_times)
+sleep 1
+c1=$(cpu_times)
+echo "# CPU under the flood over 1 s (ticks of 1/$(getconf CLK_TCK) s, user+system):" \
+	$(printf '%s\n%s\n' "$c0" "$c1" |
+		awk '$1 in u {printf "%s %d+%d; ", $2, $3 - u[$1], $4 - s[$1]; next} {u[$1] = $3; s[$1] = $4}')
 
 for i in 1 2 3; do
 	timed "status $i" "$TV" status flood
@@ -87,8 +105,11 @@ done
 # A read-only client attached now: the screen, then the live flood.
 "$TV" console flood --read-only <&4 >"$out" 2>&1 &
 watch_pid=$!
+wait_until 10 grep -q '^Connected to' "$out"
+connected=$MS
 if wait_until 10 grep -q 'stress: line' "$out"; then
-	echo "# console attach: the first output after $MS ms"
+	MS=$((connected + MS))
+	echo "# console attach: connected after $connected ms, the first output after $MS ms"
 	t_check "console attach shows the output within a second ($MS ms)" [ "$MS" -lt $LIMIT_MS ]
 else
 	t_fail "console attach shows the guest's output"
@@ -118,6 +139,18 @@ fi
 timed "status after the resume" "$TV" status flood
 t_check "status answers after the resume within a second ($MS ms)" [ "$MS" -lt $LIMIT_MS ]
 
+# A key typed at the first client reaches the guest through the flood.
+printf x >&3
+if wait_until 5 grep -q 'stress: stopped after' "$out"; then
+	echo "# a key stops the stress after $MS ms"
+	t_check "a typed key reaches the flooding guest within a second ($MS ms)" [ "$MS" -lt $LIMIT_MS ]
+else
+	t_fail "a typed key reaches the flooding guest"
+fi
+printf 'stress all\r' >&3
+again() { sed -n '/stress: stopped after/,$p' "$out" | grep -q 'stress: line'; }
+t_check "stress all starts again" wait_until 10 again
+
 # The stress loop looks at the ACPI power button between rounds: a plain
 # stop (power button) ends it, as it would a guest that is only busy.
 timed stop "$TV" stop flood --timeout 10
@@ -127,4 +160,5 @@ t_check "the guest powered off on the button" grep -q "VM ended: the guest power
 t_check "the VM reads as stopped" grep -q "^flood .* stopped " <<<"$("$TV" list)"
 wait $watch_pid 2>/dev/null
 watch_pid=
+wait $typer 2>/dev/null
 t_done
