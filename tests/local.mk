@@ -85,6 +85,11 @@ EXTRA_DIST += tests/e2e/snapshot.sh
 # guest's disk on a small tmpfs; needs root to mount it).
 TESTS += tests/e2e/disk-full.sh
 EXTRA_DIST += tests/e2e/disk-full.sh
+# A guest flooding its console, spinning both vCPUs and hammering ports at
+# once (the demo guest's `stress all`) leaves status, console attach, pause,
+# resume and stop answering within a second.
+TESTS += tests/e2e/flood.sh
+EXTRA_DIST += tests/e2e/flood.sh
 
 check_PROGRAMS += tests/unit/test-acpi tests/unit/test-decompress
 tests_unit_test_acpi_SOURCES = tests/unit/test-acpi.c

@@ -98,6 +98,9 @@ struct vm_config {
 	const struct vm_nic *nics; /* virtio-net devices, one per NIC (vm/net/net.h) */
 	size_t nnics;
 	struct console_sink console; /* guest serial output */
+	int vcpu_nice;           /* added to the vCPU threads' nice value (0 .. 19),
+				  * so that a guest busy on every vCPU yields the
+				  * host's CPUs to its VM's control under contention */
 	bool verbose;            /* engine notes (timings, exits) to stderr */
 };
 

@@ -208,7 +208,11 @@ void panic(const char *why) __attribute__((noreturn));
 
 /* smp.c */
 void smp_run(void);
+unsigned smp_start(void (*job)(unsigned cpu));
 void ap_main(unsigned cpu);
+
+/* stress.c */
+void cmd_stress(const char *arg);
 
 /* pci.c + virtio_blk.c */
 struct pci_dev {

@@ -473,6 +473,7 @@ static const struct command commands[] = {
 	{"fill", "[check] N", "write N MiB of a pattern to the disk (or read it back)", cmd_fill},
 	{"cpus", "", "run work at CPL 3 on every vCPU", cmd_cpus},
 	{"dirty", "SIZE|N%", "write a new pattern over that much RAM", cmd_dirty},
+	{"stress", "MODE", "console, spin, io or all: load until a key", cmd_stress},
 	{"net", "SUB ...", "the network: dhcp, ip, ping, send, recv, *-echo", cmd_net},
 	{"reboot", "", "reset the machine", cmd_reboot},
 	{"poweroff", "", "switch the machine off (ACPI S5)", cmd_poweroff},

@@ -1,6 +1,7 @@
 /* The `cpus` command: wakes every application processor with INIT-SIPI-SIPI through a
  * real-mode trampoline below 1 MiB, and has each CPU (the boot one too) run a small
- * xorshift workload at CPL 3, where this guest's heavy work belongs. */
+ * xorshift workload at CPL 3, where this guest's heavy work belongs.  smp_start wakes
+ * the application processors for other work too (`stress spin`). */
 #include "demo.h"
 
 #define WORK_ROUNDS (1u << 24)
@@ -15,6 +16,7 @@ struct work {
 extern char ustacks[];
 extern volatile uint32_t ap_next_index;
 static struct work work[DEMO_MAX_CPUS];
+static void (*ap_job)(unsigned cpu); /* what the next woken processors run */
 
 /* Runs at CPL 3: no privileged instruction, no kernel data beyond *w. */
 static uint64_t user_work(uint64_t arg)
@@ -52,7 +54,7 @@ void ap_main(unsigned cpu)
 {
 	cpu_load_tables(cpu);
 	lapic_enable();
-	cpu_work(cpu);
+	__atomic_load_n(&ap_job, __ATOMIC_ACQUIRE)(cpu);
 	for (;;)
 		__asm__ volatile("cli; hlt"); /* until the next INIT */
 }
@@ -89,35 +91,45 @@ static void work_print(unsigned i)
 	printf("  sum %016lx\n", w->sum);
 }
 
-void smp_run(void)
+/* Wakes every application processor to run job(cpu), cpu numbered from 1 (the boot
+ * processor is 0); returns how many CPUs take part, the boot one included (1 when
+ * there is no other or no page to start them from). */
+unsigned smp_start(void (*job)(unsigned cpu))
 {
-	unsigned n = acpi.ncpus, me = lapic_id(), expect = 1;
+	unsigned n = acpi.ncpus, me = lapic_id();
 	uint64_t page = n > 1 ? trampoline_page() : 0;
 
-	tsc_per_ms_wait(); /* so the results read in milliseconds */
-	memset(work, 0, sizeof(work));
 	if (n > 1 && !page)
 		printf(C_YEL
 		       "no free page below 1 MiB for the start-up code: only cpu 0 works" C_RESET
 		       "\n");
-	if (page) {
-		memcpy((void *)page, ap_trampoline_start,
-		       (size_t)(ap_trampoline_end - ap_trampoline_start));
-		__atomic_store_n(&ap_next_index, 1, __ATOMIC_SEQ_CST);
+	if (!page)
+		return 1;
+	memcpy((void *)page, ap_trampoline_start,
+	       (size_t)(ap_trampoline_end - ap_trampoline_start));
+	__atomic_store_n(&ap_job, job, __ATOMIC_RELEASE);
+	__atomic_store_n(&ap_next_index, 1, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < n; i++)
+		if (acpi.apic_ids[i] != me)
+			lapic_ipi(acpi.apic_ids[i], 0x4500); /* INIT */
+	sleep_ticks(2);					     /* >= 10 ms */
+	for (unsigned round = 0; round < 2; round++) {
 		for (unsigned i = 0; i < n; i++)
 			if (acpi.apic_ids[i] != me)
-				lapic_ipi(acpi.apic_ids[i], 0x4500); /* INIT */
-		sleep_ticks(2);					     /* >= 10 ms */
-		for (unsigned round = 0; round < 2; round++) {
-			for (unsigned i = 0; i < n; i++)
-				if (acpi.apic_ids[i] != me)
-					lapic_ipi(acpi.apic_ids[i],
-						  0x4600 | (uint32_t)(page >> 12));
-			if (round == 0)
-				sleep_ticks(1);
-		}
-		expect = n;
+				lapic_ipi(acpi.apic_ids[i], 0x4600 | (uint32_t)(page >> 12));
+		if (round == 0)
+			sleep_ticks(1);
 	}
+	return n;
+}
+
+void smp_run(void)
+{
+	unsigned expect;
+
+	tsc_per_ms_wait(); /* so the results read in milliseconds */
+	memset(work, 0, sizeof(work));
+	expect = smp_start(cpu_work);
 	printf("running %u xorshift rounds at CPL 3 on %u vCPU%s...\n", WORK_ROUNDS, expect,
 	       expect == 1 ? "" : "s");
 	cpu_work(0);

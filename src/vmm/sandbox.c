@@ -84,6 +84,7 @@ static const struct sc {
 	SC(setsockopt), SC(getsockopt), SC(getsockname), SC(getpeername), SC(shutdown),
 	/* Threads and signals. */
 	SC(set_robust_list), SC(rseq), SC(set_tid_address), SC(gettid), SC(getpid),
+	SC(getpriority), SC(setpriority),
 	SC(getppid), SC(rt_sigaction), SC(rt_sigprocmask), SC(rt_sigreturn),
 	SC(sigaltstack), SC(sched_getaffinity), SC(restart_syscall), SC(exit),
 	SC(exit_group),

@@ -321,7 +321,7 @@ static int take(struct vmm *v, struct snapstore *st, const char *tag, const char
 	/* Held from here to the resume: the guest's output up to this point
 	 * lands on the screens that are saved with it. */
 	p0 = monotonic_ns();
-	if (was_running && vm_pause(v->vm, err) < 0)
+	if (was_running && vmm_pause(v, err) < 0)
 		goto out;
 	vmm_drain_output(v);
 	if (vm_snapshot_take(v->vm, t.dir, d.n ? t.rec.tag : NULL, &res->st, err) < 0)
@@ -463,7 +463,7 @@ enum verb_result vmm_verb_snapshot_rollback(struct verb_call *call)
 	 * leave the guest (forever, when the guest halts with no timer). */
 	was_running = !vm_paused(v->vm);
 	p0 = monotonic_ns();
-	if (was_running && vm_pause(v->vm, &call->err) < 0)
+	if (was_running && vmm_pause(v, &call->err) < 0)
 		goto refused;
 	/* Everything about the target is checked before anything changes. */
 	if (rec->memory) {

@@ -57,7 +57,7 @@ static enum verb_result verb_pause(struct verb_call *call)
 {
 	struct vmm *v = call->vm;
 
-	if (vm_pause(v->vm, &call->err) < 0)
+	if (vmm_pause(v, &call->err) < 0)
 		return VERB_ERROR;
 	vm_runtime_set_paused(&v->paths, v->name, true);
 	vmm_log(v, "paused");

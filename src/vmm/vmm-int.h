@@ -3,6 +3,7 @@
 #ifndef TV_VMM_INT_H
 #define TV_VMM_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <termios.h>
@@ -18,6 +19,9 @@
 /* The guest's output moves from the vCPU threads to the main loop in reads
  * of this size. */
 #define VMM_OUTPUT_CHUNK 65536
+/* Output put aside while the main loop waits for the vCPUs (vmm_wait_begin),
+ * per console, beyond which it is dropped. */
+#define VMM_HELD_MAX (16u * VMM_OUTPUT_CHUNK)
 
 /* One of the VM's consoles (vm/console.h: ttyS0, hvc0). */
 struct vmm_console {
@@ -26,6 +30,9 @@ struct vmm_console {
 	struct console_buf *cb; /* its screen: always for a named VM (clients
 				 * attach to it), else from the first switch */
 	struct proto_buf input; /* typed, not yet taken by the guest */
+	struct proto_buf held;  /* output that did not fit in the full pipe
+				 * while the main loop waited for the vCPUs;
+				 * it comes after the pipe's (held_lock) */
 	bool used;              /* the guest has written to it */
 	int rows, cols;         /* the size its guest was told (a read-write
 				 * client's window, the foreground terminal);
@@ -57,6 +64,10 @@ struct vmm {
 	int lock_fd;
 	atomic_bool dropping;   /* tearing the VM down: output that does not fit
 				 * in the pipe is dropped instead of waited for */
+	atomic_bool main_waits; /* the main loop waits for the vCPU threads:
+				 * output that does not fit in the pipe is put
+				 * aside (con[].held) instead of waited for */
+	pthread_mutex_t held_lock;
 	int sigfd;
 	int log_fd;             /* detached: vm.log; else -1 */
 	size_t log_console;
@@ -90,6 +101,14 @@ void vmm_input(struct vmm *v, unsigned port, const void *bytes, size_t len);
 unsigned vmm_port(const struct vmm *v, uint8_t console);
 /* Reads everything the guest printed so far onto the screens and clients. */
 void vmm_drain_output(struct vmm *v);
+/* Around a call of the main loop that may wait for a vCPU thread (for the
+ * vCPUs to park, or for a device's lock): a vCPU thread held up by the full
+ * output pipe puts its bytes aside meanwhile rather than wait for the main
+ * loop, which cannot read the pipe while it waits; the end passes them on. */
+void vmm_wait_begin(struct vmm *v);
+void vmm_wait_end(struct vmm *v);
+/* vm_pause between the two. */
+int vmm_pause(struct vmm *v, struct tv_err *err);
 /* Every client attached to a console, and the terminal of a foreground VM,
  * gets its console drawn again from the screen (after a rollback). */
 void vmm_redraw(struct vmm *v);

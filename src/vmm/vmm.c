@@ -31,6 +31,11 @@
 /* The terminal is read only while the backlog is below this. */
 #define INPUT_READ_BELOW 4096
 #define ESCAPE_KEY 0x01 /* Ctrl-a, in the foreground */
+/* The vCPU threads run this much nicer than the VM process's control loop
+ * and the user's commands, which then keep answering (status, console,
+ * pause, stop) while a guest keeps every vCPU busy on a host with no CPU to
+ * spare; with CPUs to spare it changes nothing. */
+#define VCPU_NICE 5
 
 void vmm_log(struct vmm *v, const char *fmt, ...)
 {
@@ -72,27 +77,48 @@ uint8_t vmm_state(void *vm)
 /* On a vCPU or device thread: hand the bytes to the main loop. A full pipe
  * holds the writer back (flow control) until the main loop has read it,
  * except while the VM is being torn down, when nobody will: then the rest is
- * dropped, so a reset or a stop never waits on output nobody reads. */
+ * dropped, so a reset or a stop never waits on output nobody reads. While the
+ * main loop itself waits for the vCPUs (vmm_wait_begin), the writer may hold
+ * a device's lock it needs or be one it waits to park: then the rest is put
+ * aside (held, bounded) and the writer goes on. Bytes once held keep their
+ * place after the pipe's: the writers wait until the main loop took them. */
 static void on_guest_output(void *ctx, unsigned port, const void *bytes, size_t len)
 {
 	struct vmm *v = ctx;
 	const uint8_t *p = bytes;
-	int fd;
+	struct vmm_console *c;
 
 	if (port >= CONSOLE_NPORTS)
 		return;
-	fd = v->con[port].pipe[1];
+	c = &v->con[port];
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = 0;
+		int error = 0;
+		bool held;
+
+		pthread_mutex_lock(&v->held_lock);
+		held = c->held.len > 0;
+		if (!held) {
+			n = write(c->pipe[1], p, len);
+			error = n < 0 ? errno : 0;
+		}
+		if ((held || error == EAGAIN) && atomic_load(&v->main_waits)) {
+			size_t room = VMM_HELD_MAX - MIN(c->held.len, (size_t)VMM_HELD_MAX);
+			proto_buf_append(&c->held, p, MIN(len, room));
+			n = (ssize_t)len; /* beyond the bound it is dropped */
+		}
+		pthread_mutex_unlock(&v->held_lock);
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
-		} else if (n < 0 && errno == EAGAIN) {
+		} else if (held || error == EAGAIN) {
 			if (atomic_load(&v->dropping))
 				return;
-			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-			poll(&pfd, 1, 20);
-		} else if (!(n < 0 && errno == EINTR)) {
+			/* Held bytes go soon (vmm_wait_end); pipe space when the
+			 * main loop reads. */
+			struct pollfd pfd = {.fd = c->pipe[1], .events = POLLOUT};
+			poll(&pfd, held ? 0 : 1, held ? 1 : 20);
+		} else if (error != EINTR) {
 			return;
 		}
 	}
@@ -119,18 +145,14 @@ static void term_size(struct vmm *v, int *rows, int *cols)
 	}
 }
 
-/* Reads what the guest printed on one console and passes it, through its
- * guard once, to everyone who shows it. Returns the bytes read (0: none). */
-static size_t drain_output(struct vmm *v, unsigned port)
+/* Passes n bytes the guest printed on one console, through its guard once,
+ * to everyone who shows it. */
+static void output_pass(struct vmm *v, unsigned port, const uint8_t *raw, size_t n)
 {
 	struct vmm_console *c = &v->con[port];
-	uint8_t raw[VMM_OUTPUT_CHUNK], out[VMM_OUTPUT_CHUNK];
-	ssize_t n = read(c->pipe[0], raw, sizeof(raw));
-	size_t len;
+	uint8_t out[VMM_OUTPUT_CHUNK];
+	size_t len = vtguard_filter(&c->guard, raw, n, out);
 
-	if (n <= 0)
-		return 0;
-	len = vtguard_filter(&c->guard, raw, (size_t)n, out);
 	/* A foreground VM without clients keeps screens only once the guest
 	 * uses a second console: then the terminal can switch between them. */
 	if (!c->used && port != v->term.shown && v->term.on && c->cb == NULL) {
@@ -150,19 +172,78 @@ static size_t drain_output(struct vmm *v, unsigned port)
 		(void)!write(v->log_fd, out, k);
 		v->log_console += k;
 	}
+}
+
+/* Reads what the guest printed on one console and passes it on. Returns the
+ * bytes read (0: none). */
+static size_t drain_output(struct vmm *v, unsigned port)
+{
+	uint8_t raw[VMM_OUTPUT_CHUNK];
+	ssize_t n = read(v->con[port].pipe[0], raw, sizeof(raw));
+
+	if (n <= 0)
+		return 0;
+	output_pass(v, port, raw, (size_t)n);
 	return (size_t)n;
+}
+
+/* The pipe, then what was put aside after it. No writer adds to the pipe
+ * while bytes are held, so the first loop ends. */
+static void drain_held(struct vmm *v, unsigned port)
+{
+	struct vmm_console *c = &v->con[port];
+	struct proto_buf held;
+
+	pthread_mutex_lock(&v->held_lock);
+	held = c->held;
+	pthread_mutex_unlock(&v->held_lock);
+	if (held.len == 0)
+		return;
+	while (drain_output(v, port) > 0)
+		;
+	pthread_mutex_lock(&v->held_lock);
+	held = c->held;
+	c->held = (struct proto_buf){0};
+	pthread_mutex_unlock(&v->held_lock);
+	for (size_t off = 0; off < held.len; off += VMM_OUTPUT_CHUNK)
+		output_pass(v, port, held.data + off, MIN(held.len - off, (size_t)VMM_OUTPUT_CHUNK));
+	proto_buf_free(&held);
 }
 
 static void drain_all_output(struct vmm *v)
 {
-	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++) {
 		while (drain_output(v, i) > 0)
 			;
+		drain_held(v, i);
+	}
 }
 
 void vmm_drain_output(struct vmm *v)
 {
 	drain_all_output(v);
+}
+
+void vmm_wait_begin(struct vmm *v)
+{
+	atomic_store(&v->main_waits, true);
+}
+
+void vmm_wait_end(struct vmm *v)
+{
+	atomic_store(&v->main_waits, false);
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+		drain_held(v, i);
+}
+
+int vmm_pause(struct vmm *v, struct tv_err *err)
+{
+	int rc;
+
+	vmm_wait_begin(v);
+	rc = vm_pause(v->vm, err);
+	vmm_wait_end(v);
+	return rc;
 }
 
 unsigned vmm_port(const struct vmm *v, uint8_t console)
@@ -202,8 +283,11 @@ static void input_flush(struct vmm *v)
 {
 	for (unsigned i = 0; i < CONSOLE_NPORTS; i++) {
 		struct proto_buf *in = &v->con[i].input;
-		if (in->len > 0)
+		if (in->len > 0) {
+			vmm_wait_begin(v); /* the device's lock */
 			proto_buf_consume(in, console_input(v->vm, i, in->data, in->len));
+			vmm_wait_end(v);
+		}
 	}
 }
 
@@ -216,7 +300,9 @@ void vmm_input(struct vmm *v, unsigned port, const void *bytes, size_t len)
 	in = &v->con[port].input;
 	input_flush(v);
 	if (in->len == 0) {
+		vmm_wait_begin(v); /* the device's lock */
 		size_t n = console_input(v->vm, port, bytes, len);
+		vmm_wait_end(v);
 		bytes = (const uint8_t *)bytes + n;
 		len -= n;
 	}
@@ -852,6 +938,7 @@ static int setup(struct vmm *v, struct tv_err *err)
 		screens_new(v, rows, cols);
 	}
 	o->cfg.console = (struct console_sink){.output = on_guest_output, .ctx = v};
+	o->cfg.vcpu_nice = VCPU_NICE;
 	/* Nobody could resume an unnamed run: its disks report errors. */
 	if (o->name == NULL)
 		for (size_t i = 0; i < o->cfg.ndisks; i++)
@@ -904,6 +991,7 @@ static void teardown(struct vmm *v, bool crashed)
 	for (unsigned i = 0; i < CONSOLE_NPORTS; i++) {
 		console_buf_free(v->con[i].cb);
 		proto_buf_free(&v->con[i].input);
+		proto_buf_free(&v->con[i].held);
 	}
 	free(v->sock);
 	free(v->restore_dir);
@@ -921,7 +1009,7 @@ static void teardown(struct vmm *v, bool crashed)
 int vmm_main(struct vmm_opts *o)
 {
 	struct vmm v = {.o = o, .name = o->name ? o->name : "run", .lock_fd = -1,
-			.sigfd = -1, .log_fd = -1};
+			.sigfd = -1, .log_fd = -1, .held_lock = PTHREAD_MUTEX_INITIALIZER};
 	char reason[256];
 	struct tv_err err;
 	bool crashed;

@@ -61,7 +61,7 @@ void vmm_input(struct vmm *v, unsigned port, const void *bytes, size_t len)
 	guest_output(bytes, len);
 }
 
-int vm_pause(struct vm *vm, struct tv_err *err)
+int vmm_pause(struct vmm *v, struct tv_err *err)
 {
 	return 0;
 }
