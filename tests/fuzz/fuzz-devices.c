@@ -117,6 +117,14 @@ void console_attach_input(struct vm *vm, unsigned port, console_input_fn fn, voi
 	(void)dev;
 }
 
+void console_attach_size(struct vm *vm, unsigned port, console_size_fn fn, void *dev)
+{
+	(void)vm;
+	(void)port;
+	(void)fn;
+	(void)dev;
+}
+
 /* What the guest prints goes nowhere, but every byte is touched, so a
  * device handing out a bad buffer shows. */
 void console_output(struct vm *vm, unsigned port, const void *bytes, size_t len)
