@@ -164,27 +164,58 @@ def connect(port, timeout):
             time.sleep(0.2)
 
 
+class Stalled(Exception):
+    """A transfer that stopped moving: counted as such, the guest made ready
+    for the next one."""
+
+
+STALL = 30  # seconds without a byte moving: a transfer is stalled
+STALL_NOTE = ("A run marked stalled moved no byte for %d s (or did not end): it was "
+              "stopped there and the median is of the others; the log on stderr "
+              "has the guest's TCP state after it." % STALL)
+
+
+def stalled(g, what):
+    """Stops what the guest's shell runs (Ctrl-C), logs its TCP state and
+    raises Stalled(what)."""
+    g.send("\x03")
+    time.sleep(1)
+    g.send("\n")
+    try:
+        state = g.run("grep '^Tcp:' /proc/net/snmp; cat /proc/net/tcp | tail -n +2", 60)
+        sys.stderr.write("# %s: %s; its TCP counters and sockets now:\n%s\n"
+                         % (g.name, what, "\n".join("#   " + x for x in state.splitlines())))
+    except GuestError as e:
+        sys.stderr.write("# %s: %s; its shell does not answer: %s\n" % (g.name, what, e))
+    raise Stalled(what)
+
+
 def host_to_guest(g, port, nbytes, timeout):
     """MB/s: the host sends nbytes through the forward to the guest's nc."""
     g.run("nc -l -p %d >/dev/null & sleep 1" % GUEST_PORT)
     block = bytes(64 << 10)
     s = connect(port, 30)
+    left = nbytes
+    err = None
     try:
-        s.settimeout(timeout)
+        s.settimeout(STALL)
         t0 = time.monotonic()
-        left = nbytes
         while left > 0:
             s.sendall(block[:min(left, len(block))])
             left -= min(left, len(block))
+            if time.monotonic() - t0 > timeout:
+                raise socket.timeout("over %d s" % timeout)
         s.shutdown(socket.SHUT_WR)
         while s.recv(65536):  # the guest's nc sends nothing; EOF when it ends
             pass
         t = time.monotonic() - t0
     except OSError as e:
-        raise GuestError("%s: host to guest: %s after %d of %d bytes" % (
-            g.name, e, nbytes - left, nbytes))
+        err = e
     finally:
-        s.close()
+        s.close()  # a stalled guest nc gets its reset
+    if err is not None:
+        stalled(g, "host to guest: %s after %d of %d bytes sent" % (
+            err if str(err) else type(err).__name__, nbytes - left, nbytes))
     out = g.run("wait; echo waited", 60)
     if not out.endswith("waited"):
         g.fail("its nc did not end: %r" % out)
@@ -196,44 +227,44 @@ def guest_to_host(g, nbytes, timeout):
     ls = socket.socket()
     ls.bind(("127.0.0.1", 0))
     ls.listen(1)
-    ls.settimeout(timeout)
+    ls.settimeout(60)
     port = ls.getsockname()[1]
-    got = {}
+    got = {"n": 0, "first": None, "last": None}
 
     def receive():
         try:
             c, _ = ls.accept()
         except OSError as e:
-            got["error"] = str(e)
+            got["error"] = "no connection: %s" % e
             return
         with c:
-            c.settimeout(timeout)
-            n = 0
-            first = last = None
+            c.settimeout(STALL)
             try:
                 while True:
                     d = c.recv(1 << 20)
                     if not d:
                         break
-                    last = time.monotonic()
-                    if first is None:
-                        first = last
-                    n += len(d)
-            except OSError as e:
-                got["error"] = str(e)
-            got.update(n=n, first=first, last=last, eof=time.monotonic())
+                    got["last"] = time.monotonic()
+                    if got["first"] is None:
+                        got["first"] = got["last"]
+                    got["n"] += len(d)
+            except OSError as e:  # a stall: closing gives the guest's nc a reset
+                got["error"] = "%s with nothing for %d s" % (e if str(e) else type(e).__name__, STALL)
+            got["eof"] = time.monotonic()
 
     th = threading.Thread(target=receive, daemon=True)
     th.start()
     try:
         out = g.run("dd if=/dev/zero bs=64k count=%d 2>/dev/null | nc -w 5 10.0.2.2 %d; echo nc=$?"
                     % (nbytes >> 16, port), timeout)
-        th.join(timeout)
-    finally:
-        ls.close()
-    if "error" in got or got.get("n") != nbytes or got["first"] is None:
-        raise GuestError("%s: guest to host: the host got %s of %d bytes (%s; the guest: %s)" % (
-            g.name, got.get("n", 0), nbytes, got.get("error", "no error"), out))
+    except GuestError as e:
+        out = None
+        why = str(e).splitlines()[0]
+    th.join(STALL + 5)
+    ls.close()
+    if out is None or "error" in got or got["n"] != nbytes:
+        stalled(g, "guest to host: the host got %d of %d bytes (%s; the guest's nc: %s)" % (
+            got["n"], nbytes, got.get("error", "no error"), out if out is not None else why))
     # From the first byte to the last: the guest's nc may linger (-w) before it
     # closes; that wait is not the network's.
     if got["eof"] - got["last"] > 1:
@@ -244,9 +275,16 @@ def guest_to_host(g, nbytes, timeout):
 def guest_to_guest(src, dst, dst_addr, nbytes, timeout):
     """MB/s: src's nc sends nbytes to dst's, timed in src by its uptime."""
     dst.run("nc -l -p %d >/dev/null & sleep 1" % GUEST_PORT)
-    out = src.run("a=$(cut -d' ' -f1 /proc/uptime); dd if=/dev/zero bs=64k count=%d 2>/dev/null"
-                  " | nc -w 5 %s %d; r=$?; b=$(cut -d' ' -f1 /proc/uptime); echo $a $b $r"
-                  % (nbytes >> 16, dst_addr, GUEST_PORT), timeout)
+    try:
+        out = src.run("a=$(cut -d' ' -f1 /proc/uptime); dd if=/dev/zero bs=64k count=%d 2>/dev/null"
+                      " | nc -w 5 %s %d; r=$?; b=$(cut -d' ' -f1 /proc/uptime); echo $a $b $r"
+                      % (nbytes >> 16, dst_addr, GUEST_PORT), timeout)
+    except GuestError as e:
+        try:
+            stalled(src, "guest to guest: %s" % str(e).splitlines()[0])
+        finally:
+            dst.send("\x03")
+            dst.run("wait; echo waited", 60)
     done = dst.run("wait; echo waited", 60)
     f = out.split()
     if len(f) != 3 or f[2] != "0" or not done.endswith("waited"):
@@ -254,8 +292,27 @@ def guest_to_guest(src, dst, dst_addr, nbytes, timeout):
     return nbytes / (float(f[1]) - float(f[0])) / 1e6
 
 
+def attempt(name, fn, *args):
+    """fn's MB/s, or None when it stalled (logged)."""
+    try:
+        return fn(*args)
+    except Stalled as e:
+        sys.stderr.write("# %s stalled: %s\n" % (name, e))
+        return None
+
+
 def med(xs):
+    """The median of the runs that did not stall."""
+    xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else float("nan")
+
+
+def mbs(x):
+    return "stalled" if x is None else "%.1f" % x
+
+
+def runs_of(xs):
+    return ", ".join(mbs(x) for x in xs)
 
 
 def vm_rss_kib(pid):
@@ -277,7 +334,7 @@ def main():
     ap.add_argument("--lab-mib", type=int, default=64, help="MiB a transfer (b)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--boot-timeout", type=int, default=300)
-    ap.add_argument("--timeout", type=int, default=300, help="seconds a transfer may take")
+    ap.add_argument("--timeout", type=int, default=180, help="seconds a transfer may take")
     ap.add_argument("--parts", default="user,lab,memory")
     ap.add_argument("--scratch", required=True)
     if "TERMVISOR_HOME" not in os.environ:
@@ -387,18 +444,19 @@ def main():
             if "user" in parts:
                 # A short transfer each way first, not counted: the paths work.
                 for _, g, port in machines:
-                    host_to_guest(g, port, 4 * MIB, a.timeout)
-                    guest_to_host(g, 4 * MIB, a.timeout)
+                    attempt(g.name + " h2g, not counted", host_to_guest, g, port, 4 * MIB, a.timeout)
+                    attempt(g.name + " g2h, not counted", guest_to_host, g, 4 * MIB, a.timeout)
                 res = {(d, i): [] for d in ("h2g", "g2h") for i in range(2)}
                 for r in range(a.runs):
                     for d in ("h2g", "g2h"):
                         for k in range(2):
                             i = (r + k) % 2
                             _, g, port = machines[i]
-                            x = (host_to_guest(g, port, nbytes, a.timeout) if d == "h2g"
-                                 else guest_to_host(g, nbytes, a.timeout))
+                            what = "%s %s run %d" % (g.name, d, r + 1)
+                            x = (attempt(what, host_to_guest, g, port, nbytes, a.timeout) if d == "h2g"
+                                 else attempt(what, guest_to_host, g, nbytes, a.timeout))
                             res[(d, i)].append(x)
-                            log.write("# %s %s run %d: %.1f MB/s\n" % (g.name, d, r + 1, x))
+                            log.write("# %s: %s MB/s\n" % (what, mbs(x)))
                 out.append("| (a) TCP through a port forward, %d MiB a run, %d alternating runs, "
                            "MB/s (10^6 bytes/s) | termvisor | QEMU -netdev user | termvisor / QEMU |"
                            % (a.mib, a.runs))
@@ -406,9 +464,11 @@ def main():
                 for d, what in (("h2g", "host to guest (host socket -> forward -> guest nc)"),
                                 ("g2h", "guest to host (guest nc -> 10.0.2.2 -> host socket)")):
                     t, q = res[(d, 0)], res[(d, 1)]
-                    out.append("| %s | %.1f (%s) | %.1f (%s) | **%.2f** |" % (
-                        what, med(t), ", ".join("%.1f" % x for x in t), med(q),
-                        ", ".join("%.1f" % x for x in q), med(t) / med(q)))
+                    out.append("| %s | %s (%s) | %s (%s) | **%.2f** |" % (
+                        what, mbs(med(t)), runs_of(t), mbs(med(q)), runs_of(q), med(t) / med(q)))
+                if any(x is None for xs in res.values() for x in xs):
+                    out.append("")
+                    out.append(STALL_NOTE)
                 out.append("")
             stop_all()
 
@@ -456,23 +516,28 @@ def main():
                 ping = g1.run("ping -c 1 -W 10 192.168.77.2 >/dev/null && echo reply || echo none", 60)
                 if ping != "reply":
                     g1.fail("no ping reply from 192.168.77.2 (%s)" % ping)
-                guest_to_guest(g1, g2, "192.168.77.2", 4 * MIB, a.timeout)  # not counted
+                attempt(g1.name + " g2g, not counted", guest_to_guest, g1, g2, "192.168.77.2",
+                        4 * MIB, a.timeout)
             res = [[] for _ in pairs]
             for r in range(a.runs):
                 for k in range(len(pairs)):
                     i = (r + k) % len(pairs)
                     _, g1, g2 = pairs[i]
-                    x = guest_to_guest(g1, g2, "192.168.77.2", lab_bytes, a.timeout)
+                    what = "%s -> %s run %d" % (g1.name, g2.name, r + 1)
+                    x = attempt(what, guest_to_guest, g1, g2, "192.168.77.2", lab_bytes, a.timeout)
                     res[i].append(x)
-                    log.write("# %s -> %s run %d: %.1f MB/s\n" % (g1.name, g2.name, r + 1, x))
+                    log.write("# %s: %s MB/s\n" % (what, mbs(x)))
             out.append("| (b) TCP guest to guest, %d MiB a run, %d alternating runs, MB/s "
                        "(sender's clock) | median | runs | termvisor / QEMU |" % (a.lab_mib, a.runs))
             out.append("|---|---|---|---|")
             for i, (what, _, _) in enumerate(pairs):
-                out.append("| %s | %.1f | %s | %s |" % (
-                    what, med(res[i]), ", ".join("%.1f" % x for x in res[i]),
+                out.append("| %s | %s | %s | %s |" % (
+                    what, mbs(med(res[i])), runs_of(res[i]),
                     "" if i == 1 else "**%.2f**" % (med(res[0]) / med(res[i])) if i == 0
                     else "%.2f (these QEMU guests / the pair above)" % (med(res[i]) / med(res[1]))))
+            if any(x is None for xs in res for x in xs):
+                out.append("")
+                out.append(STALL_NOTE)
             stop_all()
             switch.terminate()
             switch.wait()
