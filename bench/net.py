@@ -55,6 +55,7 @@ class Guest:
         self.cond = threading.Condition()
         self.eof = False
         self.n = 0
+        self.dead = False
         self.logf = open(os.path.join(scratch, name + ".console"), "wb")
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, start_new_session=True)
@@ -172,7 +173,8 @@ class Stalled(Exception):
 STALL = 30  # seconds without a byte moving: a transfer is stalled
 STALL_NOTE = ("A run marked stalled moved no byte for %d s (or did not end): it was "
               "stopped there and the median is of the others; the log on stderr "
-              "has the guest's TCP state after it." % STALL)
+              "has the guest's TCP state after it, or says that its shell no longer "
+              "answered (then its later runs are marked stalled too)." % STALL)
 
 
 def stalled(g, what):
@@ -182,10 +184,15 @@ def stalled(g, what):
     time.sleep(1)
     g.send("\n")
     try:
-        state = g.run("grep '^Tcp:' /proc/net/snmp; cat /proc/net/tcp | tail -n +2", 60)
-        sys.stderr.write("# %s: %s; its TCP counters and sockets now:\n%s\n"
+        # Whether frames still come and go: eth0's packet counts 3 s apart.
+        state = g.run("grep '^Tcp:' /proc/net/snmp; cat /proc/net/tcp | tail -n +2; "
+                      "c=/sys/class/net/eth0/statistics; echo rx/tx packets $(cat $c/rx_packets "
+                      "$c/tx_packets); sleep 3; echo 3 s later $(cat $c/rx_packets $c/tx_packets)", 60)
+        sys.stderr.write("# %s: %s; its TCP counters, sockets and eth0 now:\n%s\n"
                          % (g.name, what, "\n".join("#   " + x for x in state.splitlines())))
     except GuestError as e:
+        # A guest whose shell is gone takes no further runs.
+        g.dead = True
         sys.stderr.write("# %s: %s; its shell does not answer: %s\n" % (g.name, what, e))
     raise Stalled(what)
 
@@ -293,7 +300,10 @@ def guest_to_guest(src, dst, dst_addr, nbytes, timeout):
 
 
 def attempt(name, fn, *args):
-    """fn's MB/s, or None when it stalled (logged)."""
+    """fn's MB/s, or None when it stalled (logged) or its guest no longer answers."""
+    if any(isinstance(x, Guest) and x.dead for x in args):
+        sys.stderr.write("# %s: not run, its guest no longer answers\n" % name)
+        return None
     try:
         return fn(*args)
     except Stalled as e:
