@@ -292,10 +292,14 @@ def guest_to_guest(src, dst, dst_addr, nbytes, timeout):
         finally:
             dst.send("\x03")
             dst.run("wait; echo waited", 60)
-    done = dst.run("wait; echo waited", 60)
+    try:
+        done = dst.run("wait; echo waited", 60)
+    except GuestError as e:
+        stalled(dst, "guest to guest: the receiver's nc did not end after the sender's "
+                "(%r): %s" % (out, str(e).splitlines()[0]))
     f = out.split()
     if len(f) != 3 or f[2] != "0" or not done.endswith("waited"):
-        src.fail("guest to guest: sender %r, receiver %r" % (out, done))
+        raise Stalled("guest to guest: the sender said %r, the receiver %r" % (out, done))
     return nbytes / (float(f[1]) - float(f[0])) / 1e6
 
 
