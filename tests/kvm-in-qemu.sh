@@ -20,6 +20,8 @@
 #   KVM_IN_QEMU_LOCK, a file locked while the machine runs, so that runs
 #   started side by side on one host wait for each other rather than share
 #   its CPUs (default /tmp/tv-nested-run.lock; empty: no lock);
+#   KVM_IN_QEMU_STALL, seconds without a byte in any test's log after which
+#   the machine counts as stuck and is stopped (default 300; 0: never);
 #   KVM_IN_QEMU_APPEND, parameters for the machine's kernel; KVM_IN_QEMU_SMP,
 #   its CPUs, default as many as here; KVM_IN_QEMU_CPU, QEMU's -cpu;
 #   KVM_IN_QEMU_MEM, its memory, default 4G (benchmarks of large guests
@@ -223,13 +225,14 @@ write_inside() { # from $cmd, $tests and $retry
 }
 # Runs $cmd in a machine with TCG in mode $1 (single or multi), at most $2
 # seconds, and sets rc to its status (125: no result). With retry=1 a
-# machine that ended without a result is started once more.
+# machine that ended without a result (or was stopped as stuck) is started
+# again for the tests that did not pass, at most twice.
 machine() {
 	local threads=$1 limit=$2 start attempt
 	write_inside
 	echo "kvm-in-qemu: $kver under TCG ($threads-threaded) with SVM; running: $cmd"
 	start=$(date +%s)
-	for attempt in 1 2; do
+	for attempt in 1 2 3; do
 		rm -f "$work/status" "$work/check.out"
 		: >"$work/console.log"
 		timeout "$limit" qemu-system-x86_64 -accel tcg,thread="$threads" \
@@ -242,12 +245,31 @@ machine() {
 		qemu=$!
 		# A machine whose CPU has been locked up for a minute does not come
 		# back (seen with a thread per CPU): stop it rather than wait out the
-		# limit.
+		# limit. Nor does one in which no test has written a byte of its log
+		# for $stall seconds (seen: a thread per CPU, both busy, nothing on
+		# its console, one test's log empty for 8 minutes where it takes 18 s);
+		# the tests print as they go, and the slowest is quiet for about a
+		# minute. Not for a command (a benchmark may be quiet for long).
+		local stall=${KVM_IN_QEMU_STALL:-300} last=$SECONDS newest=0 now t f
 		while kill -0 $qemu 2>/dev/null; do
 			if grep -qE 'soft lockup - CPU#[0-9]+ stuck for ([6-9][0-9]|[0-9]{3,})s' "$work/console.log"; then
 				echo "kvm-in-qemu: the machine's kernel reports a CPU locked up for a minute; stopping it"
 				kill $qemu 2>/dev/null
 				break
+			fi
+			if [ -z "${KVM_IN_QEMU_COMMAND:-}" ] && [ "$stall" -gt 0 ]; then
+				now=0
+				for t in $tests; do
+					f=$build/$t.log
+					[ -f "$f" ] && [ "$(stat -c %Y "$f")" -gt "$now" ] && now=$(stat -c %Y "$f")
+				done
+				if [ "$now" -gt "$newest" ]; then
+					newest=$now last=$SECONDS
+				elif [ $((SECONDS - last)) -ge "$stall" ]; then
+					echo "kvm-in-qemu: no test wrote to its log for $stall s; the machine is stuck: stopping it"
+					kill $qemu 2>/dev/null
+					break
+				fi
 			fi
 			sleep 2
 		done
@@ -258,7 +280,7 @@ machine() {
 		# lockup, a hung task, an oops there explains a test that failed in it.
 		grep -v 'kvm-in-qemu:' "$work/console.log" | grep -v '^[[:space:]]*$' | tail -n 60 |
 			sed 's/^/kvm-in-qemu: console: /' || true
-		[ ! -s "$work/status" ] && [ $attempt = 1 ] && [ $retry = 1 ] || break
+		[ ! -s "$work/status" ] && [ $attempt -lt 3 ] && [ $retry = 1 ] || break
 		# The tests that passed keep their results (make check writes a
 		# test's .trs when it ends): only the others run again.
 		local left= t
@@ -266,7 +288,7 @@ machine() {
 			grep -qE '^:test-result: (PASS|SKIP)' "$build/$t.trs" 2>/dev/null || left="$left $t"
 		done
 		echo "kvm-in-qemu: the machine ended without a result after $(($(date +%s) - start)) s" \
-			"(its kernel's last words above); starting it once more for:$left"
+			"(its kernel's last words above); starting it again for:$left"
 		[ -n "$left" ] || { echo 0 >"$work/status"; break; }
 		tests=${left# } cmd="make -s -k check TESTS='${left# }'"
 		write_inside
