@@ -70,22 +70,13 @@ static void net_ask(struct details *d, const struct model_vm *vm, bool again)
 		d->pending = true;
 }
 
-static void kv_field(const char *kv, unsigned i, const char *name, char *buf, size_t len)
-{
-	char key[32];
-
-	snprintf(key, sizeof(key), "nic%u.%s", i, name);
-	if (proto_kv_get(kv, strlen(kv), key, buf, len) < 0)
-		buf[0] = '\0';
-}
-
 /* One line per card: "user 52:54:00:12:34:56 10.0.2.15, tcp:127.0.0.1:2222:22". */
 static void draw_nets(struct details *d, WINDOW *w, int *y, const struct vmdef *def, bool live)
 {
 	struct vm_nic nics[NET_NICS_MAX];
 	struct proto_buf b = {0};
 	const char *kv = live && d->kv != NULL ? d->kv : NULL;
-	char n[16], mode[8], mac[18], addr[64], fwds[NET_FORWARDS_MAX * 40];
+	char mode[8], mac[18], addr[64], fwds[NET_FORWARDS_MAX * 40];
 	char buf[sizeof(fwds) + 256];
 	unsigned count;
 	size_t nn = 0;
@@ -98,13 +89,13 @@ static void draw_nets(struct details *d, WINDOW *w, int *y, const struct vmdef *
 		proto_buf_append(&b, "", 1);
 		kv = (const char *)b.data;
 	}
-	count = proto_kv_get(kv, strlen(kv), "nics", n, sizeof(n)) >= 0 ? (unsigned)atoi(n) : 0;
+	count = proto_kv_nic_count(kv);
 	d->waiting_lease = false;
-	for (unsigned i = 0; i < count && i < NET_NICS_MAX; i++) {
-		kv_field(kv, i, "mode", mode, sizeof(mode));
-		kv_field(kv, i, "mac", mac, sizeof(mac));
-		kv_field(kv, i, "address", addr, sizeof(addr));
-		kv_field(kv, i, "forwards", fwds, sizeof(fwds));
+	for (unsigned i = 0; i < count; i++) {
+		proto_kv_nic_field(kv, i, "mode", mode, sizeof(mode));
+		proto_kv_nic_field(kv, i, "mac", mac, sizeof(mac));
+		proto_kv_nic_field(kv, i, "address", addr, sizeof(addr));
+		proto_kv_nic_field(kv, i, "forwards", fwds, sizeof(fwds));
 		if (live && strcmp(mode, "user") == 0 && addr[0] == '\0')
 			d->waiting_lease = true;
 		snprintf(buf, sizeof(buf), "%s%s%s %s%s%s%s%s", mode,

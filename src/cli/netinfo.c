@@ -31,38 +31,19 @@ char *netinfo_get(const struct tv_paths *p, const char *name, bool live, const s
 	return text != NULL ? text : netinfo_from_def(def);
 }
 
-/* Field field of NIC i, or "" when absent. */
-static void field(const char *kv, unsigned i, const char *name, char *buf, size_t len)
-{
-	char key[32];
-
-	snprintf(key, sizeof(key), "nic%u.%s", i, name);
-	if (proto_kv_get(kv, strlen(kv), key, buf, len) < 0)
-		buf[0] = '\0';
-}
-
-static unsigned count(const char *kv)
-{
-	char n[16];
-
-	if (proto_kv_get(kv, strlen(kv), "nics", n, sizeof(n)) < 0)
-		return 0;
-	return (unsigned)MIN(strtoul(n, NULL, 10), NET_NICS_MAX);
-}
-
 void netinfo_json(FILE *f, const char *kv)
 {
 	char mode[8], mac[18], addr[64], fwds[NET_FORWARDS_MAX * 40];
-	unsigned n = count(kv);
+	unsigned n = proto_kv_nic_count(kv);
 
 	fprintf(f, "[");
 	for (unsigned i = 0; i < n; i++) {
 		char *save = NULL, *tok;
 
-		field(kv, i, "mode", mode, sizeof(mode));
-		field(kv, i, "mac", mac, sizeof(mac));
-		field(kv, i, "address", addr, sizeof(addr));
-		field(kv, i, "forwards", fwds, sizeof(fwds));
+		proto_kv_nic_field(kv, i, "mode", mode, sizeof(mode));
+		proto_kv_nic_field(kv, i, "mac", mac, sizeof(mac));
+		proto_kv_nic_field(kv, i, "address", addr, sizeof(addr));
+		proto_kv_nic_field(kv, i, "forwards", fwds, sizeof(fwds));
 		fprintf(f, "%s{\"mode\": ", i ? ", " : "");
 		json_string(f, mode);
 		fprintf(f, ", \"mac\": ");
@@ -86,13 +67,13 @@ void netinfo_json(FILE *f, const char *kv)
 void netinfo_text(FILE *f, const char *kv)
 {
 	char mode[8], mac[18], addr[64], fwds[NET_FORWARDS_MAX * 40];
-	unsigned n = count(kv);
+	unsigned n = proto_kv_nic_count(kv);
 
 	for (unsigned i = 0; i < n; i++) {
-		field(kv, i, "mode", mode, sizeof(mode));
-		field(kv, i, "mac", mac, sizeof(mac));
-		field(kv, i, "address", addr, sizeof(addr));
-		field(kv, i, "forwards", fwds, sizeof(fwds));
+		proto_kv_nic_field(kv, i, "mode", mode, sizeof(mode));
+		proto_kv_nic_field(kv, i, "mac", mac, sizeof(mac));
+		proto_kv_nic_field(kv, i, "address", addr, sizeof(addr));
+		proto_kv_nic_field(kv, i, "forwards", fwds, sizeof(fwds));
 		fprintf(f, "net%u:     %s %s%s%s%s%s\n", i, mode, mac, addr[0] ? " address " : "",
 			addr, fwds[0] ? " forwards " : "", fwds);
 	}

@@ -457,6 +457,24 @@ static void append_word(char *buf, size_t len, const char *word)
 	}
 }
 
+unsigned proto_kv_nic_count(const char *kv)
+{
+	char n[16];
+
+	if (proto_kv_get(kv, strlen(kv), "nics", n, sizeof(n)) < 0)
+		return 0;
+	return (unsigned)MIN(strtoul(n, NULL, 10), NET_NICS_MAX);
+}
+
+void proto_kv_nic_field(const char *kv, unsigned i, const char *name, char *buf, size_t len)
+{
+	char key[32];
+
+	snprintf(key, sizeof(key), "nic%u.%s", i, name);
+	if (proto_kv_get(kv, strlen(kv), key, buf, len) < 0)
+		buf[0] = '\0';
+}
+
 void proto_kv_put_nics(struct proto_buf *b, const struct vm_nic *nics, size_t n,
 		       const char (*addr)[64])
 {

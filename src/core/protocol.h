@@ -194,6 +194,11 @@ int proto_kv_get(const void *payload, size_t len, const char *key, char *buf, si
  * DHCP lease), or addr is NULL when none is known. */
 void proto_kv_put_nics(struct proto_buf *b, const struct vm_nic *nics, size_t n,
 		       const char (*addr)[64]);
+/* Reading them back from a NUL-terminated reply: how many NICs it names (at
+ * most NET_NICS_MAX), and field name ("mode", "mac", "address", "forwards")
+ * of NIC i into buf ("" when absent). */
+unsigned proto_kv_nic_count(const char *kv);
+void proto_kv_nic_field(const char *kv, unsigned i, const char *name, char *buf, size_t len);
 
 /* Terminal sizes the protocol accepts. */
 #define PROTO_MIN_DIM 2
