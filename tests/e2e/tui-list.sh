@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The interface through a real terminal (tmux, 100x30): the VM list, creating
+# The interface through a real terminal (tmux, 100x30): the VM list and mouse, creating
 # a VM with the form, refusing a bad value in place, deleting after the VM's
 # name is typed, a definition changed from elsewhere showing at once, and a
 # long error wrapped inside its box at 80 columns.
@@ -19,6 +19,19 @@ t_check "a broken definition is listed as broken" wait_for "broken *broken"
 t_check "the selected broken VM shows its error" wait_for "broken.conf:1: memory: expected a size"
 tm send-keys -t ui Down
 t_check "moving down shows lab1's details" wait_for "first lab"
+
+# The mouse, as a terminal reports it (X10 reports: ESC [ M, then button,
+# column and row, each plus 32): the wheel moves the selection, a click
+# selects the row under it.
+chr() { printf "\\$(printf %03o "$1")"; }
+mouse() { tm send-keys -t ui -l "$(printf '\033[M')$(chr $((32 + $1)))$(chr $((32 + $2)))$(chr $((32 + $3)))"; }
+row_of() { t_screen ui | grep -n "^ $1 " | head -n 1 | cut -d: -f1; }
+mouse 64 3 3
+t_check "the wheel up moves the selection back to broken" wait_for "broken.conf:1: memory"
+r=$(row_of lab1)
+mouse 0 3 "$r"
+mouse 3 3 "$r"
+t_check "a click on lab1's row selects it" wait_for "first lab"
 
 tm send-keys -t ui n
 t_check "n opens the form" wait_for "New VM"
