@@ -261,8 +261,10 @@ class Termvisor:
         self.con = ProtoConsole(self.sock)
         # The shell's prompt first (in the replay, or once the guest has booted),
         # then a line answered: what comes after is the answer to what is typed next.
+        # The replay draws the screen without its rows' trailing blanks, so a
+        # prompt printed before the attach comes as "demo$" with no space after.
         end = time.monotonic() + wait
-        while PROMPT not in self.con.text:
+        while PROMPT.rstrip() not in self.con.text:
             if time.monotonic() > end:
                 raise Failed("no demo prompt on the console within %d s" % wait)
             self.con._read(0.5)
