@@ -36,6 +36,13 @@ if [ -n "${QEMU_IMG:-}" ]; then
 	"$QEMU_IMG" snapshot -c by-hand "$img"
 	"$TV" snapshot take lab5 first >/dev/null && "$TV" snapshot take lab5 >/dev/null
 	t_check "list counts its snapshots" grep -q "^lab5 .* 1 *512M *1 *2$" <<<"$("$TV" list)"
+	if command -v script >/dev/null; then
+		# On a terminal, delete asks first, saying how many snapshots would go.
+		msg=$(script -qec "'$TV' delete lab5" /dev/null <<<n 2>&1)
+		t_check "delete asks on a terminal, counting the snapshots that would go" \
+			grep -q "Delete VM 'lab5' with its disks and 2 snapshots in .*/lab5? \[y/N\]" <<<"$msg"
+		t_check "answered no, it keeps the VM" [ -f "$TERMVISOR_HOME/vms/lab5.conf" ]
+	fi
 fi
 t_check "list --json names the disk" grep -q '"format": "qcow2"' <<<"$("$TV" list --json)"
 msg=$("$TV" delete lab5 --yes)

@@ -8,6 +8,8 @@
 #     own note;
 #   - a hundred rollbacks in a row: the VM process's memory, open files and
 #     the snapshots' disk use do not grow;
+#   - a paused VM stays paused through a take and a rollback, and resumed it
+#     goes on from the snapshot;
 #   - a stopped VM rolled back starts where the snapshot was;
 #   - the VM process killed (kill -9) during a take, a rollback and the delete
 #     of a snapshot whose child's memory image is a layer on it: the
@@ -149,6 +151,20 @@ t_check "nor its open files ($fds0 -> $fds1)" [ "$fds1" -eq "$fds0" ]
 t_check "nor the snapshots' disk use ($du0 -> $du1)" [ "$du1" -eq "$du0" ]
 type_line "note get"
 t_check "the guest still answers, on c1" wait_for "note: c1-note-xyz"
+
+# A paused VM: a take and a rollback leave it paused; resumed, it goes on from
+# the snapshot.
+note "paused VM"
+paused() { "$TV" status lab | grep -q '^state: *paused'; }
+"$TV" pause lab >/dev/null
+t_check "take of the paused VM" snap take lab while-paused
+t_check "the VM is still paused after the take" paused
+t_check "rollback of the paused VM to c2" snap rollback lab c2 --discard
+t_check "the VM is still paused after the rollback" paused
+"$TV" resume lab >/dev/null
+type_line "note get"
+t_check "resumed, it goes on from c2: c2's note" wait_for "note: c2-note-uvwxyz"
+snap rollback lab c1 --discard
 
 # A stopped VM rolled back starts where the snapshot was.
 note "stopped VM"

@@ -1,8 +1,9 @@
 /* Guest memory images on a plain RAM buffer (no KVM): a full image holds only
- * the touched pages and is sparse; a restore maps it copy-on-write and reads
- * back the saved memory; diffs hold only the changed pages (the guest's and
- * the host's); chains, unparent and flatten give the same memory; damaged,
- * newer or mismatched files are refused naming the file and the field. */
+ * the touched pages and is sparse; a restore maps it copy-on-write, brings in
+ * no page before it is touched, and reads back the saved memory; diffs hold
+ * only the changed pages (the guest's and the host's); chains, unparent and
+ * flatten give the same memory; damaged, newer or mismatched files are refused
+ * naming the file and the field. */
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -226,6 +227,58 @@ static void test_restore_reads_back(void **state)
 	assert_memory_equal(page, want + 600 * PG, PG);
 	close(fd);
 	assert_int_equal(f->ram[10 * PG], (uint8_t)56);
+	free(want);
+	free(a);
+}
+
+/* Pages of [p, p + n pages) that the process's page tables map (bit 63 of
+ * each /proc/self/pagemap entry): what has been read in or written. */
+static uint64_t pages_mapped(const uint8_t *p, uint64_t n)
+{
+	uint64_t *e = xcalloc(n, sizeof(*e)), count = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, e, n * sizeof(*e), (off_t)((uintptr_t)p / PG * sizeof(*e))),
+			 (ssize_t)(n * sizeof(*e)));
+	close(fd);
+	for (uint64_t i = 0; i < n; i++)
+		count += e[i] >> 63;
+	free(e);
+	return count;
+}
+
+/* A rollback costs the same whatever the RAM: the image is mapped, and a page
+ * is read only when the guest touches it. Here every page of 64 MiB is
+ * saved; after the restore none is in the RAM's page tables until read. */
+static void test_restore_is_lazy(void **state)
+{
+	struct fix *f = *state;
+	struct fix g = {.ram = NULL};
+	const uint64_t size = 64ULL << 20, npages = size / PG;
+	char *a = img(f, "all");
+	uint8_t *want;
+
+	fix_open(&g, size);
+	fill(g.ram, 0, npages, 5);
+	want = copy_of(&g);
+	save_ok(&g, a, NULL, NULL);
+	assert_int_equal(pages_mapped(g.ram, npages), npages);
+	restore_ok(&g, a);
+	/* The restore itself read nothing into the RAM. */
+	assert_int_equal(pages_mapped(g.ram, npages), 0);
+	/* A page the guest reads comes in with the saved bytes, and at most the
+	 * 2 MiB around it (the kernel maps the page cache's folio around a fault:
+	 * on an ext4 host, 512 pages). */
+	assert_memory_equal(g.ram + 1000 * PG, want + 1000 * PG, PG);
+	assert_int_equal(pages_mapped(g.ram + 1000 * PG, 1), 1);
+	printf("# one page read after the restore: %llu of %llu pages mapped\n",
+	       (unsigned long long)pages_mapped(g.ram, npages), (unsigned long long)npages);
+	assert_true(pages_mapped(g.ram, npages) <= 512);
+	assert_int_equal(pages_mapped(g.ram + 8000 * PG, 1), 0);
+	/* Touched all over, it is the saved memory. */
+	assert_ram(&g, want);
+	fix_close(&g);
 	free(want);
 	free(a);
 }
@@ -1023,6 +1076,7 @@ int main(void)
 	    // clang-format off
 	    T(test_full_is_sparse),
 	    T(test_restore_reads_back),
+	    T(test_restore_is_lazy),
 	    T(test_diff_holds_changed_pages),
 	    T(test_virtqueue_marks_host_writes),
 	    T(test_chain_of_three),

@@ -531,12 +531,14 @@ static void assert_still_runs(struct vm *vm, struct capture *c)
 }
 
 /* A running VM of another shape refuses the snapshot in dir and runs on. */
-static void refused_by_other(unsigned cpus, uint64_t memory, const char *dir, const char *msg1,
-			     const char *msg2)
+static char *new_disk(const char *dir, const char *name, const char *fmt);
+
+static void refused_by_other(unsigned cpus, uint64_t memory, const struct vm_disk *disks,
+			     size_t ndisks, const char *dir, const char *msg1, const char *msg2)
 {
 	struct capture c;
 	struct tv_err err;
-	struct vm *vm = snap_guest(cpus, memory, &c);
+	struct vm *vm = snap_guest_disks(cpus, memory, &c, disks, ndisks);
 
 	assert_int_equal(vm_start(vm, &err), 0);
 	wait_count(&c, vm, 2);
@@ -546,7 +548,7 @@ static void refused_by_other(unsigned cpus, uint64_t memory, const char *dir, co
 	vm_free(vm);
 }
 
-/* Restores that must be refused: another vCPU count, another memory size,
+/* Restores that must be refused: another vCPU count, memory size or device list,
  * damaged or newer files. Each names the file and the field; the VM keeps
  * running as if nothing was asked. */
 /* The part of this type (a device: of this name) in a state file. */
@@ -596,8 +598,18 @@ static void test_refused(void **state)
 	vm = started(2, GUEST_MEM, &c, 3);
 	save(vm, &c, &s);
 
-	refused_by_other(1, GUEST_MEM, s.dir, "/state: field cpus 2", "this VM has 1");
-	refused_by_other(2, 2 * GUEST_MEM, s.dir, "/state: field memory 32M", "this VM has 64M");
+	refused_by_other(1, GUEST_MEM, NULL, 0, s.dir, "/state: field cpus 2", "this VM has 1");
+	refused_by_other(2, 2 * GUEST_MEM, NULL, 0, s.dir, "/state: field memory 32M",
+			 "this VM has 64M");
+	/* Same vCPUs and memory, one device more (a disk's virtio-blk): refused
+	 * by the device list, naming the device or the count. */
+	{
+		char *d0 = new_disk(s.dir, "other.qcow2", "qcow2");
+		struct vm_disk disk = {.path = d0, .format = "qcow2"};
+
+		refused_by_other(2, GUEST_MEM, &disk, 1, s.dir, "/state: ", "this VM has");
+		free(d0);
+	}
 
 	/* Damaged files, into the VM they came from. */
 	st = path_in(s.dir, VM_SNAPSHOT_STATE);
