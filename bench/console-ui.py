@@ -69,12 +69,32 @@ def log_has(name, text):
         return False
 
 
-def wait_until(what, cond, timeout):
+def tail_has(path, text, span=262144):
+    """Whether text is in the last span bytes of a file (a console's copy:
+    vm.log keeps only the first 8 MiB of a run's output)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - span))
+            return text.encode() in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def wait_until(what, cond, timeout, fatal=True):
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:
+            if not fatal:
+                say("console-ui: no %s after %d s (going on)" % (what, timeout))
+                return False
+            try:
+                with open(os.path.join(home, "data", names[0], "vm.log"), "rb") as f:
+                    say("console-ui: the end of %s's vm.log: %r" % (names[0], f.read()[-400:]))
+            except OSError as e:
+                say("console-ui: %s" % e)
             sys.exit("console-ui: no %s after %d s" % (what, timeout))
         time.sleep(0.1)
+    return True
 
 
 class Terminal:
@@ -147,7 +167,7 @@ def main():
             f.write('cpus = 1;\nmemory = "64M";\nkernel = "%s";\ncmdline = "console=ttyS0";\n' % kernel)
         subprocess.run([tv, "start", n], env=env, check=True, stdout=subprocess.DEVNULL)
     for n in names:
-        wait_until(n + "'s prompt", lambda: log_has(n, "demo$"), 120)
+        wait_until(n + "'s prompt", lambda: log_has(n, "demo\x1b[0m$ "), 120)
     say("%d demo VMs (1 vCPU, 64 MiB) at their prompts; the interface at %dx%d, TERM %s"
         % (nvms, cols, rows, env["TERM"]))
     term = Terminal()
@@ -158,7 +178,7 @@ def main():
         out = subprocess.run([tv, "status", names[0]], env=env, capture_output=True, text=True).stdout
         for line in out.splitlines():
             if line.startswith("console:") and "1 attached" in line:
-                size[0] = line.split()[1]
+                size[0] = line.split()[1].rstrip(",")
                 return True
         return False
 
@@ -193,8 +213,15 @@ def main():
                                   text=True).stdout)
     wait_until("replay in tmux", lambda: os.path.exists(seen) and os.path.getsize(seen) > 0, 30)
     time.sleep(2)
-    cpid = int(subprocess.run(["pgrep", "-f", "^%s console %s --read-only" % (tv, names[0])],
-                              capture_output=True, text=True).stdout.split()[0])
+    pane_pid = subprocess.run(tmux + ["display", "-p", "-t", "c", "#{pane_pid}"], capture_output=True,
+                              text=True).stdout.strip()
+    cpid = None
+    for kid in subprocess.run(["pgrep", "-P", pane_pid], capture_output=True, text=True).stdout.split():
+        with open("/proc/%s/cmdline" % kid, "rb") as f:
+            if b"\0console\0" in f.read():
+                cpid = int(kid)
+    if cpid is None:
+        sys.exit("console-ui: no console client in the tmux pane")
     term.type("\r")  # Enter: keys go to the selected (first) VM's console
     time.sleep(1)
     s0 = os.path.getsize(seen)
@@ -204,26 +231,38 @@ def main():
     t0 = time.monotonic()
     term.type("stress console\r")
     want = mb * 1e6
-    wait_until("stress console", lambda: log_has(names[0], "stress console on"), 60)
+    wait_until("stress console", lambda: tail_has(seen, "stress console on"), 60)
     while os.path.getsize(seen) - s0 < want and time.monotonic() - t0 < cap_s:
         time.sleep(0.2)
+    t_stop = time.monotonic()
     term.type("x")  # any key stops it
-    wait_until("the end of the flood", lambda: log_has(names[0], "stress: stopped after"), 60)
+    ended = wait_until("the end of the flood", lambda: tail_has(seen, "stress: stopped after"), 60, False)
     time.sleep(3)  # what the sockets, the ptys and tmux still hold
-    c1 = {k: ticks(p) for k, p in procs.items()}
-    el = time.monotonic() - t0
+    c1 = {k: ticks(p) if os.path.exists("/proc/%d" % p) else None for k, p in procs.items()}
+    el = t_stop - t0
     nbytes = os.path.getsize(seen) - s0
     say("(a) flood: %.2f MB of `stress console` in %.1f s (%.0f kB/s), pane %dx%d" %
         (nbytes / 1e6, el, nbytes / el / 1e3, pcols, prows))
     for k in procs:
+        if c1[k] is None:
+            say("(a)   %s: ended before the end of the flood" % k)
+            continue
         cpu = (c1[k] - c0[k]) / hz
         say("(a)   %s: %.2f s CPU, %.3f s per MB" % (k, cpu, cpu / (nbytes / 1e6)))
     subprocess.run(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
     client.wait()
+    if not ended:
+        sys.exit("console-ui: the guest did not stop its flood; (b) not measured")
 
-    # (b) key to screen while flooding.
+    # (b) key to screen while flooding; a console client copies the output
+    # to a file, to see the guest's messages.
+    watch = os.path.join(tmp, "watch")
+    with open(watch, "wb") as out:
+        watcher = subprocess.Popen([tv, "console", names[0], "--read-only"], env=env,
+                                   stdin=subprocess.PIPE, stdout=out, stderr=subprocess.DEVNULL)
+    wait_until("the watcher's replay", lambda: os.path.getsize(watch) > 0, 30)
     term.type("stress echo\r")
-    wait_until("stress echo", lambda: log_has(names[0], "stress echo on"), 60)
+    wait_until("stress echo", lambda: tail_has(watch, "stress echo on"), 60)
     time.sleep(2)
     lat, lost = [], 0
     rng = random.Random(18)
@@ -241,7 +280,8 @@ def main():
             % (len(lat), pct(lat, 50), pct(lat, 99), max(lat), lost))
     else:
         say("(b) key to screen: no key came back (%d sent)" % nkeys)
-    wait_until("the end of stress echo", lambda: log_has(names[0], "keys echoed"), 60)
+    wait_until("the end of stress echo", lambda: tail_has(watch, "keys echoed"), 60)
+    watcher.kill()
     os.kill(term.pid, 15)
     os.waitpid(term.pid, 0)
 
