@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The console pane against tmux, side by side in one run (no KVM needed).
-# usage: bench/console.sh [BUILDDIR] [MB] [RUNS]
+# The console pane against tmux, side by side in one run.
+# usage: bench/console.sh [BUILDDIR] [MB] [RUNS] [PARTS]
+# PARTS: "pane" (the default; no KVM needed), "ui", or both.
+# pane: the console pane alone (bench/vtdrive):
 #  (a) MB megabytes of console output (bench/console-data.py) drawn at 80x24:
 #      CPU of bench/vtdrive (termvisor's pane: libvterm, scrollback, ncurses)
 #      running in a tmux pane, against the CPU of a tmux server showing `cat`
@@ -10,13 +12,26 @@
 #      read in the pane's loop to the draw showing the guest's echo, which
 #      waits behind the flood its pipe holds (64 KiB, then 16 KiB).
 #  (c) CPU of the pane program over 10 s with nothing to do.
-# The driver measures the pane alone, not the whole interface.
+# ui: the whole interface (`termvisor` at 80x24 on a pty) with four running
+#  demo VMs, needs /dev/kvm (bench/console-ui.py, where the figures are
+#  described): (c) its CPU over 60 s idle; (a) MB megabytes of a guest's
+#  `stress console` shown by it and by a tmux server at the same time, the
+#  CPU of each and of the VM process; (b) key to screen while the guest
+#  floods, 300 keys, from the write to its terminal to the echo there.
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$top/build}" && pwd)
 mb=${2:-10}
 runs=${3:-3}
+parts=${4:-pane}
 drive=$build/bench/vtdrive
+if [[ $parts == *ui* ]]; then
+	[ -e /dev/kvm ] || { echo "the ui part needs /dev/kvm (tests/kvm-in-qemu.sh runs it without)" >&2; exit 1; }
+	echo "termvisor interface vs tmux $(tmux -V | cut -d' ' -f2), $(date -u '+%Y-%m-%d %H:%M'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	python3 "$top/bench/console-ui.py" "$build" "$mb" "${CONSOLE_UI_KEYS:-300}" "${CONSOLE_UI_IDLE:-60}" 4 "${CONSOLE_UI_CAP:-600}"
+	echo "load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+	[[ $parts == *pane* ]] || exit 0
+fi
 [ -x "$drive" ] || { echo "build first: make -C $build bench/vtdrive" >&2; exit 1; }
 command -v tmux >/dev/null && command -v script >/dev/null || { echo "needs tmux and script" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tv-console.XXXXXX")

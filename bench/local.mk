@@ -10,4 +10,4 @@ EXTRA_DIST += bench/net.sh bench/net.py
 noinst_PROGRAMS += bench/vtdrive
 bench_vtdrive_SOURCES = bench/vtdrive.c
 bench_vtdrive_LDADD = $(TV_ALL) $(TV_LIBS)
-EXTRA_DIST += bench/console.sh bench/console-data.py
+EXTRA_DIST += bench/console.sh bench/console-data.py bench/console-ui.py

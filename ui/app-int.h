@@ -60,6 +60,7 @@ struct app {
 	WINDOW *w_header, *w_tabs, *w_list, *w_sep, *w_pane, *w_footer;
 	char footer_drawn[512];
 	bool all_dirty, chrome_dirty;
+	uint64_t drawn_ns, key_ns; /* the last draw, the last key (frames) */
 
 	char message[512];
 	bool message_error;

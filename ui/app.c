@@ -1,6 +1,7 @@
 /* The interface's one event loop (ui/app.h): poll over the terminal, the
  * model's descriptors, every tab's and every child's; keys through the key
- * table to the focused view; only what changed is drawn again, and nothing
+ * table to the focused view; only what changed is drawn again, at most once
+ * a frame while output keeps coming (at once after a key), and nothing
  * wakes the loop while nothing happens. */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,12 @@
 
 #define MAX_POLL 256
 #define KEY_ESC 27
+/* Output that keeps coming (a guest flooding its console) is drawn at most
+ * once a frame, so that the screen's work follows the frame rate and not the
+ * number of reads; for a while after a key every change is drawn at once, so
+ * that what the key brings (the guest's echo) waits for no frame. */
+#define FRAME_NS  (8 * 1000000ull)
+#define TYPING_NS (50 * 1000000ull)
 
 static struct app *the_app; /* for the SIGWINCH handler only */
 
@@ -615,7 +622,8 @@ static void draw_view(struct view *v, WINDOW *w, bool focused)
 	wnoutrefresh(w);
 }
 
-static void draw(struct app *a)
+/* Draws what changed; false when nothing had. */
+static bool draw(struct app *a)
 {
 	struct view *pane = shown(a);
 	bool list_dirty, pane_dirty, any;
@@ -633,7 +641,7 @@ static void draw(struct app *a)
 		a->chrome_dirty = true;
 	any = list_dirty || pane_dirty || a->chrome_dirty;
 	if (!any)
-		return;
+		return false;
 	if (a->all_dirty) { /* what no region covers any more is blanked */
 		werase(stdscr);
 		wnoutrefresh(stdscr);
@@ -668,6 +676,22 @@ static void draw(struct app *a)
 		}
 	}
 	doupdate();
+	return true;
+}
+
+/* Draws when a frame has passed since the last draw, a key came lately or the
+ * whole screen changed; otherwise returns the milliseconds until the next
+ * frame (-1: nothing to wait for). */
+static int draw_paced(struct app *a)
+{
+	uint64_t now = monotonic_ns();
+
+	if (a->all_dirty || now - a->key_ns < TYPING_NS || now - a->drawn_ns >= FRAME_NS) {
+		if (draw(a))
+			a->drawn_ns = now;
+		return -1;
+	}
+	return (int)((a->drawn_ns + FRAME_NS - now + 999999) / 1000000);
 }
 
 /* Keys. */
@@ -795,6 +819,8 @@ static void read_keys(struct app *a)
 	while (!a->quit && (kind = get_wch(&ch)) != ERR) {
 		bool is_key = kind == KEY_CODE_YES;
 		int key = is_key ? (int)ch | KEYS_NC : (int)ch;
+
+		a->key_ns = monotonic_ns();
 		if (is_key && ch == KEY_RESIZE) {
 			a->all_dirty = true;
 			continue;
@@ -826,7 +852,8 @@ struct poll_owner {
 	int kind;       /* 0 terminal, 1 winch, 2 model, 3 view, 4 child */
 };
 
-static void loop_once(struct app *a)
+/* One poll, for at most wait_ms when that is not -1 (the next frame). */
+static void loop_once(struct app *a, int wait_ms)
 {
 	struct pollfd pfd[MAX_POLL];
 	struct poll_owner own[MAX_POLL];
@@ -852,6 +879,8 @@ static void loop_once(struct app *a)
 		own[n++].kind = 4;
 	}
 	timeout = model_timeout(a->model);
+	if (wait_ms >= 0 && (timeout < 0 || wait_ms < timeout))
+		timeout = wait_ms;
 	rc = poll(pfd, (nfds_t)n, timeout);
 	if (rc < 0 && errno != EINTR) {
 		a->quit = true;
@@ -1118,8 +1147,7 @@ int app_main(void)
 	first_run(a);
 	a->all_dirty = true;
 	while (!a->quit) {
-		draw(a);
-		loop_once(a);
+		loop_once(a, draw_paced(a));
 		follow_selection(a);
 	}
 	endwin();

@@ -6,7 +6,11 @@
  *   io       device registers in a tight loop: the RTC's index and data ports, the
  *            UART's scratch register, the ACPI PM timer;
  *   all      the three at once: the application processors spin, the boot processor
- *            alternates a line of output with a burst of port accesses.
+ *            alternates a line of output with a burst of port accesses;
+ *   echo     console output as in `console`, in lower case and below the top row,
+ *            and every key typed shown on the top row at once (outside the
+ *            scrolling region), until Ctrl-C: what a terminal's key-to-screen
+ *            latency under a flood is measured with (bench/console.sh).
  * The boot processor takes its interrupts between rounds, so the ACPI power button
  * still powers the guest off cleanly. */
 #include "demo.h"
@@ -17,7 +21,8 @@
 #define IO_BURST   64 /* port accesses between two looks for a key */
 #define SPIN_TICKS 10 /* the boot processor's turn at CPL 3 between two looks */
 
-enum { S_CONSOLE = 1, S_SPIN = 2, S_IO = 4 };
+enum { S_CONSOLE = 1, S_SPIN = 2, S_IO = 4, S_ECHO = 8 };
+#define CTRL_C 3
 
 extern char ustacks[];
 static volatile uint32_t spin_stop; /* read at CPL 3 */
@@ -68,25 +73,38 @@ void cmd_stress(const char *arg)
 	} modes[] = {{"console", S_CONSOLE},
 		     {"spin", S_SPIN},
 		     {"io", S_IO},
-		     {"all", S_CONSOLE | S_SPIN | S_IO}};
+		     {"all", S_CONSOLE | S_SPIN | S_IO},
+		     {"echo", S_CONSOLE | S_ECHO}};
 	unsigned what = 0, ncpus = 1;
-	uint64_t lines = 0, io = 0, t0, ms;
+	uint64_t lines = 0, io = 0, keys = 0, t0, ms;
+	int key;
 
 	for (unsigned i = 0; i < ARRAY_SIZE(modes); i++)
 		if (strcmp(arg, modes[i].name) == 0)
 			what = modes[i].what;
 	if (!what) {
-		printf("usage: stress console|spin|io|all   (until a key is pressed)\n");
+		printf("usage: stress console|spin|io|all   (until a key is pressed)\n"
+		       "       stress echo   (until Ctrl-C)\n");
 		return;
 	}
 	spin_stop = 0;
 	if (what & S_SPIN)
 		ncpus = smp_start(spin_job);
-	printf("stress %s on %u vCPU%s; press any key to stop\n", arg, ncpus,
-	       ncpus == 1 ? "" : "s");
+	printf("stress %s on %u vCPU%s; press %s to stop\n", arg, ncpus, ncpus == 1 ? "" : "s",
+	       what & S_ECHO ? "Ctrl-C" : "any key");
+	if (what & S_ECHO) /* rows 2 to the last scroll; the top row stays */
+		printf("\033[2J\033[2r\033[999;1H");
 	t0 = uptime_ms();
-	while (console_trygetc() < 0) {
-		if (what & S_CONSOLE)
+	while ((key = console_trygetc()) < 0 || ((what & S_ECHO) && key != CTRL_C)) {
+		if (key >= 0) { /* save the cursor, the key on the top row, back */
+			keys++;
+			printf("\0337\033[1;1H\033[Kkey %c\0338", key > ' ' && key < 127 ? key : '?');
+		}
+		if (what & S_ECHO)
+			printf("stress: line %010lu, the guest writes as fast as the uart takes "
+			       "it\n",
+			       ++lines);
+		else if (what & S_CONSOLE)
 			printf("stress: line %010lu, the guest writes as fast as the UART takes "
 			       "it\n",
 			       ++lines);
@@ -99,6 +117,8 @@ void cmd_stress(const char *arg)
 		__asm__ volatile("sti; nop; cli" ::: "memory");
 	}
 	ms = uptime_ms() - t0;
+	if (what & S_ECHO)
+		printf("\033[r\033[999;1H\r\n%lu keys echoed\n", keys);
 	spin_stop = 1;
 	for (uint64_t until = ticks + DEMO_TICK_HZ; spinning && ticks < until;)
 		irq_wait();

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""The whole interface (`termvisor` with no arguments) on a terminal of a fixed
+size, with real VMs (the demo guest on /dev/kvm), for bench/console.sh:
+  (c) idle: VMS demo VMs running at their prompts, the interface showing the
+      list and the first VM's console; its CPU over IDLE seconds (from
+      /proc/PID/stat), and the bytes it wrote to its terminal meanwhile;
+  (a) flood: the first VM's guest runs `stress console` (typed into the
+      interface's focused console) until MB megabytes have come out (or
+      CAP seconds have passed); a tmux server shows the same output at the
+      same time in a pane of the console pane's size (`termvisor console
+      --read-only` in it, a client attached): the CPU of the interface, of
+      tmux's server, of the VM process and of that console client, each
+      apart;
+  (b) key to screen: the guest runs `stress echo` (the flood, and each key
+      typed shown on its top row); KEYS keys, A to Z in turn, are written to
+      the interface's terminal, each timed until its letter comes back on
+      that terminal (what a user sees).
+usage: console-ui.py BUILDDIR [MB] [KEYS] [IDLE] [VMS] [CAP] [ROWS] [COLS]
+Needs /dev/kvm, tmux and script; prints one line per figure."""
+import fcntl
+import os
+import pty
+import random
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+
+build = os.path.abspath(sys.argv[1])
+args = [float(a) for a in sys.argv[2:]]
+mb, nkeys, idle_s, nvms, cap_s, rows, cols = (args + [10, 300, 60, 4, 600, 24, 80][len(args):])[:7]
+nkeys, nvms, rows, cols = int(nkeys), int(nvms), int(rows), int(cols)
+tv = os.path.join(build, "termvisor")
+kernel = os.path.join(build, "share/demo/demo.elf")
+hz = os.sysconf("SC_CLK_TCK")
+home = tempfile.mkdtemp(prefix="tv-console-ui.")
+env = dict(os.environ, TERMVISOR_HOME=home, TERM="xterm-256color")
+env.pop("NO_COLOR", None)
+names = ["vm%d" % (i + 1) for i in range(nvms)]
+tmux = ["tmux", "-L", "tvbench-ui-%d" % os.getpid(), "-f", "/dev/null"]
+
+
+def say(*a):
+    print(*a, flush=True)
+
+
+def ticks(pid):
+    """utime + stime of a process, in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def vm_pid(name):
+    with open(os.path.join(home, "run", name + ".pid")) as f:
+        return int(f.read().split()[0])
+
+
+def log_has(name, text):
+    try:
+        with open(os.path.join(home, "data", name, "vm.log"), "rb") as f:
+            return text.encode() in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def tail_has(path, text, span=262144):
+    """Whether text is in the last span bytes of a file (a console's copy:
+    vm.log keeps only the first 8 MiB of a run's output)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - span))
+            return text.encode() in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def wait_until(what, cond, timeout, fatal=True):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            if not fatal:
+                say("console-ui: no %s after %d s (going on)" % (what, timeout))
+                return False
+            try:
+                with open(os.path.join(home, "data", names[0], "vm.log"), "rb") as f:
+                    say("console-ui: the end of %s's vm.log: %r" % (names[0], f.read()[-400:]))
+            except OSError as e:
+                say("console-ui: %s" % e)
+            sys.exit("console-ui: no %s after %d s" % (what, timeout))
+        time.sleep(0.1)
+    return True
+
+
+class Terminal:
+    """The interface on a pty of rows x cols; a thread reads everything it
+    writes, as a terminal would, and notes when an awaited byte comes."""
+
+    def __init__(self):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            os.execve(tv, [tv], env)
+        self.lock = threading.Lock()
+        self.total = 0
+        self.want = None
+        self.seen_at = None
+        self.got = threading.Event()
+        self.tail = b""
+        threading.Thread(target=self.reader, daemon=True).start()
+
+    def reader(self):
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            t = time.monotonic()
+            with self.lock:
+                self.total += len(data)
+                self.tail = (self.tail + data)[-4096:]
+                if self.want is not None and self.want in data:
+                    self.want = None
+                    self.seen_at = t
+                    self.got.set()
+
+    def type(self, s, pause=0.05):
+        for ch in s:
+            os.write(self.fd, ch.encode())
+            time.sleep(pause)
+
+    def key_latency(self, ch, timeout=2.0):
+        """Writes ch, returns the seconds until ch comes back (None: not seen)."""
+        with self.lock:
+            self.want = ch.encode()
+            self.seen_at = None
+            self.got.clear()
+        t0 = time.monotonic()
+        os.write(self.fd, ch.encode())
+        if not self.got.wait(timeout):
+            with self.lock:
+                self.want = None
+            return None
+        return self.seen_at - t0
+
+
+def pct(v, p):
+    v = sorted(v)
+    i = max(1, int(len(v) * p / 100 + 0.5))
+    return v[min(i, len(v)) - 1]
+
+
+def main():
+    for tool in ("tmux", "script"):
+        if not shutil.which(tool):
+            sys.exit("console-ui: needs %s" % tool)
+    os.makedirs(os.path.join(home, "vms"))
+    for n in names:
+        with open(os.path.join(home, "vms", n + ".conf"), "w") as f:
+            f.write('cpus = 1;\nmemory = "64M";\nkernel = "%s";\ncmdline = "console=ttyS0";\n' % kernel)
+        subprocess.run([tv, "start", n], env=env, check=True, stdout=subprocess.DEVNULL)
+    for n in names:
+        wait_until(n + "'s prompt", lambda: log_has(n, "demo\x1b[0m$ "), 120)
+    say("%d demo VMs (1 vCPU, 64 MiB) at their prompts; the interface at %dx%d, TERM %s"
+        % (nvms, cols, rows, env["TERM"]))
+    term = Terminal()
+    # The interface attaches the first VM's console pane: its size is the VM's.
+    size = [None]
+
+    def pane_size():
+        out = subprocess.run([tv, "status", names[0]], env=env, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("console:") and "1 attached" in line:
+                size[0] = line.split()[1].rstrip(",")
+                return True
+        return False
+
+    wait_until("console pane attached", pane_size, 60)
+    pcols, prows = (int(x) for x in size[0].split("x"))
+
+    # (c) idle.
+    time.sleep(10)  # start-up drawn, the panes attached
+    pids = [vm_pid(n) for n in names]
+    b0, u0, v0, t0 = term.total, ticks(term.pid), [ticks(p) for p in pids], time.monotonic()
+    time.sleep(idle_s)
+    b1, u1, v1, t1 = term.total, ticks(term.pid), [ticks(p) for p in pids], time.monotonic()
+    el = t1 - t0
+    say("(c) idle %.0f s, %d VMs running: interface %.2f s CPU (%.3f%% of a CPU), %d bytes to its terminal;"
+        " VM processes %s s" % (el, nvms, (u1 - u0) / hz, (u1 - u0) / hz / el * 100, b1 - b0,
+                                " ".join("%.2f" % ((b - a) / hz) for a, b in zip(v0, v1))))
+
+    # (a) flood, the interface and tmux side by side.
+    tmp = os.path.join(home, "tmux")
+    os.makedirs(tmp)
+    seen = os.path.join(tmp, "seen")
+    subprocess.run(tmux + ["new-session", "-d", "-x", str(pcols), "-y", str(prows), "-s", "c",
+                           "%s console %s --read-only | tee %s; sleep 600" % (tv, names[0], seen)],
+                   env=env, check=True)
+    client = subprocess.Popen(["script", "-qfc", "stty rows %d cols %d; %s attach -t c"
+                               % (prows, pcols, " ".join(tmux)), "/dev/null"],
+                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    wait_until("tmux client", lambda: subprocess.run(tmux + ["list-clients"], capture_output=True,
+                                                     text=True).stdout.strip() != "", 30)
+    tmux_pid = int(subprocess.run(tmux + ["display", "-p", "#{pid}"], capture_output=True,
+                                  text=True).stdout)
+    wait_until("replay in tmux", lambda: os.path.exists(seen) and os.path.getsize(seen) > 0, 30)
+    time.sleep(2)
+    pane_pid = subprocess.run(tmux + ["display", "-p", "-t", "c", "#{pane_pid}"], capture_output=True,
+                              text=True).stdout.strip()
+    cpid = None
+    for kid in subprocess.run(["pgrep", "-P", pane_pid], capture_output=True, text=True).stdout.split():
+        with open("/proc/%s/cmdline" % kid, "rb") as f:
+            if b"\0console\0" in f.read():
+                cpid = int(kid)
+    if cpid is None:
+        sys.exit("console-ui: no console client in the tmux pane")
+    term.type("\r")  # Enter: keys go to the selected (first) VM's console
+    time.sleep(1)
+    s0 = os.path.getsize(seen)
+    procs = {"interface": term.pid, "tmux server": tmux_pid, "VM process": pids[0],
+             "console client (tmux side)": cpid}
+    c0 = {k: ticks(p) for k, p in procs.items()}
+    t0 = time.monotonic()
+    term.type("stress console\r")
+    want = mb * 1e6
+    wait_until("stress console", lambda: tail_has(seen, "stress console on"), 60)
+    while os.path.getsize(seen) - s0 < want and time.monotonic() - t0 < cap_s:
+        time.sleep(0.2)
+    t_stop = time.monotonic()
+    term.type("x")  # any key stops it
+    ended = wait_until("the end of the flood", lambda: tail_has(seen, "stress: stopped after"), 60, False)
+    time.sleep(3)  # what the sockets, the ptys and tmux still hold
+    c1 = {k: ticks(p) if os.path.exists("/proc/%d" % p) else None for k, p in procs.items()}
+    el = t_stop - t0
+    nbytes = os.path.getsize(seen) - s0
+    say("(a) flood: %.2f MB of `stress console` in %.1f s (%.0f kB/s), pane %dx%d" %
+        (nbytes / 1e6, el, nbytes / el / 1e3, pcols, prows))
+    for k in procs:
+        if c1[k] is None:
+            say("(a)   %s: ended before the end of the flood" % k)
+            continue
+        cpu = (c1[k] - c0[k]) / hz
+        say("(a)   %s: %.2f s CPU, %.3f s per MB" % (k, cpu, cpu / (nbytes / 1e6)))
+    subprocess.run(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
+    client.wait()
+    if not ended:
+        sys.exit("console-ui: the guest did not stop its flood; (b) not measured")
+
+    # (b) key to screen while flooding; a console client copies the output
+    # to a file, to see the guest's messages.
+    watch = os.path.join(tmp, "watch")
+    with open(watch, "wb") as out:
+        watcher = subprocess.Popen([tv, "console", names[0], "--read-only"], env=env,
+                                   stdin=subprocess.PIPE, stdout=out, stderr=subprocess.DEVNULL)
+    wait_until("the watcher's replay", lambda: os.path.getsize(watch) > 0, 30)
+    term.type("stress echo\r")
+    wait_until("stress echo", lambda: tail_has(watch, "stress echo on"), 60)
+    time.sleep(2)
+    lat, lost = [], 0
+    rng = random.Random(18)
+    v0 = ticks(term.pid)
+    for i in range(nkeys):
+        d = term.key_latency(chr(ord("A") + i % 26))
+        if d is None:
+            lost += 1
+        else:
+            lat.append(d * 1e3)
+        time.sleep(rng.uniform(0.02, 0.05))
+    term.type("\x03")
+    if lat:
+        say("(b) key to screen while flooding: %d keys, median %.2f ms, p99 %.2f ms, max %.2f ms, %d not seen in 2 s"
+            % (len(lat), pct(lat, 50), pct(lat, 99), max(lat), lost))
+    else:
+        say("(b) key to screen: no key came back (%d sent)" % nkeys)
+    wait_until("the end of stress echo", lambda: tail_has(watch, "keys echoed"), 60)
+    watcher.kill()
+    os.kill(term.pid, 15)
+    os.waitpid(term.pid, 0)
+
+
+try:
+    main()
+finally:
+    for n in names:
+        subprocess.run([tv, "stop", n, "--force"], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    subprocess.run(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
+    shutil.rmtree(home, ignore_errors=True)
