@@ -198,10 +198,23 @@ EOF
 chmod +x "$ir/init"
 (cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
 
-write_inside() { # from $cmd, $tests and $retry
+write_inside() { # from $cmd, $tests, $retry and the machine's $threads
+	local trace=0
+	[ "$threads" = multi ] && [ -z "${KVM_IN_QEMU_COMMAND:-}" ] && trace=1
 	cat >"$work/inside.sh" <<-EOF
 	cd '$build'
 	export TMPDIR=/tmp
+	# The Linux tests' machine traces its KVM's exits into a small ring (1 MiB
+	# a CPU; not for a benchmark): a Linux test whose guest ends badly prints
+	# the ring's end (tests/lib.sh: t_kvm_trace), the guest's last exits and
+	# exceptions, since AMD's KVM keeps no registers of a triple fault.
+	if [ $trace = 1 ] && mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
+		echo 1024 >/sys/kernel/tracing/buffer_size_kb
+		for e in kvm_exit kvm_inj_exception kvm_pio kvm_userspace_exit; do
+			echo 1 >/sys/kernel/tracing/events/kvm/\$e/enable
+		done
+		echo 1 >/sys/kernel/tracing/tracing_on
+	fi
 	$cmd >'$work/check.out' 2>&1
 	rc=\$?
 	failed=

@@ -35,6 +35,18 @@ t_debian_minimal() {
 	fi
 	"$TV" create "$1" --template debian-minimal 2>&1
 }
+# Where tests/kvm-in-qemu.sh traces its KVM's exits (the Linux tests'
+# machine), the ring's last $1 lines: what a guest that just ended badly did
+# last, since AMD's KVM keeps no registers of a triple fault.
+t_kvm_trace() {
+	local tr=/sys/kernel/tracing
+	[ -r $tr/trace ] && [ "$(cat $tr/tracing_on 2>/dev/null)" = 1 ] || return 0
+	echo 0 >$tr/tracing_on
+	echo "# the host KVM's last events (tests/kvm-in-qemu.sh traces them):"
+	tail -n "${1:-60}" $tr/trace | sed 's/^/#   /'
+	echo >$tr/trace
+	echo 1 >$tr/tracing_on
+}
 # A private termvisor home per test, removed at exit.
 t_home() {
 	TERMVISOR_HOME=$(mktemp -d "${TMPDIR:-/tmp}/tv-test.XXXXXX")
