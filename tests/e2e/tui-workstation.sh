@@ -4,7 +4,7 @@
 # demo VM; a second VM made with the form from the demo template; both
 # started, the screen answering keys while one starts; each pane shows its
 # guest's banner; typing into a focused console; tabs by number, last and
-# next; zoom and back; quitting while both run and reopening to the same
+# next; the mouse; zoom and back; quitting while both run and reopening to the same
 # consoles; resizing while a guest floods its console; NO_COLOR.
 . "$(dirname "$0")/../lib.sh"
 t_need_kvm
@@ -24,6 +24,17 @@ open_ui() { # ROWS COLS [ENV...]
 	tm new-session -d -s ui -x "$cols" -y "$rows" \
 		"env TERMVISOR_HOME='$TERMVISOR_HOME' ASAN_OPTIONS='$T_ASAN_OPTS' $* '$TV'" \; \
 		set-option -wg remain-on-exit on
+}
+# A click of the left button (X10 mouse reports: ESC [ M, then button, column
+# and row, each plus 32) on the first place the screen shows TEXT.
+chr() { printf "\\$(printf %03o "$1")"; }
+click_on() {
+	local at col row
+	at=$(t_screen ui | awk -v s="$1" '{ i = index($0, s); if (i) { print i, NR; exit } }')
+	[ -n "$at" ] || return 1
+	col=${at% *} row=${at#* }
+	tm send-keys -t ui -l "$(printf '\033[M') $(chr $((32 + col)))$(chr $((32 + row)))"
+	tm send-keys -t ui -l "$(printf '\033[M')#$(chr $((32 + col)))$(chr $((32 + row)))"
 }
 count_now() { t_screen ui | grep -o 'count: [0-9]*' | tail -n1 | cut -d' ' -f2; }
 # The escape sequences of a colour (SGR 30-38, 40-48, 90-97, 100-107).
@@ -79,6 +90,18 @@ scenario() { # ROWS COLS, then the size it is resized to
 	t_check "$at the last tab is demo's again" w "demo  console"
 	tm send-keys -t ui Tab
 	t_check "$at the next tab is web's" w "note saved (1 bytes)"
+	# The mouse: a click in the pane focuses it, a click on a tab shows it
+	# (at 80 columns: X10 reports carry a column up to 95 in one ASCII byte).
+	if [ "$cols" -le 95 ]; then
+		click_on "note saved"
+		t_check "$at a click in the pane focuses the console" w "keys go to the guest"
+		tm send-keys -t ui C-g
+		w "s start" >/dev/null
+		click_on "1:demo"
+		t_check "$at a click on tab 1 shows demo's console" w "demo  console"
+		tm send-keys -t ui 2
+		w "note saved (1 bytes)" >/dev/null
+	fi
 
 	tm send-keys -t ui z
 	sleep 0.5
