@@ -26,8 +26,11 @@
 #define USER_GATEWAY "10.0.2.2"
 #define USER_DNS     "10.0.2.3"
 #define USER_GUEST   "10.0.2.15"
-/* Frames held while the guest has no receive buffer; more are dropped. */
-#define USER_PENDING_MAX 64
+/* Frames held while the guest has no receive buffer; more are dropped. As
+ * many as the device's receive ring holds: slirp keeps running while the
+ * guest is full (its timers, its writes to the host and the window updates
+ * these send), and a frame dropped here costs TCP a retransmit timeout. */
+#define USER_PENDING_MAX 256
 
 struct user_timer {
 	SlirpTimerId id;
