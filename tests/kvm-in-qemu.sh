@@ -66,6 +66,8 @@ else
 	tests="$tests tests/unit/test-engine tests/unit/test-snapshot tests/unit/test-memimg"
 	# Lab networks: demo VMs on two lab networks (one folder deeper than the scan).
 	tests="$tests tests/guests/net/lab.sh"
+	# tap: root makes the device (the machine runs the tests as root).
+	tests="$tests tests/guests/net/tap.sh"
 fi
 # KVM_IN_QEMU_LIST=1: only print the tests, for ./dev check.
 if [ "${KVM_IN_QEMU_LIST:-0}" = 1 ]; then
@@ -139,6 +141,11 @@ for m in $order; do
 	cp "$mods/$m.ko" "$ir/mods/"
 	names="$names $(basename "$m")"
 done
+# tun, for tests/guests/net/tap.sh (which skips without /dev/net/tun).
+if [ -f "$mods/drivers/net/tun.ko" ]; then
+	cp "$mods/drivers/net/tun.ko" "$ir/mods/"
+	names="$names tun"
+fi
 # The command, status and output pass through files in the shared tree.
 # KVM_IN_QEMU_COMMAND replaces make check: a shell command run in the build
 # directory (a benchmark, say), whose output is shown and status returned.

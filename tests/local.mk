@@ -200,6 +200,10 @@ TESTS += tests/unit/test-demo-net
 # /dev/kvm, listed in tests/kvm-in-qemu.sh).
 TESTS += tests/guests/net/lab.sh
 EXTRA_DIST += tests/guests/net/lab.sh
+# tap devices: root makes one with ip tuntap, a demo VM pings the host through
+# it (needs /dev/kvm and root: tests/kvm-in-qemu.sh).
+TESTS += tests/guests/net/tap.sh
+EXTRA_DIST += tests/guests/net/tap.sh
 # `termvisor lab-switch` in the foreground.
 TESTS += tests/cli/lab-switch.sh
 EXTRA_DIST += tests/cli/lab-switch.sh

@@ -54,6 +54,10 @@ struct app {
 	size_t ntabs;
 	int cur, last; /* tab shown (-1: the selected VM's details) and the one before */
 	char selected[80];
+	/* The running VM whose console tab the user closed: while it stays
+	 * selected the pane shows its details (its lease, say) rather than a
+	 * console opened again at once; "" when none. */
+	char closed[80];
 	bool focus_pane, zoom;
 
 	struct layout lay;

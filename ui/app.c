@@ -169,6 +169,8 @@ void app_close_tab(struct app *a, struct view *v)
 			continue;
 		memmove(&a->tabs[i], &a->tabs[i + 1], (a->ntabs - i - 1) * sizeof(*a->tabs));
 		a->ntabs--;
+		if (is_console(v))
+			snprintf(a->closed, sizeof(a->closed), "%s", v->title);
 		v->ops->free(v);
 		if (a->last >= (int)i)
 			a->last--;
@@ -227,7 +229,10 @@ static void follow_selection(struct app *a)
 
 	const struct model_vm *vm = name ? model_find(a->model, name) : NULL;
 
-	if (i < 0 && vm && (vm->state == MODEL_RUNNING || vm->state == MODEL_PAUSED))
+	if (a->closed[0] && (name == NULL || strcmp(a->closed, name) != 0 || !live(vm)))
+		a->closed[0] = '\0'; /* moved away, or it stopped: its console opens again */
+	if (i < 0 && vm && (vm->state == MODEL_RUNNING || vm->state == MODEL_PAUSED) &&
+	    !a->closed[0])
 		i = console_tab(a, name);
 	if (a->focus_pane && a->cur >= 0 && !is_console(a->tabs[a->cur]))
 		return; /* a tree or the help keeps the pane */

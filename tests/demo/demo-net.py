@@ -10,6 +10,9 @@ usage: demo-net.py user --machine CMD --tcp-port P --udp-port P --recv-port P
        demo-net.py lab --a CMD --b CMD --c CMD [--idle-ping]
            (a and b on one lab network, c on another; --idle-ping: a answers pings
            at its prompt, where the device interrupts on receive)
+       demo-net.py tap --machine CMD --host-ip A.B.C.D
+           (a tap device whose host end has address A.B.C.D/24: the guest takes
+           A.B.C.(D+1) and pings the host)
 """
 import argparse
 import importlib.util
@@ -197,9 +200,28 @@ def lab(a, tap):
             con.kill()
 
 
+def tap_net(a, tap):
+    """The guest's frames leave through the tap and the host kernel's reply
+    comes back through it."""
+    host = a.host_ip.split(".")
+    guest = ".".join(host[:3] + [str(int(host[3]) + 1)])
+    con = boot(a.machine)
+    try:
+        out = con.command("net ip %s/24" % guest, CMD_S)
+        tap.check(b"net: address %s/24" % guest.encode() in out, "net ip sets " + guest, out)
+        out = con.command("net ping " + a.host_ip, CMD_S)
+        tap.check(b"net: reply from " + a.host_ip.encode() in out,
+                  "the host answers the guest's ping through the tap device", out)
+        con.send(b"poweroff\r")
+        tap.check(con.wait_exit(20) == 0, "the guest powers off")
+    finally:
+        con.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=("user", "lab"))
+    ap.add_argument("scenario", choices=("user", "lab", "tap"))
+    ap.add_argument("--host-ip")
     ap.add_argument("--machine")
     ap.add_argument("--tcp-port", type=int)
     ap.add_argument("--udp-port", type=int)
@@ -211,7 +233,7 @@ def main():
     a = ap.parse_args()
     tap = Tap()
     try:
-        (user if a.scenario == "user" else lab)(a, tap)
+        {"user": user, "lab": lab, "tap": tap_net}[a.scenario](a, tap)
     except (TimeoutError, EOFError) as e:
         tap.check(False, "the session went as planned", str(e))
     print("1..%d" % tap.n)

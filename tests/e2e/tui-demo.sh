@@ -2,7 +2,8 @@
 # The first-run experience through a real terminal: with no VM defined the
 # interface makes the demo VM, boots it and shows its console, focused; the
 # VM keeps running when the interface quits, and a new interface shows its
-# screen in the pane at once; copy mode searches, copies (OSC 52) and pastes.
+# screen in the pane at once; copy mode searches, copies (OSC 52) and pastes;
+# with its console closed, the pane shows the VM's details with its lease.
 . "$(dirname "$0")/../lib.sh"
 t_need_kvm
 [ -f "$top_builddir/share/demo/demo.elf" ] || t_skip_all "the demo guest was not built"
@@ -64,6 +65,20 @@ t_check "? finds what the guest printed, Space and l select it, Enter copies it 
 t_check "copying leaves copy mode" wait_for "console: keys go to the guest"
 tm send-keys -t ui M-v
 t_check "M-v types the copied text into the guest" wait_for 'demo\$ vCPUs:'
+# The details of a running VM show the address its guest leased on the user
+# network: the demo guest takes a lease, its console tab is closed, and the
+# pane shows the details with the lease on the NIC's line.
+tm send-keys -t ui C-u
+tm send-keys -t ui -l "net dhcp"
+tm send-keys -t ui Enter
+t_check "the demo guest takes a lease from the user network" wait_for "net: lease 10.0.2.15" 60
+tm send-keys -t ui C-g w
+t_check "with its console closed, the pane shows the running VM's details" \
+	wait_for "network *user 52:54:00:[0-9a-f:]*"
+t_check "where its NIC shows the leased address" \
+	wait_for "network *user 52:54:00:[0-9a-f:]* 10\.0\.2\.15"
+tm send-keys -t ui Enter
+t_check "Enter opens the console again" wait_for "console: keys go to the guest"
 tm send-keys -t ui C-g F
 t_check "force off asks first" wait_for "Force the VM 'demo' off"
 tm send-keys -t ui y

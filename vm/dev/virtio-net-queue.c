@@ -11,21 +11,37 @@ static uint16_t get16(const uint8_t *p)
 }
 
 /* The Internet checksum of [start, end) of frame, stored at start + off:
- * the driver has put the pseudo-header's sum there (virtio 5.1.6.2). */
+ * the driver has put the pseudo-header's sum there (virtio 5.1.6.2). The
+ * one's complement sum does not depend on byte order (RFC 1071): it is
+ * taken four bytes at a time in the host's order and stored back in it. */
 static void vnet_csum(uint8_t *frame, size_t len, size_t start, size_t off)
 {
-	uint32_t sum = 0;
-	uint16_t c;
+	const uint8_t *p = frame + start;
+	size_t n = len - start;
+	uint64_t sum = 0; /* no overflow below 2^32 words */
+	uint32_t w32;
+	uint16_t w16, c;
 
-	for (size_t i = start; i + 1 < len; i += 2)
-		sum += (uint32_t)frame[i] << 8 | frame[i + 1];
-	if ((len - start) & 1)
-		sum += (uint32_t)frame[len - 1] << 8;
+	for (; n >= 4; p += 4, n -= 4) {
+		memcpy(&w32, p, 4);
+		sum += w32;
+	}
+	if (n >= 2) {
+		memcpy(&w16, p, 2);
+		sum += w16;
+		p += 2;
+		n -= 2;
+	}
+	if (n == 1) {
+		uint8_t last[2] = {p[0], 0};
+
+		memcpy(&w16, last, 2);
+		sum += w16;
+	}
 	while (sum >> 16)
 		sum = (sum & 0xFFFF) + (sum >> 16);
 	c = (uint16_t)~sum;
-	frame[start + off] = (uint8_t)(c >> 8);
-	frame[start + off + 1] = (uint8_t)c;
+	memcpy(frame + start + off, &c, 2);
 }
 
 int vnet_tx_pop(struct vq *vq, struct vq_req *r, uint8_t *buf, size_t cap, bool csum,

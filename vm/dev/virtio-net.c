@@ -43,6 +43,9 @@ struct vnet {
 	pthread_t thread;
 	bool thread_started;
 	uint64_t features; /* negotiated, read on the thread before a queue is taken */
+	/* Buffers given back this round and not yet signalled: the interrupt
+	 * goes once at the round's end (vnet_signal), not once a frame. */
+	bool used[2];
 	struct vnet_stats st;
 	struct vq_req tx_req, rx_req;
 	uint16_t heads[VQ_MAX_SIZE];
@@ -66,10 +69,36 @@ static bool vnet_rx(void *ctx, const void *frame, size_t len)
 		return true;
 	}
 	rc = vnet_rx_put(vq, &vn->rx_req, mrg, frame, len, vn->heads, vn->lens, &vn->st);
-	if (rc != 0)
-		virtio_pci_queue_done(vn->vp, VNET_RX, vq);
+	if (rc < 0)
+		virtio_pci_queue_done(vn->vp, VNET_RX, vq); /* broken: said at once */
+	else if (rc > 0)
+		vn->used[VNET_RX] = true;
 	virtio_pci_queue_unlock(vn->vp, VNET_RX);
 	return rc != 0;
+}
+
+/* The end of a round: one interrupt (where the driver wants one) for all the
+ * buffers each queue gave back in it. A burst of frames from the backend
+ * (a window of TCP data, the acknowledgements of a burst the guest sent)
+ * then costs the guest one interrupt, and its driver finds them all at
+ * once, instead of taking the first alone and being interrupted again. */
+static void vnet_signal(struct vnet *vn)
+{
+	for (unsigned q = 0; q < 2; q++) {
+		struct vq *vq;
+
+		if (!vn->used[q])
+			continue;
+		/* Quiesced (a snapshot, a pause) or reset meanwhile: kept for the
+		 * round after the kick that ends the quiesce; after a reset the
+		 * interrupt is merely spurious. */
+		vq = virtio_pci_queue_lock(vn->vp, q);
+		if (vq == NULL)
+			continue;
+		vn->used[q] = false;
+		virtio_pci_queue_done(vn->vp, q, vq);
+		virtio_pci_queue_unlock(vn->vp, q);
+	}
 }
 
 /* Frames from the guest, one at a time: the queue is not held while the
@@ -87,8 +116,10 @@ static void vnet_tx(struct vnet *vn)
 			return;
 		rc = vnet_tx_pop(vq, &vn->tx_req, vn->tx_buf, sizeof(vn->tx_buf), csum, &len,
 				 &vn->st);
-		if (rc != 0)
+		if (rc < 0)
 			virtio_pci_queue_done(vn->vp, VNET_TX, vq);
+		else if (rc > 0)
+			vn->used[VNET_TX] = true;
 		virtio_pci_queue_unlock(vn->vp, VNET_TX);
 		if (rc <= 0)
 			return;
@@ -145,6 +176,7 @@ static void *vnet_thread(void *arg)
 			vnet_tx(vn);
 		}
 		ops->ready(vn->be, pfd + 3, n);
+		vnet_signal(vn);
 	}
 	return NULL;
 }

@@ -26,8 +26,11 @@
 #define USER_GATEWAY "10.0.2.2"
 #define USER_DNS     "10.0.2.3"
 #define USER_GUEST   "10.0.2.15"
-/* Frames held while the guest has no receive buffer; more are dropped. */
-#define USER_PENDING_MAX 64
+/* Frames held while the guest has no receive buffer; more are dropped. As
+ * many as the device's receive ring holds: slirp keeps running while the
+ * guest is full (its timers, its writes to the host and the window updates
+ * these send), and a frame dropped here costs TCP a retransmit timeout. */
+#define USER_PENDING_MAX 256
 
 struct user_timer {
 	SlirpTimerId id;
@@ -49,8 +52,10 @@ struct user_net {
 	struct pollfd *pfd;
 	int npfd, maxpfd;
 	bool filled;
+	bool held; /* filled while blocked: the sockets were polled for writing only */
 	/* The guest's receive queue was full: frames wait here, and the
-	 * sockets are not read until rx_ready. */
+	 * sockets are not read until rx_ready (but written, and the TCP
+	 * timers run: see user_pollfds). */
 	struct user_frame *pending[USER_PENDING_MAX];
 	unsigned npending;
 	bool blocked;
@@ -246,6 +251,13 @@ static int user_add_poll(int fd, int events, void *opaque)
 
 	if (u->npfd == u->maxpfd)
 		return -1; /* not polled this round */
+	if (u->held) {
+		/* Nothing is read for the guest, which has no room: only what
+		 * waits for a host socket is written. */
+		if (!(events & SLIRP_POLL_OUT))
+			return -1;
+		events = SLIRP_POLL_OUT;
+	}
 	if (events & SLIRP_POLL_IN)
 		ev |= POLLIN;
 	if (events & SLIRP_POLL_OUT)
@@ -275,6 +287,10 @@ static int user_get_revents(int idx, void *opaque)
 		ev |= SLIRP_POLL_ERR;
 	if (r & POLLHUP)
 		ev |= SLIRP_POLL_HUP;
+	/* Held: an error or hang-up is found by the write, not by a read whose
+	 * frames the guest could not take. */
+	if (u->held)
+		return ev ? SLIRP_POLL_OUT : 0;
 	return ev;
 }
 
@@ -287,10 +303,14 @@ static int user_pollfds(struct net_backend *b, struct pollfd *pfd, int max, int 
 	u->pfd = pfd;
 	u->npfd = 0;
 	u->maxpfd = max;
-	u->filled = !u->blocked;
-	/* While the guest has no room, the sockets wait: only timers run. */
-	if (u->filled)
-		slirp_pollfds_fill(u->slirp, &t, user_add_poll, u);
+	/* Every round, blocked or not: slirp's TCP timers (the delayed ACK,
+	 * retransmits) run from its poll, and the data the guest sent must
+	 * keep flowing to the host sockets, or the guest's window closes and
+	 * its transfer waits for the next receive notify. While the guest has
+	 * no room only the reading waits (user_add_poll). */
+	u->filled = true;
+	u->held = u->blocked;
+	slirp_pollfds_fill(u->slirp, &t, user_add_poll, u);
 	for (struct user_timer *tm = u->timers; tm != NULL; tm = tm->next) {
 		if (tm->expire_ms < 0)
 			continue;
