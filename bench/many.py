@@ -43,15 +43,25 @@ def replay_has(path, needle):
     return needle in console
 
 
+def run(argv, env):
+    """argv's output; its error output in the exception when it fails."""
+    p = subprocess.run(argv, env=env, capture_output=True)
+    if p.returncode != 0:
+        raise RuntimeError("%s: status %d: %s" % (" ".join(argv[1:]), p.returncode,
+                                                 p.stderr.decode(errors="replace").strip()))
+    return p.stdout
+
+
 def run_termvisor(tv, demo, n, home):
     env = dict(os.environ, TERMVISOR_HOME=home)
     names = ["many%02d" % i for i in range(n)]
+    # No network card: the same machine as the QEMU command below.
     for name in names:
-        subprocess.run([tv, "create", name, "--kernel", demo, "--memory", "%dM" % GUEST_MIB],
-                       env=env, check=True, capture_output=True)
+        run([tv, "create", name, "--kernel", demo, "--memory", "%dM" % GUEST_MIB,
+             "--net", "none"], env)
     t0 = time.perf_counter()
     for name in names:
-        subprocess.run([tv, "start", name], env=env, check=True, capture_output=True)
+        run([tv, "start", name], env)
     started = time.perf_counter() - t0
     waiting = set(names)
     deadline = t0 + 600
@@ -66,19 +76,18 @@ def run_termvisor(tv, demo, n, home):
     lists = []
     for _ in range(5):
         t = time.perf_counter()
-        out = subprocess.run([tv, "list"], env=env, check=True, capture_output=True).stdout
+        out = run([tv, "list"], env)
         lists.append(time.perf_counter() - t)
     running = out.decode().count("running")
     attach = max(console_attach.attach_once(os.path.join(home, "run", name + ".sock"))[0]
                  for name in names)
     beyond = []
     for name in names:
-        st = json.loads(subprocess.run([tv, "status", name, "--json"], env=env, check=True,
-                                       capture_output=True).stdout)
+        st = json.loads(run([tv, "status", name, "--json"], env))
         beyond.append(console_attach.rss_beyond_guest(st["pid"], GUEST_MIB * 1024)[1])
     t = time.perf_counter()
     for name in names:
-        subprocess.run([tv, "stop", name], env=env, check=True, capture_output=True)
+        run([tv, "stop", name], env)
     stop = time.perf_counter() - t
     return {"started": started, "all_up": all_up, "list": statistics.median(lists),
             "running": running, "attach": attach, "beyond": beyond, "stop": stop}
