@@ -51,7 +51,8 @@ run_slice() {
 	rm -rf "$x/tmp"/*
 	after=$(find "$x" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | sort)
 	art=$(comm -13 <(printf '%s\n' "$before") <(printf '%s\n' "$after") | xargs -r -n1 basename | tr '\n' ' ')
-	read -r wall u s <"$x/time"
+	# time(1) puts "Command exited with non-zero status N" first when so.
+	read -r wall u s < <(tail -n 1 "$x/time")
 	cpu=$(echo "$u + $s" | bc)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$x/slice-$n.log" | tail -n 1)
 	line=$(grep -E '^#[0-9]+.*cov: [0-9]+ ft: [0-9]+' "$x/slice-$n.log" | tail -n 1)

@@ -11,7 +11,7 @@
 # see tests/fuzz/README.md) joins the seeds. With TV_FUZZ_EXPORT=DIR the
 # target is only built: DIR/TARGET gets the program (fuzz), the seeds
 # (seeds/) and the options this script runs it with (options), for
-# tests/fuzz/campaign.sh.
+# tests/fuzz/campaign.sh; a corpus a campaign grew there stays.
 fuzz_run() {
 	local target=$1 max_len=$2 check=$3 rc
 	shift 3
@@ -21,7 +21,7 @@ fuzz_run() {
 	fi
 	if [ -n "${TV_FUZZ_EXPORT:-}" ]; then
 		local x=$TV_FUZZ_EXPORT/$target
-		rm -rf "$x" && mkdir -p "$x" || { t_fail "$x can be made"; return; }
+		mkdir -p "$x" && rm -rf "$x/seeds" || { t_fail "$x can be made"; return; }
 		t_check "the $target fuzz target builds with libFuzzer" \
 			clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined \
 			"$S/tests/fuzz/fuzz-$target.c" "${SRCS[@]}" "${LIBS[@]}" -o "$x/fuzz"
