@@ -16,6 +16,7 @@ attach to each VM's console (the replay, slowest of N), and the stop of all.
 """
 import importlib.util
 import json
+import re
 import os
 import shutil
 import statistics
@@ -33,7 +34,15 @@ spec.loader.exec_module(console_attach)
 GUEST_MIB = 64
 # Seconds to wait for all the prompts (MANY_TIMEOUT).
 TIMEOUT = int(os.environ.get("MANY_TIMEOUT", "600"))
+# The guest colours its prompt: "demo" and "$" have a colour change between
+# them, in its output and in the console's replay alike, so they are matched
+# with the escape sequences taken out.
 PROMPT = b"demo$"
+CSI = re.compile(rb"\x1b\[[0-9;?]*[@-~]")
+
+
+def has_prompt(data):
+    return PROMPT in CSI.sub(b"", data)
 
 
 def wait_prompts(socks, t0, timeout):
@@ -81,7 +90,7 @@ def wait_prompts(socks, t0, timeout):
                 if t == 0x8005:
                     seen[name] = (seen[name] + c[1][8:8 + n])[-4096:]
                 c[1] = c[1][8 + n:]
-            if PROMPT in seen[name]:
+            if has_prompt(seen[name]):
                 up[name] = time.perf_counter() - t0
                 c[0].close()
                 del conns[name]
@@ -159,7 +168,7 @@ def run_qemu(demo, n, work):
             for i in sorted(waiting):
                 try:
                     with open(logs[i], "rb") as f:
-                        if PROMPT in f.read():
+                        if has_prompt(f.read()):
                             waiting.discard(i)
                 except FileNotFoundError:
                     pass
