@@ -16,7 +16,12 @@ NR == 1 { next }
 	if ($5 ~ /^[0-9]+$/) execs[t] += $5
 	if ($6 ~ /^[0-9]+$/) { cov[t] = $6; ft[t] = $7 }
 	corpus[t] = $8 " / " int($9 / 1024) " KiB"
-	if ($11 != "-") { fails[t] = fails[t] $11 }
+	# Failing inputs, counted by kind (crash, leak, timeout, oom).
+	if ($11 != "-") {
+		k = split($11, f, " ")
+		for (j = 1; j <= k; j++) { sub(/-.*/, "", f[j]); nfail[t, f[j]]++; kinds[f[j]] = 1 }
+	}
+	if ($3 !~ /^[0-9.]+$/) nowall[t]++
 	if (first == "" || $2 < first) first = $2
 }
 END {
@@ -24,8 +29,12 @@ END {
 	print "|---|---|---|---|---|---|---|---|---|"
 	for (i = 1; i <= n; i++) {
 		t = order[i]
+		fl = ""
+		for (k in kinds)
+			if ((t, k) in nfail) fl = fl (fl == "" ? "" : ", ") nfail[t, k] " " k
+		if (t in nowall) fl = fl " (" nowall[t] " slices without a time)"
 		printf "| %s | %d | %.2f | %.2f | %d | %s | %s | %s | %s |\n", t, slices[t], wall[t] / 3600,
-			cpu[t] / 3600, execs[t], cov[t], ft[t], corpus[t], (t in fails) ? fails[t] : "none"
+			cpu[t] / 3600, execs[t], cov[t], ft[t], corpus[t], fl == "" ? "none" : fl
 		W += wall[t]; C += cpu[t]; E += execs[t]
 	}
 	printf "| all %d targets | | %.2f | %.2f | %d | | | | |\n", n, W / 3600, C / 3600, E
