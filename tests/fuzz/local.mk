@@ -2,7 +2,7 @@
 EXTRA_DIST += tests/fuzz/scratch.h
 EXTRA_DIST += tests/fuzz/standalone.h
 EXTRA_DIST += tests/fuzz/lib.sh tests/fuzz/campaign.sh tests/fuzz/campaign-sum.sh tests/fuzz/campaign-keep.sh
-EXTRA_DIST += tests/fuzz/README.md
+EXTRA_DIST += tests/fuzz/README.md tests/fuzz/corpus
 TESTS += tests/fuzz/qcow2.sh
 EXTRA_DIST += tests/fuzz/qcow2.sh tests/fuzz/fuzz-qcow2.c
 TESTS += tests/fuzz/virtqueue.sh
@@ -10,7 +10,7 @@ EXTRA_DIST += tests/fuzz/virtqueue.sh tests/fuzz/fuzz-virtqueue.c
 TESTS += tests/fuzz/control.sh
 EXTRA_DIST += tests/fuzz/control.sh tests/fuzz/fuzz-control.c
 TESTS += tests/fuzz/vmdef.sh
-EXTRA_DIST += tests/fuzz/vmdef.sh tests/fuzz/fuzz-vmdef.c tests/fuzz/corpus/vmdef
+EXTRA_DIST += tests/fuzz/vmdef.sh tests/fuzz/fuzz-vmdef.c
 TESTS += tests/fuzz/devices.sh
 EXTRA_DIST += tests/fuzz/devices.sh tests/fuzz/fuzz-devices.c
 TESTS += tests/fuzz/snapstate.sh
