@@ -16,6 +16,7 @@ attach to each VM's console (the replay, slowest of N), and the stop of all.
 """
 import importlib.util
 import json
+import re
 import os
 import shutil
 import statistics
@@ -31,54 +32,119 @@ console_attach = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(console_attach)
 
 GUEST_MIB = 64
+# Seconds to wait for all the prompts (MANY_TIMEOUT).
+TIMEOUT = int(os.environ.get("MANY_TIMEOUT", "600"))
+# The guest colours its prompt: "demo" and "$" have a colour change between
+# them, in its output and in the console's replay alike, so they are matched
+# with the escape sequences taken out.
 PROMPT = b"demo$"
+CSI = re.compile(rb"\x1b\[[0-9;?]*[@-~]")
 
 
-def replay_has(path, needle):
-    """Whether the console replay of the VM behind socket path holds needle."""
-    try:
-        _, _, console = console_attach.attach_replay(path)
-    except OSError:
-        return False
-    return needle in console
+def has_prompt(data):
+    return PROMPT in CSI.sub(b"", data)
+
+
+def wait_prompts(socks, t0, timeout):
+    """Attaches read-only to each VM's console (socks: name -> socket path) and
+    reads it until PROMPT shows, one connection per VM kept open (polling the
+    replay would load the machine being measured). Returns name -> seconds
+    from t0 to its prompt, and name -> the console bytes of those without."""
+    import select
+    import socket
+    import struct
+    conns, seen, up = {}, {}, {}
+    while len(up) < len(socks) and time.perf_counter() < t0 + timeout:
+        for name, path in socks.items():
+            if name in up or name in conns:
+                continue
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                s.sendall(console_attach.frame(1, struct.pack(">I", 1)) +
+                          console_attach.frame(7, bytes([1, 0, 0, 24, 0, 80])))
+            except OSError:
+                s.close()
+                continue
+            conns[name] = [s, b""]
+            seen[name] = b""
+        if not conns:
+            time.sleep(0.1)
+            continue
+        ready, _, _ = select.select([c[0] for c in conns.values()], [], [], 0.2)
+        for name in [n for n, c in conns.items() if c[0] in ready]:
+            c = conns[name]
+            try:
+                data = c[0].recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                c[0].close()
+                del conns[name]
+                continue
+            c[1] += data
+            while len(c[1]) >= 8:
+                n, t, _ = struct.unpack(">IHH", c[1][:8])
+                if len(c[1]) < 8 + n:
+                    break
+                if t == 0x8005:
+                    seen[name] = (seen[name] + c[1][8:8 + n])[-4096:]
+                c[1] = c[1][8 + n:]
+            if has_prompt(seen[name]):
+                up[name] = time.perf_counter() - t0
+                c[0].close()
+                del conns[name]
+    for c in conns.values():
+        c[0].close()
+    return up, {n: seen.get(n, b"") for n in socks if n not in up}
+
+
+def run(argv, env):
+    """argv's output; its error output in the exception when it fails."""
+    p = subprocess.run(argv, env=env, capture_output=True)
+    if p.returncode != 0:
+        raise RuntimeError("%s: status %d: %s" % (" ".join(argv[1:]), p.returncode,
+                                                 p.stderr.decode(errors="replace").strip()))
+    return p.stdout
 
 
 def run_termvisor(tv, demo, n, home):
     env = dict(os.environ, TERMVISOR_HOME=home)
     names = ["many%02d" % i for i in range(n)]
+    # No network card: the same machine as the QEMU command below.
     for name in names:
-        subprocess.run([tv, "create", name, "--kernel", demo, "--memory", "%dM" % GUEST_MIB],
-                       env=env, check=True, capture_output=True)
+        run([tv, "create", name, "--kernel", demo, "--memory", "%dM" % GUEST_MIB,
+             "--net", "none"], env)
     t0 = time.perf_counter()
     for name in names:
-        subprocess.run([tv, "start", name], env=env, check=True, capture_output=True)
+        run([tv, "start", name], env)
     started = time.perf_counter() - t0
-    waiting = set(names)
-    deadline = t0 + 600
-    while waiting and time.perf_counter() < deadline:
-        for name in sorted(waiting):
-            if replay_has(os.path.join(home, "run", name + ".sock"), PROMPT):
-                waiting.discard(name)
-        time.sleep(0.05)
-    all_up = time.perf_counter() - t0
-    if waiting:
-        raise RuntimeError("termvisor: no prompt from %s in 600 s" % " ".join(sorted(waiting)))
+    up, missing = wait_prompts({n: os.path.join(home, "run", n + ".sock") for n in names},
+                               t0, TIMEOUT)
+    all_up = max(up.values()) if up else None
+    if missing:
+        for name, console in sorted(missing.items()):
+            st = subprocess.run([tv, "status", name], env=env, capture_output=True)
+            print("# %s: no prompt; status: %s; console ends: %r"
+                  % (name, (st.stdout + st.stderr).decode(errors="replace").strip(),
+                     console[-300:]), file=sys.stderr)
+        raise RuntimeError("termvisor: no prompt from %d of %d VMs in %d s"
+                           % (len(missing), n, TIMEOUT))
     lists = []
     for _ in range(5):
         t = time.perf_counter()
-        out = subprocess.run([tv, "list"], env=env, check=True, capture_output=True).stdout
+        out = run([tv, "list"], env)
         lists.append(time.perf_counter() - t)
     running = out.decode().count("running")
     attach = max(console_attach.attach_once(os.path.join(home, "run", name + ".sock"))[0]
                  for name in names)
     beyond = []
     for name in names:
-        st = json.loads(subprocess.run([tv, "status", name, "--json"], env=env, check=True,
-                                       capture_output=True).stdout)
+        st = json.loads(run([tv, "status", name, "--json"], env))
         beyond.append(console_attach.rss_beyond_guest(st["pid"], GUEST_MIB * 1024)[1])
     t = time.perf_counter()
     for name in names:
-        subprocess.run([tv, "stop", name], env=env, check=True, capture_output=True)
+        run([tv, "stop", name], env)
     stop = time.perf_counter() - t
     return {"started": started, "all_up": all_up, "list": statistics.median(lists),
             "running": running, "attach": attach, "beyond": beyond, "stop": stop}
@@ -96,13 +162,13 @@ def run_qemu(demo, n, work):
              "-serial", "file:" + log],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     waiting = set(range(n))
-    deadline = t0 + 600
+    deadline = t0 + TIMEOUT
     try:
         while waiting and time.perf_counter() < deadline:
             for i in sorted(waiting):
                 try:
                     with open(logs[i], "rb") as f:
-                        if PROMPT in f.read():
+                        if has_prompt(f.read()):
                             waiting.discard(i)
                 except FileNotFoundError:
                     pass
@@ -111,7 +177,7 @@ def run_qemu(demo, n, work):
             time.sleep(0.05)
         all_up = time.perf_counter() - t0
         if waiting:
-            raise RuntimeError("qemu: no prompt from %d guests in 600 s" % len(waiting))
+            raise RuntimeError("qemu: no prompt from %d guests in %d s" % (len(waiting), TIMEOUT))
         beyond = [console_attach.rss_beyond_guest(p.pid, GUEST_MIB * 1024)[1] for p in procs]
     finally:
         for p in procs:

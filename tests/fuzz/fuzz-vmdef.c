@@ -11,6 +11,28 @@
 #include "src/core/vmdef.h"
 #include "tests/fuzz/scratch.h"
 
+/* The libconfig of this system (1.5) drops a string token its parser read
+ * when a syntax error comes right after it (`name "x";`, `2"x"`, `a = ("x");""`):
+ * the string, allocated by its scanner (libconfig_yylex, or strbuf_append
+ * for one with characters), leaks inside the library, once per failed load,
+ * as much as the string. No pointer to it reaches termvisor, so nothing here
+ * can free it; the leak checker overlooks those two allocation sites. A
+ * configuration left undestroyed still shows, by its settings, which
+ * libconfig allocates elsewhere. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:strbuf_append\nleak:libconfig_yylex\n";
+}
+
+/* Without the list of suppressions used after every leak check, which
+ * would bury libFuzzer's own lines. */
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
+
 static const char *dir;
 static char in[4200], out1[4200], out2[4200];
 

@@ -7,10 +7,28 @@
 # runs repeat; set another to explore). Without clang the target is built as
 # a plain program and run once over each seed. A failing input is kept as
 # $top_builddir/fuzz-TARGET-crash-* (or -leak-, -timeout-) to replay.
+# The committed corpus tests/fuzz/corpus/TARGET (inputs kept from long runs,
+# see tests/fuzz/README.md) joins the seeds. With TV_FUZZ_EXPORT=DIR the
+# target is only built: DIR/TARGET gets the program (fuzz), the seeds
+# (seeds/) and the options this script runs it with (options), for
+# tests/fuzz/campaign.sh; a corpus a campaign grew there stays.
 fuzz_run() {
 	local target=$1 max_len=$2 check=$3 rc
 	shift 3
 	mkdir -p "$D/tmp"
+	if [ -d "$S/tests/fuzz/corpus/$target" ]; then
+		cp "$S/tests/fuzz/corpus/$target"/* "$D/corpus/" 2>/dev/null
+	fi
+	if [ -n "${TV_FUZZ_EXPORT:-}" ]; then
+		local x=$TV_FUZZ_EXPORT/$target
+		mkdir -p "$x" && rm -rf "$x/seeds" || { t_fail "$x can be made"; return; }
+		t_check "the $target fuzz target builds with libFuzzer" \
+			clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined \
+			"$S/tests/fuzz/fuzz-$target.c" "${SRCS[@]}" "${LIBS[@]}" -o "$x/fuzz"
+		cp -r "$D/corpus" "$x/seeds"
+		printf '%s\n' -max_len="$max_len" -rss_limit_mb=2048 -timeout=10 "$@" >"$x/options"
+		return
+	fi
 	if command -v clang >/dev/null 2>&1 &&
 		clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-$target.c" \
 			"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then

@@ -1,7 +1,8 @@
 # tests/fuzz: libFuzzer targets, built and run for a bounded time by a script.
 EXTRA_DIST += tests/fuzz/scratch.h
 EXTRA_DIST += tests/fuzz/standalone.h
-EXTRA_DIST += tests/fuzz/lib.sh
+EXTRA_DIST += tests/fuzz/lib.sh tests/fuzz/campaign.sh tests/fuzz/campaign-sum.sh tests/fuzz/campaign-keep.sh
+EXTRA_DIST += tests/fuzz/README.md tests/fuzz/corpus
 TESTS += tests/fuzz/qcow2.sh
 EXTRA_DIST += tests/fuzz/qcow2.sh tests/fuzz/fuzz-qcow2.c
 TESTS += tests/fuzz/virtqueue.sh
