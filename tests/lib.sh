@@ -105,6 +105,14 @@ t_screen() {
 	shift
 	tm capture-pane -t "$pane" -p "$@"
 }
+# A mouse report as a terminal sends it (X10: ESC [ M, then button, column
+# and row, 1-based, each plus 32; one ASCII byte each, so columns up to 95)
+# to tmux pane $1: button $2 (0 left press, 3 release, 64/65 wheel up/down).
+t_mouse() {
+	local b
+	b=$(printf '\\%03o\\%03o\\%03o' $((32 + $2)) $((32 + $3)) $((32 + $4)))
+	tm send-keys -t "$1" -l "$(printf "\033[M$b")"
+}
 t_wait_for() {
 	local i=0 n=$((${3:-30} * 10))
 	while [ $i -lt $n ]; do

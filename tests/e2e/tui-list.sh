@@ -23,8 +23,7 @@ t_check "moving down shows lab1's details" wait_for "first lab"
 # The mouse, as a terminal reports it (X10 reports: ESC [ M, then button,
 # column and row, each plus 32): the wheel moves the selection, a click
 # selects the row under it.
-chr() { printf "\\$(printf %03o "$1")"; }
-mouse() { tm send-keys -t ui -l "$(printf '\033[M')$(chr $((32 + $1)))$(chr $((32 + $2)))$(chr $((32 + $3)))"; }
+mouse() { t_mouse ui "$@"; }
 row_of() { t_screen ui | grep -n "^ $1 " | head -n 1 | cut -d: -f1; }
 mouse 64 3 3
 t_check "the wheel up moves the selection back to broken" wait_for "broken.conf:1: memory"

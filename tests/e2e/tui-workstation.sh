@@ -27,14 +27,13 @@ open_ui() { # ROWS COLS [ENV...]
 }
 # A click of the left button (X10 mouse reports: ESC [ M, then button, column
 # and row, each plus 32) on the first place the screen shows TEXT.
-chr() { printf "\\$(printf %03o "$1")"; }
 click_on() {
 	local at col row
 	at=$(t_screen ui | awk -v s="$1" '{ i = index($0, s); if (i) { print i, NR; exit } }')
 	[ -n "$at" ] || return 1
 	col=${at% *} row=${at#* }
-	tm send-keys -t ui -l "$(printf '\033[M') $(chr $((32 + col)))$(chr $((32 + row)))"
-	tm send-keys -t ui -l "$(printf '\033[M')#$(chr $((32 + col)))$(chr $((32 + row)))"
+	t_mouse ui 0 "$col" "$row"
+	t_mouse ui 3 "$col" "$row"
 }
 count_now() { t_screen ui | grep -o 'count: [0-9]*' | tail -n1 | cut -d' ' -f2; }
 # The escape sequences of a colour (SGR 30-38, 40-48, 90-97, 100-107).
