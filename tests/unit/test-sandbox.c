@@ -5,7 +5,9 @@
  * thread that blocks every other signal; a fork; an x32 call) ends the child
  * with the line naming it on its stderr and the sandbox's exit status;
  * clone3 answers ENOSYS; where the kernel has
- * Landlock, a file outside the allowed paths cannot be opened. */
+ * Landlock, a file outside the allowed paths cannot be opened; a disk's
+ * io_uring ring made before the sandbox reads a file but refuses an openat,
+ * and no new ring can be made nor a ring changed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,7 +28,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "src/vmm/sandbox.h"
+#include "vm/block/uring.h"
 
 static char inside[64], outside[64];
 
@@ -71,6 +75,8 @@ static bool have_landlock(void)
  * write); returns its wait status, its stderr in out. A child still there
  * after 60 s (a sanitizer's exit-time scan stuck on a forbidden call) is
  * killed and fails the test. */
+static int (*before_install)(void); /* run in the child first, if set */
+
 static int in_sandbox(int (*fn)(void), char *out, size_t len)
 {
 	int pfd[2], status = 0, waited = 0;
@@ -88,6 +94,8 @@ static int in_sandbox(int (*fn)(void), char *out, size_t len)
 
 		close(pfd[0]);
 		dup2(pfd[1], 2);
+		if (before_install != NULL && before_install() != 0)
+			_exit(101);
 		sandbox_allow(&s, inside, SANDBOX_READ_WRITE);
 		sandbox_allow(&s, "/nonexistent/left/out", SANDBOX_READ);
 		sandbox_allow(&s, "/proc/self", SANDBOX_READ); /* as the VM process */
@@ -299,6 +307,81 @@ static void test_landlock(void **state)
 	expect_clean(open_outside);
 }
 
+#ifdef HAVE_LIBURING
+static struct io_uring ring;
+
+static int make_ring(void)
+{
+	return blk_uring_init(&ring, 8) == 0 ? 0 : 1;
+}
+
+/* One submission on the ring, its result (or 1000 when it went wrong). */
+static int ring_result(void)
+{
+	struct io_uring_cqe *cqe;
+	int res;
+
+	if (io_uring_submit(&ring) != 1 || io_uring_wait_cqe(&ring, &cqe) != 0)
+		return 1000;
+	res = cqe->res;
+	io_uring_cqe_seen(&ring, cqe);
+	return res;
+}
+
+static int use_ring(void)
+{
+	char file[128], buf[8] = {0};
+	struct iovec iov = {.iov_base = buf, .iov_len = 6};
+	struct io_uring other;
+	int fd;
+
+	snprintf(file, sizeof(file), "%s/data", inside);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 70;
+	io_uring_prep_readv(io_uring_get_sqe(&ring), fd, &iov, 1, 0);
+	if (ring_result() != 6 || memcmp(buf, "inside", 6) != 0)
+		return 71; /* the disks' way of reading */
+	/* A file the sandbox lets the process open itself: only the ring's
+	 * restriction refuses it. */
+	io_uring_prep_openat(io_uring_get_sqe(&ring), AT_FDCWD, file, O_RDONLY, 0);
+	if (ring_result() != -EACCES)
+		return 72;
+	io_uring_prep_socket(io_uring_get_sqe(&ring), AF_INET, SOCK_STREAM, 0, 0);
+	if (ring_result() != -EACCES)
+		return 73;
+	if (io_uring_queue_init(8, &other, 0) != -EPERM)
+		return 74; /* an unrestricted ring */
+	if (syscall(__NR_io_uring_register, ring.ring_fd, IORING_REGISTER_PROBE, NULL, 0) != -1 ||
+	    errno != EPERM)
+		return 75;
+	io_uring_queue_exit(&ring);
+	close(fd);
+	return 0;
+}
+#endif
+
+static void test_io_uring(void **state)
+{
+	(void)state;
+#ifdef HAVE_LIBURING
+	int rc = blk_uring_init(&ring, 8);
+
+	if (rc == -ENOSYS || rc == -EPERM) {
+		print_message("skipped: io_uring is not available here (%s)\n", strerror(-rc));
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	io_uring_queue_exit(&ring);
+	before_install = make_ring;
+	expect_clean(use_ring);
+	before_install = NULL;
+#else
+	print_message("skipped: built without liburing\n");
+	skip();
+#endif
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -319,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_fork),
 		cmocka_unit_test(test_x32),
 		cmocka_unit_test(test_landlock),
+		cmocka_unit_test(test_io_uring),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

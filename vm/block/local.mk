@@ -2,7 +2,7 @@
 libtvvm_a_SOURCES += vm/block/block.c vm/block/block.h vm/block/block-int.h \
 	vm/block/raw.c vm/block/qcow2.c vm/block/qcow2.h vm/block/qcow2-cache.c \
 	vm/block/qcow2-cluster.c vm/block/qcow2-refcount.c vm/block/qcow2-snapshot.c \
-	vm/block/map.c vm/block/map.h
+	vm/block/map.c vm/block/map.h vm/block/uring.c vm/block/uring.h
 
 # Tests of the block layer (kept with it so the folder owns its checks).
 check_PROGRAMS += tests/unit/test-qcow2

@@ -29,13 +29,10 @@
 #include "config.h"
 #include "vm/block/block.h"
 #include "vm/block/map.h"
+#include "vm/block/uring.h"
 #include "vm/dev/virtio-pci.h"
 #include "common/util.h"
 #include "vm/vm.h"
-
-#ifdef HAVE_LIBURING
-#include <liburing.h>
-#endif
 
 #define VBLK_MAX_QUEUES 4
 /* Requests taken from a queue at once, and the helper threads that run
@@ -565,7 +562,7 @@ static const char *vblk_uring_setup(struct vblk *vb)
 
 	vb->uring = xcalloc(vb->nqueues, sizeof(*vb->uring));
 	for (i = 0; i < vb->nqueues && rc == 0; i++) {
-		rc = io_uring_queue_init(VBLK_URING_ENTRIES, &vb->uring[i].ring, 0);
+		rc = blk_uring_init(&vb->uring[i].ring, VBLK_URING_ENTRIES);
 		vb->uring[i].live = rc == 0;
 	}
 	if (rc == 0)
