@@ -6,7 +6,7 @@
 DEMO_SRCS = share/demo/entry.S share/demo/boot.c share/demo/acpi.c \
 	share/demo/irq.c share/demo/console.c share/demo/readline.c share/demo/shell.c \
 	share/demo/smp.c share/demo/stress.c share/demo/pci.c share/demo/virtio_pci.c share/demo/virtio_blk.c \
-	share/demo/virtio_net.c share/demo/netstack.c share/demo/net.c share/demo/lib.c
+	share/demo/virtio_net.c share/demo/virtio_console.c share/demo/netstack.c share/demo/net.c share/demo/lib.c
 DEMO_DEPS = share/demo/demo.h share/demo/netstack.h share/demo/demo.ld
 DEMO_CC = $(CC)
 DEMO_CFLAGS = -std=gnu11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie \

@@ -162,6 +162,7 @@ void kmain(uint32_t start_info)
 	acpi_power_button_init();
 	vblk_probe();
 	vnet_probe();
+	vcon_probe();
 	banner();
 	boot_tsc_prompt = rdtsc();
 	shell();

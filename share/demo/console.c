@@ -1,6 +1,8 @@
 /* The console: an 8250/16550 UART on COM1.  Output fills the transmit FIFO 16 bytes at a
  * time (one status read per burst rather than per byte: each port access is a trip to
- * the host); input arrives by the receive interrupt into a small ring. */
+ * the host); input arrives by the receive interrupt into a small ring.  With console=hvc0
+ * (the last console= of the command line) and a virtio console, both move to hvc0 once
+ * its driver is up (virtio_console.c). */
 #include "demo.h"
 
 #define COM1	 0x3f8
@@ -50,6 +52,19 @@ void console_write(const char *s, size_t n)
 	char buf[16];
 	size_t len = 0;
 
+	if (vcon_active()) {
+		size_t start = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (s[i] == '\n') {
+				vcon_write(s + start, i - start);
+				vcon_write("\r\n", 2);
+				start = i + 1;
+			}
+		vcon_write(s + start, n - start);
+		vcon_written();
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '\n')
 			buf[len++] = '\r';
@@ -103,6 +118,8 @@ void serial_irq(void)
 int console_trygetc(void)
 {
 	acpi_power_button_poll();
+	if (vcon_active())
+		return vcon_getc();
 	if (rx_head == rx_tail)
 		rx_drain(); /* also works where no interrupt was ever routed */
 	if (rx_head == rx_tail)
@@ -117,6 +134,7 @@ int console_getc(void)
 	int c, idle = 0;
 
 	while ((c = console_trygetc()) < 0) {
+		vcon_flush(); /* what a batch left, before halting */
 		if (!idle && tsc_per_ms()) /* uptime no longer needs the tick */
 			idle = 1, timer_idle(1);
 		irq_wait();

@@ -271,6 +271,9 @@ const char *virtio_queue_setup(const struct virtio_regs *r, unsigned q, uint16_t
 void virtio_driver_ok(const struct virtio_regs *r);
 void virtio_failed(const struct virtio_regs *r);
 void virtio_notify(const struct virtio_queue *vq);
+const char *virtio_start(const struct pci_dev *d, struct virtio_regs *r, uint32_t want,
+			 uint32_t *got, int *msix);
+void virtio_publish(struct vring *r, uint16_t size, uint16_t id);
 
 #define VBLK_MAX 4
 struct vq;
@@ -293,6 +296,15 @@ int vblk_rw(struct vblk *b, int write, uint64_t sector, void *buf);
  * timeout_s seconds (0: as long as it takes). */
 int vblk_rw_direct(struct vblk *b, int write, uint64_t sector, void *buf, uint32_t len,
 		   unsigned timeout_s);
+
+/* virtio_console.c: hvc0, the console when the command line's last console= names it */
+void vcon_probe(void);
+int vcon_active(void);
+void vcon_write(const char *s, size_t n); /* appends; full buffers go */
+void vcon_written(void);		  /* the end of a write: sends unless batching */
+void vcon_flush(void);
+void vcon_batch(int on);
+int vcon_getc(void); /* -1 when nothing was typed */
 
 /* virtio_net.c: the first virtio-net device, polled; net.c: the `net` command */
 struct vnet {

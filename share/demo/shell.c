@@ -96,6 +96,9 @@ static void cmd_info(const char *arg)
 	else
 		printf(C_BOLD "ACPI:" C_RESET "    no tables found\n");
 	printf(C_BOLD "cmdline:" C_RESET " %s\n", boot.cmdline[0] ? boot.cmdline : "(empty)");
+	printf(C_BOLD "console:" C_RESET " %s\n",
+	       vcon_active() ? "hvc0 (virtio-console, 4 KiB a trip to the host)"
+			     : "ttyS0 (8250 UART, a trip to the host per byte)");
 	if (rate)
 		printf(C_BOLD "boot:" C_RESET
 			      "    %lu ms from the first instruction to the prompt\n",

@@ -94,11 +94,13 @@ void cmd_stress(const char *arg)
 	       what & S_ECHO ? "Ctrl-C" : "any key");
 	if (what & S_ECHO) /* rows 2 to the last scroll; the top row stays */
 		printf("\033[2J\033[2r\033[999;1H");
+	vcon_batch(1); /* on hvc0, the flood leaves in full buffers */
 	t0 = uptime_ms();
 	while ((key = console_trygetc()) < 0 || ((what & S_ECHO) && key != CTRL_C)) {
 		if (key >= 0) { /* save the cursor, the key on the top row, back */
 			keys++;
 			printf("\0337\033[1;1H\033[Kkey %c\0338", key > ' ' && key < 127 ? key : '?');
+			vcon_flush(); /* the echo at once, as a program's write(2) would */
 		}
 		if (what & S_ECHO)
 			printf("stress: line %010lu, the guest writes as fast as the uart takes "
@@ -117,6 +119,7 @@ void cmd_stress(const char *arg)
 		__asm__ volatile("sti; nop; cli" ::: "memory");
 	}
 	ms = uptime_ms() - t0;
+	vcon_batch(0);
 	if (what & S_ECHO)
 		printf("\033[r\033[999;1H\r\n%lu keys echoed\n", keys);
 	spin_stop = 1;

@@ -22,13 +22,9 @@ static const char *vblk_init(struct vblk *b, const struct pci_dev *d)
 {
 	struct vq *vq = b->vq;
 	uint32_t features;
-	const char *err = virtio_caps_find(d, &b->regs);
+	const char *err;
 
-	if (err)
-		return err;
-	pci_write16(d, 4, pci_read16(d, 4) | 0x6); /* memory space, bus master */
-	b->msix = virtio_msix_setup(d);
-	if ((err = virtio_negotiate(&b->regs, 0, &features)) != NULL)
+	if ((err = virtio_start(d, &b->regs, 0, &features, &b->msix)) != NULL)
 		return err;
 	memset(vq, 0, sizeof(*vq));
 	b->used_seen = 0;

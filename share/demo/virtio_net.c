@@ -22,25 +22,13 @@ static struct virtio_regs regs;
 static uint16_t rx_seen, tx_seen, tx_next;
 struct vnet nic;
 
-static void ring_publish(struct vring *r, uint16_t size, uint16_t id)
-{
-	r->avail.ring[r->avail.idx % size] = id;
-	__asm__ volatile("mfence" ::: "memory");
-	r->avail.idx++;
-	__asm__ volatile("mfence" ::: "memory");
-}
-
 static const char *vnet_init(const struct pci_dev *d)
 {
 	uint32_t features;
-	const char *err = virtio_caps_find(d, &regs);
+	const char *err;
 	int msix;
 
-	if (err)
-		return err;
-	pci_write16(d, 4, pci_read16(d, 4) | 0x6); /* memory space, bus master */
-	msix = virtio_msix_setup(d);
-	if ((err = virtio_negotiate(&regs, NET_F_MAC, &features)) != NULL)
+	if ((err = virtio_start(d, &regs, NET_F_MAC, &features, &msix)) != NULL)
 		return err;
 	memset(vnq, 0, sizeof(vnq));
 	for (unsigned i = 0; i < 2; i++) {
@@ -55,7 +43,7 @@ static const char *vnet_init(const struct pci_dev *d)
 	vnq[TX].r.avail.flags = 1; /* sent frames are reclaimed when the next one goes */
 	for (uint16_t i = 0; i < q[RX].size; i++) {
 		vnq[RX].r.desc[i] = (struct vq_desc){(uint64_t)vnq[RX].buf[i], NET_BUF, 2, 0};
-		ring_publish(&vnq[RX].r, q[RX].size, i);
+		virtio_publish(&vnq[RX].r, q[RX].size, i);
 	}
 	if (features & NET_F_MAC)
 		for (unsigned i = 0; i < 6; i++)
@@ -97,7 +85,7 @@ int vnet_send(const void *frame, size_t len)
 	memcpy(vnq[TX].buf[slot] + NET_HDR_LEN, frame, len);
 	r->desc[slot] =
 	    (struct vq_desc){(uint64_t)vnq[TX].buf[slot], (uint32_t)(NET_HDR_LEN + len), 0, 0};
-	ring_publish(r, q[TX].size, slot);
+	virtio_publish(r, q[TX].size, slot);
 	tx_next++;
 	virtio_notify(&q[TX]);
 	nic.frames_out++;
@@ -127,7 +115,7 @@ unsigned vnet_poll(void (*fn)(const uint8_t *frame, size_t len))
 			nic.dropped_in++;
 		}
 		r->desc[id] = (struct vq_desc){(uint64_t)vnq[RX].buf[id], NET_BUF, 2, 0};
-		ring_publish(r, q[RX].size, (uint16_t)id);
+		virtio_publish(r, q[RX].size, (uint16_t)id);
 		n++;
 	}
 	if (n)

@@ -175,3 +175,26 @@ void virtio_notify(const struct virtio_queue *vq)
 {
 	wr16(vq->notify, vq->index);
 }
+
+/* The start every driver makes: the transport's regions, memory space and bus
+ * mastering on, MSI-X entry 0 (*msix: whether it took), the features agreed. */
+const char *virtio_start(const struct pci_dev *d, struct virtio_regs *r, uint32_t want,
+			 uint32_t *got, int *msix)
+{
+	const char *err = virtio_caps_find(d, r);
+
+	if (err)
+		return err;
+	pci_write16(d, 4, pci_read16(d, 4) | 0x6); /* memory space, bus master */
+	*msix = virtio_msix_setup(d);
+	return virtio_negotiate(r, want, got);
+}
+
+/* Makes descriptor id available in a split ring of size entries. */
+void virtio_publish(struct vring *r, uint16_t size, uint16_t id)
+{
+	r->avail.ring[r->avail.idx % size] = id;
+	__asm__ volatile("mfence" ::: "memory");
+	r->avail.idx++;
+	__asm__ volatile("mfence" ::: "memory");
+}

@@ -254,6 +254,23 @@ def run_checks(con, tap, has_disk, ncpus, cmdline, ndisks):
     return boot
 
 
+def hvc_checks(con, tap):
+    """The shell on the virtio console: info names it; the flood of `stress console`
+    (sent in full 4 KiB buffers) comes out whole and stops on a key."""
+    out = con.command("info")
+    tap.check(b"console: hvc0 (virtio-console" in out, "info says the console is hvc0", out)
+    con.send(b"stress console\r")
+    con.expect(rb"stress: line \d+", 10)
+    time.sleep(1.0)
+    con.send(b"x")
+    m = con.expect(rb"stopped after \d+\.\d+ s: (\d+) lines", 30)
+    con.expect(re.escape(PROMPT), 10)
+    last = re.findall(rb"stress: line (\d+),", con.raw[-4096:])
+    tap.check(int(m.group(1)) > 0 and last and int(last[-1]) == int(m.group(1)),
+              "a flood on hvc0 comes out whole (%s lines) and stops on a key" % m.group(1).decode(),
+              con.raw[-300:])
+
+
 def note_on_disk(image, qemu_img):
     """Sector 0 of a disk image, read on the host side."""
     raw = image + ".raw"
@@ -320,6 +337,9 @@ def main():
     ap.add_argument("--foreign-disk", action="store_true",
                     help="only check that note set leaves a disk whose sector 0 holds "
                     "other data (--disk, a raw image) alone")
+    ap.add_argument("--hvc", action="store_true",
+                    help="the shell is on hvc0 (console=hvc0): also check that info says "
+                    "so and that a console flood there stops on a key")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     extra = {"disk%d" % (i + 2): d for i, d in enumerate(a.extra_disk)}
@@ -334,6 +354,8 @@ def main():
         return foreign_disk(con, tap, a.disk)
     try:
         run_checks(con, tap, a.disk is not None, a.cpus, a.cmdline, 1 + len(a.extra_disk))
+        if a.hvc:
+            hvc_checks(con, tap)
         con.send(b"reboot\r")
         con.expect(rb"rebooting", 5)
         if a.reboot_exits:

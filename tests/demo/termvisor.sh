@@ -14,6 +14,12 @@ python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$disk" -
 	--extra-disk "$raw" --cmdline "demo.test=1 console=ttyS0" -- \
 	"$TV" run --kernel {kernel} --cpus {cpus} --memory 64M --disk {disk} \
 	--disk {disk2},format=raw --append {cmdline} --on-reboot restart || exit 1
+# The shell on hvc0 (the last console= of the command line): what `run` shows first.
+hvcdisk=$TERMVISOR_HOME/hvc.qcow2
+"$QEMU_IMG" create -q -f qcow2 "$hvcdisk" 16M || exit 1
+python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$hvcdisk" --cpus 2 \
+	--cmdline "console=ttyS0 console=hvc0" --hvc -- \
+	"$TV" run --kernel {kernel} --cpus {cpus} --memory 64M --disk {disk} --append {cmdline} || exit 1
 # A disk that holds something else in sector 0 (here, a partition table's signature).
 printf 'an MBR of someone else\x55\xaa' >"$raw" && truncate -s 1M "$raw" || exit 1
 python3 "$top_srcdir/tests/demo/demo-shell.py" --kernel "$demo" --disk "$raw" --foreign-disk -- \
