@@ -15,6 +15,10 @@ size, with real VMs (the demo guest on /dev/kvm), for bench/console.sh:
       typed shown on its top row); KEYS keys, A to Z in turn, are written to
       the interface's terminal, each timed until its letter comes back on
       that terminal (what a user sees).
+The guests' shell and the panes are on hvc0 (the virtio console: the demo guest
+sends it 4 KiB a trip to the host) unless CONSOLE_UI_CONSOLE=ttyS0 puts them on
+the 8250 UART (a trip per byte: about 1 kB/s in the nested test machine, too
+slow there for a flood of megabytes).
 usage: console-ui.py BUILDDIR [MB] [KEYS] [IDLE] [VMS] [CAP] [ROWS] [COLS]
 Needs /dev/kvm, tmux and script; prints one line per figure."""
 import fcntl
@@ -42,6 +46,10 @@ home = tempfile.mkdtemp(prefix="tv-console-ui.")
 env = dict(os.environ, TERMVISOR_HOME=home, TERM="xterm-256color")
 env.pop("NO_COLOR", None)
 names = ["vm%d" % (i + 1) for i in range(nvms)]
+console = os.environ.get("CONSOLE_UI_CONSOLE", "hvc0")
+if console not in ("hvc0", "ttyS0"):
+    sys.exit("console-ui: CONSOLE_UI_CONSOLE=%s: expected hvc0 or ttyS0" % console)
+cmdline = "console=ttyS0" + (" console=hvc0" if console == "hvc0" else "")
 tmux = ["tmux", "-L", "tvbench-ui-%d" % os.getpid(), "-f", "/dev/null"]
 
 
@@ -164,12 +172,12 @@ def main():
     os.makedirs(os.path.join(home, "vms"))
     for n in names:
         with open(os.path.join(home, "vms", n + ".conf"), "w") as f:
-            f.write('cpus = 1;\nmemory = "64M";\nkernel = "%s";\ncmdline = "console=ttyS0";\n' % kernel)
+            f.write('cpus = 1;\nmemory = "64M";\nkernel = "%s";\ncmdline = "%s";\n' % (kernel, cmdline))
         subprocess.run([tv, "start", n], env=env, check=True, stdout=subprocess.DEVNULL)
     for n in names:
         wait_until(n + "'s prompt", lambda: log_has(n, "demo\x1b[0m$ "), 120)
-    say("%d demo VMs (1 vCPU, 64 MiB) at their prompts; the interface at %dx%d, TERM %s"
-        % (nvms, cols, rows, env["TERM"]))
+    say("%d demo VMs (1 vCPU, 64 MiB, the shell on %s) at their prompts; the interface at %dx%d, TERM %s"
+        % (nvms, console, cols, rows, env["TERM"]))
     term = Terminal()
     # The interface attaches the first VM's console pane: its size is the VM's.
     size = [None]
@@ -228,6 +236,13 @@ def main():
     procs = {"interface": term.pid, "tmux server": tmux_pid, "VM process": pids[0],
              "console client (tmux side)": cpid}
     c0 = {k: ticks(p) for k, p in procs.items()}
+    perf = []
+    if os.environ.get("CONSOLE_UI_PERF"):  # a profile of each during the flood
+        for k in ("interface", "VM process", "tmux server"):
+            out = os.path.join(tmp, "perf-%s.data" % k.replace(" ", "-"))
+            perf.append((k, out, subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "499",
+                                                   "-g", "-o", out, "-p", str(procs[k])],
+                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
     t0 = time.monotonic()
     term.type("stress console\r")
     want = mb * 1e6
@@ -239,6 +254,12 @@ def main():
     ended = wait_until("the end of the flood", lambda: tail_has(seen, "stress: stopped after"), 60, False)
     time.sleep(3)  # what the sockets, the ptys and tmux still hold
     c1 = {k: ticks(p) if os.path.exists("/proc/%d" % p) else None for k, p in procs.items()}
+    for k, out, pr in perf:
+        pr.send_signal(2)
+        pr.wait()
+        rep = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children", "--sort", "dso,sym",
+                              "-g", "none", "--percent-limit", "1.5"], capture_output=True, text=True).stdout
+        say("(a) profile of the %s:\n%s" % (k, "\n".join(l for l in rep.splitlines() if l and l[0] != "#")))
     el = t_stop - t0
     nbytes = os.path.getsize(seen) - s0
     say("(a) flood: %.2f MB of `stress console` in %.1f s (%.0f kB/s), pane %dx%d" %
