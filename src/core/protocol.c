@@ -137,7 +137,7 @@ bool proto_is_request(uint16_t type)
 
 void proto_buf_free(struct proto_buf *b)
 {
-	free(b->data);
+	free(b->data ? b->data - b->skip : NULL);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -145,12 +145,26 @@ void proto_buf_append(struct proto_buf *b, const void *data, size_t len)
 {
 	if (len == 0)
 		return;
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + len)
-			cap *= 2;
-		b->data = xrealloc(b->data, cap);
-		b->cap = cap;
+	if (b->skip + b->len + len > b->cap) {
+		uint8_t *base = b->data - b->skip;
+
+		/* Bring the bytes to the front when what was consumed is at least as
+		 * much as what is left (so each byte moves at most once on average),
+		 * else grow. */
+		if (b->skip && b->skip >= b->len) {
+			memmove(base, b->data, b->len);
+			b->data = base;
+			b->skip = 0;
+		}
+		if (b->skip + b->len + len > b->cap) {
+			size_t cap = b->cap ? b->cap : 256;
+
+			while (cap < b->skip + b->len + len)
+				cap *= 2;
+			base = xrealloc(b->data ? base : NULL, cap);
+			b->data = base + b->skip;
+			b->cap = cap;
+		}
 	}
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
@@ -160,6 +174,10 @@ void proto_buf_consume(struct proto_buf *b, size_t n)
 {
 	if (n >= b->len) {
 		b->len = 0;
+		if (b->data) {
+			b->data -= b->skip;
+			b->skip = 0;
+		}
 		/* Give back what a burst made us grow to. */
 		if (b->cap > 65536) {
 			free(b->data);
@@ -168,7 +186,8 @@ void proto_buf_consume(struct proto_buf *b, size_t n)
 		}
 		return;
 	}
-	memmove(b->data, b->data + n, b->len - n);
+	b->data += n;
+	b->skip += n;
 	b->len -= n;
 }
 

@@ -110,10 +110,14 @@ struct proto_frame {
 	const uint8_t *payload; /* points into the parsed buffer */
 };
 
-/* A growable byte buffer for encoding and for queued output. */
+/* A growable byte buffer for encoding and for queued output: the len bytes
+ * at data. Consuming from the front moves data on instead of the bytes
+ * (skip: how far it is from the allocation's start, whose size is cap), so
+ * that a long queue sent a little at a time costs no more than its bytes. A
+ * buffer nothing was consumed from has data at the allocation's start. */
 struct proto_buf {
 	uint8_t *data;
-	size_t len, cap;
+	size_t len, cap, skip;
 };
 
 struct proto_status {

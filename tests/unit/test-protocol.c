@@ -17,6 +17,48 @@ static int parse_one(const struct proto_buf *b, struct proto_frame *f, size_t *u
 	return proto_parse(b->data, b->len, f, used, &code);
 }
 
+/* A queue sent a little at a time, the way a slow client's output is: the
+ * bytes left are always the ones appended and not yet consumed, in order,
+ * through the buffer's moves and growth; consuming everything empties it. */
+static void test_buf_queue(void **state)
+{
+	static uint8_t ref[1 << 20];
+	struct proto_buf b = {0};
+	size_t head = 0, tail = 0; /* ref[head..tail) is what b must hold */
+	uint32_t x = 12345;
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		uint8_t chunk[3000];
+		size_t n;
+
+		x = x * 1103515245 + 12345;
+		n = (x >> 8) % sizeof(chunk);
+		if (tail + n > sizeof(ref))
+			break;
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = ref[tail + i] = (uint8_t)(tail + i + (tail + i) / 251);
+		proto_buf_append(&b, chunk, n);
+		tail += n;
+		x = x * 1103515245 + 12345;
+		n = MIN((x >> 8) % 3500, tail - head);
+		proto_buf_consume(&b, n);
+		head += n;
+		assert_int_equal(b.len, tail - head);
+		if (b.len)
+			assert_memory_equal(b.data, ref + head, b.len);
+		assert_true(b.skip + b.len <= b.cap);
+	}
+	assert_true(tail > sizeof(ref) / 2);
+	proto_buf_consume(&b, b.len);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(b.skip, 0);
+	proto_buf_append(&b, "x", 1);
+	assert_memory_equal(b.data, "x", 1);
+	proto_buf_free(&b);
+	assert_null(b.data);
+}
+
 static void test_frame_roundtrip(void **state)
 {
 	struct proto_buf b = {0};
@@ -549,6 +591,7 @@ static void test_console_resize_below_scroll_region(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_queue),
 		cmocka_unit_test(test_frame_roundtrip),
 		cmocka_unit_test(test_parse_needs_whole_frame),
 		cmocka_unit_test(test_parse_two_frames),
