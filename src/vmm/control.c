@@ -145,6 +145,7 @@ static void control_accept(struct control *c)
 		refuse(fd, PROTO_E_BUSY, "too many clients");
 		return;
 	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){CONTROL_SNDBUF}, sizeof(int));
 	c->clients[i] = xcalloc(1, sizeof(struct control_client));
 	c->clients[i]->fd = fd;
 	c->clients[i]->attach = NOT_ATTACHED;

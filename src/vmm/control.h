@@ -23,8 +23,12 @@
 #define CONTROL_MAX_CLIENTS 16
 /* A client with this much console output unread skips the live stream until
  * it has read it all, then gets the screen redrawn; one that lets replies pile
- * up beyond the slack as well is dropped. */
-#define CONTROL_MAX_BACKLOG (4u << 20)
+ * up beyond the slack as well is dropped. Kept small, with the socket's own
+ * buffer (CONTROL_SNDBUF): a key's echo waits behind what is queued, so a
+ * client slower than a flooding guest sees the echo after at most this much,
+ * not seconds of output later. */
+#define CONTROL_MAX_BACKLOG (256u << 10)
+#define CONTROL_SNDBUF (64 << 10)
 #define CONTROL_REPLY_SLACK (1u << 20)
 
 /* What the VM process gives its control socket. */
