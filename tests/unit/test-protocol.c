@@ -41,7 +41,9 @@ static void test_buf_queue(void **state)
 		proto_buf_append(&b, chunk, n);
 		tail += n;
 		x = x * 1103515245 + 12345;
-		n = MIN((x >> 8) % 3500, tail - head);
+		n = (x >> 8) % 3500;
+		if (n > tail - head)
+			n = tail - head;
 		proto_buf_consume(&b, n);
 		head += n;
 		assert_int_equal(b.len, tail - head);
