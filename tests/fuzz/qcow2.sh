@@ -11,6 +11,7 @@ S=$top_srcdir
 SRCS=("$S"/vm/block/*.c "$S/common/util.c" "$S/common/err.c")
 CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir" -pthread)
 LIBS=(-lz -lzstd -pthread)
+grep -q "^URING_LIBS = -luring" "$top_builddir/Makefile" && LIBS+=(-luring) # vm/block/uring.c
 
 mkdir "$D/corpus"
 if [ -n "${QEMU_IMG:-}" ] && [ -x "$QEMU_IMG" ]; then

@@ -564,6 +564,24 @@ static uint32_t *counters_chunk(const struct counters *t, uint64_t c)
 	return d ? d[(c >> CHUNK_BITS) & ((1u << DIR_BITS) - 1)] : NULL;
 }
 
+/* The first cluster from c on (below end) whose chunk was made, or end: a
+ * directory entry without chunks is skipped whole, so that a large sparse
+ * file (or a hostile one) costs its counted clusters, not its size. */
+static uint64_t counters_next(const struct counters *t, uint64_t c, uint64_t end)
+{
+	while (c < end) {
+		uint32_t **d = t->dir[c >> (CHUNK_BITS + DIR_BITS)];
+
+		if (d == NULL)
+			c = ((c >> (CHUNK_BITS + DIR_BITS)) + 1) << (CHUNK_BITS + DIR_BITS);
+		else if (d[(c >> CHUNK_BITS) & ((1u << DIR_BITS) - 1)] == NULL)
+			c = ((c >> CHUNK_BITS) + 1) << CHUNK_BITS;
+		else
+			return c;
+	}
+	return end;
+}
+
 static uint32_t counters_get(const struct counters *t, uint64_t c)
 {
 	const uint32_t *ch = counters_chunk(t, c);
@@ -654,12 +672,9 @@ static void check_l2_tables(struct check *k)
 	struct qcow2 *s = k->s;
 	uint64_t *l2 = xmalloc(s->cluster_size);
 
-	for (uint64_t c = 0; c < k->nclusters; c++) {
+	for (uint64_t c = counters_next(&k->l2mult, 0, k->nclusters); c < k->nclusters;
+	     c = counters_next(&k->l2mult, c + 1, k->nclusters)) {
 		uint32_t n;
-		if (!counters_chunk(&k->l2mult, c)) {
-			c |= (1u << CHUNK_BITS) - 1;
-			continue;
-		}
 		if (!(n = counters_get(&k->l2mult, c)))
 			continue;
 		if (blk_file_pread(s->b->fd, l2, s->cluster_size, c << s->cluster_bits) < 0) {
@@ -775,11 +790,16 @@ static int check_compare(struct check *k, int fix, struct tv_err *err)
 
 	for (uint64_t c = 0; c < k->nclusters; c++) {
 		uint64_t refs, rti = c / s->rb_entries;
-		/* Neither referenced nor refcounted: skip the stretch. */
+		/* Neither referenced nor refcounted: skip to the next cluster that
+		 * is either. */
 		if (!counters_chunk(&k->refs, c) && (rti >= s->rt_entries || !s->rt[rti])) {
-			uint64_t next = MIN(((c >> CHUNK_BITS) + 1) << CHUNK_BITS,
-					    (rti + 1) * s->rb_entries);
-			c = next - 1;
+			uint64_t next = counters_next(&k->refs, c, k->nclusters);
+
+			while (rti < s->rt_entries && !s->rt[rti])
+				rti++;
+			if (rti < s->rt_entries)
+				next = MIN(next, rti * s->rb_entries);
+			c = MAX(next, c + 1) - 1;
 			continue;
 		}
 		refs = counters_get(&k->refs, c);
