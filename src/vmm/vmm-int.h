@@ -19,6 +19,10 @@
 /* The guest's output moves from the vCPU threads to the main loop in reads
  * of this size. */
 #define VMM_OUTPUT_CHUNK 65536
+/* What the pipe between them holds: a flooding guest waits for the main loop
+ * beyond it, so a key's echo is never more than this behind on its way out
+ * (64 KiB, the default, was 200 ms of a flood in the nested test machine). */
+#define VMM_OUTPUT_PIPE 16384
 /* Output put aside while the main loop waits for the vCPUs (vmm_wait_begin),
  * per console, beyond which it is dropped. */
 #define VMM_HELD_MAX (16u * VMM_OUTPUT_CHUNK)

@@ -924,6 +924,8 @@ static int setup(struct vmm *v, struct tv_err *err)
 	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
 		if (pipe2(v->con[i].pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 			return tv_errno(err, "cannot set up the VM process (pipe)");
+		else /* best effort: the default holds 64 KiB */
+			(void)fcntl(v->con[i].pipe[1], F_SETPIPE_SZ, VMM_OUTPUT_PIPE);
 	v->primary = primary_console(o->cfg.cmdline);
 	v->term.shown = v->primary;
 	/* In the foreground the terminal is every console's until a client
