@@ -10,6 +10,8 @@
 #define TX	 1
 #define TX_BUF	 4096
 #define RX_BUF	 64
+#define TX_AHEAD 2 /* buffers with the device at once while the next fills: an echo
+		    * waits behind little (Linux's hvc waits for each buffer) */
 
 struct vcon_queues {
 	struct vring r[2];
@@ -89,7 +91,7 @@ int vcon_active(void)
 	return active;
 }
 
-/* Sends the open buffer, waiting for a free one when all are with the device. */
+/* Sends the open buffer. */
 void vcon_flush(void)
 {
 	struct vring *r = &vcq.r[TX];
@@ -119,7 +121,7 @@ void vcon_write(const char *s, size_t n)
 	while (n) {
 		if (!tx_len) { /* opening slot tx_next: wait until the device gave it back */
 			while ((uint16_t)(tx_next - *(volatile uint16_t *)&vcq.r[TX].used.idx) >=
-			       q[TX].size)
+			       TX_AHEAD)
 				cpu_relax();
 			barrier();
 		}
