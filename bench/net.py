@@ -540,18 +540,23 @@ def main():
                  qemu("qemu-sw2", "dgram,id=n0,local.type=unix,local.path=%s,remote.type=unix,"
                       "remote.path=%s" % (sw % 4, sock), "52:54:00:00:79:02"))]
             up([g for p in pairs for g in p[1:]])
-            for _, g1, g2 in pairs:
-                for g, ip in ((g1, "192.168.77.1"), (g2, "192.168.77.2")):
+            # Addresses of their own per pair: the termvisor pair and the QEMU
+            # pair on the switch share one network, where the same two
+            # addresses twice made ARP send each pair's segments to the other
+            # (the runs stalled).
+            peer = ["192.168.77.%d" % (10 * k + 2) for k in range(len(pairs))]
+            for k, (_, g1, g2) in enumerate(pairs):
+                for g, ip in ((g1, "192.168.77.%d" % (10 * k + 1)), (g2, peer[k])):
                     # No DHCP server on these networks: the template's client
                     # is stopped, the address is static.
                     g.run("kill $(cat /tmp/udhcpc.pid) 2>/dev/null; "
                           "ifconfig eth0 %s netmask 255.255.255.0 up" % ip)
-                ping = g1.run("ping -c 1 -W 10 192.168.77.2 >/dev/null && echo reply || echo none", 60)
+                ping = g1.run("ping -c 1 -W 10 %s >/dev/null && echo reply || echo none" % peer[k], 60)
                 if ping != "reply":  # this pair takes no runs; the others go on
-                    log.write("# %s: no ping reply from 192.168.77.2 (%s)\n" % (g1.name, ping))
+                    log.write("# %s: no ping reply from %s (%s)\n" % (g1.name, peer[k], ping))
                     g1.dead = True
                     continue
-                attempt(g1.name + " g2g, not counted", guest_to_guest, g1, g2, "192.168.77.2",
+                attempt(g1.name + " g2g, not counted", guest_to_guest, g1, g2, peer[k],
                         4 * MIB, a.timeout)
             res = [[] for _ in pairs]
             for r in range(a.runs):
@@ -559,7 +564,7 @@ def main():
                     i = (r + k) % len(pairs)
                     _, g1, g2 = pairs[i]
                     what = "%s -> %s run %d" % (g1.name, g2.name, r + 1)
-                    x = attempt(what, guest_to_guest, g1, g2, "192.168.77.2", lab_bytes, a.timeout)
+                    x = attempt(what, guest_to_guest, g1, g2, peer[i], lab_bytes, a.timeout)
                     res[i].append(x)
                     log.write("# %s: %s MB/s\n" % (what, mbs(x)))
             out.append("| (b) TCP guest to guest, %d MiB a run, %d alternating runs, MB/s "
@@ -568,7 +573,7 @@ def main():
             for i, (what, _, _) in enumerate(pairs):
                 out.append("| %s | %s | %s | %s |" % (
                     what, mbs(med(res[i])), runs_of(res[i]),
-                    "" if i == 1 else "**%.2f**" % (med(res[0]) / med(res[i])) if i == 0
+                    "" if i == 1 else "**%.2f**" % (med(res[0]) / med(res[1])) if i == 0
                     else "%.2f (these QEMU guests / the pair above)" % (med(res[i]) / med(res[1]))))
             if any(x is None for xs in res for x in xs):
                 out.append("")
