@@ -409,6 +409,72 @@ static void test_lab_backend(void **state)
 	assert_non_null(strstr(err.msg, "lab network A: cannot reach its switch at"));
 }
 
+/* A switch that does not read for a moment: the backend holds the frame it
+ * has no room for (the NIC stops taking more from the guest) and sends it
+ * once there is room; a switch that reads nothing for long costs that one
+ * frame, counted, and the NIC goes on. */
+static void test_lab_backend_full_switch(void **state)
+{
+	struct vm_nic nic = {.mode = NET_MODE_LAB};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct net_backend *b;
+	struct tv_err err;
+	uint8_t f[64] = {0}, in[128];
+	struct iovec iov = {f, sizeof(f)};
+	unsigned sent = 0, next = 0;
+	int sw = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	(void)state;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/slow.sock", home);
+	assert_int_equal(bind(sw, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(nic.lab_name, sizeof(nic.lab_name), "S");
+	snprintf(nic.lab_socket, sizeof(nic.lab_socket), "%s", sa.sun_path);
+	assert_int_equal(net_lab_open(&nic, &b, &err), 0);
+	memset(f, 0xff, 6);
+	mac_of(7, f + 6);
+	/* frames numbered from 0, until the switch's queue is full */
+	while (!b->ops->tx_busy(b) && sent < 5000) {
+		f[14] = (uint8_t)sent;
+		f[15] = (uint8_t)(sent >> 8);
+		assert_int_equal(b->ops->send(b, &iov, 1), 0);
+		sent++;
+	}
+	assert_true(b->ops->tx_busy(b));
+	assert_int_equal(b->tx_dropped, 0);
+	/* the switch reads: the held frame goes on the backend's next round,
+	 * and every frame arrives once, in order */
+	for (int round = 0; round < 2; round++) {
+		ssize_t n;
+
+		while ((n = recv(sw, in, sizeof(in), MSG_DONTWAIT)) >= 0) {
+			if (n == 0)
+				continue; /* the keepalive */
+			assert_int_equal(n, sizeof(f));
+			assert_int_equal(in[14] | in[15] << 8, next);
+			next++;
+		}
+		if (round == 0)
+			backend_round(b, 10);
+	}
+	assert_int_equal(next, sent);
+	assert_false(b->ops->tx_busy(b));
+	/* a switch that reads nothing: the held frame is dropped and counted
+	 * after a while, and the NIC takes frames again */
+	while (!b->ops->tx_busy(b) && sent < 10000) {
+		assert_int_equal(b->ops->send(b, &iov, 1), 0);
+		sent++;
+	}
+	assert_true(b->ops->tx_busy(b));
+	backend_round(b, 10);
+	assert_true(b->ops->tx_busy(b)); /* not yet */
+	for (int i = 0; i < 2000 && b->ops->tx_busy(b); i++)
+		backend_round(b, 10);
+	assert_false(b->ops->tx_busy(b));
+	assert_int_equal(b->tx_dropped, 1);
+	b->ops->free(b);
+	close(sw);
+}
+
 static void test_tap_errors(void **state)
 {
 	struct vm_nic nic = {.mode = NET_MODE_TAP};
@@ -447,6 +513,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_linger),
 	    cmocka_unit_test(test_lab_backend),
+	    cmocka_unit_test(test_lab_backend_full_switch),
 	    cmocka_unit_test(test_tap_errors),
 	};
 	/* lab_ensure_switch runs this program as the switch, as it runs the VM

@@ -46,6 +46,7 @@ struct vnet {
 	/* Buffers given back this round and not yet signalled: the interrupt
 	 * goes once at the round's end (vnet_signal), not once a frame. */
 	bool used[2];
+	bool tx_held; /* vnet_tx stopped for a busy backend (tx_busy) */
 	struct vnet_stats st;
 	struct vq_req tx_req, rx_req;
 	uint16_t heads[VQ_MAX_SIZE];
@@ -106,12 +107,18 @@ static void vnet_signal(struct vnet *vn)
 static void vnet_tx(struct vnet *vn)
 {
 	bool csum = vn->features >> VIRTIO_NET_F_CSUM & 1;
+	const struct net_backend_ops *ops = vn->be->ops;
 
 	for (unsigned sent = 0; sent < VNET_TX_BURST; sent++) {
-		struct vq *vq = virtio_pci_queue_lock(vn->vp, VNET_TX);
+		struct vq *vq;
 		size_t len = 0;
 		int rc;
 
+		/* The backend holds a frame: the rest wait in the ring. */
+		vn->tx_held = ops->tx_busy != NULL && ops->tx_busy(vn->be);
+		if (vn->tx_held)
+			return;
+		vq = virtio_pci_queue_lock(vn->vp, VNET_TX);
 		if (vq == NULL)
 			return;
 		rc = vnet_tx_pop(vq, &vn->tx_req, vn->tx_buf, sizeof(vn->tx_buf), csum, &len,
@@ -176,6 +183,8 @@ static void *vnet_thread(void *arg)
 			vnet_tx(vn);
 		}
 		ops->ready(vn->be, pfd + 3, n);
+		if (vn->tx_held && !ops->tx_busy(vn->be))
+			vnet_tx(vn); /* the held frame went: the ring's turn */
 		vnet_signal(vn);
 	}
 	return NULL;

@@ -12,16 +12,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "vm/net/net.h"
 #include "vm/net/rxhold.h"
 
-#define LAB_KEEPALIVE_MS  5000 /* LAB_KEEPALIVE_S of src/lab/lab.h */
-#define LAB_SEND_TRIES	  40   /* a frame waits up to 40 x 250 us for room at the switch */
-#define LAB_SEND_PAUSE_NS 250000
+#define LAB_KEEPALIVE_MS 5000 /* LAB_KEEPALIVE_S of src/lab/lab.h */
+/* A frame the switch has no room for is held and sent again when the NIC's
+ * thread next wakes, at least every LAB_TX_RETRY_MS; after LAB_TX_GIVEUP_MS
+ * it is dropped (a switch that stopped reading must not stop the NIC). */
+#define LAB_TX_RETRY_MS	 1
+#define LAB_TX_GIVEUP_MS 200
 
 struct lab_backend {
 	struct net_backend b;
@@ -30,7 +32,11 @@ struct lab_backend {
 	struct sockaddr_un sw;
 	uint64_t keepalive_due_ms;
 	struct net_rxhold rx;
+	uid_t uid;
+	size_t tx_len; /* a frame held in tx_frame, or 0 */
+	uint64_t tx_since_ms;
 	uint8_t frame[NET_FRAME_MAX + 1];
+	uint8_t tx_frame[NET_FRAME_MAX];
 };
 
 static uint64_t now_ms(void)
@@ -67,16 +73,47 @@ static int lab_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 		b->tx_dropped++;
 		return -1;
 	}
-	for (int attempt = 0; attempt < LAB_SEND_TRIES; attempt++) {
-		if (lab_sendmsg(l, iov, iovcnt) == (ssize_t)len)
-			return 0;
-		if (errno != EAGAIN)
-			break;
-		/* the switch's queue is full for a moment: it drains it at once */
-		nanosleep(&(struct timespec){0, LAB_SEND_PAUSE_NS}, NULL);
+	if (lab_sendmsg(l, iov, iovcnt) == (ssize_t)len)
+		return 0;
+	/* The switch's socket holds net.unix.max_dgram_qlen datagrams (10 by
+	 * default): full for a moment, it has the frame once it has read. The
+	 * thread does not wait here, so frames for the guest and the guest's
+	 * completed buffers keep moving meanwhile. */
+	if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {
+		size_t off = 0;
+
+		for (int i = 0; i < iovcnt; i++) {
+			memcpy(l->tx_frame + off, iov[i].iov_base, iov[i].iov_len);
+			off += iov[i].iov_len;
+		}
+		l->tx_len = len;
+		l->tx_since_ms = now_ms();
+		return 0;
 	}
 	b->tx_dropped++;
 	return -1;
+}
+
+static bool lab_tx_busy(struct net_backend *b)
+{
+	return ((struct lab_backend *)b)->tx_len != 0;
+}
+
+/* The held frame again: gone when sent, dropped when the switch has taken
+ * nothing for LAB_TX_GIVEUP_MS or is gone. */
+static void lab_tx_retry(struct lab_backend *l)
+{
+	struct iovec iov = {l->tx_frame, l->tx_len};
+
+	if (lab_sendmsg(l, &iov, 1) == (ssize_t)l->tx_len) {
+		l->tx_len = 0;
+		return;
+	}
+	if ((errno == EAGAIN || errno == ENOBUFS || errno == EINTR) &&
+	    now_ms() - l->tx_since_ms < LAB_TX_GIVEUP_MS)
+		return;
+	l->b.tx_dropped++;
+	l->tx_len = 0;
 }
 
 static int lab_pollfds(struct net_backend *b, struct pollfd *pfd, int max, int *timeout_ms)
@@ -85,13 +122,16 @@ static int lab_pollfds(struct net_backend *b, struct pollfd *pfd, int max, int *
 	uint64_t now = now_ms();
 
 	*timeout_ms = l->keepalive_due_ms > now ? (int)(l->keepalive_due_ms - now) : 0;
+	if (l->tx_len && *timeout_ms > LAB_TX_RETRY_MS)
+		*timeout_ms = LAB_TX_RETRY_MS;
 	return net_rxhold_pollfds(&l->rx, pfd, max, timeout_ms);
 }
 
 /* One datagram, kept only when a process of this user sent it (the switch):
  * 0 (skip it) for anyone else's. */
-static ssize_t lab_read(int fd, uint8_t *frame, size_t size)
+static ssize_t lab_read(void *ctx, int fd, uint8_t *frame, size_t size)
 {
+	const struct lab_backend *l = ctx;
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(struct ucred))];
@@ -111,7 +151,7 @@ static ssize_t lab_read(int fd, uint8_t *frame, size_t size)
 	    c->cmsg_len < CMSG_LEN(sizeof(cred)))
 		return 0;
 	memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-	return cred.uid == getuid() ? n : 0;
+	return cred.uid == l->uid ? n : 0;
 }
 
 static void lab_ready(struct net_backend *b, const struct pollfd *pfd, int n)
@@ -121,6 +161,8 @@ static void lab_ready(struct net_backend *b, const struct pollfd *pfd, int n)
 	if (now_ms() >= l->keepalive_due_ms)
 		lab_keepalive(l);
 	net_rxhold_ready(b, &l->rx);
+	if (l->tx_len)
+		lab_tx_retry(l);
 }
 
 static void lab_rx_ready(struct net_backend *b)
@@ -144,6 +186,7 @@ static void lab_free(struct net_backend *b)
 static const struct net_backend_ops lab_ops = {
     .mode = "lab",
     .send = lab_send,
+    .tx_busy = lab_tx_busy,
     .pollfds = lab_pollfds,
     .ready = lab_ready,
     .rx_ready = lab_rx_ready,
@@ -183,7 +226,9 @@ int net_lab_open(const struct vm_nic *nic, struct net_backend **out, struct tv_e
 		free(l);
 		return -1;
 	}
-	l->rx = (struct net_rxhold){.fd = l->fd, .frame = l->frame, .read = lab_read};
+	l->uid = getuid();
+	l->rx = (struct net_rxhold){
+	    .fd = l->fd, .frame = l->frame, .read = lab_read, .read_ctx = l};
 	l->keepalive_due_ms = now_ms() + LAB_KEEPALIVE_MS;
 	*out = &l->b;
 	return 0;

@@ -62,8 +62,13 @@ struct net_backend;
 
 struct net_backend_ops {
 	const char *mode; /* "user", "lab", "tap" */
-	/* A frame from the guest. Returns 0, or -1 when it was dropped (counted). */
+	/* A frame from the guest. Returns 0 (sent, or held until it can go: see
+	 * tx_busy), or -1 when it was dropped (counted). */
 	int (*send)(struct net_backend *b, const struct iovec *iov, int iovcnt);
+	/* True while the backend holds a frame it could not send yet: the NIC
+	 * takes no more from the guest until after a ready call that makes it
+	 * false (a full transmit ring, as on a real NIC). May be NULL. */
+	bool (*tx_busy)(struct net_backend *b);
 	/* Descriptors to poll (at most max) and a timeout in ms (-1: none; the
 	 * caller takes the smallest). Returns the count. */
 	int (*pollfds)(struct net_backend *b, struct pollfd *pfd, int max, int *timeout_ms);

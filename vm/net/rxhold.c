@@ -28,7 +28,7 @@ void net_rxhold_ready(struct net_backend *b, struct net_rxhold *h)
 	if (h->paused || (h->pending && !rxhold_deliver(b, h, h->pending)))
 		return;
 	for (unsigned budget = 0; budget < NET_RX_BUDGET; budget++) {
-		ssize_t got = h->read(h->fd, h->frame, NET_FRAME_MAX + 1);
+		ssize_t got = h->read(h->read_ctx, h->fd, h->frame, NET_FRAME_MAX + 1);
 		if (got < 0)
 			return;
 		if (got == 0)

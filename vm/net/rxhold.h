@@ -19,7 +19,8 @@ struct net_rxhold {
 	size_t pending; /* length of the frame kept in frame[], or 0 */
 	uint8_t *frame; /* NET_FRAME_MAX + 1 bytes */
 	/* reads one frame into frame[] (MSG_TRUNC lengths allowed): < 0 when none */
-	ssize_t (*read)(int fd, uint8_t *frame, size_t size);
+	ssize_t (*read)(void *ctx, int fd, uint8_t *frame, size_t size);
+	void *read_ctx;
 };
 
 /* The descriptor to poll (0 or 1 entries); lowers *timeout_ms to 0 when a

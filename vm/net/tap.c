@@ -66,8 +66,9 @@ static int tap_pollfds(struct net_backend *b, struct pollfd *pfd, int max, int *
 	return net_rxhold_pollfds(&((struct tap_backend *)b)->rx, pfd, max, timeout_ms);
 }
 
-static ssize_t tap_read(int fd, uint8_t *frame, size_t size)
+static ssize_t tap_read(void *ctx, int fd, uint8_t *frame, size_t size)
 {
+	(void)ctx;
 	ssize_t n = read(fd, frame, size);
 
 	return n == 0 ? -1 : n;
