@@ -200,10 +200,14 @@ static int cmd_run_exec(const struct cmd_entry *self, int argc, char **argv)
 	} else {
 		cache_only(&m);
 	}
-	if (cpus && cpus_parse(self, cpus, &m.cfg.cpus) != 0)
+	if (cpus && cpus_parse(self, cpus, &m.cfg.cpus) != 0) {
+		machine_free(&m);
 		return TV_EXIT_USAGE;
-	if (memory && parse_size(memory, &m.cfg.memory) < 0)
+	}
+	if (memory && parse_size(memory, &m.cfg.memory) < 0) {
+		machine_free(&m);
 		return cmd_usage_error(self, "--memory %s: expected a size like 512M or 2G", memory);
+	}
 	if (kernel)
 		m.cfg.kernel = kernel;
 	if (initrd)
