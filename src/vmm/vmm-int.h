@@ -26,6 +26,11 @@
 /* Output put aside while the main loop waits for the vCPUs (vmm_wait_begin),
  * per console, beyond which it is dropped. */
 #define VMM_HELD_MAX (16u * VMM_OUTPUT_CHUNK)
+/* What the guest goes on handing its consoles while its machine is freed
+ * (a reset, the end) is passed on for at most this long, then dropped: a
+ * guest that resets in the middle of a flood must not keep the main loop,
+ * and the control socket behind it, away for as long as the flood takes. */
+#define VMM_FREE_DRAIN_NS (200 * 1000000ull)
 
 /* One of the VM's consoles (vm/console.h: ttyS0, hvc0). */
 struct vmm_console {

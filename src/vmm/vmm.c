@@ -573,12 +573,17 @@ static int machine_new(struct vmm *v, struct tv_err *err)
 	return 0;
 }
 
-/* Stops the vCPUs and frees the machine; what it printed is passed on. */
+/* Stops the vCPUs and frees the machine; what it printed is passed on, as
+ * far as it comes within VMM_FREE_DRAIN_NS. */
 static void machine_free(struct vmm *v)
 {
+	uint64_t until = monotonic_ns() + VMM_FREE_DRAIN_NS;
+
 	if (v->vm == NULL)
 		return;
-	drain_all_output(v);
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++)
+		while (monotonic_ns() < until && drain_output(v, i) > 0)
+			;
 	atomic_store(&v->dropping, true);
 	vm_free(v->vm);
 	v->vm = NULL;
