@@ -327,14 +327,16 @@ machine() {
 	fi
 }
 
-# The group's slowest tests, from their logs' birth and last write (the
-# logs are written through 9p into the build tree here): where the time went.
+# The group's slowest tests, from the birth of each one's log (when it
+# started) to that of its result file (written as it ended); the logs are
+# written through 9p into the build tree here, where a file's last change
+# can come long after the test wrote it (cache=loose).
 timings() {
 	local t f
 	for t in $1; do
 		f=$build/$t.log
-		[ -f "$f" ] || continue
-		echo "$(($(stat -c %Y "$f") - $(stat -c %W "$f"))) $t"
+		[ -f "$f" ] && [ -f "$build/$t.trs" ] || continue
+		echo "$(($(stat -c %W "$build/$t.trs") - $(stat -c %W "$f"))) $t"
 	done | sort -rn | head -n 12 | awk '{ printf "kvm-in-qemu: %4d s %s\n", $1, $2 }'
 }
 
