@@ -3,7 +3,7 @@
 # (what the target links), CFLAGS and LIBS, then call
 #	fuzz_run TARGET MAX_LEN CHECK [LIBFUZZER-OPTION...]
 # which builds tests/fuzz/fuzz-TARGET.c with clang's libFuzzer and runs it for
-# TV_FUZZ_TIME seconds (default 15) from seed TV_FUZZ_SEED (default 1, so CI
+# TV_FUZZ_TIME seconds (default 5) from seed TV_FUZZ_SEED (default 1, so CI
 # runs repeat; set another to explore). Without clang the target is built as
 # a plain program and run once over each seed. A failing input is kept as
 # $top_builddir/fuzz-TARGET-crash-* (or -leak-, -timeout-) to replay.
@@ -32,7 +32,7 @@ fuzz_run() {
 	if command -v clang >/dev/null 2>&1 &&
 		clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined "$S/tests/fuzz/fuzz-$target.c" \
 			"${SRCS[@]}" "${LIBS[@]}" -o "$D/fuzz" 2>"$D/build.log"; then
-		TMPDIR=$D/tmp "$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-15}" \
+		TMPDIR=$D/tmp "$D/fuzz" -seed="${TV_FUZZ_SEED:-1}" -max_total_time="${TV_FUZZ_TIME:-5}" \
 			-max_len="$max_len" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
 			-artifact_prefix="$top_builddir/fuzz-$target-" "$@" "$D/corpus" >"$D/fuzz.log" 2>&1
 		rc=$?

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the qcow2 fuzz target with clang's libFuzzer (or, without clang, as a
 # plain program) and runs it for a bounded time on seed images made by
-# qemu-img plus hand-broken headers. TV_FUZZ_TIME sets the seconds (default 15),
+# qemu-img plus hand-broken headers. TV_FUZZ_TIME sets the seconds (default 5),
 # TV_FUZZ_SEED the seed (default 1, so CI runs repeat; set another to explore).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/fuzz/lib.sh"

@@ -3,7 +3,7 @@
 # without clang, as a plain program) and runs it for a bounded time on seeds
 # written here from termvisor-snapshot(5): an index, a journal left in a
 # .tmp-ID directory, a rename's journal. TV_FUZZ_TIME sets the seconds
-# (default 15). The engine's library comes from the build tree.
+# (default 5). The engine's library comes from the build tree.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/fuzz/lib.sh"
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzidx.XXXXXX")

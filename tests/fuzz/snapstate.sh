@@ -3,7 +3,7 @@
 # without clang, as a plain program) and runs it for a bounded time on seeds
 # written here by a second implementation of the format (termvisor-snapshot(5),
 # STATE FILE), so the seeds also check that the page describes what the
-# parser reads. TV_FUZZ_TIME sets the seconds (default 15).
+# parser reads. TV_FUZZ_TIME sets the seconds (default 5).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/fuzz/lib.sh"
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzsnap.XXXXXX")

@@ -2,7 +2,7 @@
 # Builds the VM definition fuzz target with clang's libFuzzer (or, without
 # clang, as a plain program) and runs it for a bounded time on the example
 # definitions, the templates' and some broken ones. TV_FUZZ_TIME sets the
-# seconds (default 15), TV_FUZZ_SEED the seed (default 1).
+# seconds (default 5), TV_FUZZ_SEED the seed (default 1).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/fuzz/lib.sh"
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzdef.XXXXXX")
