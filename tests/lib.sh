@@ -15,6 +15,24 @@ t_check() { # description, command...
 }
 t_skip_all() { echo "1..0 # SKIP $*"; exit 77; }
 t_done() { echo "1..$T_N"; exit $T_FAILED; }
+# Runs a command in the background with its output in file out until
+# pattern has appeared n times there (at most max_s seconds), then sends it
+# SIGTERM; sets T_COUNT to the pattern's count and T_RC to the command's status.
+t_run_until() { # out, pattern, n, max_s, command...
+	local out=$1 pat=$2 n=$3 max=$4 pid i
+	shift 4
+	"$@" </dev/null >"$out" 2>&1 &
+	pid=$!
+	for i in $(seq $((max * 10))); do
+		[ "$(grep -c -- "$pat" "$out")" -ge "$n" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	T_RC=$?
+	T_COUNT=$(grep -c -- "$pat" "$out")
+}
 t_need_kvm() {
 	[ -c /dev/kvm ] || t_skip_all "/dev/kvm is absent on this machine"
 	[ -r /dev/kvm ] && [ -w /dev/kvm ] || t_skip_all "no permission on /dev/kvm (join the kvm group)"
