@@ -25,7 +25,9 @@
 #   KVM_IN_QEMU_APPEND, parameters for the machine's kernel; KVM_IN_QEMU_SMP,
 #   its CPUs, default as many as here; KVM_IN_QEMU_CPU, QEMU's -cpu;
 #   KVM_IN_QEMU_MEM, its memory, default 4G (benchmarks of large guests
-#   need more: its /tmp is a tmpfs in that memory); KVM_IN_QEMU_RETRY=0,
+#   need more: its /tmp is a tmpfs in that memory); KVM_IN_QEMU_CACHE, where
+#   the kernel packages are kept (default BUILD_DIR/tests/linux/cache: a
+#   second build dir can share the first's); KVM_IN_QEMU_RETRY=0,
 #   no second run of failed tests, see below)
 #
 # Everything runs emulated: expect minutes where KVM takes seconds. The
@@ -84,7 +86,7 @@ case ${KVM_IN_QEMU_THREADS:-} in '' | single | multi) ;; *) die "KVM_IN_QEMU_THR
 # Built here, on the host's own CPUs: emulated, compiling is slow.
 make -C "$build" -s -j"$(nproc)" check-programs >/dev/null || die "make check-programs failed in $build"
 
-cache=$build/tests/linux/cache
+cache=${KVM_IN_QEMU_CACHE:-$build/tests/linux/cache}
 deb=$("$top/tests/linux/fetch-kernel.sh" amd64 "$cache" 2>&1) || die "$deb"
 
 # The machine has no network: the Linux tests' kernel package (the cloud
