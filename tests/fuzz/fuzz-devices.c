@@ -7,6 +7,7 @@
  * guest programs them), with guest RAM filled from the input for the queues
  * to read. Whatever the guest does, no device may crash, hang, touch memory
  * outside guest RAM, or leak; each device's state must save and restore. */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,15 @@
 #define FUZZ_RAM (2u << 20)
 
 /* While an input plays, the monotonic clock the devices count with (the PM
- * timer, the RTC's periodic interrupt) stands still on this thread, so a run
- * repeats and a device's saved state can be compared before and after a
- * restore. Other threads, other clocks (libFuzzer times its runs with the
- * real-time clock) and libFuzzer between inputs see the real time. */
-static __thread bool clock_frozen;
+ * timer, the RTC's periodic interrupt) stands still, on every thread, so a
+ * run repeats and a device's saved state can be compared before and after a
+ * restore. (On this thread only, the RTC's timer thread counted periods on
+ * the real clock against a count the input's thread had made on the frozen
+ * one, and set a flag between a restore and the next save, which the
+ * campaign of 2026-12-07 reported as a changed state.) Other clocks
+ * (libFuzzer times its runs with the real-time clock) and libFuzzer between
+ * inputs see the real time. */
+static atomic_bool clock_frozen;
 
 int clock_gettime(clockid_t id, struct timespec *ts)
 {
