@@ -238,6 +238,14 @@ tests_unit_test_view_snapshots_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_view_snapshots_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-view-snapshots
 
+# The help view against a stand-in for the application object that frees a
+# view when its tab closes.
+check_PROGRAMS += tests/unit/test-view-help
+tests_unit_test_view_help_SOURCES = tests/unit/test-view-help.c ui/view-help.c
+tests_unit_test_view_help_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_view_help_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-view-help
+
 # The console view's copy mode (search, selection, copy, paste) against
 # stand-ins for the application object, the model and the VM's connection.
 check_PROGRAMS += tests/unit/test-view-console

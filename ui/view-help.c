@@ -50,9 +50,10 @@ static bool help_action(struct view *v, const char *action)
 		h->top--;
 	else if (strcmp(action, "down") == 0 && h->top + h->rows < h->lines)
 		h->top++;
-	else if (strcmp(action, "close") == 0)
-		app_close_tab(v->app, v);
-	else
+	else if (strcmp(action, "close") == 0) {
+		app_close_tab(v->app, v); /* frees v: nothing of it is touched after */
+		return true;
+	} else
 		return false;
 	h->dirty = true;
 	return true;
