@@ -11,19 +11,18 @@
 #   tests/unit/test-engine, test-snapshot and test-memimg; env
 #   KVM_IN_QEMU_TIMEOUT, seconds, default 3600;
 #   KVM_IN_QEMU_COMMAND, a command to run there instead of the tests;
-#   KVM_IN_QEMU_THREADS, single or multi: one machine for all the tests, with
-#   QEMU's TCG on one host thread for all emulated CPUs or on one per CPU
-#   (unset: the tests that boot Linux to its shell in a multi-threaded
-#   machine, the others in a single-threaded one; a command: multi);
-#   KVM_IN_QEMU_GROUPS, which of the two machines below to run (default
-#   "single multi");
+#   KVM_IN_QEMU_THREADS, single or multi: QEMU's TCG on one host thread for
+#   all emulated CPUs, or on one per CPU (default single; a command: multi);
+#   KVM_IN_QEMU_GROUPS, kept for older callers: a list of single and multi,
+#   the machines to run the tests in (default "single");
 #   KVM_IN_QEMU_LOCK, a file locked while the machine runs, so that runs
 #   started side by side on one host wait for each other rather than share
 #   its CPUs (default /tmp/tv-nested-run.lock; empty: no lock);
 #   KVM_IN_QEMU_STALL, seconds without a byte in any test's log after which
 #   the machine counts as stuck and is stopped (default 300; 0: never);
 #   KVM_IN_QEMU_APPEND, parameters for the machine's kernel; KVM_IN_QEMU_SMP,
-#   its CPUs, default as many as here; KVM_IN_QEMU_CPU, QEMU's -cpu;
+#   its CPUs (default 1 single-threaded, see below; as many as here
+#   multi-threaded); KVM_IN_QEMU_CPU, QEMU's -cpu;
 #   KVM_IN_QEMU_MEM, its memory, default 4G (benchmarks of large guests
 #   need more: its /tmp is a tmpfs in that memory); KVM_IN_QEMU_CACHE, where
 #   the kernel packages are kept (default BUILD_DIR/tests/linux/cache: a
@@ -153,8 +152,8 @@ fi
 # directory (a benchmark, say), whose output is shown and status returned.
 #
 # QEMU's emulation of SVM is not sound with a thread per CPU (with one thread
-# Linux does not boot at all). In loops of Linux boots on termvisor there
-# (2026-12-06, QEMU 7.2): the shell test hung once in 10 boots of 2 vCPUs,
+# for two CPUs Linux does not boot at all; see "Which machine runs what"
+# below). In loops of Linux boots on termvisor there (2026-12-06, QEMU 7.2): the shell test hung once in 10 boots of 2 vCPUs,
 # one vCPU halted with interrupts off waiting for a spinlock kick that never
 # came and the other idle; under a fork-heavy shell loop 3 of 6 boots broke,
 # a guest vCPU with a CR3 that is an address of the machine's own memory, a
@@ -209,12 +208,12 @@ chmod +x "$ir/init"
 
 write_inside() { # from $cmd, $tests, $retry and the machine's $threads
 	local trace=0
-	[ "$threads" = multi ] && [ -z "${KVM_IN_QEMU_COMMAND:-}" ] && trace=1
+	[ -z "${KVM_IN_QEMU_COMMAND:-}" ] && [[ " $tests " == *" tests/linux/"* ]] && trace=1
 	cat >"$work/inside.sh" <<-EOF
 	cd '$build'
 	export TMPDIR=/tmp
-	# The Linux tests' machine traces its KVM's exits into a small ring (1 MiB
-	# a CPU; not for a benchmark): a Linux test whose guest ends badly prints
+	# A machine running Linux tests traces its KVM's exits into a small ring
+	# (1 MiB a CPU; not for a benchmark): a Linux test whose guest ends badly prints
 	# the ring's end (tests/lib.sh: t_kvm_trace), the guest's last exits and
 	# exceptions, since AMD's KVM keeps no registers of a triple fault.
 	if [ $trace = 1 ] && mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
@@ -261,7 +260,7 @@ machine() {
 		rm -f "$work/status" "$work/check.out"
 		: >"$work/console.log"
 		timeout "$limit" qemu-system-x86_64 -accel tcg,thread="$threads" \
-			-smp "${KVM_IN_QEMU_SMP:-$(nproc)}" -m "${KVM_IN_QEMU_MEM:-4G}" -cpu "${KVM_IN_QEMU_CPU:-qemu64,+svm,+npt}" \
+			-smp "${KVM_IN_QEMU_SMP:-$([ "$threads" = multi ] && nproc || echo 1)}" -m "${KVM_IN_QEMU_MEM:-4G}" -cpu "${KVM_IN_QEMU_CPU:-qemu64,+svm,+npt}" \
 			-display none -monitor none \
 			-serial file:"$work/console.log" -no-reboot -kernel "$work"/boot/vmlinuz-* \
 			-initrd "$work/initrd.gz" \
@@ -277,7 +276,7 @@ machine() {
 		# minute (3 minutes are allowed where the Linux tests run, 5 elsewhere).
 		# Not for a command (a benchmark may be quiet for long).
 		local stall=${KVM_IN_QEMU_STALL:-$([ "$threads" = multi ] && echo 180 || echo 300)}
-		local last=$SECONDS newest=0 now t f
+		local last=$SECONDS newest=0 now t m
 		while kill -0 $qemu 2>/dev/null; do
 			if grep -qE 'soft lockup - CPU#[0-9]+ stuck for ([6-9][0-9]|[0-9]{3,})s' "$work/console.log"; then
 				echo "kvm-in-qemu: the machine's kernel reports a CPU locked up for a minute; stopping it"
@@ -287,8 +286,9 @@ machine() {
 			if [ -z "${KVM_IN_QEMU_COMMAND:-}" ] && [ "$stall" -gt 0 ]; then
 				now=0
 				for t in $tests; do
-					f=$build/$t.log
-					[ -f "$f" ] && [ "$(stat -c %Y "$f")" -gt "$now" ] && now=$(stat -c %Y "$f")
+					# (make check removes a test's log as the test starts)
+					m=$(stat -c %Y "$build/$t.log" 2>/dev/null) || continue
+					[ "$m" -le "$now" ] || now=$m
 				done
 				if [ "$now" -gt "$newest" ]; then
 					newest=$now last=$SECONDS
@@ -342,48 +342,28 @@ timings() {
 	done | sort -rn | head -n 12 | awk '{ printf "kvm-in-qemu: %4d s %s\n", $1, $2 }'
 }
 
-# Which machine runs what. With one TCG thread for both CPUs the machine has
-# run the engine tests steadily since this harness came (2026-12-05; 28 tests
-# in 233 s on 2026-12-06), but a Linux guest on its KVM
-# does not get past early boot, on termvisor's engine and on QEMU's KVM mode
-# alike (issue 16: both spin on a timer interrupt taken while the guest holds
-# hrtimer_bases.lock with interrupts off, 4 runs of 4), which earlier notes
-# took for an engine stall. With a thread per CPU Linux reaches its shell,
-# but the machine itself is not sound (see above; and 2 of 5 such machines
-# started here on 2026-12-06 died: its kernel panicked, or both its CPUs
-# locked up with "soft lockup" in under a minute, in the middle of the
-# detached-VM test). So the tests that need a Linux userspace run in a
-# multi-threaded machine of their own, bounded to 15 minutes, and the rest
-# in a single-threaded one; KVM_IN_QEMU_THREADS puts all in one of the two.
-linux_user="tests/linux/debian-shell.sh tests/linux/debian-shell-threads.sh tests/linux/debian-minimal-tui.sh tests/linux/bzimage-initrd.sh"
-rc_all=0
+# Which machine runs what. By default one machine with one emulated CPU on
+# one TCG thread runs every test. Linux guests need that one CPU: with two
+# CPUs on one TCG thread, a Linux guest on the machine's KVM did not get past
+# early boot, on termvisor's engine and on QEMU's KVM mode alike (issue 16:
+# both spin on a timer interrupt taken while the guest holds
+# hrtimer_bases.lock with interrupts off, 4 runs of 4); with one CPU it
+# reaches its shell (2026-12-07: the four Linux shell tests in 160 s of one
+# host CPU, where a thread per CPU took 140 s of two). A thread per CPU
+# (KVM_IN_QEMU_THREADS=multi, which the network benchmarks use for their
+# many guests) is not sound here: its kernel panicked ("corrupted stack end
+# detected inside scheduler") or both its CPUs locked up in about one start
+# of four, with or without nested paging.
 if [ -n "${KVM_IN_QEMU_COMMAND:-}" ]; then
 	cmd=$KVM_IN_QEMU_COMMAND retry=0
 	machine "${KVM_IN_QEMU_THREADS:-multi}" "${KVM_IN_QEMU_TIMEOUT:-3600}"
 	exit "$rc"
 fi
 retry=${KVM_IN_QEMU_RETRY:-1}
-single= multi=
-for t in $tests; do
-	if [ -n "${KVM_IN_QEMU_THREADS:-}" ]; then
-		eval "$KVM_IN_QEMU_THREADS=\"\$$KVM_IN_QEMU_THREADS $t\""
-	elif [[ " $linux_user " == *" $t "* ]]; then
-		multi="$multi $t"
-	else
-		single="$single $t"
-	fi
-done
-for threads in ${KVM_IN_QEMU_GROUPS:-single multi}; do
-	case $threads in single | multi) ;; *) die "KVM_IN_QEMU_GROUPS=$KVM_IN_QEMU_GROUPS: expected single and/or multi" ;; esac
-	group=${!threads}
-	[ -n "$group" ] || continue
-	tests=$group
-	cmd="make -s -k check TESTS='${group# }'"
-	limit=${KVM_IN_QEMU_TIMEOUT:-3600}
-	[ $threads = single ] || [ -n "${KVM_IN_QEMU_THREADS:-}" ] || limit=$((limit < 900 ? limit : 900))
-	machine "$threads" "$limit"
-	echo "kvm-in-qemu: the slowest tests in that machine:"
-	timings "$group"
-	if [ "$rc" -ne 0 ] && { [ "$rc_all" -eq 0 ] || [ "$rc" -eq 125 ]; }; then rc_all=$rc; fi
-done
-exit "$rc_all"
+tests=$(echo $tests)
+all=$tests # (a machine started again runs only the tests left)
+cmd="make -s -k check TESTS='$tests'"
+machine "${KVM_IN_QEMU_THREADS:-single}" "${KVM_IN_QEMU_TIMEOUT:-3600}"
+echo "kvm-in-qemu: the slowest tests in that machine:"
+timings "$all"
+exit "$rc"
