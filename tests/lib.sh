@@ -117,6 +117,9 @@ t_tmux_init() {
 	T_ASAN_OPTS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 }
 tm() { timeout 20 "$TMUX_BIN" -S "$T_TMUX_SOCK" -f /dev/null "$@"; }
+# True for termvisor built with AddressSanitizer (./configure
+# --enable-sanitizers links libasan).
+t_sanitized() { ldd "$TV" 2>/dev/null | grep -q 'libasan'; }
 # (POSIX sh: the guest tests source this file with /bin/sh.)
 t_screen() {
 	local pane=$1
