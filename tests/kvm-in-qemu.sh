@@ -212,6 +212,9 @@ write_inside() { # from $cmd, $tests, $retry and the machine's $threads
 	cat >"$work/inside.sh" <<-EOF
 	cd '$build'
 	export TMPDIR=/tmp
+	# The kernel packages fetched here (the machine has no network): a
+	# second build dir's Linux tests use the first one's (KVM_IN_QEMU_CACHE).
+	export TV_LINUX_CACHE='$cache'
 	# A machine running Linux tests traces its KVM's exits into a small ring
 	# (1 MiB a CPU; not for a benchmark): a Linux test whose guest ends badly prints
 	# the ring's end (tests/lib.sh: t_kvm_trace), the guest's last exits and
