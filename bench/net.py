@@ -13,9 +13,11 @@ disk, root logs in on ttyS0 and busybox's nc moves the data.
     (guest to host, with the count checked).
 (b) TCP guest to guest: two termvisor VMs on a lab network (through its
     switch process) against two QEMU guests joined by -netdev dgram over UNIX
-    sockets (the same framing, one datagram a frame, without a switch), and
+    sockets (the same framing, one datagram a frame, without a switch),
     two more QEMU guests on termvisor's switch (its share apart from the
-    engine's). Timed in the sending guest, from before its dd starts to after
+    engine's), and two QEMU guests each on its own -netdev user, the sender
+    reaching the receiver through the gateway and the receiver's hostfwd
+    (QEMU's user-mode network, what two unprivileged QEMU guests have). Timed in the sending guest, from before its dd starts to after
     its nc ends.
 (c) Memory: the termvisor VM process at the guest's shell without a NIC and
     with one on the user network (after DHCP).
@@ -279,13 +281,14 @@ def guest_to_host(g, nbytes, timeout):
     return nbytes / (got["last"] - got["first"]) / 1e6
 
 
-def guest_to_guest(src, dst, dst_addr, nbytes, timeout):
-    """MB/s: src's nc sends nbytes to dst's, timed in src by its uptime."""
+def guest_to_guest(src, dst, dst_addr, nbytes, timeout, port=GUEST_PORT):
+    """MB/s: src's nc sends nbytes to dst's (listening on GUEST_PORT; src
+    connects to dst_addr:port), timed in src by its uptime."""
     dst.run("nc -l -p %d >/dev/null & sleep 1" % GUEST_PORT)
     try:
         out = src.run("a=$(cut -d' ' -f1 /proc/uptime); dd if=/dev/zero bs=64k count=%d 2>/dev/null"
                       " | nc -w 5 %s %d; r=$?; b=$(cut -d' ' -f1 /proc/uptime); echo $a $b $r"
-                      % (nbytes >> 16, dst_addr, GUEST_PORT), timeout)
+                      % (nbytes >> 16, dst_addr, port), timeout)
     except GuestError as e:
         try:
             stalled(src, "guest to guest: %s" % str(e).splitlines()[0])
@@ -340,6 +343,12 @@ def mbs(x):
 
 def runs_of(xs):
     return ", ".join(mbs(x) for x in xs)
+
+
+def ratio_of(xs, ys):
+    """The ratio of two runs' medians, "-" where either has none."""
+    x, y = med(xs), med(ys)
+    return "-" if x != x or y != y or not y else "%.2f" % (x / y)
 
 
 def vm_rss_kib(pid):
@@ -539,13 +548,31 @@ def main():
                       "remote.path=%s" % (sw % 3, sock), "52:54:00:00:79:01"),
                  qemu("qemu-sw2", "dgram,id=n0,local.type=unix,local.path=%s,remote.type=unix,"
                       "remote.path=%s" % (sw % 4, sock), "52:54:00:00:79:02"))]
+            # Guest to guest on QEMU's user-mode network (the issue's peer for
+            # all three figures): each guest has its own -netdev user, the
+            # sender connects to the gateway's port, which the host's loopback
+            # carries to the receiver's hostfwd.
+            uport = free_port()
+            pairs.append(("QEMU, -netdev user, guest to guest through a host port forward",
+                          qemu("qemu-ug1", "user,id=n0", "52:54:00:00:7a:01"),
+                          qemu("qemu-ug2", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d"
+                               % (uport, GUEST_PORT), "52:54:00:00:7a:02")))
+            user_pair = len(pairs) - 1
             up([g for p in pairs for g in p[1:]])
             # Addresses of their own per pair: the termvisor pair and the QEMU
             # pair on the switch share one network, where the same two
             # addresses twice made ARP send each pair's segments to the other
             # (the runs stalled).
             peer = ["192.168.77.%d" % (10 * k + 2) for k in range(len(pairs))]
+            ports = [GUEST_PORT] * len(pairs)
+            peer[user_pair], ports[user_pair] = "10.0.2.2", uport
             for k, (_, g1, g2) in enumerate(pairs):
+                if k == user_pair:  # addresses from QEMU's DHCP; no ping through slirp
+                    lease(g1)
+                    lease(g2)
+                    attempt(g1.name + " g2g, not counted", guest_to_guest, g1, g2, peer[k],
+                            4 * MIB, a.timeout, ports[k])
+                    continue
                 for g, ip in ((g1, "192.168.77.%d" % (10 * k + 1)), (g2, peer[k])):
                     # No DHCP server on these networks: the template's client
                     # is stopped, the address is static.
@@ -564,17 +591,23 @@ def main():
                     i = (r + k) % len(pairs)
                     _, g1, g2 = pairs[i]
                     what = "%s -> %s run %d" % (g1.name, g2.name, r + 1)
-                    x = attempt(what, guest_to_guest, g1, g2, peer[i], lab_bytes, a.timeout)
+                    x = attempt(what, guest_to_guest, g1, g2, peer[i], lab_bytes, a.timeout,
+                                ports[i])
                     res[i].append(x)
                     log.write("# %s: %s MB/s\n" % (what, mbs(x)))
             out.append("| (b) TCP guest to guest, %d MiB a run, %d alternating runs, MB/s "
                        "(sender's clock) | median | runs | termvisor / QEMU |" % (a.lab_mib, a.runs))
             out.append("|---|---|---|---|")
             for i, (what, _, _) in enumerate(pairs):
-                out.append("| %s | %s | %s | %s |" % (
-                    what, mbs(med(res[i])), runs_of(res[i]),
-                    "" if i == 1 else "**%.2f**" % (med(res[0]) / med(res[1])) if i == 0
-                    else "%.2f (these QEMU guests / the pair above)" % (med(res[i]) / med(res[1]))))
+                if i == 0:
+                    ratio = "**%s** (against the next row)" % ratio_of(res[0], res[1])
+                elif i == user_pair:
+                    ratio = "**%s** (termvisor's pair against this one)" % ratio_of(res[0], res[i])
+                elif i == 1:
+                    ratio = ""
+                else:
+                    ratio = "%s (these QEMU guests / the pair above)" % ratio_of(res[i], res[1])
+                out.append("| %s | %s | %s | %s |" % (what, mbs(med(res[i])), runs_of(res[i]), ratio))
             if any(x is None for xs in res for x in xs):
                 out.append("")
                 out.append(STALL_NOTE)

@@ -3,7 +3,8 @@
 # work): (a) TCP throughput host to guest and guest to host through a port
 # forward on termvisor's user network and on QEMU's (-netdev user,hostfwd=),
 # (b) TCP guest to guest on a termvisor lab network, between two QEMU guests
-# joined by -netdev dgram and between two QEMU guests on termvisor's lab switch,
+# joined by -netdev dgram, between two QEMU guests on termvisor's lab switch and
+# between two QEMU guests on -netdev user (through a host port forward),
 # (c) the VM process's memory without a NIC and with
 # one on the user network. The guest is the VM `termvisor create --template
 # debian-minimal` makes (bench/boot.sh keeps it in BUILD_DIR/bench/debian-minimal);
