@@ -648,9 +648,10 @@ def put_section(a, table, load_before, seconds):
         head = ["## Network inside tests/kvm-in-qemu.sh (KVM on an emulated CPU)", "",
                 "Measured %s by `bench/net.sh` with NET_NESTED=1 (%.0f s): on the KVM (kvm-amd)"
                 % (day, seconds),
-                "of a QEMU machine whose CPU is emulated (TCG with SVM, one host thread a vCPU),",
-                "%d vCPUs there, kernel %s; every instruction is translated, the host's own"
-                % (os.cpu_count(), os.uname().release),
+                "of a QEMU machine whose CPU is emulated (TCG with SVM), %d CPU%s there,"
+                % (os.cpu_count(), "" if os.cpu_count() == 1 else "s"),
+                "kernel %s; every instruction is translated, the host's own"
+                % os.uname().release,
                 "included. %s." % qemu]
     else:
         head = ["## Network (bench/net.sh)", "",
