@@ -13,8 +13,6 @@
 #   KVM_IN_QEMU_COMMAND, a command to run there instead of the tests;
 #   KVM_IN_QEMU_THREADS, single or multi: QEMU's TCG on one host thread for
 #   all emulated CPUs, or on one per CPU (default single; a command: multi);
-#   KVM_IN_QEMU_GROUPS, kept for older callers: a list of single and multi,
-#   the machines to run the tests in (default "single");
 #   KVM_IN_QEMU_LOCK, a file locked while the machine runs, so that runs
 #   started side by side on one host wait for each other rather than share
 #   its CPUs (default /tmp/tv-nested-run.lock; empty: no lock);
@@ -153,7 +151,8 @@ fi
 #
 # QEMU's emulation of SVM is not sound with a thread per CPU (with one thread
 # for two CPUs Linux does not boot at all; see "Which machine runs what"
-# below). In loops of Linux boots on termvisor there (2026-12-06, QEMU 7.2): the shell test hung once in 10 boots of 2 vCPUs,
+# below). In loops of Linux boots on termvisor there (2026-12-06, QEMU 7.2):
+# the shell test hung once in 10 boots of 2 vCPUs,
 # one vCPU halted with interrupts off waiting for a spinlock kick that never
 # came and the other idle; under a fork-heavy shell loop 3 of 6 boots broke,
 # a guest vCPU with a CR3 that is an address of the machine's own memory, a
@@ -276,7 +275,7 @@ machine() {
 		# for $stall seconds (seen: a thread per CPU, both busy, nothing on
 		# its console, one test's log empty for 8 minutes where it takes 18 s);
 		# the tests print as they go, and the slowest is quiet for about a
-		# minute (3 minutes are allowed where the Linux tests run, 5 elsewhere).
+		# minute (5 minutes are allowed, 3 in a multi-threaded machine).
 		# Not for a command (a benchmark may be quiet for long).
 		local stall=${KVM_IN_QEMU_STALL:-$([ "$threads" = multi ] && echo 180 || echo 300)}
 		local last=$SECONDS newest=0 now t m

@@ -14,6 +14,9 @@ t_check() { # description, command...
 	if "$@"; then t_ok "$what"; else t_fail "$what"; fi
 }
 t_skip_all() { echo "1..0 # SKIP $*"; exit 77; }
+# Where the Linux tests keep Debian's kernel packages: TV_LINUX_CACHE (set by
+# tests/kvm-in-qemu.sh to its own cache), else the build tree's.
+t_linux_cache() { echo "${TV_LINUX_CACHE:-$top_builddir/tests/linux/cache}"; }
 t_done() { echo "1..$T_N"; exit $T_FAILED; }
 # Runs a command in the background with its output in file out until
 # pattern has appeared n times there (at most max_s seconds), then sends it

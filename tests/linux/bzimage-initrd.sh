@@ -18,7 +18,7 @@ t_home
 [ -x /bin/busybox ] || t_skip_all "/bin/busybox is missing (the Debian package busybox-static)"
 command -v cpio >/dev/null || t_skip_all "cpio is missing"
 
-cache=${TV_LINUX_CACHE:-$top_builddir/tests/linux/cache}
+cache=$(t_linux_cache)
 kernel=$("$top_srcdir/tests/linux/fetch-kernel.sh" cloud-amd64 "$cache" --vmlinuz \
 	2>"$TERMVISOR_HOME/fetch.err") || t_skip_all "$(cat "$TERMVISOR_HOME/fetch.err")"
 

@@ -13,7 +13,7 @@
 t_need_kvm
 t_home
 
-cache=${TV_LINUX_CACHE:-$top_builddir/tests/linux/cache}
+cache=$(t_linux_cache)
 kernel=$("$top_srcdir/tests/linux/fetch-kernel.sh" cloud-amd64 "$cache" --vmlinuz \
 	2>"$TERMVISOR_HOME/fetch.err") || t_skip_all "$(cat "$TERMVISOR_HOME/fetch.err")"
 

@@ -11,7 +11,7 @@ command -v mkfs.ext4 >/dev/null || t_skip_all "mkfs.ext4 is missing (e2fsprogs)"
 [ -x /bin/busybox ] || t_skip_all "busybox-static is missing"
 # The kernel package tests/kvm-in-qemu.sh (or debian-cloud.sh) fetched.
 mkdir -p "$TERMVISOR_HOME/cache/debian-packages"
-cp "${TV_LINUX_CACHE:-$top_builddir/tests/linux/cache}"/linux-image-*-cloud-amd64_*.deb \
+cp "$(t_linux_cache)"/linux-image-*-cloud-amd64_*.deb \
 	"$TERMVISOR_HOME/cache/debian-packages/" 2>/dev/null ||
 	t_skip_all "no cached linux-image-*-cloud-amd64 package (tests/linux/fetch-kernel.sh fetches it)"
 sock=$TERMVISOR_HOME/tmux.sock

@@ -13,7 +13,7 @@ apt-cache depends linux-image-cloud-amd64 >/dev/null 2>&1 ||
 	t_skip_all "apt knows no linux-image-cloud-amd64 (no Debian archive configured)"
 # Reuse the package the other Linux test fetched, when there is one.
 mkdir -p "$TERMVISOR_HOME/cache/debian-packages"
-cp "${TV_LINUX_CACHE:-$top_builddir/tests/linux/cache}"/linux-image-*-cloud-amd64_*.deb \
+cp "$(t_linux_cache)"/linux-image-*-cloud-amd64_*.deb \
 	"$TERMVISOR_HOME/cache/debian-packages/" 2>/dev/null
 
 out=$("$TV" create deb --template debian-minimal 2>&1)

@@ -49,7 +49,7 @@ apt-cache depends linux-image-cloud-amd64 >/dev/null 2>&1 ||
 	t_skip_all "apt knows no linux-image-cloud-amd64 (no Debian archive configured)"
 # The kernel package is fetched once and kept with the other Linux tests'.
 pkgs=$TERMVISOR_HOME/cache/debian-packages
-kcache=${TV_LINUX_CACHE:-$top_builddir/tests/linux/cache}
+kcache=$(t_linux_cache)
 mkdir -p "$pkgs" "$kcache"
 cp "$kcache"/linux-image-*-cloud-amd64_*.deb "$pkgs/" 2>/dev/null
 created=$(date +%s)

@@ -21,7 +21,7 @@ if [ "$(id -u)" -ne 0 ] && ! sudo -n true 2>/dev/null; then
 fi
 unset TV_DEBIAN_SUITE
 
-cache=${TV_LINUX_CACHE:-$top_builddir/tests/linux/cache}/debootstrap-bookworm
+cache=$(t_linux_cache)/debootstrap-bookworm
 mkdir -p "$cache" "$TERMVISOR_HOME/cache/debootstrap" || t_skip_all "cannot create $cache"
 cache=$(cd "$cache" && pwd)
 ln -s "$cache" "$TERMVISOR_HOME/cache/debootstrap/bookworm"
