@@ -733,6 +733,39 @@ static int outcome(struct vmm *v, char *reason, size_t len, bool *crashed)
 	return code;
 }
 
+/* A crashed guest's last words, for a VM in the background (in the
+ * foreground they are on the terminal): the end of each console's screen
+ * goes into the log beside the engine's account. On AMD's KVM a triple
+ * fault leaves no registers (vcpu.c), so these lines are often all there is. */
+#define LAST_LINES 20
+
+static void log_last_lines(struct vmm *v)
+{
+	char line[1024];
+
+	for (unsigned i = 0; i < CONSOLE_NPORTS; i++) {
+		int rows, cols, end, from;
+
+		if (v->con[i].cb == NULL)
+			continue;
+		console_buf_size(v->con[i].cb, &rows, &cols);
+		for (end = rows; end > 0; end--) /* the last row that is not blank */
+			if (console_buf_row_text(v->con[i].cb, end - 1, line, sizeof(line)) > 0)
+				break;
+		if (end == 0)
+			continue;
+		from = MAX(end - LAST_LINES, 0);
+		vmm_log(v, "the last %d lines of %s's screen:", end - from, console_port_name(i));
+		for (int r = from; r < end; r++) {
+			size_t n = console_buf_row_text(v->con[i].cb, r, line, sizeof(line) - 1);
+
+			line[n] = '\n';
+			(void)!write(v->log_fd, "  ", 2);
+			(void)!write(v->log_fd, line, n + 1);
+		}
+	}
+}
+
 /* Tells the terminal of a foreground run why it ended, as `termvisor run`
  * always has. */
 static void say_outcome(struct vmm *v)
@@ -1059,6 +1092,8 @@ int vmm_main(struct vmm_opts *o)
 		(void)!write(v.log_fd, "\n", 1);
 		(void)!write(v.log_fd, d, strlen(d));
 	}
+	if (v.log_fd >= 0 && crashed)
+		log_last_lines(&v);
 	vmm_log(&v, "VM ended: %s", reason);
 	if (v.term.on) {
 		term_restore(&v.term);
