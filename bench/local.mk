@@ -5,7 +5,7 @@ EXTRA_DIST += bench/boot.sh bench/boot.py bench/first-byte.S
 EXTRA_DIST += bench/virtio-blk.sh
 EXTRA_DIST += bench/snapshot.sh bench/snapshot.py
 EXTRA_DIST += bench/many.sh bench/many.py
-EXTRA_DIST += bench/net.sh bench/net.py bench/net-faults.py
+EXTRA_DIST += bench/net.sh bench/net.py bench/net-faults.py bench/nested-kvm-trace.sh
 # The console pane alone on a terminal (bench/console.sh); not installed.
 noinst_PROGRAMS += bench/vtdrive
 bench_vtdrive_SOURCES = bench/vtdrive.c

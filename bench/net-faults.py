@@ -100,37 +100,12 @@ class Sink:
             return self.got[count - 1] if len(self.got) >= count else None
 
 
-def trace_on(size_kb):
-    if not os.path.isdir(TRACE + "/events"):
-        if subprocess.call(["mount", "-t", "tracefs", "nodev", TRACE]) != 0:
-            return False
-    with open(TRACE + "/tracing_on", "w") as f:
-        f.write("0")
-    with open(TRACE + "/buffer_size_kb", "w") as f:
-        f.write(str(size_kb))
-    names = ["kvm_exit", "kvm_inj_exception", "kvm_userspace_exit", "kvm_page_fault",
-             "kvm_async_pf_not_present", "kvm_async_pf_ready", "kvm_async_pf_completed",
-             "kvm_async_pf_repeated_fault", "kvm_try_async_get_page", "kvm_nested_vmexit"]
-    for e in names:
-        p = "%s/events/kvm/%s/enable" % (TRACE, e)
-        if os.path.exists(p):
-            with open(p, "w") as f:
-                f.write("1")
-    with open(TRACE + "/trace", "w") as f:
-        f.write("")
-    with open(TRACE + "/tracing_on", "w") as f:
-        f.write("1")
-    # A second ring with the shutdown exits alone (SVM's exit code 0x7f), kept
-    # for the whole run: which processes' guests the host KVM saw fault.
-    inst = TRACE + "/instances/shutdowns"
-    os.makedirs(inst, exist_ok=True)
-    with open(inst + "/events/kvm/kvm_exit/filter", "w") as f:
-        f.write("exit_reason == 127")
-    with open(inst + "/events/kvm/kvm_exit/enable", "w") as f:
-        f.write("1")
-    with open(inst + "/tracing_on", "w") as f:
-        f.write("1")
-    return True
+def trace_on():
+    """The machine's KVM traced (bench/nested-kvm-trace.sh): a ring of its
+    exits, injected exceptions and async page faults, and one of its shutdown
+    exits (SVM's 0x7f: the host's view of a triple fault) for the whole run."""
+    helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nested-kvm-trace.sh")
+    return subprocess.call([helper, "start"]) == 0
 
 
 def shutdowns():
@@ -495,7 +470,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     os.environ.setdefault("TERMVISOR_HOME", os.path.join(a.scratch, "home"))
     os.makedirs(os.environ["TERMVISOR_HOME"], exist_ok=True)
-    if a.trace and not trace_on(4096):
+    if a.trace and not trace_on():
         log("no tracefs: the host KVM's ring is not kept")
         a.trace = False
     r = Run(a)
