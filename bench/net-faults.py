@@ -273,7 +273,7 @@ class Run:
         g faulted or hung."""
         self.count(g.engine, "bursts")
         try:
-            g.run("nc -l -p %d >/dev/null & sleep 0.5" % PORT, 60)
+            g.run("nc -l -p %d </dev/null >/dev/null & sleep 0.5" % PORT, 60)
             with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
                 s.sendall(bytes(kib * 1024))
             out = g.run("wait; echo waited", self.a.burst_timeout)
@@ -295,7 +295,7 @@ class Run:
     def g2g(self, src, dst, addr, kib, n):
         self.count(src.engine, "bursts")
         try:
-            dst.run("nc -l -p %d >/dev/null & sleep 0.5" % PORT, 60)
+            dst.run("nc -l -p %d </dev/null >/dev/null & sleep 0.5" % PORT, 60)
         except GuestError as e:
             self.ended(dst, "burst %d, its nc -l: %s" % (n, str(e).splitlines()[0]))
             return False

@@ -201,7 +201,7 @@ def stalled(g, what):
 
 def host_to_guest(g, port, nbytes, timeout):
     """MB/s: the host sends nbytes through the forward to the guest's nc."""
-    g.run("nc -l -p %d >/dev/null & sleep 1" % GUEST_PORT)
+    g.run("nc -l -p %d </dev/null >/dev/null & sleep 1" % GUEST_PORT)
     block = bytes(64 << 10)
     s = connect(port, 30)
     left = nbytes
@@ -284,7 +284,7 @@ def guest_to_host(g, nbytes, timeout):
 def guest_to_guest(src, dst, dst_addr, nbytes, timeout, port=GUEST_PORT):
     """MB/s: src's nc sends nbytes to dst's (listening on GUEST_PORT; src
     connects to dst_addr:port), timed in src by its uptime."""
-    dst.run("nc -l -p %d >/dev/null & sleep 1" % GUEST_PORT)
+    dst.run("nc -l -p %d </dev/null >/dev/null & sleep 1" % GUEST_PORT)
     try:
         out = src.run("a=$(cut -d' ' -f1 /proc/uptime); dd if=/dev/zero bs=64k count=%d 2>/dev/null"
                       " | nc -w 5 %s %d; r=$?; b=$(cut -d' ' -f1 /proc/uptime); echo $a $b $r"
