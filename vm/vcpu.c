@@ -436,7 +436,9 @@ static bool vcpu_exit(struct vcpu *c)
 			 * intercept: what it reports is the reset state, not the
 			 * fault, so a dump would only mislead. */
 			char *msg = xasprintf("%s\nvCPU %u registers: lost (the host's KVM reset the "
-					      "vCPU at the fault, as it does on AMD processors)",
+					      "vCPU at the fault, as it does on AMD processors; its "
+					      "kvm:kvm_exit tracepoint, reason shutdown, still shows "
+					      "the rip and the event being delivered)",
 					      what, c->id);
 			vm_request_exit(c->vm, VM_EXIT_TRIPLE_FAULT, 0, msg);
 			free(msg);
