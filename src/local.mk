@@ -23,7 +23,7 @@ libtvcli_a_SOURCES += src/cli/cmd-lab-switch.c
 # src/vmm: the VM process: its main loop, the control socket, the console
 # screen and the guard on the guest's output.
 libtvsrc_a_SOURCES += src/vmm/console-buf.c src/vmm/console-buf.h \
-	src/vmm/vtguard.c src/vmm/vtguard.h src/vmm/control.c src/vmm/control.h \
+	src/vmm/vtguard.c src/vmm/vtguard.h src/vmm/vtscreen.c src/vmm/vtscreen.h src/vmm/control.c src/vmm/control.h \
 	src/vmm/verbs.c src/vmm/verbs.h src/vmm/vmm.c src/vmm/vmm.h src/vmm/vmm-int.h \
 	src/vmm/args.c src/vmm/launch.c src/vmm/snap.c src/vmm/sandbox.c src/vmm/sandbox.h
 # src/cli: the command line, one file per subcommand (listed in src/cli/cmd.c).

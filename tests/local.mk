@@ -31,6 +31,13 @@ tests_unit_test_vtpane_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_vtpane_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-vtpane
 
+# The console screen (src/vmm/vtscreen.c) against libvterm's own screen.
+check_PROGRAMS += tests/unit/test-vtscreen
+tests_unit_test_vtscreen_SOURCES = tests/unit/test-vtscreen.c
+tests_unit_test_vtscreen_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_vtscreen_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-vtscreen
+
 check_PROGRAMS += tests/unit/test-protocol
 tests_unit_test_protocol_SOURCES = tests/unit/test-protocol.c
 tests_unit_test_protocol_CFLAGS = $(TEST_CFLAGS)

@@ -6,6 +6,7 @@
 #include "ui/vtpane.h"
 #include "ui/vtcolor.h"
 #include "src/vmm/vtguard.h"
+#include "src/vmm/vtscreen.h"
 
 /* A scrollback cell, 16 bytes: ch holds the code point (bits 0-20), the
  * width (bits 21-22) and how many combining characters follow in the line's
@@ -27,7 +28,7 @@ struct vtline {
 
 struct vtpane {
 	VTerm *vt;
-	VTermScreen *screen;
+	struct vtscreen *screen;
 	struct vtguard guard;
 	int rows, cols;
 

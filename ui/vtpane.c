@@ -1,5 +1,6 @@
-/* The console pane: libvterm's screen, a scrollback ring, and the drawing of
- * both into an ncurses window, row by row as they change. */
+/* The console pane: a terminal screen (src/vmm/vtscreen.h, on libvterm's
+ * state), a scrollback ring, and the drawing of both into an ncurses window,
+ * row by row as they change. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ static int on_settermprop(VTermProp prop, VTermValue *val, void *user)
 	case VTERM_PROP_CURSORBLINK: p->cursor_blink = val->boolean != 0; break;
 	case VTERM_PROP_CURSORSHAPE: p->cursor_shape = val->number; break;
 	case VTERM_PROP_ALTSCREEN: p->altscreen = val->boolean != 0; break;
-	case VTERM_PROP_REVERSE: p->all_dirty = true; break; /* libvterm's cells carry it */
+	case VTERM_PROP_REVERSE: p->all_dirty = true; break; /* the screen's cells carry it */
 	default: break;
 	}
 	p->dirty = true;
@@ -295,11 +296,10 @@ struct vtpane *vtpane_new(int rows, int cols, size_t scrollback_lines, vtpane_ou
 	p->row_dirty = xcalloc((size_t)p->rows, 1);
 	p->vt = vterm_new(p->rows, p->cols);
 	vterm_set_utf8(p->vt, 1);
-	p->screen = vterm_obtain_screen(p->vt);
-	vterm_screen_set_callbacks(p->screen, &callbacks, p);
-	vterm_screen_set_damage_merge(p->screen, VTERM_DAMAGE_SCROLL);
-	vterm_screen_enable_altscreen(p->screen, 1);
-	vterm_screen_reset(p->screen, 1);
+	p->screen = vtscreen_new(p->vt);
+	vtscreen_set_callbacks(p->screen, &callbacks, p);
+	vtscreen_enable_altscreen(p->screen, 1);
+	vtscreen_reset(p->screen, 1);
 	vterm_output_set_callback(p->vt, on_output, p);
 	p->sb_cap = scrollback_lines;
 	p->sb = scrollback_lines ? xcalloc(scrollback_lines, sizeof(*p->sb)) : NULL;
@@ -324,6 +324,7 @@ void vtpane_free(struct vtpane *p)
 	free(p->sb);
 	free(p->row_dirty);
 	free(p->search_text);
+	vtscreen_free(p->screen);
 	vterm_free(p->vt);
 	free(p);
 }
@@ -342,7 +343,7 @@ void vtpane_feed(struct vtpane *p, const char *bytes, size_t len)
 		bytes += n;
 		len -= n;
 	}
-	vterm_screen_flush_damage(p->screen);
+	vtscreen_flush_damage(p->screen);
 }
 
 /* libvterm 0.1.4 moves the cursor up by the lines a shrinking screen
@@ -389,7 +390,7 @@ void vtpane_resize(struct vtpane *p, int rows, int cols)
 	p->row_dirty = xcalloc((size_t)rows, 1);
 	vterm_set_size(p->vt, rows, cols);
 	keep_cursor_inside(p);
-	vterm_screen_flush_damage(p->screen);
+	vtscreen_flush_damage(p->screen);
 	if ((size_t)p->offset > p->sb_len)
 		p->offset = (int)p->sb_len;
 	if (p->cur_line >= vtpane_lines(p))
@@ -491,7 +492,7 @@ void vtpane_cell(const struct vtpane *p, long line, int col, VTermScreenCell *ce
 	} else if ((size_t)line < p->sb_len) {
 		line_cell(sb_at(p, (size_t)line), col, cell);
 	} else if (col >= p->cols ||
-		   !vterm_screen_get_cell(p->screen, (VTermPos){(int)(line - (long)p->sb_len), col}, cell)) {
+		   !vtscreen_get_cell(p->screen, (VTermPos){(int)(line - (long)p->sb_len), col}, cell)) {
 		blank_cell(cell);
 	}
 }

@@ -11,6 +11,7 @@
 
 #include "src/vmm/console-buf.h"
 #include "src/vmm/vtguard.h"
+#include "src/vmm/vtscreen.h"
 #include "common/util.h"
 
 /* One scrollback line, already rendered as terminal output. */
@@ -21,7 +22,7 @@ struct sb_line {
 
 struct console_buf {
 	VTerm *vt;
-	VTermScreen *screen;
+	struct vtscreen *screen;
 	int rows, cols;
 	bool cursor_visible;
 	struct sb_line *sb;   /* ring, oldest at sb_head */
@@ -239,10 +240,10 @@ static void screen_open(struct console_buf *cb, int rows, int cols)
 	cb->cursor_visible = true;
 	cb->vt = vterm_new(rows, cols);
 	vterm_set_utf8(cb->vt, 1);
-	cb->screen = vterm_obtain_screen(cb->vt);
-	vterm_screen_set_callbacks(cb->screen, &screen_cbs, cb);
-	vterm_screen_enable_altscreen(cb->screen, 1);
-	vterm_screen_reset(cb->screen, 1);
+	cb->screen = vtscreen_new(cb->vt);
+	vtscreen_set_callbacks(cb->screen, &screen_cbs, cb);
+	vtscreen_enable_altscreen(cb->screen, 1);
+	vtscreen_reset(cb->screen, 1);
 }
 
 static void scrollback_clear(struct console_buf *cb)
@@ -268,6 +269,7 @@ void console_buf_free(struct console_buf *cb)
 		return;
 	scrollback_clear(cb);
 	free(cb->sb);
+	vtscreen_free(cb->screen);
 	vterm_free(cb->vt);
 	free(cb);
 }
@@ -275,7 +277,7 @@ void console_buf_free(struct console_buf *cb)
 void console_buf_feed(struct console_buf *cb, const void *bytes, size_t len)
 {
 	vterm_input_write(cb->vt, bytes, len);
-	vterm_screen_flush_damage(cb->screen);
+	vtscreen_flush_damage(cb->screen);
 }
 
 void console_buf_resize(struct console_buf *cb, int rows, int cols)
@@ -290,7 +292,7 @@ void console_buf_resize(struct console_buf *cb, int rows, int cols)
 		return;
 	console_buf_feed(cb, full_region, sizeof(full_region) - 1);
 	vterm_set_size(cb->vt, rows, cols);
-	vterm_screen_flush_damage(cb->screen);
+	vtscreen_flush_damage(cb->screen);
 	cb->rows = rows;
 	cb->cols = cols;
 }
@@ -306,7 +308,7 @@ static void render_row(const struct console_buf *cb, int row, VTermScreenCell *c
 {
 	for (int col = 0; col < cb->cols; col++) {
 		VTermPos pos = {.row = row, .col = col};
-		vterm_screen_get_cell(cb->screen, pos, &cells[col]);
+		vtscreen_get_cell(cb->screen, pos, &cells[col]);
 	}
 	render_cells(cells, cb->cols, out);
 }
@@ -361,7 +363,7 @@ size_t console_buf_row_text(const struct console_buf *cb, int row, char *buf, si
 		char s[VTERM_MAX_CHARS_PER_CELL * 4];
 		size_t k = 0;
 
-		vterm_screen_get_cell(cb->screen, pos, &c);
+		vtscreen_get_cell(cb->screen, pos, &c);
 		if (c.chars[0] == (uint32_t)-1)
 			continue;
 		for (int i = 0; i < VTERM_MAX_CHARS_PER_CELL && c.chars[i]; i++)
@@ -394,6 +396,7 @@ void console_buf_replace(struct console_buf *cb, int rows, int cols, const void 
 	struct vtguard guard;
 	uint8_t *safe = xmalloc(len ? len : 1);
 
+	vtscreen_free(cb->screen);
 	vterm_free(cb->vt);
 	scrollback_clear(cb);
 	screen_open(cb, rows, cols);

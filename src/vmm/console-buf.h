@@ -1,5 +1,5 @@
 /* A VM's console as the VM process keeps it: the guest's serial output runs
- * through a libvterm screen at all times and the lines that scroll off the top
+ * through a terminal screen (vtscreen.h) at all times and the lines that scroll off the top
  * are kept (rendered, with their colours) in a bounded scrollback. A client that
  * attaches later gets the history and the current screen as terminal output
  * (console_buf_render), then the live stream.
