@@ -77,23 +77,30 @@ static bool clip(const struct vtscreen *s, VTermRect *r)
 
 /* An erased cell: no character, the pen's colours (xterm's background
  * colour erase), no other attribute; the line's double width or height. */
-static void blank(const struct vtscreen *s, struct cell *c, int row)
+static struct cell blank_for(const struct vtscreen *s, int row)
 {
-	c->chars[0] = 0;
-	c->pen = (struct pen){.fg = s->pen.fg, .bg = s->pen.bg};
+	struct cell c = {.pen = {.fg = s->pen.fg, .bg = s->pen.bg}};
+
 	if (row >= 0 && row < s->state_rows) {
 		const VTermLineInfo *info = vterm_state_get_lineinfo(s->state, row);
-		c->pen.dwl = info->doublewidth;
-		c->pen.dhl = info->doubleheight;
+		c.pen.dwl = info->doublewidth;
+		c.pen.dhl = info->doubleheight;
 	}
+	return c;
+}
+
+static void blank(const struct vtscreen *s, struct cell *c, int row)
+{
+	*c = blank_for(s, row);
 }
 
 static void blank_row(const struct vtscreen *s, int row, int start_col, int end_col)
 {
 	struct cell *r = s->buf[s->cur].row[row];
+	const struct cell b = blank_for(s, row);
 
 	for (int col = start_col; col < end_col; col++)
-		blank(s, &r[col], row);
+		r[col] = b;
 }
 
 static void alloc_buffer(struct buffer *b, int rows, int cols)
@@ -145,27 +152,23 @@ int vtscreen_get_cell(const struct vtscreen *s, VTermPos pos, VTermScreenCell *c
 
 	if (c == NULL)
 		return 0;
-	for (int i = 0; i < VTERM_MAX_CHARS_PER_CELL; i++) {
-		cell->chars[i] = c->chars[i];
-		if (c->chars[i] == 0 || (i == 0 && c->chars[0] == (uint32_t)-1)) {
-			for (int j = i + 1; j < VTERM_MAX_CHARS_PER_CELL; j++)
-				cell->chars[j] = 0;
-			break;
-		}
-	}
-	memset(&cell->attrs, 0, sizeof(cell->attrs));
-	cell->attrs.bold = c->pen.bold;
-	cell->attrs.underline = c->pen.underline;
-	cell->attrs.italic = c->pen.italic;
-	cell->attrs.blink = c->pen.blink;
-	cell->attrs.reverse = c->pen.reverse ^ s->global_reverse;
-	cell->attrs.strike = c->pen.strike;
-	cell->attrs.font = c->pen.font;
-	cell->attrs.dwl = c->pen.dwl;
-	cell->attrs.dhl = c->pen.dhl;
+	/* Characters after the first 0 (or after the -1 of a wide character's
+	 * second half) are 0 in every cell: each writer clears them. */
+	memcpy(cell->chars, c->chars, sizeof(cell->chars));
+	cell->attrs = (VTermScreenCellAttrs){
+		.bold = c->pen.bold,
+		.underline = c->pen.underline,
+		.italic = c->pen.italic,
+		.blink = c->pen.blink,
+		.reverse = c->pen.reverse ^ s->global_reverse,
+		.strike = c->pen.strike,
+		.font = c->pen.font,
+		.dwl = c->pen.dwl,
+		.dhl = c->pen.dhl,
+	};
 	cell->fg = c->pen.fg;
 	cell->bg = c->pen.bg;
-	next = cellp(s, pos.row, pos.col + 1);
+	next = pos.col + 1 < s->cols ? c + 1 : NULL;
 	cell->width = next && next->chars[0] == (uint32_t)-1 && c->chars[0] != (uint32_t)-1 ? 2 : 1;
 	return 1;
 }
@@ -181,9 +184,12 @@ static void set_cell(struct vtscreen *s, VTermPos pos, const VTermScreenCell *ce
 		return;
 	for (int i = 0; i < VTERM_MAX_CHARS_PER_CELL; i++) {
 		c->chars[i] = cell->chars[i];
-		if (cell->chars[i] == 0)
+		if (cell->chars[i] == 0 || cell->chars[0] == (uint32_t)-1)
 			break;
 	}
+	for (int i = 1; i < VTERM_MAX_CHARS_PER_CELL; i++)
+		if (c->chars[i - 1] == 0 || c->chars[i - 1] == (uint32_t)-1)
+			c->chars[i] = 0;
 	c->pen = (struct pen){.fg = cell->fg, .bg = cell->bg};
 	c->pen.bold = cell->attrs.bold;
 	c->pen.underline = cell->attrs.underline;
@@ -194,8 +200,8 @@ static void set_cell(struct vtscreen *s, VTermPos pos, const VTermScreenCell *ce
 	c->pen.font = cell->attrs.font;
 	next = cellp(s, pos.row, pos.col + 1);
 	if (cell->width == 2 && next) {
+		memset(next->chars, 0, sizeof(next->chars));
 		next->chars[0] = (uint32_t)-1;
-		next->chars[1] = 0;
 	}
 }
 
@@ -324,8 +330,8 @@ static int on_putglyph(VTermGlyphInfo *info, VTermPos pos, void *user)
 		return 1;
 	for (i = 0; i < VTERM_MAX_CHARS_PER_CELL && info->chars[i]; i++)
 		c->chars[i] = info->chars[i];
-	if (i < VTERM_MAX_CHARS_PER_CELL)
-		c->chars[i] = 0;
+	for (; i < VTERM_MAX_CHARS_PER_CELL; i++)
+		c->chars[i] = 0; /* so that a cell's characters are read whole */
 	c->pen = s->pen;
 	c->pen.protected_cell = info->protected_cell;
 	c->pen.dwl = info->dwl;
@@ -335,8 +341,8 @@ static int on_putglyph(VTermGlyphInfo *info, VTermPos pos, void *user)
 
 		if (n == NULL)
 			break;
+		memset(n->chars, 0, sizeof(n->chars));
 		n->chars[0] = (uint32_t)-1;
-		n->chars[1] = 0;
 		n->pen = c->pen;
 	}
 	s->damaged[pos.row] = 1;

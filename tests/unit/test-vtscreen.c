@@ -215,6 +215,11 @@ static void assert_same(struct pair *p, const char *when)
 			assert_int_equal(vtscreen_get_cell(p->s, pos, &b), 1);
 			if (!cell_same(&a, &b, why, sizeof(why)))
 				fail_msg("%s: row %d col %d: %s", when, row, col, why);
+			/* A cell reads whole: nothing stale after its last character. */
+			for (int i = 1; i < VTERM_MAX_CHARS_PER_CELL; i++)
+				if ((b.chars[i - 1] == 0 || b.chars[i - 1] == (uint32_t)-1) && b.chars[i])
+					fail_msg("%s: row %d col %d: character %d after the end", when, row,
+						 col, i);
 		}
 	if (p->ref_sb.n != p->sb.n)
 		fail_msg("%s: %d lines in the scrollback, libvterm %d", when, p->sb.n, p->ref_sb.n);
