@@ -7,7 +7,7 @@
 D=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzzctl.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 S=$top_srcdir
-SRCS=("$S/src/vmm/control.c" "$S/src/core/protocol.c" "$S/src/vmm/console-buf.c" "$S/src/vmm/vtguard.c"
+SRCS=("$S/src/vmm/control.c" "$S/src/core/protocol.c" "$S/src/vmm/console-buf.c" "$S/src/vmm/vtguard.c" "$S/src/vmm/vtscreen.c"
 	"$S/src/vmm/verbs.c" "$S/vm/net/net.c"
 	"$S/common/util.c" "$S/common/err.c")
 CFLAGS=(-g -O1 -D_GNU_SOURCE -I"$S" -I"$top_builddir")
