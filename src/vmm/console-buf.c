@@ -27,6 +27,7 @@ struct console_buf {
 	bool cursor_visible;
 	struct sb_line *sb;   /* ring, oldest at sb_head */
 	size_t sb_cap, sb_len, sb_head, sb_bytes;
+	uint64_t sb_pushed; /* lines ever pushed (those the ring dropped too) */
 };
 
 /* The attributes that decide how a cell looks; compared cell to cell so SGR
@@ -200,6 +201,7 @@ static int on_sb_pushline(int cols, const VTermScreenCell *cells, void *user)
 	struct proto_buf line = {0};
 	struct sb_line *slot;
 
+	cb->sb_pushed++;
 	if (cb->sb_cap == 0)
 		return 1;
 	render_cells(cells, cols, &line);
@@ -313,18 +315,33 @@ static void render_row(const struct console_buf *cb, int row, VTermScreenCell *c
 	render_cells(cells, cb->cols, out);
 }
 
+uint64_t console_buf_lines_pushed(const struct console_buf *cb)
+{
+	return cb->sb_pushed;
+}
+
 void console_buf_render(const struct console_buf *cb, int term_rows, struct proto_buf *out)
 {
+	console_buf_render_since(cb, term_rows, 0, out);
+}
+
+void console_buf_render_since(const struct console_buf *cb, int term_rows, uint64_t since,
+			      struct proto_buf *out)
+{
 	VTermScreenCell *cells = xcalloc((size_t)cb->cols, sizeof(*cells));
-	size_t total = cb->sb_len + (size_t)cb->rows;
+	size_t nlines = cb->sb_len, first, total;
 	VTermPos cursor;
 	int top, crow;
 	char s[48];
 
+	if (since <= cb->sb_pushed && cb->sb_pushed - since < nlines)
+		nlines = (size_t)(cb->sb_pushed - since);
+	first = cb->sb_len - nlines;
+	total = nlines + (size_t)cb->rows;
 	/* Home and clear, then one line after another: what does not fit scrolls
 	 * into the terminal's own scrollback, as it would have live. */
 	proto_buf_append(out, "\033[m\033[H\033[2J", 10);
-	for (size_t i = 0; i < cb->sb_len; i++) {
+	for (size_t i = first; i < cb->sb_len; i++) {
 		const struct sb_line *l = sb_at(cb, i);
 		proto_buf_append(out, l->bytes, l->len);
 		proto_buf_append(out, "\r\n", 2);
@@ -337,7 +354,7 @@ void console_buf_render(const struct console_buf *cb, int term_rows, struct prot
 	free(cells);
 	/* Where the screen's first row ended up on the terminal. */
 	if (total <= (size_t)term_rows)
-		top = (int)cb->sb_len;
+		top = (int)nlines;
 	else
 		top = term_rows - cb->rows;
 	/* The state's cursor, not the last callback's: libvterm reports moves

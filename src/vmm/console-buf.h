@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "src/core/protocol.h"
@@ -40,6 +41,17 @@ void console_buf_size(const struct console_buf *cb, int *rows, int *cols);
  * they land in the terminal's own scrollback), then the screen's rows, then
  * the cursor is placed. */
 void console_buf_render(const struct console_buf *cb, int term_rows, struct proto_buf *out);
+
+/* Lines pushed into the scrollback since cb was made, those the bounded
+ * scrollback has dropped since included. */
+uint64_t console_buf_lines_pushed(const struct console_buf *cb);
+
+/* console_buf_render with only the scrollback lines pushed after since (a
+ * value of console_buf_lines_pushed), as far as the scrollback holds them:
+ * what a terminal that showed everything up to then needs, so that its own
+ * scrollback gets each line once. since 0: the whole scrollback. */
+void console_buf_render_since(const struct console_buf *cb, int term_rows, uint64_t since,
+			      struct proto_buf *out);
 
 /* Makes cb a fresh screen of rows x cols fed with render, the output of
  * console_buf_render(other, other's rows): other's screen, scrollback and

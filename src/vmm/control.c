@@ -22,6 +22,7 @@ struct control_client {
 	bool closing; /* a fatal protocol error: send what is queued, then hang up */
 	bool dead;    /* to be closed by the main loop (never closed from a callback) */
 	bool lagging; /* console output skipped; redrawn once its backlog is sent */
+	uint64_t lag_mark; /* the console's lines pushed when it began to skip (0: redraw all) */
 	bool subscribed; /* EVENT frames without being attached (SUBSCRIBE) */
 	uint16_t rows; /* its window, for redraws */
 	unsigned port; /* the console it is attached to */
@@ -177,13 +178,21 @@ enum verb_result control_verb_hello(struct verb_call *call)
 
 /* The replay goes out as ordinary console frames: to the client it is the
  * screen being drawn, then the live stream continues it. */
-static void put_replay(struct control *c, struct control_client *cl)
+/* The console redrawn for a client: its whole scrollback and screen, or,
+ * for one that showed everything up to the point where the console had
+ * pushed `since` lines, only the lines pushed after it and the screen. */
+static void put_replay_since(struct control *c, struct control_client *cl, uint64_t since)
 {
 	struct proto_buf screen = {0};
 
-	console_buf_render(c->cb[cl->port], cl->rows, &screen);
+	console_buf_render_since(c->cb[cl->port], cl->rows, since, &screen);
 	proto_put_console(&cl->out, screen.data, screen.len);
 	proto_buf_free(&screen);
+}
+
+static void put_replay(struct control *c, struct control_client *cl)
+{
+	put_replay_since(c, cl, 0);
 }
 
 /* The console's screen takes the size, and the guest is told it where it
@@ -405,9 +414,10 @@ void control_handle(struct control *c, const struct pollfd *pfd, size_t n)
 		if (rc == 0 && cl->out.len > CONTROL_MAX_BACKLOG + CONTROL_REPLY_SLACK)
 			rc = -1; /* not reading at all: do not let it cost the VM memory */
 		if (rc == 0 && cl->lagging && cl->out.len == 0) {
-			/* Caught up: what it missed is redrawn from the screen. */
+			/* Caught up: the lines it missed and the screen, so that
+			 * its scrollback gets each line once. */
 			cl->lagging = false;
-			put_replay(c, cl);
+			put_replay_since(c, cl, cl->lag_mark);
 		}
 		if (cl->dead)
 			rc = -1;
@@ -426,10 +436,14 @@ unsigned control_client_port(const struct control_client *cl)
 
 void control_console_output(struct control *c, unsigned port, const void *bytes, size_t len)
 {
+	uint64_t pushed = 0;
+
 	if (port >= CONSOLE_NPORTS)
 		return;
-	if (c->cb[port] != NULL)
+	if (c->cb[port] != NULL) {
+		pushed = console_buf_lines_pushed(c->cb[port]); /* what a client skipping these saw */
 		console_buf_feed(c->cb[port], bytes, len);
+	}
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *cl = c->clients[i];
 		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead ||
@@ -440,6 +454,7 @@ void control_console_output(struct control *c, unsigned port, const void *bytes,
 		 * when it has caught up. */
 		if (cl->out.len > CONTROL_MAX_BACKLOG) {
 			cl->lagging = true;
+			cl->lag_mark = pushed;
 			continue;
 		}
 		proto_put_console(&cl->out, bytes, len);
@@ -456,9 +471,12 @@ void control_redraw(struct control *c)
 		struct control_client *cl = c->clients[i];
 		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead)
 			continue;
-		/* A lagging client is redrawn anyway once it has caught up. */
-		if (cl->lagging)
+		/* A lagging client is redrawn anyway once it has caught up,
+		 * then in full. */
+		if (cl->lagging) {
+			cl->lag_mark = 0;
 			continue;
+		}
 		put_replay(c, cl);
 		if (client_write(cl) < 0)
 			cl->dead = true;

@@ -593,14 +593,43 @@ static void test_sizes_reach_the_guest(void **state)
 	proto_buf_free(&b.got);
 }
 
+/* Reads console output until the redraw after "the end" (the last frame
+ * ends by showing the cursor), feeding it to term where one is given.
+ * Returns the console bytes read. */
+static size_t read_to_redraw(int fd, struct proto_buf *in, struct console_buf *term)
+{
+	struct proto_buf seen = {0};
+	struct proto_frame f;
+	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	size_t total = 0;
+	int type;
+
+	while ((type = raw_recv(fd, in, &f, p, PROTO_MAX_PAYLOAD)) > 0) {
+		if (type != PROTO_CONSOLE)
+			continue;
+		total += f.len;
+		if (term)
+			console_buf_feed(term, f.payload, f.len);
+		proto_buf_append(&seen, f.payload, f.len);
+		if (seen.len > 64 && memmem(seen.data + seen.len - MIN(seen.len, 4096),
+					    MIN(seen.len, 4096), "the end", 7) &&
+		    memmem(seen.data + seen.len - 16, 16, "\033[?25h", 6))
+			break;
+		if (seen.len > 1 << 20)
+			proto_buf_consume(&seen, seen.len - 8192);
+	}
+	assert_true(type > 0);
+	free(p);
+	proto_buf_free(&seen);
+	return total;
+}
+
 /* A client that does not keep up with the guest skips output instead of
  * making the VM process hold it all, and is redrawn once it catches up. */
 static void test_slow_client_skips_then_redraws(void **state)
 {
 	struct fixture *fx = *state;
-	struct proto_buf in = {0}, seen = {0};
-	struct proto_frame f;
-	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	struct proto_buf in = {0};
 	char chunk[65536];
 	int fd = raw_connect(fx);
 
@@ -617,27 +646,60 @@ static void test_slow_client_skips_then_redraws(void **state)
 	guest_says(fx, "\r\nthe end\r\n");
 	assert_server_alive(fx);
 	/* Now it reads: everything queued, then a redraw with the last screen. */
-	size_t total = 0;
-	int type;
-	while ((type = raw_recv(fd, &in, &f, p, PROTO_MAX_PAYLOAD)) > 0) {
-		if (type != PROTO_CONSOLE)
-			continue;
-		total += f.len;
-		proto_buf_append(&seen, f.payload, f.len);
-		if (seen.len > 64 && memmem(seen.data + seen.len - MIN(seen.len, 4096),
-					    MIN(seen.len, 4096), "the end", 7) &&
-		    memmem(seen.data + seen.len - 16, 16, "\033[?25h", 6))
-			break;
-		if (seen.len > 1 << 20)
-			proto_buf_consume(&seen, seen.len - 8192);
-	}
-	assert_true(type > 0);
+	size_t total = read_to_redraw(fd, &in, NULL);
 	/* Less than the guest wrote: the rest was skipped, not buffered. */
 	assert_true(total < 96 * (sizeof(chunk) - 1));
 	close(fd);
-	free(p);
 	proto_buf_free(&in);
-	proto_buf_free(&seen);
+}
+
+/* A client that skipped output gets, once it has caught up, the lines it
+ * missed and the screen, not the whole scrollback again: every line lands in
+ * its own scrollback once, in order. */
+static void test_caught_up_client_gets_each_line_once(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0}, shown = {0};
+	struct console_buf *term = console_buf_new(24, 80, 1000);
+	char line[32], *fill = xmalloc(65536);
+	int fd = raw_connect(fx), next = 0;
+
+	raw_hello(fd, &in);
+	raw_send(fd, PROTO_ATTACH, "\0\0\0\x18\0\x50", 6);
+	for (int i = 0; i < 50; i++) { /* 26 of them scroll off while it reads */
+		snprintf(line, sizeof(line), "line %06d\r\n", i);
+		guest_says(fx, line);
+	}
+	/* 1.5 MiB of attribute changes (no line) while it reads nothing: it
+	 * skips, having seen 26 lines pushed off the screen. */
+	for (int i = 0; i < 65535 / 3 * 3; i += 3)
+		memcpy(fill + i, "\033[m", 3);
+	fill[65535 / 3 * 3] = '\0';
+	for (int i = 0; i < 24; i++)
+		guest_says(fx, fill);
+	assert_server_alive(fx);
+	for (int i = 50; i < 80; i++) {
+		snprintf(line, sizeof(line), "line %06d\r\n", i);
+		guest_says(fx, line);
+	}
+	guest_says(fx, "the end");
+	assert_server_alive(fx);
+	read_to_redraw(fd, &in, term);
+	/* The client's terminal: scrollback and screen hold lines 0 to 79, each
+	 * once, in order. */
+	console_buf_render(term, 24, &shown);
+	for (const char *q = (const char *)shown.data;
+	     (q = memmem(q, shown.len - (size_t)(q - (const char *)shown.data), "line ", 5)) != NULL;
+	     q += 5) {
+		assert_int_equal(atoi(q + 5), next);
+		next++;
+	}
+	assert_int_equal(next, 80);
+	close(fd);
+	free(fill);
+	console_buf_free(term);
+	proto_buf_free(&in);
+	proto_buf_free(&shown);
 }
 
 /* Events reach subscribed and attached clients, and no one else: the
@@ -763,6 +825,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sizes_reach_the_guest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_replays_then_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_client_skips_then_redraws, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_caught_up_client_gets_each_line_once, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_gets_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_clients, setup, teardown),
 	};
