@@ -434,12 +434,27 @@ unsigned control_client_port(const struct control_client *cl)
 	return cl->port;
 }
 
+/* How much console output a client of this console may leave unread before
+ * it skips (see CONTROL_BACKLOG_PER_CELL). */
+static size_t backlog_limit(const struct control *c, unsigned port)
+{
+	int rows = 0, cols = 0;
+	size_t n;
+
+	if (c->cb[port] != NULL)
+		console_buf_size(c->cb[port], &rows, &cols);
+	n = (size_t)(rows > 0 ? rows : 0) * (size_t)(cols > 0 ? cols : 0) * CONTROL_BACKLOG_PER_CELL;
+	return n < CONTROL_MIN_BACKLOG ? CONTROL_MIN_BACKLOG : MIN(n, (size_t)CONTROL_MAX_BACKLOG);
+}
+
 void control_console_output(struct control *c, unsigned port, const void *bytes, size_t len)
 {
+	size_t limit;
 	uint64_t pushed = 0;
 
 	if (port >= CONSOLE_NPORTS)
 		return;
+	limit = backlog_limit(c, port);
 	if (c->cb[port] != NULL) {
 		pushed = console_buf_lines_pushed(c->cb[port]); /* what a client skipping these saw */
 		console_buf_feed(c->cb[port], bytes, len);
@@ -452,7 +467,7 @@ void control_console_output(struct control *c, unsigned port, const void *bytes,
 		/* A client slower than the guest (a slow link) skips output
 		 * rather than holding it here without bound; it gets a redraw
 		 * when it has caught up. */
-		if (cl->out.len > CONTROL_MAX_BACKLOG) {
+		if (cl->out.len > limit) {
 			cl->lagging = true;
 			cl->lag_mark = pushed;
 			continue;

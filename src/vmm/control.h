@@ -21,14 +21,20 @@
 #include "common/err.h"
 
 #define CONTROL_MAX_CLIENTS 16
-/* A client with this much console output unread skips the live stream until
- * it has read it all, then gets the screen redrawn; one that lets replies pile
- * up beyond the slack as well is dropped. Kept small, with the socket's own
- * buffer (CONTROL_SNDBUF): a key's echo waits behind what is queued, so a
- * client slower than a flooding guest sees the echo after at most this much,
- * not seconds of output later. */
+/* A client with more console output unread than its share skips the live
+ * stream until it has read it all, then gets what it missed redrawn (the
+ * lines pushed into the scrollback meanwhile, and the screen); one that lets
+ * replies pile up beyond the slack as well is dropped. The share follows the
+ * console's size, as tmux's does for a slow terminal: 8 bytes a cell, at
+ * least CONTROL_MIN_BACKLOG, at most CONTROL_MAX_BACKLOG (16 KiB at 80x13,
+ * 125 KiB at 200x80). With the socket's own buffer (CONTROL_SNDBUF) that is
+ * all a key's echo can wait behind on its way out of the VM process, so a
+ * client slower than a flooding guest sees it after that much output, not
+ * after seconds of it. */
+#define CONTROL_BACKLOG_PER_CELL 8u
+#define CONTROL_MIN_BACKLOG (16u << 10)
 #define CONTROL_MAX_BACKLOG (256u << 10)
-#define CONTROL_SNDBUF (64 << 10)
+#define CONTROL_SNDBUF (16 << 10)
 #define CONTROL_REPLY_SLACK (1u << 20)
 
 /* What the VM process gives its control socket. */
