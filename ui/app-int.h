@@ -50,6 +50,7 @@ struct app {
 	uint64_t model_gen; /* what was drawn */
 
 	struct view *list, *details;
+	struct view *drawn_pane; /* the view last drawn in w_pane (NULL: none, or closed) */
 	struct view **tabs;
 	size_t ntabs;
 	int cur, last; /* tab shown (-1: the selected VM's details) and the one before */

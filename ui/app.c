@@ -171,6 +171,8 @@ void app_close_tab(struct app *a, struct view *v)
 		a->ntabs--;
 		if (is_console(v))
 			snprintf(a->closed, sizeof(a->closed), "%s", v->title);
+		if (a->drawn_pane == v)
+			a->drawn_pane = NULL;
 		v->ops->free(v);
 		if (a->last >= (int)i)
 			a->last--;
@@ -618,11 +620,12 @@ static void draw_footer(struct app *a)
 	wnoutrefresh(w);
 }
 
-static void draw_view(struct view *v, WINDOW *w, bool focused)
+static void draw_view(struct view *v, WINDOW *w, bool focused, bool fresh)
 {
 	if (w == NULL)
 		return;
-	werase(w);
+	if (fresh || !v->ops->paints_all)
+		werase(w);
 	v->ops->draw(v, w, focused);
 	wnoutrefresh(w);
 }
@@ -663,9 +666,13 @@ static bool draw(struct app *a)
 		}
 	}
 	if (list_dirty && a->w_list)
-		draw_view(a->list, a->w_list, !a->focus_pane);
-	if (pane_dirty && a->w_pane)
-		draw_view(pane, a->w_pane, a->focus_pane);
+		draw_view(a->list, a->w_list, !a->focus_pane, true);
+	if (pane_dirty && a->w_pane) {
+		/* The window is new after a relayout (all_dirty) and held another
+		 * view's cells after a switch of tabs. */
+		draw_view(pane, a->w_pane, a->focus_pane, a->all_dirty || pane != a->drawn_pane);
+		a->drawn_pane = pane;
+	}
 	a->model_gen = gen;
 	a->all_dirty = a->chrome_dirty = false;
 	if (a->ov) {

@@ -154,7 +154,6 @@ static void console_draw(struct view *v, WINDOW *w, bool focused)
 	const struct model_vm *vm = model_find(app_model(v->app), v->title);
 	int cols = getmaxx(w), rows = getmaxy(w);
 	char title[700], kn[32];
-	WINDOW *sub;
 
 	c->dirty = false;
 	if (rows < 1)
@@ -191,13 +190,8 @@ static void console_draw(struct view *v, WINDOW *w, bool focused)
 	wattroff(w, A_REVERSE | A_BOLD);
 	if (rows < 2)
 		return;
-	sub = derwin(w, rows - 1, cols, 1, 0);
-	if (sub == NULL)
-		return;
-	vtpane_draw(c->pane, sub);
-	getyx(sub, c->cy, c->cx);
-	c->cy++;
-	delwin(sub);
+	vtpane_draw_at(c->pane, w, 1);
+	getyx(w, c->cy, c->cx);
 }
 
 static bool console_cursor(struct view *v, int *row, int *col)
@@ -495,6 +489,7 @@ static const struct view_ops console_ops = {
 	.cursor = console_cursor,
 	.free = console_free,
 	.context = console_context,
+	.paints_all = true,
 };
 
 struct view *view_console_new(struct app *app, const char *name, int console)

@@ -49,6 +49,11 @@ struct view_ops {
 	/* The key-table context while the view has the keyboard, when it has
 	 * modes (a console's "copy" and "search"). May be NULL: the name. */
 	const char *(*context)(struct view *v);
+	/* draw paints every cell of w, and only what changed since its last
+	 * draw into the same window: the loop does not erase w first (it
+	 * still does when the window is new or showed something else, and the
+	 * view then sees every row touched). */
+	bool paints_all;
 };
 
 struct view {

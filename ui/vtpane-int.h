@@ -48,7 +48,7 @@ struct vtpane {
 	bool dirty, all_dirty;
 	uint8_t *row_dirty;
 	WINDOW *last_win;
-	int last_maxy, last_maxx;
+	int last_y0, last_maxy, last_maxx;
 	unsigned color_gen;
 	enum vtcolor_class cls;
 

@@ -589,8 +589,8 @@ static void make_cchar(const struct vtpane *p, const VTermScreenCell *c, int wid
 		setcchar(cc, L" ", attr, pair, NULL);
 }
 
-static void draw_row(struct vtpane *p, WINDOW *w, int row, int maxx, int *last_fg, int *last_bg,
-		     short *last_pair)
+static void draw_row(struct vtpane *p, WINDOW *w, int y0, int row, int maxx, int *last_fg,
+		     int *last_bg, short *last_pair)
 {
 	long line = vtpane_view_top(p) + row;
 	int cols = vtpane_line_cols(p, line), col = 0;
@@ -612,16 +612,16 @@ static void draw_row(struct vtpane *p, WINDOW *w, int row, int maxx, int *last_f
 		if (width == 1 && c.width == 2)
 			c.chars[0] = ' ';
 		make_cchar(p, &c, width, hl, &cc, last_fg, last_bg, last_pair);
-		mvwadd_wch(w, row, col, &cc);
+		mvwadd_wch(w, y0 + row, col, &cc);
 		col += width;
 	}
 	if (col < maxx) {
-		wmove(w, row, col);
+		wmove(w, y0 + row, col);
 		wclrtoeol(w);
 	}
 }
 
-static void place_cursor(struct vtpane *p, WINDOW *w, int maxy, int maxx)
+static void place_cursor(struct vtpane *p, WINDOW *w, int y0, int maxy, int maxx)
 {
 	int row = -1, col = 0;
 
@@ -630,14 +630,14 @@ static void place_cursor(struct vtpane *p, WINDOW *w, int maxy, int maxx)
 	else if (p->offset == 0 && p->cursor_visible)
 		row = p->cursor.row, col = p->cursor.col;
 	if (row >= 0 && row < maxy && col < maxx) {
-		wmove(w, row, col);
+		wmove(w, y0 + row, col);
 		curs_set(1);
 	} else {
 		curs_set(0);
 	}
 }
 
-void vtpane_draw(struct vtpane *p, WINDOW *w)
+void vtpane_draw_at(struct vtpane *p, WINDOW *w, int y0)
 {
 	int maxy, maxx, last_fg = -2, last_bg = -2;
 	short last_pair = 0;
@@ -645,33 +645,44 @@ void vtpane_draw(struct vtpane *p, WINDOW *w)
 	enum vtcolor_class cls = vtcolor_class_detect();
 
 	getmaxyx(w, maxy, maxx);
-	if (w != p->last_win || maxy != p->last_maxy || maxx != p->last_maxx || cls != p->cls)
+	maxy = y0 < 0 ? maxy : maxy - y0;
+	y0 = y0 < 0 ? 0 : y0;
+	if (maxy < 0)
+		maxy = 0;
+	if (w != p->last_win || y0 != p->last_y0 || maxy != p->last_maxy || maxx != p->last_maxx ||
+	    cls != p->cls)
 		full = true;
 	p->cls = cls;
 	if (cls != VTCOLOR_NONE && (vtcolor_make_room() || vtcolor_generation() != p->color_gen))
 		full = true;
 	for (int row = 0; row < maxy; row++) {
-		if (!full && !is_linetouched(w, row) && (row >= p->rows || !p->row_dirty[row]))
+		if (!full && !is_linetouched(w, y0 + row) && (row >= p->rows || !p->row_dirty[row]))
 			continue;
 		if (row < p->rows) {
-			draw_row(p, w, row, maxx, &last_fg, &last_bg, &last_pair);
+			draw_row(p, w, y0, row, maxx, &last_fg, &last_bg, &last_pair);
 		} else {
-			wmove(w, row, 0);
+			wmove(w, y0 + row, 0);
 			wclrtoeol(w);
 		}
 	}
 	memset(p->row_dirty, 0, (size_t)p->rows);
 	p->color_gen = vtcolor_generation();
 	p->last_win = w;
+	p->last_y0 = y0;
 	p->last_maxy = maxy;
 	p->last_maxx = maxx;
 	p->all_dirty = false;
 	p->dirty = false;
-	place_cursor(p, w, maxy, maxx);
+	place_cursor(p, w, y0, maxy, maxx);
 	if (p->bell) {
 		beep();
 		p->bell = false;
 	}
+}
+
+void vtpane_draw(struct vtpane *p, WINDOW *w)
+{
+	vtpane_draw_at(p, w, 0);
 }
 
 bool vtpane_dirty(const struct vtpane *p)

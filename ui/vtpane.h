@@ -48,6 +48,11 @@ size_t vtpane_scrollback_len(const struct vtpane *p);
  * smaller window shows the top-left part, a wide character cut by the right
  * edge shows as a blank. */
 void vtpane_draw(struct vtpane *p, WINDOW *w);
+/* The same with the pane's first row on row y0 of w (a view's title above
+ * it): drawing into the view's own window, whose unchanged rows keep what
+ * the last draw put there, needs no subwindow and redraws no more than
+ * what changed. */
+void vtpane_draw_at(struct vtpane *p, WINDOW *w, int y0);
 /* The next draw redraws every row. */
 void vtpane_touch(struct vtpane *p);
 /* True when something changed since the last draw. */

@@ -766,6 +766,31 @@ static void test_draws_only_changed_rows(void **state)
 	term_close(&t);
 }
 
+/* Below a view's title row (vtpane_draw_at): the pane's rows land one row
+ * down, the title row is never written, and a change redraws its row only. */
+static void test_draws_at_an_offset(void **state)
+{
+	struct term t;
+	struct vtpane *p = vtpane_new(4, 20, 100, capture, NULL);
+
+	assert_true(term_open(&t, "xterm-256color", 5, 20));
+	mvwaddstr(t.w, 0, 0, "title");
+	feed(p, "a\r\nb\r\nc");
+	vtpane_draw_at(p, t.w, 1);
+	assert_true(cell(t.w, 0, 0).wc[0] == L't');
+	assert_true(cell(t.w, 1, 0).wc[0] == L'a');
+	assert_true(cell(t.w, 3, 0).wc[0] == L'c');
+	wnoutrefresh(t.w);
+	feed(p, "\x1b[2;1Hxy");
+	vtpane_draw_at(p, t.w, 1);
+	for (int r = 0; r < 5; r++)
+		assert_int_equal(is_linetouched(t.w, r), r == 2);
+	assert_true(cell(t.w, 2, 1).wc[0] == L'y');
+	assert_true(cell(t.w, 0, 0).wc[0] == L't');
+	vtpane_free(p);
+	term_close(&t);
+}
+
 static void test_cursor_shape(void **state)
 {
 	struct term t;
@@ -962,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_osc52),
 		cmocka_unit_test(test_wheel_at_the_ends),
 		cmocka_unit_test(test_draws_only_changed_rows),
+		cmocka_unit_test(test_draws_at_an_offset),
 		cmocka_unit_test(test_cursor_shape),
 		cmocka_unit_test(test_color_pair_exhaustion),
 		cmocka_unit_test(test_hostile_input),
