@@ -311,10 +311,11 @@ static int on_erase(VTermRect rect, int selective, void *user)
 		return 1;
 	for (int r = rect.start_row; r < rect.end_row; r++) {
 		struct cell *row = s->buf[s->cur].row[r];
+		const struct cell b = blank_for(s, r);
 
 		for (int c = rect.start_col; c < rect.end_col; c++)
 			if (!selective || !row[c].pen.protected_cell)
-				blank(s, &row[c], r);
+				row[c] = b;
 	}
 	damage_rows(s, rect.start_row, rect.end_row);
 	return 1;
