@@ -59,6 +59,16 @@ static int sb_pop(int cols, VTermScreenCell *cells, void *user)
 		}
 	}
 	free(sb->line[sb->n]);
+	/* A wide character that the narrower screen cuts in half comes back as
+	 * a blank, as the console pane gives it (libvterm 0.1.4's screen would
+	 * mark a cell past the row's end). */
+	for (int i = 0; i < cols; i++)
+		if (cells[i].width == 2 && i == cols - 1) {
+			memset(&cells[i], 0, sizeof(cells[i]));
+			cells[i].width = 1;
+			cells[i].fg.type = VTERM_COLOR_DEFAULT_FG;
+			cells[i].bg.type = VTERM_COLOR_DEFAULT_BG;
+		}
 	return 1;
 }
 
@@ -404,6 +414,32 @@ static void test_shrink_keeps_cursor_on_screen(void **state)
 	sb_free(&sb);
 }
 
+/* A wide character cut in half by a narrower screen is erased, not left
+ * as half a character a terminal cannot draw in one column. */
+static void test_narrowing_cuts_wide_character(void **state)
+{
+	VTerm *vt = vterm_new(3, 10);
+	struct vtscreen *s;
+	VTermScreenCell c;
+
+	(void)state;
+	vterm_set_utf8(vt, 1);
+	s = vtscreen_new(vt);
+	vtscreen_reset(s, 1);
+	vterm_input_write(vt, "abcdefgh\xe6\xbc\xa2\r\n$ ", 16);
+	vtscreen_get_cell(s, (VTermPos){0, 8}, &c);
+	assert_int_equal(c.chars[0], 0x6f22);
+	assert_int_equal(c.width, 2);
+	vterm_set_size(vt, 3, 9);
+	vtscreen_get_cell(s, (VTermPos){0, 7}, &c);
+	assert_int_equal(c.chars[0], 'h');
+	vtscreen_get_cell(s, (VTermPos){0, 8}, &c);
+	assert_int_equal(c.chars[0], 0);
+	assert_int_equal(c.width, 1);
+	vtscreen_free(s);
+	vterm_free(vt);
+}
+
 /* Damage comes once per flush, a rectangle per run of changed rows. */
 static void test_damage_per_flush(void **state)
 {
@@ -467,6 +503,52 @@ static void test_random_output_matches_libvterm(void **state)
 	}
 }
 
+/* Random output with the screen resized between chunks, the cursor on the
+ * last row as a shell's prompt leaves it (where a shrinking screen keeps
+ * the cursor's row in both): cells, cursor and scrollback equal libvterm's,
+ * on the main and the alternate screen, wider and narrower, taller and
+ * shorter. */
+static void test_random_resizes_match_libvterm(void **state)
+{
+	static const char *const pieces[] = {
+		"word ", "longer text here ", "\r\n", "\x1b[32m", "\x1b[m", "\x1b[7m",
+		"\xe6\xbc\xa2", "e\xcc\x81", "\x1b[K", "\x1b[2J", "\x1b[?1049h", "\x1b[?1049l",
+		"\x1b[H", "\x1b[3;5H", "\x1b[2L", "\x1b[M", "\t",
+	};
+	char buf[1024], when[64];
+
+	(void)state;
+	for (unsigned seed = 1; seed <= 4; seed++) {
+		struct pair *p = pair_new(12, 40);
+		unsigned r = seed;
+
+		for (int it = 0; it < 300; it++) {
+			size_t n = 0;
+
+			while (n < 400) {
+				const char *s = pieces[rand_r(&r) % (sizeof(pieces) / sizeof(pieces[0]))];
+				memcpy(buf + n, s, strlen(s));
+				n += strlen(s);
+			}
+			pair_feed(p, buf, n);
+			pair_puts(p, "\x1b[r\x1b[999;1H$ ");
+			snprintf(when, sizeof(when), "seed %u chunk %d", seed, it);
+			assert_same(p, when);
+			if (rand_r(&r) % 3 == 0) {
+				pair_resize(p, 2 + (int)(rand_r(&r) % 30), 2 + (int)(rand_r(&r) % 100));
+				snprintf(when, sizeof(when), "seed %u resize %d (%dx%d)", seed, it, p->rows,
+					 p->cols);
+				assert_same(p, when);
+			}
+			if (p->sb.n > SB_MAX - 200) {
+				sb_free(&p->sb);
+				sb_free(&p->ref_sb);
+			}
+		}
+		pair_free(p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,8 +558,10 @@ int main(void)
 		cmocka_unit_test(test_erase_takes_colours_only),
 		cmocka_unit_test(test_resize_matches_libvterm),
 		cmocka_unit_test(test_shrink_keeps_cursor_on_screen),
+		cmocka_unit_test(test_narrowing_cuts_wide_character),
 		cmocka_unit_test(test_damage_per_flush),
 		cmocka_unit_test(test_random_output_matches_libvterm),
+		cmocka_unit_test(test_random_resizes_match_libvterm),
 	};
 	return cmocka_run_group_tests_name("vtscreen", tests, NULL, NULL);
 }
