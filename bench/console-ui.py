@@ -64,18 +64,6 @@ def ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-def rchar(pid):
-    """Bytes the process has read (any descriptor), from /proc/PID/io."""
-    try:
-        with open("/proc/%d/io" % pid) as f:
-            for line in f:
-                if line.startswith("rchar:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def vm_pid(name):
     with open(os.path.join(home, "run", name + ".pid")) as f:
         return int(f.read().split()[0])
@@ -248,7 +236,16 @@ def main():
     procs = {"interface": term.pid, "tmux server": tmux_pid, "VM process": pids[0],
              "console client (tmux side)": cpid}
     c0 = {k: ticks(p) for k, p in procs.items()}
-    r0 = {k: rchar(p) for k, p in procs.items()}
+    # What the two console clients receive from the VM process during the
+    # flood (their recv() results, from the syscall tracepoint): a client
+    # that falls behind skips output and gets the lines it missed instead,
+    # so this shows whether both sides' CPU covers the same output.
+    recv_out = os.path.join(tmp, "recv.data")
+    recv = None
+    if shutil.which("perf"):
+        recv = subprocess.Popen(["perf", "record", "-q", "-e", "syscalls:sys_exit_recvfrom", "-o", recv_out,
+                                 "-p", "%d,%d" % (term.pid, cpid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     perf = []
     if os.environ.get("CONSOLE_UI_PERF"):  # a profile of each during the flood
         for k in ("interface", "VM process", "tmux server"):
@@ -267,7 +264,17 @@ def main():
     ended = wait_until("the end of the flood", lambda: tail_has(seen, "stress: stopped after"), 60, False)
     time.sleep(3)  # what the sockets, the ptys and tmux still hold
     c1 = {k: ticks(p) if os.path.exists("/proc/%d" % p) else None for k, p in procs.items()}
-    r1 = {k: rchar(p) for k, p in procs.items()}
+    got = {}
+    if recv is not None:
+        recv.send_signal(2)
+        recv.wait()
+        for line in subprocess.run(["perf", "script", "-i", recv_out], capture_output=True,
+                                   text=True).stdout.splitlines():
+            f = line.split()
+            if len(f) > 2 and "sys_exit_recvfrom" in line and f[-1].startswith("0x"):
+                n = int(f[-1], 16)
+                if n < 1 << 63:  # not an error (EAGAIN)
+                    got[int(f[1])] = got.get(int(f[1]), 0) + n
     for k, out, pr in perf:
         pr.send_signal(2)
         pr.wait()
@@ -283,10 +290,8 @@ def main():
             say("(a)   %s: ended before the end of the flood" % k)
             continue
         cpu = (c1[k] - c0[k]) / hz
-        # What each read meanwhile: a client that fell behind skips output and
-        # reads the lines it missed instead, so the two sides' bytes can differ.
-        got = ", read %.2f MB" % ((r1[k] - r0[k]) / 1e6) if r0[k] is not None and r1[k] is not None else ""
-        say("(a)   %s: %.2f s CPU, %.3f s per MB%s" % (k, cpu, cpu / (nbytes / 1e6), got))
+        rx = ", received %.2f MB from the VM process" % (got[procs[k]] / 1e6) if procs[k] in got else ""
+        say("(a)   %s: %.2f s CPU, %.3f s per MB%s" % (k, cpu, cpu / (nbytes / 1e6), rx))
     subprocess.run(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
     client.wait()
     if not ended:

@@ -8,10 +8,12 @@
 #include "src/vmm/vtscreen.h"
 #include "common/util.h"
 
+/* A cell's look, kept in the form a VTermScreenCell carries it, so that
+ * reading a cell copies it whole. */
 struct pen {
 	VTermColor fg, bg;
-	unsigned bold : 1, underline : 2, italic : 1, blink : 1, reverse : 1, strike : 1, font : 4;
-	unsigned protected_cell : 1, dwl : 1, dhl : 2;
+	VTermScreenCellAttrs attrs; /* reverse before the screen's global reverse */
+	bool protected_cell;
 };
 
 struct cell {
@@ -83,8 +85,8 @@ static struct cell blank_for(const struct vtscreen *s, int row)
 
 	if (row >= 0 && row < s->state_rows) {
 		const VTermLineInfo *info = vterm_state_get_lineinfo(s->state, row);
-		c.pen.dwl = info->doublewidth;
-		c.pen.dhl = info->doubleheight;
+		c.pen.attrs.dwl = info->doublewidth;
+		c.pen.attrs.dhl = info->doubleheight;
 	}
 	return c;
 }
@@ -155,17 +157,8 @@ int vtscreen_get_cell(const struct vtscreen *s, VTermPos pos, VTermScreenCell *c
 	/* Characters after the first 0 (or after the -1 of a wide character's
 	 * second half) are 0 in every cell: each writer clears them. */
 	memcpy(cell->chars, c->chars, sizeof(cell->chars));
-	cell->attrs = (VTermScreenCellAttrs){
-		.bold = c->pen.bold,
-		.underline = c->pen.underline,
-		.italic = c->pen.italic,
-		.blink = c->pen.blink,
-		.reverse = c->pen.reverse ^ s->global_reverse,
-		.strike = c->pen.strike,
-		.font = c->pen.font,
-		.dwl = c->pen.dwl,
-		.dhl = c->pen.dhl,
-	};
+	cell->attrs = c->pen.attrs;
+	cell->attrs.reverse ^= s->global_reverse;
 	cell->fg = c->pen.fg;
 	cell->bg = c->pen.bg;
 	next = pos.col + 1 < s->cols ? c + 1 : NULL;
@@ -191,13 +184,10 @@ static void set_cell(struct vtscreen *s, VTermPos pos, const VTermScreenCell *ce
 		if (c->chars[i - 1] == 0 || c->chars[i - 1] == (uint32_t)-1)
 			c->chars[i] = 0;
 	c->pen = (struct pen){.fg = cell->fg, .bg = cell->bg};
-	c->pen.bold = cell->attrs.bold;
-	c->pen.underline = cell->attrs.underline;
-	c->pen.italic = cell->attrs.italic;
-	c->pen.blink = cell->attrs.blink;
-	c->pen.reverse = cell->attrs.reverse ^ s->global_reverse;
-	c->pen.strike = cell->attrs.strike;
-	c->pen.font = cell->attrs.font;
+	c->pen.attrs = cell->attrs;
+	c->pen.attrs.reverse ^= s->global_reverse;
+	c->pen.attrs.dwl = 0; /* the line's, not the line's it came from */
+	c->pen.attrs.dhl = 0;
 	next = cellp(s, pos.row, pos.col + 1);
 	if (cell->width == 2 && next) {
 		memset(next->chars, 0, sizeof(next->chars));
@@ -210,8 +200,22 @@ static void push_rows(struct vtscreen *s, int n)
 	if (s->cur != 0 || s->cb == NULL || s->cb->sb_pushline == NULL)
 		return;
 	for (int row = 0; row < n; row++) {
-		for (int col = 0; col < s->cols; col++)
-			vtscreen_get_cell(s, (VTermPos){row, col}, &s->sb_row[col]);
+		const struct cell *r = s->buf[s->cur].row[row];
+
+		/* vtscreen_get_cell for a whole row, without its checks. */
+		for (int col = 0; col < s->cols; col++) {
+			VTermScreenCell *d = &s->sb_row[col];
+
+			memcpy(d->chars, r[col].chars, sizeof(d->chars));
+			d->attrs = r[col].pen.attrs;
+			d->attrs.reverse ^= s->global_reverse;
+			d->fg = r[col].pen.fg;
+			d->bg = r[col].pen.bg;
+			d->width = col + 1 < s->cols && r[col + 1].chars[0] == (uint32_t)-1 &&
+					   r[col].chars[0] != (uint32_t)-1
+				   ? 2
+				   : 1;
+		}
 		s->cb->sb_pushline(s->cols, s->sb_row, s->user);
 	}
 }
@@ -335,8 +339,8 @@ static int on_putglyph(VTermGlyphInfo *info, VTermPos pos, void *user)
 		c->chars[i] = 0; /* so that a cell's characters are read whole */
 	c->pen = s->pen;
 	c->pen.protected_cell = info->protected_cell;
-	c->pen.dwl = info->dwl;
-	c->pen.dhl = info->dhl;
+	c->pen.attrs.dwl = info->dwl;
+	c->pen.attrs.dhl = info->dhl;
 	for (int k = 1; k < info->width; k++) {
 		struct cell *n = cellp(s, pos.row, pos.col + k);
 
@@ -365,13 +369,13 @@ static int on_setpenattr(VTermAttr attr, VTermValue *val, void *user)
 	struct vtscreen *s = user;
 
 	switch (attr) {
-	case VTERM_ATTR_BOLD: s->pen.bold = val->boolean != 0; return 1;
-	case VTERM_ATTR_UNDERLINE: s->pen.underline = (unsigned)val->number & 3; return 1;
-	case VTERM_ATTR_ITALIC: s->pen.italic = val->boolean != 0; return 1;
-	case VTERM_ATTR_BLINK: s->pen.blink = val->boolean != 0; return 1;
-	case VTERM_ATTR_REVERSE: s->pen.reverse = val->boolean != 0; return 1;
-	case VTERM_ATTR_STRIKE: s->pen.strike = val->boolean != 0; return 1;
-	case VTERM_ATTR_FONT: s->pen.font = (unsigned)val->number & 15; return 1;
+	case VTERM_ATTR_BOLD: s->pen.attrs.bold = val->boolean != 0; return 1;
+	case VTERM_ATTR_UNDERLINE: s->pen.attrs.underline = (unsigned)val->number & 3; return 1;
+	case VTERM_ATTR_ITALIC: s->pen.attrs.italic = val->boolean != 0; return 1;
+	case VTERM_ATTR_BLINK: s->pen.attrs.blink = val->boolean != 0; return 1;
+	case VTERM_ATTR_REVERSE: s->pen.attrs.reverse = val->boolean != 0; return 1;
+	case VTERM_ATTR_STRIKE: s->pen.attrs.strike = val->boolean != 0; return 1;
+	case VTERM_ATTR_FONT: s->pen.attrs.font = (unsigned)val->number & 15; return 1;
 	case VTERM_ATTR_FOREGROUND: s->pen.fg = val->color; return 1;
 	case VTERM_ATTR_BACKGROUND: s->pen.bg = val->color; return 1;
 	default: return 0;
@@ -484,8 +488,8 @@ static int on_setlineinfo(int row, const VTermLineInfo *newinfo, const VTermLine
 		struct cell *r = s->buf[s->cur].row[row];
 
 		for (int c = 0; c < s->cols; c++) {
-			r[c].pen.dwl = newinfo->doublewidth;
-			r[c].pen.dhl = newinfo->doubleheight;
+			r[c].pen.attrs.dwl = newinfo->doublewidth;
+			r[c].pen.attrs.dhl = newinfo->doubleheight;
 		}
 		if (newinfo->doublewidth)
 			blank_row(s, row, s->cols / 2, s->cols); /* the right half is not shown */
