@@ -159,10 +159,23 @@ static bool cell_blank(const VTermScreenCell *c)
 	       !c->attrs.underline && VTERM_COLOR_IS_DEFAULT_BG(&c->bg);
 }
 
-/* Renders ncells cells as terminal output; trailing blanks are left out. */
+/* Two cells whose look is byte for byte the same (a run of text in one
+ * pen); false says nothing. */
+static bool same_look(const VTermScreenCell *a, const VTermScreenCell *b)
+{
+	return memcmp(&a->attrs, &b->attrs, sizeof(a->attrs)) == 0 &&
+	       memcmp(&a->fg, &b->fg, sizeof(a->fg)) == 0 && memcmp(&a->bg, &b->bg, sizeof(a->bg)) == 0;
+}
+
+/* Renders ncells cells as terminal output; trailing blanks are left out.
+ * Text goes out in runs, with the pen compared only where the look of the
+ * cells changes. */
 static void render_cells(const VTermScreenCell *cells, int ncells, struct proto_buf *out)
 {
 	struct pen cur, want;
+	const VTermScreenCell *last = NULL;
+	char run[1024];
+	size_t n = 0;
 	int end = ncells;
 
 	while (end > 0 && cell_blank(&cells[end - 1]))
@@ -170,22 +183,32 @@ static void render_cells(const VTermScreenCell *cells, int ncells, struct proto_
 	pen_default(&cur);
 	for (int i = 0; i < end; i++) {
 		const VTermScreenCell *c = &cells[i];
-		char s[VTERM_MAX_CHARS_PER_CELL * 4];
-		size_t n = 0;
+		size_t start = n;
 
 		if (c->chars[0] == (uint32_t)-1)
 			continue; /* right half of a wide character */
-		pen_from_cell(&want, c);
-		if (!pen_eq(&cur, &want)) {
-			pen_write(&want, out);
-			cur = want;
+		if (last == NULL || !same_look(c, last)) {
+			pen_from_cell(&want, c);
+			if (!pen_eq(&cur, &want)) {
+				if (n)
+					proto_buf_append(out, run, n);
+				n = start = 0;
+				pen_write(&want, out);
+				cur = want;
+			}
+		}
+		last = c;
+		if (n + VTERM_MAX_CHARS_PER_CELL * 4 > sizeof(run)) {
+			proto_buf_append(out, run, n);
+			n = start = 0;
 		}
 		for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && c->chars[k]; k++)
-			n += utf8_put(s + n, c->chars[k]);
-		if (n == 0)
-			s[n++] = ' ';
-		proto_buf_append(out, s, n);
+			n += utf8_put(run + n, c->chars[k]);
+		if (n == start)
+			run[n++] = ' ';
 	}
+	if (n)
+		proto_buf_append(out, run, n);
 	if (!pen_is_default(&cur))
 		proto_buf_append(out, "\033[m", 3);
 }
