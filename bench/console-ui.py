@@ -235,7 +235,6 @@ def main():
     s0 = os.path.getsize(seen)
     procs = {"interface": term.pid, "tmux server": tmux_pid, "VM process": pids[0],
              "console client (tmux side)": cpid}
-    c0 = {k: ticks(p) for k, p in procs.items()}
     # What the two console clients receive from the VM process during the
     # flood (their recv() results, from the syscall tracepoint): a client
     # that falls behind skips output and gets the lines it missed instead,
@@ -253,6 +252,16 @@ def main():
             perf.append((k, out, subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "499",
                                                    "-g", "-o", out, "-p", str(procs[k])],
                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+        for k in ("interface", "tmux server", "VM process"):
+            out = os.path.join(tmp, "stat-%s.txt" % k.replace(" ", "-"))
+            perf.append((k, out, subprocess.Popen(["perf", "stat", "-x", ",", "-o", out, "-e",
+                                                   "raw_syscalls:sys_enter,page-faults,context-switches",
+                                                   "-p", str(procs[k])],
+                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    if recv is not None or perf:
+        time.sleep(3)  # perf attached before the CPU counts start
+    c0 = {k: ticks(p) for k, p in procs.items()}
+    w0 = term.total
     t0 = time.monotonic()
     term.type("stress console\r")
     want = mb * 1e6
@@ -264,7 +273,8 @@ def main():
     ended = wait_until("the end of the flood", lambda: tail_has(seen, "stress: stopped after"), 60, False)
     time.sleep(3)  # what the sockets, the ptys and tmux still hold
     c1 = {k: ticks(p) if os.path.exists("/proc/%d" % p) else None for k, p in procs.items()}
-    got = {}
+    w1 = term.total
+    got = {}  # pid: bytes received, over the same span as the CPU counts
     if recv is not None:
         recv.send_signal(2)
         recv.wait()
@@ -278,19 +288,29 @@ def main():
     for k, out, pr in perf:
         pr.send_signal(2)
         pr.wait()
+        if out.endswith(".txt"):  # perf stat: counts
+            with open(out) as f:
+                counts = ["%s %s" % (l.split(",")[2], l.split(",")[0]) for l in f
+                          if l.count(",") >= 2 and l[0].isdigit()]
+            say("(a) counts of the %s: %s" % (k, ", ".join(counts)))
+            continue
         rep = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children", "--sort", "dso,sym",
                               "-g", "none", "--percent-limit", "1.5"], capture_output=True, text=True).stdout
         say("(a) profile of the %s:\n%s" % (k, "\n".join(l for l in rep.splitlines() if l and l[0] != "#")))
     el = t_stop - t0
     nbytes = os.path.getsize(seen) - s0
-    say("(a) flood: %.2f MB of `stress console` in %.1f s (%.0f kB/s), pane %dx%d" %
-        (nbytes / 1e6, el, nbytes / el / 1e3, pcols, prows))
+    say("(a) flood: %.2f MB of `stress console` in %.1f s (%.0f kB/s), pane %dx%d; the interface wrote"
+        " %.2f MB to its terminal" % (nbytes / 1e6, el, nbytes / el / 1e3, pcols, prows, (w1 - w0) / 1e6))
     for k in procs:
         if c1[k] is None:
             say("(a)   %s: ended before the end of the flood" % k)
             continue
         cpu = (c1[k] - c0[k]) / hz
-        rx = ", received %.2f MB from the VM process" % (got[procs[k]] / 1e6) if procs[k] in got else ""
+        # The interface shows what it received; tmux what its console client
+        # received (and wrote to tmux's pane).
+        shown = got.get(procs["console client (tmux side)"] if k == "tmux server" else procs[k])
+        rx = (", shown %.2f MB (received from the VM process), %.3f s per MB shown"
+              % (shown / 1e6, cpu / (shown / 1e6))) if shown and k in ("interface", "tmux server") else ""
         say("(a)   %s: %.2f s CPU, %.3f s per MB%s" % (k, cpu, cpu / (nbytes / 1e6), rx))
     subprocess.run(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
     client.wait()
