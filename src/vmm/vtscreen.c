@@ -147,13 +147,11 @@ static void resize_buffer(struct vtscreen *s, struct buffer *b, int rows, int co
 	*b = nb;
 }
 
-int vtscreen_get_cell(const struct vtscreen *s, VTermPos pos, VTermScreenCell *cell)
+/* A cell as a VTermScreenCell; next is the cell to its right (NULL at the
+ * row's end), which says whether it is wide. */
+static void cell_out(const struct vtscreen *s, const struct cell *c, const struct cell *next,
+		     VTermScreenCell *cell)
 {
-	const struct cell *c = cellp(s, pos.row, pos.col);
-	const struct cell *next;
-
-	if (c == NULL)
-		return 0;
 	/* Characters after the first 0 (or after the -1 of a wide character's
 	 * second half) are 0 in every cell: each writer clears them. */
 	memcpy(cell->chars, c->chars, sizeof(cell->chars));
@@ -161,8 +159,16 @@ int vtscreen_get_cell(const struct vtscreen *s, VTermPos pos, VTermScreenCell *c
 	cell->attrs.reverse ^= s->global_reverse;
 	cell->fg = c->pen.fg;
 	cell->bg = c->pen.bg;
-	next = pos.col + 1 < s->cols ? c + 1 : NULL;
 	cell->width = next && next->chars[0] == (uint32_t)-1 && c->chars[0] != (uint32_t)-1 ? 2 : 1;
+}
+
+int vtscreen_get_cell(const struct vtscreen *s, VTermPos pos, VTermScreenCell *cell)
+{
+	const struct cell *c = cellp(s, pos.row, pos.col);
+
+	if (c == NULL)
+		return 0;
+	cell_out(s, c, pos.col + 1 < s->cols ? c + 1 : NULL, cell);
 	return 1;
 }
 
@@ -202,20 +208,8 @@ static void push_rows(struct vtscreen *s, int n)
 	for (int row = 0; row < n; row++) {
 		const struct cell *r = s->buf[s->cur].row[row];
 
-		/* vtscreen_get_cell for a whole row, without its checks. */
-		for (int col = 0; col < s->cols; col++) {
-			VTermScreenCell *d = &s->sb_row[col];
-
-			memcpy(d->chars, r[col].chars, sizeof(d->chars));
-			d->attrs = r[col].pen.attrs;
-			d->attrs.reverse ^= s->global_reverse;
-			d->fg = r[col].pen.fg;
-			d->bg = r[col].pen.bg;
-			d->width = col + 1 < s->cols && r[col + 1].chars[0] == (uint32_t)-1 &&
-					   r[col].chars[0] != (uint32_t)-1
-				   ? 2
-				   : 1;
-		}
+		for (int col = 0; col < s->cols; col++)
+			cell_out(s, &r[col], col + 1 < s->cols ? &r[col + 1] : NULL, &s->sb_row[col]);
 		s->cb->sb_pushline(s->cols, s->sb_row, s->user);
 	}
 }
@@ -589,9 +583,4 @@ void vtscreen_flush_damage(struct vtscreen *s)
 						  .end_col = s->cols},
 				      s->user);
 	}
-}
-
-int vtscreen_is_altscreen(const struct vtscreen *s)
-{
-	return s->cur == 1;
 }

@@ -41,7 +41,5 @@ void vtscreen_reset(struct vtscreen *s, int hard);
 void vtscreen_flush_damage(struct vtscreen *s);
 /* The cell at pos, as vterm_screen_get_cell gives it; 0 outside the screen. */
 int vtscreen_get_cell(const struct vtscreen *s, VTermPos pos, VTermScreenCell *cell);
-/* Whether the alternate screen is the one shown. */
-int vtscreen_is_altscreen(const struct vtscreen *s);
 
 #endif

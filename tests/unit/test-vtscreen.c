@@ -455,6 +455,30 @@ static void test_damage_per_flush(void **state)
 	pair_free(p);
 }
 
+/* At least len bytes of pieces picked at random, fed to both screens. */
+static void feed_random(struct pair *p, const char *const *pieces, size_t npieces, unsigned *r,
+			size_t len)
+{
+	char buf[4096];
+	size_t n = 0;
+
+	while (n < len) {
+		const char *s = pieces[rand_r(r) % npieces];
+		memcpy(buf + n, s, strlen(s));
+		n += strlen(s);
+	}
+	pair_feed(p, buf, n);
+}
+
+/* Both scrollbacks emptied alike before they fill up. */
+static void trim_scrollback(struct pair *p)
+{
+	if (p->sb.n > SB_MAX - 200) {
+		sb_free(&p->sb);
+		sb_free(&p->ref_sb);
+	}
+}
+
 /* Random output, built from pieces a guest prints (text, colours, cursor
  * moves, erases, inserts and deletes, scroll regions and scrolls, wide and
  * combining characters, the alternate screen, saved cursors, line
@@ -476,7 +500,7 @@ static void test_random_output_matches_libvterm(void **state)
 		"\x1b]2;title\x07", "\x1b" "c", "\x1b[!p", "\xff", "\xc3", "\x1b[;;;;;;;;;;;;;;;;;;;;;m",
 		"\x1b[?69h", "\x1b[5;20s", "\x1b[?69l",
 	};
-	char buf[4096], when[64];
+	char when[64];
 
 	(void)state;
 	for (unsigned seed = 1; seed <= 6; seed++) {
@@ -484,20 +508,10 @@ static void test_random_output_matches_libvterm(void **state)
 		unsigned r = seed;
 
 		for (int it = 0; it < 400; it++) {
-			size_t n = 0;
-
-			while (n < 1000) {
-				const char *s = pieces[rand_r(&r) % (sizeof(pieces) / sizeof(pieces[0]))];
-				memcpy(buf + n, s, strlen(s));
-				n += strlen(s);
-			}
-			pair_feed(p, buf, n);
+			feed_random(p, pieces, sizeof(pieces) / sizeof(pieces[0]), &r, 1000);
 			snprintf(when, sizeof(when), "seed %u chunk %d", seed, it);
 			assert_same(p, when);
-			if (p->sb.n > SB_MAX - 200) {
-				sb_free(&p->sb);
-				sb_free(&p->ref_sb);
-			}
+			trim_scrollback(p);
 		}
 		pair_free(p);
 	}
@@ -515,7 +529,7 @@ static void test_random_resizes_match_libvterm(void **state)
 		"\xe6\xbc\xa2", "e\xcc\x81", "\x1b[K", "\x1b[2J", "\x1b[?1049h", "\x1b[?1049l",
 		"\x1b[H", "\x1b[3;5H", "\x1b[2L", "\x1b[M", "\t",
 	};
-	char buf[1024], when[64];
+	char when[64];
 
 	(void)state;
 	for (unsigned seed = 1; seed <= 4; seed++) {
@@ -523,14 +537,7 @@ static void test_random_resizes_match_libvterm(void **state)
 		unsigned r = seed;
 
 		for (int it = 0; it < 300; it++) {
-			size_t n = 0;
-
-			while (n < 400) {
-				const char *s = pieces[rand_r(&r) % (sizeof(pieces) / sizeof(pieces[0]))];
-				memcpy(buf + n, s, strlen(s));
-				n += strlen(s);
-			}
-			pair_feed(p, buf, n);
+			feed_random(p, pieces, sizeof(pieces) / sizeof(pieces[0]), &r, 400);
 			pair_puts(p, "\x1b[r\x1b[999;1H$ ");
 			snprintf(when, sizeof(when), "seed %u chunk %d", seed, it);
 			assert_same(p, when);
@@ -540,10 +547,7 @@ static void test_random_resizes_match_libvterm(void **state)
 					 p->cols);
 				assert_same(p, when);
 			}
-			if (p->sb.n > SB_MAX - 200) {
-				sb_free(&p->sb);
-				sb_free(&p->ref_sb);
-			}
+			trim_scrollback(p);
 		}
 		pair_free(p);
 	}
