@@ -8,8 +8,7 @@
 #define ARP_TRIES   3
 #define PING_TRIES  3
 #define DHCP_TRIES  3
-#define RECV_WAIT_S 5 /* net recv's wait unless given, up to: */
-#define RECV_WAIT_MAX_S 3600
+#define RECV_WAIT_S 5
 #define TX_SPIN	    100000
 
 static struct netstack st;
@@ -258,41 +257,25 @@ static void net_send(const char *arg)
 	printf("net: sent %zu bytes to %s:%u\n", strlen(arg), addr, port);
 }
 
-static int recv_stopped; /* a key ended net recv's wait */
-
-static int udp_arrived_or_key(void)
+static int udp_arrived(void)
 {
-	if (st.udp_got)
-		return 1;
-	if (console_trygetc() >= 0)
-		recv_stopped = 1;
-	return recv_stopped;
+	return st.udp_got;
 }
 
-/* net recv PORT [SECONDS]: waits for one datagram up to SECONDS (5 unless given) or
- * until a key is pressed.  A peer that sends after a while (a test on a loaded host)
- * gets a long wait; a listener that must see nothing can be stopped once the
- * datagram has been seen elsewhere. */
 static void net_recv(const char *arg)
 {
-	uint16_t port, secs = RECV_WAIT_S;
+	uint16_t port;
 	char from[16], text[NS_UDP_KEEP + 1];
 
-	int ok = port_parse(&arg, &port);
-	if (ok && *arg == ' ') {
-		arg++;
-		ok = port_parse(&arg, &secs) && secs <= RECV_WAIT_MAX_S; /* 1 to the most */
-	}
-	if (!ok || *arg) {
-		printf("usage: net recv PORT [SECONDS, up to %u]\n", RECV_WAIT_MAX_S);
+	if (!port_parse(&arg, &port) || *arg) {
+		printf("usage: net recv PORT\n");
 		return;
 	}
 	if (!have_address())
 		return;
 	st.udp_got = 0;
 	st.udp_recv_port = port;
-	recv_stopped = 0;
-	int got = net_wait(udp_arrived_or_key, (uint64_t)secs * 1000) && st.udp_got;
+	int got = net_wait(udp_arrived, RECV_WAIT_S * 1000);
 	st.udp_recv_port = 0;
 	if (!got) {
 		printf("net: nothing\n");
@@ -364,5 +347,5 @@ void cmd_net(const char *arg)
 		}
 	}
 	printf("usage: net dhcp | ip A.B.C.D/NN | ping A.B.C.D | send A.B.C.D PORT TEXT"
-	       " | recv PORT [SECONDS] | udp-echo PORT | tcp-echo PORT | mac | stats\n");
+	       " | recv PORT | udp-echo PORT | tcp-echo PORT | mac | stats\n");
 }
