@@ -8,7 +8,8 @@
 #define ARP_TRIES   3
 #define PING_TRIES  3
 #define DHCP_TRIES  3
-#define RECV_WAIT_S 5
+#define RECV_WAIT_S 5    /* `net recv`'s wait unless told */
+#define RECV_WAIT_MAX 600
 #define TX_SPIN	    100000
 
 static struct netstack st;
@@ -264,18 +265,26 @@ static int udp_arrived(void)
 
 static void net_recv(const char *arg)
 {
-	uint16_t port;
+	uint16_t port = 0;
+	unsigned secs = RECV_WAIT_S, digits = 0;
 	char from[16], text[NS_UDP_KEEP + 1];
 
-	if (!port_parse(&arg, &port) || *arg) {
-		printf("usage: net recv PORT\n");
+	if (port_parse(&arg, &port) && *arg == ' ') {
+		for (secs = 0, arg++; *arg >= '0' && *arg <= '9' && secs <= RECV_WAIT_MAX; arg++, digits++)
+			secs = secs * 10 + (unsigned)(*arg - '0');
+		if (!digits || !secs || secs > RECV_WAIT_MAX)
+			port = 0;
+	}
+	if (!port || *arg) {
+		printf("usage: net recv PORT [SECONDS]   (SECONDS 1 to %u, default %u)\n",
+		       (unsigned)RECV_WAIT_MAX, (unsigned)RECV_WAIT_S);
 		return;
 	}
 	if (!have_address())
 		return;
 	st.udp_got = 0;
 	st.udp_recv_port = port;
-	int got = net_wait(udp_arrived, RECV_WAIT_S * 1000);
+	int got = net_wait(udp_arrived, (uint64_t)secs * 1000);
 	st.udp_recv_port = 0;
 	if (!got) {
 		printf("net: nothing\n");
@@ -347,5 +356,5 @@ void cmd_net(const char *arg)
 		}
 	}
 	printf("usage: net dhcp | ip A.B.C.D/NN | ping A.B.C.D | send A.B.C.D PORT TEXT"
-	       " | recv PORT | udp-echo PORT | tcp-echo PORT | mac | stats\n");
+	       " | recv PORT [SECONDS] | udp-echo PORT | tcp-echo PORT | mac | stats\n");
 }
