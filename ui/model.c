@@ -478,7 +478,7 @@ void model_ready(struct model *m, const struct pollfd *pfd, int n)
 
 int model_timeout(const struct model *m)
 {
-	uint64_t now = monotonic_ns(), next = 0;
+	uint64_t now, next = 0;
 
 	for (size_t i = 0; i < m->n; i++) {
 		uint64_t at = m->v[i]->retry_at_ns;
@@ -486,7 +486,8 @@ int model_timeout(const struct model *m)
 			next = at;
 	}
 	if (next == 0)
-		return -1;
+		return -1; /* the clock unread: the loop asks at every round */
+	now = monotonic_ns();
 	return next <= now ? 0 : (int)((next - now) / 1000000) + 1;
 }
 
