@@ -14,7 +14,9 @@ size, with real VMs (the demo guest on /dev/kvm), for bench/console.sh:
   (b) key to screen: the guest runs `stress echo` (the flood, and each key
       typed shown on its top row); KEYS keys, A to Z in turn, are written to
       the interface's terminal, each timed until its letter comes back on
-      that terminal (what a user sees).
+      that terminal (what a user sees); then, the interface ended, the same
+      through the peer: a tmux client on a pty of the pane's size showing
+      `termvisor console` of the VM, its keys and echoes timed the same way.
 The guests' shell and the panes are on hvc0 (the virtio console: the demo guest
 sends it 4 KiB a trip to the host) unless CONSOLE_UI_CONSOLE=ttyS0 puts them on
 the 8250 UART (a trip per byte: about 1 kB/s in the nested test machine, too
@@ -106,14 +108,17 @@ def wait_until(what, cond, timeout, fatal=True):
 
 
 class Terminal:
-    """The interface on a pty of rows x cols; a thread reads everything it
-    writes, as a terminal would, and notes when an awaited byte comes."""
+    """A program (the interface unless told) on a pty of rows x cols; a
+    thread reads everything it writes, as a terminal would, and notes when
+    an awaited byte comes."""
 
-    def __init__(self):
+    def __init__(self, argv=None, size=None):
+        argv = argv or [tv]
+        trows, tcols = size or (rows, cols)
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
-            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            os.execve(tv, [tv], env)
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", trows, tcols, 0, 0))
+            os.execvpe(argv[0], argv, env)
         self.lock = threading.Lock()
         self.total = 0
         self.want = None
@@ -157,6 +162,9 @@ class Terminal:
                 self.want = None
             return None
         return self.seen_at - t0
+
+
+watch_path = [None]  # the (b) watcher's file
 
 
 def pct(v, p):
@@ -320,33 +328,56 @@ def main():
     # (b) key to screen while flooding; a console client copies the output
     # to a file, to see the guest's messages.
     watch = os.path.join(tmp, "watch")
+    watch_path[0] = watch
     with open(watch, "wb") as out:
         watcher = subprocess.Popen([tv, "console", names[0], "--read-only"], env=env,
                                    stdin=subprocess.PIPE, stdout=out, stderr=subprocess.DEVNULL)
     wait_until("the watcher's replay", lambda: os.path.getsize(watch) > 0, 30)
+    w0 = os.path.getsize(watch)
     term.type("stress echo\r")
     wait_until("stress echo", lambda: tail_has(watch, "stress echo on"), 60)
     time.sleep(2)
+    keys_timed(term, "", w0)
+    os.kill(term.pid, 15)
+    os.waitpid(term.pid, 0)
+
+    # (b) the same through the peer: tmux showing `termvisor console` of the
+    # VM in a pane of the console pane's size, its client on a pty read as
+    # the interface's was (the interface ended first, not to share the CPUs).
+    subprocess.run(tmux + ["new-session", "-d", "-x", str(pcols), "-y", str(prows), "-s", "e",
+                           "%s console %s" % (tv, names[0])], env=env, check=True)
+    subprocess.run(tmux + ["set", "-g", "status", "off"], check=True)
+    peer = Terminal(tmux + ["attach", "-t", "e"], (prows, pcols))
+    time.sleep(3)  # attached, the replay drawn
+    w0 = os.path.getsize(watch)
+    peer.type("stress echo\r")
+    wait_until("stress echo (tmux)", lambda: tail_has(watch, "stress echo on", min(os.path.getsize(watch) - w0, 262144)), 60)
+    time.sleep(2)
+    keys_timed(peer, " through tmux showing `termvisor console` (the peer)", w0)
+    watcher.kill()
+    subprocess.run(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
+
+
+def keys_timed(t, label, since):
+    """(b): nkeys keys written to terminal t while the guest runs `stress
+    echo`, each timed until its letter comes back; then Ctrl-C."""
     lat, lost = [], 0
     rng = random.Random(18)
-    v0 = ticks(term.pid)
     for i in range(nkeys):
-        d = term.key_latency(chr(ord("A") + i % 26))
+        d = t.key_latency(chr(ord("A") + i % 26))
         if d is None:
             lost += 1
         else:
             lat.append(d * 1e3)
         time.sleep(rng.uniform(0.02, 0.05))
-    term.type("\x03")
+    t.type("\x03")
     if lat:
-        say("(b) key to screen while flooding: %d keys, median %.2f ms, p99 %.2f ms, max %.2f ms, %d not seen in 2 s"
-            % (len(lat), pct(lat, 50), pct(lat, 99), max(lat), lost))
+        say("(b) key to screen while flooding%s: %d keys, median %.2f ms, p99 %.2f ms, max %.2f ms, %d not seen in 2 s"
+            % (label, len(lat), pct(lat, 50), pct(lat, 99), max(lat), lost))
     else:
-        say("(b) key to screen: no key came back (%d sent)" % nkeys)
-    wait_until("the end of stress echo", lambda: tail_has(watch, "keys echoed"), 60)
-    watcher.kill()
-    os.kill(term.pid, 15)
-    os.waitpid(term.pid, 0)
+        say("(b) key to screen%s: no key came back (%d sent)" % (label, nkeys))
+    w = watch_path[0]
+    wait_until("the end of stress echo", lambda: tail_has(w, "keys echoed", min(os.path.getsize(w) - since, 262144)), 60)
 
 
 try:

@@ -17,7 +17,8 @@
 #  described): (c) its CPU over 60 s idle; (a) MB megabytes of a guest's
 #  `stress console` shown by it and by a tmux server at the same time, the
 #  CPU of each and of the VM process; (b) key to screen while the guest
-#  floods, 300 keys, from the write to its terminal to the echo there.
+#  floods, 300 keys, from the write to its terminal to the echo there, then
+#  the same keys through the peer (tmux showing `termvisor console`).
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$top/build}" && pwd)
@@ -27,7 +28,8 @@ parts=${4:-pane}
 drive=$build/bench/vtdrive
 if [[ $parts == *ui* ]]; then
 	[ -e /dev/kvm ] || { echo "the ui part needs /dev/kvm (tests/kvm-in-qemu.sh runs it without)" >&2; exit 1; }
-	echo "termvisor interface vs tmux $(tmux -V | cut -d' ' -f2), $(date -u '+%Y-%m-%d %H:%M'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "termvisor interface vs tmux $(tmux -V | cut -d' ' -f2), $(date -u '+%Y-%m-%d %H:%M'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
+		"clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)"
 	python3 "$top/bench/console-ui.py" "$build" "$mb" "${CONSOLE_UI_KEYS:-300}" "${CONSOLE_UI_IDLE:-60}" 4 "${CONSOLE_UI_CAP:-600}"
 	echo "load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 	[[ $parts == *pane* ]] || exit 0
