@@ -52,7 +52,13 @@ console = os.environ.get("CONSOLE_UI_CONSOLE", "hvc0")
 if console not in ("hvc0", "ttyS0"):
     sys.exit("console-ui: CONSOLE_UI_CONSOLE=%s: expected hvc0 or ttyS0" % console)
 cmdline = "console=ttyS0" + (" console=hvc0" if console == "hvc0" else "")
-tmux = ["tmux", "-L", "tvbench-ui-%d" % os.getpid(), "-f", "/dev/null"]
+# tmux keeps as many lines of scrollback as the interface's console pane
+# (CONSOLE_SCROLLBACK in ui/view-console.c), and no status line: its pane is
+# the size of the console pane.
+tmux_conf = os.path.join(home, "tmux.conf")
+with open(tmux_conf, "w") as f:
+    f.write("set -g history-limit 5000\nset -g status off\n")
+tmux = ["tmux", "-L", "tvbench-ui-%d" % os.getpid(), "-f", tmux_conf]
 
 
 def say(*a):
@@ -305,6 +311,10 @@ def main():
         rep = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children", "--sort", "dso,sym",
                               "-g", "none", "--percent-limit", "1.5"], capture_output=True, text=True).stdout
         say("(a) profile of the %s:\n%s" % (k, "\n".join(l for l in rep.splitlines() if l and l[0] != "#")))
+        rep = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children", "--sort", "dso",
+                              "-g", "none", "--percent-limit", "0.5"], capture_output=True, text=True).stdout
+        say("(a) by program and library, the %s: %s" % (
+            k, ", ".join(" ".join(l.split()[::-1]) for l in rep.splitlines() if l.strip() and l[0] != "#")))
     el = t_stop - t0
     nbytes = os.path.getsize(seen) - s0
     say("(a) flood: %.2f MB of `stress console` in %.1f s (%.0f kB/s), pane %dx%d; the interface wrote"
@@ -346,7 +356,6 @@ def main():
     # the interface's was (the interface ended first, not to share the CPUs).
     subprocess.run(tmux + ["new-session", "-d", "-x", str(pcols), "-y", str(prows), "-s", "e",
                            "%s console %s" % (tv, names[0])], env=env, check=True)
-    subprocess.run(tmux + ["set", "-g", "status", "off"], check=True)
     peer = Terminal(tmux + ["attach", "-t", "e"], (prows, pcols))
     time.sleep(3)  # attached, the replay drawn
     w0 = os.path.getsize(watch)
