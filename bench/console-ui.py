@@ -170,9 +170,6 @@ class Terminal:
         return self.seen_at - t0
 
 
-watch_path = [None]  # the (b) watcher's file
-
-
 def pct(v, p):
     v = sorted(v)
     i = max(1, int(len(v) * p / 100 + 0.5))
@@ -338,7 +335,6 @@ def main():
     # (b) key to screen while flooding; a console client copies the output
     # to a file, to see the guest's messages.
     watch = os.path.join(tmp, "watch")
-    watch_path[0] = watch
     with open(watch, "wb") as out:
         watcher = subprocess.Popen([tv, "console", names[0], "--read-only"], env=env,
                                    stdin=subprocess.PIPE, stdout=out, stderr=subprocess.DEVNULL)
@@ -347,7 +343,7 @@ def main():
     term.type("stress echo\r")
     wait_until("stress echo", lambda: tail_has(watch, "stress echo on"), 60)
     time.sleep(2)
-    keys_timed(term, "", w0)
+    keys_timed(term, "", watch, w0)
     os.kill(term.pid, 15)
     os.waitpid(term.pid, 0)
 
@@ -362,14 +358,16 @@ def main():
     peer.type("stress echo\r")
     wait_until("stress echo (tmux)", lambda: tail_has(watch, "stress echo on", min(os.path.getsize(watch) - w0, 262144)), 60)
     time.sleep(2)
-    keys_timed(peer, " through tmux showing `termvisor console` (the peer)", w0)
+    keys_timed(peer, " through tmux showing `termvisor console` (the peer)", watch, w0)
     watcher.kill()
     subprocess.run(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
 
 
-def keys_timed(t, label, since):
+def keys_timed(t, label, watch, since):
     """(b): nkeys keys written to terminal t while the guest runs `stress
-    echo`, each timed until its letter comes back; then Ctrl-C."""
+    echo`, each timed until its letter comes back; then Ctrl-C, and the
+    guest's end of it awaited in watch (the watcher's copy of the console;
+    since: its size before this round's `stress echo`)."""
     lat, lost = [], 0
     rng = random.Random(18)
     for i in range(nkeys):
@@ -385,8 +383,8 @@ def keys_timed(t, label, since):
             % (label, len(lat), pct(lat, 50), pct(lat, 99), max(lat), lost))
     else:
         say("(b) key to screen%s: no key came back (%d sent)" % (label, nkeys))
-    w = watch_path[0]
-    wait_until("the end of stress echo", lambda: tail_has(w, "keys echoed", min(os.path.getsize(w) - since, 262144)), 60)
+    wait_until("the end of stress echo",
+               lambda: tail_has(watch, "keys echoed", min(os.path.getsize(watch) - since, 262144)), 60)
 
 
 try:

@@ -645,10 +645,8 @@ void vtpane_draw_at(struct vtpane *p, WINDOW *w, int y0)
 	enum vtcolor_class cls = vtcolor_class_detect();
 
 	getmaxyx(w, maxy, maxx);
-	maxy = y0 < 0 ? maxy : maxy - y0;
-	y0 = y0 < 0 ? 0 : y0;
-	if (maxy < 0)
-		maxy = 0;
+	y0 = MAX(y0, 0);
+	maxy = MAX(maxy - y0, 0);
 	if (w != p->last_win || y0 != p->last_y0 || maxy != p->last_maxy || maxx != p->last_maxx ||
 	    cls != p->cls)
 		full = true;

@@ -176,11 +176,11 @@ enum verb_result control_verb_hello(struct verb_call *call)
 	return VERB_REPLIED;
 }
 
-/* The replay goes out as ordinary console frames: to the client it is the
- * screen being drawn, then the live stream continues it. */
 /* The console redrawn for a client: its whole scrollback and screen, or,
  * for one that showed everything up to the point where the console had
- * pushed `since` lines, only the lines pushed after it and the screen. */
+ * pushed `since` lines, only the lines pushed after it and the screen. The
+ * replay goes out as ordinary console frames: to the client it is the
+ * screen being drawn, then the live stream continues it. */
 static void put_replay_since(struct control *c, struct control_client *cl, uint64_t since)
 {
 	struct proto_buf screen = {0};
