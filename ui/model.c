@@ -161,7 +161,7 @@ static void on_event(void *ctx, uint8_t event, const char *text)
 	bump(v);
 }
 
-static const struct client_handlers handlers = {NULL, on_event};
+static const struct client_handlers handlers = {.event = on_event};
 
 /* One connection per live VM: subscribed to its events. A VM process that
  * does not know SUBSCRIBE answers PROTO_E_UNKNOWN, which is dropped; its

@@ -31,6 +31,7 @@ struct console_view {
 			      * again until the model changes (its own connection
 			      * is made once the VM's socket answers) */
 	bool ended;
+	bool paced; /* what the VM process was last asked (PROTO_PACE) */
 	char reason[TV_ERR_MAX + 16];
 	bool dirty;
 	int cy, cx; /* the cursor after the last draw */
@@ -66,6 +67,11 @@ static void on_console(void *ctx, const uint8_t *bytes, size_t len)
 	vtpane_feed(cv(ctx)->pane, (const char *)bytes, len);
 }
 
+static void on_sync(void *ctx, const uint8_t *bytes, size_t len)
+{
+	vtpane_feed_sync(cv(ctx)->pane, (const char *)bytes, len);
+}
+
 static void on_event(void *ctx, uint8_t event, const char *text)
 {
 	struct console_view *c = cv(ctx);
@@ -79,7 +85,7 @@ static void on_event(void *ctx, uint8_t event, const char *text)
 	}
 }
 
-static const struct client_handlers handlers = {on_console, on_event};
+static const struct client_handlers handlers = {on_console, on_event, on_sync};
 
 static void hang_up(struct console_view *c)
 {
@@ -100,6 +106,7 @@ static void attach(struct console_view *c, const struct model_vm *vm)
 	if (client_attach(c->c, false, (uint8_t)c->console, (uint16_t)c->rows, (uint16_t)c->cols,
 			  &err) < 0)
 		goto fail;
+	c->paced = false;
 	c->pid = vm->pid;
 	c->failed_gen = 0;
 	c->ended = false;
@@ -357,11 +364,28 @@ static void prompt_key(struct console_view *c, int ch, bool is_key)
 	c->dirty = true;
 }
 
+/* While the guest floods, the VM process sends the pane its screen once a
+ * frame rather than every byte, and the lines it missed afterwards: the pane
+ * shows the same at a fraction of the work. A user reading the scrollback
+ * (scrolled back, copy mode, a search) wants every line at once. */
+static void pace(struct console_view *c)
+{
+	bool want = !vtpane_copy_active(c->pane) && !c->prompting &&
+		    vtpane_scroll_offset(c->pane) == 0;
+	struct tv_err err;
+
+	if (c->c == NULL || c->ended || want == c->paced)
+		return;
+	c->paced = want;
+	(void)client_pace(c->c, want, &err); /* a lost connection shows on the next read */
+}
+
 static bool console_dirty(struct view *v)
 {
 	struct console_view *c = cv(v);
 
 	follow_vm(c);
+	pace(c);
 	return c->dirty || vtpane_dirty(c->pane);
 }
 

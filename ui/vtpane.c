@@ -346,6 +346,22 @@ void vtpane_feed(struct vtpane *p, const char *bytes, size_t len)
 	vtscreen_flush_damage(p->screen);
 }
 
+void vtpane_feed_sync(struct vtpane *p, const char *bytes, size_t len)
+{
+	long lines = vtpane_lines(p);
+	long cur = lines - p->cur_line, anchor = lines - p->anchor_line;
+	int offset = p->offset;
+
+	vtpane_feed(p, bytes, len);
+	lines = vtpane_lines(p);
+	p->cur_line = MAX(lines - cur, 0L);
+	p->anchor_line = MAX(lines - anchor, 0L);
+	if (p->offset != offset) {
+		p->offset = (int)MIN((size_t)offset, p->sb_len);
+		vtpane_touch(p);
+	}
+}
+
 /* libvterm 0.1.4 moves the cursor up by the lines a shrinking screen
  * pushes into the scrollback, past the top when the cursor was above them
  * (after DECALN filled the screen, say), and its next erase writes outside

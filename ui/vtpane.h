@@ -23,6 +23,10 @@ void vtpane_free(struct vtpane *p);
 
 /* Guest output. */
 void vtpane_feed(struct vtpane *p, const char *bytes, size_t len);
+/* The same for lines that belong above what the pane shows (the lines a
+ * paced console missed, PROTO_CONSOLE_SYNC): a view scrolled back, and
+ * copy mode's cursor and selection, keep their distance from the bottom. */
+void vtpane_feed_sync(struct vtpane *p, const char *bytes, size_t len);
 void vtpane_resize(struct vtpane *p, int rows, int cols);
 
 /* A key from wget_wch(): is_key says ch is a KEY_* code rather than a character. */

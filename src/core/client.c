@@ -73,6 +73,11 @@ static void dispatch(struct tv_client *c, const struct proto_frame *f)
 	if (f->type == PROTO_CONSOLE) {
 		if (c->h && c->h->console)
 			c->h->console(c->ctx, f->payload, f->len);
+	} else if (f->type == PROTO_CONSOLE_SYNC) {
+		if (c->h && c->h->sync)
+			c->h->sync(c->ctx, f->payload, f->len);
+		else if (c->h && c->h->console)
+			c->h->console(c->ctx, f->payload, f->len);
 	} else if (f->type == PROTO_EVENT && proto_get_event(f, &ev, text, sizeof(text)) == 0) {
 		if (ev == PROTO_EV_EXITED) {
 			c->exited = true;
@@ -366,6 +371,13 @@ int client_winsize(struct tv_client *c, uint16_t rows, uint16_t cols, struct tv_
 	uint8_t p[4] = {rows >> 8, rows, cols >> 8, cols};
 
 	return client_send_frame(c, PROTO_WINSIZE, p, sizeof(p), err);
+}
+
+int client_pace(struct tv_client *c, bool on, struct tv_err *err)
+{
+	uint8_t p = on;
+
+	return client_send_frame(c, PROTO_PACE, &p, 1, err);
 }
 
 int client_pump(struct tv_client *c, struct tv_err *err)

@@ -36,6 +36,9 @@ struct client_handlers {
 	void (*console)(void *ctx, const uint8_t *bytes, size_t len);
 	/* PROTO_EV_*; after PROTO_EV_EXITED the server hangs up. May be NULL. */
 	void (*event)(void *ctx, uint8_t event, const char *text);
+	/* A paced client's PROTO_CONSOLE_SYNC: the lines pushed while it was
+	 * sent screens, then the screen (client_pace). NULL: as console. */
+	void (*sync)(void *ctx, const uint8_t *bytes, size_t len);
 };
 
 /* Connects to VM name's socket and exchanges hellos. A VM that does not run
@@ -85,6 +88,11 @@ int client_attach(struct tv_client *c, bool readonly, uint8_t console, uint16_t 
 int client_input(struct tv_client *c, const void *bytes, size_t len, struct tv_err *err);
 /* The window changed size: sent without waiting for the reply. */
 int client_winsize(struct tv_client *c, uint16_t rows, uint16_t cols, struct tv_err *err);
+/* For a client that keeps its own screen and scrollback (the interface's
+ * pane): on, a flood comes as the screen at most once a frame, and the lines
+ * it pushed come once it is over (or at once when pacing is turned off: a
+ * user reading the scrollback); off, every byte. Sent without waiting. */
+int client_pace(struct tv_client *c, bool on, struct tv_err *err);
 
 /* Reads what is there (call when client_fd is readable) and dispatches it.
  * Returns 0, or -1 when the connection ended or failed (err says why; after

@@ -81,6 +81,7 @@ const char *proto_type_name(uint16_t type)
 		{PROTO_EVENT, "event"},
 		{PROTO_SNAPSHOT_REPLY, "snapshot reply"},
 		{PROTO_NET_REPLY, "net-reply"},
+		{PROTO_CONSOLE_SYNC, "console-sync"},
 	};
 
 	const struct verb *v = verb_find(vmm_verbs, type);
@@ -205,16 +206,26 @@ int proto_put_frame(struct proto_buf *b, uint16_t type, const void *payload, siz
 	return 0;
 }
 
-void proto_put_console(struct proto_buf *b, const void *data, size_t len)
+static void put_split(struct proto_buf *b, uint16_t type, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
 	while (len > 0) {
 		size_t n = MIN(len, (size_t)PROTO_MAX_PAYLOAD);
-		proto_put_frame(b, PROTO_CONSOLE, p, n);
+		proto_put_frame(b, type, p, n);
 		p += n;
 		len -= n;
 	}
+}
+
+void proto_put_console(struct proto_buf *b, const void *data, size_t len)
+{
+	put_split(b, PROTO_CONSOLE, data, len);
+}
+
+void proto_put_console_sync(struct proto_buf *b, const void *data, size_t len)
+{
+	put_split(b, PROTO_CONSOLE_SYNC, data, len);
 }
 
 static void put_code_text(struct proto_buf *b, uint16_t type, const uint8_t *head, size_t headlen,

@@ -39,6 +39,8 @@ enum proto_type {
 	PROTO_WINSIZE = 0x0009,   /* u16 rows, u16 cols */
 	PROTO_DETACH = 0x000a,    /* empty */
 	PROTO_NET_INFO = 0x000c,  /* empty; reply: PROTO_NET_REPLY */
+	PROTO_PACE = 0x000d,      /* u8 1: an attached client that keeps its own screen
+				   * takes screens instead of a flood; 0: every byte */
 	PROTO_SUBSCRIBE = 0x000b, /* empty: EVENT frames from now on without
 				   * attaching (the interface's model) */
 	/* Snapshots of a live VM. Payload: "key=value" lines (proto_kv_get);
@@ -63,6 +65,8 @@ enum proto_type {
 	PROTO_SNAPSHOT_REPLY = 0x8007, /* UTF-8 JSON object: what was done, with figures */
 	PROTO_NET_REPLY = 0x8008,    /* "key=value" lines: nics=N, then per NIC nicI.mode,
 				      * nicI.mac, nicI.address, nicI.forwards */
+	PROTO_CONSOLE_SYNC = 0x8009, /* console bytes for a pacing client: the lines pushed
+				      * while it was sent screens, then the screen */
 };
 
 enum proto_error {
@@ -165,6 +169,7 @@ void proto_buf_consume(struct proto_buf *b, size_t n);
 int proto_put_frame(struct proto_buf *b, uint16_t type, const void *payload, size_t len);
 /* Console bytes, split into as many frames as needed. */
 void proto_put_console(struct proto_buf *b, const void *data, size_t len);
+void proto_put_console_sync(struct proto_buf *b, const void *data, size_t len);
 void proto_put_ok(struct proto_buf *b, uint16_t request);
 /* request is the type of the request refused, 0 when there is none (a bad header). */
 void proto_put_error(struct proto_buf *b, uint32_t code, uint16_t request, const char *fmt, ...)

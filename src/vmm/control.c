@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +27,19 @@ struct control_client {
 	uint64_t lag_mark; /* the console's lines pushed when it began to skip (0: redraw all) */
 	bool subscribed; /* EVENT frames without being attached (SUBSCRIBE) */
 	uint16_t rows; /* its window, for redraws */
+	/* Pacing (PROTO_PACE): a client that keeps its own screen is sent that
+	 * screen at most once a frame while the guest prints more than a
+	 * screenful a frame, and, once the flood is over, the lines pushed
+	 * meanwhile (from pace_mark) in one PROTO_CONSOLE_SYNC. */
+	bool pace;        /* it asked to be paced */
+	bool paced;       /* being sent screens now */
+	bool frame_due;   /* the screen changed since the last one it was sent */
+	uint64_t pace_mark; /* the console's lines pushed when its screens began */
+	uint64_t frame_ns;  /* when its last screen went */
+	uint64_t input_ns;  /* when it last typed: its echo waits for no frame */
+	uint64_t win_ns;    /* the start of the frame being counted */
+	size_t win_bytes;   /* output in that frame */
+	unsigned quiet;     /* frames in a row with less than a screenful */
 	unsigned port; /* the console it is attached to */
 	struct proto_buf in, out;
 };
@@ -83,6 +98,8 @@ struct control *control_new(const struct control_conf *conf, struct tv_err *err)
 	c->resized = conf->resized;
 	return c;
 }
+
+static void pace_tick(struct control *c, uint64_t now);
 
 static void client_close(struct control *c, size_t i)
 {
@@ -234,6 +251,7 @@ enum verb_result control_verb_attach(struct verb_call *call)
 	console_buf_size(c->cb[port], &crows, &ccols);
 	cl->attach = mode;
 	cl->rows = rows;
+	cl->paced = cl->frame_due = false;
 	proto_put_size(call->out, PROTO_ATTACHED, (uint16_t)crows, (uint16_t)ccols);
 	put_replay(c, cl);
 	return VERB_REPLIED;
@@ -254,6 +272,31 @@ enum verb_result control_verb_winsize(struct verb_call *call)
 enum verb_result control_verb_detach(struct verb_call *call)
 {
 	call->cl->attach = NOT_ATTACHED;
+	call->cl->paced = call->cl->frame_due = false;
+	return VERB_OK;
+}
+
+/* The lines a paced client missed, and the screen, as one frame: it is up
+ * to date and gets every byte again. */
+static void pace_end(struct control *c, struct control_client *cl)
+{
+	struct proto_buf sync = {0};
+
+	console_buf_render_since(c->cb[cl->port], cl->rows, cl->pace_mark, &sync);
+	proto_put_console_sync(&cl->out, sync.data, sync.len);
+	proto_buf_free(&sync);
+	cl->paced = cl->frame_due = false;
+}
+
+enum verb_result control_verb_pace(struct verb_call *call)
+{
+	struct control_client *cl = call->cl;
+
+	cl->pace = call->f->payload[0] == 1;
+	/* A client that wants every line (its user reads the scrollback)
+	 * gets those it missed before the reply. */
+	if (!cl->pace && cl->paced)
+		pace_end(call->ctl, cl);
 	return VERB_OK;
 }
 
@@ -308,6 +351,8 @@ static void handle_request(struct control *c, struct control_client *cl, const s
 				v->name, c->name, proto_state_name(state), want);
 		return;
 	}
+	if (f->type == PROTO_INPUT)
+		cl->input_ns = monotonic_ns();
 	r = v->handler(&call);
 	if (r == VERB_OK)
 		proto_put_ok(&cl->out, f->type);
@@ -425,6 +470,7 @@ void control_handle(struct control *c, const struct pollfd *pfd, size_t n)
 			client_close(c, i);
 	}
 	c->npolled = 0;
+	pace_tick(c, monotonic_ns());
 	if (n > 0 && (pfd[0].revents & POLLIN))
 		control_accept(c);
 }
@@ -447,10 +493,86 @@ static size_t backlog_limit(const struct control *c, unsigned port)
 	return n < CONTROL_MIN_BACKLOG ? CONTROL_MIN_BACKLOG : MIN(n, (size_t)CONTROL_MAX_BACKLOG);
 }
 
+/* Console output a client has not read yet: queued here and in its
+ * socket. */
+static size_t unread(const struct control_client *cl)
+{
+	int q = 0;
+
+	if (ioctl(cl->fd, SIOCOUTQ, &q) < 0 || q < 0)
+		q = 0;
+	return cl->out.len + (size_t)q;
+}
+
+/* A screenful a frame (at least 4 KiB, a virtio console's trip): more
+ * output than that in a frame, and a paced client is sent screens. */
+static size_t pace_budget(const struct control *c, unsigned port)
+{
+	int rows = 0, cols = 0;
+
+	console_buf_size(c->cb[port], &rows, &cols);
+	return MAX((size_t)(rows > 0 ? rows : 0) * (size_t)(cols > 0 ? cols : 0), (size_t)4096);
+}
+
+/* Counts the frames that ended since the last call: how many in a row had
+ * less output than the budget. */
+static void pace_roll(struct control *c, struct control_client *cl, uint64_t now)
+{
+	uint64_t n;
+
+	if (now - cl->win_ns < CONTROL_FRAME_NS)
+		return;
+	n = (now - cl->win_ns) / CONTROL_FRAME_NS;
+	if (cl->win_bytes <= pace_budget(c, cl->port))
+		cl->quiet = (unsigned)MIN((uint64_t)cl->quiet + n, 1000u);
+	else
+		cl->quiet = (unsigned)MIN(n - 1, 1000u);
+	cl->win_bytes = 0;
+	cl->win_ns = n > 1000 ? now : cl->win_ns + n * CONTROL_FRAME_NS;
+}
+
+/* A paced client's screen, when it changed, a frame has passed (or it
+ * typed lately) and it has read the last one. */
+static void pace_frame(struct control *c, struct control_client *cl, uint64_t now)
+{
+	struct proto_buf screen = {0};
+	bool typed = now - cl->input_ns < CONTROL_KEY_NS;
+
+	if (!cl->frame_due || (!typed && now - cl->frame_ns < CONTROL_FRAME_NS) || unread(cl) > 0)
+		return;
+	console_buf_render_since(c->cb[cl->port], cl->rows, console_buf_lines_pushed(c->cb[cl->port]),
+				 &screen);
+	proto_put_console(&cl->out, screen.data, screen.len);
+	proto_buf_free(&screen);
+	cl->frame_due = false;
+	cl->frame_ns = now;
+	if (client_write(cl) < 0)
+		cl->dead = true;
+}
+
+/* Whether a client that asked to be paced gets these bytes (false: it is
+ * sent screens instead). */
+static bool pace_output(struct control *c, struct control_client *cl, size_t len, uint64_t pushed,
+			uint64_t now)
+{
+	pace_roll(c, cl, now);
+	cl->win_bytes += len;
+	if (!cl->paced) {
+		if (cl->win_bytes <= pace_budget(c, cl->port) && unread(cl) <= backlog_limit(c, cl->port))
+			return true;
+		cl->paced = true;
+		cl->pace_mark = pushed;
+		cl->frame_ns = 0; /* the first screen at once */
+	}
+	cl->quiet = 0;
+	cl->frame_due = true;
+	return false;
+}
+
 void control_console_output(struct control *c, unsigned port, const void *bytes, size_t len)
 {
 	size_t limit;
-	uint64_t pushed = 0;
+	uint64_t pushed = 0, now = 0;
 
 	if (port >= CONSOLE_NPORTS)
 		return;
@@ -464,10 +586,17 @@ void control_console_output(struct control *c, unsigned port, const void *bytes,
 		if (cl == NULL || cl->attach == NOT_ATTACHED || cl->closing || cl->dead ||
 		    cl->lagging || cl->port != port)
 			continue;
-		/* A client slower than the guest (a slow link) skips output
-		 * rather than holding it here without bound; it gets a redraw
-		 * when it has caught up. */
-		if (cl->out.len > limit) {
+		if (cl->pace && c->cb[port] != NULL) {
+			if (now == 0)
+				now = monotonic_ns();
+			if (!pace_output(c, cl, len, pushed, now)) {
+				pace_frame(c, cl, now);
+				continue;
+			}
+		} else if (cl->out.len > limit) {
+			/* A client slower than the guest (a slow link) skips
+			 * output rather than holding it here without bound; it
+			 * gets a redraw when it has caught up. */
 			cl->lagging = true;
 			cl->lag_mark = pushed;
 			continue;
@@ -478,6 +607,50 @@ void control_console_output(struct control *c, unsigned port, const void *bytes,
 		if (client_write(cl) < 0)
 			cl->dead = true;
 	}
+}
+
+/* Paced clients: screens that are due, and the lines owed to those whose
+ * flood is over. */
+static void pace_tick(struct control *c, uint64_t now)
+{
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct control_client *cl = c->clients[i];
+		if (cl == NULL || !cl->paced || cl->closing || cl->dead)
+			continue;
+		pace_roll(c, cl, now);
+		pace_frame(c, cl, now);
+		if (!cl->frame_due && cl->quiet >= CONTROL_PACE_QUIET) {
+			pace_end(c, cl);
+			if (client_write(cl) < 0)
+				cl->dead = true;
+		}
+	}
+}
+
+int control_timeout(struct control *c)
+{
+	uint64_t now = 0, wait = UINT64_MAX;
+
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct control_client *cl = c->clients[i];
+		uint64_t at;
+		if (cl == NULL || !cl->paced || cl->closing || cl->dead)
+			continue;
+		if (now == 0)
+			now = monotonic_ns();
+		if (cl->frame_due && unread(cl) > 0)
+			at = now + CONTROL_READ_POLL_NS; /* poll says when it can write, not when it read */
+		else if (cl->frame_due && now - cl->input_ns >= CONTROL_KEY_NS)
+			at = cl->frame_ns + CONTROL_FRAME_NS;
+		else if (cl->frame_due)
+			at = now;
+		else
+			at = cl->win_ns + CONTROL_FRAME_NS; /* the next frame counted */
+		wait = MIN(wait, at > now ? at - now : 0);
+	}
+	if (wait == UINT64_MAX)
+		return -1;
+	return (int)((wait + 999999) / 1000000);
 }
 
 void control_redraw(struct control *c)
@@ -493,6 +666,7 @@ void control_redraw(struct control *c)
 			continue;
 		}
 		put_replay(c, cl);
+		cl->paced = cl->frame_due = false; /* it has everything again */
 		if (client_write(cl) < 0)
 			cl->dead = true;
 	}

@@ -36,6 +36,16 @@
 #define CONTROL_MAX_BACKLOG (256u << 10)
 #define CONTROL_SNDBUF (16 << 10)
 #define CONTROL_REPLY_SLACK (1u << 20)
+/* Pacing (PROTO_PACE): a client that asked is sent its console's screen at
+ * most once a frame while the guest prints more than a screenful a frame
+ * (or more than its backlog is unread), and only once it has read the last
+ * one; within CONTROL_KEY_NS of a key from it, at once. After
+ * CONTROL_PACE_QUIET frames in a row with less, it gets the lines pushed
+ * meanwhile and every byte again. */
+#define CONTROL_FRAME_NS (16u * 1000000)
+#define CONTROL_KEY_NS (50u * 1000000)
+#define CONTROL_PACE_QUIET 4
+#define CONTROL_READ_POLL_NS (2u * 1000000)
 
 /* What the VM process gives its control socket. */
 struct control_conf {
@@ -65,6 +75,9 @@ void control_free(struct control *c);
  * always suffice) and handles what poll() reported for them. */
 size_t control_pollfds(struct control *c, struct pollfd *pfd, size_t max);
 void control_handle(struct control *c, const struct pollfd *pfd, size_t n);
+/* How long the main loop's poll may wait, in ms, for the next paced screen
+ * (-1: no limit); control_handle sends what is due. */
+int control_timeout(struct control *c);
 
 /* Guest output of one console, already through the guard (vtguard.h): into
  * that console's screen and out to the clients attached to it. */
@@ -87,6 +100,7 @@ enum verb_result control_verb_hello(struct verb_call *call);
 enum verb_result control_verb_attach(struct verb_call *call);
 enum verb_result control_verb_winsize(struct verb_call *call);
 enum verb_result control_verb_detach(struct verb_call *call);
+enum verb_result control_verb_pace(struct verb_call *call);
 enum verb_result control_verb_subscribe(struct verb_call *call);
 
 #endif

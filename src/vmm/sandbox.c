@@ -250,6 +250,7 @@ static void build_filter(struct prog *p)
 	static const uint32_t ioctls[] = {
 		TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, FIONBIO, FIONREAD, FIOCLEX,
 		FIONCLEX, TUNSETIFF, SIOCGIFINDEX, SIOCBRADDIF,
+		TIOCOUTQ, /* SIOCOUTQ: what a paced console client has not read */
 	};
 	static const uint32_t families[] = {AF_UNIX, AF_INET, AF_INET6};
 	static const uint32_t prctls[] = {

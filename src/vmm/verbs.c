@@ -214,6 +214,15 @@ const struct verb vmm_verbs[] = {
 		.help = "The attached client's window changed size.",
 	},
 	{
+		.type = PROTO_PACE,
+		.name = "pace",
+		.payload = VP_FLAG,
+		.states = VS_ANY,
+		.attach = VA_ATTACHED,
+		.handler = control_verb_pace,
+		.help = "1: while the guest floods, send screens at the frame rate, then the lines missed; 0: every byte.",
+	},
+	{
 		.type = PROTO_DETACH,
 		.name = "detach",
 		.payload = VP_EMPTY,
@@ -315,6 +324,10 @@ int verb_check_payload(const struct verb *v, const struct proto_frame *f, struct
 				       v->name, PROTO_MIN_DIM, PROTO_MAX_DIM);
 		return 0;
 	case VP_BYTES:
+		return 0;
+	case VP_FLAG:
+		if (f->len != 1 || f->payload[0] > 1)
+			return tv_errf(err, "%s: expected one byte, 0 or 1", v->name);
 		return 0;
 	}
 	return tv_errf(err, "%s: unknown payload kind", v->name);

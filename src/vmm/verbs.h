@@ -30,6 +30,7 @@ enum verb_payload {
 	VP_SIZE,   /* u16 rows, u16 cols, each PROTO_MIN_DIM..PROTO_MAX_DIM */
 	VP_ATTACH, /* u8 mode, u8 0, u16 rows, u16 cols */
 	VP_BYTES,  /* any bytes, possibly none */
+	VP_FLAG,   /* one byte, 0 or 1 */
 };
 
 /* The VM states a verb is accepted in (bits of 1 << PROTO_STATE_*). */

@@ -639,6 +639,11 @@ static void run_loop(struct vmm *v)
 		/* Keys the guest has not taken yet: offer them again soon. */
 		if (input_pending(v) && (timeout < 0 || timeout > 10))
 			timeout = 10;
+		if (v->ctl) {
+			int t = control_timeout(v->ctl);
+			if (t >= 0 && (timeout < 0 || t < timeout))
+				timeout = t;
+		}
 		if (poll(pfd, P_CONTROL + n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;

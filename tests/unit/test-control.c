@@ -177,7 +177,8 @@ static void *server_main(void *arg)
 		size_t n = control_pollfds(fx->ctl, pfd, CONTROL_MAX_CLIENTS + 1);
 
 		pfd[n] = (struct pollfd){.fd = fx->wake[0], .events = POLLIN};
-		if (poll(pfd, n + 1, 100) < 0)
+		int t = control_timeout(fx->ctl);
+		if (poll(pfd, n + 1, t >= 0 && t < 100 ? t : 100) < 0)
 			continue;
 		if (pfd[n].revents & POLLIN) {
 			char b[64];
@@ -702,6 +703,182 @@ static void test_caught_up_client_gets_each_line_once(void **state)
 	proto_buf_free(&shown);
 }
 
+/* Attaches a raw client at 24x80 and asks for pacing; what came before the
+ * reply (the replay) goes to term. */
+static int paced_client(struct fixture *fx, struct proto_buf *in, struct console_buf *term,
+			uint8_t *p)
+{
+	struct proto_frame f;
+	int fd = raw_connect(fx), type;
+
+	raw_hello(fd, in);
+	raw_send(fd, PROTO_ATTACH, "\0\0\0\x18\0\x50", 6);
+	raw_send(fd, PROTO_PACE, "\1", 1);
+	while ((type = raw_recv(fd, in, &f, p, PROTO_MAX_PAYLOAD)) != PROTO_OK) {
+		assert_true(type > 0);
+		if (type == PROTO_CONSOLE)
+			console_buf_feed(term, f.payload, f.len);
+	}
+	return fd;
+}
+
+/* Reads a paced client's frames into term until the end of a
+ * CONSOLE_SYNC (the cursor shown last); returns the CONSOLE bytes that came
+ * first. */
+static size_t read_to_sync(int fd, struct proto_buf *in, struct console_buf *term, uint8_t *p)
+{
+	struct proto_frame f;
+	size_t screens = 0;
+	int type;
+
+	for (;;) {
+		type = raw_recv(fd, in, &f, p, PROTO_MAX_PAYLOAD);
+		assert_true(type > 0);
+		if (type != PROTO_CONSOLE && type != PROTO_CONSOLE_SYNC)
+			continue;
+		console_buf_feed(term, f.payload, f.len);
+		if (type == PROTO_CONSOLE)
+			screens += f.len;
+		else if (f.len >= 6 && memcmp(f.payload + f.len - 6, "\033[?25h", 6) == 0)
+			return screens;
+	}
+}
+
+/* The numbers after "line " on the client's terminal, scrollback and
+ * screen, in order; how many. */
+static int lines_shown(struct console_buf *term, int *nums, int max)
+{
+	struct proto_buf shown = {0};
+	int n = 0;
+
+	console_buf_render(term, 24, &shown);
+	for (const char *q = (const char *)shown.data;
+	     n < max && (q = memmem(q, shown.len - (size_t)(q - (const char *)shown.data), "line ",
+				    5)) != NULL;
+	     q += 5)
+		nums[n++] = atoi(q + 5);
+	proto_buf_free(&shown);
+	return n;
+}
+
+/* A paced client (the interface's pane) gets a trickle byte for byte, a
+ * flood as screens, and once the flood is over the lines it pushed: every
+ * line reaches its scrollback once, in order, for a fraction of the bytes. */
+static void test_paced_client_gets_screens_then_each_line_once(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0}, flood = {0};
+	struct console_buf *term = console_buf_new(24, 80, 1000);
+	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	struct proto_frame f;
+	char line[96];
+	int fd = paced_client(fx, &in, term, p), nums[200], n;
+	size_t screens;
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(line, sizeof(line), "line %d\r\n", i);
+		guest_says(fx, line);
+	}
+	/* The trickle comes as it was printed. */
+	for (bool seen = false; !seen;) {
+		assert_int_equal(raw_recv(fd, &in, &f, p, PROTO_MAX_PAYLOAD), PROTO_CONSOLE);
+		console_buf_feed(term, f.payload, f.len);
+		seen = memmem(f.payload, f.len, "line 9\r\n", 8) != NULL;
+	}
+	/* 80 lines of 75 bytes at once: more than 4 KiB in a frame. The
+	 * console keeps 100 lines of scrollback: all of them. */
+	for (int i = 10; i < 90; i++) {
+		snprintf(line, sizeof(line), "line %d %s\r\n", i,
+			 "................................................................");
+		proto_buf_append(&flood, line, strlen(line));
+	}
+	proto_buf_append(&flood, "", 1);
+	guest_says(fx, (const char *)flood.data);
+	screens = read_to_sync(fd, &in, term, p);
+	assert_true(screens > 0 && screens < flood.len);
+	n = lines_shown(term, nums, 200);
+	assert_int_equal(n, 90);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(nums[i], i);
+	close(fd);
+	free(p);
+	console_buf_free(term);
+	proto_buf_free(&in);
+	proto_buf_free(&flood);
+}
+
+/* A flood of 5000 lines reaches a paced client as a few screens and the
+ * lines the console still holds, in order, the last one last. */
+static void test_paced_client_skips_a_flood(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0}, flood = {0};
+	struct console_buf *term = console_buf_new(24, 80, 1000);
+	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	char line[32];
+	int fd = paced_client(fx, &in, term, p), nums[200], n;
+	size_t screens;
+
+	for (int i = 0; i < 5000; i++) {
+		snprintf(line, sizeof(line), "line %d\r\n", i);
+		proto_buf_append(&flood, line, strlen(line));
+		if (i % 500 == 499) {
+			proto_buf_append(&flood, "", 1);
+			guest_says(fx, (const char *)flood.data);
+			proto_buf_consume(&flood, flood.len);
+		}
+	}
+	screens = read_to_sync(fd, &in, term, p);
+	assert_true(screens < 5000 * 10 / 4);
+	n = lines_shown(term, nums, 200);
+	assert_true(n > 100);
+	for (int i = 1; i < n; i++)
+		assert_true(nums[i] == nums[i - 1] + 1);
+	assert_int_equal(nums[n - 1], 4999);
+	close(fd);
+	free(p);
+	console_buf_free(term);
+	proto_buf_free(&in);
+	proto_buf_free(&flood);
+}
+
+/* Pacing turned off while screens are sent (the user scrolls back): the
+ * lines missed come before the reply. A bad payload is refused. */
+static void test_pace_off_syncs_before_the_reply(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0}, flood = {0};
+	struct console_buf *term = console_buf_new(24, 80, 1000);
+	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	struct proto_frame f;
+	char line[32];
+	int fd = paced_client(fx, &in, term, p), type;
+	bool synced = false;
+
+	for (int i = 0; i < 2000; i++) {
+		snprintf(line, sizeof(line), "line %d\r\n", i);
+		proto_buf_append(&flood, line, strlen(line));
+	}
+	proto_buf_append(&flood, "", 1);
+	guest_says(fx, (const char *)flood.data);
+	assert_int_equal(raw_recv(fd, &in, &f, p, PROTO_MAX_PAYLOAD), PROTO_CONSOLE); /* a screen */
+	raw_send(fd, PROTO_PACE, "\0", 1);
+	while ((type = raw_recv(fd, &in, &f, p, PROTO_MAX_PAYLOAD)) != PROTO_OK) {
+		assert_true(type > 0);
+		synced |= type == PROTO_CONSOLE_SYNC;
+	}
+	assert_true(synced);
+	raw_send(fd, PROTO_PACE, "\2", 1);
+	assert_int_equal(expect_error(fd, &in), PROTO_E_MALFORMED);
+	raw_send(fd, PROTO_PACE, "", 0);
+	assert_int_equal(expect_error(fd, &in), PROTO_E_MALFORMED);
+	close(fd);
+	free(p);
+	console_buf_free(term);
+	proto_buf_free(&in);
+	proto_buf_free(&flood);
+}
+
 /* Events reach subscribed and attached clients, and no one else: the
  * interface's model follows every VM with one quiet connection each. */
 static void test_subscribe_gets_events(void **state)
@@ -827,6 +1004,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slow_client_skips_then_redraws, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caught_up_client_gets_each_line_once, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_paced_client_gets_screens_then_each_line_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_paced_client_skips_a_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pace_off_syncs_before_the_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_gets_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_clients, setup, teardown),
 	};

@@ -85,6 +85,7 @@ static struct {
 	void *ctx;
 	char typed[256];
 	size_t ntyped;
+	int pace; /* what the pane last asked (PROTO_PACE): 0, 1, or -1 nothing yet */
 } conn;
 
 struct tv_client *client_connect(const struct tv_paths *p, const char *name, struct tv_err *err)
@@ -115,6 +116,12 @@ int client_input(struct tv_client *c, const void *bytes, size_t len, struct tv_e
 
 int client_winsize(struct tv_client *c, uint16_t rows, uint16_t cols, struct tv_err *err)
 {
+	return 0;
+}
+
+int client_pace(struct tv_client *c, bool on, struct tv_err *err)
+{
+	conn.pace = on;
 	return 0;
 }
 
@@ -177,6 +184,7 @@ static int setup(void **state)
 
 	memset(&A, 0, sizeof(A));
 	memset(&conn, 0, sizeof(conn));
+	conn.pace = -1;
 	keys_defaults(&A.keys);
 	snprintf(A.model.vm.name, sizeof(A.model.vm.name), "vm");
 	A.model.vm.state = MODEL_RUNNING;
@@ -291,11 +299,44 @@ static void test_leave_and_lines(void **state)
 	assert_string_equal(conn.typed, "one\rtwo");
 }
 
+/* The pane asks the VM process for screens instead of a flood while it
+ * shows the live console, and for every line while the user reads the
+ * scrollback; the lines it missed land above the view. */
+static void test_paced_while_live(void **state)
+{
+	struct view *v = *state;
+	char line[64];
+
+	v->ops->dirty(v);
+	assert_int_equal(conn.pace, 1);
+	for (int i = 0; i < 30; i++) {
+		snprintf(line, sizeof(line), "line %d\r\n", i);
+		guest_prints(line);
+	}
+	press(v, KEYS_META | 'c'); /* copy mode */
+	v->ops->dirty(v);
+	assert_int_equal(conn.pace, 0);
+	press(v, 'q');
+	v->ops->dirty(v);
+	assert_int_equal(conn.pace, 1);
+	v->ops->mouse(v, 3, 3, BUTTON4_PRESSED); /* the wheel, back */
+	v->ops->dirty(v);
+	assert_int_equal(conn.pace, 0);
+	/* The lines missed arrive: the view stays 3 lines from the bottom. */
+	const char *sync = "\033[H\033[2Jmissed 1\r\nmissed 2\r\nmissed 3\r\n";
+	conn.h->sync(conn.ctx, (const uint8_t *)sync, strlen(sync));
+	assert_non_null(strstr(title(v), "[scrolled back 3 lines]"));
+	type(v, "x"); /* a key returns to the live screen, paced again */
+	v->ops->dirty(v);
+	assert_int_equal(conn.pace, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_copy_mode_search_copy_paste, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leave_and_lines, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_paced_while_live, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,6 +87,46 @@ static void test_scrollback(void **state)
 	vtpane_free(p);
 }
 
+/* A paced console's missed lines (PROTO_CONSOLE_SYNC) land above what the
+ * pane showed: a view scrolled back a few lines shows the newest of them,
+ * the lines just above the screen, as the user scrolled to see. Plain
+ * output keeps a scrolled view on the same lines instead. */
+static void test_sync_keeps_distance_from_bottom(void **state)
+{
+	struct vtpane *p = vtpane_new(3, 20, 50, capture, NULL);
+	const char *sync = "\033[m\033[H\033[2Jline 10\r\nline 11\r\nline 12\r\nline 13\r\n"
+			   "line 14\r\n";
+	int r, c;
+
+	feed_lines(p, 10); /* scrollback: lines 0 to 7 */
+	/* Screens of a flood replaced the output: the screen shows lines 13
+	 * and 14, the lines 8 to 12 never came. */
+	feed(p, "\033[m\033[H\033[2Jline 13\r\nline 14\r\n");
+	vtpane_scroll(p, 2);
+	assert_string_equal(row(p, 0), "line 6");
+	vtpane_copy_start(p);
+	vtpane_feed_sync(p, "\033[m\033[H\033[2J", 10);
+	vtpane_feed_sync(p, sync + 10, strlen(sync + 10)); /* in two frames */
+	assert_int_equal(vtpane_scroll_offset(p), 2);
+	assert_string_equal(row(p, 0), "line 11");
+	assert_string_equal(row(p, 1), "line 12");
+	assert_string_equal(row(p, 2), "line 13");
+	/* Copy mode's cursor kept its distance too: still on the view. */
+	vtpane_copy_cursor(p, &r, &c);
+	assert_true(r >= 0 && r < 3);
+	vtpane_copy_end(p);
+	/* Every line once, in order: 0 to 7, 10 to 12 above the screen. */
+	vtpane_scroll(p, 1000);
+	assert_int_equal(vtpane_scrollback_len(p), 11);
+	assert_string_equal(row(p, 0), "line 0");
+	vtpane_scroll(p, -8);
+	assert_string_equal(row(p, 0), "line 10");
+	/* Plain output, by contrast, keeps the view on its lines. */
+	feed(p, "line 15\r\n");
+	assert_string_equal(row(p, 0), "line 10");
+	vtpane_free(p);
+}
+
 static void test_scrollback_is_bounded(void **state)
 {
 	struct vtpane *p = vtpane_new(2, 10, 5, capture, NULL);
@@ -968,6 +1008,7 @@ int main(void)
 		cmocka_unit_test(test_text_and_cursor_moves),
 		cmocka_unit_test(test_scrollback),
 		cmocka_unit_test(test_scrollback_is_bounded),
+		cmocka_unit_test(test_sync_keeps_distance_from_bottom),
 		cmocka_unit_test(test_keys_to_guest),
 		cmocka_unit_test(test_draw_colours),
 		cmocka_unit_test(test_color_map),
