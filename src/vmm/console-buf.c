@@ -348,6 +348,38 @@ void console_buf_render(const struct console_buf *cb, int term_rows, struct prot
 	console_buf_render_since(cb, term_rows, 0, out);
 }
 
+/* What one key sends on the console's terminal now (libvterm has no getter
+ * for the modes behind it: the keyboard is asked instead). */
+static size_t key_sends(VTerm *vt, VTermKey key, char *buf, size_t len)
+{
+	while (vterm_output_read(vt, buf, len) > 0) /* answers nobody reads */
+		;
+	vterm_keyboard_key(vt, key, VTERM_MOD_NONE);
+	return vterm_output_read(vt, buf, len);
+}
+
+/* The modes that change what the client's keys send to the guest, set
+ * either way: cursor keys (DECCKM), keypad (DECKPAM), bracketed paste. A
+ * replay that replaced the output carries them (a program started during a
+ * flood, or before the client attached, gets the keys it asked for). */
+static void render_key_modes(const struct console_buf *cb, struct proto_buf *out)
+{
+	char b[32];
+	size_t n;
+	bool paste;
+
+	n = key_sends(cb->vt, VTERM_KEY_UP, b, sizeof(b));
+	proto_buf_append(out, n >= 2 && b[1] == 'O' ? "\033[?1h" : "\033[?1l", 5);
+	n = key_sends(cb->vt, VTERM_KEY_KP_0, b, sizeof(b));
+	proto_buf_append(out, n >= 2 && b[1] == 'O' ? "\033=" : "\033>", 2);
+	vterm_keyboard_start_paste(cb->vt);
+	paste = vterm_output_read(cb->vt, b, sizeof(b)) > 0;
+	vterm_keyboard_end_paste(cb->vt);
+	while (vterm_output_read(cb->vt, b, sizeof(b)) > 0)
+		;
+	proto_buf_append(out, paste ? "\033[?2004h" : "\033[?2004l", 8);
+}
+
 void console_buf_render_since(const struct console_buf *cb, int term_rows, uint64_t since,
 			      struct proto_buf *out)
 {
@@ -364,6 +396,7 @@ void console_buf_render_since(const struct console_buf *cb, int term_rows, uint6
 	/* Home and clear, then one line after another: what does not fit scrolls
 	 * into the terminal's own scrollback, as it would have live. */
 	proto_buf_append(out, "\033[m\033[H\033[2J", 10);
+	render_key_modes(cb, out);
 	for (size_t i = first; i < cb->sb_len; i++) {
 		const struct sb_line *l = sb_at(cb, i);
 		proto_buf_append(out, l->bytes, l->len);

@@ -465,6 +465,43 @@ static void test_console_render_taller_terminal(void **state)
 	console_buf_free(view);
 }
 
+/* A replay sets the modes behind the keys as the guest left them: a client
+ * attached (or paced) after a program set them sends what it expects. */
+static void test_console_render_key_modes(void **state)
+{
+	struct console_buf *cb = console_buf_new(5, 20, 10);
+	struct console_buf *view = console_buf_new(5, 20, 10);
+	struct proto_buf out = {0}, again = {0};
+	const char *on = "\033[?1h\033=\033[?2004hvim", *off = "\033[?1l\033>\033[?2004l$ ";
+
+	(void)state;
+	console_buf_feed(cb, on, strlen(on));
+	console_buf_render(cb, 5, &out);
+	assert_non_null(memmem(out.data, out.len, "\033[?1h", 5));
+	assert_non_null(memmem(out.data, out.len, "\033=", 2));
+	assert_non_null(memmem(out.data, out.len, "\033[?2004h", 8));
+	/* A viewer fed the replay has the program's modes (its own replay
+	 * says so). */
+	console_buf_feed(view, out.data, out.len);
+	console_buf_render(view, 5, &again);
+	assert_non_null(memmem(again.data, again.len, "\033[?1h\033=\033[?2004h", 15));
+	/* And back: the program ended. */
+	proto_buf_consume(&out, out.len);
+	console_buf_feed(cb, off, strlen(off));
+	console_buf_render(cb, 5, &out);
+	assert_non_null(memmem(out.data, out.len, "\033[?1l", 5));
+	assert_non_null(memmem(out.data, out.len, "\033>", 2));
+	assert_non_null(memmem(out.data, out.len, "\033[?2004l", 8));
+	console_buf_feed(view, out.data, out.len);
+	proto_buf_consume(&again, again.len);
+	console_buf_render(view, 5, &again);
+	assert_non_null(memmem(again.data, again.len, "\033[?1l\033>\033[?2004l", 15));
+	proto_buf_free(&again);
+	proto_buf_free(&out);
+	console_buf_free(cb);
+	console_buf_free(view);
+}
+
 /* Sequences that crash libvterm 0.1.4 (more than 16 CSI parameters) are
  * defused before it parses them; ordinary sequences pass unchanged. */
 static void test_kv_lines(void **state)
@@ -612,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_console_scrollback_bounded),
 		cmocka_unit_test(test_console_render_reproduces),
 		cmocka_unit_test(test_console_render_taller_terminal),
+		cmocka_unit_test(test_console_render_key_modes),
 		cmocka_unit_test(test_vtguard),
 		cmocka_unit_test(test_kv_lines),
 		cmocka_unit_test(test_console_resize_below_scroll_region),
