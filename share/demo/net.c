@@ -284,6 +284,8 @@ static void net_recv(const char *arg)
 		return;
 	st.udp_got = 0;
 	st.udp_recv_port = port;
+	/* From here a datagram is kept: a sender may go (a test waits for it). */
+	printf("net: waiting on %u for %u s\n", port, secs);
 	int got = net_wait(udp_arrived, (uint64_t)secs * 1000);
 	st.udp_recv_port = 0;
 	if (!got) {

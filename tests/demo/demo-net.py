@@ -115,6 +115,7 @@ def user(a, tap):
             tap.check(got == b"from the guest", "net send reaches a host socket", (out, got))
 
         start(con, "net recv 5555 %d" % CMD_S)
+        con.expect(rb"net: waiting on 5555", CMD_S)
         # The guest echoes the line before it listens: a datagram sent at
         # once may come before the port is open and be dropped, as on any
         # host. Sent again until the guest says what it got (it takes one).
@@ -162,6 +163,7 @@ def lab(a, tap):
         # may take on a loaded machine (it ends when the datagram comes); c,
         # alone on lab2, must not have had a frame (its counters).
         start(ma, "net recv 4000 %d" % CMD_S)
+        ma.expect(rb"net: waiting on 4000", CMD_S)  # listening: b may send
         out = mb.command("net send 192.168.50.1 4000 hello-a", CMD_S)
         m = ma.expect(rb"net: (got \S+ from \S+|nothing)\n", CMD_S)
         tap.check(m.group(1) == b"got hello-a from 192.168.50.2",
@@ -172,6 +174,7 @@ def lab(a, tap):
                   "c on lab2 sees nothing of it", out)
         # a broadcast floods lab1, and stays there
         start(mb, "net recv 4001 %d" % CMD_S)
+        mb.expect(rb"net: waiting on 4001", CMD_S)  # a broadcast needs no ARP: not before
         ma.command("net send 192.168.50.255 4001 to-all", CMD_S)
         m = mb.expect(rb"net: (got \S+ from \S+|nothing)\n", CMD_S)
         tap.check(m.group(1) == b"got to-all from 192.168.50.1",
