@@ -30,7 +30,7 @@
  * number of reads; for a while after a key every change is drawn at once, so
  * that what the key brings (the guest's echo) waits for no frame. */
 #define FRAME_NS  (8 * 1000000ull)
-#define TYPING_NS (50 * 1000000ull)
+#define TYPING_NS (250 * 1000000ull)
 
 static struct app *the_app; /* for the SIGWINCH handler only */
 

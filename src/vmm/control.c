@@ -536,9 +536,9 @@ static void pace_roll(struct control *c, struct control_client *cl, uint64_t now
 static void pace_frame(struct control *c, struct control_client *cl, uint64_t now)
 {
 	struct proto_buf screen = {0};
-	bool typed = now - cl->input_ns < CONTROL_KEY_NS;
+	uint64_t gap = now - cl->input_ns < CONTROL_KEY_NS ? CONTROL_KEY_FRAME_NS : CONTROL_FRAME_NS;
 
-	if (!cl->frame_due || (!typed && now - cl->frame_ns < CONTROL_FRAME_NS) || unread(cl) > 0)
+	if (!cl->frame_due || now - cl->frame_ns < gap || unread(cl) > 0)
 		return;
 	console_buf_render_since(c->cb[cl->port], cl->rows, console_buf_lines_pushed(c->cb[cl->port]),
 				 &screen);
@@ -638,13 +638,15 @@ int control_timeout(struct control *c)
 			continue;
 		if (now == 0)
 			now = monotonic_ns();
-		if (cl->frame_due && unread(cl) > 0)
-			at = now + CONTROL_READ_POLL_NS; /* poll says when it can write, not when it read */
-		else if (cl->frame_due && now - cl->input_ns >= CONTROL_KEY_NS)
-			at = cl->frame_ns + CONTROL_FRAME_NS;
-		else if (cl->frame_due)
-			at = now;
-		else
+		if (cl->frame_due && unread(cl) > 0) {
+			/* Not read yet: soon, later for one that stopped reading. */
+			uint64_t later = MIN(MAX((now - cl->frame_ns) / 8, (uint64_t)CONTROL_READ_POLL_NS),
+					     (uint64_t)CONTROL_READ_POLL_MAX_NS);
+			at = now + later;
+		} else if (cl->frame_due) {
+			at = cl->frame_ns + (now - cl->input_ns < CONTROL_KEY_NS ? CONTROL_KEY_FRAME_NS
+										: CONTROL_FRAME_NS);
+		} else
 			at = cl->win_ns + CONTROL_FRAME_NS; /* the next frame counted */
 		wait = MIN(wait, at > now ? at - now : 0);
 	}

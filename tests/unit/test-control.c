@@ -40,6 +40,7 @@ struct fixture {
 	bool paused;
 	int resizes, rows, cols; /* sizes the guest was told (conf.resized) */
 	unsigned port;
+	volatile unsigned long rounds; /* of the server's loop */
 };
 
 /* The stand-in's verbs: the VM process's own table, with each handler that
@@ -178,6 +179,7 @@ static void *server_main(void *arg)
 
 		pfd[n] = (struct pollfd){.fd = fx->wake[0], .events = POLLIN};
 		int t = control_timeout(fx->ctl);
+		fx->rounds++;
 		if (poll(pfd, n + 1, t >= 0 && t < 100 ? t : 100) < 0)
 			continue;
 		if (pfd[n].revents & POLLIN) {
@@ -842,6 +844,41 @@ static void test_paced_client_skips_a_flood(void **state)
 	proto_buf_free(&flood);
 }
 
+/* A paced client that stops reading (a stalled link) with a screen due:
+ * the VM process looks again later and later, it does not spin. */
+static void test_paced_client_that_stops_reading(void **state)
+{
+	struct fixture *fx = *state;
+	struct proto_buf in = {0}, flood = {0};
+	struct console_buf *term = console_buf_new(24, 80, 1000);
+	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	char line[32];
+	int fd = paced_client(fx, &in, term, p);
+	unsigned long r0;
+
+	for (int k = 0; k < 3; k++) { /* screens go until its socket is full */
+		for (int i = 0; i < 2000; i++) {
+			snprintf(line, sizeof(line), "line %d %d\r\n", k, i);
+			proto_buf_append(&flood, line, strlen(line));
+		}
+		proto_buf_append(&flood, "", 1);
+		guest_says(fx, (const char *)flood.data);
+		proto_buf_consume(&flood, flood.len);
+		usleep(50000);
+	}
+	usleep(1000000);
+	r0 = fx->rounds;
+	usleep(500000);
+	/* Every 2 ms would be 250 rounds; the limit of a round is 100 ms. */
+	assert_true(fx->rounds - r0 < 40);
+	assert_server_alive(fx);
+	close(fd);
+	free(p);
+	console_buf_free(term);
+	proto_buf_free(&in);
+	proto_buf_free(&flood);
+}
+
 /* Pacing turned off while screens are sent (the user scrolls back): the
  * lines missed come before the reply. A bad payload is refused. */
 static void test_pace_off_syncs_before_the_reply(void **state)
@@ -1008,6 +1045,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_paced_client_skips_a_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pace_off_syncs_before_the_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paced_client_that_stops_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_gets_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_clients, setup, teardown),
 	};
