@@ -531,12 +531,21 @@ static void pace_roll(struct control *c, struct control_client *cl, uint64_t now
 	cl->win_ns = n > 1000 ? now : cl->win_ns + n * CONTROL_FRAME_NS;
 }
 
+/* How long a paced client's screens are apart: a frame; less after its
+ * keys, none right after one (its echo goes as soon as it comes). */
+static uint64_t pace_gap(const struct control_client *cl, uint64_t now)
+{
+	if (now - cl->input_ns < CONTROL_ECHO_NS)
+		return 0;
+	return now - cl->input_ns < CONTROL_KEY_NS ? CONTROL_KEY_FRAME_NS : CONTROL_FRAME_NS;
+}
+
 /* A paced client's screen, when it changed, a frame has passed (or it
  * typed lately) and it has read the last one. */
 static void pace_frame(struct control *c, struct control_client *cl, uint64_t now)
 {
 	struct proto_buf screen = {0};
-	uint64_t gap = now - cl->input_ns < CONTROL_KEY_NS ? CONTROL_KEY_FRAME_NS : CONTROL_FRAME_NS;
+	uint64_t gap = pace_gap(cl, now);
 
 	if (!cl->frame_due || now - cl->frame_ns < gap || unread(cl) > 0)
 		return;
@@ -644,8 +653,7 @@ int control_timeout(struct control *c)
 					     (uint64_t)CONTROL_READ_POLL_MAX_NS);
 			at = now + later;
 		} else if (cl->frame_due) {
-			at = cl->frame_ns + (now - cl->input_ns < CONTROL_KEY_NS ? CONTROL_KEY_FRAME_NS
-										: CONTROL_FRAME_NS);
+			at = cl->frame_ns + pace_gap(cl, now);
 		} else
 			at = cl->win_ns + CONTROL_FRAME_NS; /* the next frame counted */
 		wait = MIN(wait, at > now ? at - now : 0);

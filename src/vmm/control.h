@@ -39,14 +39,16 @@
 /* Pacing (PROTO_PACE): a client that asked is sent its console's screen at
  * most once a frame while the guest prints more than a screenful a frame
  * (or more than its backlog is unread), and only once it has read the last
- * one; within CONTROL_KEY_NS of a key from it, as soon as it has (at most
- * once every CONTROL_KEY_FRAME_NS): the echo waits for no frame. After
+ * one; within CONTROL_ECHO_NS of a key from it, as soon as it has, and
+ * until CONTROL_KEY_NS at most once every CONTROL_KEY_FRAME_NS: the echo
+ * waits for no frame. After
  * CONTROL_PACE_QUIET frames in a row with less, it gets the lines pushed
  * meanwhile and every byte again. Whether it has read the last screen is
  * looked at again after CONTROL_READ_POLL_NS, up to a quarter of a second
  * for a client that stopped reading (poll says when it may write, not
  * when it has read). */
 #define CONTROL_FRAME_NS (16u * 1000000)
+#define CONTROL_ECHO_NS (20u * 1000000)
 #define CONTROL_KEY_NS (250u * 1000000)
 #define CONTROL_KEY_FRAME_NS (4u * 1000000)
 #define CONTROL_PACE_QUIET 4
