@@ -21,8 +21,14 @@ The guests' shell and the panes are on hvc0 (the virtio console: the demo guest
 sends it 4 KiB a trip to the host) unless CONSOLE_UI_CONSOLE=ttyS0 puts them on
 the 8250 UART (a trip per byte: about 1 kB/s in the nested test machine, too
 slow there for a flood of megabytes).
+With CONSOLE_UI_STANDIN=1 the VMs are stand-in VM processes (bench/standin:
+the VM process's control socket, screen and pacing, a generator in place of
+the guest, which runs `stress console` and `stress echo` as the demo guest
+does): the same figures on a host without /dev/kvm, for the host's side of
+the path only (no guest, no vCPU, no virtio).
 usage: console-ui.py BUILDDIR [MB] [KEYS] [IDLE] [VMS] [CAP] [ROWS] [COLS]
-Needs /dev/kvm, tmux and script; prints one line per figure."""
+Needs /dev/kvm (or CONSOLE_UI_STANDIN=1), tmux and script; prints one line per
+figure."""
 import fcntl
 import os
 import pty
@@ -42,10 +48,14 @@ args = [float(a) for a in sys.argv[2:]]
 mb, nkeys, idle_s, nvms, cap_s, rows, cols = (args + [10, 300, 60, 4, 600, 24, 80][len(args):])[:7]
 nkeys, nvms, rows, cols = int(nkeys), int(nvms), int(rows), int(cols)
 tv = os.path.join(build, "termvisor")
+standin = os.environ.get("CONSOLE_UI_STANDIN") == "1"
+# The stand-in's flood, bytes a second (a real guest's is bounded by its
+# vCPU and the virtio console: 0.6-1 MB/s in the nested test machine).
+rate = int(os.environ.get("CONSOLE_UI_RATE", "4000000"))
 kernel = os.path.join(build, "share/demo/demo.elf")
 hz = os.sysconf("SC_CLK_TCK")
 home = tempfile.mkdtemp(prefix="tv-console-ui.")
-env = dict(os.environ, TERMVISOR_HOME=home, TERM="xterm-256color")
+env = dict(os.environ, TERMVISOR_HOME=home, TERM="xterm-256color", FAKE_RATE=str(rate))
 env.pop("NO_COLOR", None)
 names = ["vm%d" % (i + 1) for i in range(nvms)]
 console = os.environ.get("CONSOLE_UI_CONSOLE", "hvc0")
@@ -92,6 +102,17 @@ def tail_has(path, text, span=262144):
         with open(path, "rb") as f:
             f.seek(max(0, os.path.getsize(path) - span))
             return text.encode() in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def has_since(path, text, start, span=1 << 20):
+    """Whether text is in the span bytes of a file from offset start (what
+    a command printed first, however much it printed after)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            return text.encode() in f.read(span)
     except FileNotFoundError:
         return False
 
@@ -184,11 +205,19 @@ def main():
     for n in names:
         with open(os.path.join(home, "vms", n + ".conf"), "w") as f:
             f.write('cpus = 1;\nmemory = "64M";\nkernel = "%s";\ncmdline = "%s";\n' % (kernel, cmdline))
-        subprocess.run([tv, "start", n], env=env, check=True, stdout=subprocess.DEVNULL)
+        if standin:
+            subprocess.Popen([os.path.join(build, "bench/standin"), n], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            subprocess.run([tv, "start", n], env=env, check=True, stdout=subprocess.DEVNULL)
     for n in names:
         wait_until(n + "'s prompt", lambda: log_has(n, "demo\x1b[0m$ "), 120)
-    say("%d demo VMs (1 vCPU, 64 MiB, the shell on %s) at their prompts; the interface at %dx%d, TERM %s"
-        % (nvms, console, cols, rows, env["TERM"]))
+    if standin:
+        say("%d stand-in VM processes (bench/standin: no guest, floods at %.1f MB/s) at their prompts;"
+            " the interface at %dx%d, TERM %s" % (nvms, rate / 1e6, cols, rows, env["TERM"]))
+    else:
+        say("%d demo VMs (1 vCPU, 64 MiB, the shell on %s) at their prompts; the interface at %dx%d, TERM %s"
+            % (nvms, console, cols, rows, env["TERM"]))
     term = Terminal()
     # The interface attaches the first VM's console pane: its size is the VM's.
     size = [None]
@@ -276,7 +305,7 @@ def main():
     t0 = time.monotonic()
     term.type("stress console\r")
     want = mb * 1e6
-    wait_until("stress console", lambda: tail_has(seen, "stress console on"), 60)
+    wait_until("stress console", lambda: has_since(seen, "stress console on", s0), 60)
     while os.path.getsize(seen) - s0 < want and time.monotonic() - t0 < cap_s:
         time.sleep(0.2)
     t_stop = time.monotonic()
@@ -341,7 +370,7 @@ def main():
     wait_until("the watcher's replay", lambda: os.path.getsize(watch) > 0, 30)
     w0 = os.path.getsize(watch)
     term.type("stress echo\r")
-    wait_until("stress echo", lambda: tail_has(watch, "stress echo on"), 60)
+    wait_until("stress echo", lambda: has_since(watch, "stress echo on", w0), 60)
     time.sleep(2)
     keys_timed(term, "", watch, w0)
     os.kill(term.pid, 15)
@@ -356,7 +385,7 @@ def main():
     time.sleep(3)  # attached, the replay drawn
     w0 = os.path.getsize(watch)
     peer.type("stress echo\r")
-    wait_until("stress echo (tmux)", lambda: tail_has(watch, "stress echo on", min(os.path.getsize(watch) - w0, 262144)), 60)
+    wait_until("stress echo (tmux)", lambda: has_since(watch, "stress echo on", w0), 60)
     time.sleep(2)
     keys_timed(peer, " through tmux showing `termvisor console` (the peer)", watch, w0)
     watcher.kill()
