@@ -23,7 +23,9 @@
 
 #define CONSOLE_DEFAULT_ROWS 24
 #define CONSOLE_DEFAULT_COLS 80
-#define CONSOLE_DEFAULT_SCROLLBACK 1000
+/* As many lines as the interface's console pane keeps (ui/view-console.c):
+ * a paced pane gets the lines of a flood from here once it is over. */
+#define CONSOLE_DEFAULT_SCROLLBACK 5000
 
 struct console_buf;
 
