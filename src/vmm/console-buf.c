@@ -328,12 +328,13 @@ void console_buf_size(const struct console_buf *cb, int *rows, int *cols)
 	*cols = cb->cols;
 }
 
-static void render_row(const struct console_buf *cb, int row, VTermScreenCell *cells,
+static void render_row(const struct console_buf *cb, int alt, int row, VTermScreenCell *cells,
 		       struct proto_buf *out)
 {
 	for (int col = 0; col < cb->cols; col++) {
 		VTermPos pos = {.row = row, .col = col};
-		vtscreen_get_cell(cb->screen, pos, &cells[col]);
+		if (!vtscreen_get_cell_of(cb->screen, alt, pos, &cells[col]))
+			memset(&cells[col], 0, sizeof(cells[col]));
 	}
 	render_cells(cells, cb->cols, out);
 }
@@ -388,14 +389,16 @@ void console_buf_render_since(const struct console_buf *cb, int term_rows, uint6
 	VTermPos cursor;
 	int top, crow;
 	char s[48];
+	bool alt = vtscreen_alt_shown(cb->screen);
 
 	if (since <= cb->sb_pushed && cb->sb_pushed - since < nlines)
 		nlines = (size_t)(cb->sb_pushed - since);
 	first = cb->sb_len - nlines;
 	total = nlines + (size_t)cb->rows;
-	/* Home and clear, then one line after another: what does not fit scrolls
-	 * into the terminal's own scrollback, as it would have live. */
-	proto_buf_append(out, "\033[m\033[H\033[2J", 10);
+	/* The main screen, home and clear, then one line after another: what
+	 * does not fit scrolls into the terminal's own scrollback, as it would
+	 * have live. */
+	proto_buf_append(out, "\033[?1049l\033[m\033[H\033[2J", 18);
 	render_key_modes(cb, out);
 	for (size_t i = first; i < cb->sb_len; i++) {
 		const struct sb_line *l = sb_at(cb, i);
@@ -403,13 +406,25 @@ void console_buf_render_since(const struct console_buf *cb, int term_rows, uint6
 		proto_buf_append(out, "\r\n", 2);
 	}
 	for (int row = 0; row < cb->rows; row++) {
-		render_row(cb, row, cells, out);
+		render_row(cb, 0, row, cells, out);
 		if (row + 1 < cb->rows)
 			proto_buf_append(out, "\r\n", 2);
 	}
+	/* A full-screen program's screen over it, as the terminal's own
+	 * alternate screen: when the program ends, the main screen is back. */
+	if (alt) {
+		proto_buf_append(out, "\033[?1049h\033[m\033[H", 14);
+		for (int row = 0; row < cb->rows; row++) {
+			render_row(cb, 1, row, cells, out);
+			if (row + 1 < cb->rows)
+				proto_buf_append(out, "\r\n", 2);
+		}
+	}
 	free(cells);
 	/* Where the screen's first row ended up on the terminal. */
-	if (total <= (size_t)term_rows)
+	if (alt)
+		top = 0;
+	else if (total <= (size_t)term_rows)
 		top = (int)nlines;
 	else
 		top = term_rows - cb->rows;

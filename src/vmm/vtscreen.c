@@ -172,6 +172,23 @@ int vtscreen_get_cell(const struct vtscreen *s, VTermPos pos, VTermScreenCell *c
 	return 1;
 }
 
+int vtscreen_get_cell_of(const struct vtscreen *s, int alt, VTermPos pos, VTermScreenCell *cell)
+{
+	const struct buffer *b = &s->buf[alt ? 1 : 0];
+	const struct cell *c;
+
+	if (b->block == NULL || pos.row < 0 || pos.row >= s->rows || pos.col < 0 || pos.col >= s->cols)
+		return 0;
+	c = &b->row[pos.row][pos.col];
+	cell_out(s, c, pos.col + 1 < s->cols ? c + 1 : NULL, cell);
+	return 1;
+}
+
+bool vtscreen_alt_shown(const struct vtscreen *s)
+{
+	return s->cur == 1;
+}
+
 /* The reverse of vtscreen_get_cell, for lines coming back from the
  * scrollback. */
 static void set_cell(struct vtscreen *s, VTermPos pos, const VTermScreenCell *cell)

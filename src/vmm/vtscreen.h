@@ -22,6 +22,8 @@
 #ifndef TV_VTSCREEN_H
 #define TV_VTSCREEN_H
 
+#include <stdbool.h>
+
 #include <vterm.h>
 
 struct vtscreen;
@@ -41,5 +43,10 @@ void vtscreen_reset(struct vtscreen *s, int hard);
 void vtscreen_flush_damage(struct vtscreen *s);
 /* The cell at pos, as vterm_screen_get_cell gives it; 0 outside the screen. */
 int vtscreen_get_cell(const struct vtscreen *s, VTermPos pos, VTermScreenCell *cell);
+/* The same from the main screen (alt 0) or the alternate one (alt 1),
+ * whichever is shown; 0 outside the screen or without that screen. */
+int vtscreen_get_cell_of(const struct vtscreen *s, int alt, VTermPos pos, VTermScreenCell *cell);
+/* Whether the alternate screen is shown (a full-screen program). */
+bool vtscreen_alt_shown(const struct vtscreen *s);
 
 #endif

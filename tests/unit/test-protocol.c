@@ -502,6 +502,51 @@ static void test_console_render_key_modes(void **state)
 	console_buf_free(view);
 }
 
+/* A console showing a full-screen program replays as the terminal's
+ * alternate screen over the main one: when the program ends, a viewer
+ * attached meanwhile shows the main screen again, as the console does. */
+static void test_console_render_alternate_screen(void **state)
+{
+	struct console_buf *cb = console_buf_new(4, 20, 10);
+	struct console_buf *view = console_buf_new(4, 20, 10);
+	struct proto_buf out = {0};
+	const char *run = "one\r\n$ vim\r\n\033[?1049h\033[H~ vim here", *quit = "\033[?1049l$ ";
+	char a[64], b[64];
+
+	(void)state;
+	console_buf_feed(cb, run, strlen(run));
+	console_buf_render(cb, 4, &out);
+	console_buf_feed(view, out.data, out.len);
+	console_buf_row_text(view, 0, b, sizeof(b));
+	assert_string_equal(b, "~ vim here");
+	/* Typing lands where the program's cursor is. */
+	console_buf_feed(cb, "!", 1);
+	console_buf_feed(view, "!", 1);
+	console_buf_row_text(view, 0, b, sizeof(b));
+	assert_string_equal(b, "~ vim here!");
+	/* The program ends: the main screen, on both. */
+	console_buf_feed(cb, quit, strlen(quit));
+	console_buf_feed(view, quit, strlen(quit));
+	for (int r = 0; r < 2; r++) {
+		console_buf_row_text(cb, r, a, sizeof(a));
+		console_buf_row_text(view, r, b, sizeof(b));
+		assert_string_equal(a, b);
+	}
+	console_buf_row_text(view, 1, b, sizeof(b));
+	assert_non_null(strstr(b, "$ vim"));
+	/* A replay of a console on its main screen leaves the alternate one:
+	 * a viewer left in it (it got the program's start) comes back. */
+	console_buf_feed(view, "\033[?1049hjunk", 12);
+	proto_buf_consume(&out, out.len);
+	console_buf_render(cb, 4, &out);
+	console_buf_feed(view, out.data, out.len);
+	console_buf_row_text(view, 0, b, sizeof(b));
+	assert_string_equal(b, "one");
+	proto_buf_free(&out);
+	console_buf_free(cb);
+	console_buf_free(view);
+}
+
 /* Sequences that crash libvterm 0.1.4 (more than 16 CSI parameters) are
  * defused before it parses them; ordinary sequences pass unchanged. */
 static void test_kv_lines(void **state)
@@ -650,6 +695,7 @@ int main(void)
 		cmocka_unit_test(test_console_render_reproduces),
 		cmocka_unit_test(test_console_render_taller_terminal),
 		cmocka_unit_test(test_console_render_key_modes),
+		cmocka_unit_test(test_console_render_alternate_screen),
 		cmocka_unit_test(test_vtguard),
 		cmocka_unit_test(test_kv_lines),
 		cmocka_unit_test(test_console_resize_below_scroll_region),
