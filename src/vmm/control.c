@@ -196,15 +196,24 @@ enum verb_result control_verb_hello(struct verb_call *call)
 /* The console redrawn for a client: its whole scrollback and screen, or,
  * for one that showed everything up to the point where the console had
  * pushed `since` lines, only the lines pushed after it and the screen. The
- * replay goes out as ordinary console frames: to the client it is the
- * screen being drawn, then the live stream continues it. */
-static void put_replay_since(struct control *c, struct control_client *cl, uint64_t since)
+ * replay goes out as ordinary console frames (CONSOLE_SYNC for the lines a
+ * paced client missed): to the client it is the screen being drawn, then
+ * the live stream continues it. */
+static void put_render(struct control *c, struct control_client *cl, uint64_t since, bool sync)
 {
 	struct proto_buf screen = {0};
 
 	console_buf_render_since(c->cb[cl->port], cl->rows, since, &screen);
-	proto_put_console(&cl->out, screen.data, screen.len);
+	if (sync)
+		proto_put_console_sync(&cl->out, screen.data, screen.len);
+	else
+		proto_put_console(&cl->out, screen.data, screen.len);
 	proto_buf_free(&screen);
+}
+
+static void put_replay_since(struct control *c, struct control_client *cl, uint64_t since)
+{
+	put_render(c, cl, since, false);
 }
 
 static void put_replay(struct control *c, struct control_client *cl)
@@ -280,11 +289,7 @@ enum verb_result control_verb_detach(struct verb_call *call)
  * to date and gets every byte again. */
 static void pace_end(struct control *c, struct control_client *cl)
 {
-	struct proto_buf sync = {0};
-
-	console_buf_render_since(c->cb[cl->port], cl->rows, cl->pace_mark, &sync);
-	proto_put_console_sync(&cl->out, sync.data, sync.len);
-	proto_buf_free(&sync);
+	put_render(c, cl, cl->pace_mark, true);
 	cl->paced = cl->frame_due = false;
 }
 
@@ -544,15 +549,10 @@ static uint64_t pace_gap(const struct control_client *cl, uint64_t now)
  * typed lately) and it has read the last one. */
 static void pace_frame(struct control *c, struct control_client *cl, uint64_t now)
 {
-	struct proto_buf screen = {0};
-	uint64_t gap = pace_gap(cl, now);
-
-	if (!cl->frame_due || now - cl->frame_ns < gap || unread(cl) > 0)
+	if (!cl->frame_due || now - cl->frame_ns < pace_gap(cl, now) || unread(cl) > 0)
 		return;
-	console_buf_render_since(c->cb[cl->port], cl->rows, console_buf_lines_pushed(c->cb[cl->port]),
-				 &screen);
-	proto_put_console(&cl->out, screen.data, screen.len);
-	proto_buf_free(&screen);
+	/* The screen alone: the lines pushed since come at the end. */
+	put_replay_since(c, cl, console_buf_lines_pushed(c->cb[cl->port]));
 	cl->frame_due = false;
 	cl->frame_ns = now;
 	if (client_write(cl) < 0)
@@ -562,12 +562,13 @@ static void pace_frame(struct control *c, struct control_client *cl, uint64_t no
 /* Whether a client that asked to be paced gets these bytes (false: it is
  * sent screens instead). */
 static bool pace_output(struct control *c, struct control_client *cl, size_t len, uint64_t pushed,
-			uint64_t now)
+			size_t limit, uint64_t now)
 {
 	pace_roll(c, cl, now);
 	cl->win_bytes += len;
 	if (!cl->paced) {
-		if (cl->win_bytes <= pace_budget(c, cl->port) && unread(cl) <= backlog_limit(c, cl->port))
+		/* Its backlog beyond the socket, as for the slow client below. */
+		if (cl->win_bytes <= pace_budget(c, cl->port) && cl->out.len <= limit)
 			return true;
 		cl->paced = true;
 		cl->pace_mark = pushed;
@@ -598,7 +599,7 @@ void control_console_output(struct control *c, unsigned port, const void *bytes,
 		if (cl->pace && c->cb[port] != NULL) {
 			if (now == 0)
 				now = monotonic_ns();
-			if (!pace_output(c, cl, len, pushed, now)) {
+			if (!pace_output(c, cl, len, pushed, limit, now)) {
 				pace_frame(c, cl, now);
 				continue;
 			}
@@ -620,11 +621,16 @@ void control_console_output(struct control *c, unsigned port, const void *bytes,
 
 /* Paced clients: screens that are due, and the lines owed to those whose
  * flood is over. */
+static bool being_paced(const struct control_client *cl)
+{
+	return cl != NULL && cl->paced && !cl->closing && !cl->dead;
+}
+
 static void pace_tick(struct control *c, uint64_t now)
 {
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *cl = c->clients[i];
-		if (cl == NULL || !cl->paced || cl->closing || cl->dead)
+		if (!being_paced(cl))
 			continue;
 		pace_roll(c, cl, now);
 		pace_frame(c, cl, now);
@@ -643,7 +649,7 @@ int control_timeout(struct control *c)
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *cl = c->clients[i];
 		uint64_t at;
-		if (cl == NULL || !cl->paced || cl->closing || cl->dead)
+		if (!being_paced(cl))
 			continue;
 		if (now == 0)
 			now = monotonic_ns();
