@@ -705,40 +705,76 @@ static void test_caught_up_client_gets_each_line_once(void **state)
 	proto_buf_free(&shown);
 }
 
-/* Attaches a raw client at 24x80 and asks for pacing; what came before the
- * reply (the replay) goes to term. */
-static int paced_client(struct fixture *fx, struct proto_buf *in, struct console_buf *term,
-			uint8_t *p)
+/* A raw client attached at 24x80 that asked for pacing: its connection,
+ * its terminal, a buffer for one frame. */
+struct paced {
+	int fd;
+	struct proto_buf in;
+	struct console_buf *term;
+	uint8_t *p;
+};
+
+/* Attaches and asks for pacing; what came before the reply (the replay)
+ * goes to the terminal. */
+static void paced_open(struct fixture *fx, struct paced *pc)
 {
 	struct proto_frame f;
-	int fd = raw_connect(fx), type;
+	int type;
 
-	raw_hello(fd, in);
-	raw_send(fd, PROTO_ATTACH, "\0\0\0\x18\0\x50", 6);
-	raw_send(fd, PROTO_PACE, "\1", 1);
-	while ((type = raw_recv(fd, in, &f, p, PROTO_MAX_PAYLOAD)) != PROTO_OK) {
+	*pc = (struct paced){.fd = raw_connect(fx), .term = console_buf_new(24, 80, 1000),
+			     .p = xmalloc(PROTO_MAX_PAYLOAD)};
+	raw_hello(pc->fd, &pc->in);
+	raw_send(pc->fd, PROTO_ATTACH, "\0\0\0\x18\0\x50", 6);
+	raw_send(pc->fd, PROTO_PACE, "\1", 1);
+	while ((type = raw_recv(pc->fd, &pc->in, &f, pc->p, PROTO_MAX_PAYLOAD)) != PROTO_OK) {
 		assert_true(type > 0);
 		if (type == PROTO_CONSOLE)
-			console_buf_feed(term, f.payload, f.len);
+			console_buf_feed(pc->term, f.payload, f.len);
 	}
-	return fd;
 }
 
-/* Reads a paced client's frames into term until the end of a
+static void paced_close(struct paced *pc)
+{
+	close(pc->fd);
+	free(pc->p);
+	console_buf_free(pc->term);
+	proto_buf_free(&pc->in);
+}
+
+/* The guest prints "line N" and tail for N from first, count lines, in one
+ * piece; returns its bytes. */
+static size_t guest_says_lines(struct fixture *fx, int first, int count, const char *tail)
+{
+	struct proto_buf text = {0};
+	char line[128];
+	size_t len;
+
+	for (int i = first; i < first + count; i++) {
+		snprintf(line, sizeof(line), "line %d%s\r\n", i, tail);
+		proto_buf_append(&text, line, strlen(line));
+	}
+	len = text.len;
+	proto_buf_append(&text, "", 1);
+	guest_says(fx, (const char *)text.data);
+	proto_buf_free(&text);
+	return len;
+}
+
+/* Reads a paced client's frames into its terminal until the end of a
  * CONSOLE_SYNC (the cursor shown last); returns the CONSOLE bytes that came
  * first. */
-static size_t read_to_sync(int fd, struct proto_buf *in, struct console_buf *term, uint8_t *p)
+static size_t read_to_sync(struct paced *pc)
 {
 	struct proto_frame f;
 	size_t screens = 0;
 	int type;
 
 	for (;;) {
-		type = raw_recv(fd, in, &f, p, PROTO_MAX_PAYLOAD);
+		type = raw_recv(pc->fd, &pc->in, &f, pc->p, PROTO_MAX_PAYLOAD);
 		assert_true(type > 0);
 		if (type != PROTO_CONSOLE && type != PROTO_CONSOLE_SYNC)
 			continue;
-		console_buf_feed(term, f.payload, f.len);
+		console_buf_feed(pc->term, f.payload, f.len);
 		if (type == PROTO_CONSOLE)
 			screens += f.len;
 		else if (f.len >= 6 && memcmp(f.payload + f.len - 6, "\033[?25h", 6) == 0)
@@ -769,44 +805,31 @@ static int lines_shown(struct console_buf *term, int *nums, int max)
 static void test_paced_client_gets_screens_then_each_line_once(void **state)
 {
 	struct fixture *fx = *state;
-	struct proto_buf in = {0}, flood = {0};
-	struct console_buf *term = console_buf_new(24, 80, 1000);
-	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	struct paced pc;
 	struct proto_frame f;
-	char line[96];
-	int fd = paced_client(fx, &in, term, p), nums[200], n;
-	size_t screens;
+	int nums[200], n;
+	size_t screens, flood;
 
-	for (int i = 0; i < 10; i++) {
-		snprintf(line, sizeof(line), "line %d\r\n", i);
-		guest_says(fx, line);
-	}
+	paced_open(fx, &pc);
+	for (int i = 0; i < 10; i++)
+		guest_says_lines(fx, i, 1, "");
 	/* The trickle comes as it was printed. */
 	for (bool seen = false; !seen;) {
-		assert_int_equal(raw_recv(fd, &in, &f, p, PROTO_MAX_PAYLOAD), PROTO_CONSOLE);
-		console_buf_feed(term, f.payload, f.len);
+		assert_int_equal(raw_recv(pc.fd, &pc.in, &f, pc.p, PROTO_MAX_PAYLOAD), PROTO_CONSOLE);
+		console_buf_feed(pc.term, f.payload, f.len);
 		seen = memmem(f.payload, f.len, "line 9\r\n", 8) != NULL;
 	}
 	/* 80 lines of 75 bytes at once: more than 4 KiB in a frame. The
 	 * console keeps 100 lines of scrollback: all of them. */
-	for (int i = 10; i < 90; i++) {
-		snprintf(line, sizeof(line), "line %d %s\r\n", i,
-			 "................................................................");
-		proto_buf_append(&flood, line, strlen(line));
-	}
-	proto_buf_append(&flood, "", 1);
-	guest_says(fx, (const char *)flood.data);
-	screens = read_to_sync(fd, &in, term, p);
-	assert_true(screens > 0 && screens < flood.len);
-	n = lines_shown(term, nums, 200);
+	flood = guest_says_lines(fx, 10, 80,
+				 " ................................................................");
+	screens = read_to_sync(&pc);
+	assert_true(screens > 0 && screens < flood);
+	n = lines_shown(pc.term, nums, 200);
 	assert_int_equal(n, 90);
 	for (int i = 0; i < n; i++)
 		assert_int_equal(nums[i], i);
-	close(fd);
-	free(p);
-	console_buf_free(term);
-	proto_buf_free(&in);
-	proto_buf_free(&flood);
+	paced_close(&pc);
 }
 
 /* A flood of 5000 lines reaches a paced client as a few screens and the
@@ -814,34 +837,21 @@ static void test_paced_client_gets_screens_then_each_line_once(void **state)
 static void test_paced_client_skips_a_flood(void **state)
 {
 	struct fixture *fx = *state;
-	struct proto_buf in = {0}, flood = {0};
-	struct console_buf *term = console_buf_new(24, 80, 1000);
-	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
-	char line[32];
-	int fd = paced_client(fx, &in, term, p), nums[200], n;
+	struct paced pc;
+	int nums[200], n;
 	size_t screens;
 
-	for (int i = 0; i < 5000; i++) {
-		snprintf(line, sizeof(line), "line %d\r\n", i);
-		proto_buf_append(&flood, line, strlen(line));
-		if (i % 500 == 499) {
-			proto_buf_append(&flood, "", 1);
-			guest_says(fx, (const char *)flood.data);
-			proto_buf_consume(&flood, flood.len);
-		}
-	}
-	screens = read_to_sync(fd, &in, term, p);
+	paced_open(fx, &pc);
+	for (int i = 0; i < 5000; i += 500)
+		guest_says_lines(fx, i, 500, "");
+	screens = read_to_sync(&pc);
 	assert_true(screens < 5000 * 10 / 4);
-	n = lines_shown(term, nums, 200);
+	n = lines_shown(pc.term, nums, 200);
 	assert_true(n > 100);
 	for (int i = 1; i < n; i++)
 		assert_true(nums[i] == nums[i - 1] + 1);
 	assert_int_equal(nums[n - 1], 4999);
-	close(fd);
-	free(p);
-	console_buf_free(term);
-	proto_buf_free(&in);
-	proto_buf_free(&flood);
+	paced_close(&pc);
 }
 
 /* A paced client that stops reading (a stalled link) with a screen due:
@@ -849,21 +859,12 @@ static void test_paced_client_skips_a_flood(void **state)
 static void test_paced_client_that_stops_reading(void **state)
 {
 	struct fixture *fx = *state;
-	struct proto_buf in = {0}, flood = {0};
-	struct console_buf *term = console_buf_new(24, 80, 1000);
-	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
-	char line[32];
-	int fd = paced_client(fx, &in, term, p);
+	struct paced pc;
 	unsigned long r0;
 
+	paced_open(fx, &pc);
 	for (int k = 0; k < 3; k++) { /* screens go until its socket is full */
-		for (int i = 0; i < 2000; i++) {
-			snprintf(line, sizeof(line), "line %d %d\r\n", k, i);
-			proto_buf_append(&flood, line, strlen(line));
-		}
-		proto_buf_append(&flood, "", 1);
-		guest_says(fx, (const char *)flood.data);
-		proto_buf_consume(&flood, flood.len);
+		guest_says_lines(fx, k * 2000, 2000, "");
 		usleep(50000);
 	}
 	usleep(1000000);
@@ -872,11 +873,7 @@ static void test_paced_client_that_stops_reading(void **state)
 	/* Every 2 ms would be 250 rounds; the limit of a round is 100 ms. */
 	assert_true(fx->rounds - r0 < 40);
 	assert_server_alive(fx);
-	close(fd);
-	free(p);
-	console_buf_free(term);
-	proto_buf_free(&in);
-	proto_buf_free(&flood);
+	paced_close(&pc);
 }
 
 /* Pacing turned off while screens are sent (the user scrolls back): the
@@ -884,36 +881,26 @@ static void test_paced_client_that_stops_reading(void **state)
 static void test_pace_off_syncs_before_the_reply(void **state)
 {
 	struct fixture *fx = *state;
-	struct proto_buf in = {0}, flood = {0};
-	struct console_buf *term = console_buf_new(24, 80, 1000);
-	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	struct paced pc;
 	struct proto_frame f;
-	char line[32];
-	int fd = paced_client(fx, &in, term, p), type;
+	int type;
 	bool synced = false;
 
-	for (int i = 0; i < 2000; i++) {
-		snprintf(line, sizeof(line), "line %d\r\n", i);
-		proto_buf_append(&flood, line, strlen(line));
-	}
-	proto_buf_append(&flood, "", 1);
-	guest_says(fx, (const char *)flood.data);
-	assert_int_equal(raw_recv(fd, &in, &f, p, PROTO_MAX_PAYLOAD), PROTO_CONSOLE); /* a screen */
-	raw_send(fd, PROTO_PACE, "\0", 1);
-	while ((type = raw_recv(fd, &in, &f, p, PROTO_MAX_PAYLOAD)) != PROTO_OK) {
+	paced_open(fx, &pc);
+	guest_says_lines(fx, 0, 2000, "");
+	/* a screen */
+	assert_int_equal(raw_recv(pc.fd, &pc.in, &f, pc.p, PROTO_MAX_PAYLOAD), PROTO_CONSOLE);
+	raw_send(pc.fd, PROTO_PACE, "\0", 1);
+	while ((type = raw_recv(pc.fd, &pc.in, &f, pc.p, PROTO_MAX_PAYLOAD)) != PROTO_OK) {
 		assert_true(type > 0);
 		synced |= type == PROTO_CONSOLE_SYNC;
 	}
 	assert_true(synced);
-	raw_send(fd, PROTO_PACE, "\2", 1);
-	assert_int_equal(expect_error(fd, &in), PROTO_E_MALFORMED);
-	raw_send(fd, PROTO_PACE, "", 0);
-	assert_int_equal(expect_error(fd, &in), PROTO_E_MALFORMED);
-	close(fd);
-	free(p);
-	console_buf_free(term);
-	proto_buf_free(&in);
-	proto_buf_free(&flood);
+	raw_send(pc.fd, PROTO_PACE, "\2", 1);
+	assert_int_equal(expect_error(pc.fd, &pc.in), PROTO_E_MALFORMED);
+	raw_send(pc.fd, PROTO_PACE, "", 0);
+	assert_int_equal(expect_error(pc.fd, &pc.in), PROTO_E_MALFORMED);
+	paced_close(&pc);
 }
 
 /* Events reach subscribed and attached clients, and no one else: the

@@ -407,14 +407,35 @@ static void test_console_scrollback_bounded(void **state)
 	console_buf_free(cb);
 }
 
+/* A viewer attached to cb: cb's replay on a terminal of rows, fed to view. */
+static void replay_into(struct console_buf *cb, int rows, struct console_buf *view)
+{
+	struct proto_buf out = {0};
+
+	console_buf_render(cb, rows, &out);
+	console_buf_feed(view, out.data, out.len);
+	proto_buf_free(&out);
+}
+
+/* Rows first to last read the same on both. */
+static void assert_same_rows(struct console_buf *a, struct console_buf *b, int first, int last)
+{
+	char ta[64], tb[64];
+
+	for (int r = first; r <= last; r++) {
+		console_buf_row_text(a, r, ta, sizeof(ta));
+		console_buf_row_text(b, r, tb, sizeof(tb));
+		assert_string_equal(ta, tb);
+	}
+}
+
 /* Rendering the console into a fresh terminal reproduces it: run the render
  * through a second libvterm-backed console buffer and compare rows. */
 static void test_console_render_reproduces(void **state)
 {
 	struct console_buf *cb = console_buf_new(5, 30, 100);
 	struct console_buf *view = console_buf_new(5, 30, 100);
-	struct proto_buf out = {0};
-	char a[64], b[64];
+	char b[64];
 
 	for (int i = 0; i < 8; i++) {
 		char line[40];
@@ -422,13 +443,8 @@ static void test_console_render_reproduces(void **state)
 		console_buf_feed(cb, line, strlen(line));
 	}
 	console_buf_feed(cb, "login: \xc3\xa9t\xc3\xa9", 12);
-	console_buf_render(cb, 5, &out);
-	console_buf_feed(view, out.data, out.len);
-	for (int r = 0; r < 5; r++) {
-		console_buf_row_text(cb, r, a, sizeof(a));
-		console_buf_row_text(view, r, b, sizeof(b));
-		assert_string_equal(a, b);
-	}
+	replay_into(cb, 5, view);
+	assert_same_rows(cb, view, 0, 4);
 	console_buf_row_text(view, 4, b, sizeof(b));
 	assert_string_equal(b, "login: \xc3\xa9t\xc3\xa9");
 	/* The history went into the viewer's scrollback, in order. */
@@ -436,10 +452,7 @@ static void test_console_render_reproduces(void **state)
 	/* Typing after the replay lands where the guest's cursor was. */
 	console_buf_feed(cb, "X", 1);
 	console_buf_feed(view, "X", 1);
-	console_buf_row_text(cb, 4, a, sizeof(a));
-	console_buf_row_text(view, 4, b, sizeof(b));
-	assert_string_equal(a, b);
-	proto_buf_free(&out);
+	assert_same_rows(cb, view, 4, 4);
 	console_buf_free(cb);
 	console_buf_free(view);
 }
@@ -509,14 +522,12 @@ static void test_console_render_alternate_screen(void **state)
 {
 	struct console_buf *cb = console_buf_new(4, 20, 10);
 	struct console_buf *view = console_buf_new(4, 20, 10);
-	struct proto_buf out = {0};
 	const char *run = "one\r\n$ vim\r\n\033[?1049h\033[H~ vim here", *quit = "\033[?1049l$ ";
-	char a[64], b[64];
+	char b[64];
 
 	(void)state;
 	console_buf_feed(cb, run, strlen(run));
-	console_buf_render(cb, 4, &out);
-	console_buf_feed(view, out.data, out.len);
+	replay_into(cb, 4, view);
 	console_buf_row_text(view, 0, b, sizeof(b));
 	assert_string_equal(b, "~ vim here");
 	/* Typing lands where the program's cursor is. */
@@ -527,22 +538,15 @@ static void test_console_render_alternate_screen(void **state)
 	/* The program ends: the main screen, on both. */
 	console_buf_feed(cb, quit, strlen(quit));
 	console_buf_feed(view, quit, strlen(quit));
-	for (int r = 0; r < 2; r++) {
-		console_buf_row_text(cb, r, a, sizeof(a));
-		console_buf_row_text(view, r, b, sizeof(b));
-		assert_string_equal(a, b);
-	}
+	assert_same_rows(cb, view, 0, 1);
 	console_buf_row_text(view, 1, b, sizeof(b));
 	assert_non_null(strstr(b, "$ vim"));
 	/* A replay of a console on its main screen leaves the alternate one:
 	 * a viewer left in it (it got the program's start) comes back. */
 	console_buf_feed(view, "\033[?1049hjunk", 12);
-	proto_buf_consume(&out, out.len);
-	console_buf_render(cb, 4, &out);
-	console_buf_feed(view, out.data, out.len);
+	replay_into(cb, 4, view);
 	console_buf_row_text(view, 0, b, sizeof(b));
 	assert_string_equal(b, "one");
-	proto_buf_free(&out);
 	console_buf_free(cb);
 	console_buf_free(view);
 }
