@@ -351,10 +351,17 @@ void console_buf_render(const struct console_buf *cb, int term_rows, struct prot
 
 /* What one key sends on the console's terminal now (libvterm has no getter
  * for the modes behind it: the keyboard is asked instead). */
+static void output_drop(VTerm *vt)
+{
+	char b[64];
+
+	while (vterm_output_read(vt, b, sizeof(b)) > 0)
+		;
+}
+
 static size_t key_sends(VTerm *vt, VTermKey key, char *buf, size_t len)
 {
-	while (vterm_output_read(vt, buf, len) > 0) /* answers nobody reads */
-		;
+	output_drop(vt); /* answers nobody reads */
 	vterm_keyboard_key(vt, key, VTERM_MOD_NONE);
 	return vterm_output_read(vt, buf, len);
 }
@@ -376,8 +383,7 @@ static void render_key_modes(const struct console_buf *cb, struct proto_buf *out
 	vterm_keyboard_start_paste(cb->vt);
 	paste = vterm_output_read(cb->vt, b, sizeof(b)) > 0;
 	vterm_keyboard_end_paste(cb->vt);
-	while (vterm_output_read(cb->vt, b, sizeof(b)) > 0)
-		;
+	output_drop(cb->vt);
 	proto_buf_append(out, paste ? "\033[?2004h" : "\033[?2004l", 8);
 }
 
